@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the Debian packages buildr's tests check against (tools nobody here
+# wrote) and that the sandbox tests run inside (busybox-static). Idempotent:
+# packages already present are skipped, so a warm machine pays nothing.
+set -euo pipefail
+
+pkgs=(
+  busybox-static   # the test rootfs and base images
+  skopeo umoci     # OCI interop checks
+  runc             # bundle interop and startup comparison
+  hyperfine        # startup-latency measurements
+  iproute2         # network namespace checks
+  util-linux       # unshare, nsenter
+  docker-registry  # the loopback registry the registry tests start
+  debootstrap      # the Debian base image for realistic builds
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: need root to install: ${missing[*]}" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian's docker-registry package starts a daemon on :5000; the tests start
+# their own on ports they pick, so the packaged service is stopped.
+if command -v systemctl >/dev/null 2>&1; then systemctl disable --now docker-registry >/dev/null 2>&1 || true; fi
+pkill -x docker-registry 2>/dev/null || true
