@@ -10,3 +10,7 @@
 //!
 //! Status: not written yet (issue 3).
 #![forbid(unsafe_code)]
+
+mod digest;
+
+pub use digest::{Digest, DigestParseError, Hasher};
