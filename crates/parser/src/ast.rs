@@ -50,6 +50,7 @@ pub struct Node {
     /// The arguments, as BuildKit's dump lists them.
     pub args: Args,
     /// Heredocs attached to this instruction, in the order they were opened.
+    /// An ONBUILD node and the instruction it wraps both carry them.
     pub heredocs: Vec<Heredoc>,
     /// The logical line with continuations joined (BuildKit's `Original`).
     pub original: String,
@@ -73,10 +74,13 @@ pub struct Flag {
 pub enum Args {
     /// Whitespace-separated words (FROM, COPY, ADD, EXPOSE, ...), or the JSON
     /// array's strings when `json` is set. Shell form keeps the whole command
-    /// as one string (RUN, CMD, ENTRYPOINT, HEALTHCHECK CMD).
+    /// as one string (RUN, CMD, ENTRYPOINT, HEALTHCHECK CMD). No arguments
+    /// give no words; an unknown instruction gives one empty word, as
+    /// BuildKit's parser does.
     Words { words: Vec<String>, json: bool },
     /// `key=value` pairs (ENV, LABEL, ARG). `sep` is `"="` for `k=v` and `""`
-    /// for the legacy `ENV k v` form.
+    /// for the legacy `ENV k v` form. For ARG, a bare `name` has `value`
+    /// `None` (and `sep` `""`).
     Pairs(Vec<Pair>),
     /// ONBUILD's wrapped instruction.
     Nested(Box<Node>),
@@ -96,6 +100,7 @@ pub struct Heredoc {
     /// The delimiter word (`EOF`), quotes removed.
     pub name: String,
     /// The body, with the trailing newline kept; tabs stripped for `<<-`.
+    /// Line endings are kept as written (`\r\n` in a CRLF file), as BuildKit.
     pub content: String,
     /// Whether variables in the body are expanded (unquoted delimiter).
     pub expand: bool,

@@ -1,0 +1,373 @@
+//! From nodes to a [`Dockerfile`]: type every node, group instructions into
+//! stages, check what needs the whole file (ARG-only before the first FROM,
+//! unique stage names), run the lint rules.
+
+use super::{
+    ArgInstruction, CommandLine, Dockerfile, Instruction, Onbuild, Problem, Req, Result, Spanned,
+    Stage, config, copy, from, healthcheck, make_diagnostic, run,
+};
+use crate::ast::{Args, Ast, Node};
+use crate::diag::{Diagnostic, ParseError, Pos, Severity};
+use crate::lint::{self, CheckConfig, Rule};
+use crate::suggest::did_you_mean;
+
+/// Every instruction keyword, in the order suggestions prefer.
+const KEYWORDS: &[&str] = &[
+    "FROM",
+    "RUN",
+    "COPY",
+    "ADD",
+    "CMD",
+    "ENTRYPOINT",
+    "ENV",
+    "ARG",
+    "LABEL",
+    "EXPOSE",
+    "USER",
+    "WORKDIR",
+    "VOLUME",
+    "SHELL",
+    "ONBUILD",
+    "STOPSIGNAL",
+    "HEALTHCHECK",
+    "MAINTAINER",
+];
+
+pub(crate) fn build(ast: Ast) -> std::result::Result<Dockerfile, ParseError> {
+    let check = CheckConfig::parse(ast.directives.check.as_deref());
+    let mut errors: Vec<Problem> = Vec::new();
+    let mut warnings: Vec<(Rule, Problem)> = Vec::new();
+    let mut meta_args: Vec<Spanned<ArgInstruction>> = Vec::new();
+    let mut stages: Vec<Stage> = Vec::new();
+    // Per stage: whether a SHELL instruction was seen (JSONArgsRecommended
+    // is not reported once the stage has its own shell).
+    let mut has_shell = false;
+    // Keywords of FROM lines and stage instructions, as written.
+    let mut keywords: Vec<(&str, Pos)> = Vec::new();
+    // Per stage: where the last CMD, ENTRYPOINT and HEALTHCHECK were.
+    let mut used_once: [Option<Pos>; 3] = [None; 3];
+
+    for node in &ast.nodes {
+        let req = Req::new(node, &ast.lines);
+        let source = node.original.trim().to_string();
+        if node.keyword == "from" {
+            has_shell = false;
+            used_once = [None; 3];
+            keywords.push((req.written, node.span.start));
+            match from::parse(&req) {
+                Ok(parsed) => {
+                    from_checks(&req, &parsed, &stages, &mut errors, &mut warnings);
+                    stages.push(Stage {
+                        name: parsed.name,
+                        base: parsed.base,
+                        platform: parsed.platform,
+                        span: node.span,
+                        source,
+                        instructions: Vec::new(),
+                    });
+                }
+                Err(problem) => {
+                    errors.push(problem);
+                    // Keep later instructions in a stage so one bad FROM
+                    // does not also report "before the first FROM".
+                    stages.push(Stage {
+                        name: None,
+                        base: String::new(),
+                        platform: None,
+                        span: node.span,
+                        source,
+                        instructions: Vec::new(),
+                    });
+                }
+            }
+            continue;
+        }
+        let instruction = match typed(&req) {
+            Ok(instruction) => instruction,
+            Err(problem) => {
+                errors.push(problem);
+                continue;
+            }
+        };
+        let Some(stage) = stages.last_mut() else {
+            if let Instruction::Arg(arg) = instruction {
+                meta_args.push(Spanned {
+                    value: arg,
+                    span: node.span,
+                    source,
+                });
+            } else {
+                errors.push(
+                    Problem::new(
+                        node.span.start,
+                        format!(
+                            "no build stage in current context: {} comes before the first FROM",
+                            req.written
+                        ),
+                    )
+                    .help("only ARG may come before the first FROM; start a stage with `FROM <image>`"),
+                );
+            }
+            continue;
+        };
+        let once_slot = match &instruction {
+            Instruction::Cmd(_) => Some(0),
+            Instruction::Entrypoint(_) => Some(1),
+            Instruction::Healthcheck(_) => Some(2),
+            _ => None,
+        };
+        if let Some(slot) = once_slot {
+            if let Some(earlier) = used_once[slot] {
+                warnings.push((
+                    Rule::MultipleInstructionsDisallowed,
+                    lint::multiple_instructions(earlier, &req.upper),
+                ));
+            }
+            used_once[slot] = Some(node.span.start);
+        }
+        match &instruction {
+            Instruction::Env(pairs) | Instruction::Label(pairs)
+                if pairs.iter().any(|p| p.legacy) =>
+            {
+                warnings.push((
+                    Rule::LegacyKeyValueFormat,
+                    lint::legacy_key_value(node.span.start, &req.upper),
+                ));
+            }
+            Instruction::Maintainer(_) => {
+                warnings.push((
+                    Rule::MaintainerDeprecated,
+                    lint::maintainer(node.span.start),
+                ));
+            }
+            Instruction::Shell(_) => has_shell = true,
+            Instruction::Cmd(CommandLine::Shell(cmd))
+            | Instruction::Entrypoint(CommandLine::Shell(cmd))
+                if !has_shell =>
+            {
+                let hint = config::json_hint(std::slice::from_ref(cmd));
+                warnings.push((
+                    Rule::JsonArgsRecommended,
+                    lint::json_args(node.span.start, &req.upper, &hint),
+                ));
+            }
+            _ => {}
+        }
+        keywords.push((req.written, node.span.start));
+        stage.instructions.push(Spanned {
+            value: instruction,
+            span: node.span,
+            source,
+        });
+    }
+
+    for problem in lint::instruction_casing(&keywords) {
+        warnings.push((Rule::ConsistentInstructionCasing, problem));
+    }
+
+    if errors.is_empty() && stages.is_empty() {
+        let pos = ast
+            .nodes
+            .first()
+            .map_or(Pos { line: 1, col: 1 }, |n| n.span.start);
+        errors.push(
+            Problem::new(pos, "dockerfile contains no stages to build")
+                .help("add `FROM <image>` to start a build stage"),
+        );
+    }
+
+    let file = ast.file;
+    let lines = ast.lines;
+    let diag = |severity: Severity, p: Problem| {
+        make_diagnostic(&file, &lines, severity, p.pos, p.message, p.help)
+    };
+    let mut all_warnings: Vec<Diagnostic> = ast
+        .warnings
+        .into_iter()
+        .filter(|w| {
+            check.enabled(Rule::NoEmptyContinuation)
+                || !w
+                    .message
+                    .to_ascii_lowercase()
+                    .contains("empty continuation")
+        })
+        .collect();
+    let mut lint_errors = Vec::new();
+    for (rule, problem) in warnings {
+        if !check.enabled(rule) {
+            continue;
+        }
+        if check.error {
+            lint_errors.push(diag(Severity::Error, problem));
+        } else {
+            all_warnings.push(diag(Severity::Warning, problem));
+        }
+    }
+    all_warnings.sort_by_key(|w| w.pos);
+
+    let mut diagnostics: Vec<Diagnostic> = errors
+        .into_iter()
+        .map(|p| diag(Severity::Error, p))
+        .collect();
+    diagnostics.extend(lint_errors);
+    if !diagnostics.is_empty() {
+        diagnostics.sort_by_key(|d| d.pos);
+        return Err(ParseError { diagnostics });
+    }
+    Ok(Dockerfile {
+        file,
+        lines,
+        directives: ast.directives,
+        meta_args,
+        stages,
+        warnings: all_warnings,
+    })
+}
+
+/// Duplicate stage names (error) and the FROM lint rules.
+fn from_checks(
+    req: &Req<'_>,
+    parsed: &from::From,
+    stages: &[Stage],
+    errors: &mut Vec<Problem>,
+    warnings: &mut Vec<(Rule, Problem)>,
+) {
+    let (Some(name), Some(written)) = (&parsed.name, &parsed.written_name) else {
+        return;
+    };
+    let name_pos = req.pos_of(written);
+    if let Some(first) = stages.iter().find(|s| s.name.as_ref() == Some(name)) {
+        errors.push(
+            Problem::new(
+                name_pos,
+                format!("duplicate stage name {name:?}, stage names should be unique"),
+            )
+            .help(format!(
+                "{name:?} is already the name of the stage at line {}",
+                first.span.start.line
+            )),
+        );
+    }
+    if written != name {
+        warnings.push((
+            Rule::StageNameCasing,
+            lint::stage_name_casing(name_pos, written),
+        ));
+    }
+    if let Some(as_kw) = &parsed.written_as
+        && let Some(w) = lint::from_as_casing(req.pos_of(as_kw), req.written, as_kw)
+    {
+        warnings.push((Rule::FromAsCasing, w));
+    }
+    if let Some(w) = lint::reserved_stage_name(name_pos, name) {
+        warnings.push((Rule::ReservedStageName, w));
+    }
+}
+
+/// Type one node that is not FROM.
+fn typed(req: &Req<'_>) -> Result<Instruction> {
+    Ok(match req.node.keyword.as_str() {
+        "run" => Instruction::Run(run::parse(req)?),
+        "cmd" => Instruction::Cmd(config::command(req)?),
+        "entrypoint" => Instruction::Entrypoint(config::command(req)?),
+        "label" => Instruction::Label(config::key_values(req)?),
+        "env" => Instruction::Env(config::key_values(req)?),
+        "maintainer" => Instruction::Maintainer(config::exactly_one(req)?),
+        "expose" => Instruction::Expose(config::expose(req)?),
+        "add" => Instruction::Add(copy::parse(req, true)?),
+        "copy" => Instruction::Copy(copy::parse(req, false)?),
+        "volume" => Instruction::Volume(config::volume(req)?),
+        "user" => Instruction::User(config::exactly_one(req)?),
+        "workdir" => Instruction::Workdir(config::exactly_one(req)?),
+        "arg" => Instruction::Arg(config::arg(req)?),
+        "stopsignal" => Instruction::Stopsignal(config::exactly_one(req)?),
+        "healthcheck" => Instruction::Healthcheck(healthcheck::parse(req)?),
+        "shell" => Instruction::Shell(config::shell(req)?),
+        "onbuild" => Instruction::Onbuild(onbuild(req)?),
+        "from" => {
+            // Only reachable as an ONBUILD trigger; onbuild() rejects it.
+            return Err(Problem::new(req.start(), "FROM isn't allowed here"));
+        }
+        _ => return Err(unknown_instruction(req)),
+    })
+}
+
+fn unknown_instruction(req: &Req<'_>) -> Problem {
+    let problem = Problem::new(req.start(), format!("unknown instruction: {}", req.written));
+    match did_you_mean(req.written, KEYWORDS, false) {
+        Some(best) => problem.help(format!("did you mean `{best}`?")),
+        None => problem.help(format!("expected one of {}", KEYWORDS.join(", "))),
+    }
+}
+
+fn onbuild(req: &Req<'_>) -> Result<Onbuild> {
+    let inner: &Node = match &req.node.args {
+        Args::Nested(inner) => inner,
+        _ => {
+            let (words, _) = req.words();
+            return Err(match words.first() {
+                None => Problem::new(
+                    req.after_keyword(),
+                    "ONBUILD requires at least one argument",
+                )
+                .help("expected `ONBUILD <instruction>`"),
+                Some(word) => Problem::new(
+                    req.pos_of(word),
+                    format!("ONBUILD trigger {word:?} is not an instruction"),
+                )
+                .help("expected `ONBUILD <instruction>`"),
+            });
+        }
+    };
+    super::flags::Flags::parse(req, &[])?;
+    let inner_req = Req::new(inner, req.lines);
+    let trigger = inner_req.upper.as_str();
+    let pos = inner.span.start;
+    match trigger {
+        "ONBUILD" => {
+            return Err(
+                Problem::new(pos, "chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")
+                    .help("an ONBUILD trigger cannot itself be ONBUILD"),
+            );
+        }
+        "FROM" | "MAINTAINER" => {
+            return Err(Problem::new(
+                pos,
+                format!("{trigger} isn't allowed as an ONBUILD trigger"),
+            )
+            .help("ONBUILD takes any instruction but ONBUILD, FROM and MAINTAINER"));
+        }
+        _ => {}
+    }
+    let instruction = typed(&inner_req)?;
+    Ok(Onbuild {
+        instruction: Box::new(instruction),
+        expression: onbuild_expression(req),
+    })
+}
+
+/// The trigger text: the original line without the `ONBUILD` keyword, and
+/// any heredoc bodies with their terminators, as BuildKit stores it.
+fn onbuild_expression(req: &Req<'_>) -> String {
+    let original = req.node.original.trim_start();
+    let rest = original
+        .get(req.written.len()..)
+        .filter(|_| {
+            original
+                .get(..req.written.len())
+                .is_some_and(|k| k.eq_ignore_ascii_case("onbuild"))
+        })
+        .unwrap_or(original)
+        .trim_start();
+    let mut expression = rest.to_string();
+    let heredocs = match &req.node.args {
+        Args::Nested(inner) if req.node.heredocs.is_empty() => &inner.heredocs,
+        _ => &req.node.heredocs,
+    };
+    for heredoc in heredocs {
+        expression.push('\n');
+        expression.push_str(&heredoc.content);
+        expression.push_str(&heredoc.name);
+    }
+    expression
+}

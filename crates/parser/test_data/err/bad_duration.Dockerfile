@@ -1,0 +1,2 @@
+FROM alpine
+HEALTHCHECK --interval=30 CMD true

@@ -1,0 +1,2 @@
+FROM alpine
+HEALTHCHECK --timeout=5sec CMD true

@@ -1,0 +1,2 @@
+FROM alpine
+COPY --checksum=sha256:00 a /b

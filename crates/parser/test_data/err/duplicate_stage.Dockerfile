@@ -1,0 +1,3 @@
+FROM alpine AS build
+RUN true
+FROM debian AS BUILD

@@ -1,0 +1,2 @@
+FROM alpine
+ADD --from=build /out /app

@@ -1,0 +1,2 @@
+FROM alpine
+WORKDIR --mode=0755 /app

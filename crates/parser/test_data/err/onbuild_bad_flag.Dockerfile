@@ -1,0 +1,2 @@
+FROM alpine
+ONBUILD COPY --chwon=1 a b

@@ -1,0 +1,5 @@
+FROM alpine
+RUNN a
+COPY x
+USER
+EXPOSE 80

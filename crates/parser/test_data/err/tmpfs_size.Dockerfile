@@ -1,0 +1,2 @@
+FROM alpine
+RUN --mount=type=tmpfs,target=/t,size=big make

@@ -1,0 +1,2 @@
+FROM alpine
+COPY --chwon=app:app src /dst
