@@ -11,6 +11,7 @@ pkgs=(
   hyperfine        # startup-latency measurements
   iproute2         # network namespace checks
   util-linux       # unshare, nsenter
+  uidmap           # newuidmap/newgidmap for rootless sandboxes
   docker-registry  # the loopback registry the registry tests start
   debootstrap      # the Debian base image for realistic builds
 )

@@ -1,0 +1,82 @@
+//! `buildr check`: parse a Dockerfile and report its errors and warnings
+//! without building, like `docker build --check`.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use buildr_parser::Diagnostic;
+
+use crate::error::{Error, Result};
+
+/// Where the Dockerfile to check comes from.
+#[derive(Debug, Clone)]
+pub enum DockerfileSource {
+    /// `-f -`: read from standard input.
+    Stdin,
+    /// A path as the user gave it.
+    Path(PathBuf),
+}
+
+/// What to check: docker's rules, a `-f` path or `<context>/Dockerfile`.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    pub context: PathBuf,
+    pub dockerfile: Option<DockerfileSource>,
+}
+
+/// The outcome of a check: errors make the check fail, warnings do not.
+#[derive(Debug, Clone, Default)]
+pub struct CheckReport {
+    /// The file name used in diagnostics.
+    pub file: String,
+    pub errors: Vec<Diagnostic>,
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl CheckReport {
+    pub fn is_ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+/// Reads and parses the Dockerfile; a parse failure is a report with errors,
+/// only a failure to read the file is an `Err`.
+pub fn check(options: &CheckOptions) -> Result<CheckReport> {
+    let (file, source) = read_dockerfile(options)?;
+    let mut report = CheckReport {
+        file: file.clone(),
+        ..CheckReport::default()
+    };
+    match buildr_parser::parse(&file, &source) {
+        Ok(dockerfile) => report.warnings = dockerfile.warnings,
+        Err(err) => report.errors = err.diagnostics,
+    }
+    Ok(report)
+}
+
+fn read_dockerfile(options: &CheckOptions) -> Result<(String, Vec<u8>)> {
+    match &options.dockerfile {
+        Some(DockerfileSource::Stdin) => {
+            let mut source = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut source)
+                .map_err(|source| Error::Io {
+                    action: "read Dockerfile from",
+                    path: PathBuf::from("<stdin>"),
+                    source,
+                })?;
+            Ok(("Dockerfile".to_owned(), source))
+        }
+        Some(DockerfileSource::Path(path)) => read_file(path),
+        None => read_file(&options.context.join("Dockerfile")),
+    }
+}
+
+fn read_file(path: &Path) -> Result<(String, Vec<u8>)> {
+    let source = std::fs::read(path).map_err(|source| Error::Io {
+        action: "read Dockerfile",
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok((path.display().to_string(), source))
+}

@@ -1,0 +1,74 @@
+//! The engine's error type.
+
+use std::path::PathBuf;
+
+/// Everything the engine can fail with; each variant names the object at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading or writing a file failed.
+    #[error("failed to {action} {}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The Dockerfile did not parse; the diagnostics say where and why.
+    #[error(transparent)]
+    Parse(#[from] buildr_parser::ParseError),
+    /// A `.dockerignore` did not parse; the error names file and line.
+    #[error(transparent)]
+    DockerIgnore(#[from] crate::dockerignore::DockerIgnoreError),
+    /// The content store failed (blob, tag, prune).
+    #[error(transparent)]
+    Store(#[from] buildr_cache::Error),
+    /// An image document, layer or reference was refused.
+    #[error(transparent)]
+    Oci(#[from] buildr_oci::Error),
+    /// No image matches the name or id.
+    #[error("no such image: {reference}")]
+    ImageNotFound { reference: String },
+    /// An id prefix matches several images.
+    #[error("image id prefix {prefix:?} is ambiguous: it matches {count} images")]
+    AmbiguousImage { prefix: String, count: usize },
+    /// `rmi` by id of an image with several tags, without force.
+    #[error(
+        "conflict: unable to delete {id} (must be forced) - image is referenced in multiple repositories"
+    )]
+    ImageConflict { id: String },
+    /// A reference cannot be used where it was given.
+    #[error("invalid reference {reference:?}: {reason}")]
+    BadReference { reference: String, reason: String },
+    /// An image in the store is inconsistent (manifest, config, layers).
+    #[error("image {image} is invalid: {reason}")]
+    BadImage { image: String, reason: String },
+    /// An archive given to `load` or `import` was refused.
+    #[error("invalid archive {archive}: {reason}")]
+    BadArchive { archive: String, reason: String },
+    /// A `COPY`/`ADD` source matches nothing in the build context (BuildKit's wording).
+    #[error("failed to compute cache key: {source_path:?}: not found")]
+    ContextSourceNotFound { source_path: String },
+    /// A `COPY`/`ADD` source pattern is not a valid `filepath.Match` pattern.
+    #[error("invalid source pattern {pattern:?}: syntax error in pattern")]
+    ContextBadPattern { pattern: String },
+    /// A `COPY` needs a FIFO, socket or device from the build context.
+    #[error("cannot copy {} from the build context: it is a {kind}, not a regular file, directory or symlink", path.display())]
+    ContextSpecialFile { path: PathBuf, kind: &'static str },
+    /// An entry of the build context was replaced while the build read it.
+    #[error("build context entry {} changed while it was being read", path.display())]
+    ContextChanged { path: PathBuf },
+    /// Too many symlinks while resolving a source in the build context.
+    #[error("too many levels of symbolic links resolving {} in the build context", path.display())]
+    ContextSymlinkLoop { path: PathBuf },
+    /// The build context is not a directory.
+    #[error("build context {} is not a directory", path.display())]
+    ContextNotDir { path: PathBuf },
+    /// A tar build context was refused by the extractor.
+    #[error("failed to unpack the build context tar")]
+    ContextTar {
+        #[source]
+        source: buildr_oci::Error,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

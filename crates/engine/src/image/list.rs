@@ -1,0 +1,164 @@
+//! `images`, `prune` and `system df`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use buildr_cache::{Digest, PruneOptions, PruneReport};
+
+use super::time::{human_ago, human_size, parse_rfc3339, unix_now};
+use super::{Image, Images, familiar_name, short_id, split_tag};
+use crate::error::{Error, Result};
+
+/// One row of `images`: one per tag, as docker lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageSummary {
+    /// The familiar repository (`busybox`, `ghcr.io/o/r`).
+    pub repository: String,
+    pub tag: String,
+    /// The normalized name (`docker.io/library/busybox:latest`).
+    pub name: String,
+    /// The image id (config digest).
+    pub id: Digest,
+    pub manifest: Digest,
+    /// The config's `created`, seconds since the epoch, if it has one.
+    pub created: Option<i64>,
+    /// Content size: config and (compressed) layer blobs.
+    pub size: u64,
+}
+
+impl ImageSummary {
+    /// `IMAGE ID` as docker prints it: 12 hex digits.
+    pub fn short_id(&self) -> String {
+        short_id(&self.id)
+    }
+
+    /// `CREATED` as docker prints it (`2 hours ago`, `N/A` when unknown).
+    pub fn created_ago(&self) -> String {
+        match self.created {
+            Some(secs) => human_ago(secs, unix_now()),
+            None => "N/A".to_owned(),
+        }
+    }
+
+    /// `SIZE` as docker prints it (`4.26MB`).
+    pub fn human_size(&self) -> String {
+        human_size(self.size)
+    }
+}
+
+/// Settings for [`Images::prune`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PruneImagesOptions {
+    /// Also drop every build cache record, so only tagged images survive
+    /// (docker's `-a`: remove everything unused, not just dangling content).
+    pub all: bool,
+}
+
+/// One row of `system df`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DiskUsageRow {
+    pub total: u64,
+    pub active: u64,
+    pub size: u64,
+    pub reclaimable: u64,
+}
+
+/// `system df`: docker's four rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SystemDf {
+    /// Tagged images: blobs reachable from tags (none is active: no
+    /// container uses them yet).
+    pub images: DiskUsageRow,
+    pub containers: DiskUsageRow,
+    pub volumes: DiskUsageRow,
+    /// Cache records, snapshots, blobs no tag reaches, and temp files.
+    pub build_cache: DiskUsageRow,
+}
+
+impl Images {
+    /// Every tag with its image, newest first (then by name), as `docker images`.
+    pub fn list(&self) -> Result<Vec<ImageSummary>> {
+        let mut by_manifest: BTreeMap<Digest, Image> = BTreeMap::new();
+        let mut rows = Vec::new();
+        for (name, manifest) in self.store.list_tags()? {
+            let image = match by_manifest.get(&manifest) {
+                Some(image) => image,
+                None => {
+                    let image = self
+                        .read_image(&manifest, &name)
+                        .map_err(|e| Error::BadImage {
+                            image: familiar_name(&name),
+                            reason: e.to_string(),
+                        })?;
+                    by_manifest.entry(manifest).or_insert(image)
+                }
+            };
+            let familiar = familiar_name(&name);
+            let (repository, tag) = split_tag(&familiar);
+            rows.push(ImageSummary {
+                repository: repository.to_owned(),
+                tag: tag.to_owned(),
+                id: image.id,
+                manifest,
+                created: image.config.created.as_deref().and_then(parse_rfc3339),
+                size: image.content_size(),
+                name,
+            });
+        }
+        rows.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.name.cmp(&b.name)));
+        Ok(rows)
+    }
+
+    /// Removes what no tag (and, unless `all`, no cache record) references:
+    /// untagged images' blobs, dangling snapshots, temp leftovers.
+    pub fn prune(&self, options: &PruneImagesOptions) -> Result<PruneReport> {
+        Ok(self.store.prune(&PruneOptions {
+            remove_all_records: options.all,
+            ..PruneOptions::default()
+        })?)
+    }
+
+    /// Disk usage in docker's `system df` rows.
+    pub fn disk_usage(&self) -> Result<SystemDf> {
+        let usage = self.store.disk_usage()?;
+        let images = self.all()?;
+        let mut tagged: BTreeSet<Digest> = BTreeSet::new();
+        for image in &images {
+            tagged.insert(image.manifest_digest);
+            tagged.insert(image.manifest.config.digest);
+            tagged.extend(image.manifest.layers.iter().map(|l| l.digest));
+        }
+        let mut image_bytes = 0u64;
+        for digest in &tagged {
+            // A blob may vanish under a concurrent prune; count what is there.
+            if let Ok(size) = self.store.blob_size(digest) {
+                image_bytes = image_bytes.saturating_add(size);
+            }
+        }
+        let other_blobs = usage.blobs.bytes.saturating_sub(image_bytes);
+        let cache_bytes = other_blobs
+            .saturating_add(usage.snapshots.bytes)
+            .saturating_add(usage.records.bytes)
+            .saturating_add(usage.temp.bytes);
+        Ok(SystemDf {
+            images: DiskUsageRow {
+                total: images.len() as u64,
+                active: 0,
+                size: image_bytes,
+                reclaimable: image_bytes,
+            },
+            containers: DiskUsageRow::default(),
+            volumes: DiskUsageRow::default(),
+            build_cache: DiskUsageRow {
+                total: usage.records.count,
+                active: 0,
+                size: cache_bytes,
+                reclaimable: cache_bytes,
+            },
+        })
+    }
+}
+
+/// Renders bytes as docker does (`4.26MB`), for callers printing reports.
+pub fn format_size(bytes: u64) -> String {
+    human_size(bytes)
+}

@@ -1,0 +1,426 @@
+//! Images over the store: list, tag, remove, inspect, save, load, import,
+//! prune and disk usage, with docker's semantics.
+//!
+//! An image is a tag (`docker.io/library/busybox:latest`, normalized by
+//! [`Reference`]) pointing at a manifest blob; its id is the digest of its
+//! config blob, as docker shows it. Tags are the only image roots: an image
+//! that loses its last tag is garbage for [`Images::prune`], and its blobs
+//! are removed only there (never by `remove`), so a concurrent reader never
+//! sees a half-removed image.
+
+mod import;
+mod inspect;
+mod list;
+mod load;
+mod save;
+mod time;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use buildr_cache::{Digest, Store};
+use buildr_oci::{
+    DEFAULT_JSON_CAP, ImageConfig, Index, Manifest, ManifestOrIndex, Reference, media_type,
+};
+
+use crate::error::{Error, Result};
+
+pub use import::{ImportOptions, Imported};
+pub use inspect::{ImageInspect, InspectDescriptor, InspectMetadata, InspectRootFs};
+pub use list::{DiskUsageRow, ImageSummary, PruneImagesOptions, SystemDf, format_size};
+pub use load::{LoadReport, LoadedImage};
+pub use save::{ArchiveFormat, SaveOptions};
+
+/// The default store root (`/var/lib/buildr` for root, else under
+/// `$XDG_DATA_HOME` or `$HOME`).
+pub fn default_root() -> Result<PathBuf> {
+    Ok(buildr_cache::default_root()?)
+}
+
+/// The image commands over one store. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Images {
+    store: Store,
+}
+
+/// One image as found in the store: its manifest, config and names.
+#[derive(Debug, Clone)]
+pub struct Image {
+    /// The image id: the digest of the config blob.
+    pub id: Digest,
+    /// The digest and size of the (single-platform) manifest.
+    pub manifest_digest: Digest,
+    pub manifest_size: u64,
+    /// The media type of that manifest.
+    pub manifest_media_type: String,
+    pub manifest: Manifest,
+    pub config: ImageConfig,
+    /// Every tag (normalized) that resolves to this image id, sorted.
+    pub names: Vec<String>,
+}
+
+impl Image {
+    /// The compressed content size: config plus layer blobs.
+    pub fn content_size(&self) -> u64 {
+        self.manifest
+            .layers
+            .iter()
+            .fold(self.manifest.config.size, |sum, l| {
+                sum.saturating_add(l.size)
+            })
+    }
+}
+
+impl Images {
+    /// Opens (creating if needed) the store at `root`.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Images> {
+        Ok(Images {
+            store: Store::open(root)?,
+        })
+    }
+
+    /// Uses an already opened store.
+    pub fn with_store(store: Store) -> Images {
+        Images { store }
+    }
+
+    /// The underlying store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Every tagged image, one entry per distinct id, names grouped.
+    pub(crate) fn all(&self) -> Result<Vec<Image>> {
+        let mut by_manifest: BTreeMap<Digest, Vec<String>> = BTreeMap::new();
+        for (name, manifest) in self.store.list_tags()? {
+            by_manifest.entry(manifest).or_default().push(name);
+        }
+        let mut by_id: BTreeMap<Digest, Image> = BTreeMap::new();
+        for (manifest, names) in by_manifest {
+            let image = self.read_image(&manifest, &names[0])?;
+            match by_id.get_mut(&image.id) {
+                Some(existing) => existing.names.extend(names),
+                None => {
+                    let mut image = image;
+                    image.names = names;
+                    by_id.insert(image.id, image);
+                }
+            }
+        }
+        Ok(by_id
+            .into_values()
+            .map(|mut image| {
+                image.names.sort();
+                image
+            })
+            .collect())
+    }
+
+    /// Reads the image a manifest (or index, resolved to the host
+    /// platform) digest names. `names` is left empty.
+    pub(crate) fn read_image(&self, digest: &Digest, what: &str) -> Result<Image> {
+        let (digest, size, media, manifest) = self.read_manifest(digest, what, 0)?;
+        let config_bytes = self
+            .store
+            .read_blob(&manifest.config.digest, DEFAULT_JSON_CAP)?;
+        let config: ImageConfig = buildr_oci::decode_json_capped(
+            &config_bytes[..],
+            DEFAULT_JSON_CAP,
+            &format!("config {} of {what}", manifest.config.digest),
+        )?;
+        Ok(Image {
+            id: manifest.config.digest,
+            manifest_digest: digest,
+            manifest_size: size,
+            manifest_media_type: media,
+            manifest,
+            config,
+            names: Vec::new(),
+        })
+    }
+
+    fn read_manifest(
+        &self,
+        digest: &Digest,
+        what: &str,
+        depth: u32,
+    ) -> Result<(Digest, u64, String, Manifest)> {
+        let bytes = self.store.read_blob(digest, DEFAULT_JSON_CAP)?;
+        let label = format!("manifest {digest} of {what}");
+        match ManifestOrIndex::decode(&bytes, None, &label)? {
+            ManifestOrIndex::Manifest(manifest) => {
+                let media = manifest
+                    .media_type
+                    .clone()
+                    .unwrap_or_else(|| media_type::OCI_MANIFEST.to_owned());
+                Ok((*digest, bytes.len() as u64, media, *manifest))
+            }
+            ManifestOrIndex::Index(index) => {
+                if depth > 0 {
+                    return Err(Error::BadImage {
+                        image: what.to_owned(),
+                        reason: format!("index {digest} nests another index"),
+                    });
+                }
+                let chosen = pick_platform(&index).ok_or_else(|| Error::BadImage {
+                    image: what.to_owned(),
+                    reason: format!(
+                        "index {digest} has no manifest for linux/{}",
+                        host_architecture()
+                    ),
+                })?;
+                self.read_manifest(&chosen, what, depth + 1)
+            }
+        }
+    }
+
+    /// Resolves a user's image argument as docker does: a name (normalized,
+    /// `:latest` added), `name@sha256:...`, a full `sha256:<id>` or an id
+    /// prefix.
+    pub fn resolve(&self, input: &str) -> Result<Image> {
+        let not_found = || Error::ImageNotFound {
+            reference: input.to_owned(),
+        };
+        if let Ok(reference) = Reference::parse(input)
+            && let Some(image) = self.resolve_name(&reference)?
+        {
+            return Ok(image);
+        }
+        let prefix = match input.strip_prefix("sha256:") {
+            Some(hex) => hex,
+            None => input,
+        };
+        let is_hex = !prefix.is_empty()
+            && prefix.len() <= 64
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if !is_hex {
+            return Err(not_found());
+        }
+        let mut matches: Vec<Image> = self
+            .all()?
+            .into_iter()
+            .filter(|image| image.id.hex().starts_with(prefix))
+            .collect();
+        match matches.len() {
+            0 => Err(not_found()),
+            1 => Ok(matches.remove(0)),
+            count => Err(Error::AmbiguousImage {
+                prefix: input.to_owned(),
+                count,
+            }),
+        }
+    }
+
+    fn resolve_name(&self, reference: &Reference) -> Result<Option<Image>> {
+        let tags = self.store.list_tags()?;
+        let manifest = match (reference.tag(), reference.digest()) {
+            (_, Some(digest)) => {
+                let repo = reference.repository();
+                let known = tags
+                    .iter()
+                    .any(|(name, m)| *m == digest && repo_of(name) == repo);
+                if !known {
+                    return Ok(None);
+                }
+                digest
+            }
+            (Some(_), None) => match tags.get(&reference.to_string()) {
+                Some(d) => *d,
+                None => return Ok(None),
+            },
+            (None, None) => return Ok(None),
+        };
+        let mut image = self.read_image(&manifest, &reference.to_string())?;
+        image.names = self.names_of(&tags, &image.id)?;
+        Ok(Some(image))
+    }
+
+    /// The tags whose image has config digest `id`.
+    fn names_of(&self, tags: &BTreeMap<String, Digest>, id: &Digest) -> Result<Vec<String>> {
+        let mut ids: BTreeMap<Digest, Digest> = BTreeMap::new();
+        let mut names = Vec::new();
+        for (name, manifest) in tags {
+            let image_id = match ids.get(manifest) {
+                Some(i) => *i,
+                None => {
+                    let i = self.read_image(manifest, name)?.id;
+                    ids.insert(*manifest, i);
+                    i
+                }
+            };
+            if image_id == *id {
+                names.push(name.clone());
+            }
+        }
+        Ok(names)
+    }
+
+    /// Points `target` at the image `source` resolves to (docker `tag`).
+    pub fn tag(&self, source: &str, target: &str) -> Result<()> {
+        let image = self.resolve(source)?;
+        let name = tag_name(target)?;
+        self.store.set_tag(&name, &image.manifest_digest)?;
+        Ok(())
+    }
+
+    /// Removes a name, or every name of an image given by id (docker
+    /// `rmi`). Given by id, an image with several names needs `force`.
+    /// Returns the names removed (normalized). Blobs stay until
+    /// [`Images::prune`].
+    pub fn remove(&self, input: &str, force: bool) -> Result<Vec<String>> {
+        if let Ok(reference) = Reference::parse(input)
+            && reference.digest().is_none()
+        {
+            let name = reference.to_string();
+            if self.store.get_tag(&name)?.is_some() {
+                self.store.remove_tag(&name)?;
+                return Ok(vec![name]);
+            }
+        }
+        let image = self.resolve(input)?;
+        if image.names.len() > 1 && !force {
+            return Err(Error::ImageConflict {
+                id: short_id(&image.id),
+            });
+        }
+        let mut removed = Vec::new();
+        for name in &image.names {
+            if self.store.remove_tag(name)?.is_some() {
+                removed.push(name.clone());
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// Normalizes a name to be tagged: `busybox` -> `docker.io/library/busybox:latest`.
+/// Digest references cannot be tags.
+pub(crate) fn tag_name(input: &str) -> Result<String> {
+    let reference = Reference::parse(input)?;
+    if reference.digest().is_some() {
+        return Err(Error::BadReference {
+            reference: input.to_owned(),
+            reason: "refusing to create a tag with a digest reference".to_owned(),
+        });
+    }
+    Ok(reference.to_string())
+}
+
+/// `docker.io/library/busybox:latest` -> `busybox:latest`, as docker shows
+/// names; other registries and namespaces stay.
+pub fn familiar_name(name: &str) -> String {
+    let rest = match name.strip_prefix("docker.io/") {
+        Some(rest) => rest,
+        None => return name.to_owned(),
+    };
+    match rest.strip_prefix("library/") {
+        Some(short) if !short.contains('/') => short.to_owned(),
+        _ => rest.to_owned(),
+    }
+}
+
+/// `repo:tag` -> `repo` for a normalized tag name (the tag follows the
+/// last `:` after the last `/`).
+pub(crate) fn repo_of(name: &str) -> &str {
+    split_tag(name).0
+}
+
+/// Splits a normalized tag name into repository and tag.
+pub(crate) fn split_tag(name: &str) -> (&str, &str) {
+    let slash = name.rfind('/').map_or(0, |i| i + 1);
+    match name[slash..].rfind(':') {
+        Some(i) => (&name[..slash + i], &name[slash + i + 1..]),
+        None => (name, ""),
+    }
+}
+
+/// The 12-hex-digit short id docker prints.
+pub(crate) fn short_id(id: &Digest) -> String {
+    id.hex()[..12].to_owned()
+}
+
+/// The host's architecture in GOARCH terms, as image configs name it.
+pub(crate) fn host_architecture() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "x86" => "386",
+        "aarch64" => "arm64",
+        "arm" => "arm",
+        "powerpc64" if cfg!(target_endian = "little") => "ppc64le",
+        "powerpc64" => "ppc64",
+        "riscv64" => "riscv64",
+        "s390x" => "s390x",
+        "loongarch64" => "loong64",
+        "mips64" => "mips64",
+        other => other,
+    }
+}
+
+/// The manifest of an index for linux on this host's architecture, or the
+/// only manifest of a one-entry index.
+pub(crate) fn pick_platform(index: &Index) -> Option<Digest> {
+    let arch = host_architecture();
+    let manifests: Vec<_> = index
+        .manifests
+        .iter()
+        .filter(|d| {
+            matches!(
+                d.media_type.as_str(),
+                media_type::OCI_MANIFEST | media_type::DOCKER_MANIFEST
+            )
+        })
+        .collect();
+    if let Some(d) = manifests.iter().find(|d| {
+        d.platform
+            .as_ref()
+            .is_some_and(|p| p.os == "linux" && p.architecture == arch)
+    }) {
+        return Some(d.digest);
+    }
+    match manifests.as_slice() {
+        [only] if only.platform.is_none() => Some(only.digest),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn familiar_names_match_docker() {
+        let cases = [
+            ("docker.io/library/busybox:latest", "busybox:latest"),
+            ("docker.io/myuser/app:1", "myuser/app:1"),
+            ("docker.io/library/a/b:1", "library/a/b:1"),
+            ("localhost:5000/x:y", "localhost:5000/x:y"),
+            ("ghcr.io/o/r:t", "ghcr.io/o/r:t"),
+        ];
+        for (full, short) in cases {
+            assert_eq!(familiar_name(full), short, "{full}");
+        }
+    }
+
+    #[test]
+    fn split_tag_handles_ports() {
+        assert_eq!(split_tag("localhost:5000/x:y"), ("localhost:5000/x", "y"));
+        assert_eq!(
+            split_tag("docker.io/library/busybox:latest"),
+            ("docker.io/library/busybox", "latest")
+        );
+        assert_eq!(split_tag("localhost:5000/x"), ("localhost:5000/x", ""));
+    }
+
+    #[test]
+    fn tag_name_normalizes_and_refuses_digests() {
+        assert_eq!(
+            tag_name("busybox").unwrap(),
+            "docker.io/library/busybox:latest"
+        );
+        let digest = format!("busybox@sha256:{}", "a".repeat(64));
+        assert!(matches!(tag_name(&digest), Err(Error::BadReference { .. })));
+        assert!(tag_name("UPPER").is_err());
+    }
+}

@@ -1,0 +1,506 @@
+//! Cgroup limits on v1 (one hierarchy per controller) and v2 (unified),
+//! detected at runtime from /proc/self/mountinfo and /proc/self/cgroup.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::spec::Limits;
+
+const CPU_PERIOD_US: u64 = 100_000;
+
+/// One sandbox's cgroup: a directory per v1 controller, or one v2 directory.
+#[derive(Debug)]
+pub(crate) struct Cgroup {
+    layout: Layout,
+    memory_limit: Option<u64>,
+    removed: bool,
+}
+
+#[derive(Debug)]
+enum Layout {
+    V2(PathBuf),
+    /// Directories per controller name (memory, pids, cpu).
+    V1(Vec<(String, PathBuf)>),
+}
+
+fn cg_err(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
+    let path = path.to_path_buf();
+    move |source| Error::Cgroup { op, path, source }
+}
+
+fn write(path: &Path, value: &str) -> Result<()> {
+    std::fs::write(path, value).map_err(cg_err("write", path))
+}
+
+/// A cgroup hierarchy from mountinfo: v2 or not, super options (the v1
+/// controllers), mount point, root of the mount inside the hierarchy.
+#[derive(Debug)]
+struct Hierarchy {
+    v2: bool,
+    options: String,
+    mount_point: PathBuf,
+    root: String,
+}
+
+impl Hierarchy {
+    fn has(&self, ctrl: &str) -> bool {
+        !self.v2 && self.options.split(',').any(|o| o == ctrl)
+    }
+}
+
+fn parse_mountinfo(text: &str) -> Vec<Hierarchy> {
+    let mut mounts = Vec::new();
+    for line in text.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let left: Vec<&str> = left.split(' ').collect();
+        let right: Vec<&str> = right.split(' ').collect();
+        if left.len() < 5 || right.len() < 3 {
+            continue;
+        }
+        let v2 = match right[0] {
+            "cgroup2" => true,
+            "cgroup" => false,
+            _ => continue,
+        };
+        mounts.push(Hierarchy {
+            v2,
+            options: right[2].to_string(),
+            mount_point: PathBuf::from(left[4]),
+            root: left[3].to_string(),
+        });
+    }
+    mounts
+}
+
+/// Our own cgroup path per hierarchy, from /proc/self/cgroup:
+/// `(controller list, "" for v2; path)`.
+fn parse_proc_cgroup(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|line| {
+            let mut parts = line.splitn(3, ':');
+            let _id = parts.next()?;
+            let controllers = parts.next()?.to_string();
+            let path = parts.next()?.to_string();
+            Some((controllers, path))
+        })
+        .collect()
+}
+
+fn join_cgroup(mount: &Path, mount_root: &str, own: &str, name: &str) -> PathBuf {
+    let relative = own
+        .strip_prefix(mount_root)
+        .unwrap_or(own)
+        .trim_start_matches('/');
+    mount.join(relative).join(name)
+}
+
+/// Where the cgroup goes, decided from the text of /proc/self/mountinfo and
+/// /proc/self/cgroup alone.
+#[derive(Debug, PartialEq, Eq)]
+enum Plan {
+    /// One directory per needed v1 controller, under our own cgroup there.
+    V1(Vec<(String, PathBuf)>),
+    /// A sibling of our own v2 cgroup (a child would break the
+    /// no-internal-processes rule once controllers are enabled), or a
+    /// child of the root when we are in the root.
+    V2 { parent: PathBuf, dir: PathBuf },
+}
+
+const CONTROLLERS: [&str; 3] = ["memory", "pids", "cpu"];
+
+fn wanted(limits: &Limits) -> Vec<&'static str> {
+    let on = [
+        limits.memory.is_some(),
+        limits.pids.is_some(),
+        limits.cpus.is_some(),
+    ];
+    CONTROLLERS
+        .iter()
+        .zip(on)
+        .filter(|(_, on)| *on)
+        .map(|(c, _)| *c)
+        .collect()
+}
+
+/// v1 when a needed controller is mounted as a v1 hierarchy (hybrid hosts
+/// keep an empty v2 tree beside them), v2 otherwise.
+fn plan(mountinfo: &str, proc_cgroup: &str, name: &str, limits: &Limits) -> Result<Plan, String> {
+    let mounts = parse_mountinfo(mountinfo);
+    let own = parse_proc_cgroup(proc_cgroup);
+    let wanted = wanted(limits);
+    if wanted.iter().any(|c| mounts.iter().any(|m| m.has(c))) {
+        let mut dirs = Vec::new();
+        for ctrl in wanted {
+            let mount = mounts
+                .iter()
+                .find(|m| m.has(ctrl))
+                .ok_or_else(|| format!("the {ctrl} controller is not mounted"))?;
+            let own_path = own
+                .iter()
+                .find(|(c, _)| c.split(',').any(|c| c == ctrl))
+                .map(|(_, p)| p.as_str())
+                .unwrap_or("/");
+            dirs.push((
+                ctrl.to_string(),
+                join_cgroup(&mount.mount_point, &mount.root, own_path, name),
+            ));
+        }
+        return Ok(Plan::V1(dirs));
+    }
+    let mount = mounts
+        .iter()
+        .find(|m| m.v2)
+        .ok_or("no cgroup hierarchy is mounted")?;
+    let own_path = own
+        .iter()
+        .find(|(c, _)| c.is_empty())
+        .map(|(_, p)| p.as_str())
+        .unwrap_or("/");
+    let own_dir = join_cgroup(&mount.mount_point, &mount.root, own_path, "");
+    let parent = if own_dir == mount.mount_point || own_dir.parent().is_none() {
+        mount.mount_point.clone()
+    } else {
+        own_dir
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| mount.mount_point.clone())
+    };
+    let dir = parent.join(name);
+    Ok(Plan::V2 { parent, dir })
+}
+
+impl Cgroup {
+    /// Creates the cgroup `name` (see [`Plan`]) and applies `limits`.
+    pub(crate) fn create(name: &str, limits: &Limits) -> Result<Self> {
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let proc_cgroup = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+        let plan = plan(&mountinfo, &proc_cgroup, name, limits).map_err(|e| Error::Cgroup {
+            op: "place",
+            path: "/sys/fs/cgroup".into(),
+            source: std::io::Error::other(e),
+        })?;
+        let layout = match plan {
+            Plan::V1(dirs) => {
+                let mut made = Vec::new();
+                for (ctrl, dir) in dirs {
+                    if let Err(e) = std::fs::create_dir(&dir) {
+                        for (_, dir) in &made {
+                            let _ = std::fs::remove_dir(dir);
+                        }
+                        return Err(cg_err("create", &dir)(e));
+                    }
+                    made.push((ctrl, dir));
+                }
+                Layout::V1(made)
+            }
+            Plan::V2 { parent, dir } => {
+                let enabled = std::fs::read_to_string(parent.join("cgroup.subtree_control"))
+                    .unwrap_or_default();
+                let missing: Vec<String> = wanted(limits)
+                    .into_iter()
+                    .filter(|c| !enabled.split_whitespace().any(|e| e == *c))
+                    .map(|c| format!("+{c}"))
+                    .collect();
+                if !missing.is_empty() {
+                    write(&parent.join("cgroup.subtree_control"), &missing.join(" "))?;
+                }
+                std::fs::create_dir(&dir).map_err(cg_err("create", &dir))?;
+                Layout::V2(dir)
+            }
+        };
+        let cgroup = Self {
+            layout,
+            memory_limit: limits.memory,
+            removed: false,
+        };
+        cgroup.apply(limits)?;
+        Ok(cgroup)
+    }
+
+    fn dir(&self, ctrl: &str) -> Option<&Path> {
+        match &self.layout {
+            Layout::V2(dir) => Some(dir),
+            Layout::V1(dirs) => dirs
+                .iter()
+                .find(|(c, _)| c == ctrl)
+                .map(|(_, d)| d.as_path()),
+        }
+    }
+
+    fn need(&self, ctrl: &'static str) -> Result<&Path> {
+        self.dir(ctrl).ok_or_else(|| Error::Cgroup {
+            op: "find controller",
+            path: ctrl.into(),
+            source: std::io::Error::other(format!("the {ctrl} controller is not available")),
+        })
+    }
+
+    fn apply(&self, limits: &Limits) -> Result<()> {
+        let v2 = matches!(self.layout, Layout::V2(_));
+        if let Some(bytes) = limits.memory {
+            let dir = self.need("memory")?;
+            if v2 {
+                write(&dir.join("memory.max"), &bytes.to_string())?;
+                let swap = dir.join("memory.swap.max");
+                if swap.exists() {
+                    write(&swap, "0")?;
+                }
+            } else {
+                write(&dir.join("memory.limit_in_bytes"), &bytes.to_string())?;
+                let memsw = dir.join("memory.memsw.limit_in_bytes");
+                if memsw.exists() {
+                    write(&memsw, &bytes.to_string())?;
+                }
+                // Swappiness 0 keeps the limit a limit when memsw accounting is off.
+                let _ = std::fs::write(dir.join("memory.swappiness"), "0");
+            }
+        }
+        if let Some(max) = limits.pids {
+            write(&self.need("pids")?.join("pids.max"), &max.to_string())?;
+        }
+        if let Some(cpus) = limits.cpus {
+            if !(cpus > 0.0 && cpus.is_finite()) {
+                return Err(Error::Spec(format!(
+                    "cpu limit must be positive, got {cpus}"
+                )));
+            }
+            let quota = ((cpus * CPU_PERIOD_US as f64) as u64).max(1000);
+            let dir = self.need("cpu")?;
+            if v2 {
+                write(&dir.join("cpu.max"), &format!("{quota} {CPU_PERIOD_US}"))?;
+            } else {
+                write(&dir.join("cpu.cfs_period_us"), &CPU_PERIOD_US.to_string())?;
+                write(&dir.join("cpu.cfs_quota_us"), &quota.to_string())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn dirs(&self) -> Vec<&Path> {
+        match &self.layout {
+            Layout::V2(dir) => vec![dir.as_path()],
+            Layout::V1(dirs) => dirs.iter().map(|(_, d)| d.as_path()).collect(),
+        }
+    }
+
+    /// Moves `pid` into every hierarchy of this cgroup.
+    pub(crate) fn add(&self, pid: u32) -> Result<()> {
+        for dir in self.dirs() {
+            write(&dir.join("cgroup.procs"), &pid.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn pids(&self) -> Vec<i32> {
+        let mut pids = Vec::new();
+        for dir in self.dirs() {
+            let text = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+            pids.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+        }
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    }
+
+    /// Kills every process in the cgroup and waits until it is empty.
+    pub(crate) fn kill_all(&self) {
+        if let Layout::V2(dir) = &self.layout {
+            let _ = std::fs::write(dir.join("cgroup.kill"), "1");
+        }
+        for _ in 0..500 {
+            let pids = self.pids();
+            if pids.is_empty() {
+                return;
+            }
+            for pid in pids {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Whether the kernel OOM-killed something in this cgroup.
+    pub(crate) fn oom_killed(&self) -> bool {
+        let Some(dir) = self.dir("memory") else {
+            return false;
+        };
+        let field = |file: &str, key: &str| -> Option<u64> {
+            let text = std::fs::read_to_string(dir.join(file)).ok()?;
+            text.lines()
+                .find_map(|l| l.strip_prefix(key)?.trim().parse().ok())
+        };
+        match self.layout {
+            Layout::V2(_) => field("memory.events", "oom_kill ").unwrap_or(0) > 0,
+            Layout::V1(_) => match field("memory.oom_control", "oom_kill ") {
+                Some(n) => n > 0,
+                None => {
+                    std::fs::read_to_string(dir.join("memory.failcnt"))
+                        .ok()
+                        .and_then(|s| s.trim().parse::<u64>().ok())
+                        .unwrap_or(0)
+                        > 0
+                }
+            },
+        }
+    }
+
+    /// The memory limit that was set, for the OOM message.
+    pub(crate) fn memory_limit(&self) -> Option<u64> {
+        self.memory_limit
+    }
+
+    /// Kills what is left and removes the directories.
+    pub(crate) fn remove(&mut self) -> Result<()> {
+        if self.removed {
+            return Ok(());
+        }
+        self.kill_all();
+        let mut result = Ok(());
+        for dir in self.dirs() {
+            let mut last = None;
+            for _ in 0..200 {
+                match std::fs::remove_dir(dir) {
+                    Ok(()) => {
+                        last = None;
+                        break;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        last = None;
+                        break;
+                    }
+                    Err(e) => last = Some(e),
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if let Some(e) = last {
+                result = Err(cg_err("remove", dir)(e));
+            }
+        }
+        self.removed = true;
+        result
+    }
+}
+
+impl Drop for Cgroup {
+    fn drop(&mut self) {
+        let _ = self.remove();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joins_relative_to_the_mount_root() {
+        let cases = [
+            (
+                "/sys/fs/cgroup/memory",
+                "/",
+                "/a/b",
+                "/sys/fs/cgroup/memory/a/b/x",
+            ),
+            ("/sys/fs/cgroup", "/", "/", "/sys/fs/cgroup/x"),
+            ("/sys/fs/cgroup", "/a", "/a/b", "/sys/fs/cgroup/b/x"),
+        ];
+        for (mount, root, own, want) in cases {
+            assert_eq!(
+                join_cgroup(Path::new(mount), root, own, "x"),
+                PathBuf::from(want)
+            );
+        }
+    }
+
+    const HYBRID_MOUNTS: &str = "\
+35 26 0:30 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755
+36 35 0:31 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+37 35 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+38 35 0:33 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
+39 35 0:34 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
+";
+    const HYBRID_PROC: &str = "4:memory:/process_api/abc\n3:pids:/\n2:cpu,cpuacct:/svc\n0::/\n";
+    const V2_MOUNTS: &str =
+        "30 24 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n";
+
+    #[test]
+    fn plans_v1_v2_and_hybrid_layouts() {
+        let all = Limits {
+            memory: Some(1),
+            pids: Some(2),
+            cpus: Some(0.5),
+        };
+        let v1 = |pairs: &[(&str, &str)]| {
+            Plan::V1(
+                pairs
+                    .iter()
+                    .map(|(c, d)| (c.to_string(), PathBuf::from(d)))
+                    .collect(),
+            )
+        };
+        let cases = [
+            (
+                HYBRID_MOUNTS,
+                HYBRID_PROC,
+                all,
+                Ok(v1(&[
+                    ("memory", "/sys/fs/cgroup/memory/process_api/abc/n"),
+                    ("pids", "/sys/fs/cgroup/pids/n"),
+                    ("cpu", "/sys/fs/cgroup/cpu,cpuacct/svc/n"),
+                ])),
+            ),
+            (
+                HYBRID_MOUNTS,
+                HYBRID_PROC,
+                Limits {
+                    pids: Some(5),
+                    ..Limits::default()
+                },
+                Ok(v1(&[("pids", "/sys/fs/cgroup/pids/n")])),
+            ),
+            (
+                V2_MOUNTS,
+                "0::/user.slice/user-0.slice/session-1.scope\n",
+                all,
+                Ok(Plan::V2 {
+                    parent: "/sys/fs/cgroup/user.slice/user-0.slice".into(),
+                    dir: "/sys/fs/cgroup/user.slice/user-0.slice/n".into(),
+                }),
+            ),
+            (
+                V2_MOUNTS,
+                "0::/\n",
+                all,
+                Ok(Plan::V2 {
+                    parent: "/sys/fs/cgroup".into(),
+                    dir: "/sys/fs/cgroup/n".into(),
+                }),
+            ),
+            (
+                "",
+                "",
+                all,
+                Err("no cgroup hierarchy is mounted".to_string()),
+            ),
+        ];
+        for (mounts, proc_cgroup, limits, want) in cases {
+            assert_eq!(
+                plan(mounts, proc_cgroup, "n", &limits),
+                want,
+                "{proc_cgroup}"
+            );
+        }
+        // A hybrid host without a v1 cpu hierarchy cannot take a cpu limit.
+        let no_cpu = HYBRID_MOUNTS
+            .lines()
+            .filter(|l| !l.contains("cpu"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(plan(&no_cpu, HYBRID_PROC, "n", &all).is_err());
+    }
+}

@@ -1,0 +1,74 @@
+//! The crate's one error type.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while preparing, running or cleaning up a sandbox.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A host-side filesystem operation failed.
+    #[error("failed to {op} {path}")]
+    Io {
+        /// What was being done ("create", "read", "copy", ...).
+        op: &'static str,
+        /// The path it was done to.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A system call failed on the host side.
+    #[error("failed to {op}")]
+    Sys {
+        /// What was being done.
+        op: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The spec is unusable as given.
+    #[error("invalid sandbox spec: {0}")]
+    Spec(String),
+    /// Overlay was forced but is not available.
+    #[error("overlayfs is not available: {0}")]
+    OverlayUnavailable(String),
+    /// A cgroup operation failed.
+    #[error("failed to {op} cgroup {path}")]
+    Cgroup {
+        /// What was being done.
+        op: &'static str,
+        /// The cgroup file or directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Setting up the sandbox failed inside it (mounts, user, cwd, exec...).
+    #[error("sandbox setup failed: {0}")]
+    Setup(String),
+    /// The init process broke the protocol or died without a word.
+    #[error("sandbox init failed: {0}")]
+    Init(String),
+    /// A user name, group name or `USER` value could not be resolved.
+    #[error("{0}")]
+    User(String),
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub(crate) fn io(
+    op: &'static str,
+    path: impl Into<PathBuf>,
+) -> impl FnOnce(std::io::Error) -> Error {
+    let path = path.into();
+    move |source| Error::Io { op, path, source }
+}
+
+pub(crate) fn sys(op: impl Into<String>) -> impl FnOnce(nix::Error) -> Error {
+    let op = op.into();
+    move |errno| Error::Sys {
+        op,
+        source: errno.into(),
+    }
+}

@@ -1,0 +1,648 @@
+//! The launcher side: [`Sandbox::run`] prepares the state dir and cgroup,
+//! re-executes the init binary, streams output and cleans up on every path.
+
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use nix::fcntl::OFlag;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+use crate::cancel::Cancel;
+use crate::cgroup::Cgroup;
+use crate::error::{Error, Result, io, sys};
+use crate::idmap::{apply_maps, in_initial_userns, subordinate_maps};
+use crate::init::{CONFIG_FD, ETC_FILES, INIT_ENV, InitConfig, REPORT_FD, Report, RootSource};
+use crate::outcome::{ExitStatus, Outcome, Stream, Timings};
+use crate::rootfs::Manifest;
+use crate::spec::{Network, RootfsMode, SpawnSpec};
+
+/// Runs commands in sandboxes by re-executing an init binary.
+///
+/// The binary must call [`crate::init_main_if_requested`] first thing in
+/// `main`. By default that is the running program (`/proc/self/exe`).
+#[derive(Debug, Clone)]
+pub struct Sandbox {
+    init_exe: PathBuf,
+    state_root: PathBuf,
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Self {
+            init_exe: PathBuf::from("/proc/self/exe"),
+            state_root: default_state_root(),
+        }
+    }
+}
+
+/// Where per-run state goes by default: the first tmpfs among
+/// `$XDG_RUNTIME_DIR`, `/run` and `/dev/shm` (small files created and
+/// removed on every run: a disk would cost milliseconds), else the temp dir.
+pub fn default_state_root() -> PathBuf {
+    use nix::sys::statfs::{TMPFS_MAGIC, statfs};
+    let candidates = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain([PathBuf::from("/run"), PathBuf::from("/dev/shm")]);
+    for dir in candidates {
+        let on_tmpfs = statfs(&dir).is_ok_and(|fs| fs.filesystem_type() == TMPFS_MAGIC);
+        if on_tmpfs && nix::unistd::access(&dir, nix::unistd::AccessFlags::W_OK).is_ok() {
+            return dir;
+        }
+    }
+    std::env::temp_dir()
+}
+
+static RUN_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Everything a run owns on the host; dropping it kills and cleans up.
+#[derive(Debug)]
+struct RunGuard {
+    child: Option<Child>,
+    cgroup: Option<Cgroup>,
+    state_dir: PathBuf,
+    /// Copy mode: the snapshot, emptied if the run does not get to the diff.
+    snapshot: Option<PathBuf>,
+}
+
+impl RunGuard {
+    fn kill(&mut self) {
+        if let Some(cgroup) = &self.cgroup {
+            cgroup.kill_all();
+        }
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+        }
+    }
+}
+
+impl Drop for RunGuard {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Some(mut cgroup) = self.cgroup.take() {
+            let _ = cgroup.remove();
+        }
+        let _ = std::fs::remove_dir_all(&self.state_dir);
+        if let Some(snapshot) = self.snapshot.take() {
+            let _ = crate::rootfs::clear_dir(&snapshot);
+        }
+    }
+}
+
+impl Sandbox {
+    /// A sandbox launcher re-executing `/proc/self/exe`.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Re-execute this binary as the init instead of the running one.
+    pub fn with_init_exe(mut self, path: impl Into<PathBuf>) -> Self {
+        self.init_exe = path.into();
+        self
+    }
+
+    /// Keep per-run state (resolv.conf, hosts, the mountpoint) under `dir`.
+    pub fn with_state_root(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.state_root = dir.into();
+        self
+    }
+
+    /// Runs `spec`, streaming output to `on_output` as it arrives. Returns
+    /// when the command and everything it started are gone, mounts are
+    /// gone, the cgroup is removed and, in copy mode, the diff is in
+    /// `spec.rootfs.upper`.
+    pub fn run(
+        &self,
+        spec: &SpawnSpec,
+        cancel: &Cancel,
+        mut on_output: impl FnMut(Stream, &[u8]),
+    ) -> Result<Outcome> {
+        let started = Instant::now();
+        validate(spec)?;
+        let new_userns = !nix::unistd::geteuid().is_root();
+        let rootless = new_userns || !in_initial_userns();
+        let id_maps = if new_userns { subordinate_maps() } else { None };
+        let copy = match spec.rootfs.mode {
+            RootfsMode::Copy => true,
+            RootfsMode::Overlay => {
+                if !crate::rootfs::overlay_available(rootless) {
+                    return Err(Error::OverlayUnavailable(
+                        "not in /proc/filesystems, or kernel too old for rootless overlay".into(),
+                    ));
+                }
+                false
+            }
+            RootfsMode::Auto => !crate::rootfs::overlay_available(rootless),
+        };
+
+        let n = RUN_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let template = self.state_root.join("buildr-exec-XXXXXX");
+        let state_dir = nix::unistd::mkdtemp(&template)
+            .map_err(sys(format!("create {}", template.display())))?;
+        let mut guard = RunGuard {
+            child: None,
+            cgroup: None,
+            state_dir: state_dir.clone(),
+            snapshot: None,
+        };
+        write_state_files(&state_dir, spec)?;
+
+        let rootfs = &spec.rootfs;
+        let (root, manifest, scratch) = if copy {
+            crate::rootfs::clear_dir(&rootfs.work)?;
+            guard.snapshot = Some(rootfs.work.clone());
+            // What an earlier run left in the upper dir is the top layer,
+            // as it would be for overlay.
+            let layers: Vec<PathBuf> = std::iter::once(rootfs.upper.clone())
+                .chain(rootfs.lowers.iter().cloned())
+                .collect();
+            crate::rootfs::populate(&layers, &rootfs.work)?;
+            (
+                RootSource::Dir(rootfs.work.clone()),
+                Some(Manifest::take(&rootfs.work)?),
+                rootfs.work.clone(),
+            )
+        } else {
+            let root = RootSource::Overlay {
+                lowers: rootfs.lowers.clone(),
+                upper: rootfs.upper.clone(),
+                work: rootfs.work.clone(),
+            };
+            (root, None, rootfs.upper.clone())
+        };
+        let absent_dirs = absent_mountpoint_dirs(&scratch, spec);
+
+        // Without limits the pid namespace alone bounds the tree: killing
+        // the init kills pid 1, and with it everything inside.
+        if !spec.limits.is_empty() {
+            let name = format!("buildr-{}-{n}", std::process::id());
+            guard.cgroup = Some(Cgroup::create(&name, &spec.limits)?);
+        }
+
+        let config = InitConfig {
+            spec: spec.clone(),
+            root,
+            state_dir: state_dir.clone(),
+            rootless,
+            new_userns,
+            external_maps: id_maps.is_some(),
+            host_uid: nix::unistd::geteuid().as_raw(),
+            host_gid: nix::unistd::getegid().as_raw(),
+        };
+        let mut config_json =
+            serde_json::to_vec(&config).map_err(|e| Error::Init(format!("encode config: {e}")))?;
+        config_json.push(b'\n');
+        let (config_read, config_write) =
+            nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(sys("create config pipe"))?;
+        let (report_read, report_write) =
+            nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(sys("create report pipe"))?;
+        let mut cmd = Command::new(&self.init_exe);
+        cmd.env_clear()
+            .env(INIT_ENV, "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        crate::sys::map_fds_on_spawn(
+            &mut cmd,
+            [
+                (config_read.as_raw_fd(), CONFIG_FD),
+                (report_write.as_raw_fd(), REPORT_FD),
+            ],
+        );
+        let mut child = cmd.spawn().map_err(io("execute", &self.init_exe))?;
+        drop((config_read, report_write));
+        let stdout = child.stdout.take().map(OwnedFd::from);
+        let stderr = child.stderr.take().map(OwnedFd::from);
+        let pid = child.id();
+        guard.child = Some(child);
+        if let Some(cgroup) = &guard.cgroup {
+            cgroup.add(pid)?;
+        }
+        // A failed write means the init died; its report or exit says why.
+        let mut config_write = Some(std::fs::File::from(config_write));
+        if let Some(pipe) = config_write.as_mut() {
+            let _ = pipe.write_all(&config_json);
+        }
+        if id_maps.is_none() {
+            config_write = None;
+        }
+
+        let mut pump = Pump {
+            streams: [
+                (stdout, Some(Stream::Stdout)),
+                (stderr, Some(Stream::Stderr)),
+                (Some(report_read), None),
+            ],
+            pending: Vec::new(),
+            reports: Vec::new(),
+            pid1: None,
+            exec_at: None,
+            timed_out: false,
+            killed: false,
+            id_maps: id_maps.as_ref(),
+            config_write,
+        };
+        pump.run(
+            &mut guard,
+            cancel,
+            spec.timeout.map(|t| started + t),
+            &mut on_output,
+        )?;
+        let Pump {
+            reports,
+            exec_at,
+            timed_out,
+            killed,
+            ..
+        } = pump;
+        let exit = guard.child.as_mut().map(|c| c.wait());
+        let ended = Instant::now();
+        if let Some(child) = guard.child.take() {
+            drop(child);
+        }
+
+        let mut created = Vec::new();
+        let mut final_status = None;
+        let mut failure = None;
+        for report in reports {
+            match report {
+                Report::Init { .. } | Report::MapRequest { .. } => {}
+                Report::Started { created: c } => created = c,
+                Report::Failed {
+                    message,
+                    created: c,
+                } => {
+                    created = c;
+                    failure = Some(message);
+                }
+                Report::Exited { code } => final_status = Some(ExitStatus::Code(code)),
+                Report::Signaled { signal } => final_status = Some(ExitStatus::Signal(signal)),
+            }
+        }
+        let oom_killed = guard.cgroup.as_ref().is_some_and(|c| c.oom_killed());
+        let memory_limit = guard.cgroup.as_ref().and_then(|c| c.memory_limit());
+        if let Some(mut cgroup) = guard.cgroup.take() {
+            cgroup.remove()?;
+        }
+        remove_mountpoints(&scratch, &created, &absent_dirs);
+        if let Some(manifest) = manifest {
+            manifest.write_diff(&rootfs.work, &rootfs.upper, &rootfs.lowers)?;
+            guard.snapshot = None;
+        }
+        if let Some(message) = failure {
+            return Err(Error::Setup(message));
+        }
+        let cancelled = cancel.is_cancelled() && killed;
+        let status = match final_status {
+            Some(status) => status,
+            None if killed || oom_killed => ExitStatus::Signal(libc::SIGKILL),
+            None => {
+                return Err(Error::Init(format!(
+                    "init exited ({}) without reporting the command's status",
+                    match exit {
+                        Some(Ok(status)) => status.to_string(),
+                        Some(Err(e)) => e.to_string(),
+                        None => "never started".into(),
+                    }
+                )));
+            }
+        };
+        let exec_at = exec_at.unwrap_or(ended);
+        Ok(Outcome {
+            status,
+            oom_killed,
+            memory_limit,
+            timed_out: timed_out && killed,
+            cancelled,
+            timings: Timings {
+                setup: exec_at.saturating_duration_since(started),
+                run: ended.saturating_duration_since(exec_at),
+                total: started.elapsed(),
+            },
+        })
+    }
+}
+
+/// Moves bytes from the init's pipes to the callback and the report list
+/// until all three pipes are closed, killing on cancel or timeout.
+struct Pump<'a> {
+    /// stdout, stderr (with their stream) and the report pipe (without).
+    streams: [(Option<OwnedFd>, Option<Stream>); 3],
+    /// An incomplete report line.
+    pending: Vec<u8>,
+    reports: Vec<Report>,
+    pid1: Option<i32>,
+    exec_at: Option<Instant>,
+    timed_out: bool,
+    killed: bool,
+    id_maps: Option<&'a (Vec<String>, Vec<String>)>,
+    /// Kept open only while the init may still ask for id maps.
+    config_write: Option<std::fs::File>,
+}
+
+impl std::fmt::Debug for Pump<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pump")
+            .field("pid1", &self.pid1)
+            .field("killed", &self.killed)
+            .finish()
+    }
+}
+
+impl Pump<'_> {
+    fn run(
+        &mut self,
+        guard: &mut RunGuard,
+        cancel: &Cancel,
+        deadline: Option<Instant>,
+        on_output: &mut impl FnMut(Stream, &[u8]),
+    ) -> Result<()> {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let expired = deadline.is_some_and(|d| Instant::now() >= d);
+            if !self.killed && (cancel.is_cancelled() || expired) {
+                self.timed_out = !cancel.is_cancelled();
+                guard.kill();
+                self.killed = true;
+            }
+            let open: Vec<usize> = (0..3).filter(|i| self.streams[*i].0.is_some()).collect();
+            if open.is_empty() {
+                return Ok(());
+            }
+            let mut fds: Vec<PollFd> = open
+                .iter()
+                .filter_map(|i| self.streams[*i].0.as_ref())
+                .map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN))
+                .collect();
+            fds.push(PollFd::new(
+                cancel.inner.wake_read.as_fd(),
+                PollFlags::POLLIN,
+            ));
+            let timeout = match deadline {
+                Some(d) if !self.killed => {
+                    let ms = d
+                        .saturating_duration_since(Instant::now())
+                        .as_millis()
+                        .min(60_000);
+                    PollTimeout::try_from(ms as i32).unwrap_or(PollTimeout::MAX)
+                }
+                _ => PollTimeout::NONE,
+            };
+            match poll(&mut fds, timeout) {
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(sys("poll sandbox output")(e)),
+            }
+            let ready: Vec<bool> = fds
+                .iter()
+                .map(|fd| fd.revents().is_some_and(|r| !r.is_empty()))
+                .collect();
+            drop(fds);
+            if ready[open.len()] {
+                let _ = nix::unistd::read(&cancel.inner.wake_read, &mut [0u8; 64]);
+            }
+            self.forward_signal(cancel);
+            for (slot, &i) in open.iter().enumerate() {
+                if !ready[slot] {
+                    continue;
+                }
+                let Some(fd) = self.streams[i].0.as_ref() else {
+                    continue;
+                };
+                match nix::unistd::read(fd, &mut buf) {
+                    Ok(0) => self.streams[i].0 = None,
+                    Ok(len) => match self.streams[i].1 {
+                        Some(stream) => on_output(stream, &buf[..len]),
+                        None => self.take_reports(&buf[..len])?,
+                    },
+                    Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {}
+                    Err(_) => self.streams[i].0 = None,
+                }
+            }
+        }
+    }
+
+    /// Passes a signal requested through the handle to the sandbox's pid 1.
+    fn forward_signal(&mut self, cancel: &Cancel) {
+        let Some(pid) = self.pid1 else { return };
+        let signal = cancel.inner.signal.swap(0, Ordering::SeqCst);
+        if self.killed || signal == 0 {
+            return;
+        }
+        if let Ok(signal) = nix::sys::signal::Signal::try_from(signal) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
+        }
+    }
+
+    /// Parses complete report lines, acting on those that need it now.
+    fn take_reports(&mut self, bytes: &[u8]) -> Result<()> {
+        self.pending.extend_from_slice(bytes);
+        while let Some(end) = self.pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.pending.drain(..=end).collect();
+            let report = crate::init::parse_report(&line[..end]).map_err(Error::Init)?;
+            match report {
+                Report::Init { pid } => self.pid1 = Some(pid),
+                Report::MapRequest { pid } => {
+                    let mapped = self.id_maps.is_some_and(|maps| apply_maps(pid, maps));
+                    if let Some(mut pipe) = self.config_write.take() {
+                        let _ = pipe.write_all(if mapped { b"1" } else { b"0" });
+                    }
+                }
+                Report::Started { .. } => self.exec_at = Some(Instant::now()),
+                _ => {}
+            }
+            self.reports.push(report);
+        }
+        Ok(())
+    }
+}
+
+fn validate(spec: &SpawnSpec) -> Result<()> {
+    if spec.argv.is_empty() {
+        return Err(Error::Spec("empty command".into()));
+    }
+    let rootfs = &spec.rootfs;
+    for path in rootfs.lowers.iter().chain([&rootfs.upper, &rootfs.work]) {
+        let text = path.to_string_lossy();
+        if !path.is_absolute() || text.contains([',', ':', '\n']) {
+            return Err(Error::Spec(format!(
+                "rootfs path {} must be absolute and free of ',' and ':'",
+                path.display()
+            )));
+        }
+    }
+    for bind in &spec.binds {
+        if !bind.dst.is_absolute() {
+            return Err(Error::Spec(format!(
+                "bind target {} is not absolute",
+                bind.dst.display()
+            )));
+        }
+    }
+    if spec.hostname.len() > 64 {
+        return Err(Error::Spec(format!(
+            "hostname {:?} is longer than 64 bytes",
+            spec.hostname
+        )));
+    }
+    Ok(())
+}
+
+/// resolv.conf, hosts and hostname as Docker writes them.
+fn write_state_files(state_dir: &Path, spec: &SpawnSpec) -> Result<()> {
+    for dir in ["root", "etc", "empty"] {
+        let path = state_dir.join(dir);
+        std::fs::create_dir(&path).map_err(io("create", &path))?;
+    }
+    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let mut resolv = String::new();
+    let mut nameservers = 0;
+    for line in host_resolv.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["nameserver", addr, ..] => {
+                // Loopback resolvers of the host are unreachable from a netns.
+                if spec.network == Network::None && (addr.starts_with("127.") || *addr == "::1") {
+                    continue;
+                }
+                nameservers += 1;
+                resolv.push_str(line);
+                resolv.push('\n');
+            }
+            ["search", ..] | ["options", ..] | ["domain", ..] => {
+                resolv.push_str(line);
+                resolv.push('\n');
+            }
+            _ => {}
+        }
+    }
+    if nameservers == 0 {
+        resolv.push_str("nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
+    }
+    let hostname = &spec.hostname;
+    let hosts = format!(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
+    );
+    for (name, content) in ETC_FILES
+        .iter()
+        .zip([resolv, hosts, format!("{hostname}\n")])
+    {
+        let path = state_dir.join("etc").join(name);
+        std::fs::write(&path, content).map_err(io("write", &path))?;
+    }
+    Ok(())
+}
+
+/// Ancestor dirs of mountpoints that do not exist in the upper (or
+/// snapshot) dir before the run; removed afterwards if left empty.
+fn absent_mountpoint_dirs(scratch: &Path, spec: &SpawnSpec) -> Vec<PathBuf> {
+    let targets = ETC_FILES
+        .iter()
+        .map(|f| PathBuf::from("etc").join(f))
+        .chain(spec.binds.iter().map(|b| b.dst.clone()))
+        .chain(spec.tmpfs.iter().map(|t| t.dst.clone()));
+    let mut absent = Vec::new();
+    for target in targets {
+        let rel: PathBuf = target
+            .components()
+            .filter(|c| matches!(c, std::path::Component::Normal(_)))
+            .collect();
+        for dir in rel
+            .ancestors()
+            .skip(1)
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            if std::fs::symlink_metadata(scratch.join(dir)).is_err()
+                && !absent.contains(&dir.to_path_buf())
+            {
+                absent.push(dir.to_path_buf());
+            }
+        }
+    }
+    // Deepest first.
+    absent.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    absent
+}
+
+/// Removes the mountpoints the init created (empty files, empty dirs) and
+/// copied-up parents that ended up empty, so they never reach the diff.
+/// The command had the run to replace a parent with a symlink: a path
+/// through a symlink is left alone rather than followed out of `scratch`.
+fn remove_mountpoints(scratch: &Path, created: &[PathBuf], absent_dirs: &[PathBuf]) {
+    for rel in created.iter().rev() {
+        if !within_without_symlinks(scratch, rel) {
+            continue;
+        }
+        let path = scratch.join(rel);
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_file() && meta.len() == 0 => {
+                let _ = std::fs::remove_file(&path);
+            }
+            Ok(meta) if meta.is_dir() => {
+                let _ = std::fs::remove_dir(&path);
+            }
+            _ => {}
+        }
+    }
+    for rel in absent_dirs {
+        if within_without_symlinks(scratch, rel) {
+            let _ = std::fs::remove_dir(scratch.join(rel));
+        }
+    }
+}
+
+/// Whether `rel` is a plain relative path whose parents under `root` are
+/// real directories (no symlink, no `..`).
+fn within_without_symlinks(root: &Path, rel: &Path) -> bool {
+    use std::path::Component;
+    if !rel.components().all(|c| matches!(c, Component::Normal(_))) {
+        return false;
+    }
+    let mut cursor = root.to_path_buf();
+    let mut parents = rel.components().peekable();
+    while let Some(part) = parents.next() {
+        if parents.peek().is_none() {
+            return true;
+        }
+        cursor.push(part);
+        match std::fs::symlink_metadata(&cursor) {
+            Ok(meta) if meta.is_dir() => {}
+            _ => return false,
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cleanup_never_follows_symlinks_out_of_the_root() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (root, outside) = (tmp.path().join("upper"), tmp.path().join("outside"));
+        std::fs::create_dir_all(root.join("real")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("hosts"), "").unwrap();
+        std::fs::write(root.join("real/hosts"), "").unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("etc")).unwrap();
+        let created = ["etc/hosts", "real/hosts", "../outside/hosts"].map(PathBuf::from);
+        remove_mountpoints(&root, &created, &[PathBuf::from("etc")]);
+        assert!(
+            outside.join("hosts").exists(),
+            "followed a symlink out of the root"
+        );
+        assert!(
+            root.join("etc").exists(),
+            "removed the symlink itself as a dir"
+        );
+        assert!(!root.join("real/hosts").exists());
+    }
+}

@@ -1,0 +1,379 @@
+//! The sandbox's mounts, made by pid 1 in its new mount namespace before
+//! `pivot_root`: the root (overlay or a bind of the copy), /proc, /sys,
+//! a small /dev, the Docker-style /etc files, and runc's masked and
+//! read-only paths. Every target inside the root is resolved with
+//! [`secure_join`], so a symlink in the image cannot redirect a mount.
+
+use std::path::{Path, PathBuf};
+
+use nix::mount::{MsFlags, mount};
+
+use crate::init::{ETC_FILES, InitConfig, Res, RootSource, ctx};
+use crate::path::secure_join;
+
+const MASKED: &[&str] = &[
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+const READONLY: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
+
+pub(crate) fn mount_root(config: &InitConfig, root: &Path) -> Res<()> {
+    match &config.root {
+        RootSource::Overlay {
+            lowers,
+            upper,
+            work,
+        } => {
+            let empty = config.state_dir.join("empty");
+            let lowers: Vec<&Path> = if lowers.is_empty() {
+                vec![empty.as_path()]
+            } else {
+                lowers.iter().map(|p| p.as_path()).collect()
+            };
+            let (cwd, data) = overlay_options(&lowers, upper, work, config.rootless)?;
+            if let Some(dir) = &cwd {
+                nix::unistd::chdir(dir.as_path())
+                    .map_err(ctx(format!("chdir to {}", dir.display())))?;
+            }
+            mount(
+                Some("overlay"),
+                root,
+                Some("overlay"),
+                MsFlags::empty(),
+                Some(data.as_str()),
+            )
+            .map_err(ctx(format!(
+                "mount overlay at {} ({} lower dirs)",
+                root.display(),
+                lowers.len()
+            )))
+        }
+        RootSource::Dir(dir) => bind_mount(dir, root, false),
+    }
+}
+
+/// The kernel reads mount options as one page.
+const MOUNT_DATA_MAX: usize = 4095;
+
+/// Overlay mount options. When absolute paths do not fit in a page (many
+/// layers), they are made relative to their common ancestor, which the
+/// caller must make the working directory (returned), as containerd does.
+fn overlay_options(
+    lowers: &[&Path],
+    upper: &Path,
+    work: &Path,
+    rootless: bool,
+) -> Res<(Option<PathBuf>, String)> {
+    let build = |base: Option<&Path>| {
+        let show = |p: &Path| {
+            base.and_then(|b| p.strip_prefix(b).ok())
+                .unwrap_or(p)
+                .to_string_lossy()
+                .into_owned()
+        };
+        let lower: Vec<String> = lowers.iter().map(|l| show(l)).collect();
+        let mut data = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            lower.join(":"),
+            show(upper),
+            show(work)
+        );
+        if rootless {
+            data.push_str(",userxattr");
+        }
+        data
+    };
+    let data = build(None);
+    if data.len() <= MOUNT_DATA_MAX {
+        return Ok((None, data));
+    }
+    let mut base = upper.to_path_buf();
+    for path in lowers.iter().copied().chain([work]) {
+        while !path.starts_with(&base) {
+            if !base.pop() {
+                break;
+            }
+        }
+    }
+    let data = build(Some(&base));
+    if data.len() > MOUNT_DATA_MAX || base.parent().is_none() {
+        return Err(format!(
+            "{} lower dirs do not fit in one overlay mount ({} bytes of options)",
+            lowers.len(),
+            data.len()
+        ));
+    }
+    Ok((Some(base), data))
+}
+
+pub(crate) fn bind_mount(src: &Path, dst: &Path, readonly: bool) -> Res<()> {
+    mount(
+        Some(src),
+        dst,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(ctx(format!("bind {} at {}", src.display(), dst.display())))?;
+    if readonly {
+        remount_readonly(dst)?;
+    }
+    Ok(())
+}
+
+/// Remounts a bind mount read-only, keeping the flags the kernel locks in a
+/// user namespace (nosuid, nodev, noexec...).
+fn remount_readonly(path: &Path) -> Res<()> {
+    use nix::sys::statvfs::{FsFlags, statvfs};
+    let current = statvfs(path)
+        .map_err(ctx(format!("statvfs {}", path.display())))?
+        .flags();
+    let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+    for (fs, ms) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if current.contains(fs) {
+            flags |= ms;
+        }
+    }
+    mount(None::<&str>, path, None::<&str>, flags, None::<&str>)
+        .map_err(ctx(format!("remount {} read-only", path.display())))
+}
+
+/// Creates a missing mountpoint (and missing parents), recording what it
+/// created relative to the root so the launcher can remove it from the diff.
+pub(crate) fn make_mountpoint(
+    root: &Path,
+    path: &Path,
+    dir: bool,
+    created: &mut Vec<PathBuf>,
+) -> Res<()> {
+    if std::fs::symlink_metadata(path).is_ok() {
+        return Ok(());
+    }
+    let mut missing = Vec::new();
+    let mut cursor = path.parent();
+    while let Some(p) = cursor {
+        if p == root || std::fs::symlink_metadata(p).is_ok() {
+            break;
+        }
+        missing.push(p.to_path_buf());
+        cursor = p.parent();
+    }
+    for p in missing.into_iter().rev() {
+        std::fs::create_dir(&p).map_err(ctx(format!("create {}", p.display())))?;
+        created.push(p.strip_prefix(root).unwrap_or(&p).to_path_buf());
+    }
+    if dir {
+        std::fs::create_dir(path).map_err(ctx(format!("create {}", path.display())))?;
+    } else {
+        std::fs::File::create(path).map_err(ctx(format!("create {}", path.display())))?;
+    }
+    created.push(path.strip_prefix(root).unwrap_or(path).to_path_buf());
+    Ok(())
+}
+
+pub(crate) fn mount_system(
+    config: &InitConfig,
+    root: &Path,
+    created: &mut Vec<PathBuf>,
+) -> Res<()> {
+    let nsd = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    let at = |p: &str| secure_join(root, Path::new(p)).map_err(|e| e.to_string());
+
+    let proc_dir = at("/proc")?;
+    make_mountpoint(root, &proc_dir, true, created)?;
+    mount(Some("proc"), &proc_dir, Some("proc"), nsd, None::<&str>).map_err(ctx("mount /proc"))?;
+
+    let sys_dir = at("/sys")?;
+    make_mountpoint(root, &sys_dir, true, created)?;
+    if mount(
+        Some("sysfs"),
+        &sys_dir,
+        Some("sysfs"),
+        nsd | MsFlags::MS_RDONLY,
+        None::<&str>,
+    )
+    .is_err()
+    {
+        // Not allowed without our own net ns in a user ns: bind the host's
+        // (recursively: its submounts are locked) and make all of it read-only.
+        bind_mount(Path::new("/sys"), &sys_dir, true)?;
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
+            .map_err(ctx("read /proc/self/mountinfo"))?;
+        for line in mountinfo.lines() {
+            let Some(point) = line.split(' ').nth(4) else {
+                continue;
+            };
+            let point = Path::new(point);
+            if point != sys_dir && point.starts_with(&sys_dir) {
+                remount_readonly(point)?;
+            }
+        }
+    }
+
+    let dev = at("/dev")?;
+    make_mountpoint(root, &dev, true, created)?;
+    mount(
+        Some("tmpfs"),
+        &dev,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
+        Some("mode=755,size=65536k"),
+    )
+    .map_err(ctx("mount /dev"))?;
+    for name in DEVICES {
+        let host = Path::new("/dev").join(name);
+        if !host.exists() {
+            continue;
+        }
+        let target = dev.join(name);
+        std::fs::File::create(&target).map_err(ctx(format!("create /dev/{name}")))?;
+        mount(
+            Some(&host),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(ctx(format!("bind /dev/{name}")))?;
+    }
+    let pts = dev.join("pts");
+    std::fs::create_dir(&pts).map_err(ctx("create /dev/pts"))?;
+    let pts_opts = if config.rootless {
+        "newinstance,ptmxmode=0666,mode=0620"
+    } else {
+        "newinstance,ptmxmode=0666,mode=0620,gid=5"
+    };
+    mount(
+        Some("devpts"),
+        &pts,
+        Some("devpts"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some(pts_opts),
+    )
+    .map_err(ctx("mount /dev/pts"))?;
+    let shm = dev.join("shm");
+    std::fs::create_dir(&shm).map_err(ctx("create /dev/shm"))?;
+    mount(
+        Some("shm"),
+        &shm,
+        Some("tmpfs"),
+        nsd,
+        Some("mode=1777,size=65536k"),
+    )
+    .map_err(ctx("mount /dev/shm"))?;
+    let mqueue = dev.join("mqueue");
+    std::fs::create_dir(&mqueue).map_err(ctx("create /dev/mqueue"))?;
+    mount(Some("mqueue"), &mqueue, Some("mqueue"), nsd, None::<&str>)
+        .map_err(ctx("mount /dev/mqueue"))?;
+    for (link, target) in [
+        ("ptmx", "pts/ptmx"),
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("core", "/proc/kcore"),
+    ] {
+        std::os::unix::fs::symlink(target, dev.join(link))
+            .map_err(ctx(format!("link /dev/{link}")))?;
+    }
+
+    for name in ETC_FILES {
+        let target = at(&format!("/etc/{name}"))?;
+        make_mountpoint(root, &target, false, created)?;
+        bind_mount(&config.state_dir.join("etc").join(name), &target, true)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn mask_paths(root: &Path) -> Res<()> {
+    let dev_null = root.join("dev/null");
+    for path in MASKED {
+        let target = root.join(path.trim_start_matches('/'));
+        let Ok(meta) = std::fs::symlink_metadata(&target) else {
+            continue;
+        };
+        if meta.is_dir() {
+            mount(
+                Some("tmpfs"),
+                &target,
+                Some("tmpfs"),
+                MsFlags::MS_RDONLY,
+                None::<&str>,
+            )
+            .map_err(ctx(format!("mask {path}")))?;
+        } else {
+            mount(
+                Some(&dev_null),
+                &target,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .map_err(ctx(format!("mask {path}")))?;
+        }
+    }
+    for path in READONLY {
+        let target = root.join(path.trim_start_matches('/'));
+        if std::fs::symlink_metadata(&target).is_err() {
+            continue;
+        }
+        bind_mount(&target, &target, true)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlay_options_fit_in_a_page() {
+        let few = [Path::new("/s/l1"), Path::new("/s/l0")];
+        let (cwd, data) =
+            overlay_options(&few, Path::new("/s/u"), Path::new("/s/w"), true).unwrap();
+        assert_eq!(cwd, None);
+        assert_eq!(
+            data,
+            "lowerdir=/s/l1:/s/l0,upperdir=/s/u,workdir=/s/w,userxattr"
+        );
+
+        let base = "/var/lib/buildr/snapshots/by-a-rather-long-directory-name";
+        let many: Vec<PathBuf> = (0..120)
+            .map(|i| PathBuf::from(format!("{base}/{i:064}")))
+            .collect();
+        let many: Vec<&Path> = many.iter().map(|p| p.as_path()).collect();
+        let upper = PathBuf::from(format!("{base}/upper"));
+        let work = PathBuf::from(format!("{base}/work"));
+        let (cwd, data) = overlay_options(&many[..50], &upper, &work, false).unwrap();
+        assert_eq!(cwd, Some(PathBuf::from(base)));
+        assert!(data.starts_with(&format!("lowerdir={:064}:", 0)), "{data}");
+        assert!(data.ends_with(",upperdir=upper,workdir=work"), "{data}");
+        assert!(data.len() <= MOUNT_DATA_MAX);
+
+        let err = overlay_options(&many, &upper, &work, false).unwrap_err();
+        assert!(err.starts_with("120 lower dirs do not fit"), "{err}");
+    }
+}

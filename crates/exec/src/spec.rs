@@ -1,0 +1,162 @@
+//! What to run and how: the configuration handed to [`crate::Sandbox::run`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// How the root filesystem is assembled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum RootfsMode {
+    /// Overlay when the kernel offers it, copy otherwise.
+    #[default]
+    Auto,
+    /// Always overlayfs; an error where it is unavailable.
+    Overlay,
+    /// Always the copy fallback: the lowers are copied into `work`, the
+    /// command runs there, and the changes are then written into `upper` in
+    /// overlay form (whiteouts for deletions), so callers see one format.
+    Copy,
+}
+
+/// The root filesystem: read-only lower snapshots plus a writable upper dir.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rootfs {
+    /// Lower directories, topmost first. May be empty (a scratch root).
+    pub lowers: Vec<PathBuf>,
+    /// Receives the changes the command makes (overlay upper-dir format).
+    pub upper: PathBuf,
+    /// Overlay work dir (same filesystem as `upper`); the snapshot dir in copy mode.
+    pub work: PathBuf,
+    /// Overlay, copy, or automatic choice.
+    pub mode: RootfsMode,
+}
+
+/// Network namespace choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Network {
+    /// A fresh, empty network namespace with only loopback, up.
+    #[default]
+    None,
+    /// The host's network namespace.
+    Host,
+}
+
+/// A bind mount from the host into the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BindMount {
+    /// Host path (file or directory).
+    pub src: PathBuf,
+    /// Absolute path inside the sandbox; created if missing.
+    pub dst: PathBuf,
+    /// Mount read-only.
+    pub readonly: bool,
+}
+
+/// A tmpfs mounted inside the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TmpfsMount {
+    /// Absolute path inside the sandbox; created if missing.
+    pub dst: PathBuf,
+    /// Size limit in bytes; `None` is the kernel default (half of RAM).
+    pub size: Option<u64>,
+}
+
+/// Resource limits enforced through cgroups.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Limits {
+    /// Memory limit in bytes (swap included where the kernel lets us say so).
+    pub memory: Option<u64>,
+    /// Maximum number of tasks.
+    pub pids: Option<u64>,
+    /// CPU bandwidth in CPUs (0.5 = half of one CPU).
+    pub cpus: Option<f64>,
+}
+
+impl Limits {
+    /// Whether any limit is set.
+    pub fn is_empty(&self) -> bool {
+        self.memory.is_none() && self.pids.is_none() && self.cpus.is_none()
+    }
+}
+
+/// A POSIX resource limit (`setrlimit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rlimit {
+    /// Which resource.
+    pub resource: RlimitResource,
+    /// Soft limit.
+    pub soft: u64,
+    /// Hard limit.
+    pub hard: u64,
+}
+
+/// The resources an [`Rlimit`] can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub enum RlimitResource {
+    Core,
+    Cpu,
+    Data,
+    Fsize,
+    Memlock,
+    Nofile,
+    Nproc,
+    Stack,
+    As,
+}
+
+/// One process run in a fresh sandbox.
+///
+/// Build with struct update syntax over `Default`:
+/// `SpawnSpec { argv: vec!["/bin/true".into()], rootfs, ..Default::default() }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpawnSpec {
+    /// The root filesystem.
+    pub rootfs: Rootfs,
+    /// Program and arguments; `argv[0]` is looked up in `PATH` when it has no `/`.
+    pub argv: Vec<String>,
+    /// Environment, `KEY=value`. `HOME` is added from the image's passwd when absent.
+    pub env: Vec<String>,
+    /// Working directory inside the sandbox, created if missing.
+    pub cwd: String,
+    /// `USER` as in a Dockerfile: `name`, `uid`, `name:group`, `uid:gid`;
+    /// resolved against the image's /etc/passwd and /etc/group. Empty is root.
+    pub user: String,
+    /// Hostname inside the sandbox.
+    pub hostname: String,
+    /// Network namespace choice.
+    pub network: Network,
+    /// Bind mounts, applied in order.
+    pub binds: Vec<BindMount>,
+    /// Tmpfs mounts, applied after binds.
+    pub tmpfs: Vec<TmpfsMount>,
+    /// Cgroup limits.
+    pub limits: Limits,
+    /// POSIX rlimits for the process.
+    pub rlimits: Vec<Rlimit>,
+    /// Set `no_new_privs` before exec (setuid binaries no longer elevate).
+    pub no_new_privs: bool,
+    /// Kill everything after this long (reported as a timeout).
+    pub timeout: Option<Duration>,
+}
+
+impl Default for SpawnSpec {
+    fn default() -> Self {
+        Self {
+            rootfs: Rootfs::default(),
+            argv: Vec::new(),
+            env: vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()],
+            cwd: "/".into(),
+            user: String::new(),
+            hostname: "buildr".into(),
+            network: Network::None,
+            binds: Vec::new(),
+            tmpfs: Vec::new(),
+            limits: Limits::default(),
+            rlimits: Vec::new(),
+            no_new_privs: false,
+            timeout: None,
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! `USER` resolution against the image's own /etc/passwd and /etc/group.
+//!
+//! Never the host's NSS: the files are read inside the sandbox after
+//! `pivot_root` (so symlinks cannot lead out of the rootfs), opened
+//! non-blocking, checked to be regular files and read up to a size cap.
+
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// A resolved identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// User id.
+    pub uid: u32,
+    /// Primary group id.
+    pub gid: u32,
+    /// Supplementary group ids.
+    pub groups: Vec<u32>,
+    /// Home directory from passwd, `/` when unknown.
+    pub home: String,
+}
+
+#[derive(Debug)]
+struct PasswdEntry<'a> {
+    name: &'a str,
+    uid: u32,
+    gid: u32,
+    home: &'a str,
+}
+
+#[derive(Debug)]
+struct GroupEntry<'a> {
+    name: &'a str,
+    gid: u32,
+    members: Vec<&'a str>,
+}
+
+fn parse_passwd(text: &str) -> Vec<PasswdEntry<'_>> {
+    text.lines()
+        .filter_map(|line| {
+            let mut fields = line.split(':');
+            let name = fields.next()?;
+            let _password = fields.next()?;
+            let uid = fields.next()?.parse().ok()?;
+            let gid = fields.next()?.parse().ok()?;
+            let _gecos = fields.next();
+            let home = fields.next().unwrap_or("/");
+            Some(PasswdEntry {
+                name,
+                uid,
+                gid,
+                home,
+            })
+        })
+        .filter(|entry| !entry.name.is_empty())
+        .collect()
+}
+
+fn parse_group(text: &str) -> Vec<GroupEntry<'_>> {
+    text.lines()
+        .filter_map(|line| {
+            let mut fields = line.split(':');
+            let name = fields.next()?;
+            let _password = fields.next()?;
+            let gid = fields.next()?.parse().ok()?;
+            let members = fields
+                .next()
+                .unwrap_or("")
+                .split(',')
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                .collect();
+            Some(GroupEntry { name, gid, members })
+        })
+        .filter(|entry| !entry.name.is_empty())
+        .collect()
+}
+
+/// Resolves `spec` (`user`, `user:group`, numeric or by name) against the
+/// contents of passwd and group files, following Docker's rules: a numeric
+/// user absent from passwd gets gid 0; a name must exist; an explicit group
+/// replaces the supplementary groups, otherwise they are the groups that list
+/// the user as a member.
+pub fn resolve(spec: &str, passwd: &str, group: &str) -> Result<Identity> {
+    let (user_part, group_part) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    let user_part = if user_part.is_empty() { "0" } else { user_part };
+    let users = parse_passwd(passwd);
+    let groups = parse_group(group);
+
+    let found = match user_part.parse::<u32>() {
+        Ok(uid) => users.iter().find(|u| u.uid == uid),
+        Err(_) => users.iter().find(|u| u.name == user_part),
+    };
+    let (uid, mut gid, name, home) = match (found, user_part.parse::<u32>()) {
+        (Some(entry), _) => (
+            entry.uid,
+            entry.gid,
+            Some(entry.name),
+            entry.home.to_string(),
+        ),
+        (None, Ok(uid)) => (uid, 0, None, "/".to_string()),
+        (None, Err(_)) => {
+            return Err(Error::User(format!(
+                "unable to find user {user_part}: no matching entries in passwd file"
+            )));
+        }
+    };
+
+    let mut supplementary = Vec::new();
+    match group_part {
+        Some(g) if !g.is_empty() => {
+            gid = match g.parse::<u32>() {
+                Ok(gid) => gid,
+                Err(_) => groups
+                    .iter()
+                    .find(|e| e.name == g)
+                    .map(|e| e.gid)
+                    .ok_or_else(|| {
+                        Error::User(format!(
+                            "unable to find group {g}: no matching entries in group file"
+                        ))
+                    })?,
+            };
+        }
+        _ => {
+            if let Some(name) = name {
+                for entry in groups.iter().filter(|e| e.members.contains(&name)) {
+                    if !supplementary.contains(&entry.gid) {
+                        supplementary.push(entry.gid);
+                    }
+                }
+            }
+        }
+    }
+    Ok(Identity {
+        uid,
+        gid,
+        groups: supplementary,
+        home,
+    })
+}
+
+/// Largest passwd/group file we read.
+const MAX_DB_SIZE: u64 = 4 << 20;
+
+/// Reads a small database file (passwd, group) without blocking on fifos or
+/// reading devices; a missing file reads as empty.
+pub fn read_db(path: &Path) -> Result<String> {
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(String::new()),
+        Err(e) => return Err(crate::error::io("open", path)(e)),
+    };
+    let meta = file.metadata().map_err(crate::error::io("stat", path))?;
+    if !meta.is_file() {
+        return Err(Error::User(format!(
+            "{} is not a regular file",
+            path.display()
+        )));
+    }
+    let mut buf = Vec::new();
+    file.take(MAX_DB_SIZE)
+        .read_to_end(&mut buf)
+        .map_err(crate::error::io("read", path))?;
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\n\
+        daemon:x:1:1::/usr/sbin:/usr/sbin/nologin\n\
+        app:x:1000:1000:App:/home/app:/bin/sh\n\
+        broken line\n\
+        :x:5:5::/:/bin/sh\n";
+    const GROUP: &str = "root:x:0:\nwheel:x:10:app,daemon\napp:x:1000:\naudio:x:29: app \nbad\n";
+
+    fn id(uid: u32, gid: u32, groups: &[u32], home: &str) -> Identity {
+        Identity {
+            uid,
+            gid,
+            groups: groups.to_vec(),
+            home: home.into(),
+        }
+    }
+
+    #[test]
+    fn resolves_like_docker() {
+        let cases: &[(&str, Identity)] = &[
+            ("", id(0, 0, &[], "/root")),
+            ("root", id(0, 0, &[], "/root")),
+            ("app", id(1000, 1000, &[10, 29], "/home/app")),
+            ("1000", id(1000, 1000, &[10, 29], "/home/app")),
+            ("app:wheel", id(1000, 10, &[], "/home/app")),
+            ("app:77", id(1000, 77, &[], "/home/app")),
+            ("4242", id(4242, 0, &[], "/")),
+            ("4242:4243", id(4242, 4243, &[], "/")),
+            (":10", id(0, 10, &[], "/root")),
+            ("daemon", id(1, 1, &[10], "/usr/sbin")),
+        ];
+        for (spec, want) in cases {
+            assert_eq!(
+                &resolve(spec, PASSWD, GROUP).unwrap(),
+                want,
+                "USER {spec:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_names_are_errors() {
+        let err = resolve("nobody", PASSWD, GROUP).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "unable to find user nobody: no matching entries in passwd file"
+        );
+        let err = resolve("app:nogroup", PASSWD, GROUP)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "unable to find group nogroup: no matching entries in group file"
+        );
+        // Empty databases: numbers still work, names do not.
+        assert_eq!(resolve("7:8", "", "").unwrap(), id(7, 8, &[], "/"));
+        assert!(resolve("app", "", "").is_err());
+    }
+
+    #[test]
+    fn read_db_refuses_non_regular_files() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(read_db(&dir.path().join("missing")).unwrap(), "");
+        assert!(read_db(dir.path()).is_err());
+        assert!(read_db(Path::new("/dev/zero")).is_err());
+        std::fs::write(dir.path().join("passwd"), PASSWD).unwrap();
+        assert_eq!(read_db(&dir.path().join("passwd")).unwrap(), PASSWD);
+    }
+}
