@@ -1,12 +1,44 @@
 //! `buildr-oci`: OCI images and layers.
 //!
-//! It will turn filesystem diffs into OCI layer tars (whiteouts, hardlinks,
-//! xattrs, deterministic order) while computing the diff id and blob digest in
-//! one streaming pass, extract untrusted layers safely into snapshots, model
-//! image configs, manifests and indexes (with Docker's extra fields), save and
-//! load archives, and talk to registries (pull, push, auth).
+//! - [`Diff`] computes the changes of a layer from an overlayfs upper dir or
+//!   from two trees, and writes them as a deterministic tar
+//!   ([`Diff::write_layer`]) while [`LayerWriter`] computes the diff id, blob
+//!   digest and size in the same streaming pass (gzip on every core, zstd, or
+//!   none).
+//! - [`extract_layer`] unpacks an untrusted layer into a directory without
+//!   ever writing outside it, applying whiteouts or converting them to
+//!   overlayfs form.
+//! - [`ImageConfig`], [`Manifest`], [`Index`], [`Descriptor`]: the JSON
+//!   documents, OCI and Docker, with [`decode_json_capped`] for bounded reads.
+//! - [`Reference`]: image names normalized as docker does.
 //!
-//! What it is not: it does not run processes or decide what to build.
-//!
-//! Status: not written yet (issues 3 and 6).
+//! What it is not: it does not run processes, decide what to build, or own
+//! the blob store (it writes to `Write` sinks and reads `Read` sources; the
+//! store is `buildr-cache`). Save/load and the registry client come later
+//! (issue 6).
 #![forbid(unsafe_code)]
+
+mod compress;
+mod diff;
+mod error;
+mod extract;
+mod image;
+mod reference;
+mod stat;
+mod tarwrite;
+
+pub use compress::{
+    CompressOptions, Compression, GZIP_CHUNK, LayerDigests, LayerWriter, decompress,
+    detect_compression,
+};
+pub use diff::{Diff, DiffSource};
+pub use error::{Error, Result};
+pub use extract::{ExtractMode, ExtractOptions, ExtractStats, extract_layer};
+pub use image::{
+    ContainerConfig, DEFAULT_JSON_CAP, Descriptor, HealthConfig, History, ImageConfig, Index,
+    Manifest, ManifestOrIndex, Platform, RootFs, decode_json_capped, media_type,
+};
+pub use reference::{DEFAULT_DOMAIN, Reference};
+pub use tarwrite::LayerOptions;
+
+pub use buildr_cache::Digest;

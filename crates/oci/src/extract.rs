@@ -1,0 +1,877 @@
+//! Extracting untrusted layer tars into a directory.
+//!
+//! Every path is resolved with `openat2(RESOLVE_IN_ROOT)` against a handle on
+//! the target directory, so `..`, absolute symlinks and symlinked parents all
+//! stay inside it; the last component is always created with `O_EXCL` /
+//! `*at` calls that do not follow it. On top of that, entries with a `..`
+//! component are refused outright (a layer has no reason to carry one),
+//! leading `/` are dropped, and entries naming the root itself (`.`, `/`) are
+//! skipped. Hardlinks resolve their target the same way and must point at an
+//! existing non-directory inside the root.
+//!
+//! Resource use is bounded: [`ExtractOptions::max_bytes`] caps the
+//! uncompressed stream and the bytes written (a sparse entry claiming a
+//! terabyte of holes hits it too), [`ExtractOptions::max_entries`] caps the
+//! entry count; data is streamed through a fixed buffer. PAX and GNU
+//! long-name records are read by the `tar` crate into memory, bounded by the
+//! same byte cap.
+//!
+//! Nothing here is atomic per file: extract into a fresh directory and
+//! rename it into place once this returns `Ok`.
+
+use std::cell::Cell;
+use std::collections::HashSet;
+use std::ffi::CString;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+use std::rc::Rc;
+
+use rustix::fs::{
+    AtFlags, FileType, Gid, Mode, OFlags, ResolveFlags, Timestamps, Uid, chownat, fchmod, fchown,
+    fsetxattr, futimens, linkat, makedev, mkdirat, mknodat, openat, openat2, statat, symlinkat,
+    unlinkat, utimensat,
+};
+use rustix::io::Errno;
+use tar::EntryType;
+
+use crate::compress::decompress;
+use crate::error::{Error, Result};
+
+/// What to do with whiteouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExtractMode {
+    /// Apply the layer onto a full tree: `.wh.name` deletes `name`,
+    /// `.wh..wh..opq` deletes what the directory held before this layer.
+    #[default]
+    Apply,
+    /// Keep the layer as an overlayfs lower dir: `.wh.name` becomes a 0/0
+    /// character device, `.wh..wh..opq` becomes the opaque xattr on its dir.
+    Overlay,
+}
+
+/// Settings for [`extract_layer`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtractOptions {
+    pub mode: ExtractMode,
+    /// Cap on uncompressed tar bytes read and file bytes written.
+    pub max_bytes: u64,
+    /// Cap on the number of entries.
+    pub max_entries: u64,
+    /// Apply the uids and gids from the tar (needs root).
+    pub same_owner: bool,
+    /// Create device nodes; when false they are skipped and counted.
+    pub devices: bool,
+    /// The xattr that marks an opaque dir in [`ExtractMode::Overlay`]
+    /// (`trusted.overlay.opaque`, or `user.overlay.opaque` rootless).
+    pub opaque_xattr: String,
+}
+
+impl Default for ExtractOptions {
+    fn default() -> Self {
+        let root = rustix::process::geteuid().is_root();
+        ExtractOptions {
+            mode: ExtractMode::Apply,
+            max_bytes: 64 << 30,
+            max_entries: 2_000_000,
+            same_owner: root,
+            devices: root,
+            opaque_xattr: if root {
+                "trusted.overlay.opaque".into()
+            } else {
+                "user.overlay.opaque".into()
+            },
+        }
+    }
+}
+
+/// Counts from one extraction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExtractStats {
+    pub entries: u64,
+    /// File bytes written.
+    pub bytes: u64,
+    /// Entries skipped: the root itself, devices without permission, sockets.
+    pub skipped: u64,
+}
+
+/// Extracts a layer blob (gzip, zstd or plain tar, detected by magic) into
+/// `dest`, which must exist.
+pub fn extract_layer<R: Read>(blob: R, dest: &Path, opts: &ExtractOptions) -> Result<ExtractStats> {
+    let root = rustix::fs::open(
+        dest,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::io("open extraction root", dest, e.into()))?;
+    let stream = decompress(blob).map_err(|source| Error::Read { entries: 0, source })?;
+    let exceeded = Rc::new(Cell::new(false));
+    let budget = Budget {
+        inner: stream,
+        left: opts.max_bytes,
+        exceeded: Rc::clone(&exceeded),
+    };
+    let mut archive = tar::Archive::new(budget);
+    let mut ex = Extractor {
+        root,
+        opts,
+        stats: ExtractStats::default(),
+        created: HashSet::new(),
+        dir_times: Vec::new(),
+        cached_parent: None,
+        buf: vec![0u8; 128 * 1024],
+    };
+    let read_err = |ex: &Extractor<'_>, source: io::Error| {
+        if exceeded.get() {
+            Error::Limit {
+                what: "bytes",
+                limit: opts.max_bytes,
+                entry: String::new(),
+            }
+        } else {
+            Error::Read {
+                entries: ex.stats.entries,
+                source,
+            }
+        }
+    };
+    let entries = archive.entries().map_err(|e| read_err(&ex, e))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| read_err(&ex, e))?;
+        match ex.entry(&mut entry) {
+            Err(Error::Apply { entry, .. } | Error::Write { entry, .. }) if exceeded.get() => {
+                return Err(Error::Limit {
+                    what: "bytes",
+                    limit: opts.max_bytes,
+                    entry,
+                });
+            }
+            other => other?,
+        }
+    }
+    ex.finish()?;
+    Ok(ex.stats)
+}
+
+/// Fails the stream once `left` bytes have been read.
+struct Budget<R> {
+    inner: R,
+    left: u64,
+    exceeded: Rc<Cell<bool>>,
+}
+
+impl<R: Read> Read for Budget<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n as u64 > self.left {
+            self.exceeded.set(true);
+            return Err(io::Error::other("layer byte limit exceeded"));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+struct Extractor<'a> {
+    root: OwnedFd,
+    opts: &'a ExtractOptions,
+    stats: ExtractStats,
+    /// Paths this layer created, which an opaque marker must not delete.
+    created: HashSet<Vec<u8>>,
+    /// Directory mtimes, applied last (children would change them).
+    dir_times: Vec<(Vec<Vec<u8>>, i64)>,
+    cached_parent: Option<(Vec<Vec<u8>>, Rc<OwnedFd>)>,
+    buf: Vec<u8>,
+}
+
+/// Splits a tar path into safe components.
+fn components(raw: &[u8], entry: &str) -> Result<Vec<Vec<u8>>> {
+    let bad = |reason: &str| Error::BadEntry {
+        entry: entry.to_owned(),
+        reason: reason.to_owned(),
+    };
+    if raw.contains(&0) {
+        return Err(bad("path contains a NUL byte"));
+    }
+    if raw.len() > 4096 {
+        return Err(bad("path longer than 4096 bytes"));
+    }
+    let mut out = Vec::new();
+    for part in raw.split(|c| *c == b'/') {
+        match part {
+            b"" | b"." => {}
+            b".." => return Err(bad("path contains a '..' component")),
+            _ => out.push(part.to_vec()),
+        }
+    }
+    Ok(out)
+}
+
+fn join(parts: &[Vec<u8>]) -> Vec<u8> {
+    parts.join(&b'/')
+}
+
+fn cpath(parts: &[Vec<u8>]) -> CString {
+    let joined = if parts.is_empty() {
+        b".".to_vec()
+    } else {
+        join(parts)
+    };
+    // Components were checked for NUL bytes.
+    CString::new(joined).unwrap_or_default()
+}
+
+fn cname(part: &[u8]) -> CString {
+    CString::new(part).unwrap_or_default()
+}
+
+impl Extractor<'_> {
+    fn entry<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<()> {
+        self.stats.entries += 1;
+        let raw = entry.path_bytes().into_owned();
+        let name = String::from_utf8_lossy(&raw).into_owned();
+        if self.stats.entries > self.opts.max_entries {
+            return Err(Error::Limit {
+                what: "entries",
+                limit: self.opts.max_entries,
+                entry: name,
+            });
+        }
+        let etype = entry.header().entry_type();
+        if etype == EntryType::XGlobalHeader {
+            return Ok(());
+        }
+        let mut parts = components(&raw, &name)?;
+        let Some(base) = parts.pop() else {
+            // `.` or `/`: the root itself is the caller's.
+            self.stats.skipped += 1;
+            return Ok(());
+        };
+        let parent = parts;
+
+        if let Some(target) = base.strip_prefix(b".wh.") {
+            return if target == b".wh..opq" {
+                self.opaque(&parent, &name)
+            } else if target.is_empty() || target == b"." || target == b".." {
+                Err(Error::BadEntry {
+                    entry: name,
+                    reason: "whiteout without a name".into(),
+                })
+            } else {
+                self.whiteout(&parent, target, &name)
+            };
+        }
+
+        let header = entry.header().clone();
+        // Blank numeric fields read as 0, as Go's archive/tar reads them.
+        let old = header.as_old();
+        let mode = numeric(header.mode().map(u64::from), &old.mode)
+            .map_err(|e| self.bad_header(&name, e))? as u32
+            & 0o7777;
+        let uid = numeric(header.uid(), &old.uid).map_err(|e| self.bad_header(&name, e))?;
+        let gid = numeric(header.gid(), &old.gid).map_err(|e| self.bad_header(&name, e))?;
+        let mtime = numeric(header.mtime(), &old.mtime).map_err(|e| self.bad_header(&name, e))?;
+        let mtime = i64::try_from(mtime).unwrap_or(i64::MAX);
+        let owner = self.owner(uid, gid, &name)?;
+        let xattrs = self.xattrs(entry, &name)?;
+
+        let dirfd = self.parent(&parent, &name, true)?;
+        let base_c = cname(&base);
+        let mut key = join(&parent);
+        if !key.is_empty() {
+            key.push(b'/');
+        }
+        key.extend_from_slice(&base);
+        let apply = |op, e: Errno| Error::Apply {
+            op,
+            entry: name.clone(),
+            source: e.into(),
+        };
+
+        match etype {
+            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
+                self.clear_slot(&dirfd, &base_c, false, &name)?;
+                let fd = openat(
+                    &dirfd,
+                    &base_c,
+                    OFlags::WRONLY
+                        | OFlags::CREATE
+                        | OFlags::EXCL
+                        | OFlags::NOFOLLOW
+                        | OFlags::CLOEXEC,
+                    Mode::from_raw_mode(0o600),
+                )
+                .map_err(|e| apply("create file", e))?;
+                let mut file = File::from(fd);
+                self.copy(entry, &mut file, &name)?;
+                self.set_meta(file.as_fd(), owner, mode, &xattrs, &name)?;
+                futimens(&file, &times(mtime)).map_err(|e| apply("set mtime of", e))?;
+            }
+            EntryType::Directory => {
+                let existed = self.clear_slot(&dirfd, &base_c, true, &name)?;
+                if !existed {
+                    mkdirat(&dirfd, &base_c, Mode::from_raw_mode(0o700))
+                        .map_err(|e| apply("create directory", e))?;
+                }
+                let fd = openat(
+                    &dirfd,
+                    &base_c,
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(|e| apply("open directory", e))?;
+                self.set_meta(fd.as_fd(), owner, mode, &xattrs, &name)?;
+                let mut path = parent.clone();
+                path.push(base.clone());
+                self.dir_times.push((path, mtime));
+            }
+            EntryType::Symlink => {
+                let target = entry.link_name_bytes().ok_or_else(|| Error::BadEntry {
+                    entry: name.clone(),
+                    reason: "symlink without a target".into(),
+                })?;
+                if target.contains(&0) {
+                    return Err(Error::BadEntry {
+                        entry: name,
+                        reason: "symlink target contains a NUL byte".into(),
+                    });
+                }
+                self.clear_slot(&dirfd, &base_c, false, &name)?;
+                // The target is stored verbatim: it is never followed except
+                // through RESOLVE_IN_ROOT, so it cannot lead outside.
+                symlinkat(cname(&target), &dirfd, &base_c)
+                    .map_err(|e| apply("create symlink", e))?;
+                self.cached_parent = None;
+                if let Some((uid, gid)) = owner {
+                    chownat(
+                        &dirfd,
+                        &base_c,
+                        Some(uid),
+                        Some(gid),
+                        AtFlags::SYMLINK_NOFOLLOW,
+                    )
+                    .map_err(|e| apply("chown", e))?;
+                }
+                utimensat(&dirfd, &base_c, &times(mtime), AtFlags::SYMLINK_NOFOLLOW)
+                    .map_err(|e| apply("set mtime of", e))?;
+            }
+            EntryType::Link => {
+                let target = entry.link_name_bytes().ok_or_else(|| Error::BadEntry {
+                    entry: name.clone(),
+                    reason: "hardlink without a target".into(),
+                })?;
+                let mut tparts = components(&target, &name)?;
+                let Some(tbase) = tparts.pop() else {
+                    return Err(Error::BadEntry {
+                        entry: name,
+                        reason: "hardlink to the root".into(),
+                    });
+                };
+                self.clear_slot(&dirfd, &base_c, false, &name)?;
+                let tdir = match self.parent(&tparts, &name, false) {
+                    Ok(fd) => fd,
+                    Err(Error::Apply { source, .. }) if is_missing(&source) => {
+                        return Err(Error::BadEntry {
+                            entry: name,
+                            reason: format!(
+                                "hardlink target {:?} does not exist",
+                                String::from_utf8_lossy(&target)
+                            ),
+                        });
+                    }
+                    Err(e) => return Err(e),
+                };
+                let tbase_c = cname(&tbase);
+                match statat(&tdir, &tbase_c, AtFlags::SYMLINK_NOFOLLOW) {
+                    Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
+                        return Err(Error::BadEntry {
+                            entry: name,
+                            reason: "hardlink to a directory".into(),
+                        });
+                    }
+                    Ok(_) => {}
+                    Err(Errno::NOENT) => {
+                        return Err(Error::BadEntry {
+                            entry: name,
+                            reason: format!(
+                                "hardlink target {:?} does not exist",
+                                String::from_utf8_lossy(&target)
+                            ),
+                        });
+                    }
+                    Err(e) => return Err(apply("stat hardlink target of", e)),
+                }
+                linkat(&tdir, &tbase_c, &dirfd, &base_c, AtFlags::empty())
+                    .map_err(|e| apply("create hardlink", e))?;
+            }
+            EntryType::Char | EntryType::Block | EntryType::Fifo => {
+                let file_type = match etype {
+                    EntryType::Char => FileType::CharacterDevice,
+                    EntryType::Block => FileType::BlockDevice,
+                    _ => FileType::Fifo,
+                };
+                if file_type != FileType::Fifo && !self.opts.devices {
+                    tracing::warn!(entry = %name, "skipping device node (not permitted)");
+                    self.stats.skipped += 1;
+                    return Ok(());
+                }
+                let (major, minor) = if file_type == FileType::Fifo {
+                    (0, 0)
+                } else {
+                    let major = header
+                        .device_major()
+                        .map_err(|e| self.bad_header(&name, e))?;
+                    let minor = header
+                        .device_minor()
+                        .map_err(|e| self.bad_header(&name, e))?;
+                    (major.unwrap_or(0), minor.unwrap_or(0))
+                };
+                self.clear_slot(&dirfd, &base_c, false, &name)?;
+                mknodat(
+                    &dirfd,
+                    &base_c,
+                    file_type,
+                    Mode::from_raw_mode(0o600),
+                    makedev(major, minor),
+                )
+                .map_err(|e| apply("create node", e))?;
+                if let Some((uid, gid)) = owner {
+                    chownat(
+                        &dirfd,
+                        &base_c,
+                        Some(uid),
+                        Some(gid),
+                        AtFlags::SYMLINK_NOFOLLOW,
+                    )
+                    .map_err(|e| apply("chown", e))?;
+                }
+                rustix::fs::chmodat(&dirfd, &base_c, Mode::from_raw_mode(mode), AtFlags::empty())
+                    .map_err(|e| apply("chmod", e))?;
+                utimensat(&dirfd, &base_c, &times(mtime), AtFlags::SYMLINK_NOFOLLOW)
+                    .map_err(|e| apply("set mtime of", e))?;
+            }
+            other => {
+                return Err(Error::BadEntry {
+                    entry: name,
+                    reason: format!("unsupported entry type {other:?}"),
+                });
+            }
+        }
+        self.created.insert(key);
+        Ok(())
+    }
+
+    fn bad_header(&self, entry: &str, e: io::Error) -> Error {
+        Error::BadEntry {
+            entry: entry.to_owned(),
+            reason: format!("malformed header: {e}"),
+        }
+    }
+
+    fn owner(&self, uid: u64, gid: u64, entry: &str) -> Result<Option<(Uid, Gid)>> {
+        if !self.opts.same_owner {
+            return Ok(None);
+        }
+        let id = |v: u64| u32::try_from(v).ok().filter(|v| *v != u32::MAX);
+        match (id(uid), id(gid)) {
+            (Some(u), Some(g)) => Ok(Some((Uid::from_raw(u), Gid::from_raw(g)))),
+            _ => Err(Error::BadEntry {
+                entry: entry.to_owned(),
+                reason: format!("uid {uid} or gid {gid} out of range"),
+            }),
+        }
+    }
+
+    fn xattrs<R: Read>(
+        &self,
+        entry: &mut tar::Entry<'_, R>,
+        name: &str,
+    ) -> Result<Vec<(CString, Vec<u8>)>> {
+        let mut out = Vec::new();
+        let Some(pax) = entry
+            .pax_extensions()
+            .map_err(|e| self.bad_header(name, e))?
+        else {
+            return Ok(out);
+        };
+        for ext in pax {
+            let ext = ext.map_err(|e| self.bad_header(name, e))?;
+            let Some(xname) = ext.key_bytes().strip_prefix(b"SCHILY.xattr.") else {
+                continue;
+            };
+            if xname.starts_with(b"trusted.overlay.") || xname.starts_with(b"user.overlay.") {
+                tracing::warn!(entry = %name, "dropping overlay xattr carried in a layer");
+                continue;
+            }
+            let Ok(xname) = CString::new(xname) else {
+                return Err(Error::BadEntry {
+                    entry: name.to_owned(),
+                    reason: "xattr name contains a NUL byte".into(),
+                });
+            };
+            out.push((xname, ext.value_bytes().to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Opens the parent directory (`parts` from the root) inside the root,
+    /// creating missing directories (0755) when `create` is set.
+    fn parent(&mut self, parts: &[Vec<u8>], entry: &str, create: bool) -> Result<Rc<OwnedFd>> {
+        if let Some((cached, fd)) = &self.cached_parent
+            && cached == parts
+        {
+            return Ok(Rc::clone(fd));
+        }
+        let fd = match self.open_in_root(parts) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) if create => {
+                for depth in 1..=parts.len() {
+                    match self.open_in_root(&parts[..depth]) {
+                        Ok(_) => continue,
+                        Err(Errno::NOENT) => {
+                            let up = self.open_in_root(&parts[..depth - 1]).map_err(|e| {
+                                Error::Apply {
+                                    op: "open parent of",
+                                    entry: entry.to_owned(),
+                                    source: e.into(),
+                                }
+                            })?;
+                            mkdirat(&up, cname(&parts[depth - 1]), Mode::from_raw_mode(0o755))
+                                .map_err(|e| Error::Apply {
+                                    op: "create parent directory of",
+                                    entry: entry.to_owned(),
+                                    source: e.into(),
+                                })?;
+                        }
+                        Err(e) => {
+                            return Err(Error::Apply {
+                                op: "open parent of",
+                                entry: entry.to_owned(),
+                                source: e.into(),
+                            });
+                        }
+                    }
+                }
+                self.open_in_root(parts).map_err(|e| Error::Apply {
+                    op: "open parent of",
+                    entry: entry.to_owned(),
+                    source: e.into(),
+                })?
+            }
+            Err(e) => {
+                return Err(Error::Apply {
+                    op: "open parent of",
+                    entry: entry.to_owned(),
+                    source: e.into(),
+                });
+            }
+        };
+        let fd = Rc::new(fd);
+        self.cached_parent = Some((parts.to_vec(), Rc::clone(&fd)));
+        Ok(fd)
+    }
+
+    fn open_in_root(&self, parts: &[Vec<u8>]) -> rustix::io::Result<OwnedFd> {
+        openat2(
+            &self.root,
+            cpath(parts),
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS | ResolveFlags::NO_XDEV,
+        )
+    }
+
+    /// Makes room for a new entry: keeps an existing directory when a
+    /// directory comes (returns true), removes anything else.
+    fn clear_slot(
+        &mut self,
+        dirfd: &OwnedFd,
+        base: &CString,
+        new_is_dir: bool,
+        entry: &str,
+    ) -> Result<bool> {
+        match statat(dirfd, base, AtFlags::SYMLINK_NOFOLLOW) {
+            Err(Errno::NOENT) => Ok(false),
+            Err(e) => Err(Error::Apply {
+                op: "stat",
+                entry: entry.to_owned(),
+                source: e.into(),
+            }),
+            Ok(st) => {
+                if new_is_dir && FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+                    return Ok(true);
+                }
+                self.cached_parent = None;
+                remove_all(dirfd, base).map_err(|e| Error::Apply {
+                    op: "replace",
+                    entry: entry.to_owned(),
+                    source: e.into(),
+                })?;
+                Ok(false)
+            }
+        }
+    }
+
+    fn copy<R: Read>(&mut self, src: &mut R, dst: &mut File, entry: &str) -> Result<()> {
+        loop {
+            let n = match src.read(&mut self.buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(source) => {
+                    return Err(Error::Apply {
+                        op: "read data of",
+                        entry: entry.to_owned(),
+                        source,
+                    });
+                }
+            };
+            self.stats.bytes += n as u64;
+            if self.stats.bytes > self.opts.max_bytes {
+                return Err(Error::Limit {
+                    what: "bytes",
+                    limit: self.opts.max_bytes,
+                    entry: entry.to_owned(),
+                });
+            }
+            dst.write_all(&self.buf[..n])
+                .map_err(|source| Error::Apply {
+                    op: "write",
+                    entry: entry.to_owned(),
+                    source,
+                })?;
+        }
+    }
+
+    fn set_meta(
+        &self,
+        fd: std::os::fd::BorrowedFd<'_>,
+        owner: Option<(Uid, Gid)>,
+        mode: u32,
+        xattrs: &[(CString, Vec<u8>)],
+        entry: &str,
+    ) -> Result<()> {
+        let apply = |op, e: Errno| Error::Apply {
+            op,
+            entry: entry.to_owned(),
+            source: e.into(),
+        };
+        if let Some((uid, gid)) = owner {
+            fchown(fd, Some(uid), Some(gid)).map_err(|e| apply("chown", e))?;
+        }
+        // After chown, which clears setuid/setgid.
+        fchmod(fd, Mode::from_raw_mode(mode)).map_err(|e| apply("chmod", e))?;
+        for (name, value) in xattrs {
+            match fsetxattr(fd, name, value, rustix::fs::XattrFlags::empty()) {
+                Ok(()) => {}
+                // The filesystem cannot hold it, or (rootless) the namespace
+                // may not write it: the file is still usable without.
+                Err(Errno::NOTSUP) => {
+                    tracing::warn!(entry, xattr = ?name, "xattr not supported by the filesystem, skipped");
+                }
+                Err(Errno::PERM) if !self.opts.same_owner => {
+                    tracing::warn!(entry, xattr = ?name, "xattr not permitted without root, skipped");
+                }
+                Err(e) => return Err(apply("set xattr on", e)),
+            }
+        }
+        Ok(())
+    }
+
+    fn whiteout(&mut self, parent: &[Vec<u8>], target: &[u8], entry: &str) -> Result<()> {
+        let target_c = cname(target);
+        match self.opts.mode {
+            ExtractMode::Apply => {
+                let dirfd = match self.parent(parent, entry, false) {
+                    Ok(fd) => fd,
+                    // Nothing below a missing or non-directory parent to delete.
+                    Err(Error::Apply { source, .. }) if is_missing(&source) => return Ok(()),
+                    Err(e) => return Err(e),
+                };
+                self.clear_slot(&dirfd, &target_c, false, entry)?;
+            }
+            ExtractMode::Overlay => {
+                let dirfd = self.parent(parent, entry, true)?;
+                self.clear_slot(&dirfd, &target_c, false, entry)?;
+                mknodat(
+                    &dirfd,
+                    &target_c,
+                    FileType::CharacterDevice,
+                    Mode::empty(),
+                    makedev(0, 0),
+                )
+                .map_err(|e| Error::Apply {
+                    op: "create whiteout device for",
+                    entry: entry.to_owned(),
+                    source: e.into(),
+                })?;
+                let mut key = join(parent);
+                if !key.is_empty() {
+                    key.push(b'/');
+                }
+                key.extend_from_slice(target);
+                self.created.insert(key);
+            }
+        }
+        Ok(())
+    }
+
+    fn opaque(&mut self, parent: &[Vec<u8>], entry: &str) -> Result<()> {
+        let dirfd = match self.parent(parent, entry, self.opts.mode == ExtractMode::Overlay) {
+            Ok(fd) => fd,
+            // Applying: a missing directory has no lower contents to hide.
+            Err(Error::Apply { source, .. }) if is_missing(&source) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        match self.opts.mode {
+            ExtractMode::Overlay => fsetxattr(
+                &dirfd,
+                self.opts.opaque_xattr.as_str(),
+                b"y",
+                rustix::fs::XattrFlags::empty(),
+            )
+            .map_err(|e| Error::Apply {
+                op: "set opaque xattr for",
+                entry: entry.to_owned(),
+                source: e.into(),
+            }),
+            ExtractMode::Apply => {
+                let prefix = join(parent);
+                let names = list_dir(&dirfd).map_err(|e| Error::Apply {
+                    op: "list directory of",
+                    entry: entry.to_owned(),
+                    source: e.into(),
+                })?;
+                for child in names {
+                    let key = if prefix.is_empty() {
+                        child.clone()
+                    } else {
+                        [prefix.as_slice(), b"/", &child].concat()
+                    };
+                    if self.created.contains(&key) {
+                        continue;
+                    }
+                    self.cached_parent = None;
+                    remove_all(&dirfd, &cname(&child)).map_err(|e| Error::Apply {
+                        op: "clear opaque directory of",
+                        entry: entry.to_owned(),
+                        source: e.into(),
+                    })?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Sets directory mtimes, deepest first.
+    fn finish(&mut self) -> Result<()> {
+        let mut dirs = std::mem::take(&mut self.dir_times);
+        dirs.sort_by_key(|(parts, _)| std::cmp::Reverse(parts.len()));
+        for (mut parts, mtime) in dirs {
+            let Some(base) = parts.pop() else { continue };
+            let entry = String::from_utf8_lossy(&join(&parts)).into_owned();
+            let Ok(dirfd) = self.open_in_root(&parts) else {
+                // Removed or replaced later in the layer.
+                continue;
+            };
+            match utimensat(
+                &dirfd,
+                cname(&base),
+                &times(mtime),
+                AtFlags::SYMLINK_NOFOLLOW,
+            ) {
+                Ok(()) | Err(Errno::NOENT) => {}
+                Err(e) => {
+                    return Err(Error::Apply {
+                        op: "set mtime of",
+                        entry,
+                        source: e.into(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn is_missing(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(c) if c == Errno::NOENT.raw_os_error() || c == Errno::NOTDIR.raw_os_error())
+}
+
+/// A parsed numeric header field, or 0 when the field is blank.
+fn numeric(parsed: io::Result<u64>, raw: &[u8]) -> io::Result<u64> {
+    match parsed {
+        Ok(v) => Ok(v),
+        Err(_) if raw.iter().all(|b| *b == 0 || *b == b' ') => Ok(0),
+        Err(e) => Err(e),
+    }
+}
+
+fn times(mtime: i64) -> Timestamps {
+    let ts = rustix::fs::Timespec {
+        tv_sec: mtime,
+        tv_nsec: 0,
+    };
+    Timestamps {
+        last_access: ts,
+        last_modification: ts,
+    }
+}
+
+fn list_dir(dirfd: &OwnedFd) -> rustix::io::Result<Vec<Vec<u8>>> {
+    let fd = openat(
+        dirfd,
+        c".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut names = Vec::new();
+    for item in rustix::fs::Dir::read_from(&fd)? {
+        let name = item?.file_name().to_bytes().to_vec();
+        if name != b"." && name != b".." {
+            names.push(name);
+        }
+    }
+    Ok(names)
+}
+
+/// Removes `name` under `dirfd`, recursively, never following symlinks.
+fn remove_all(dirfd: &OwnedFd, name: &CString) -> rustix::io::Result<()> {
+    let st = match statat(dirfd, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => st,
+        Err(Errno::NOENT) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
+        return unlinkat(dirfd, name, AtFlags::empty());
+    }
+    let sub = openat(
+        dirfd,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    for child in list_dir(&sub)? {
+        remove_all(&sub, &cname(&child))?;
+    }
+    unlinkat(dirfd, name, AtFlags::REMOVEDIR)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn components_refuse_dotdot_and_drop_roots() {
+        assert_eq!(
+            components(b"/a//./b/", "x").unwrap(),
+            vec![b"a".to_vec(), b"b".to_vec()]
+        );
+        assert!(components(b"./", "x").unwrap().is_empty());
+        assert!(components(b"/", "x").unwrap().is_empty());
+        assert!(components(b"a/../../b", "x").is_err());
+        assert!(components(b"..", "x").is_err());
+        assert!(components(b"a\0b", "x").is_err());
+    }
+}
