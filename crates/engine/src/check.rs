@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use buildr_parser::Diagnostic;
+use buildr_parser::{Diagnostic, Severity};
 
 use crate::error::{Error, Result};
 
@@ -49,7 +49,14 @@ pub fn check(options: &CheckOptions) -> Result<CheckReport> {
     };
     match buildr_parser::parse(&file, &source) {
         Ok(dockerfile) => report.warnings = dockerfile.warnings,
-        Err(err) => report.errors = err.diagnostics,
+        Err(err) => {
+            let (errors, warnings) = err
+                .diagnostics
+                .into_iter()
+                .partition(|d| d.severity == Severity::Error);
+            report.errors = errors;
+            report.warnings = warnings;
+        }
     }
     Ok(report)
 }

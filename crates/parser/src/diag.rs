@@ -80,7 +80,8 @@ impl fmt::Display for Diagnostic {
     }
 }
 
-/// The error type of the parser: one or more error diagnostics.
+/// The error type of the parser: one or more error diagnostics, plus the
+/// warnings found in the same file (check `severity`), sorted by position.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", render(.diagnostics))]
 pub struct ParseError {

@@ -19,7 +19,9 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         context: args.context.clone(),
         dockerfile,
     })?;
-    for diagnostic in report.errors.iter().chain(&report.warnings) {
+    let mut diagnostics: Vec<_> = report.errors.iter().chain(&report.warnings).collect();
+    diagnostics.sort_by_key(|d| d.pos);
+    for diagnostic in diagnostics {
         println!("{diagnostic}\n");
     }
     println!(

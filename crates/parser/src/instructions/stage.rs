@@ -211,6 +211,8 @@ pub(crate) fn build(ast: Ast) -> std::result::Result<Dockerfile, ParseError> {
         .collect();
     diagnostics.extend(lint_errors);
     if !diagnostics.is_empty() {
+        // The warnings travel with the errors, so a failed check still shows them.
+        diagnostics.extend(all_warnings);
         diagnostics.sort_by_key(|d| d.pos);
         return Err(ParseError { diagnostics });
     }
