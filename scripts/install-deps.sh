@@ -14,6 +14,8 @@ pkgs=(
   uidmap           # newuidmap/newgidmap for rootless sandboxes
   docker-registry  # the loopback registry the registry tests start
   debootstrap      # the Debian base image for realistic builds
+  docker.io        # dockerd with BuildKit: the reference the comparison tests run
+  curl             # test-dockerd.sh pings the daemon
 )
 
 missing=()
@@ -31,5 +33,7 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian's docker-registry package starts a daemon on :5000; the tests start
 # their own on ports they pick, so the packaged service is stopped.
-if command -v systemctl >/dev/null 2>&1; then systemctl disable --now docker-registry >/dev/null 2>&1 || true; fi
+if command -v systemctl >/dev/null 2>&1; then
+  systemctl disable --now docker-registry docker.service docker.socket >/dev/null 2>&1 || true
+fi
 pkill -x docker-registry 2>/dev/null || true
