@@ -37,7 +37,13 @@ fn workspace_root() -> PathBuf {
 fn workspace_packages() -> BTreeMap<String, (PathBuf, BTreeSet<String>)> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let output = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
         .current_dir(workspace_root())
         .output()
         .expect("cargo metadata runs");
@@ -69,7 +75,10 @@ fn dependency_arrows_point_one_way() {
     let allowed: BTreeMap<&str, &[&str]> = ALLOWED.iter().copied().collect();
     let names: BTreeSet<&str> = packages.keys().map(String::as_str).collect();
     let expected: BTreeSet<&str> = allowed.keys().copied().collect();
-    assert_eq!(names, expected, "workspace members differ from ARCHITECTURE.md");
+    assert_eq!(
+        names, expected,
+        "workspace members differ from ARCHITECTURE.md"
+    );
     for (name, (_, deps)) in &packages {
         for dep in deps {
             assert!(
@@ -79,7 +88,9 @@ fn dependency_arrows_point_one_way() {
         }
     }
     assert!(
-        packages.values().all(|(_, deps)| !deps.contains("buildr-cli")),
+        packages
+            .values()
+            .all(|(_, deps)| !deps.contains("buildr-cli")),
         "nothing may depend on the cli"
     );
 }
