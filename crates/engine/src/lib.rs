@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 mod check;
+mod context;
 mod dockerignore;
 mod error;
 mod image;
@@ -22,6 +23,10 @@ mod image;
 pub use buildr_cache::{Digest, PruneReport};
 pub use buildr_parser as parser;
 pub use check::{CheckOptions, CheckReport, DockerfileSource, check};
+pub use context::{
+    BuildContext, Change, ChangeKind, ContextEntry, ContextOptions, ContextStats, EntryKind,
+    RACY_WINDOW_NS, Selection, SourceMatch, find_dockerignore, load_dockerignore,
+};
 pub use dockerignore::{
     Decision, DockerIgnore, DockerIgnoreError, IgnoreLine, IgnoreRule, PatternSyntax,
 };

@@ -1,0 +1,91 @@
+//! Where a build context comes from: a directory, or a tar stream
+//! (`buildr build - < ctx.tar`) unpacked into a private temporary directory
+//! with the hardened layer extractor; and where its `.dockerignore` is.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use buildr_oci::{ExtractMode, ExtractOptions, extract_layer};
+
+use crate::dockerignore::DockerIgnore;
+use crate::error::{Error, Result};
+
+/// A `.dockerignore` larger than this is refused rather than read into memory.
+const MAX_IGNORE_BYTES: u64 = 16 << 20;
+
+/// The `.dockerignore` BuildKit uses for a build: `<Dockerfile name>.dockerignore`
+/// next to the Dockerfile when it exists, else `<context>/.dockerignore`,
+/// else none. `dockerfile` is `None` when the Dockerfile comes from stdin
+/// (`-f -`) or from inside a tar context.
+pub fn find_dockerignore(dockerfile: Option<&Path>, context_dir: &Path) -> Option<PathBuf> {
+    let is_file = |path: &Path| std::fs::metadata(path).is_ok_and(|meta| meta.is_file());
+    if let Some(dockerfile) = dockerfile
+        && let Some(name) = dockerfile.file_name()
+    {
+        let mut ignore_name = name.to_os_string();
+        ignore_name.push(".dockerignore");
+        let candidate = dockerfile.with_file_name(ignore_name);
+        if is_file(&candidate) {
+            return Some(candidate);
+        }
+    }
+    let candidate = context_dir.join(".dockerignore");
+    is_file(&candidate).then_some(candidate)
+}
+
+/// Reads and parses the `.dockerignore` [`find_dockerignore`] picks; an empty
+/// one when there is none.
+pub fn load_dockerignore(dockerfile: Option<&Path>, context_dir: &Path) -> Result<DockerIgnore> {
+    let Some(path) = find_dockerignore(dockerfile, context_dir) else {
+        return Ok(DockerIgnore::default());
+    };
+    let io_err = |source| Error::Io {
+        action: "read",
+        path: path.clone(),
+        source,
+    };
+    let file = std::fs::File::open(&path).map_err(io_err)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_IGNORE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io_err)?;
+    if bytes.len() as u64 > MAX_IGNORE_BYTES {
+        return Err(io_err(std::io::Error::other(format!(
+            "file is larger than {MAX_IGNORE_BYTES} bytes"
+        ))));
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    Ok(DockerIgnore::parse(&path.display().to_string(), &text)?)
+}
+
+/// Unpacks a context tar (plain, gzip or zstd) into a new private directory
+/// under `temp_parent` (the system temp dir when `None`). Entries that would
+/// land outside it (`../x`, symlinked parents) are refused by the extractor;
+/// device nodes are skipped and owners are not applied.
+pub(crate) fn extract_tar<R: Read>(
+    tar: R,
+    temp_parent: Option<&Path>,
+) -> Result<tempfile::TempDir> {
+    let builder = {
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("buildr-context-");
+        builder
+    };
+    let temp = match temp_parent {
+        Some(parent) => builder.tempdir_in(parent),
+        None => builder.tempdir(),
+    }
+    .map_err(|source| Error::Io {
+        action: "create a directory for the context in",
+        path: temp_parent.map_or_else(std::env::temp_dir, Path::to_path_buf),
+        source,
+    })?;
+    let opts = ExtractOptions {
+        mode: ExtractMode::Apply,
+        same_owner: false,
+        devices: false,
+        ..ExtractOptions::default()
+    };
+    extract_layer(tar, temp.path(), &opts).map_err(|source| Error::ContextTar { source })?;
+    Ok(temp)
+}
