@@ -10,6 +10,8 @@ pkgs=(
   runc             # bundle interop and startup comparison
   hyperfine        # startup-latency measurements
   iproute2         # network namespace checks
+  slirp4netns      # the build network (user-mode networking for RUN)
+  nftables         # NAT for bridge networks (buildr run)
   util-linux       # unshare, nsenter
   uidmap           # newuidmap/newgidmap for rootless sandboxes
   docker-registry  # the loopback registry the registry tests start

@@ -174,6 +174,14 @@ fn run_outer() -> Res<i32> {
     std::io::BufRead::read_until(&mut config_pipe, b'\n', &mut text).map_err(ctx("read config"))?;
     let config: InitConfig = serde_json::from_slice(&text).map_err(ctx("parse config"))?;
 
+    // Joined first, while we still hold our capabilities over the
+    // namespaces of the launcher (a new user namespace would lose them).
+    if let Network::Join { netns, .. } = &config.spec.network {
+        let file = std::fs::File::open(netns)
+            .map_err(ctx(format!("open network namespace {}", netns.display())))?;
+        nix::sched::setns(&file, CloneFlags::CLONE_NEWNET)
+            .map_err(ctx(format!("join network namespace {}", netns.display())))?;
+    }
     if config.new_userns {
         nix::sched::unshare(CloneFlags::CLONE_NEWUSER).map_err(ctx("unshare user namespace"))?;
         if config.external_maps {

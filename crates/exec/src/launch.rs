@@ -215,6 +215,7 @@ impl Sandbox {
                 (config_read.as_raw_fd(), CONFIG_FD),
                 (report_write.as_raw_fd(), REPORT_FD),
             ],
+            true,
         );
         let mut child = cmd.spawn().map_err(io("execute", &self.init_exe))?;
         drop((config_read, report_write));
@@ -486,6 +487,12 @@ fn validate(spec: &SpawnSpec) -> Result<()> {
             )));
         }
     }
+    if matches!(spec.network, Network::Join { .. }) && !nix::unistd::geteuid().is_root() {
+        return Err(Error::Spec(
+            "joining a network namespace needs root (or root of the user namespace that owns it)"
+                .into(),
+        ));
+    }
     if spec.hostname.len() > 64 {
         return Err(Error::Spec(format!(
             "hostname {:?} is longer than 64 bytes",
@@ -508,8 +515,14 @@ fn write_state_files(state_dir: &Path, spec: &SpawnSpec) -> Result<()> {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
             ["nameserver", addr, ..] => {
-                // Loopback resolvers of the host are unreachable from a netns.
-                if spec.network == Network::None && (addr.starts_with("127.") || *addr == "::1") {
+                // Loopback resolvers of the host are unreachable from a
+                // netns; a joined network may bring its own.
+                let own = match &spec.network {
+                    Network::Join { nameservers, .. } => !nameservers.is_empty(),
+                    _ => false,
+                };
+                let loopback = addr.starts_with("127.") || *addr == "::1";
+                if own || (spec.network != Network::Host && loopback) {
                     continue;
                 }
                 nameservers += 1;
@@ -521,6 +534,15 @@ fn write_state_files(state_dir: &Path, spec: &SpawnSpec) -> Result<()> {
                 resolv.push('\n');
             }
             _ => {}
+        }
+    }
+    if let Network::Join {
+        nameservers: own, ..
+    } = &spec.network
+    {
+        for addr in own {
+            nameservers += 1;
+            resolv.push_str(&format!("nameserver {addr}\n"));
         }
     }
     if nameservers == 0 {

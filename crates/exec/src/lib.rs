@@ -1,9 +1,10 @@
 //! `buildr-exec`: the sandbox.
 //!
 //! Runs a RUN step, and later a container, as an isolated process tree —
-//! mount, pid, uts, ipc, cgroup and (unless [`Network::Host`]) net
-//! namespaces, plus a user namespace when not root (the caller mapped to 0,
-//! and its /etc/subuid ranges through newuidmap/newgidmap when present) —
+//! mount, pid, uts, ipc, cgroup and net namespaces (the host's with
+//! [`Network::Host`], an existing one with [`Network::Join`]), plus a user
+//! namespace when not root (the caller mapped to 0, and its /etc/subuid
+//! ranges through newuidmap/newgidmap when present) —
 //! over a root filesystem assembled from layer snapshots with overlayfs (or,
 //! where overlay is unavailable or [`RootfsMode::Copy`] is asked, a copy whose
 //! changes are written back in overlay format), with cgroup limits (v1 or v2,
@@ -41,7 +42,10 @@
 //!   kills the tree, removes the cgroup and the state dir.
 //! - `unsafe` lives in `sys.rs` only.
 //!
-//! Main types: [`Sandbox`], [`SpawnSpec`], [`Outcome`], [`Cancel`], [`diff`].
+//! Main types: [`Sandbox`], [`SpawnSpec`], [`Outcome`], [`Cancel`], [`diff`];
+//! networking: [`BuildNetwork`] (one per build, joined by every step through
+//! [`Network::Join`]), [`BridgeNetwork`] / [`Endpoint`] / [`PortProxy`] for
+//! containers.
 //!
 //! ```no_run
 //! use buildr_exec::{Cancel, Limits, Rootfs, Sandbox, SpawnSpec, Stream};
@@ -80,6 +84,7 @@ mod idmap;
 mod init;
 mod launch;
 mod mounts;
+mod net;
 mod outcome;
 mod path;
 mod rootfs;
@@ -91,6 +96,10 @@ pub use cancel::Cancel;
 pub use error::{Error, Result};
 pub use init::{DOCKER_CAPS, init_main_if_requested};
 pub use launch::{Sandbox, default_state_root};
+pub use net::{
+    BridgeConfig, BridgeNetwork, BuildNetwork, BuildNetworkOptions, Endpoint, NetNs, PortMapping,
+    PortProxy, Protocol, SLIRP_DNS, Subnet,
+};
 pub use outcome::{ExitStatus, Outcome, Stream, Timings};
 pub use rootfs::{Change, ChangeKind, diff, overlay_available};
 pub use spec::{

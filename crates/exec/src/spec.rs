@@ -33,13 +33,28 @@ pub struct Rootfs {
 }
 
 /// Network namespace choice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum Network {
     /// A fresh, empty network namespace with only loopback, up.
     #[default]
     None,
     /// The host's network namespace.
     Host,
+    /// An existing network namespace, joined instead of creating one: a
+    /// build's [`crate::BuildNetwork`] or a container's
+    /// [`crate::Endpoint`] (which hand out this variant), an nsfs bind
+    /// mount (`/run/netns/NAME`) or `/proc/PID/ns/net` of a holder. Nothing
+    /// is configured in it by the sandbox, loopback included. Joining needs
+    /// `CAP_SYS_ADMIN` over the namespace (root, or the user namespace
+    /// that owns it): a rootless launcher that must make its own user
+    /// namespace cannot join.
+    Join {
+        /// Path of the namespace file.
+        netns: PathBuf,
+        /// `nameserver` lines of the sandbox's /etc/resolv.conf; empty
+        /// means the host's resolvers, loopback ones left out.
+        nameservers: Vec<std::net::IpAddr>,
+    },
 }
 
 /// A bind mount from the host into the sandbox.

@@ -24,8 +24,13 @@ pub(crate) fn fork_single_threaded() -> std::io::Result<nix::unistd::ForkResult>
 }
 
 /// Arranges for `cmd`'s child to get `fds[i].0` as descriptor `fds[i].1`
-/// (CLOEXEC cleared) and SIGKILL when the spawning thread dies.
-pub(crate) fn map_fds_on_spawn(cmd: &mut std::process::Command, fds: [(RawFd, RawFd); 2]) {
+/// (CLOEXEC cleared) and, with `kill_on_parent_death`, SIGKILL when the
+/// spawning thread dies.
+pub(crate) fn map_fds_on_spawn(
+    cmd: &mut std::process::Command,
+    fds: [(RawFd, RawFd); 2],
+    kill_on_parent_death: bool,
+) {
     let hook = move || {
         // First move every source above the targets, so that a source that
         // happens to sit on another pair's target number is not clobbered.
@@ -44,6 +49,9 @@ pub(crate) fn map_fds_on_spawn(cmd: &mut std::process::Command, fds: [(RawFd, Ra
             if unsafe { libc::dup2(src, dst) } < 0 {
                 return Err(std::io::Error::last_os_error());
             }
+        }
+        if !kill_on_parent_death {
+            return Ok(());
         }
         // SAFETY: prctl with integer arguments is async-signal-safe.
         if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) } < 0 {

@@ -1,6 +1,6 @@
 //! Runs one command in a sandbox; also the re-executed init for tests.
 //!
-//! `buildr-sandbox [--copy] [--timings] [--net-host] [--memory BYTES] [--pids N] [--user U] [--upper DIR --work DIR] ROOTFS -- CMD...`
+//! `buildr-sandbox [--copy] [--timings] [--net-host] [--netns PATH] [--memory BYTES] [--pids N] [--user U] [--upper DIR --work DIR] ROOTFS -- CMD...`
 //! ROOTFS is the (only) lower dir. Without --upper/--work, throwaway ones
 //! are made next to the state dir. Exit status: the command's.
 #![forbid(unsafe_code)]
@@ -23,7 +23,7 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<ExitCode, String> {
-    let usage = "usage: buildr-sandbox [--copy] [--timings] [--net-host] [--memory BYTES] [--pids N] [--user U] [--upper DIR --work DIR] ROOTFS -- CMD...";
+    let usage = "usage: buildr-sandbox [--copy] [--timings] [--net-host] [--netns PATH] [--memory BYTES] [--pids N] [--user U] [--upper DIR --work DIR] ROOTFS -- CMD...";
     let mut args = std::env::args().skip(1);
     let mut timings = false;
     let mut network = buildr_exec::Network::None;
@@ -37,6 +37,12 @@ fn run() -> Result<ExitCode, String> {
             "--copy" => copy = true,
             "--timings" => timings = true,
             "--net-host" => network = buildr_exec::Network::Host,
+            "--netns" => {
+                network = buildr_exec::Network::Join {
+                    netns: PathBuf::from(args.next().ok_or(usage)?),
+                    nameservers: Vec::new(),
+                }
+            }
             "--memory" => limits.memory = Some(number(args.next())?),
             "--pids" => limits.pids = Some(number(args.next())?),
             "--user" => user = args.next().ok_or(usage)?,

@@ -1,0 +1,300 @@
+//! The build network: one isolated namespace per build, connected to the
+//! outside by slirp4netns (user-mode TCP/IP).
+//!
+//! Why user-mode: it needs no bridge, no iptables rule, no sysctl and no
+//! address plan on the host, works rootless, and the host's loopback is
+//! out of reach by construction (`--disable-host-loopback`), its abstract
+//! unix sockets too (they are per network namespace). The cost: every
+//! packet crosses a userspace TCP stack, so throughput is lower than a
+//! veth + NAT (fine for package downloads), and starting slirp4netns takes
+//! a few milliseconds once per build. Steps join the namespace
+//! ([`crate::Network::Join`]), so they pay nothing per step.
+
+use std::io::Read;
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::fcntl::OFlag;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+use super::netns::{NetNs, find_tool};
+use crate::error::{Error, Result, sys};
+use crate::spec::Network;
+
+/// Where slirp4netns puts its DNS forwarder (the default 10.0.2.0/24 plan).
+pub const SLIRP_DNS: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 3);
+
+/// How a [`BuildNetwork`] is started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildNetworkOptions {
+    /// The slirp4netns binary; `None` looks it up in `PATH`.
+    pub slirp4netns: Option<PathBuf>,
+    /// MTU of the namespace's tap device (larger is faster; max 65521).
+    pub mtu: u32,
+    /// How long slirp4netns may take to say it is ready.
+    pub ready_timeout: Duration,
+}
+
+impl Default for BuildNetworkOptions {
+    fn default() -> Self {
+        Self {
+            slirp4netns: None,
+            mtu: 65520,
+            ready_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// An isolated network namespace that reaches the outside, shared by every
+/// RUN step of a build. Dropping it stops slirp4netns and frees the
+/// namespace: no process, mount, interface or firewall rule remains (even
+/// if this process dies: slirp4netns exits when its exit pipe closes).
+#[derive(Debug)]
+pub struct BuildNetwork {
+    netns: NetNs,
+    slirp: Option<Child>,
+    /// Closing it tells slirp4netns to exit.
+    exit_write: Option<OwnedFd>,
+    nameservers: Vec<IpAddr>,
+}
+
+impl BuildNetwork {
+    /// Starts a build network with default options.
+    pub fn new() -> Result<Self> {
+        Self::with_options(&BuildNetworkOptions::default())
+    }
+
+    /// Starts a build network: a fresh namespace, then slirp4netns attached
+    /// to it (`--configure --disable-host-loopback --enable-sandbox
+    /// --enable-seccomp`); returns once the interface is up and routed.
+    pub fn with_options(options: &BuildNetworkOptions) -> Result<Self> {
+        let program = match &options.slirp4netns {
+            Some(path) => path.clone(),
+            None => find_tool("slirp4netns").ok_or_else(|| Error::Sys {
+                op: "find slirp4netns for the build network".into(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "not in PATH (Debian package slirp4netns)",
+                ),
+            })?,
+        };
+        let netns = NetNs::new()?;
+        let (ready_read, ready_write) =
+            nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(sys("create slirp4netns ready pipe"))?;
+        let (exit_read, exit_write) =
+            nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(sys("create slirp4netns exit pipe"))?;
+        let mut cmd = Command::new(&program);
+        cmd.args([
+            "--configure",
+            &format!("--mtu={}", options.mtu),
+            "--disable-host-loopback",
+            "--enable-sandbox",
+            "--enable-seccomp",
+            "--ready-fd=3",
+            "--exit-fd=4",
+            "--netns-type=path",
+        ])
+        .arg(netns.path())
+        .arg("tap0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+        // No parent-death signal: it would fire when the spawning *thread*
+        // ends; the exit pipe covers the death of the whole process.
+        crate::sys::map_fds_on_spawn(
+            &mut cmd,
+            [(ready_write.as_raw_fd(), 3), (exit_read.as_raw_fd(), 4)],
+            false,
+        );
+        let mut child = cmd.spawn().map_err(|source| Error::Sys {
+            op: format!("start {}", program.display()),
+            source,
+        })?;
+        drop((ready_write, exit_read));
+        let (stderr, drainer) = drain(child.stderr.take());
+        let mut network = Self {
+            netns,
+            slirp: Some(child),
+            exit_write: Some(exit_write),
+            nameservers: build_nameservers(),
+        };
+        if let Err(why) = wait_ready(&ready_read, options.ready_timeout) {
+            network.stop();
+            if let Some(drainer) = drainer {
+                let _ = drainer.join();
+            }
+            let said = stderr.lock().map(|s| s.clone()).unwrap_or_default();
+            return Err(Error::Sys {
+                op: "start slirp4netns for the build network".into(),
+                source: std::io::Error::other(format!(
+                    "{why}: {}",
+                    String::from_utf8_lossy(&said).trim()
+                )),
+            });
+        }
+        Ok(network)
+    }
+
+    /// The choice to put in [`crate::SpawnSpec::network`] for every step.
+    /// Its resolv.conf names the host's resolvers when they are reachable
+    /// from a namespace (not loopback ones: /etc/resolv.conf, else
+    /// systemd-resolved's upstream list), else slirp4netns's forwarder.
+    pub fn network(&self) -> Network {
+        Network::Join {
+            netns: self.netns.path(),
+            nameservers: self.nameservers.clone(),
+        }
+    }
+
+    /// The namespace itself.
+    pub fn netns(&self) -> &NetNs {
+        &self.netns
+    }
+
+    /// Host pid of slirp4netns (for checks that it is gone afterwards).
+    pub fn helper_pid(&self) -> Option<u32> {
+        self.slirp.as_ref().map(Child::id)
+    }
+
+    fn stop(&mut self) {
+        self.exit_write = None;
+        let Some(mut child) = self.slirp.take() else {
+            return;
+        };
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline {
+            match child.try_wait() {
+                Ok(Some(_)) | Err(_) => return,
+                Ok(None) => std::thread::sleep(Duration::from_millis(2)),
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for BuildNetwork {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The host's resolvers that a namespace can reach, else slirp's forwarder.
+fn build_nameservers() -> Vec<IpAddr> {
+    for file in ["/etc/resolv.conf", "/run/systemd/resolve/resolv.conf"] {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        let found = reachable_nameservers(&text);
+        if !found.is_empty() {
+            return found;
+        }
+    }
+    vec![IpAddr::V4(SLIRP_DNS)]
+}
+
+/// `nameserver` addresses of a resolv.conf text, loopback ones left out.
+fn reachable_nameservers(resolv_conf: &str) -> Vec<IpAddr> {
+    resolv_conf
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            match (words.next(), words.next()) {
+                (Some("nameserver"), Some(addr)) => addr.parse::<IpAddr>().ok(),
+                _ => None,
+            }
+        })
+        .filter(|addr| !addr.is_loopback() && !addr.is_unspecified())
+        .collect()
+}
+
+/// Waits for slirp4netns to write its ready byte.
+fn wait_ready(ready: &OwnedFd, timeout: Duration) -> std::result::Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(format!("not ready after {timeout:?}"));
+        }
+        let ms = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
+        let mut fds = [PollFd::new(ready.as_fd(), PollFlags::POLLIN)];
+        match poll(
+            &mut fds,
+            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+        ) {
+            Ok(0) => continue,
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(format!("poll ready pipe: {e}")),
+        }
+        let mut byte = [0u8; 1];
+        return match nix::unistd::read(ready, &mut byte) {
+            Ok(1) if byte[0] == b'1' => Ok(()),
+            Ok(1) => Err(format!("unexpected ready byte {:?}", byte[0])),
+            Ok(_) => Err("exited before it was ready".into()),
+            Err(e) => Err(format!("read ready pipe: {e}")),
+        };
+    }
+}
+
+/// Keeps the last 4 KiB a child writes to stderr, so the pipe never fills.
+fn drain(
+    stderr: Option<std::process::ChildStderr>,
+) -> (Arc<Mutex<Vec<u8>>>, Option<std::thread::JoinHandle<()>>) {
+    let kept = Arc::new(Mutex::new(Vec::new()));
+    let Some(mut stderr) = stderr else {
+        return (kept, None);
+    };
+    let sink = Arc::clone(&kept);
+    let drainer = std::thread::Builder::new()
+        .name("buildr-slirp-stderr".into())
+        .spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stderr.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut kept) = sink.lock() {
+                    kept.extend_from_slice(&buf[..n]);
+                    let excess = kept.len().saturating_sub(4096);
+                    kept.drain(..excess);
+                }
+            }
+        })
+        .ok();
+    (kept, drainer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_resolvers_are_left_out() {
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "nameserver 192.0.2.53\nnameserver 127.0.0.53\n",
+                &["192.0.2.53"],
+            ),
+            ("nameserver 127.0.0.53\noptions edns0 trust-ad\n", &[]),
+            (
+                "# comment\nnameserver ::1\nnameserver 2001:db8::53\n",
+                &["2001:db8::53"],
+            ),
+            (
+                "nameserver not-an-address\nnameserver\nsearch example\n",
+                &[],
+            ),
+            ("nameserver 0.0.0.0\n", &[]),
+        ];
+        for (text, want) in cases {
+            let got: Vec<String> = reachable_nameservers(text)
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            assert_eq!(got, *want, "{text:?}");
+        }
+    }
+}
