@@ -18,6 +18,7 @@ pkgs=(
   debootstrap      # the Debian base image for realistic builds
   docker.io        # dockerd with BuildKit: the reference the comparison tests run
   curl             # test-dockerd.sh pings the daemon
+  openssl          # the registry TLS test makes its own CA
 )
 
 missing=()

@@ -3,7 +3,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use buildr_cache::DigestParseError;
+use buildr_cache::{Digest, DigestParseError};
 
 /// Everything that can go wrong in `buildr-oci`.
 ///
@@ -89,6 +89,60 @@ pub enum Error {
         #[source]
         source: DigestParseError,
     },
+    /// The blob store refused or failed an operation.
+    #[error("store: {what}")]
+    Store {
+        what: String,
+        #[source]
+        source: buildr_cache::Error,
+    },
+    /// Connecting to or talking with a registry failed (after retries).
+    #[error("request {method} {url} failed")]
+    Transport {
+        method: &'static str,
+        url: String,
+        #[source]
+        source: Box<ureq::Error>,
+    },
+    /// A registry answered with an unexpected status.
+    #[error("{method} {url}: registry answered {status}{}", if message.is_empty() { String::new() } else { format!(": {message}") })]
+    Status {
+        method: &'static str,
+        url: String,
+        status: u16,
+        message: String,
+    },
+    /// Authentication with a registry or its token service failed.
+    #[error("authentication with {registry} failed: {reason}")]
+    Auth { registry: String, reason: String },
+    /// Content from a registry did not match its descriptor.
+    #[error("content {digest} from {url} is invalid: {reason}")]
+    Verify {
+        digest: Digest,
+        url: String,
+        reason: String,
+    },
+    /// A registry answer is malformed or breaks the protocol.
+    #[error("{url}: {reason}")]
+    Protocol { url: String, reason: String },
+    /// No entry of an index matches the wanted platform.
+    #[error("{reference}: no image for platform {platform} (available: {available})")]
+    NoPlatform {
+        reference: String,
+        platform: String,
+        available: String,
+    },
+    /// The registry config file or docker config.json is invalid.
+    #[error("invalid config {}: {reason}", path.display())]
+    Config { path: PathBuf, reason: String },
+    /// A docker credential helper failed.
+    #[error("credential helper docker-credential-{helper} failed: {reason}")]
+    CredentialHelper { helper: String, reason: String },
+    /// A plain-HTTP connection was refused by policy.
+    #[error(
+        "refusing plain http to {host}: only loopback and registries configured insecure may use http"
+    )]
+    InsecureRefused { host: String },
 }
 
 /// Shorthand for results in this crate.

@@ -11,11 +11,14 @@
 //! - [`ImageConfig`], [`Manifest`], [`Index`], [`Descriptor`]: the JSON
 //!   documents, OCI and Docker, with [`decode_json_capped`] for bounded reads.
 //! - [`Reference`]: image names normalized as docker does.
+//! - [`RegistryClient`]: pull and push over the distribution protocol, with
+//!   docker's auth ([`DockerConfig`]) and registry settings
+//!   ([`RegistryConfig`]: mirrors, insecure registries).
 //!
-//! What it is not: it does not run processes, decide what to build, or own
+//! What it is not: it does not run containers (its only child processes are
+//! docker credential helpers), decide what to build, or own
 //! the blob store (it writes to `Write` sinks and reads `Read` sources; the
-//! store is `buildr-cache`). Save/load and the registry client come later
-//! (issue 6).
+//! store is `buildr-cache`, which the registry client pulls into).
 #![forbid(unsafe_code)]
 
 mod compress;
@@ -24,6 +27,7 @@ mod error;
 mod extract;
 mod image;
 mod reference;
+mod registry;
 mod stat;
 mod tarwrite;
 
@@ -39,6 +43,12 @@ pub use image::{
     Manifest, ManifestOrIndex, Platform, RootFs, decode_json_capped, media_type,
 };
 pub use reference::{DEFAULT_DOMAIN, Reference};
+pub use registry::{
+    Anonymous, ClientOptions, CredentialSource, Credentials, DOCKER_HUB_KEY, DockerConfig,
+    FetchedManifest, Progress, ProgressFn, PullOptions, PulledImage, PushOptions, PushReport,
+    RegistryClient, RegistryConfig, RegistryHost, SkipReason, StaticCredentials, config_paths,
+    host_platform, is_layer_media_type, parse_platform, unpack_layer,
+};
 pub use tarwrite::LayerOptions;
 
 pub use buildr_cache::Digest;

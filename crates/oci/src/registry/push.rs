@@ -1,0 +1,454 @@
+//! Push: blobs first (HEAD to skip what the repository has, a
+//! cross-repository mount when the blob is known in another repository of
+//! the same registry, else a monolithic or chunked upload), manifests last,
+//! so the tag never points at a partial image.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::OpenOptionsExt;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use buildr_cache::{Digest, Store};
+
+use super::auth::encode;
+use super::client::{
+    Progress, ProgressFn, RegistryClient, Repo, SkipReason, manifest_media_type, pull_scope,
+    push_scope,
+};
+use super::transport::{Method, ReqBody, resolve_url};
+use crate::error::{Error, Result};
+use crate::image::{Descriptor, ManifestOrIndex};
+use crate::reference::Reference;
+
+/// Options of [`RegistryClient::push`].
+#[derive(Clone)]
+pub struct PushOptions {
+    /// Blobs up to this size go in one PUT; larger ones in PATCH chunks.
+    pub monolithic_max: u64,
+    /// Size of each PATCH chunk.
+    pub chunk_size: u64,
+    /// Repositories (paths on the same registry) that may hold the blobs,
+    /// tried as mount sources.
+    pub mount_from: Vec<String>,
+    pub progress: Option<ProgressFn>,
+}
+
+impl Default for PushOptions {
+    fn default() -> Self {
+        PushOptions {
+            monolithic_max: 32 << 20,
+            chunk_size: 16 << 20,
+            mount_from: Vec::new(),
+            progress: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for PushOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushOptions")
+            .field("monolithic_max", &self.monolithic_max)
+            .field("chunk_size", &self.chunk_size)
+            .field("mount_from", &self.mount_from)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
+}
+
+/// What a push did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushReport {
+    /// Digest of the top manifest or index pushed.
+    pub digest: Digest,
+    pub uploaded: usize,
+    pub bytes_uploaded: u64,
+    pub existing: usize,
+    pub mounted: usize,
+}
+
+impl RegistryClient {
+    /// Pushes the image whose manifest (or index) `manifest` is in `store`
+    /// to `target` (its tag, or its digest when it has no tag).
+    pub fn push(
+        &self,
+        store: &Store,
+        manifest: &Digest,
+        target: &Reference,
+        opts: &PushOptions,
+    ) -> Result<PushReport> {
+        let endpoint = self.push_endpoint(target.domain());
+        let repo = self.repo(&endpoint, target.path())?;
+        let mut report = PushReport {
+            digest: *manifest,
+            uploaded: 0,
+            bytes_uploaded: 0,
+            existing: 0,
+            mounted: 0,
+        };
+        let top = read_manifest(store, manifest, self.inner.opts.max_manifest_bytes)?;
+        match ManifestOrIndex::decode(&top, None, &format!("manifest {manifest}"))? {
+            ManifestOrIndex::Manifest(m) => {
+                let mut blobs = vec![m.config.clone()];
+                blobs.extend(m.layers.iter().cloned());
+                self.push_blobs(store, &repo, blobs, opts, &mut report)?;
+            }
+            ManifestOrIndex::Index(index) => {
+                for child in &index.manifests {
+                    let bytes =
+                        read_manifest(store, &child.digest, self.inner.opts.max_manifest_bytes)?;
+                    let what = format!("manifest {}", child.digest);
+                    let ManifestOrIndex::Manifest(m) =
+                        ManifestOrIndex::decode(&bytes, Some(&child.media_type), &what)?
+                    else {
+                        return Err(Error::Protocol {
+                            url: what,
+                            reason: "nested indexes are not supported".into(),
+                        });
+                    };
+                    let mut blobs = vec![m.config.clone()];
+                    blobs.extend(m.layers.iter().cloned());
+                    self.push_blobs(store, &repo, blobs, opts, &mut report)?;
+                    self.put_manifest(&repo, &child.digest.to_string(), &bytes, &child.digest)?;
+                }
+            }
+        }
+        let reference = target
+            .tag()
+            .map_or_else(|| manifest.to_string(), str::to_owned);
+        self.put_manifest(&repo, &reference, &top, manifest)?;
+        if let Some(f) = &opts.progress {
+            f(&Progress::ManifestPushed {
+                digest: *manifest,
+                target: target.to_string(),
+            });
+        }
+        Ok(report)
+    }
+
+    fn put_manifest(
+        &self,
+        repo: &Repo,
+        reference: &str,
+        bytes: &[u8],
+        digest: &Digest,
+    ) -> Result<()> {
+        let url = repo.url(&format!("manifests/{reference}"));
+        let scopes = [push_scope(&repo.name)];
+        let resp = self.request(
+            repo,
+            &scopes,
+            Method::Put,
+            &url,
+            &[("content-type", manifest_media_type(bytes))],
+            &ReqBody::Bytes(bytes),
+        )?;
+        if resp.status != 201 && resp.status != 200 {
+            return Err(resp.into_status_error(Method::Put));
+        }
+        if let Some(h) = resp.header("docker-content-digest")
+            && let Ok(d) = h.parse::<Digest>()
+            && d != *digest
+        {
+            return Err(Error::Verify {
+                digest: *digest,
+                url,
+                reason: format!("the registry stored the manifest as {d}"),
+            });
+        }
+        Ok(())
+    }
+
+    fn push_blobs(
+        &self,
+        store: &Store,
+        repo: &Repo,
+        blobs: Vec<Descriptor>,
+        opts: &PushOptions,
+        report: &mut PushReport,
+    ) -> Result<()> {
+        let mut queue: VecDeque<Descriptor> = VecDeque::new();
+        for b in blobs {
+            if !queue.iter().any(|q| q.digest == b.digest) {
+                queue.push_back(b);
+            }
+        }
+        let queue = Mutex::new(queue);
+        let failed = AtomicBool::new(false);
+        let results = Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            for _ in 0..self.inner.opts.parallel.max(1) {
+                scope.spawn(|| {
+                    loop {
+                        if failed.load(Ordering::SeqCst) {
+                            return;
+                        }
+                        let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+                        let Some(desc) = next else { return };
+                        let r = self.push_blob(store, repo, &desc, opts);
+                        if r.is_err() {
+                            failed.store(true, Ordering::SeqCst);
+                        }
+                        results
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push((desc.size, r));
+                    }
+                });
+            }
+        });
+        for (size, r) in results.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            match r? {
+                Outcome::Exists => report.existing += 1,
+                Outcome::Mounted => report.mounted += 1,
+                Outcome::Uploaded => {
+                    report.uploaded += 1;
+                    report.bytes_uploaded += size;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn push_blob(
+        &self,
+        store: &Store,
+        repo: &Repo,
+        desc: &Descriptor,
+        opts: &PushOptions,
+    ) -> Result<Outcome> {
+        let emit = |p: Progress| {
+            if let Some(f) = &opts.progress {
+                f(&p);
+            }
+        };
+        let digest = desc.digest;
+        let size = store.blob_size(&digest).map_err(|source| Error::Store {
+            what: format!("find blob {digest} to push"),
+            source,
+        })?;
+        if size != desc.size {
+            return Err(Error::Verify {
+                digest,
+                url: store.root().display().to_string(),
+                reason: format!(
+                    "stored blob is {size} bytes, the descriptor says {}",
+                    desc.size
+                ),
+            });
+        }
+        let scopes = [push_scope(&repo.name)];
+        let head_url = repo.url(&format!("blobs/{digest}"));
+        let resp = self.request(repo, &scopes, Method::Head, &head_url, &[], &ReqBody::Empty)?;
+        if resp.status == 200 {
+            emit(Progress::BlobSkipped {
+                digest,
+                why: SkipReason::Exists,
+            });
+            self.remember_blob(&repo.host, digest, &repo.name);
+            return Ok(Outcome::Exists);
+        }
+
+        // Mount sources: known to this client, then the caller's.
+        let mut sources: Vec<String> = Vec::new();
+        if let Some(r) = self.known_repo(&repo.host, &digest) {
+            sources.push(r);
+        }
+        sources.extend(opts.mount_from.iter().cloned());
+        sources.retain(|s| *s != repo.name);
+        sources.dedup();
+        let mut location = None;
+        for from in &sources {
+            let url = repo.url(&format!(
+                "blobs/uploads/?mount={}&from={}",
+                encode(&digest.to_string()),
+                encode(from)
+            ));
+            let scopes = [push_scope(&repo.name), pull_scope(from)];
+            let resp = self.request(
+                repo,
+                &scopes,
+                Method::Post,
+                &url,
+                &[("content-length", "0".into())],
+                &ReqBody::Empty,
+            )?;
+            match resp.status {
+                201 => {
+                    emit(Progress::BlobSkipped {
+                        digest,
+                        why: SkipReason::Mounted,
+                    });
+                    self.remember_blob(&repo.host, digest, &repo.name);
+                    return Ok(Outcome::Mounted);
+                }
+                202 => {
+                    // Not mountable: the registry opened an upload instead.
+                    location = Some(upload_location(&resp.url, resp.header("location"))?);
+                    break;
+                }
+                _ => {
+                    tracing::debug!(from, status = resp.status, "mount refused");
+                }
+            }
+        }
+        let location = match location {
+            Some(l) => l,
+            None => {
+                let url = repo.url("blobs/uploads/");
+                let resp = self.request(
+                    repo,
+                    &scopes,
+                    Method::Post,
+                    &url,
+                    &[("content-length", "0".into())],
+                    &ReqBody::Empty,
+                )?;
+                if resp.status != 202 {
+                    return Err(resp.into_status_error(Method::Post));
+                }
+                upload_location(&resp.url, resp.header("location"))?
+            }
+        };
+
+        emit(Progress::BlobStart { digest, size });
+        let open_range = |start: u64, len: u64| -> Result<Box<dyn Read + Send>> {
+            if start == 0 && len == size {
+                // The whole blob: read through the store's verifying reader.
+                let r = store
+                    .open_blob_sized(&digest, size)
+                    .map_err(|source| Error::Store {
+                        what: format!("open blob {digest}"),
+                        source,
+                    })?;
+                return Ok(Box::new(r));
+            }
+            // A chunk: the registry checks the whole digest on the final PUT.
+            let mut f = open_blob_file(store, &digest)?;
+            f.seek(SeekFrom::Start(start))
+                .map_err(|e| Error::io("seek in blob", store.root(), e))?;
+            Ok(Box::new(f.take(len)))
+        };
+
+        let final_location = if size <= opts.monolithic_max {
+            let open = || open_range(0, size);
+            let url = with_query(
+                &location,
+                &format!("digest={}", encode(&digest.to_string())),
+            );
+            let resp = self.request(
+                repo,
+                &scopes,
+                Method::Put,
+                &url,
+                &[("content-type", "application/octet-stream".into())],
+                &ReqBody::Reader {
+                    len: size,
+                    open: &open,
+                },
+            )?;
+            if resp.status != 201 {
+                return Err(resp.into_status_error(Method::Put));
+            }
+            None
+        } else {
+            let chunk = opts.chunk_size.max(1);
+            let mut location = location;
+            let mut offset = 0;
+            while offset < size {
+                let len = chunk.min(size - offset);
+                let start = offset;
+                let open = move || open_range(start, len);
+                let resp = self.request(
+                    repo,
+                    &scopes,
+                    Method::Patch,
+                    &location,
+                    &[
+                        ("content-type", "application/octet-stream".into()),
+                        ("content-range", format!("{}-{}", start, start + len - 1)),
+                    ],
+                    &ReqBody::Reader { len, open: &open },
+                )?;
+                if resp.status != 202 {
+                    return Err(resp.into_status_error(Method::Patch));
+                }
+                location = upload_location(&resp.url, resp.header("location"))?;
+                offset += len;
+                emit(Progress::BlobBytes {
+                    digest,
+                    done: offset,
+                    total: size,
+                });
+            }
+            Some(location)
+        };
+        if let Some(location) = final_location {
+            let url = with_query(
+                &location,
+                &format!("digest={}", encode(&digest.to_string())),
+            );
+            let resp = self.request(
+                repo,
+                &scopes,
+                Method::Put,
+                &url,
+                &[("content-type", "application/octet-stream".into())],
+                &ReqBody::Bytes(&[]),
+            )?;
+            if resp.status != 201 {
+                return Err(resp.into_status_error(Method::Put));
+            }
+        }
+        self.remember_blob(&repo.host, digest, &repo.name);
+        emit(Progress::BlobDone { digest });
+        Ok(Outcome::Uploaded)
+    }
+}
+
+enum Outcome {
+    Exists,
+    Mounted,
+    Uploaded,
+}
+
+fn read_manifest(store: &Store, digest: &Digest, cap: u64) -> Result<Vec<u8>> {
+    store.read_blob(digest, cap).map_err(|source| Error::Store {
+        what: format!("read manifest {digest}"),
+        source,
+    })
+}
+
+/// Opens a blob file of the store's OCI layout (`blobs/sha256/<hex>`, its
+/// documented layout) for a ranged read, refusing symlinks.
+fn open_blob_file(store: &Store, digest: &Digest) -> Result<File> {
+    let path = store.root().join("blobs/sha256").join(digest.hex());
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(&path)
+        .map_err(|e| Error::io("open blob", &path, e))?;
+    let meta = f.metadata().map_err(|e| Error::io("stat blob", &path, e))?;
+    if !meta.is_file() {
+        return Err(Error::io(
+            "open blob",
+            &path,
+            std::io::Error::other("not a regular file"),
+        ));
+    }
+    Ok(f)
+}
+
+fn upload_location(from: &str, location: Option<&str>) -> Result<String> {
+    let location = location.ok_or_else(|| Error::Protocol {
+        url: from.to_owned(),
+        reason: "upload answer has no location".into(),
+    })?;
+    resolve_url(from, location)
+}
+
+fn with_query(url: &str, param: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{param}")
+}
