@@ -1,8 +1,22 @@
 #!/usr/bin/env bash
-# The README's first command: build buildr and run its main job on the demo
-# fixture. Today the main job is `buildr check` (the parser is what has
-# landed); it grows into `buildr build` + `buildr run` as those issues land.
+# The README's first command: build buildr, make the busybox base image the
+# fixtures build FROM (FROM scratch + Debian's busybox-static), build the
+# two-stage demo image from fixtures/demo, and run it with buildr's own
+# executor: its CMD prints the greeting the build made.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
 cargo build --release --quiet -p buildr-cli
-./target/release/buildr check fixtures/demo
+buildr=./target/release/buildr
+root="${BUILDR_ROOT:-$(mktemp -d /tmp/buildr-demo.XXXXXX)}"
+export BUILDR_ROOT="$root"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+bash fixtures/base/busybox-rootfs.sh "$work/busybox.tar"
+"$buildr" import "$work/busybox.tar" buildr-fixtures/busybox:latest >/dev/null
+"$buildr" build --progress plain -t demo:latest fixtures/demo
+"$buildr" images demo
+echo "--- buildr run --rm demo:latest"
+"$buildr" run --rm demo:latest
+echo "(store: $root)"

@@ -18,6 +18,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Build an image from a Dockerfile.
+    Build(Box<BuildArgs>),
     /// Check a Dockerfile for errors and warnings without building it.
     Check(CheckArgs),
     /// List images.
@@ -36,9 +38,46 @@ pub enum Command {
     Import(ImportArgs),
     /// Remove unused data: untagged images' content, dangling snapshots.
     Prune(PruneArgs),
+    /// Download an image from a registry.
+    Pull(PullArgs),
+    /// Upload an image to a registry.
+    Push(PushArgs),
+    /// Log in to a registry.
+    Login(LoginArgs),
+    /// Log out from a registry.
+    Logout(LogoutArgs),
     /// Manage buildr.
     #[command(subcommand)]
     System(SystemCommand),
+    /// Create and run a new container from an image.
+    Run(Box<RunArgs>),
+    /// Create a new container (run it with `start`).
+    Create(Box<RunArgs>),
+    /// Start one or more created or stopped containers.
+    Start(StartArgs),
+    /// Stop one or more running containers (stop signal, then SIGKILL).
+    Stop(StopArgs),
+    /// Send a signal to one or more running containers.
+    Kill(KillArgs),
+    /// Remove one or more containers.
+    Rm(RmArgs),
+    /// List containers.
+    Ps(PsArgs),
+    /// Fetch the logs of a container.
+    Logs(LogsArgs),
+    /// Block until containers stop, then print their exit codes.
+    Wait(WaitArgs),
+    /// Manage containers.
+    #[command(subcommand)]
+    Container(ContainerCommand),
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(VolumeCommand),
+    /// Create a new image from a stopped container's changes.
+    Commit(CommitArgs),
+    /// Internal: the detached supervisor of one container.
+    #[command(name = "__supervise", hide = true)]
+    Supervise(SuperviseArgs),
 }
 
 #[derive(Debug, Args)]
@@ -124,6 +163,50 @@ pub struct PruneArgs {
     pub force: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// Set platform if the image is multi-platform (`os/arch[/variant]`).
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<String>,
+    /// Suppress verbose output.
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[arg(value_name = "NAME[:TAG|@DIGEST]")]
+    pub image: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// Suppress verbose output.
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[arg(value_name = "NAME[:TAG]")]
+    pub image: String,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Username.
+    #[arg(short, long)]
+    pub username: Option<String>,
+    /// Password (insecure: use --password-stdin).
+    #[arg(short, long, conflicts_with = "password_stdin")]
+    pub password: Option<String>,
+    /// Take the password from stdin.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// The registry (default: Docker Hub).
+    #[arg(value_name = "SERVER")]
+    pub server: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// The registry (default: Docker Hub).
+    #[arg(value_name = "SERVER")]
+    pub server: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum SystemCommand {
     /// Show buildr disk usage.
@@ -138,4 +221,266 @@ pub struct CheckArgs {
     /// The build context directory.
     #[arg(default_value = ".", value_name = "CONTEXT")]
     pub context: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Name and optionally a tag (`name:tag`); may be given several times.
+    #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]
+    pub tags: Vec<String>,
+    /// Name of the Dockerfile (default: CONTEXT/Dockerfile); `-` reads stdin.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Set a build-time variable (`KEY=VALUE`, or `KEY` to take it from the environment).
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    pub build_args: Vec<String>,
+    /// The stage to build (default: the last).
+    #[arg(long, value_name = "STAGE")]
+    pub target: Option<String>,
+    /// Do not use cache when building the image.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Do not use cache for this stage (repeatable).
+    #[arg(long = "no-cache-filter", value_name = "STAGE")]
+    pub no_cache_filter: Vec<String>,
+    /// Always attempt to pull a newer base image.
+    #[arg(long)]
+    pub pull: bool,
+    /// Push every `-t` name to its registry after the build.
+    #[arg(long)]
+    pub push: bool,
+    /// Set metadata on the image (`KEY=VALUE`).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// Network for RUN steps: default, none or host.
+    #[arg(long, default_value = "default", value_parser = ["default", "none", "host"])]
+    pub network: String,
+    /// Extra privileges: `network.host`.
+    #[arg(long = "allow", value_name = "ENTITLEMENT")]
+    pub allow: Vec<String>,
+    /// Target platform (only the host's, e.g. linux/amd64).
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<String>,
+    /// Progress output: auto, tty (both plain for now), plain or json.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "tty", "plain", "json"])]
+    pub progress: String,
+    /// Suppress the build output and print the image ID on success.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Write the image ID to the file.
+    #[arg(long, value_name = "FILE")]
+    pub iidfile: Option<PathBuf>,
+    /// Steps run at once (default: the number of cores).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<std::num::NonZeroUsize>,
+    /// Output: `type=image|oci|docker|local|tar,dest=PATH` (or a directory).
+    #[arg(short = 'o', long = "output", value_name = "SPEC")]
+    pub output: Option<String>,
+    /// The build context directory, or `-` for a tar on stdin.
+    #[arg(value_name = "CONTEXT|-")]
+    pub context: String,
+}
+
+/// `run` and `create` flags (docker's).
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Run in the background and print the container ID.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Remove the container (and its anonymous volumes) when it exits.
+    #[arg(long)]
+    pub rm: bool,
+    /// Assign a name to the container.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Set environment variables (`KEY=VALUE`, or `KEY` to take it from here).
+    #[arg(short, long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Read environment variables from a file (`KEY=VALUE` lines, `#` comments).
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+    /// Working directory inside the container.
+    #[arg(short, long, value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// Username or UID (`name|uid[:group|gid]`).
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Overwrite the default ENTRYPOINT of the image.
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Container host name.
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Network: none (loopback only), host, or bridge (buildr0, 10.88.0.0/16, NAT).
+    #[arg(long, default_value = "none", value_parser = ["none", "host", "bridge", "default"])]
+    pub network: String,
+    /// Publish a container's port to the host (needs --network bridge).
+    #[arg(short, long = "publish", value_name = "[IP:]HOST:CTR[/PROTO]")]
+    pub publish: Vec<String>,
+    /// Publish all exposed ports to random host ports (needs --network bridge).
+    #[arg(short = 'P', long)]
+    pub publish_all: bool,
+    /// Memory limit (e.g. 256m).
+    #[arg(short, long)]
+    pub memory: Option<String>,
+    /// Tune the container pids limit.
+    #[arg(long, value_name = "N")]
+    pub pids_limit: Option<u64>,
+    /// Number of CPUs.
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// Mount the container's root filesystem as read only.
+    #[arg(long)]
+    pub read_only: bool,
+    /// Bind mount a volume (`SRC:DST[:ro]`, `NAME:DST`, `DST`).
+    #[arg(short, long = "volume", value_name = "SRC:DST[:ro]")]
+    pub volume: Vec<String>,
+    /// Attach a filesystem mount (`type=bind|volume|tmpfs,source=..,target=..`).
+    #[arg(long = "mount", value_name = "SPEC")]
+    pub mount: Vec<String>,
+    /// Keep STDIN open (not supported yet).
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY (not supported yet).
+    #[arg(short, long)]
+    pub tty: bool,
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Attach STDOUT/STDERR and wait for the exit (exit with its code).
+    #[arg(short, long)]
+    pub attach: bool,
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Seconds to wait before killing the container.
+    #[arg(short = 't', long = "time", default_value_t = 10)]
+    pub time: u64,
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// Signal to send to the container.
+    #[arg(short, long, default_value = "KILL")]
+    pub signal: String,
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Force the removal of a running container (uses SIGKILL).
+    #[arg(short, long)]
+    pub force: bool,
+    /// Remove anonymous volumes associated with the container.
+    #[arg(short, long)]
+    pub volumes: bool,
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Show all containers (default shows just running).
+    #[arg(short, long)]
+    pub all: bool,
+    /// Only display container IDs.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Don't truncate output.
+    #[arg(long)]
+    pub no_trunc: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Follow log output.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Number of lines to show from the end of the logs (`all` for all).
+    #[arg(short = 'n', long, default_value = "all")]
+    pub tail: String,
+    /// Show timestamps.
+    #[arg(short, long)]
+    pub timestamps: bool,
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContainerCommand {
+    /// List containers.
+    #[command(alias = "ps", alias = "list")]
+    Ls(PsArgs),
+    /// Display detailed information on one or more containers.
+    Inspect(WaitArgs),
+    /// Remove all stopped containers.
+    Prune,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VolumeCommand {
+    /// Create a volume.
+    Create {
+        #[arg(value_name = "NAME")]
+        name: Option<String>,
+    },
+    /// List volumes.
+    #[command(alias = "list")]
+    Ls {
+        /// Only display volume names.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Display detailed information on one or more volumes.
+    Inspect {
+        #[arg(required = true, value_name = "VOLUME")]
+        names: Vec<String>,
+    },
+    /// Remove one or more volumes.
+    Rm {
+        /// Remove even when a container uses it.
+        #[arg(short, long)]
+        force: bool,
+        #[arg(required = true, value_name = "VOLUME")]
+        names: Vec<String>,
+    },
+    /// Remove unused volumes (anonymous only, unless --all).
+    Prune {
+        #[arg(short, long)]
+        all: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SuperviseArgs {
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CommitArgs {
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    pub reference: Option<String>,
 }

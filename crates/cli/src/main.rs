@@ -5,6 +5,7 @@
 
 mod args;
 mod cmd;
+mod progress;
 
 use std::process::ExitCode;
 
@@ -13,8 +14,11 @@ use clap::Parser;
 use crate::args::{Cli, Command};
 
 fn main() -> ExitCode {
+    // First thing: this process may be a sandbox's init, re-executed.
+    buildr::init_main_if_requested();
     let cli = Cli::parse();
     let result = match &cli.command {
+        Command::Build(args) => cmd::build::run(&cli, args),
         Command::Check(args) => cmd::check::run(args),
         Command::Images(args) => cmd::images::run(&cli, args),
         Command::Tag(args) => cmd::tag::run(&cli, args),
@@ -25,6 +29,23 @@ fn main() -> ExitCode {
         Command::Import(args) => cmd::import::run(&cli, args),
         Command::Prune(args) => cmd::prune::run(&cli, args),
         Command::System(args) => cmd::system::run(&cli, args),
+        Command::Pull(args) => cmd::pull::run(&cli, args),
+        Command::Push(args) => cmd::push::run(&cli, args),
+        Command::Login(args) => cmd::login::run(args),
+        Command::Logout(args) => cmd::logout::run(args),
+        Command::Run(args) => cmd::run::run(&cli, args),
+        Command::Create(args) => cmd::run::create(&cli, args),
+        Command::Start(args) => cmd::run::start(&cli, args),
+        Command::Supervise(args) => cmd::run::supervise(&cli, args),
+        Command::Stop(args) => cmd::container::stop(&cli, args),
+        Command::Kill(args) => cmd::container::kill(&cli, args),
+        Command::Rm(args) => cmd::container::rm(&cli, args),
+        Command::Ps(args) => cmd::container::ps(&cli, args),
+        Command::Logs(args) => cmd::container::logs(&cli, args),
+        Command::Wait(args) => cmd::container::wait(&cli, args),
+        Command::Container(args) => cmd::container::run(&cli, args),
+        Command::Volume(args) => cmd::volume::run(&cli, args),
+        Command::Commit(args) => cmd::commit::run(&cli, args),
     };
     match result {
         Ok(code) => code,

@@ -25,6 +25,14 @@ pub enum Error {
     /// An image document, layer or reference was refused.
     #[error(transparent)]
     Oci(#[from] buildr_oci::Error),
+    /// A registry operation (pull, push, login) failed; the source says why.
+    #[error("failed to {operation} {reference}")]
+    Registry {
+        operation: &'static str,
+        reference: String,
+        #[source]
+        source: Box<buildr_oci::Error>,
+    },
     /// No image matches the name or id.
     #[error("no such image: {reference}")]
     ImageNotFound { reference: String },
@@ -69,6 +77,58 @@ pub enum Error {
         #[source]
         source: buildr_oci::Error,
     },
+    /// A build step failed; `location` is `Dockerfile:LINE`.
+    #[error("{location}: {message}")]
+    Build { location: String, message: String },
+    /// A build option is invalid (a `--build-arg`, `--target`, `--network`).
+    #[error("invalid build option: {message}")]
+    BuildOption { message: String },
+    /// `FROM` names an image that is not in the local store.
+    #[error(
+        "{location}: base image {reference:?} is not in the local store and could not be pulled: {reason}"
+    )]
+    BaseImageNotFound {
+        location: String,
+        reference: String,
+        reason: String,
+    },
+    /// The build graph could not be solved (a step failed, or it was cancelled).
+    #[error(transparent)]
+    Solve(Box<buildr_solver::Error>),
+    /// The sandbox failed to run a `RUN` step.
+    #[error(transparent)]
+    Exec(Box<buildr_exec::Error>),
+    /// No container matches the name or id (prefix).
+    #[error("no such container: {reference}")]
+    ContainerNotFound { reference: String },
+    /// A container operation is refused in the container's current state,
+    /// or a name is already taken.
+    #[error("container {container}: {reason}")]
+    ContainerConflict { container: String, reason: String },
+    /// A `run`/`create` option is invalid (`-e`, `-v`, `--memory`, ...).
+    #[error("invalid container option: {message}")]
+    ContainerOption { message: String },
+    /// A container's state or config file is unreadable or corrupt.
+    #[error("container state {} is invalid: {reason}", path.display())]
+    ContainerState { path: PathBuf, reason: String },
+    /// No volume with this name.
+    #[error("no such volume: {name}")]
+    VolumeNotFound { name: String },
+    /// A volume operation is refused (in use, bad name).
+    #[error("volume {name}: {reason}")]
+    VolumeConflict { name: String, reason: String },
+}
+
+impl From<buildr_solver::Error> for Error {
+    fn from(err: buildr_solver::Error) -> Error {
+        Error::Solve(Box::new(err))
+    }
+}
+
+impl From<buildr_exec::Error> for Error {
+    fn from(err: buildr_exec::Error) -> Error {
+        Error::Exec(Box::new(err))
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

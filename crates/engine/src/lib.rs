@@ -8,21 +8,45 @@
 //! Today it offers [`check`]: parse a Dockerfile and collect its errors and
 //! warnings; and [`Images`]: list, tag, remove, inspect, save, load, import
 //! and prune images in the store, with docker's semantics. The build and
-//! container operations arrive with their issues.
+//! container operations arrive with their issues. [`Registry`] pulls images
+//! (layers unpacked into snapshots), pushes them, and logs in and out, with
+//! docker's names and `config.json`. [`Containers`] creates and runs
+//! containers (attached, or under a detached supervisor that outlives the
+//! caller), lists, signals, stops, removes and commits them, and manages
+//! [`Volumes`], with docker's semantics and no daemon.
 //!
 //! What it is not: it never prints or installs a tracing subscriber; progress
 //! and diagnostics are returned as data for the caller to render.
 #![forbid(unsafe_code)]
 
+mod build;
+mod build_cache;
 mod check;
+mod container;
 mod context;
 mod dockerignore;
 mod error;
 mod image;
+mod lower;
+mod ops;
+mod registry;
 
+pub use build::{
+    BuildResult, Builder, LogStream, NetworkMode, Output, ProgressEvent, StepReport, VertexInfo,
+};
 pub use buildr_cache::{Digest, PruneReport};
+pub use buildr_exec::Limits;
+pub use buildr_exec::init_main_if_requested;
+pub use buildr_oci::{ClientOptions as RegistryOptions, Credentials, RegistryConfig};
 pub use buildr_parser as parser;
+pub use buildr_solver::{CacheKey, CancelToken};
 pub use check::{CheckOptions, CheckReport, DockerfileSource, check};
+pub use container::{
+    AttachOptions, Committed, Container, ContainerConfig, ContainerState, Containers,
+    CreateOptions, EXIT_SUPERVISOR_DIED, ExitInfo, LogEntry, LogOptions,
+    LogStream as ContainerLogStream, NetworkMode as ContainerNetwork, Status as ContainerStatus,
+    Volume, VolumeMount, Volumes, parse_bytes, parse_signal, supervise,
+};
 pub use context::{
     BuildContext, Change, ChangeKind, ContextEntry, ContextOptions, ContextStats, EntryKind,
     RACY_WINDOW_NS, Selection, SourceMatch, find_dockerignore, load_dockerignore,
@@ -35,4 +59,8 @@ pub use image::{
     ArchiveFormat, DiskUsageRow, Image, ImageInspect, ImageSummary, Images, ImportOptions,
     Imported, InspectDescriptor, InspectMetadata, InspectRootFs, LoadReport, LoadedImage,
     PruneImagesOptions, SaveOptions, SystemDf, default_root, familiar_name, format_size,
+};
+pub use registry::{
+    PullOptions, PullPolicy, PullReport, PushOptions, PushReport, Registry, RegistryEvent,
+    RegistryProgress, repository_name,
 };

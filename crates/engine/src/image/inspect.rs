@@ -7,7 +7,7 @@ use super::{Image, Images, familiar_name};
 use crate::error::Result;
 
 /// What `docker image inspect` prints for one image, fields in docker's
-/// order. `RepoDigests` stays empty until images are pushed or pulled.
+/// order. `RepoDigests` lists the digest pins recorded by pulls by digest.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ImageInspect {
@@ -62,11 +62,12 @@ impl Images {
     /// `docker image inspect` for one image argument (name, id or prefix).
     pub fn inspect(&self, input: &str) -> Result<ImageInspect> {
         let image = self.resolve(input)?;
-        Ok(inspect_json(&image))
+        let pins = self.pins_of(&image.id)?;
+        Ok(inspect_json(&image, &pins))
     }
 }
 
-fn inspect_json(image: &Image) -> ImageInspect {
+fn inspect_json(image: &Image, pins: &[String]) -> ImageInspect {
     let config = &image.config;
     let comment = config
         .extra
@@ -78,7 +79,7 @@ fn inspect_json(image: &Image) -> ImageInspect {
     ImageInspect {
         id: image.id.to_string(),
         repo_tags: image.names.iter().map(|n| familiar_name(n)).collect(),
-        repo_digests: Vec::new(),
+        repo_digests: pins.iter().map(|n| familiar_name(n)).collect(),
         parent: String::new(),
         comment,
         created: config.created.clone(),

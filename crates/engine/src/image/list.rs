@@ -110,10 +110,12 @@ impl Images {
 
     /// Removes what no tag (and, unless `all`, no cache record) references:
     /// untagged images' blobs, dangling snapshots, temp leftovers.
+    /// Containers (running or stopped) keep their image and snapshots.
     pub fn prune(&self, options: &PruneImagesOptions) -> Result<PruneReport> {
+        let containers = crate::container::Containers::open(self.store.root())?;
         Ok(self.store.prune(&PruneOptions {
             remove_all_records: options.all,
-            ..PruneOptions::default()
+            extra_roots: containers.gc_roots()?,
         })?)
     }
 

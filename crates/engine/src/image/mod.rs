@@ -250,11 +250,23 @@ impl Images {
                     i
                 }
             };
-            if image_id == *id {
+            if image_id == *id && !name.contains('@') {
                 names.push(name.clone());
             }
         }
         Ok(names)
+    }
+
+    /// The digest pins (`repo@sha256:...`, recorded by pulls by digest) of
+    /// the image with config digest `id`: docker's RepoDigests.
+    pub(crate) fn pins_of(&self, id: &Digest) -> Result<Vec<String>> {
+        let mut pins = Vec::new();
+        for (name, manifest) in self.store.list_tags()? {
+            if name.contains('@') && self.read_image(&manifest, &name)?.id == *id {
+                pins.push(name);
+            }
+        }
+        Ok(pins)
     }
 
     /// Points `target` at the image `source` resolves to (docker `tag`).
@@ -270,9 +282,8 @@ impl Images {
     /// Returns the names removed (normalized). Blobs stay until
     /// [`Images::prune`].
     pub fn remove(&self, input: &str, force: bool) -> Result<Vec<String>> {
-        if let Ok(reference) = Reference::parse(input)
-            && reference.digest().is_none()
-        {
+        if let Ok(reference) = Reference::parse(input) {
+            // A tag, or a digest pin recorded by a pull by digest.
             let name = reference.to_string();
             if self.store.get_tag(&name)?.is_some() {
                 self.store.remove_tag(&name)?;
@@ -327,8 +338,12 @@ pub(crate) fn repo_of(name: &str) -> &str {
     split_tag(name).0
 }
 
-/// Splits a normalized tag name into repository and tag.
+/// Splits a normalized tag name into repository and tag; a digest pin
+/// (`repo@sha256:...`) has the tag `<none>`, as docker shows it.
 pub(crate) fn split_tag(name: &str) -> (&str, &str) {
+    if let Some((repo, _digest)) = name.split_once('@') {
+        return (repo, "<none>");
+    }
     let slash = name.rfind('/').map_or(0, |i| i + 1);
     match name[slash..].rfind(':') {
         Some(i) => (&name[..slash + i], &name[slash + i + 1..]),
@@ -411,6 +426,10 @@ mod tests {
             ("docker.io/library/busybox", "latest")
         );
         assert_eq!(split_tag("localhost:5000/x"), ("localhost:5000/x", ""));
+        assert_eq!(
+            split_tag("localhost:5000/x@sha256:00"),
+            ("localhost:5000/x", "<none>")
+        );
     }
 
     #[test]

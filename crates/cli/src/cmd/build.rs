@@ -1,0 +1,138 @@
+//! `buildr build`: options to a `buildr::Builder`, progress rendered on
+//! stderr while the build runs.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::mpsc;
+
+use anyhow::{Context, bail};
+use buildr::{Builder, DockerfileSource, NetworkMode, Output};
+
+use crate::args::{BuildArgs, Cli};
+use crate::progress::{Mode, Renderer};
+
+pub fn run(cli: &Cli, args: &BuildArgs) -> anyhow::Result<ExitCode> {
+    let root = match &cli.root {
+        Some(root) => root.clone(),
+        None => buildr::default_root()?,
+    };
+    let mut builder = Builder::new(&root).pull(args.pull);
+    builder = if args.context == "-" {
+        if args.file.as_deref().is_some_and(|f| f.as_os_str() == "-") {
+            bail!("the context and the Dockerfile cannot both come from stdin");
+        }
+        builder.context_tar(std::io::stdin())
+    } else {
+        builder.context_dir(&args.context)
+    };
+    if let Some(file) = &args.file {
+        builder = builder.dockerfile(if file.as_os_str() == "-" {
+            DockerfileSource::Stdin
+        } else {
+            DockerfileSource::Path(file.clone())
+        });
+    }
+    for tag in &args.tags {
+        builder = builder.tag(tag);
+    }
+    for arg in &args.build_args {
+        builder = match arg.split_once('=') {
+            Some((key, value)) => builder.build_arg(key, value),
+            // `--build-arg KEY` takes the value from the environment, as docker does.
+            None => match std::env::var(arg) {
+                Ok(value) => builder.build_arg(arg, &value),
+                Err(_) => builder,
+            },
+        };
+    }
+    for label in &args.labels {
+        let (key, value) = label.split_once('=').unwrap_or((label, ""));
+        builder = builder.label(key, value);
+    }
+    if let Some(target) = &args.target {
+        builder = builder.target(target);
+    }
+    for stage in &args.no_cache_filter {
+        builder = builder.no_cache_filter(stage);
+    }
+    builder = builder.no_cache(args.no_cache);
+    builder = builder.network(match args.network.as_str() {
+        "none" => NetworkMode::None,
+        "host" => NetworkMode::Host,
+        _ => NetworkMode::Default,
+    });
+    for entitlement in &args.allow {
+        match entitlement.as_str() {
+            "network.host" => builder = builder.allow_host_network(true),
+            other => bail!("--allow {other}: unknown entitlement (known: network.host)"),
+        }
+    }
+    if let Some(platform) = &args.platform {
+        builder = builder.platform(platform);
+    }
+    if let Some(output) = &args.output {
+        builder = builder.output(Output::parse(output)?);
+    }
+    if let Some(jobs) = args.jobs {
+        builder = builder.jobs(jobs);
+    }
+    let mode = match (args.quiet, args.progress.as_str()) {
+        (true, _) => Mode::Quiet,
+        (_, "json") => Mode::Json,
+        _ => Mode::Plain,
+    };
+    let (tx, rx) = mpsc::channel();
+    builder = builder.progress(tx);
+    let render = std::thread::spawn(move || {
+        let mut renderer = Renderer::new(mode);
+        let stderr = std::io::stderr();
+        for event in rx {
+            let mut out = stderr.lock();
+            renderer.event(&mut out, &event);
+        }
+    });
+    let result = builder.build();
+    let _ = render.join();
+    let result = result?;
+    let mut stderr = std::io::stderr().lock();
+    for warning in &result.warnings {
+        writeln!(stderr, "WARNING: {warning}")?;
+    }
+    if let Some(path) = &args.iidfile {
+        std::fs::write(path, result.image_id.to_string())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if args.quiet {
+        println!("{}", result.image_id);
+    } else {
+        match mode {
+            Mode::Json => {
+                let done = serde_json::json!({
+                    "event": "done",
+                    "image_id": result.image_id.to_string(),
+                    "manifest": result.manifest_digest.to_string(),
+                    "tags": result.tags,
+                    "stages": result.stages,
+                });
+                writeln!(stderr, "{done}")?;
+            }
+            _ => {
+                writeln!(stderr, "writing image {} done", result.image_id)?;
+                for tag in &result.tags {
+                    writeln!(stderr, "naming to {tag} done")?;
+                }
+            }
+        }
+    }
+    if args.push {
+        if result.tags.is_empty() {
+            bail!("--push needs at least one -t NAME:TAG");
+        }
+        drop(stderr);
+        for tag in &result.tags {
+            super::push::push(cli, tag, args.quiet)
+                .with_context(|| format!("the build succeeded but pushing {tag} failed"))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,246 @@
+//! `ps`, `stop`, `kill`, `rm`, `logs`, `wait` and `container ls|inspect|prune`.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::bail;
+use buildr::{Container, ContainerStatus, LogOptions};
+use serde::Serialize;
+
+use super::images::render_table;
+use crate::args::{Cli, ContainerCommand, KillArgs, LogsArgs, PsArgs, RmArgs, StopArgs, WaitArgs};
+
+pub fn run(cli: &Cli, command: &ContainerCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        ContainerCommand::Ls(args) => ps(cli, args),
+        ContainerCommand::Inspect(args) => inspect(cli, args),
+        ContainerCommand::Prune => {
+            let removed = super::open_containers(cli)?.prune()?;
+            println!("Deleted Containers:");
+            for id in &removed {
+                println!("{id}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Runs `op` on each name, reporting failures docker's way (all are tried).
+fn each(names: &[String], mut op: impl FnMut(&str) -> anyhow::Result<()>) -> ExitCode {
+    let mut code = ExitCode::SUCCESS;
+    for name in names {
+        if let Err(err) = op(name) {
+            eprintln!("buildr: error: {err:#}");
+            code = ExitCode::FAILURE;
+        }
+    }
+    code
+}
+
+pub fn stop(cli: &Cli, args: &StopArgs) -> anyhow::Result<ExitCode> {
+    let containers = super::open_containers(cli)?;
+    Ok(each(&args.containers, |name| {
+        containers.stop(name, Duration::from_secs(args.time))?;
+        println!("{name}");
+        Ok(())
+    }))
+}
+
+pub fn kill(cli: &Cli, args: &KillArgs) -> anyhow::Result<ExitCode> {
+    let containers = super::open_containers(cli)?;
+    let signal = buildr::parse_signal(&args.signal)?;
+    Ok(each(&args.containers, |name| {
+        containers.kill(name, signal)?;
+        println!("{name}");
+        Ok(())
+    }))
+}
+
+pub fn rm(cli: &Cli, args: &RmArgs) -> anyhow::Result<ExitCode> {
+    let containers = super::open_containers(cli)?;
+    Ok(each(&args.containers, |name| {
+        containers.remove(name, args.force, args.volumes)?;
+        println!("{name}");
+        Ok(())
+    }))
+}
+
+pub fn wait(cli: &Cli, args: &WaitArgs) -> anyhow::Result<ExitCode> {
+    let containers = super::open_containers(cli)?;
+    Ok(each(&args.containers, |name| {
+        let container = containers.wait(name, None)?;
+        println!("{}", container.state.exit_code.unwrap_or(0));
+        Ok(())
+    }))
+}
+
+pub fn logs(cli: &Cli, args: &LogsArgs) -> anyhow::Result<ExitCode> {
+    let containers = super::open_containers(cli)?;
+    let tail = match args.tail.as_str() {
+        "all" | "-1" => None,
+        n => match n.parse::<usize>() {
+            Ok(n) => Some(n),
+            Err(_) => bail!("invalid --tail {n:?}: a number or `all`"),
+        },
+    };
+    let options = LogOptions {
+        tail,
+        follow: args.follow,
+    };
+    let (mut stdout, mut stderr) = (std::io::stdout(), std::io::stderr());
+    containers.logs(&args.container, options, |entry| {
+        let out: &mut dyn Write = match entry.stream {
+            buildr::ContainerLogStream::Stdout => &mut stdout,
+            buildr::ContainerLogStream::Stderr => &mut stderr,
+        };
+        if args.timestamps {
+            write!(out, "{} ", entry.time)?;
+        }
+        out.write_all(entry.log.as_bytes())?;
+        out.flush()
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn ps(cli: &Cli, args: &PsArgs) -> anyhow::Result<ExitCode> {
+    let containers = super::open_containers(cli)?;
+    let mut list: Vec<Container> = containers
+        .list()?
+        .into_iter()
+        .filter(|c| args.all || c.is_running())
+        .collect();
+    // Newest first, as docker.
+    list.reverse();
+    if args.quiet {
+        for c in &list {
+            println!(
+                "{}",
+                if args.no_trunc {
+                    &c.config.id
+                } else {
+                    c.short_id()
+                }
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let now = now_nanos();
+    let mut rows = vec![
+        [
+            "CONTAINER ID",
+            "IMAGE",
+            "COMMAND",
+            "CREATED",
+            "STATUS",
+            "PORTS",
+            "NAMES",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    ];
+    for c in &list {
+        let mut command = c.config.argv.join(" ");
+        if !args.no_trunc && command.chars().count() > 20 {
+            command = command.chars().take(19).collect::<String>() + "…";
+        }
+        rows.push(vec![
+            if args.no_trunc {
+                c.config.id.clone()
+            } else {
+                c.short_id().to_owned()
+            },
+            c.config.image.clone(),
+            format!("\"{command}\""),
+            format!("{} ago", human_duration(now - c.config.created)),
+            status(c, now),
+            c.state.ports.join(", "),
+            c.config.name.clone(),
+        ]);
+    }
+    print!("{}", render_table(&rows));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn inspect(cli: &Cli, args: &WaitArgs) -> anyhow::Result<ExitCode> {
+    let containers = super::open_containers(cli)?;
+    let mut docs = Vec::new();
+    let code = each(&args.containers, |name| {
+        docs.push(containers.inspect(name)?);
+        Ok(())
+    });
+    let mut out = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, formatter);
+    docs.serialize(&mut ser)?;
+    println!("{}", String::from_utf8_lossy(&out));
+    Ok(code)
+}
+
+/// `Up 3 seconds`, `Exited (137) 2 minutes ago`, `Created`.
+fn status(c: &Container, now: i128) -> String {
+    match c.state.status {
+        ContainerStatus::Created => "Created".into(),
+        ContainerStatus::Running => format!(
+            "Up {}",
+            human_duration(now - c.state.started_at.unwrap_or(now))
+        ),
+        ContainerStatus::Exited => {
+            let code = c.state.exit_code.unwrap_or(0);
+            let oom = if c.state.oom_killed { " (OOM)" } else { "" };
+            let dead = if code == buildr::EXIT_SUPERVISOR_DIED && c.state.error.is_some() {
+                " (supervisor died)"
+            } else {
+                ""
+            };
+            format!(
+                "Exited ({code}){oom}{dead} {} ago",
+                human_duration(now - c.state.finished_at.unwrap_or(now))
+            )
+        }
+    }
+}
+
+fn now_nanos() -> i128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128)
+}
+
+/// Docker's wording: "Less than a second", "5 seconds", "About a minute", "3 hours".
+fn human_duration(nanos: i128) -> String {
+    let secs = (nanos / 1_000_000_000).max(0) as u64;
+    match secs {
+        0 => "Less than a second".into(),
+        1 => "1 second".into(),
+        2..60 => format!("{secs} seconds"),
+        60..120 => "About a minute".into(),
+        120..3600 => format!("{} minutes", secs / 60),
+        3600..7200 => "About an hour".into(),
+        7200..172_800 => format!("{} hours", secs / 3600),
+        _ => format!("{} days", secs / 86_400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_docker() {
+        let s = 1_000_000_000i128;
+        let cases = [
+            (0, "Less than a second"),
+            (s, "1 second"),
+            (42 * s, "42 seconds"),
+            (90 * s, "About a minute"),
+            (600 * s, "10 minutes"),
+            (5000 * s, "About an hour"),
+            (10 * 3600 * s, "10 hours"),
+            (3 * 86_400 * s, "3 days"),
+        ];
+        for (nanos, want) in cases {
+            assert_eq!(human_duration(nanos), want);
+        }
+    }
+}

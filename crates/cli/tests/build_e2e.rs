@@ -1,0 +1,703 @@
+//! `buildr build` end to end: the real binary on fixture contexts
+//! (fixtures/build/<case>/), results checked with umoci and tar.
+
+mod build_common;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+use build_common::{Env, copy_fixture, fixture};
+
+#[test]
+fn multistage_copies_from_stages_and_skips_unused_ones() {
+    let Some(env) = Env::new("multistage") else {
+        return;
+    };
+    let build = env.build(&fixture("multistage"), &["-t", "ms:latest"]);
+    let names = build.steps("started");
+    assert!(
+        !names.iter().any(|n| n.contains("unused")),
+        "the unused stage ran: {names:?}"
+    );
+    assert!(!build.stderr().contains("unused-stage-ran"));
+    let stages = build.done()["stages"].clone();
+    assert_eq!(stages, serde_json::json!(["base", "build", "stage-3"]));
+    let image = env.unpack("ms:latest");
+    assert_eq!(image.read("/app/out.txt"), "HELLO MULTISTAGE\n");
+    assert_eq!(image.read("/app/base.txt"), "base\n");
+    // The final stage is busybox plus two COPY layers.
+    assert_eq!(image.manifest()["layers"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        image.config()["config"]["Cmd"],
+        serde_json::json!(["cat", "/app/out.txt"])
+    );
+}
+
+#[test]
+fn args_and_env_expand_as_docker() {
+    let Some(env) = Env::new("args") else { return };
+    let build = env.build(
+        &fixture("args"),
+        &[
+            "-t",
+            "args:v1",
+            "--build-arg",
+            "VERSION=2.5",
+            "--build-arg",
+            "NOBODY=x",
+            "--label",
+            "extra=yes",
+        ],
+    );
+    assert!(
+        build
+            .stderr()
+            .contains("build-args [NOBODY] were not consumed"),
+        "{}",
+        build.stderr()
+    );
+    let image = env.unpack("args:v1");
+    assert_eq!(
+        image.read("/opt/app/info.txt"),
+        "version=2.5 global=global-default unset=none home=/opt/app bin=/opt/app/bin\n"
+    );
+    let config = image.config();
+    let env_list = &config["config"]["Env"];
+    assert_eq!(
+        env_list,
+        &serde_json::json!([
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "APP_HOME=/opt/app",
+            "APP_VERSION=v2.5",
+            "APP_BIN=/opt/app/bin"
+        ])
+    );
+    assert_eq!(config["config"]["WorkingDir"], "/opt/app");
+    assert_eq!(config["config"]["Labels"]["org.example.version"], "2.5");
+    assert_eq!(config["config"]["Labels"]["extra"], "yes");
+    assert_eq!(
+        config["config"]["ExposedPorts"],
+        serde_json::json!({"53/udp": {}, "8080/tcp": {}})
+    );
+    let history: Vec<String> = config["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["created_by"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(
+        history
+            .iter()
+            .any(|h| h.starts_with("RUN |2 GLOBAL=global-default VERSION=2.5 /bin/sh -c echo")),
+        "{history:?}"
+    );
+}
+
+#[test]
+fn dockerignore_exceptions_apply() {
+    let Some(env) = Env::new("dockerignore") else {
+        return;
+    };
+    env.build(&fixture("dockerignore"), &["-t", "ign:latest"]);
+    let image = env.unpack("ign:latest");
+    let root = image.rootfs().join("ctx");
+    // Docker's matcher anchors `*.log` at the root: sub/n.log stays.
+    for present in ["a.txt", "keep.log", "sub/s.txt", "sub/n.log"] {
+        assert!(root.join(present).exists(), "{present} should be copied");
+    }
+    for absent in ["drop.log", "secret", "Dockerfile"] {
+        assert!(!root.join(absent).exists(), "{absent} should be excluded");
+    }
+}
+
+#[test]
+fn deletions_become_whiteouts() {
+    let Some(env) = Env::new("whiteout") else {
+        return;
+    };
+    env.build(&fixture("whiteout"), &["-t", "wh:latest"]);
+    let image = env.unpack("wh:latest");
+    let last = image.layer_entries(2);
+    for want in ["data/.wh.sub", "data/.wh.two", "home/.wh.app"] {
+        assert!(
+            last.iter().any(|e| e.trim_start_matches("./") == want),
+            "{want} missing from {last:?}"
+        );
+    }
+    assert!(image.rootfs().join("data").is_dir());
+    assert!(!image.rootfs().join("data/sub").exists());
+    assert!(!image.rootfs().join("home/app").exists());
+}
+
+#[test]
+fn user_and_workdir() {
+    let Some(env) = Env::new("userdir") else {
+        return;
+    };
+    env.build(&fixture("userdir"), &["-t", "ud:latest"]);
+    let image = env.unpack("ud:latest");
+    assert_eq!(image.read("/tmp/work/uid"), "1000\n");
+    assert_eq!(image.read("/tmp/work/pwd"), "/tmp/work\n");
+    assert_eq!(image.read("/tmp/work/uid-root"), "0\n");
+    let made = std::fs::symlink_metadata(image.rootfs().join("tmp/work/made-by-app")).unwrap();
+    assert_eq!((made.uid(), made.gid()), (1000, 1000));
+    let workdir = std::fs::symlink_metadata(image.rootfs().join("tmp/work")).unwrap();
+    assert_eq!(
+        workdir.uid(),
+        1000,
+        "WORKDIR is created for the USER in effect"
+    );
+    let config = image.config();
+    assert_eq!(config["config"]["User"], "app:staff");
+    assert_eq!(config["config"]["WorkingDir"], "/tmp/work");
+}
+
+#[test]
+fn heredocs_in_copy_and_run() {
+    let Some(env) = Env::new("heredoc") else {
+        return;
+    };
+    env.build(
+        &fixture("heredoc"),
+        &["-t", "hd:latest", "--build-arg", "NAME=buildr"],
+    );
+    let image = env.unpack("hd:latest");
+    assert_eq!(image.read("/etc/hello.txt"), "hello buildr\n");
+    assert_eq!(image.read("/out/run.txt"), "from heredoc\nhello buildr\n");
+    assert_eq!(image.read("/out/inline.txt"), "inline body\n");
+}
+
+#[test]
+fn onbuild_triggers_run_in_the_child() {
+    let Some(env) = Env::new("onbuild") else {
+        return;
+    };
+    env.build(
+        &fixture("onbuild-parent"),
+        &["-t", "buildr-fixtures/onbuild-parent:latest"],
+    );
+    let parent = env.unpack("buildr-fixtures/onbuild-parent:latest");
+    assert_eq!(
+        parent.config()["config"]["OnBuild"],
+        serde_json::json!([
+            "COPY child.txt /from-child.txt",
+            "RUN echo triggered > /onbuild.txt"
+        ])
+    );
+    env.build(&fixture("onbuild-child"), &["-t", "child:latest"]);
+    let child = env.unpack("child:latest");
+    assert_eq!(child.read("/both.txt"), "triggered\nchild file\n");
+    assert!(
+        child.config()["config"]["OnBuild"].is_null(),
+        "triggers are not inherited"
+    );
+}
+
+#[test]
+fn add_extracts_local_archives() {
+    let Some(env) = Env::new("add") else { return };
+    let ctx = env.dir.path().join("addctx");
+    let payload = env.dir.path().join("payload");
+    std::fs::create_dir_all(payload.join("d")).unwrap();
+    std::fs::write(payload.join("d/p.txt"), "payload\n").unwrap();
+    std::fs::create_dir_all(&ctx).unwrap();
+    for (name, flag) in [("a.tar.gz", "-czf"), ("b.tar", "-cf")] {
+        build_common::run(
+            "tar",
+            &[
+                flag,
+                ctx.join(name).to_str().unwrap(),
+                "-C",
+                payload.to_str().unwrap(),
+                ".",
+            ],
+        );
+    }
+    std::fs::write(ctx.join("plain.txt"), "not an archive\n").unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM buildr-fixtures/busybox:latest\nADD a.tar.gz /opt/gz/\nADD b.tar /opt/plain\nADD plain.txt /opt/\n",
+    )
+    .unwrap();
+    env.build(&ctx, &["-t", "add:latest"]);
+    let image = env.unpack("add:latest");
+    assert_eq!(image.read("/opt/gz/d/p.txt"), "payload\n");
+    assert_eq!(image.read("/opt/plain/d/p.txt"), "payload\n");
+    assert_eq!(image.read("/opt/plain.txt"), "not an archive\n");
+}
+
+#[test]
+fn copy_flags_owners_modes_globs_and_symlinks() {
+    let Some(env) = Env::new("copyflags") else {
+        return;
+    };
+    env.build(&fixture("copyflags"), &["-t", "cf:latest"]);
+    let image = env.unpack("cf:latest");
+    let root = image.rootfs();
+    let owned = std::fs::symlink_metadata(root.join("opt/owned.txt")).unwrap();
+    assert_eq!(
+        (owned.uid(), owned.gid()),
+        (1000, 50),
+        "app:staff from the image's passwd/group"
+    );
+    assert_eq!(owned.permissions().mode() & 0o7777, 0o640);
+    let dir = std::fs::symlink_metadata(root.join("opt/dir/nested/n.txt")).unwrap();
+    assert_eq!((dir.uid(), dir.gid()), (1000, 1000));
+    // A directory source copies its contents.
+    assert!(root.join("opt/dir/top.md").exists());
+    assert!(root.join("opt/dir2/nested/n.txt").exists());
+    assert!(!root.join("opt/dir2/dir").exists());
+    let ctx_file = std::fs::symlink_metadata(root.join("opt/dir2/top.md")).unwrap();
+    assert_eq!((ctx_file.uid(), ctx_file.gid()), (0, 0));
+    for name in ["file.txt", "other.txt", "link.txt"] {
+        assert!(
+            root.join("opt/glob").join(name).exists(),
+            "glob missed {name}"
+        );
+    }
+    assert!(!root.join("opt/excluded/top.md").exists(), "--exclude");
+    assert!(root.join("opt/excluded/nested/n.txt").exists());
+    // Inside a directory, symlinks stay symlinks; a named source is followed.
+    let link = std::fs::read_link(root.join("opt/dir/nested/ln")).unwrap();
+    assert_eq!(link.to_str(), Some("n.txt"));
+    assert!(
+        std::fs::symlink_metadata(root.join("opt/link.txt"))
+            .unwrap()
+            .is_file()
+    );
+    assert_eq!(image.read("/opt/link.txt"), "file\n");
+}
+
+#[test]
+fn failing_run_names_the_dockerfile_line() {
+    let Some(env) = Env::new("failing") else {
+        return;
+    };
+    let build = env.try_build(&fixture("failing"), &["-t", "fail:latest"]);
+    assert!(!build.output.status.success());
+    let stderr = build.stderr();
+    assert!(
+        stderr.contains(
+            "Dockerfile:4: RUN echo some output && echo to stderr >&2 && false: exit code 1"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("to stderr"),
+        "last output lines are shown: {stderr}"
+    );
+    assert!(!build.steps("started").iter().any(|n| n.contains("never")));
+    let out = env.buildr(&["inspect", "fail:latest"]);
+    assert!(!out.status.success(), "a failed build sets no tag");
+}
+
+#[test]
+fn cache_touch_change_and_no_cache() {
+    let Some(env) = Env::new("cache") else { return };
+    let ctx = copy_fixture("cache", env.dir.path());
+    let first = env.build(&ctx, &["-t", "cache:1"]);
+    assert_eq!(first.steps("cached").len(), 0, "a fresh store has no cache");
+    let id1 = first.done()["image_id"].clone();
+
+    // Touch every file: same content, everything cached, same image.
+    build_common::run(
+        "sh",
+        &[
+            "-c",
+            &format!("sleep 0.01; find {} -exec touch {{}} +", ctx.display()),
+        ],
+    );
+    let touched = env.build(&ctx, &["-t", "cache:2"]);
+    assert_eq!(
+        touched.steps("started"),
+        Vec::<String>::new(),
+        "{}",
+        touched.stderr()
+    );
+    assert_eq!(touched.steps("cached").len(), 7);
+    assert_eq!(
+        touched.done()["image_id"],
+        id1,
+        "a fully cached build gives the same image"
+    );
+
+    // Change one file in src/: its COPY and everything after it rerun.
+    std::fs::write(ctx.join("src/f2.txt"), "file 2 changed\n").unwrap();
+    let changed = env.build(&ctx, &["-t", "cache:3"]);
+    let started = changed.steps("started");
+    let started: Vec<&str> = started
+        .iter()
+        .map(|n| n.split("] ").nth(1).unwrap_or(n))
+        .collect();
+    assert_eq!(
+        started,
+        [
+            "COPY src/ /src/",
+            "RUN ls /src > /src-list.txt",
+            "COPY b.txt /b.txt",
+            "RUN cat /b.txt > /b-copy.txt"
+        ]
+    );
+    let explain: Vec<String> = changed
+        .events()
+        .iter()
+        .filter(|e| e["event"] == "started")
+        .filter_map(|e| e["explain"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        explain.iter().any(|e| e.contains("src/f2.txt changed")),
+        "miss reason names the file: {explain:?}"
+    );
+    let image = env.unpack("cache:3");
+    assert_eq!(image.read("/src/f2.txt"), "file 2 changed\n");
+
+    // --no-cache: nothing comes from the cache.
+    let fresh = env.build(&ctx, &["--no-cache", "-t", "cache:4"]);
+    assert_eq!(fresh.steps("cached").len(), 0);
+    assert_eq!(fresh.steps("started").len(), 7);
+}
+
+#[test]
+fn quiet_prints_the_image_id_and_iidfile() {
+    let Some(env) = Env::new("quiet") else { return };
+    let iid = env.dir.path().join("iid");
+    let out = env.buildr(&[
+        "build",
+        "-q",
+        "--iidfile",
+        iid.to_str().unwrap(),
+        "-t",
+        "q:one",
+        "-t",
+        "q:two",
+        fixture("multistage").to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(
+        stdout.starts_with("sha256:") && stdout.len() == 71,
+        "{stdout}"
+    );
+    assert_eq!(std::fs::read_to_string(&iid).unwrap(), stdout);
+    for tag in ["q:one", "q:two"] {
+        let inspect = env.buildr(&["inspect", tag]);
+        assert!(inspect.status.success());
+        assert!(String::from_utf8_lossy(&inspect.stdout).contains(&stdout));
+    }
+}
+
+#[test]
+fn host_network_needs_the_entitlement_and_targets_must_exist() {
+    let Some(env) = Env::new("options") else {
+        return;
+    };
+    let ctx = fixture("multistage");
+    let build = env.try_build(&ctx, &["--network", "host"]);
+    assert!(!build.output.status.success());
+    assert!(
+        build.stderr().contains("--allow network.host"),
+        "{}",
+        build.stderr()
+    );
+    let build = env.try_build(&ctx, &["--target", "nope"]);
+    assert!(!build.output.status.success());
+    assert!(
+        build
+            .stderr()
+            .contains("target stage \"nope\" could not be found"),
+        "{}",
+        build.stderr()
+    );
+    // --target builds only what that stage needs.
+    let build = env.build(&ctx, &["--target", "build", "-t", "only-build:latest"]);
+    assert_eq!(build.done()["stages"], serde_json::json!(["base", "build"]));
+    let missing = env.try_build(&fixture("onbuild-child"), &[]);
+    assert!(
+        missing.stderr().contains("is not in the local store"),
+        "{}",
+        missing.stderr()
+    );
+}
+
+#[test]
+fn run_miss_names_the_changed_build_arg() {
+    let Some(env) = Env::new("run-explain") else {
+        return;
+    };
+    env.build(&fixture("args"), &["--build-arg", "VERSION=1"]);
+    let build = env.build(&fixture("args"), &["--build-arg", "VERSION=2"]);
+    let explains: Vec<String> = build
+        .events()
+        .iter()
+        .filter(|e| e["event"] == "started")
+        .filter_map(|e| e["explain"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(explains, ["RUN: ARG VERSION changed"]);
+    // Plain progress carries the same reason.
+    let out = env.buildr(&[
+        "build",
+        "--progress",
+        "plain",
+        "--build-arg",
+        "VERSION=3",
+        fixture("args").to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cache miss: RUN: ARG VERSION changed"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("] RUN echo \"version=$VERSION"), "{stderr}");
+    assert!(stderr.contains("#1 CACHED"), "{stderr}");
+}
+
+#[test]
+fn context_and_dockerfile_from_stdin() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let Some(env) = Env::new("stdin") else { return };
+    let mut child = Command::new(build_common::BIN)
+        .arg("--root")
+        .arg(env.root())
+        .args(["build", "-q", "-t", "stdin:ctx", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let raw = Command::new("tar")
+        .args([
+            "-cf",
+            "-",
+            "-C",
+            fixture("multistage").to_str().unwrap(),
+            ".",
+        ])
+        .output()
+        .unwrap()
+        .stdout;
+    child.stdin.take().unwrap().write_all(&raw).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        env.unpack("stdin:ctx").read("/app/out.txt"),
+        "HELLO MULTISTAGE\n"
+    );
+
+    let mut child = Command::new(build_common::BIN)
+        .arg("--root")
+        .arg(env.root())
+        .args(["build", "-q", "-t", "stdin:df", "-f", "-"])
+        .arg(fixture("dockerignore"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"FROM buildr-fixtures/busybox:latest\nCOPY a.txt /from-stdin.txt\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(env.unpack("stdin:df").read("/from-stdin.txt"), "a\n");
+}
+
+#[test]
+fn run_mounts_cache_and_tmpfs() {
+    let Some(env) = Env::new("mounts") else {
+        return;
+    };
+    let ctx = env.dir.path().join("mounts");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("input.txt"), "bound\n").unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM buildr-fixtures/busybox:latest\n\
+         RUN --mount=type=cache,target=/cache,sharing=locked echo x >> /cache/count && wc -l < /cache/count > /count\n\
+         RUN --mount=type=tmpfs,target=/scratch touch /scratch/x && grep -q ' /scratch tmpfs' /proc/mounts\n\
+         RUN --mount=type=bind,source=input.txt,target=/in.txt cat /in.txt > /bound.txt\n",
+    )
+    .unwrap();
+    env.build(&ctx, &["-t", "mounts:1"]);
+    assert_eq!(env.unpack("mounts:1").read("/count").trim(), "1");
+    // The cache mount persists across builds; its content is not in a key.
+    env.build(&ctx, &["--no-cache", "-t", "mounts:2"]);
+    let image = env.unpack("mounts:2");
+    assert_eq!(image.read("/count").trim(), "2");
+    assert!(
+        !image.rootfs().join("cache/count").exists(),
+        "cache mounts are not in the layer"
+    );
+    assert!(
+        !image.rootfs().join("scratch/x").exists(),
+        "tmpfs content is not in the layer"
+    );
+    assert_eq!(image.read("/bound.txt"), "bound\n");
+    // A changed bind source reruns the step that reads it.
+    std::fs::write(ctx.join("input.txt"), "bound again\n").unwrap();
+    let build = env.build(&ctx, &["-t", "mounts:3"]);
+    let started = build.steps("started");
+    assert_eq!(started.len(), 1, "{started:?}");
+    assert_eq!(env.unpack("mounts:3").read("/bound.txt"), "bound again\n");
+}
+
+#[test]
+fn outputs_local_tar_and_oci() {
+    let Some(env) = Env::new("outputs") else {
+        return;
+    };
+    let ctx = fixture("multistage");
+    let out = env.dir.path();
+    let local = out.join("local");
+    env.build(
+        &ctx,
+        &["-o", &format!("type=local,dest={}", local.display())],
+    );
+    assert_eq!(
+        std::fs::read_to_string(local.join("app/out.txt")).unwrap(),
+        "HELLO MULTISTAGE\n"
+    );
+    assert!(local.join("bin/busybox").is_file());
+
+    let tar = out.join("rootfs.tar");
+    env.build(&ctx, &["-o", &format!("type=tar,dest={}", tar.display())]);
+    let listing = build_common::run("tar", &["-tf", tar.to_str().unwrap()]);
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.trim_start_matches("./") == "app/out.txt"),
+        "{listing}"
+    );
+
+    let oci = out.join("image.oci.tar");
+    env.build(
+        &ctx,
+        &[
+            "-t",
+            "out:v1",
+            "-o",
+            &format!("type=oci,dest={}", oci.display()),
+        ],
+    );
+    let layout = out.join("layout");
+    std::fs::create_dir(&layout).unwrap();
+    build_common::run(
+        "tar",
+        &["-xf", oci.to_str().unwrap(), "-C", layout.to_str().unwrap()],
+    );
+    let bundle = out.join("bundle");
+    build_common::run(
+        "umoci",
+        &[
+            "unpack",
+            "--image",
+            &format!("{}:v1", layout.display()),
+            bundle.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        std::fs::read_to_string(bundle.join("rootfs/app/out.txt")).unwrap(),
+        "HELLO MULTISTAGE\n"
+    );
+    let untagged = env.try_build(&ctx, &["-o", &format!("type=oci,dest={}", oci.display())]);
+    assert!(
+        untagged.stderr().contains("needs a name"),
+        "{}",
+        untagged.stderr()
+    );
+}
+
+#[test]
+fn add_from_a_url_with_checksum() {
+    let Some(env) = Env::new("add-url") else {
+        return;
+    };
+    let served = env.dir.path().join("served");
+    std::fs::create_dir_all(&served).unwrap();
+    std::fs::write(served.join("payload.txt"), "over http\n").unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = std::process::Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            &port.to_string(),
+            "--directory",
+        ])
+        .arg(&served)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3 http.server");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let sum = build_common::run("sha256sum", &[served.join("payload.txt").to_str().unwrap()]);
+    let sum = sum.split_whitespace().next().unwrap().to_owned();
+    let ctx = env.dir.path().join("urlctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    let url = format!("http://127.0.0.1:{port}/payload.txt");
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!("FROM buildr-fixtures/busybox:latest\nADD --checksum=sha256:{sum} {url} /dl/\nADD {url} /named.txt\n"),
+    )
+    .unwrap();
+    let ok = env.try_build(&ctx, &["-t", "url:latest"]);
+    let bad_ctx = env.dir.path().join("badctx");
+    std::fs::create_dir_all(&bad_ctx).unwrap();
+    std::fs::write(
+        bad_ctx.join("Dockerfile"),
+        format!(
+            "FROM buildr-fixtures/busybox:latest\nADD --checksum=sha256:{} {url} /dl/\n",
+            "0".repeat(64)
+        ),
+    )
+    .unwrap();
+    let bad = env.try_build(&bad_ctx, &[]);
+    // Changing the served file reruns the ADD without --checksum.
+    let second = {
+        std::fs::write(served.join("payload.txt"), "changed over http\n").unwrap();
+        std::fs::write(
+            ctx.join("Dockerfile"),
+            format!("FROM buildr-fixtures/busybox:latest\nADD {url} /named.txt\n"),
+        )
+        .unwrap();
+        env.try_build(&ctx, &["-t", "url:2"])
+    };
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(ok.output.status.success(), "{}", ok.stderr());
+    let image = env.unpack("url:latest");
+    assert_eq!(image.read("/dl/payload.txt"), "over http\n");
+    assert_eq!(image.read("/named.txt"), "over http\n");
+    assert!(!bad.output.status.success());
+    assert!(bad.stderr().contains("digest mismatch"), "{}", bad.stderr());
+    assert!(second.output.status.success(), "{}", second.stderr());
+    assert_eq!(second.steps("started").len(), 1, "{}", second.stderr());
+    assert_eq!(
+        env.unpack("url:2").read("/named.txt"),
+        "changed over http\n"
+    );
+}

@@ -1,0 +1,825 @@
+//! The real `buildr` binary against Debian's `docker-registry` on
+//! 127.0.0.1: push the busybox fixture, check with `skopeo inspect` what
+//! arrived, remove and prune it, pull it back (same image id, layers
+//! unpacked into snapshots), pull by digest, pull what `skopeo copy` pushed;
+//! and login/logout against an htpasswd registry with docker's
+//! `config.json`. Under CI=true a missing tool or a non-root run fails;
+//! otherwise the test says loudly that it skips.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::Value;
+
+const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
+
+fn missing(test: &str, what: &str) -> bool {
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{test}: prerequisite missing under CI=true: {what}");
+    }
+    eprintln!("\n!!! SKIPPING {test}: {what} !!!\n");
+    false
+}
+
+fn need_tool(test: &str, tool: &str) -> bool {
+    let found = if tool.starts_with('/') {
+        Path::new(tool).exists()
+    } else {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    found || missing(test, &format!("needs `{tool}`"))
+}
+
+fn need_root(test: &str) -> bool {
+    let out = Command::new("id").arg("-u").output().ok();
+    out.is_some_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        || missing(test, "needs root (layers are unpacked with their owners)")
+}
+
+fn prerequisites(test: &str) -> bool {
+    need_root(test)
+        && need_tool(test, REGISTRY_BIN)
+        && need_tool(test, "skopeo")
+        && need_tool(test, "busybox")
+        && need_tool(test, "bash")
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .unwrap()
+        .to_owned()
+}
+
+/// A `docker-registry` on a free loopback port, storage in a temp dir,
+/// optionally behind htpasswd basic auth; killed on drop.
+struct Registry {
+    addr: String,
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Registry {
+    fn start(test: &str, htpasswd: Option<(&str, &str)>) -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let mut auth = String::new();
+        if let Some((user, pass)) = htpasswd {
+            let path = dir.path().join("htpasswd");
+            let hash = bcrypt::hash(pass, 4).unwrap();
+            fs::write(&path, format!("{user}:{hash}\n")).unwrap();
+            auth = format!(
+                "auth:\n  htpasswd:\n    realm: buildr-test\n    path: {}\n",
+                path.display()
+            );
+        }
+        let config = format!(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n{auth}",
+            dir.path().join("data").display()
+        );
+        let cfg = dir.path().join("config.yml");
+        fs::write(&cfg, config).unwrap();
+        let child = Command::new(REGISTRY_BIN)
+            .arg("serve")
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(dir.path().join("registry.log")).unwrap())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{test}: cannot start {REGISTRY_BIN}: {e}"));
+        let mut registry = Registry { addr, child, dir };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(mut s) = TcpStream::connect(&registry.addr) {
+                let _ = s.write_all(b"GET /v2/ HTTP/1.0\r\n\r\n");
+                let mut buf = [0u8; 8];
+                if s.read_exact(&mut buf).is_ok() && buf.starts_with(b"HTTP/1") {
+                    break;
+                }
+            }
+            if let Ok(Some(status)) = registry.child.try_wait() {
+                let log = fs::read_to_string(registry.dir.path().join("registry.log"))
+                    .unwrap_or_default();
+                panic!("{test}: registry exited with {status}: {log}");
+            }
+            assert!(Instant::now() < deadline, "{test}: registry did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        registry
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A store, a docker config dir and an empty XDG config dir (no registry
+/// config file from the host) for one test.
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        let env = Env {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        fs::create_dir_all(env.path("xdg")).unwrap();
+        env
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_buildr"));
+        cmd.env_remove("BUILDR_ROOT")
+            .env("DOCKER_CONFIG", self.path("docker"))
+            .env("XDG_CONFIG_HOME", self.path("xdg"))
+            .arg("--root")
+            .arg(self.path("root"))
+            .args(args);
+        cmd
+    }
+
+    /// Runs buildr without asserting.
+    fn try_buildr(&self, args: &[&str]) -> Output {
+        self.command(args).stdin(Stdio::null()).output().unwrap()
+    }
+
+    /// Runs buildr, returns stdout; panics on failure.
+    fn buildr(&self, args: &[&str]) -> String {
+        ok(self.try_buildr(args), &format!("buildr {args:?}"))
+    }
+
+    /// Runs buildr with `input` on stdin.
+    fn buildr_stdin(&self, args: &[&str], input: &str) -> Output {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// Imports the busybox fixture as buildr-fixtures/busybox; its id.
+    fn import_busybox(&self) -> String {
+        let tar = self.path("busybox-rootfs.tar");
+        ok(
+            Command::new("bash")
+                .arg(workspace().join("fixtures/base/busybox-rootfs.sh"))
+                .arg(&tar)
+                .output()
+                .unwrap(),
+            "busybox-rootfs.sh",
+        );
+        let id = self
+            .buildr(&["import", tar.to_str().unwrap(), "buildr-fixtures/busybox"])
+            .trim()
+            .to_owned();
+        assert!(id.starts_with("sha256:") && id.len() == 71, "{id}");
+        id
+    }
+
+    fn inspect(&self, image: &str) -> Value {
+        let doc: Value = serde_json::from_str(&self.buildr(&["inspect", image])).unwrap();
+        doc[0].clone()
+    }
+
+    fn image_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .buildr(&["images", "-q", "--no-trunc"])
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        ids.dedup();
+        ids
+    }
+
+    fn blob_count(&self) -> usize {
+        fs::read_dir(self.path("root/blobs/sha256"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+}
+
+fn ok(out: Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn skopeo(args: &[&str]) -> String {
+    ok(
+        Command::new("skopeo").args(args).output().unwrap(),
+        &format!("skopeo {args:?}"),
+    )
+}
+
+fn lines_with<'a>(text: &'a str, needle: &str) -> Vec<&'a str> {
+    text.lines().filter(|l| l.contains(needle)).collect()
+}
+
+#[test]
+fn push_inspect_prune_pull_round_trip() {
+    let test = "push_inspect_prune_pull_round_trip";
+    if !prerequisites(test) {
+        return;
+    }
+    let registry = Registry::start(test, None);
+    let env = Env::new();
+    let id = env.import_busybox();
+    let original = env.inspect(&id);
+    let diff_id = original["RootFS"]["Layers"][0].as_str().unwrap().to_owned();
+    let name = format!("{}/x:v1", registry.addr);
+    env.buildr(&["tag", "buildr-fixtures/busybox", &name]);
+
+    // Push: docker's lines, the one layer uploaded.
+    let out = env.buildr(&["push", &name]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!("The push refers to repository [{}/x]", registry.addr),
+        "{out}"
+    );
+    assert_eq!(lines_with(&out, ": Preparing").len(), 1, "{out}");
+    assert_eq!(lines_with(&out, ": Pushed").len(), 1, "{out}");
+    let last: Vec<&str> = lines.last().unwrap().split(' ').collect();
+    assert_eq!(
+        (last[0], last[1], last[3]),
+        ("v1:", "digest:", "size:"),
+        "{out}"
+    );
+    let digest = last[2].to_owned();
+    let size: u64 = last[4].parse().unwrap();
+    assert_eq!(
+        original["Descriptor"]["digest"], digest,
+        "the pushed manifest is the stored one"
+    );
+
+    // A second push finds the layer there; -q prints only the name.
+    let out = env.buildr(&["push", &name]);
+    assert_eq!(lines_with(&out, ": Layer already exists").len(), 1, "{out}");
+    assert!(lines_with(&out, ": Pushed").is_empty(), "{out}");
+    assert_eq!(env.buildr(&["push", "-q", &name]), format!("{name}\n"));
+
+    // skopeo sees exactly what the store holds.
+    let remote = format!("docker://{name}");
+    let inspected: Value =
+        serde_json::from_str(&skopeo(&["inspect", "--tls-verify=false", &remote])).unwrap();
+    assert_eq!(inspected["Digest"], digest.as_str());
+    assert_eq!(inspected["Os"], "linux");
+    assert_eq!(inspected["Layers"].as_array().unwrap().len(), 1);
+    let raw = skopeo(&["inspect", "--raw", "--tls-verify=false", &remote]);
+    assert_eq!(raw.len() as u64, size);
+    let config: Value = serde_json::from_str(&skopeo(&[
+        "inspect",
+        "--config",
+        "--tls-verify=false",
+        &remote,
+    ]))
+    .unwrap();
+    assert_eq!(config["rootfs"]["diff_ids"], serde_json::json!([diff_id]));
+
+    // Remove everything locally.
+    env.buildr(&["rmi", "-f", &id]);
+    env.buildr(&["prune", "-a", "-f"]);
+    assert!(env.image_ids().is_empty());
+    assert_eq!(env.blob_count(), 0);
+    let snapshot = env.path(&format!("root/snapshots/{}", diff_id.replace(':', "-")));
+    assert!(!snapshot.exists(), "prune left {}", snapshot.display());
+
+    // Pull it back: same image, layers unpacked into their snapshot.
+    let out = env.buildr(&["pull", &name]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "v1: Pulling from x", "{out}");
+    assert_eq!(lines_with(&out, ": Pulling fs layer").len(), 1, "{out}");
+    assert_eq!(lines_with(&out, ": Download complete").len(), 1, "{out}");
+    assert_eq!(lines_with(&out, ": Pull complete").len(), 1, "{out}");
+    assert!(
+        lines.contains(&format!("Digest: {digest}").as_str()),
+        "{out}"
+    );
+    assert!(
+        lines.contains(&format!("Status: Downloaded newer image for {name}").as_str()),
+        "{out}"
+    );
+    assert_eq!(*lines.last().unwrap(), name, "{out}");
+    let pulled = env.inspect(&name);
+    assert_eq!(pulled["Id"], id.as_str());
+    assert_eq!(pulled["RootFS"], original["RootFS"]);
+    assert_eq!(pulled["Descriptor"]["digest"], digest.as_str());
+    let busybox = snapshot.join("bin/busybox");
+    assert!(
+        busybox.metadata().is_ok_and(|m| m.len() > 100_000),
+        "{} not unpacked",
+        busybox.display()
+    );
+
+    // Again: nothing to fetch.
+    let out = env.buildr(&["pull", &name]);
+    assert_eq!(lines_with(&out, ": Already exists").len(), 1, "{out}");
+    assert!(lines_with(&out, ": Pull complete").is_empty(), "{out}");
+    assert!(
+        out.contains(&format!("Status: Image is up to date for {name}")),
+        "{out}"
+    );
+    assert_eq!(env.buildr(&["pull", "-q", &name]), format!("{name}\n"));
+
+    // By digest, into an empty store: rooted by its digest reference.
+    env.buildr(&["rmi", &name]);
+    env.buildr(&["prune", "-a", "-f"]);
+    assert_eq!(env.blob_count(), 0);
+    let by_digest = format!("{}/x@{digest}", registry.addr);
+    let out = env.buildr(&["pull", &by_digest]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], format!("{digest}: Pulling from x"), "{out}");
+    assert!(
+        out.contains(&format!("Status: Downloaded newer image for {by_digest}")),
+        "{out}"
+    );
+    assert_eq!(*lines.last().unwrap(), by_digest, "{out}");
+    env.buildr(&["prune", "-f"]);
+    assert_eq!(env.image_ids(), [id.as_str()]);
+    assert_eq!(env.inspect(&id)["Descriptor"]["digest"], digest.as_str());
+
+    // A digest the registry does not have: an error, the store unchanged.
+    let blobs = env.blob_count();
+    let bad = format!("{}/x@sha256:{}", registry.addr, "0".repeat(64));
+    let out = env.try_buildr(&["pull", &bad]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("failed to pull"), "{stderr}");
+    assert_eq!(env.blob_count(), blobs);
+    assert_eq!(env.image_ids(), [id.as_str()]);
+
+    // What skopeo pushed (converted to OCI), buildr pulls: same config.
+    let copied = format!("{}/y:oci", registry.addr);
+    skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        "--format",
+        "oci",
+        &remote,
+        &format!("docker://{copied}"),
+    ]);
+    let out = env.buildr(&["pull", "-q", &copied]);
+    assert_eq!(out, format!("{copied}\n"));
+    assert_eq!(env.inspect(&copied)["Id"], id.as_str());
+
+    // A name that is not in the store cannot be pushed.
+    let out = env.try_buildr(&["push", &format!("{}/nope:1", registry.addr)]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such image"));
+}
+
+#[test]
+fn login_logout_with_an_htpasswd_registry() {
+    let test = "login_logout_with_an_htpasswd_registry";
+    if !prerequisites(test) {
+        return;
+    }
+    let (user, pass) = ("buildr", "s3cret-Pa55word");
+    let registry = Registry::start(test, Some((user, pass)));
+    let env = Env::new();
+    let id = env.import_busybox();
+    let name = format!("{}/private/app:1", registry.addr);
+    env.buildr(&["tag", &id, &name]);
+    let config_path = env.path("docker/config.json");
+    let no_secret = |out: &Output| {
+        for stream in [&out.stdout, &out.stderr] {
+            assert!(
+                !String::from_utf8_lossy(stream).contains(pass),
+                "the password was printed"
+            );
+        }
+    };
+
+    // Without credentials the registry refuses.
+    let out = env.try_buildr(&["push", &name]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no credentials configured"), "{stderr}");
+
+    // A wrong password is refused and not saved.
+    let out = env.buildr_stdin(
+        &["login", "-u", user, "--password-stdin", &registry.addr],
+        "wrong-password\n",
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("credentials were refused"), "{stderr}");
+    assert!(!stderr.contains("wrong-password"), "{stderr}");
+    assert!(!config_path.exists());
+
+    // Docker's rules: --password-stdin needs -u; no tty, no prompt.
+    let out = env.buildr_stdin(&["login", "--password-stdin", &registry.addr], pass);
+    assert!(!out.status.success());
+    let out = env.try_buildr(&["login", &registry.addr]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("non TTY"));
+
+    let out = env.buildr_stdin(
+        &["login", "-u", user, "--password-stdin", &registry.addr],
+        &format!("{pass}\n"),
+    );
+    no_secret(&out);
+    assert_eq!(ok(out, "login"), "Login Succeeded\n");
+    let mode = fs::metadata(&config_path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let config: Value = serde_json::from_slice(&fs::read(&config_path).unwrap()).unwrap();
+    let auth = config["auths"][&registry.addr]["auth"].as_str().unwrap();
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(auth)
+        .unwrap();
+    assert_eq!(decoded, format!("{user}:{pass}").as_bytes());
+
+    // Logged in: push, then pull back into an empty store.
+    let out = env.try_buildr(&["push", &name]);
+    no_secret(&out);
+    let out = ok(out, "push");
+    assert_eq!(lines_with(&out, ": Pushed").len(), 1, "{out}");
+    let digest = out.lines().last().unwrap().split(' ').nth(2).unwrap();
+    let inspected: Value = serde_json::from_str(&skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        "--creds",
+        &format!("{user}:{pass}"),
+        &format!("docker://{name}"),
+    ]))
+    .unwrap();
+    assert_eq!(inspected["Digest"], digest);
+    env.buildr(&["rmi", "-f", &id]);
+    env.buildr(&["prune", "-a", "-f"]);
+    assert_eq!(env.blob_count(), 0);
+    let out = env.try_buildr(&["pull", &name]);
+    no_secret(&out);
+    assert!(ok(out, "pull").contains("Pull complete"));
+    assert_eq!(env.inspect(&name)["Id"], id.as_str());
+
+    // -p works too, with docker's warning.
+    let out = env.try_buildr(&["login", "-u", user, "-p", pass, &registry.addr]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Use --password-stdin"),
+        "{out:?}"
+    );
+    assert_eq!(ok(out, "login -p"), "Login Succeeded\n");
+
+    // Logout forgets, once.
+    assert_eq!(
+        env.buildr(&["logout", &registry.addr]),
+        format!("Removing login credentials for {}\n", registry.addr)
+    );
+    let config: Value = serde_json::from_slice(&fs::read(&config_path).unwrap()).unwrap();
+    assert!(config["auths"].get(&registry.addr).is_none(), "{config}");
+    assert_eq!(
+        env.buildr(&["logout", &format!("http://{}/v2/", registry.addr)]),
+        format!("Not logged in to {}\n", registry.addr)
+    );
+    env.buildr(&["rmi", &name]);
+    let out = env.try_buildr(&["pull", &name]);
+    assert!(!out.status.success(), "pulled after logout");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no credentials configured"));
+}
+
+/// Writes `bytes` as a blob of the OCI layout at `layout`; its digest.
+fn put_blob(layout: &Path, bytes: &[u8]) -> String {
+    let tmp = layout.join("blob.tmp");
+    fs::write(&tmp, bytes).unwrap();
+    let sum = ok(
+        Command::new("sha256sum").arg(&tmp).output().unwrap(),
+        "sha256sum",
+    );
+    let hex = sum.split_whitespace().next().unwrap().to_owned();
+    fs::rename(&tmp, layout.join("blobs/sha256").join(&hex)).unwrap();
+    format!("sha256:{hex}")
+}
+
+fn read_blob(layout: &Path, digest: &str) -> Vec<u8> {
+    fs::read(
+        layout
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:")),
+    )
+    .unwrap()
+}
+
+fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+#[test]
+fn pull_picks_the_platform_of_an_index_skopeo_pushed() {
+    let test = "pull_picks_the_platform_of_an_index_skopeo_pushed";
+    if !prerequisites(test) || !need_tool(test, "sha256sum") || !need_tool(test, "tar") {
+        return;
+    }
+    let registry = Registry::start(test, None);
+    let env = Env::new();
+    let id = env.import_busybox();
+
+    // An OCI layout holding an index of two images: the fixture for the
+    // host, and a copy of it whose config names another architecture.
+    let archive = env.path("oci.tar");
+    env.buildr(&[
+        "save",
+        "--format",
+        "oci",
+        "-o",
+        archive.to_str().unwrap(),
+        "buildr-fixtures/busybox",
+    ]);
+    let layout = env.path("layout");
+    fs::create_dir_all(&layout).unwrap();
+    ok(
+        Command::new("tar")
+            .arg("-xf")
+            .arg(&archive)
+            .arg("-C")
+            .arg(&layout)
+            .output()
+            .unwrap(),
+        "tar -x",
+    );
+    let top: Value = serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let host_manifest = top["manifests"][0]["digest"].as_str().unwrap().to_owned();
+    let host_size = top["manifests"][0]["size"].as_u64().unwrap();
+    let mut manifest: Value = serde_json::from_slice(&read_blob(&layout, &host_manifest)).unwrap();
+    let mut config: Value = serde_json::from_slice(&read_blob(
+        &layout,
+        manifest["config"]["digest"].as_str().unwrap(),
+    ))
+    .unwrap();
+    let other = if host_arch() == "arm64" {
+        "amd64"
+    } else {
+        "arm64"
+    };
+    config["architecture"] = other.into();
+    let config_bytes = serde_json::to_vec(&config).unwrap();
+    let other_id = put_blob(&layout, &config_bytes);
+    manifest["config"]["digest"] = other_id.clone().into();
+    manifest["config"]["size"] = config_bytes.len().into();
+    let manifest_bytes = serde_json::to_vec(&manifest).unwrap();
+    let other_manifest = put_blob(&layout, &manifest_bytes);
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": other_manifest,
+                "size": manifest_bytes.len(),
+                "platform": {"architecture": other, "os": "linux"}
+            },
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": host_manifest,
+                "size": host_size,
+                "platform": {"architecture": host_arch(), "os": "linux"}
+            }
+        ]
+    });
+    let index_bytes = serde_json::to_vec(&index).unwrap();
+    let index_digest = put_blob(&layout, &index_bytes);
+    let top = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": index_digest,
+            "size": index_bytes.len(),
+            "annotations": {"org.opencontainers.image.ref.name": "multi"}
+        }]
+    });
+    fs::write(layout.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
+    let name = format!("{}/multi:1", registry.addr);
+    skopeo(&[
+        "copy",
+        "--all",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:multi", layout.display()),
+        &format!("docker://{name}"),
+    ]);
+    env.buildr(&["rmi", "-f", &id]);
+    env.buildr(&["prune", "-a", "-f"]);
+    assert_eq!(env.blob_count(), 0);
+
+    // The host's platform by default; docker's Digest line names the index.
+    let out = env.buildr(&["pull", &name]);
+    assert!(out.contains(&format!("Digest: {index_digest}")), "{out}");
+    let pulled = env.inspect(&name);
+    assert_eq!(pulled["Id"], id.as_str());
+    assert_eq!(pulled["Architecture"], host_arch());
+
+    // --platform picks the other one (its layer is already there).
+    let out = env.buildr(&["pull", "--platform", &format!("linux/{other}"), &name]);
+    assert_eq!(lines_with(&out, ": Already exists").len(), 1, "{out}");
+    assert!(
+        out.contains(&format!("Status: Downloaded newer image for {name}")),
+        "{out}"
+    );
+    let pulled = env.inspect(&name);
+    assert_eq!(pulled["Id"], other_id.as_str());
+    assert_eq!(pulled["Architecture"], other);
+
+    // A platform the index does not have: an error listing those it has.
+    let out = env.try_buildr(&["pull", "--platform", "linux/s390x", &name]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no image for platform linux/s390x")
+            && stderr.contains(&format!("linux/{other}")),
+        "{stderr}"
+    );
+    assert_eq!(env.inspect(&name)["Id"], other_id.as_str());
+}
+
+#[test]
+fn a_mirror_for_docker_io_serves_an_unqualified_pull() {
+    let test = "a_mirror_for_docker_io_serves_an_unqualified_pull";
+    if !prerequisites(test) {
+        return;
+    }
+    let registry = Registry::start(test, None);
+    let env = Env::new();
+    let id = env.import_busybox();
+    let mirrored = format!("{}/library/busybox:latest", registry.addr);
+    env.buildr(&["tag", &id, &mirrored]);
+    env.buildr(&["push", "-q", &mirrored]);
+    env.buildr(&["rmi", "-f", &id]);
+    env.buildr(&["prune", "-a", "-f"]);
+    assert_eq!(env.blob_count(), 0);
+
+    fs::create_dir_all(env.path("xdg/buildr")).unwrap();
+    fs::write(
+        env.path("xdg/buildr/config.toml"),
+        format!(
+            "[registry.\"docker.io\"]\nmirrors = [\"{}\"]\n",
+            registry.addr
+        ),
+    )
+    .unwrap();
+    let out = env.buildr(&["pull", "busybox"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "Using default tag: latest", "{out}");
+    assert_eq!(lines[1], "latest: Pulling from library/busybox", "{out}");
+    assert!(
+        out.contains("Status: Downloaded newer image for busybox:latest"),
+        "{out}"
+    );
+    assert_eq!(
+        *lines.last().unwrap(),
+        "docker.io/library/busybox:latest",
+        "{out}"
+    );
+    assert_eq!(env.inspect("busybox")["Id"], id.as_str());
+}
+
+/// `FROM` pulls a base image missing from the store (also `FROM busybox`
+/// through a mirror configured for docker.io), and `build --push` publishes
+/// every `-t` name; a second store pulls the pushed image back.
+#[test]
+fn build_from_the_registry_and_push_the_result() {
+    let test = "build_from_the_registry_and_push_the_result";
+    if !prerequisites(test) {
+        return;
+    }
+    let registry = Registry::start(test, None);
+    let env = Env::new();
+    let id = env.import_busybox();
+    let base = format!("{}/library/busybox:latest", registry.addr);
+    env.buildr(&["tag", &id, &base]);
+    env.buildr(&["push", "-q", &base]);
+    env.buildr(&["rmi", "-f", &id]);
+    env.buildr(&["prune", "-a", "-f"]);
+    assert_eq!(env.blob_count(), 0);
+
+    let ctx = env.path("ctx");
+    fs::create_dir_all(&ctx).unwrap();
+    fs::write(
+        ctx.join("Dockerfile"),
+        format!("FROM {base}\nRUN echo built-from-registry > /hello\n"),
+    )
+    .unwrap();
+    let app = format!("{}/app:v1", registry.addr);
+    let out = env.try_buildr(&[
+        "build",
+        "--progress=plain",
+        "--push",
+        "-t",
+        &app,
+        ctx.to_str().unwrap(),
+    ]);
+    let stdout = ok(out, "build --push");
+    assert!(stdout.contains("v1: digest: sha256:"), "{stdout}");
+    let pushed = skopeo(&["inspect", "--tls-verify=false", &format!("docker://{app}")]);
+    let doc: Value = serde_json::from_str(&pushed).unwrap();
+    assert_eq!(doc["Layers"].as_array().unwrap().len(), 2, "{pushed}");
+
+    // A mirror for docker.io serves `FROM busybox` to a fresh store.
+    let other = Env::new();
+    fs::create_dir_all(other.path("xdg/buildr")).unwrap();
+    fs::write(
+        other.path("xdg/buildr/config.toml"),
+        format!(
+            "[registry.\"docker.io\"]\nmirrors = [\"{}\"]\n",
+            registry.addr
+        ),
+    )
+    .unwrap();
+    fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nRUN test -x /bin/busybox\n",
+    )
+    .unwrap();
+    other.buildr(&[
+        "build",
+        "--progress=plain",
+        "-t",
+        "via-mirror",
+        ctx.to_str().unwrap(),
+    ]);
+    assert_eq!(other.inspect("busybox")["Id"], id.as_str());
+
+    // The pushed image pulls back into the fresh store, with its layer.
+    other.buildr(&["pull", "-q", &app]);
+    let pulled = other.inspect(&app);
+    assert_eq!(pulled["RootFS"]["Layers"].as_array().unwrap().len(), 2);
+
+    // `FROM name@sha256:` pins exactly that manifest, in a third store.
+    let digest = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("v1: digest: "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("push printed the digest")
+        .to_owned();
+    let pinned = format!("{}/app@{digest}", registry.addr);
+    fs::write(
+        ctx.join("Dockerfile"),
+        format!("FROM {pinned}\nRUN cat /hello\n"),
+    )
+    .unwrap();
+    let third = Env::new();
+    let out = third.try_buildr(&[
+        "build",
+        "--progress=plain",
+        "-t",
+        "pinned",
+        ctx.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("built-from-registry"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let wrong = format!("{}/app@sha256:{}", registry.addr, "0".repeat(64));
+    fs::write(ctx.join("Dockerfile"), format!("FROM {wrong}\n")).unwrap();
+    let out = third.try_buildr(&["build", "--progress=plain", ctx.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("could not be pulled"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

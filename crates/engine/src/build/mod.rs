@@ -1,0 +1,684 @@
+//! The build: [`Builder`] turns a Dockerfile and a context into an image in
+//! the local store — parse, lower the reachable stages into a graph, solve
+//! it in parallel against the store's cache, export config and manifest,
+//! then set the tags.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let context = dir.path().join("ctx");
+//! std::fs::create_dir(&context)?;
+//! std::fs::write(context.join("hello.txt"), "hello\n")?;
+//! std::fs::write(
+//!     context.join("Dockerfile"),
+//!     "FROM scratch\nCOPY hello.txt /hello.txt\nCMD [\"/hello\"]\n",
+//! )?;
+//! let result = buildr::Builder::new(dir.path().join("store"))
+//!     .context_dir(&context)
+//!     .tag("example:latest")
+//!     .build()?;
+//! assert!(result.image_id.to_string().starts_with("sha256:"));
+//! assert_eq!(result.tags, ["docker.io/library/example:latest"]);
+//! // A second build of the same inputs is served from the cache.
+//! let again = buildr::Builder::new(dir.path().join("store"))
+//!     .context_dir(&context)
+//!     .build()?;
+//! assert!(again.steps.iter().all(|s| s.cached));
+//! assert_eq!(again.image_id.to_string().len(), result.image_id.to_string().len());
+//! # Ok(())
+//! # }
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Read;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::Sender;
+use std::time::Duration;
+
+use buildr_cache::{Digest, Store};
+use buildr_oci::LayerOptions;
+use buildr_solver::{CacheStatus, CancelToken, Solver};
+
+use crate::build_cache::BuildCache;
+use crate::check::DockerfileSource;
+use crate::context::{BuildContext, ContextOptions, find_dockerignore, load_dockerignore};
+use crate::dockerignore::DockerIgnore;
+use crate::error::{Error, Result};
+use crate::image::Images;
+use crate::lower::{Plan, lower};
+use crate::ops::commit::Env;
+use crate::ops::export::export;
+
+/// A progress event of a build (a step started, was cached, logged,
+/// finished or failed), as the solver emits it.
+pub use buildr_solver::Event as ProgressEvent;
+pub use buildr_solver::{LogStream, VertexInfo};
+
+/// The network `RUN` steps get by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NetworkMode {
+    /// The default network; today an isolated namespace with loopback only.
+    #[default]
+    Default,
+    /// No network (loopback only).
+    None,
+    /// The host's network; needs [`Builder::allow_host_network`].
+    Host,
+}
+
+/// Where the result goes besides the store (`-o type=...,dest=...`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Output {
+    /// Only the store (tags, if any): `type=image`.
+    #[default]
+    Image,
+    /// An OCI image layout tar at the path (needs a tag to name it).
+    Oci(PathBuf),
+    /// A docker-archive tar at the path (needs a tag to name it).
+    Docker(PathBuf),
+    /// The image's file tree, unpacked into a directory.
+    Local(PathBuf),
+    /// The image's file tree as one tar file.
+    Tar(PathBuf),
+}
+
+impl Output {
+    /// Parses docker's `-o` value: `type=oci,dest=out.tar`, or a bare
+    /// directory (`type=local`).
+    pub fn parse(spec: &str) -> Result<Output> {
+        let bad = |why: &str| Error::BuildOption {
+            message: format!("-o {spec}: {why}"),
+        };
+        if !spec.contains('=') {
+            return Ok(Output::Local(PathBuf::from(spec)));
+        }
+        let mut kind = None;
+        let mut dest = None;
+        for field in spec.split(',') {
+            match field.split_once('=') {
+                Some(("type", value)) => kind = Some(value.to_owned()),
+                Some(("dest", value)) => dest = Some(PathBuf::from(value)),
+                _ => return Err(bad("expected type=...,dest=...")),
+            }
+        }
+        let need_dest = || dest.clone().ok_or_else(|| bad("dest= is required"));
+        match kind.as_deref() {
+            Some("image") | None if dest.is_none() => Ok(Output::Image),
+            Some("oci") => Ok(Output::Oci(need_dest()?)),
+            Some("docker") => Ok(Output::Docker(need_dest()?)),
+            Some("local") => Ok(Output::Local(need_dest()?)),
+            Some("tar") => Ok(Output::Tar(need_dest()?)),
+            _ => Err(bad("type must be image, oci, docker, local or tar")),
+        }
+    }
+}
+
+enum ContextInput {
+    Dir(PathBuf),
+    Tar(Box<dyn Read + Send>),
+}
+
+enum DockerfileInput {
+    Default,
+    Source(DockerfileSource),
+    Bytes { name: String, bytes: Vec<u8> },
+}
+
+/// Builds one Dockerfile. Configure with the chained setters, then call
+/// [`build`](Builder::build).
+pub struct Builder {
+    root: PathBuf,
+    context: ContextInput,
+    dockerfile: DockerfileInput,
+    tags: Vec<String>,
+    build_args: BTreeMap<String, String>,
+    target: Option<String>,
+    no_cache: bool,
+    no_cache_filter: Vec<String>,
+    pull: bool,
+    labels: BTreeMap<String, String>,
+    network: NetworkMode,
+    allow_host_network: bool,
+    platform: Option<String>,
+    jobs: Option<NonZeroUsize>,
+    events: Option<Sender<ProgressEvent>>,
+    cancel: Option<CancelToken>,
+    output: Output,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("root", &self.root)
+            .field("tags", &self.tags)
+            .field("target", &self.target)
+            .field("no_cache", &self.no_cache)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One step of a finished build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepReport {
+    /// `[build 2/4] COPY . .`
+    pub name: String,
+    /// `Dockerfile:7`
+    pub location: String,
+    /// The result came from the cache.
+    pub cached: bool,
+    pub duration: Duration,
+}
+
+/// What a build produced.
+#[derive(Debug, Clone)]
+pub struct BuildResult {
+    /// The image id: the digest of the config blob.
+    pub image_id: Digest,
+    pub manifest_digest: Digest,
+    /// The tags set, normalized (`docker.io/library/app:latest`).
+    pub tags: Vec<String>,
+    /// Every step the build looked at, in the order they completed.
+    pub steps: Vec<StepReport>,
+    /// Warnings (unused build args, ...).
+    pub warnings: Vec<String>,
+    /// The stages that were built (names, or `stage-N`), dependencies first.
+    pub stages: Vec<String>,
+}
+
+impl Builder {
+    /// A build against the store at `root`, with the current directory as
+    /// context and `<context>/Dockerfile`.
+    pub fn new(root: impl Into<PathBuf>) -> Builder {
+        Builder {
+            root: root.into(),
+            context: ContextInput::Dir(PathBuf::from(".")),
+            dockerfile: DockerfileInput::Default,
+            tags: Vec::new(),
+            build_args: BTreeMap::new(),
+            target: None,
+            no_cache: false,
+            no_cache_filter: Vec::new(),
+            pull: false,
+            labels: BTreeMap::new(),
+            network: NetworkMode::Default,
+            allow_host_network: false,
+            platform: None,
+            jobs: None,
+            events: None,
+            cancel: None,
+            output: Output::Image,
+        }
+    }
+
+    /// Also writes the result there (`-o`).
+    pub fn output(mut self, output: Output) -> Builder {
+        self.output = output;
+        self
+    }
+
+    /// The build context directory.
+    pub fn context_dir(mut self, dir: impl AsRef<Path>) -> Builder {
+        self.context = ContextInput::Dir(dir.as_ref().to_path_buf());
+        self
+    }
+
+    /// A tar stream (plain, gzip or zstd) as the context (`buildr build -`).
+    pub fn context_tar(mut self, tar: impl Read + Send + 'static) -> Builder {
+        self.context = ContextInput::Tar(Box::new(tar));
+        self
+    }
+
+    /// The Dockerfile (`-f`): a path, or standard input.
+    pub fn dockerfile(mut self, source: DockerfileSource) -> Builder {
+        self.dockerfile = DockerfileInput::Source(source);
+        self
+    }
+
+    /// The Dockerfile's text, named `name` in messages.
+    pub fn dockerfile_bytes(mut self, name: &str, bytes: impl Into<Vec<u8>>) -> Builder {
+        self.dockerfile = DockerfileInput::Bytes {
+            name: name.to_owned(),
+            bytes: bytes.into(),
+        };
+        self
+    }
+
+    /// Tags the result (may be given several times).
+    pub fn tag(mut self, name: &str) -> Builder {
+        self.tags.push(name.to_owned());
+        self
+    }
+
+    /// `--build-arg name=value`.
+    pub fn build_arg(mut self, name: &str, value: &str) -> Builder {
+        self.build_args.insert(name.to_owned(), value.to_owned());
+        self
+    }
+
+    /// Builds this stage instead of the last.
+    pub fn target(mut self, stage: &str) -> Builder {
+        self.target = Some(stage.to_owned());
+        self
+    }
+
+    /// Never use cached results (they are still saved).
+    pub fn no_cache(mut self, on: bool) -> Builder {
+        self.no_cache = on;
+        self
+    }
+
+    /// `--pull`: always ask the registry for base images, even when the
+    /// local store has them (without it, the local store is used first).
+    pub fn pull(mut self, pull: bool) -> Builder {
+        self.pull = pull;
+        self
+    }
+
+    /// Never use cached results for this stage (and what depends on it).
+    pub fn no_cache_filter(mut self, stage: &str) -> Builder {
+        self.no_cache_filter.push(stage.to_owned());
+        self
+    }
+
+    /// Adds a label to the image config.
+    pub fn label(mut self, key: &str, value: &str) -> Builder {
+        self.labels.insert(key.to_owned(), value.to_owned());
+        self
+    }
+
+    /// The default network of `RUN` steps.
+    pub fn network(mut self, mode: NetworkMode) -> Builder {
+        self.network = mode;
+        self
+    }
+
+    /// Grants the `network.host` entitlement.
+    pub fn allow_host_network(mut self, on: bool) -> Builder {
+        self.allow_host_network = on;
+        self
+    }
+
+    /// The target platform (`linux/amd64`); only the host's is supported.
+    pub fn platform(mut self, platform: &str) -> Builder {
+        self.platform = Some(platform.to_owned());
+        self
+    }
+
+    /// Steps run at once (default: the number of cores).
+    pub fn jobs(mut self, jobs: NonZeroUsize) -> Builder {
+        self.jobs = Some(jobs);
+        self
+    }
+
+    /// Where progress events go.
+    pub fn progress(mut self, events: Sender<ProgressEvent>) -> Builder {
+        self.events = Some(events);
+        self
+    }
+
+    /// Cancels the build when `token` is cancelled.
+    pub fn cancel_token(mut self, token: CancelToken) -> Builder {
+        self.cancel = Some(token);
+        self
+    }
+
+    /// Runs the build.
+    pub fn build(mut self) -> Result<BuildResult> {
+        let store = Store::open(&self.root)?;
+        let images = Images::with_store(store.clone());
+        let host_platform = format!("linux/{}", crate::image::host_architecture());
+        let platform = self
+            .platform
+            .clone()
+            .unwrap_or_else(|| host_platform.clone());
+        if platform != host_platform {
+            return Err(Error::BuildOption {
+                message: format!(
+                    "--platform {platform}: only the host platform {host_platform} can be built"
+                ),
+            });
+        }
+        let (context, dockerfile_path) = self.open_context(&store)?;
+        let (file, text) = self.read_dockerfile(context.root(), dockerfile_path.as_deref())?;
+        let dockerfile = buildr_parser::parse(&file, &text)?;
+
+        // The default network is one isolated user-mode network (slirp4netns)
+        // set up once per build and joined by every RUN step, so it costs no
+        // per-step latency; it is torn down when `build_network` drops.
+        let build_network = match self.network {
+            NetworkMode::Default if has_run(&dockerfile) => Some(buildr_exec::BuildNetwork::new()?),
+            _ => None,
+        };
+        let network = match self.network {
+            NetworkMode::Default => match &build_network {
+                Some(net) => net.network(),
+                None => buildr_exec::Network::None,
+            },
+            NetworkMode::None => buildr_exec::Network::None,
+            NetworkMode::Host if self.allow_host_network => buildr_exec::Network::Host,
+            NetworkMode::Host => {
+                return Err(Error::BuildOption {
+                    message: "--network host needs the entitlement: pass --allow network.host"
+                        .to_owned(),
+                });
+            }
+        };
+        let _lease = store.lease()?;
+        let tmp = store.root().join("tmp");
+        let work = tempfile::Builder::new()
+            .prefix("build-")
+            .tempdir_in(&tmp)
+            .map_err(|source| Error::Io {
+                action: "create a build directory in",
+                path: tmp.clone(),
+                source,
+            })?;
+        let source_date_epoch = std::env::var("SOURCE_DATE_EPOCH")
+            .ok()
+            .and_then(|v| v.parse::<i64>().ok());
+        let env = Env {
+            store: store.clone(),
+            work: work.path().to_path_buf(),
+            layer: LayerOptions {
+                source_date_epoch,
+                ..LayerOptions::default()
+            },
+        };
+        let context = Arc::new(context);
+        let plan = Plan {
+            dockerfile: &dockerfile,
+            build_args: self.build_args.clone(),
+            target: self.target.clone(),
+            platform,
+            network,
+            allow_host_network: self.allow_host_network,
+            no_cache_filter: self.no_cache_filter.clone(),
+            pull: self.pull,
+            images: &images,
+            context: Arc::clone(&context),
+            env,
+        };
+        let lowered = lower(&plan)?;
+        let cache = BuildCache::new(store.clone(), self.no_cache).map_err(|source| Error::Io {
+            action: "create the cache lock directory in",
+            path: store.root().to_path_buf(),
+            source,
+        })?;
+        let jobs = self
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN));
+        let mut solver = Solver::new(Arc::new(cache)).jobs(jobs);
+        if let Some(events) = &self.events {
+            solver = solver.events(events.clone());
+        }
+        if let Some(cancel) = &self.cancel {
+            solver = solver.cancel_token(cancel.clone());
+        }
+        let solution = solver
+            .solve(&lowered.graph, &[lowered.target])
+            .map_err(located)?;
+        let state = solution
+            .output(lowered.target)
+            .cloned()
+            .ok_or_else(|| Error::from(buildr_solver::Error::Cancelled))?;
+
+        let mut config = lowered.config;
+        if !self.labels.is_empty() {
+            let container = config.config.get_or_insert_with(Default::default);
+            let labels = container.labels.get_or_insert_with(BTreeMap::new);
+            labels.extend(self.labels.clone());
+        }
+        let created = rfc3339(source_date_epoch.unwrap_or(state.created));
+        let exported = export(&store, &state, config, &lowered.steps, &created)?;
+        let mut tags = Vec::new();
+        for tag in &self.tags {
+            let name = crate::image::tag_name(tag)?;
+            store.set_tag(&name, &exported.manifest)?;
+            tags.push(name);
+        }
+        self.write_output(&store, &images, &state, &tags)?;
+        // Best effort: a stat cache that cannot be saved only costs rehashing.
+        let _ = context.save();
+        let steps = solution
+            .reports()
+            .iter()
+            .map(|r| StepReport {
+                name: r.vertex.name.clone(),
+                location: r.vertex.location.clone(),
+                cached: r.status == CacheStatus::Cached,
+                duration: r.duration,
+            })
+            .collect();
+        let stages = lowered
+            .stages
+            .iter()
+            .map(|&idx| {
+                dockerfile.stages[idx]
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| format!("stage-{idx}"))
+            })
+            .collect();
+        Ok(BuildResult {
+            image_id: exported.config,
+            manifest_digest: exported.manifest,
+            tags,
+            steps,
+            warnings: lowered.warnings,
+            stages,
+        })
+    }
+
+    fn write_output(
+        &self,
+        store: &Store,
+        images: &Images,
+        state: &crate::ops::StateData,
+        tags: &[String],
+    ) -> Result<()> {
+        let archive = |path: &Path, format| {
+            let name = tags.first().ok_or_else(|| Error::BuildOption {
+                message: "-o type=oci|docker needs a name: pass -t NAME".to_owned(),
+            })?;
+            let options = crate::image::SaveOptions {
+                format,
+                images: vec![name.clone()],
+            };
+            images.save_to_file(path, &options)
+        };
+        match &self.output {
+            Output::Image => Ok(()),
+            Output::Oci(path) => archive(path, crate::image::ArchiveFormat::Oci),
+            Output::Docker(path) => archive(path, crate::image::ArchiveFormat::Docker),
+            Output::Local(dir) => unpack_rootfs(store, state, dir),
+            Output::Tar(path) => {
+                let parent = path
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
+                let tree =
+                    tempfile::tempdir_in(store.root().join("tmp")).map_err(|source| Error::Io {
+                        action: "create a temp dir in",
+                        path: store.root().join("tmp"),
+                        source,
+                    })?;
+                let empty = tree.path().join("empty");
+                let rootfs = tree.path().join("rootfs");
+                for dir in [&empty, &rootfs] {
+                    std::fs::create_dir(dir).map_err(|source| Error::Io {
+                        action: "create",
+                        path: dir.clone(),
+                        source,
+                    })?;
+                }
+                unpack_rootfs(store, state, &rootfs)?;
+                let diff = buildr_oci::Diff::compute(buildr_oci::DiffSource::Trees {
+                    lower: &empty,
+                    upper: &rootfs,
+                })?;
+                let io_err = |source| Error::Io {
+                    action: "write",
+                    path: path.clone(),
+                    source,
+                };
+                let mut tmp = tempfile::NamedTempFile::new_in(parent).map_err(io_err)?;
+                diff.write_tar(std::io::BufWriter::new(tmp.as_file_mut()), None)?;
+                tmp.as_file().sync_all().map_err(io_err)?;
+                tmp.persist(path).map_err(|e| io_err(e.error))?;
+                Ok(())
+            }
+        }
+    }
+
+    fn open_context(&mut self, store: &Store) -> Result<(BuildContext, Option<PathBuf>)> {
+        let dockerfile_path = match &self.dockerfile {
+            DockerfileInput::Source(DockerfileSource::Path(path)) => Some(path.clone()),
+            _ => None,
+        };
+        let input = std::mem::replace(&mut self.context, ContextInput::Dir(PathBuf::from(".")));
+        let context = match input {
+            ContextInput::Dir(dir) => {
+                let ignore = load_dockerignore(dockerfile_path.as_deref(), &dir)?;
+                let opts = ContextOptions {
+                    dockerignore: Some(ignore),
+                    state_root: Some(store.root().to_path_buf()),
+                    temp_dir: Some(store.root().join("tmp")),
+                };
+                BuildContext::from_dir(&dir, &opts)?
+            }
+            ContextInput::Tar(tar) => {
+                let opts = ContextOptions {
+                    temp_dir: Some(store.root().join("tmp")),
+                    ..ContextOptions::default()
+                };
+                let mut context = BuildContext::from_tar(tar, &opts)?;
+                if find_dockerignore(None, context.root()).is_some() {
+                    let ignore: DockerIgnore = load_dockerignore(None, context.root())?;
+                    context.set_dockerignore(ignore);
+                }
+                context
+            }
+        };
+        Ok((context, dockerfile_path))
+    }
+
+    fn read_dockerfile(&self, context: &Path, path: Option<&Path>) -> Result<(String, Vec<u8>)> {
+        let read = |path: &Path| {
+            std::fs::read(path).map_err(|source| Error::Io {
+                action: "read Dockerfile",
+                path: path.to_path_buf(),
+                source,
+            })
+        };
+        match &self.dockerfile {
+            DockerfileInput::Bytes { name, bytes } => Ok((name.clone(), bytes.clone())),
+            DockerfileInput::Source(DockerfileSource::Stdin) => {
+                let mut bytes = Vec::new();
+                std::io::stdin()
+                    .read_to_end(&mut bytes)
+                    .map_err(|source| Error::Io {
+                        action: "read Dockerfile from",
+                        path: PathBuf::from("<stdin>"),
+                        source,
+                    })?;
+                Ok(("Dockerfile".to_owned(), bytes))
+            }
+            DockerfileInput::Source(DockerfileSource::Path(_)) | DockerfileInput::Default => {
+                let path = path.map_or_else(|| context.join("Dockerfile"), Path::to_path_buf);
+                let name = path
+                    .file_name()
+                    .map_or("Dockerfile".into(), |n| n.to_string_lossy().into_owned());
+                Ok((name, read(&path)?))
+            }
+        }
+    }
+}
+
+/// Applies the state's layers, bottom first, onto `dir` (created).
+fn unpack_rootfs(store: &Store, state: &crate::ops::StateData, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        action: "create",
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let opts = buildr_oci::ExtractOptions::default();
+    for layer in &state.layers {
+        let blob = store.open_blob_sized(&layer.digest, layer.size)?;
+        buildr_oci::extract_layer(blob, dir, &opts)?;
+    }
+    Ok(())
+}
+
+/// A failed step's own error (`Dockerfile:7: RUN false: exit code 1`)
+/// rather than the solver's wrapper, when the step located it already.
+fn located(err: buildr_solver::Error) -> Error {
+    match err {
+        buildr_solver::Error::OpFailed {
+            name,
+            location,
+            digest,
+            source,
+        } => match source.downcast::<Error>() {
+            Ok(own) if matches!(*own, Error::Build { .. }) => *own,
+            Ok(own) => Error::from(buildr_solver::Error::OpFailed {
+                name,
+                location,
+                digest,
+                source: own,
+            }),
+            Err(source) => Error::from(buildr_solver::Error::OpFailed {
+                name,
+                location,
+                digest,
+                source,
+            }),
+        },
+        other => Error::from(other),
+    }
+}
+
+/// `secs` since the epoch as RFC 3339 UTC (`2024-01-02T03:04:05Z`).
+fn rfc3339(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Whether any stage has a RUN step (directly or as an ONBUILD trigger's
+/// text), i.e. whether the build needs its network at all.
+fn has_run(dockerfile: &buildr_parser::Dockerfile) -> bool {
+    dockerfile.stages.iter().any(|stage| {
+        stage
+            .instructions
+            .iter()
+            .any(|i| matches!(i.value, buildr_parser::Instruction::Run(_)))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc3339_formats_known_instants() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(super::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+}

@@ -1,0 +1,828 @@
+//! Containers: create, run (attached or under a detached supervisor), list,
+//! signal, stop, wait, logs, inspect, remove; and volumes.
+//!
+//! A container is a directory `<root>/containers/<id>/` (see `state.rs` for
+//! its files): a writable overlay layer over the image's snapshots, a fixed
+//! config and a state rewritten atomically under a lock. No daemon: the
+//! process that runs the container (the foreground `run`, or a
+//! `__supervise` process started by `run -d`/`start`, which outlives the
+//! CLI like conmon) records itself as supervisor by pid and start time,
+//! streams output to the log, and records the exit. A supervisor that died
+//! (its pid gone or reused) is detected by every reader: its container is
+//! reported as exited, never as running. The sandbox's init dies with its
+//! supervisor (parent-death signal), so nothing runs unsupervised.
+//!
+//! Invariants: a container directory appears under its final name only
+//! once its config and state are written; state is never written without
+//! the container's lock; nothing here follows a path from an image or a
+//! user outside its root (bind sources excepted: they are the user's).
+
+mod commit;
+mod create;
+mod logs;
+mod state;
+mod supervisor;
+mod volume;
+
+use std::ffi::OsString;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use buildr_cache::Store;
+
+use crate::error::{Error, Result};
+use crate::image::Images;
+pub use commit::Committed;
+pub use create::{CreateOptions, parse_bytes, parse_signal};
+pub use logs::{LogEntry, LogOptions, LogStream};
+pub use state::{ContainerConfig, ContainerState, NetworkMode, Status, VolumeMount};
+pub use supervisor::{AttachOptions, ExitInfo};
+pub use volume::{Volume, Volumes};
+
+use create::MountRequest;
+use state::{Paths, now_nanos, read_json, supervisor_alive, write_json};
+
+/// Exit code recorded when a supervisor died without recording one.
+pub const EXIT_SUPERVISOR_DIED: i32 = 255;
+
+/// One container: its config and its (liveness-checked) state.
+#[derive(Debug, Clone)]
+pub struct Container {
+    pub config: ContainerConfig,
+    pub state: ContainerState,
+}
+
+impl Container {
+    /// The first 12 characters of the id, as `ps` shows it.
+    pub fn short_id(&self) -> &str {
+        &self.config.id[..12.min(self.config.id.len())]
+    }
+
+    /// Whether it is running now.
+    pub fn is_running(&self) -> bool {
+        self.state.status == Status::Running
+    }
+}
+
+/// The container commands over one store. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Containers {
+    images: Images,
+    dir: PathBuf,
+    volumes: Volumes,
+}
+
+impl Containers {
+    /// Opens (creating if needed) the store at `root`.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Containers> {
+        let store = Store::open(root)?;
+        let dir = store.root().join("containers");
+        let volumes = Volumes::new(store.root());
+        Ok(Containers {
+            images: Images::with_store(store),
+            dir,
+            volumes,
+        })
+    }
+
+    /// The store's volumes.
+    pub fn volumes(&self) -> &Volumes {
+        &self.volumes
+    }
+
+    /// The bridge network containers with `--network bridge` join. The
+    /// bridge is host-wide, so its leases are too: they live on the runtime
+    /// tmpfs (`/run/buildr/network/buildr0`), shared by every store, and
+    /// vanish with the bridge at reboot.
+    pub(crate) fn bridge(&self) -> Result<buildr_exec::BridgeNetwork> {
+        let dir = buildr_exec::default_state_root()
+            .join("buildr")
+            .join("network")
+            .join("buildr0");
+        Ok(buildr_exec::BridgeNetwork::new(
+            buildr_exec::BridgeConfig::new(dir),
+        )?)
+    }
+
+    /// The underlying store.
+    pub fn store(&self) -> &Store {
+        self.images.store()
+    }
+
+    fn paths(&self, id: &str) -> Paths {
+        Paths {
+            dir: self.dir.join(id),
+        }
+    }
+
+    /// Creates a container from `options` (status `created`).
+    pub fn create(&self, options: &CreateOptions) -> Result<Container> {
+        if options.read_only {
+            return Err(Error::ContainerOption {
+                message:
+                    "--read-only is not supported yet: the sandbox has no read-only root filesystem"
+                        .into(),
+            });
+        }
+        let image = self.images.resolve(&options.image)?;
+        let snapshots = create::ensure_snapshots(self.store(), &image)?;
+        let argv = create::command(&image, options)?;
+        let ports = create::ports(&image, options)?;
+        let env = create::environment(&image, options)?;
+        let image_config = image.config.config.clone().unwrap_or_default();
+        let mut requests = Vec::new();
+        for spec in &options.volumes {
+            requests.push(create::parse_volume_flag(spec)?);
+        }
+        for spec in &options.mounts {
+            requests.push(create::parse_mount_flag(spec)?);
+        }
+        // The image's VOLUMEs not covered by a mount become anonymous volumes.
+        for path in image_config.volumes.iter().flat_map(|v| v.keys()) {
+            let Ok(destination) = create::parse_volume_flag(path).map(|r| r.destination()) else {
+                continue;
+            };
+            if !requests.iter().any(|r| r.destination() == destination) {
+                requests.push(MountRequest::Volume {
+                    name: None,
+                    destination,
+                    readonly: false,
+                });
+            }
+        }
+        let stop_signal = match &image_config.stop_signal {
+            Some(sig) => parse_signal(sig)?,
+            None => libc_sigterm(),
+        };
+        let cwd = options
+            .workdir
+            .clone()
+            .or(image_config.working_dir.clone().filter(|w| !w.is_empty()))
+            .unwrap_or_else(|| "/".into());
+        if !cwd.starts_with('/') {
+            return Err(Error::ContainerOption {
+                message: format!("working directory {cwd:?} is not absolute"),
+            });
+        }
+        let id = random_hex(32)?;
+
+        let _names = state::lock(&self.dir.join(".lock"))?;
+        let name = match &options.name {
+            Some(name) => {
+                let name = name.strip_prefix('/').unwrap_or(name);
+                if !valid_container_name(name) {
+                    return Err(Error::ContainerOption {
+                        message: format!(
+                            "invalid container name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                        ),
+                    });
+                }
+                if let Some(other) = self.all()?.into_iter().find(|c| c.config.name == name) {
+                    return Err(Error::ContainerConflict {
+                        container: name.to_owned(),
+                        reason: format!(
+                            "the name is already in use by container {}; remove it or use another name",
+                            other.config.id
+                        ),
+                    });
+                }
+                name.to_owned()
+            }
+            None => format!("buildr_{}", &id[..10]),
+        };
+
+        let mut binds = Vec::new();
+        let mut volumes = Vec::new();
+        let mut tmpfs = Vec::new();
+        for request in requests {
+            match request {
+                MountRequest::Bind(bind) => {
+                    if !bind.src.exists() {
+                        // `-v /host/path:/dst` creates a missing host directory, as docker does.
+                        fs::create_dir_all(&bind.src).map_err(|source| Error::Io {
+                            action: "create bind source",
+                            path: bind.src.clone(),
+                            source,
+                        })?;
+                    }
+                    binds.push(bind);
+                }
+                MountRequest::Volume {
+                    name,
+                    destination,
+                    readonly,
+                } => {
+                    let anonymous = name.is_none();
+                    let name = match name {
+                        Some(name) => name,
+                        None => random_hex(32)?,
+                    };
+                    let volume = self.volumes.create(&name, anonymous)?;
+                    create::populate_volume(
+                        self.store(),
+                        &image,
+                        &snapshots,
+                        &destination,
+                        &volume.mountpoint,
+                    )?;
+                    volumes.push(VolumeMount {
+                        name,
+                        destination,
+                        readonly,
+                        anonymous,
+                    });
+                }
+                MountRequest::Tmpfs(t) => tmpfs.push(t),
+            }
+        }
+
+        let config = ContainerConfig {
+            id: id.clone(),
+            name,
+            image: options.image.clone(),
+            image_id: image.id.to_string(),
+            snapshots: snapshots.iter().map(|s| s.as_str().to_owned()).collect(),
+            created: now_nanos(),
+            argv,
+            env,
+            cwd,
+            user: options
+                .user
+                .clone()
+                .or(image_config.user)
+                .unwrap_or_default(),
+            hostname: options
+                .hostname
+                .clone()
+                .unwrap_or_else(|| id[..12].to_owned()),
+            network: options.network,
+            binds,
+            volumes,
+            tmpfs,
+            limits: options.limits,
+            stop_signal,
+            auto_remove: options.auto_remove,
+            ports,
+        };
+        let tmp = self.dir.join(format!(".tmp-{id}"));
+        let io = |action: &'static str, path: &Path| {
+            let path = path.to_owned();
+            move |source| Error::Io {
+                action,
+                path,
+                source,
+            }
+        };
+        let tmp_paths = Paths { dir: tmp.clone() };
+        for dir in [tmp_paths.dir.clone(), tmp_paths.upper(), tmp_paths.work()] {
+            fs::create_dir_all(&dir).map_err(io("create", &dir))?;
+        }
+        write_json(&tmp_paths.config(), &config)?;
+        let state = ContainerState::default();
+        write_json(&tmp_paths.state(), &state)?;
+        let final_dir = self.paths(&id).dir;
+        fs::rename(&tmp, &final_dir).map_err(io("rename into place", &final_dir))?;
+        Ok(Container { config, state })
+    }
+
+    /// Every container, oldest first, with dead supervisors detected.
+    pub fn list(&self) -> Result<Vec<Container>> {
+        let mut all = self.all()?;
+        for container in &mut all {
+            self.check_alive(container)?;
+        }
+        Ok(all)
+    }
+
+    fn all(&self) -> Result<Vec<Container>> {
+        let mut out = Vec::new();
+        let entries = fs::read_dir(&self.dir).map_err(|source| Error::Io {
+            action: "list containers in",
+            path: self.dir.clone(),
+            source,
+        })?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            // A container removed meanwhile is skipped, not an error.
+            match self.load(&name) {
+                Ok(container) => out.push(container),
+                Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        out.sort_by_key(|c| c.config.created);
+        Ok(out)
+    }
+
+    fn load(&self, id: &str) -> Result<Container> {
+        let paths = self.paths(id);
+        Ok(Container {
+            config: read_json(&paths.config())?,
+            state: read_json(&paths.state())?,
+        })
+    }
+
+    /// Marks a running container whose supervisor died as exited, on disk.
+    fn check_alive(&self, container: &mut Container) -> Result<()> {
+        if container.state.status != Status::Running || supervisor_alive(&container.state) {
+            return Ok(());
+        }
+        let paths = self.paths(&container.config.id);
+        let _lock = state::lock(&paths.lock())?;
+        let mut state: ContainerState = read_json(&paths.state())?;
+        if state.status == Status::Running && !supervisor_alive(&state) {
+            state.status = Status::Exited;
+            state.exit_code = Some(EXIT_SUPERVISOR_DIED);
+            state.finished_at = Some(now_nanos());
+            state.error = Some(format!(
+                "supervisor (pid {}) died without recording an exit",
+                state.supervisor_pid.unwrap_or(0)
+            ));
+            state.supervisor_pid = None;
+            state.supervisor_start = None;
+            state.ports.clear();
+            state.ip = None;
+            write_json(&paths.state(), &state)?;
+            // What the dead supervisor's sandbox left on the tmpfs.
+            let _ = fs::remove_dir_all(run_dir(&container.config.id));
+            if container.config.network == NetworkMode::Bridge {
+                // Its namespace died with it; the lease and veth did not.
+                let _ = self
+                    .bridge()
+                    .and_then(|b| Ok(b.release(&container.config.id)?));
+            }
+        }
+        container.state = state;
+        Ok(())
+    }
+
+    /// The container named by a full id, a name, or a unique id prefix.
+    pub fn get(&self, reference: &str) -> Result<Container> {
+        let not_found = || Error::ContainerNotFound {
+            reference: reference.to_owned(),
+        };
+        if reference.is_empty() {
+            return Err(not_found());
+        }
+        let name = reference.strip_prefix('/').unwrap_or(reference);
+        let all = self.all()?;
+        let mut found = all
+            .iter()
+            .find(|c| c.config.id == reference || c.config.name == name)
+            .cloned();
+        if found.is_none() {
+            let matches: Vec<&Container> = all
+                .iter()
+                .filter(|c| c.config.id.starts_with(reference))
+                .collect();
+            match matches.as_slice() {
+                [one] => found = Some((*one).clone()),
+                [] => {}
+                _ => {
+                    return Err(Error::ContainerConflict {
+                        container: reference.to_owned(),
+                        reason: format!(
+                            "id prefix is ambiguous: it matches {} containers",
+                            matches.len()
+                        ),
+                    });
+                }
+            }
+        }
+        let mut container = found.ok_or_else(not_found)?;
+        self.check_alive(&mut container)?;
+        Ok(container)
+    }
+
+    /// Sends `signal` to a running container's command (`kill -s`);
+    /// `SIGKILL` kills the whole tree at once.
+    pub fn kill(&self, reference: &str, signal: i32) -> Result<()> {
+        let container = self.get(reference)?;
+        self.control(&container, &format!("signal {signal}"))
+    }
+
+    /// Sends the image's stop signal, then SIGKILL after `timeout`; waits
+    /// for the exit. A container that is not running is left alone.
+    pub fn stop(&self, reference: &str, timeout: Duration) -> Result<Container> {
+        let container = self.get(reference)?;
+        if !container.is_running() {
+            return Ok(container);
+        }
+        let line = format!(
+            "stop {} {}",
+            container.config.stop_signal,
+            timeout.as_millis()
+        );
+        match self.control(&container, &line) {
+            Ok(()) => {}
+            // It exited between the check and the write.
+            Err(Error::ContainerConflict { .. }) => return self.get(reference),
+            Err(e) => return Err(e),
+        }
+        self.wait_exit(&container.config.id, None)
+    }
+
+    /// Blocks until the container has exited (at most `timeout`); returns it.
+    pub fn wait(&self, reference: &str, timeout: Option<Duration>) -> Result<Container> {
+        let container = self.get(reference)?;
+        self.wait_exit(&container.config.id, timeout)
+    }
+
+    fn wait_exit(&self, id: &str, timeout: Option<Duration>) -> Result<Container> {
+        let started = Instant::now();
+        loop {
+            let container = match self.get(id) {
+                Ok(c) => c,
+                // Removed by --rm meanwhile.
+                Err(Error::ContainerNotFound { .. }) => {
+                    return Err(Error::ContainerNotFound {
+                        reference: id.to_owned(),
+                    });
+                }
+                Err(e) => return Err(e),
+            };
+            // Created: `wait` waits for a start and an exit, like docker.
+            let done = container.state.status == Status::Exited
+                || (container.state.status == Status::Created && timeout.is_some());
+            if done {
+                return Ok(container);
+            }
+            if timeout.is_some_and(|t| started.elapsed() >= t) {
+                return Ok(container);
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// Writes one control line to the container's supervisor.
+    fn control(&self, container: &Container, line: &str) -> Result<()> {
+        let not_running = || Error::ContainerConflict {
+            container: container.config.id.clone(),
+            reason: "is not running".into(),
+        };
+        if !container.is_running() {
+            return Err(not_running());
+        }
+        let path = self.paths(&container.config.id).control();
+        // Non-blocking: no reader means no supervisor (ENXIO).
+        let mut fifo = match fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(nix::libc::O_NONBLOCK)
+            .open(&path)
+        {
+            Ok(f) => f,
+            Err(e) if matches!(e.raw_os_error(), Some(nix::libc::ENXIO | nix::libc::ENOENT)) => {
+                return Err(not_running());
+            }
+            Err(source) => {
+                return Err(Error::Io {
+                    action: "open control fifo",
+                    path,
+                    source,
+                });
+            }
+        };
+        fifo.write_all(format!("{line}\n").as_bytes())
+            .map_err(|source| Error::Io {
+                action: "write control fifo",
+                path,
+                source,
+            })
+    }
+
+    /// Removes a container: its directory (the writable layer), and with
+    /// `volumes` (or for `--rm` containers) its anonymous volumes. A running
+    /// one is refused unless `force`, which kills it first.
+    pub fn remove(&self, reference: &str, force: bool, volumes: bool) -> Result<()> {
+        let mut container = self.get(reference)?;
+        if container.is_running() {
+            if !force {
+                return Err(Error::ContainerConflict {
+                    container: container.config.id.clone(),
+                    reason: "cannot remove a running container: stop it first, or use force".into(),
+                });
+            }
+            let _ = self.control(&container, &format!("signal {}", nix::libc::SIGKILL));
+            container = self.wait_exit(&container.config.id, Some(Duration::from_secs(30)))?;
+            if container.is_running() {
+                return Err(Error::ContainerConflict {
+                    container: container.config.id.clone(),
+                    reason: "did not exit within 30 s of SIGKILL".into(),
+                });
+            }
+        }
+        self.remove_dir(&container, volumes || container.config.auto_remove)
+    }
+
+    fn remove_dir(&self, container: &Container, volumes: bool) -> Result<()> {
+        let paths = self.paths(&container.config.id);
+        let _ = fs::remove_dir_all(run_dir(&container.config.id));
+        // Rename first: the container disappears at once, then is deleted.
+        let trash = self.dir.join(format!(".rm-{}", container.config.id));
+        fs::rename(&paths.dir, &trash).map_err(|source| Error::Io {
+            action: "remove container",
+            path: paths.dir.clone(),
+            source,
+        })?;
+        match fs::remove_dir_all(&trash) {
+            Ok(()) => {}
+            // A concurrent prune took the leftovers.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(Error::Io {
+                    action: "remove container",
+                    path: trash.clone(),
+                    source,
+                });
+            }
+        }
+        if volumes {
+            for volume in container.config.volumes.iter().filter(|v| v.anonymous) {
+                if !self.volume_in_use(&volume.name)? {
+                    self.volumes.remove_unchecked(&volume.name)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// What containers keep alive for a store prune: the images (config
+    /// and layer blobs) and snapshots every container was created from,
+    /// running or not. `Images::prune` does not call this yet.
+    pub fn gc_roots(&self) -> Result<buildr_cache::Roots> {
+        let mut roots = buildr_cache::Roots::default();
+        for container in self.all()? {
+            for id in &container.config.snapshots {
+                roots.snapshots.insert(buildr_cache::SnapshotId::new(id)?);
+            }
+            if let Ok(image) = self.images.resolve(&container.config.image_id) {
+                roots.blobs.insert(image.manifest_digest);
+                roots.blobs.insert(image.id);
+                roots
+                    .blobs
+                    .extend(image.manifest.layers.iter().map(|l| l.digest));
+            }
+        }
+        Ok(roots)
+    }
+
+    /// Removes every stopped container, and what a crashed `create` or
+    /// `rm` left (`.tmp-*`, `.rm-*`); returns the containers' ids.
+    pub fn prune(&self) -> Result<Vec<String>> {
+        let mut removed = Vec::new();
+        {
+            // Under the names lock: no `create` is between mkdir and rename.
+            let _names = state::lock(&self.dir.join(".lock"))?;
+            if let Ok(entries) = fs::read_dir(&self.dir) {
+                for entry in entries.flatten() {
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    if name.starts_with(".tmp-") || name.starts_with(".rm-") {
+                        let _ = fs::remove_dir_all(entry.path());
+                    }
+                }
+            }
+        }
+        for container in self.list()? {
+            if !container.is_running() {
+                self.remove_dir(&container, false)?;
+                removed.push(container.config.id);
+            }
+        }
+        Ok(removed)
+    }
+
+    fn volume_in_use(&self, name: &str) -> Result<bool> {
+        Ok(self
+            .all()?
+            .iter()
+            .any(|c| c.config.volumes.iter().any(|v| v.name == name)))
+    }
+
+    /// Removes a volume unless a container (running or not) uses it.
+    pub fn remove_volume(&self, name: &str, force: bool) -> Result<()> {
+        self.volumes.inspect(name)?;
+        if !force && self.volume_in_use(name)? {
+            return Err(Error::VolumeConflict {
+                name: name.to_owned(),
+                reason: "volume is in use by a container".into(),
+            });
+        }
+        self.volumes.remove_unchecked(name)
+    }
+
+    /// Removes the volumes no container uses (anonymous ones only unless
+    /// `all`); returns their names.
+    pub fn prune_volumes(&self, all: bool) -> Result<Vec<String>> {
+        let mut removed = Vec::new();
+        for volume in self.volumes.list()? {
+            if (all || volume.anonymous) && !self.volume_in_use(&volume.name)? {
+                self.volumes.remove_unchecked(&volume.name)?;
+                removed.push(volume.name);
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Streams a container's log entries.
+    pub fn logs(
+        &self,
+        reference: &str,
+        options: LogOptions,
+        on_entry: impl FnMut(&LogEntry) -> std::io::Result<()>,
+    ) -> Result<()> {
+        let container = self.get(reference)?;
+        let id = container.config.id.clone();
+        let running = || self.get(&id).is_ok_and(|c| c.is_running());
+        logs::read(&self.paths(&id).log(), options, running, on_entry)
+    }
+
+    /// A docker-like `inspect` document.
+    pub fn inspect(&self, reference: &str) -> Result<serde_json::Value> {
+        let c = self.get(reference)?;
+        let time = |t: Option<i128>| {
+            t.map_or_else(|| "0001-01-01T00:00:00Z".to_owned(), logs::format_time)
+        };
+        let mut mounts = Vec::new();
+        for bind in &c.config.binds {
+            mounts.push(serde_json::json!({
+                "Type": "bind", "Source": bind.src, "Destination": bind.dst, "RW": !bind.readonly,
+            }));
+        }
+        for volume in &c.config.volumes {
+            let source = self
+                .volumes
+                .inspect(&volume.name)
+                .map(|v| v.mountpoint)
+                .ok();
+            mounts.push(serde_json::json!({
+                "Type": "volume", "Name": volume.name, "Source": source,
+                "Destination": volume.destination, "RW": !volume.readonly,
+            }));
+        }
+        for t in &c.config.tmpfs {
+            mounts.push(serde_json::json!({"Type": "tmpfs", "Destination": t.dst, "RW": true}));
+        }
+        let paths = self.paths(&c.config.id);
+        Ok(serde_json::json!({
+            "Id": c.config.id,
+            "Name": format!("/{}", c.config.name),
+            "Created": logs::format_time(c.config.created),
+            "Path": c.config.argv.first(),
+            "Args": c.config.argv.get(1..).unwrap_or_default(),
+            "State": {
+                "Status": c.state.status.as_str(),
+                "Running": c.is_running(),
+                "OOMKilled": c.state.oom_killed,
+                "Dead": c.state.exit_code == Some(EXIT_SUPERVISOR_DIED) && c.state.error.is_some(),
+                "Pid": if c.is_running() { c.state.supervisor_pid } else { None },
+                "ExitCode": c.state.exit_code.unwrap_or(0),
+                "Error": c.state.error.clone().unwrap_or_default(),
+                "StartedAt": time(c.state.started_at),
+                "FinishedAt": time(c.state.finished_at),
+            },
+            "Image": c.config.image_id,
+            "LogPath": paths.log(),
+            "HostConfig": {
+                "NetworkMode": c.config.network.as_str(),
+                "PortBindings": c.config.ports,
+                "Memory": c.config.limits.memory.unwrap_or(0),
+                "PidsLimit": c.config.limits.pids,
+                "NanoCpus": c.config.limits.cpus.map_or(0, |c| (c * 1e9) as i64),
+                "AutoRemove": c.config.auto_remove,
+            },
+            "Mounts": mounts,
+            "NetworkSettings": {
+                "IPAddress": c.state.ip.clone().unwrap_or_default(),
+                "Ports": c.state.ports,
+            },
+            "Config": {
+                "Hostname": c.config.hostname,
+                "User": c.config.user,
+                "Env": c.config.env,
+                "Cmd": c.config.argv,
+                "Image": c.config.image,
+                "WorkingDir": c.config.cwd,
+                "StopSignal": c.config.stop_signal,
+            },
+            "GraphDriver": {
+                "Name": "overlay2",
+                "Data": { "UpperDir": paths.upper(), "WorkDir": paths.work() },
+            },
+        }))
+    }
+
+    /// Starts a created or exited container under a detached supervisor:
+    /// `supervisor` is the program and arguments that reach
+    /// [`supervise`] (the container id is appended). Returns once it runs
+    /// (or has already exited).
+    pub fn start_detached(&self, reference: &str, supervisor: &[OsString]) -> Result<Container> {
+        let container = self.get(reference)?;
+        if container.is_running() {
+            return Ok(container);
+        }
+        let paths = self.paths(&container.config.id);
+        let Some((program, args)) = supervisor.split_first() else {
+            return Err(Error::ContainerOption {
+                message: "empty supervisor command".into(),
+            });
+        };
+        let log_path = paths.dir.join("supervisor.log");
+        let log = fs::File::create(&log_path).map_err(|source| Error::Io {
+            action: "create",
+            path: log_path.clone(),
+            source,
+        })?;
+        let before = container.state.started_at;
+        let mut child = std::process::Command::new(program)
+            .args(args)
+            .arg(&container.config.id)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|source| Error::Io {
+                action: "start supervisor",
+                path: PathBuf::from(program),
+                source,
+            })?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let now = self.get(&container.config.id)?;
+            if now.state.started_at != before {
+                return Ok(now);
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                let text = fs::read_to_string(&log_path).unwrap_or_default();
+                return Err(Error::ContainerConflict {
+                    container: container.config.id.clone(),
+                    reason: format!(
+                        "supervisor exited ({status}) before starting: {}",
+                        text.trim()
+                    ),
+                });
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::ContainerConflict {
+                    container: container.config.id.clone(),
+                    reason: "supervisor did not start the container within 60 s".into(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// Entry point of the detached supervisor process (`buildr __supervise ID`):
+/// leaves the caller's session, runs the container to its end, and removes
+/// it afterwards when it was created with `--rm`.
+pub fn supervise(root: &Path, id: &str) -> Result<ExitInfo> {
+    let _ = nix::unistd::setsid();
+    let containers = Containers::open(root)?;
+    let info = containers.run_attached(id, AttachOptions::default(), |_, _| {})?;
+    let container = containers.get(id)?;
+    if container.config.auto_remove {
+        containers.remove_dir(&container, true)?;
+    }
+    Ok(info)
+}
+
+/// The sandbox's per-run state root of container `id`, on the runtime
+/// tmpfs: `<tmpfs>/buildr/containers/<id>`.
+pub(crate) fn run_dir(id: &str) -> PathBuf {
+    buildr_exec::default_state_root()
+        .join("buildr")
+        .join("containers")
+        .join(id)
+}
+
+fn libc_sigterm() -> i32 {
+    nix::libc::SIGTERM
+}
+
+fn valid_container_name(name: &str) -> bool {
+    volume::valid_name(name) || (name.len() == 1 && name.chars().all(|c| c.is_ascii_alphanumeric()))
+}
+
+/// `bytes` random bytes from the kernel, hex-encoded.
+fn random_hex(bytes: usize) -> Result<String> {
+    let mut buf = vec![0u8; bytes];
+    let urandom = Path::new("/dev/urandom");
+    fs::File::open(urandom)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut buf))
+        .map_err(|source| Error::Io {
+            action: "read",
+            path: urandom.to_owned(),
+            source,
+        })?;
+    let mut out = String::with_capacity(bytes * 2);
+    for b in buf {
+        out.push_str(&format!("{b:02x}"));
+    }
+    Ok(out)
+}

@@ -1,0 +1,328 @@
+//! A container's files under `<root>/containers/<id>/`: its config (fixed
+//! at create), its state (rewritten on every transition), both written
+//! atomically (temp file, fsync, rename) under the container's lock.
+//!
+//! ```text
+//! config.json      what to run: argv, env, mounts, limits, lowers
+//! state.json       created | running (supervisor pid + start time) | exited
+//! lock             flock: serializes state read-modify-write
+//! control          fifo the supervisor reads `signal N` / `stop N T` from
+//! container.log    json lines, docker's json-file format (+ .1 rotated)
+//! upper/ work/     the writable overlay layer
+//! ```
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use buildr_exec::{BindMount, Limits, TmpfsMount};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+pub(crate) const CONFIG_FILE: &str = "config.json";
+pub(crate) const STATE_FILE: &str = "state.json";
+pub(crate) const LOCK_FILE: &str = "lock";
+pub(crate) const CONTROL_FIFO: &str = "control";
+/// State and config files are small; anything larger is corrupt.
+const MAX_JSON: u64 = 4 << 20;
+
+/// How the container's network is set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkMode {
+    /// Loopback only.
+    #[default]
+    None,
+    /// The host's network namespace.
+    Host,
+    /// A veth on buildr's bridge (`buildr0`), ports published by the supervisor.
+    Bridge,
+}
+
+impl NetworkMode {
+    /// `none` or `host`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NetworkMode::None => "none",
+            NetworkMode::Host => "host",
+            NetworkMode::Bridge => "bridge",
+        }
+    }
+}
+
+/// A volume mounted into the container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeMount {
+    /// The volume's name (a random hex id for anonymous volumes).
+    pub name: String,
+    /// Absolute path inside the container.
+    pub destination: String,
+    pub readonly: bool,
+    /// Created for the image's `VOLUME` (or a bare `-v /path`): removed by `rm -v`.
+    pub anonymous: bool,
+}
+
+/// What a container runs, fixed at create time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContainerConfig {
+    pub id: String,
+    pub name: String,
+    /// The reference the user gave.
+    pub image: String,
+    /// The image id (config digest).
+    pub image_id: String,
+    /// Unpacked layers (snapshot ids), bottom first.
+    pub snapshots: Vec<String>,
+    /// Creation time, nanoseconds since the epoch.
+    pub created: i128,
+    pub argv: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub user: String,
+    pub hostname: String,
+    pub network: NetworkMode,
+    pub binds: Vec<BindMount>,
+    pub volumes: Vec<VolumeMount>,
+    pub tmpfs: Vec<TmpfsMount>,
+    pub limits: Limits,
+    /// Signal number `stop` sends first.
+    pub stop_signal: i32,
+    /// `--rm`: removed (with its anonymous volumes) when it exits.
+    pub auto_remove: bool,
+    /// `-p`/`-P` publications in docker's syntax (bridge only).
+    #[serde(default)]
+    pub ports: Vec<String>,
+}
+
+/// Where a container is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    #[default]
+    Created,
+    Running,
+    Exited,
+}
+
+impl Status {
+    /// Docker's word for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Exited => "exited",
+        }
+    }
+}
+
+/// A container's runtime state.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ContainerState {
+    pub status: Status,
+    /// The supervising process (the foreground `run`, or `__supervise`).
+    pub supervisor_pid: Option<u32>,
+    /// Its start time in clock ticks since boot (field 22 of
+    /// `/proc/PID/stat`), so a recycled pid is never taken for it.
+    pub supervisor_start: Option<u64>,
+    /// Nanoseconds since the epoch.
+    pub started_at: Option<i128>,
+    pub finished_at: Option<i128>,
+    pub exit_code: Option<i32>,
+    pub oom_killed: bool,
+    /// Why the container did not run or how it ended abnormally.
+    pub error: Option<String>,
+    /// Published ports while running, host side bound:
+    /// `127.0.0.1:32768->80/tcp`.
+    #[serde(default)]
+    pub ports: Vec<String>,
+    /// The container's address on the bridge while running.
+    #[serde(default)]
+    pub ip: Option<String>,
+}
+
+/// Now, in nanoseconds since the epoch.
+pub(crate) fn now_nanos() -> i128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128)
+}
+
+/// Reads a small JSON file.
+pub(crate) fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
+    let file = File::open(path).map_err(|source| Error::Io {
+        action: "open",
+        path: path.to_owned(),
+        source,
+    })?;
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if len > MAX_JSON {
+        return Err(Error::ContainerState {
+            path: path.to_owned(),
+            reason: format!("{len} bytes, more than the {MAX_JSON} allowed"),
+        });
+    }
+    serde_json::from_reader(std::io::BufReader::new(file)).map_err(|e| Error::ContainerState {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+/// Writes `value` as JSON to `path` atomically: a temp file in the same
+/// directory, fsync, rename, fsync of the directory.
+pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let io = |action: &'static str, path: &Path| {
+        let path = path.to_owned();
+        move |source| Error::Io {
+            action,
+            path,
+            source,
+        }
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(dir)
+        .map_err(io("create temp file in", dir))?;
+    let bytes = serde_json::to_vec_pretty(value).map_err(|e| Error::ContainerState {
+        path: path.to_owned(),
+        reason: format!("encode: {e}"),
+    })?;
+    tmp.write_all(&bytes).map_err(io("write", tmp.path()))?;
+    tmp.as_file().sync_all().map_err(io("fsync", tmp.path()))?;
+    tmp.persist(path)
+        .map_err(|e| io("rename into place", path)(e.error))?;
+    if let Ok(dir) = File::open(dir) {
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}
+
+/// An exclusive hold on one container's lock file.
+#[derive(Debug)]
+pub(crate) struct Lock {
+    _file: File,
+}
+
+/// Takes the exclusive flock on `path` (created if missing), waiting.
+pub(crate) fn lock(path: &Path) -> Result<Lock> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|source| Error::Io {
+            action: "open lock file",
+            path: path.to_owned(),
+            source,
+        })?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).map_err(|e| Error::Io {
+        action: "lock",
+        path: path.to_owned(),
+        source: e.into(),
+    })?;
+    Ok(Lock { _file: file })
+}
+
+/// The start time (clock ticks since boot) of process `pid`, `None` if it
+/// does not exist.
+pub(crate) fn process_start(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: fields start after
+    // the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    // Field 3 is the first after ')'; starttime is field 22.
+    let start = rest.split_whitespace().nth(19)?;
+    let state = rest.split_whitespace().next()?;
+    if state == "Z" || state == "X" {
+        return None;
+    }
+    start.parse().ok()
+}
+
+/// Whether the recorded supervisor is still the same live process.
+pub(crate) fn supervisor_alive(state: &ContainerState) -> bool {
+    match (state.supervisor_pid, state.supervisor_start) {
+        (Some(pid), Some(start)) => process_start(pid) == Some(start),
+        _ => false,
+    }
+}
+
+/// The paths of one container's directory.
+#[derive(Debug, Clone)]
+pub(crate) struct Paths {
+    pub dir: PathBuf,
+}
+
+impl Paths {
+    pub fn config(&self) -> PathBuf {
+        self.dir.join(CONFIG_FILE)
+    }
+    pub fn state(&self) -> PathBuf {
+        self.dir.join(STATE_FILE)
+    }
+    pub fn lock(&self) -> PathBuf {
+        self.dir.join(LOCK_FILE)
+    }
+    pub fn control(&self) -> PathBuf {
+        self.dir.join(CONTROL_FIFO)
+    }
+    pub fn log(&self) -> PathBuf {
+        self.dir.join("container.log")
+    }
+    pub fn upper(&self) -> PathBuf {
+        self.dir.join("upper")
+    }
+    pub fn work(&self) -> PathBuf {
+        self.dir.join("work")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_process_is_alive_and_a_dead_one_is_not() {
+        let me = std::process::id();
+        let start = process_start(me).expect("own start time");
+        let alive = ContainerState {
+            supervisor_pid: Some(me),
+            supervisor_start: Some(start),
+            ..ContainerState::default()
+        };
+        assert!(supervisor_alive(&alive));
+        // Same pid, other start time: a recycled pid.
+        let recycled = ContainerState {
+            supervisor_start: Some(start + 1),
+            ..alive.clone()
+        };
+        assert!(!supervisor_alive(&recycled));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert_eq!(process_start(pid), None);
+    }
+
+    #[test]
+    fn state_round_trips_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(STATE_FILE);
+        let state = ContainerState {
+            status: Status::Exited,
+            exit_code: Some(137),
+            oom_killed: true,
+            ..ContainerState::default()
+        };
+        write_json(&path, &state).unwrap();
+        let back: ContainerState = read_json(&path).unwrap();
+        assert_eq!(back, state);
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "no temp file left behind");
+        fs::write(&path, b"{not json").unwrap();
+        let err = read_json::<ContainerState>(&path).unwrap_err().to_string();
+        assert!(err.contains("state.json"), "{err}");
+    }
+}

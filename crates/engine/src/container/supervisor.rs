@@ -1,0 +1,332 @@
+//! Running a container to its end in the calling process: the foreground
+//! `run`, or the detached `__supervise` process. The caller becomes the
+//! container's supervisor: it claims the state (pid + start time), serves
+//! the control fifo (`signal N`, `stop N MILLIS`), streams output to the
+//! json log (and the caller), and records the exit atomically.
+
+use std::fs::{self, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use buildr_cache::SnapshotId;
+use buildr_exec::{BindMount, Cancel, ExitStatus, Network, Rootfs, Sandbox, SpawnSpec, Stream};
+use nix::sys::signal::{SigSet, Signal};
+
+use super::logs::{DEFAULT_LOG_MAX, LogStream, LogWriter};
+use super::state::{
+    ContainerState, Status, now_nanos, process_start, read_json, supervisor_alive, write_json,
+};
+use super::{Container, Containers};
+use crate::error::{Error, Result};
+
+/// How [`Containers::run_attached`] behaves.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AttachOptions {
+    /// Forward SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 sent to
+    /// this process to the container (docker's `--sig-proxy`). Blocks those
+    /// signals in the calling thread, so call it before starting threads.
+    pub proxy_signals: bool,
+    /// Log file cap before rotation (default 10 MiB).
+    pub log_max: Option<u64>,
+}
+
+/// How a container ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExitInfo {
+    /// The code docker would report: the command's code, 128+signal when
+    /// killed, 137 for OOM, 127/126 when the command could not be started.
+    pub exit_code: i32,
+    pub oom_killed: bool,
+    /// Why it could not run, if it could not.
+    pub error: Option<String>,
+}
+
+impl Containers {
+    /// Runs a created or exited container in this process until it exits,
+    /// passing its output to `on_output` as it arrives.
+    pub fn run_attached(
+        &self,
+        reference: &str,
+        options: AttachOptions,
+        mut on_output: impl FnMut(LogStream, &[u8]),
+    ) -> Result<ExitInfo> {
+        let container = self.get(reference)?;
+        let paths = self.paths(&container.config.id);
+        let cancel = Cancel::new()?;
+        // Before any thread starts: threads inherit the blocked mask, and a
+        // thread that does not block them would take the default action.
+        if options.proxy_signals {
+            proxy_signals(&cancel);
+        }
+        let control = paths.control();
+        // Claim the container, its control fifo ready before the state says
+        // running: whoever sees "running" can signal it at once (the pipe
+        // buffers lines until the control thread reads them).
+        let (fifo, mut quit) = {
+            let _lock = super::state::lock(&paths.lock())?;
+            let current: ContainerState = read_json(&paths.state())?;
+            if current.status == Status::Running && supervisor_alive(&current) {
+                return Err(Error::ContainerConflict {
+                    container: container.config.id.clone(),
+                    reason: "is already running".into(),
+                });
+            }
+            let _ = fs::remove_file(&control);
+            nix::unistd::mkfifo(&control, nix::sys::stat::Mode::from_bits_truncate(0o600))
+                .map_err(|e| Error::Io {
+                    action: "create control fifo",
+                    path: control.clone(),
+                    source: e.into(),
+                })?;
+            // Read and write: the fifo never reports end-of-file to the loop.
+            let open_error = |source| Error::Io {
+                action: "open control fifo",
+                path: control.clone(),
+                source,
+            };
+            let fifo = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&control)
+                .map_err(open_error)?;
+            let quit = fifo.try_clone().map_err(open_error)?;
+            let pid = std::process::id();
+            let state = ContainerState {
+                status: Status::Running,
+                supervisor_pid: Some(pid),
+                supervisor_start: process_start(pid),
+                started_at: Some(now_nanos()),
+                ..ContainerState::default()
+            };
+            write_json(&paths.state(), &state)?;
+            (fifo, quit)
+        };
+        let control_thread = {
+            let cancel = cancel.clone();
+            std::thread::spawn(move || control_loop(fifo, &cancel))
+        };
+
+        let mut log = LogWriter::open(&paths.log(), options.log_max.unwrap_or(DEFAULT_LOG_MAX))?;
+        // Bridge: the endpoint and the port proxies live as long as this call.
+        let network = self.connect(&container, &paths);
+        let result = network.and_then(|network| {
+            let mut spec = self.spawn_spec(&container)?;
+            if let Some((endpoint, _proxies)) = &network {
+                spec.network = endpoint.network();
+            }
+            // A state root of its own, so that what a killed supervisor
+            // leaves (resolv.conf, hosts) is found and removed by id.
+            let run_dir = super::run_dir(&container.config.id);
+            fs::create_dir_all(&run_dir).map_err(|source| Error::Io {
+                action: "create",
+                path: run_dir.clone(),
+                source,
+            })?;
+            let outcome = Sandbox::new()
+                .with_state_root(&run_dir)
+                .run(&spec, &cancel, |stream, chunk| {
+                    let stream = match stream {
+                        Stream::Stdout => LogStream::Stdout,
+                        Stream::Stderr => LogStream::Stderr,
+                    };
+                    log.write(stream, chunk);
+                    on_output(stream, chunk);
+                })
+                .map_err(Error::from);
+            let _ = fs::remove_dir_all(&run_dir);
+            if let Some((endpoint, proxies)) = network {
+                drop(proxies);
+                endpoint.detach()?;
+            }
+            outcome
+        });
+        log.flush();
+        let _ = quit.write_all(b"quit\n");
+        let _ = control_thread.join();
+        let _ = fs::remove_file(&control);
+
+        let info = match result {
+            Ok(outcome) => ExitInfo {
+                exit_code: if outcome.oom_killed {
+                    137
+                } else {
+                    match outcome.status {
+                        ExitStatus::Code(code) => code,
+                        ExitStatus::Signal(signal) => 128 + signal,
+                    }
+                },
+                oom_killed: outcome.oom_killed,
+                error: None,
+            },
+            Err(e) => {
+                let message = e.to_string();
+                let not_found = message.contains("not found") || message.contains("No such file");
+                ExitInfo {
+                    exit_code: if not_found { 127 } else { 126 },
+                    oom_killed: false,
+                    error: Some(message),
+                }
+            }
+        };
+        let _lock = super::state::lock(&paths.lock())?;
+        let mut state: ContainerState = read_json(&paths.state())?;
+        state.status = Status::Exited;
+        state.exit_code = Some(info.exit_code);
+        state.oom_killed = info.oom_killed;
+        state.error = info.error.clone();
+        state.finished_at = Some(now_nanos());
+        state.supervisor_pid = None;
+        state.supervisor_start = None;
+        state.ports.clear();
+        state.ip = None;
+        write_json(&paths.state(), &state)?;
+        Ok(info)
+    }
+
+    /// Attaches a bridge container to the bridge and publishes its ports,
+    /// recording the address and the bound ports in its state.
+    fn connect(
+        &self,
+        container: &Container,
+        paths: &super::state::Paths,
+    ) -> Result<Option<(buildr_exec::Endpoint, Vec<buildr_exec::PortProxy>)>> {
+        if container.config.network != super::NetworkMode::Bridge {
+            return Ok(None);
+        }
+        let bridge = self.bridge()?;
+        let endpoint = bridge.attach(&container.config.id)?;
+        let mut proxies = Vec::new();
+        for text in &container.config.ports {
+            let mapping: buildr_exec::PortMapping =
+                text.parse()
+                    .map_err(|e: buildr_exec::Error| Error::ContainerOption {
+                        message: e.to_string(),
+                    })?;
+            proxies.push(endpoint.publish(&mapping)?);
+        }
+        let _lock = super::state::lock(&paths.lock())?;
+        let mut state: ContainerState = read_json(&paths.state())?;
+        state.ip = Some(endpoint.ip().to_string());
+        state.ports = proxies.iter().map(|p| p.mapping().to_string()).collect();
+        write_json(&paths.state(), &state)?;
+        Ok(Some((endpoint, proxies)))
+    }
+
+    /// The sandbox spec of a container.
+    fn spawn_spec(&self, container: &Container) -> Result<SpawnSpec> {
+        let config = &container.config;
+        let paths = self.paths(&config.id);
+        let mut ids = Vec::with_capacity(config.snapshots.len());
+        for id in &config.snapshots {
+            ids.push(SnapshotId::new(id)?);
+        }
+        let mut missing = false;
+        for id in &ids {
+            missing |= !self.store().has_snapshot(id)?;
+        }
+        if missing {
+            // Pruned while the container was stopped: unpack again from
+            // the image's blobs, if the image is still there.
+            let image = self.images.resolve(&config.image_id)?;
+            ids = super::create::ensure_snapshots(self.store(), &image)?;
+        }
+        let mut lowers = Vec::with_capacity(ids.len());
+        for id in ids.iter().rev() {
+            lowers.push(self.store().snapshot_path(id)?);
+        }
+        let mut binds = config.binds.clone();
+        for volume in &config.volumes {
+            let found = self.volumes.inspect(&volume.name)?;
+            binds.push(BindMount {
+                src: found.mountpoint,
+                dst: PathBuf::from(&volume.destination),
+                readonly: volume.readonly,
+            });
+        }
+        Ok(SpawnSpec {
+            rootfs: Rootfs {
+                lowers,
+                upper: paths.upper(),
+                work: paths.work(),
+                ..Rootfs::default()
+            },
+            argv: config.argv.clone(),
+            env: config.env.clone(),
+            cwd: config.cwd.clone(),
+            user: config.user.clone(),
+            hostname: config.hostname.clone(),
+            network: match config.network {
+                super::NetworkMode::None => Network::None,
+                super::NetworkMode::Host => Network::Host,
+                // Replaced by the endpoint's namespace in `run_attached`.
+                super::NetworkMode::Bridge => Network::None,
+            },
+            binds,
+            tmpfs: config.tmpfs.clone(),
+            limits: config.limits,
+            ..SpawnSpec::default()
+        })
+    }
+}
+
+/// Serves control lines until `quit`.
+fn control_loop(fifo: fs::File, cancel: &Cancel) {
+    let reader = BufReader::new(fifo);
+    for line in reader.lines() {
+        let Ok(line) = line else { return };
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["quit"] => return,
+            ["signal", sig] => {
+                if let Ok(sig) = sig.parse::<i32>() {
+                    send(cancel, sig);
+                }
+            }
+            ["stop", sig, millis] => {
+                let (Ok(sig), Ok(millis)) = (sig.parse::<i32>(), millis.parse::<u64>()) else {
+                    continue;
+                };
+                send(cancel, sig);
+                let cancel = cancel.clone();
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(millis));
+                    cancel.cancel();
+                });
+            }
+            _ => {}
+        }
+    }
+}
+
+fn send(cancel: &Cancel, signal: i32) {
+    if signal == nix::libc::SIGKILL {
+        cancel.cancel();
+    } else {
+        cancel.send_signal(signal);
+    }
+}
+
+/// Blocks the proxied signals here and forwards them from a thread.
+fn proxy_signals(cancel: &Cancel) {
+    let mut set = SigSet::empty();
+    for signal in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+    ] {
+        set.add(signal);
+    }
+    if set.thread_block().is_err() {
+        return;
+    }
+    let cancel = cancel.clone();
+    std::thread::spawn(move || {
+        while let Ok(signal) = set.wait() {
+            cancel.send_signal(signal as i32);
+        }
+    });
+}

@@ -1,0 +1,196 @@
+//! Lowering `COPY` and `ADD`: sources and destination expanded, the
+//! destination made absolute against WORKDIR, `--from` bound to a stage's
+//! vertex or a base image, flags checked.
+
+use std::sync::{Arc, Mutex};
+
+use buildr_parser::{CopyLike, CopySource, Instruction, Spanned};
+
+use super::{Lowering, StageLowering, expand, stages};
+use crate::error::{Error, Result};
+use crate::ops::copy::{CopyOp, Source, clean};
+use crate::ops::export::Step;
+
+impl Lowering<'_> {
+    pub(crate) fn copy(
+        &mut self,
+        st: &mut StageLowering,
+        at: &Spanned<Instruction>,
+        copy: &CopyLike,
+        env: &[(String, String)],
+        is_add: bool,
+    ) -> Result<()> {
+        let dockerfile = self.plan.dockerfile;
+        let location = self.location(at);
+        let keyword = if is_add { "ADD" } else { "COPY" };
+        let fail = |message: String| Error::Build {
+            location: location.clone(),
+            message,
+        };
+        let word = |w: &str| expand(&self.lexer, w, env, dockerfile, at);
+        let mut paths = Vec::new();
+        let mut inline = Vec::new();
+        for source in &copy.sources {
+            match source {
+                CopySource::Path(path) => {
+                    let path = word(path)?;
+                    if is_add
+                        && (path.starts_with("https://")
+                            || path.starts_with("git@")
+                            || path.ends_with(".git"))
+                    {
+                        return Err(fail(format!(
+                            "ADD {path}: only http:// URLs are supported yet (no TLS or git client)"
+                        )));
+                    }
+                    paths.push(path);
+                }
+                CopySource::Inline {
+                    name,
+                    content,
+                    expand: do_expand,
+                } => {
+                    let content = if *do_expand {
+                        self.lexer
+                            .raw_quotes(true)
+                            .process_word(content, &env)
+                            .map(|r| r.value)
+                            .map_err(|e| fail(format!("{keyword} <<{name}: {e}")))?
+                    } else {
+                        content.clone()
+                    };
+                    inline.push((name.clone(), content));
+                }
+            }
+        }
+        if !paths.is_empty() && !inline.is_empty() {
+            return Err(fail(format!(
+                "{keyword}: mixing heredoc and path sources is not supported yet"
+            )));
+        }
+        let raw_dest = word(&copy.dest)?;
+        let count = paths.len() + inline.len();
+        let dest_is_dir = raw_dest.ends_with('/')
+            || raw_dest == "."
+            || raw_dest.ends_with("/.")
+            || (raw_dest.is_empty());
+        if count > 1 && !dest_is_dir {
+            return Err(fail(format!(
+                "When using {keyword} with more than one source file, the destination must be a directory and end with a /"
+            )));
+        }
+        let dest = if raw_dest.starts_with('/') {
+            raw_dest.clone()
+        } else {
+            format!("{}/{raw_dest}", st.config.workdir())
+        };
+        let dest = format!("/{}", clean(&dest));
+        let chown = copy
+            .chown
+            .as_deref()
+            .map(word)
+            .transpose()?
+            .filter(|c| !c.is_empty());
+        let chmod = match copy.chmod.as_deref().map(word).transpose()? {
+            None => None,
+            Some(mode) => Some(
+                u32::from_str_radix(&mode, 8)
+                    .ok()
+                    .filter(|m| *m <= 0o7777)
+                    .ok_or_else(|| {
+                        fail(format!("--chmod={mode}: only octal modes are supported"))
+                    })?,
+            ),
+        };
+        let excludes = copy
+            .excludes
+            .iter()
+            .map(|e| word(e))
+            .collect::<Result<Vec<_>>>()?;
+        let mut inputs = vec![st.vertex];
+        let urls = paths.iter().filter(|p| p.starts_with("http://")).count();
+        if urls > 0 && (urls != 1 || paths.len() != 1 || !is_add) {
+            return Err(fail(format!(
+                "{keyword}: one URL source per ADD is supported yet"
+            )));
+        }
+        let checksum = match copy.checksum.as_deref().map(word).transpose()? {
+            None => None,
+            Some(_) if urls == 0 => {
+                return Err(fail(
+                    "ADD --checksum is only supported with a URL source".to_owned(),
+                ));
+            }
+            Some(sum) => Some(
+                sum.strip_prefix("sha256:")
+                    .and_then(|hex| buildr_cache::Digest::from_hex(hex).ok())
+                    .ok_or_else(|| {
+                        fail(format!("--checksum={sum}: expected sha256:<64 hex digits>"))
+                    })?,
+            ),
+        };
+        let source = if urls == 1 {
+            Source::Url {
+                url: paths[0].clone(),
+                checksum,
+                fetched: Mutex::new(None),
+            }
+        } else if !inline.is_empty() {
+            Source::Inline(inline)
+        } else if let Some(from) = &copy.from {
+            let from = word(from)?;
+            match stages::stage_ref(dockerfile, &from) {
+                Some(idx) => {
+                    let out = self.outs.get(&idx).ok_or_else(|| {
+                        fail(format!(
+                            "--from={from}: the stage is not built before this one"
+                        ))
+                    })?;
+                    inputs.push(out.vertex);
+                }
+                None => {
+                    let name = format!("[{} {}/{}] FROM {from}", st.label, st.k, st.n);
+                    let (vertex, _) = self.base_image(&from, &location, name, st.uncached)?;
+                    inputs.push(vertex);
+                }
+            }
+            Source::Stage
+        } else {
+            Source::Context(Arc::clone(&self.plan.context))
+        };
+        let mut shown = String::new();
+        if let Some(chown) = &chown {
+            shown.push_str(&format!("--chown={chown} "));
+        }
+        if let Some(mode) = copy.chmod.as_deref() {
+            shown.push_str(&format!("--chmod={mode} "));
+        }
+        let names: Vec<String> = match &source {
+            Source::Inline(files) => files.iter().map(|(n, _)| n.clone()).collect(),
+            _ => paths.clone(),
+        };
+        let created_by = format!("{keyword} {shown}{} {raw_dest} # buildkit", names.join(" "));
+        let op = CopyOp {
+            name: st.name(&at.source),
+            location: location.clone(),
+            source,
+            sources: if urls == 1 { Vec::new() } else { paths },
+            dest,
+            dest_is_dir,
+            chown,
+            chmod,
+            unpack: is_add && copy.unpack != Some(false) && urls == 0,
+            excludes,
+            parents: copy.parents,
+            env: self.plan.env.clone(),
+            selection: Mutex::new(None),
+        };
+        st.vertex = self.add(Arc::new(op), &inputs, location, st.uncached);
+        st.steps.push(Step {
+            created_by,
+            from_op: true,
+            comment: Some("buildkit.dockerfile.v0".to_owned()),
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,615 @@
+//! Lowering: a parsed Dockerfile and the build's options into a solver
+//! graph of ops, one file per concern (`stages.rs` which stages, `args.rs`
+//! ARG scoping, `config.rs` config-only instructions, `run.rs` and
+//! `copy.rs` the filesystem steps).
+//!
+//! Vertices exist for FROM, RUN, COPY/ADD and WORKDIR; every other
+//! instruction changes the config at lowering time and therefore the
+//! definitions of later vertices (as BuildKit does). Identical prefixes of
+//! stages dedupe in the graph by digest.
+
+pub(crate) mod args;
+pub(crate) mod config;
+pub(crate) mod copy;
+pub(crate) mod run;
+pub(crate) mod stages;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use buildr_oci::{ContainerConfig, ImageConfig};
+use buildr_parser::{Dockerfile, Instruction, Lexer, Spanned};
+use buildr_solver::{BoxError, ExecCtx, Graph, GraphBuilder, Op, VertexId};
+
+use self::args::{BuildArgs, Scope, platform_args};
+use self::config::StageConfig;
+use crate::context::BuildContext;
+use crate::error::{Error, Result};
+use crate::image::Images;
+use crate::ops::commit::Env;
+use crate::ops::export::Step;
+use crate::ops::from::FromOp;
+use crate::ops::{Layer, State};
+use crate::registry::{PullPolicy, ensure_image};
+
+/// Everything lowering needs besides the Dockerfile.
+#[derive(Debug)]
+pub(crate) struct Plan<'a> {
+    pub dockerfile: &'a Dockerfile,
+    pub build_args: BTreeMap<String, String>,
+    pub target: Option<String>,
+    /// `os/arch[/variant]` of the image.
+    pub platform: String,
+    pub network: buildr_exec::Network,
+    pub allow_host_network: bool,
+    pub no_cache_filter: Vec<String>,
+    /// `--pull`: ask the registry even when the local store has the image.
+    pub pull: bool,
+    pub images: &'a Images,
+    pub context: Arc<BuildContext>,
+    pub env: Env,
+}
+
+/// The lowered build.
+pub(crate) struct Lowered {
+    pub graph: Graph<State>,
+    pub target: VertexId,
+    /// The target stage's config; history holds the base image's entries.
+    pub config: ImageConfig,
+    /// The target stage's own history entries.
+    pub steps: Vec<Step>,
+    pub warnings: Vec<String>,
+    /// Indices of the stages that were lowered (dependencies first).
+    pub stages: Vec<usize>,
+}
+
+/// A lowered stage: its last vertex, config and history.
+#[derive(Clone)]
+pub(crate) struct StageOut {
+    pub vertex: VertexId,
+    pub config: StageConfig,
+    pub steps: Vec<Step>,
+}
+
+/// The state of lowering one build.
+pub(crate) struct Lowering<'a> {
+    pub plan: &'a Plan<'a>,
+    pub graph: GraphBuilder<State>,
+    pub lexer: Lexer,
+    pub meta: Scope,
+    pub build_args: BuildArgs,
+    pub outs: HashMap<usize, StageOut>,
+    /// Base images resolved so far, by expanded reference.
+    pub bases: HashMap<String, (VertexId, ImageConfig)>,
+    pub nonce: u128,
+}
+
+pub(crate) fn lower(plan: &Plan<'_>) -> Result<Lowered> {
+    let dockerfile = plan.dockerfile;
+    let lexer = Lexer::new(dockerfile.directives.escape);
+    let mut build_args = BuildArgs {
+        given: plan.build_args.clone(),
+        ..BuildArgs::default()
+    };
+    let mut meta = Scope::default();
+    let build_platform = format!("linux/{}", crate::image::host_architecture());
+    for (name, value) in platform_args(&plan.platform, &build_platform) {
+        meta.set(&name, &value);
+    }
+    for arg in &dockerfile.meta_args {
+        for decl in &arg.value.args {
+            let value = match build_args.take(&decl.name) {
+                Some(value) => Some(value),
+                None => match &decl.default {
+                    Some(default) => Some(expand(&lexer, default, &meta.pairs(), dockerfile, arg)?),
+                    None => None,
+                },
+            };
+            meta.set(&decl.name, value.as_deref().unwrap_or(""));
+        }
+    }
+    let target = stages::target(dockerfile, plan.target.as_deref())?;
+    let order = stages::reachable(dockerfile, target, &meta);
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+        ^ u128::from(std::process::id());
+    let mut lowering = Lowering {
+        plan,
+        graph: GraphBuilder::new(),
+        lexer,
+        meta,
+        build_args,
+        outs: HashMap::new(),
+        bases: HashMap::new(),
+        nonce,
+    };
+    for &idx in &order {
+        let out = lowering.stage(idx)?;
+        lowering.outs.insert(idx, out);
+    }
+    let out = lowering
+        .outs
+        .remove(&target)
+        .ok_or_else(|| Error::BuildOption {
+            message: "the target stage was not lowered".to_owned(),
+        })?;
+    let mut warnings = Vec::new();
+    let unused = lowering.build_args.unused();
+    if !unused.is_empty() {
+        warnings.push(format!(
+            "one or more build-args [{}] were not consumed",
+            unused.join(" ")
+        ));
+    }
+    let graph = lowering.graph.build()?;
+    Ok(Lowered {
+        graph,
+        target: out.vertex,
+        config: out.config.image,
+        steps: out.steps,
+        warnings,
+        stages: order,
+    })
+}
+
+/// Expands one word, located at `at` for errors.
+pub(crate) fn expand<T>(
+    lexer: &Lexer,
+    word: &str,
+    env: &[(String, String)],
+    dockerfile: &Dockerfile,
+    at: &Spanned<T>,
+) -> Result<String> {
+    lexer
+        .process_word(word, &env)
+        .map(|r| r.value)
+        .map_err(|e| Error::Build {
+            location: format!("{}:{}", dockerfile.file, at.span.start.line),
+            message: format!("{}: {e}", at.source),
+        })
+}
+
+impl Lowering<'_> {
+    fn location<T>(&self, at: &Spanned<T>) -> String {
+        format!("{}:{}", self.plan.dockerfile.file, at.span.start.line)
+    }
+
+    /// Adds a vertex; in a `--no-cache-filter` stage its definition gets a
+    /// per-build nonce so no earlier result can match.
+    pub(crate) fn add(
+        &mut self,
+        op: Arc<dyn Op<State>>,
+        inputs: &[VertexId],
+        location: String,
+        uncached: bool,
+    ) -> VertexId {
+        let op: Arc<dyn Op<State>> = if uncached {
+            Arc::new(Uncached {
+                inner: op,
+                nonce: self.nonce,
+            })
+        } else {
+            op
+        };
+        self.graph.add_shared(op, inputs, location)
+    }
+
+    /// A base image from the local store (or `scratch`), as a FROM vertex.
+    pub(crate) fn base_image(
+        &mut self,
+        reference: &str,
+        location: &str,
+        name: String,
+        uncached: bool,
+    ) -> Result<(VertexId, ImageConfig)> {
+        if let Some(found) = self.bases.get(reference) {
+            return Ok(found.clone());
+        }
+        let (manifest, layers, config) = if reference == "scratch" {
+            let mut config = ImageConfig {
+                architecture: self
+                    .plan
+                    .platform
+                    .split('/')
+                    .nth(1)
+                    .unwrap_or("amd64")
+                    .to_owned(),
+                os: "linux".to_owned(),
+                config: Some(ContainerConfig::default()),
+                ..ImageConfig::default()
+            };
+            config.rootfs.kind = "layers".to_owned();
+            (None, Vec::new(), config)
+        } else {
+            let policy = if self.plan.pull {
+                PullPolicy::Always
+            } else {
+                PullPolicy::Missing
+            };
+            let image = ensure_image(
+                self.plan.images,
+                reference,
+                Some(&self.plan.platform),
+                policy,
+                None,
+            )
+            .map_err(|e| match e {
+                Error::ImageNotFound { .. }
+                | Error::BadReference { .. }
+                | Error::Registry { .. } => Error::BaseImageNotFound {
+                    location: location.to_owned(),
+                    reference: reference.to_owned(),
+                    reason: error_chain(&e),
+                },
+                other => other,
+            })?;
+            if image.manifest.layers.len() != image.config.rootfs.diff_ids.len() {
+                return Err(Error::BadImage {
+                    image: reference.to_owned(),
+                    reason: "manifest layers and config diff_ids differ in number".to_owned(),
+                });
+            }
+            let layers = image
+                .manifest
+                .layers
+                .iter()
+                .zip(&image.config.rootfs.diff_ids)
+                .map(|(desc, diff_id)| Layer {
+                    diff_id: *diff_id,
+                    digest: desc.digest,
+                    size: desc.size,
+                    media_type: desc.media_type.clone(),
+                    snapshot: buildr_cache::SnapshotId::from_digest(diff_id),
+                })
+                .collect();
+            (Some(image.manifest_digest), layers, image.config)
+        };
+        let op = FromOp {
+            name,
+            location: location.to_owned(),
+            manifest,
+            layers,
+            env: self.plan.env.clone(),
+        };
+        let vertex = self.add(Arc::new(op), &[], location.to_owned(), uncached);
+        self.bases
+            .insert(reference.to_owned(), (vertex, config.clone()));
+        Ok((vertex, config))
+    }
+
+    fn stage(&mut self, idx: usize) -> Result<StageOut> {
+        let dockerfile = self.plan.dockerfile;
+        let stage = &dockerfile.stages[idx];
+        let label = stage.name.clone().unwrap_or_else(|| format!("stage-{idx}"));
+        let uncached = stage.name.as_ref().is_some_and(|n| {
+            self.plan
+                .no_cache_filter
+                .iter()
+                .any(|f| f.eq_ignore_ascii_case(n))
+        });
+        let from_at = Spanned {
+            value: (),
+            span: stage.span,
+            source: stage.source.clone(),
+        };
+        let location = self.location(&from_at);
+        let base = expand(
+            &self.lexer,
+            &stage.base,
+            &self.meta.pairs(),
+            dockerfile,
+            &from_at,
+        )?;
+        let base_stage = dockerfile
+            .stage_by_name(&base)
+            .map(|(i, _)| i)
+            .filter(|i| *i < idx);
+
+        // ONBUILD triggers of a base image run first in this stage.
+        let mut triggers: Vec<Spanned<Instruction>> = Vec::new();
+        let total = |extra: usize| {
+            1 + extra
+                + stage
+                    .instructions
+                    .iter()
+                    .filter(|i| makes_vertex(&i.value))
+                    .count()
+        };
+        let (vertex, config, steps) = match base_stage {
+            Some(dep) => {
+                let out = self.outs.get(&dep).cloned().ok_or_else(|| Error::Build {
+                    location: location.clone(),
+                    message: format!("stage {base:?} is used before it is built"),
+                })?;
+                let mut config = out.config;
+                config.cmd_set = false;
+                (out.vertex, config, out.steps)
+            }
+            None => {
+                // The base's ONBUILD triggers count among the stage's steps.
+                let n_triggers = if base == "scratch" {
+                    0
+                } else {
+                    self.plan
+                        .images
+                        .resolve(&base)
+                        .ok()
+                        .and_then(|image| image.config.config.and_then(|c| c.on_build))
+                        .map_or(0, |triggers| {
+                            triggers
+                                .iter()
+                                .filter(|t| {
+                                    let keyword = t.split_whitespace().next().unwrap_or_default();
+                                    ["RUN", "COPY", "ADD", "WORKDIR"]
+                                        .iter()
+                                        .any(|k| k.eq_ignore_ascii_case(keyword))
+                                })
+                                .count()
+                        })
+                };
+                let name = format!("[{label} 1/{}] FROM {base}", total(n_triggers));
+                let (vertex, image) = self.base_image(&base, &location, name, uncached)?;
+                let on_build = image
+                    .config
+                    .as_ref()
+                    .and_then(|c| c.on_build.clone())
+                    .unwrap_or_default();
+                for trigger in on_build {
+                    let text = format!("FROM scratch\n{trigger}\n");
+                    let parsed = buildr_parser::parse(&dockerfile.file, text.as_bytes())?;
+                    for stage in parsed.stages {
+                        for instruction in stage.instructions {
+                            triggers.push(Spanned {
+                                value: instruction.value,
+                                span: stage.span,
+                                source: instruction.source,
+                            });
+                        }
+                    }
+                }
+                for trigger in &mut triggers {
+                    trigger.span = stage.span;
+                }
+                (vertex, StageConfig::new(image), Vec::new())
+            }
+        };
+        let n = total(triggers.iter().filter(|i| makes_vertex(&i.value)).count());
+        let mut state = StageLowering {
+            label,
+            n,
+            k: 1,
+            vertex,
+            config,
+            steps,
+            args: Scope::default(),
+            uncached,
+        };
+        for instruction in triggers.iter().chain(&stage.instructions) {
+            self.instruction(&mut state, instruction)?;
+        }
+        Ok(StageOut {
+            vertex: state.vertex,
+            config: state.config,
+            steps: state.steps,
+        })
+    }
+
+    fn instruction(&mut self, st: &mut StageLowering, at: &Spanned<Instruction>) -> Result<()> {
+        let dockerfile = self.plan.dockerfile;
+        let env = st.expand_env();
+        let word = |this: &Self, w: &str| expand(&this.lexer, w, &env, dockerfile, at);
+        match &at.value {
+            Instruction::Arg(arg) => {
+                // As BuildKit: an empty-layer history entry naming each
+                // declaration with its expanded default (not the value
+                // given with --build-arg).
+                let mut parts = Vec::new();
+                for decl in &arg.args {
+                    let default = match &decl.default {
+                        Some(default) => Some(word(self, default)?),
+                        None => None,
+                    };
+                    parts.push(match &default {
+                        Some(default) => format!("{}={default}", decl.name),
+                        None => decl.name.clone(),
+                    });
+                    let value = match self.build_args.take(&decl.name) {
+                        Some(value) => Some(value),
+                        None => default.or_else(|| self.meta.get(&decl.name).map(str::to_owned)),
+                    };
+                    if let Some(value) = value {
+                        st.args.set(&decl.name, &value);
+                    }
+                }
+                st.steps.push(Step {
+                    created_by: format!("ARG {}", parts.join(" ")),
+                    from_op: false,
+                    comment: None,
+                });
+            }
+            Instruction::Env(pairs) => {
+                let mut parts = Vec::new();
+                for pair in pairs {
+                    let key = word(self, &pair.key)?;
+                    let value = word(self, &pair.value)?;
+                    st.config.set_env(&key, &value);
+                    parts.push(format!("{key}={value}"));
+                }
+                st.steps.push(Step {
+                    created_by: format!("ENV {}", parts.join(" ")),
+                    from_op: false,
+                    comment: None,
+                });
+            }
+            Instruction::Run(run) => self.run(st, at, run, &env)?,
+            Instruction::Copy(copy) => self.copy(st, at, copy, &env, false)?,
+            Instruction::Add(copy) => self.copy(st, at, copy, &env, true)?,
+            Instruction::Workdir(dir) => self.workdir(st, at, &word(self, dir)?)?,
+            other => {
+                let words = match other {
+                    Instruction::Label(pairs) => {
+                        let mut words = Vec::new();
+                        for pair in pairs {
+                            words.push(word(self, &pair.key)?);
+                            words.push(word(self, &pair.value)?);
+                        }
+                        words
+                    }
+                    Instruction::Maintainer(name) => vec![name.clone()],
+                    Instruction::Expose(ports) => {
+                        let mut words = Vec::new();
+                        for port in ports {
+                            words.extend(self.lexer.process_words(port, &env).map_err(|e| {
+                                Error::Build {
+                                    location: self.location(at),
+                                    message: format!("{}: {e}", at.source),
+                                }
+                            })?);
+                        }
+                        words
+                    }
+                    Instruction::Volume(volumes) => volumes
+                        .iter()
+                        .map(|v| word(self, v))
+                        .collect::<Result<_>>()?,
+                    Instruction::User(user) => vec![word(self, user)?],
+                    Instruction::Stopsignal(signal) => vec![word(self, signal)?],
+                    _ => Vec::new(),
+                };
+                if let Some(created_by) = st.config.apply(other, &words) {
+                    st.steps.push(Step {
+                        created_by,
+                        from_op: false,
+                        comment: None,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn workdir(
+        &mut self,
+        st: &mut StageLowering,
+        at: &Spanned<Instruction>,
+        dir: &str,
+    ) -> Result<()> {
+        let path = if dir.starts_with('/') {
+            dir.to_owned()
+        } else {
+            format!("{}/{dir}", st.config.workdir())
+        };
+        let path = format!("/{}", crate::ops::copy::clean(&path));
+        st.config.config().working_dir = Some(path.clone());
+        let name = st.name(&at.source);
+        // As BuildKit: the directory belongs to the USER in effect.
+        let user = st.config.user();
+        let op = crate::ops::copy::CopyOp {
+            name,
+            location: self.location(at),
+            source: crate::ops::copy::Source::Mkdir,
+            sources: Vec::new(),
+            dest: path.clone(),
+            dest_is_dir: true,
+            chown: (!user.is_empty()).then_some(user),
+            chmod: None,
+            unpack: false,
+            excludes: Vec::new(),
+            parents: false,
+            env: self.plan.env.clone(),
+            selection: std::sync::Mutex::new(None),
+        };
+        let location = self.location(at);
+        st.vertex = self.add(Arc::new(op), &[st.vertex], location, st.uncached);
+        st.steps.push(Step {
+            created_by: format!("WORKDIR {path}"),
+            from_op: true,
+            comment: Some("buildkit.dockerfile.v0".to_owned()),
+        });
+        Ok(())
+    }
+}
+
+/// Per-stage lowering state.
+pub(crate) struct StageLowering {
+    pub label: String,
+    pub n: usize,
+    pub k: usize,
+    pub vertex: VertexId,
+    pub config: StageConfig,
+    pub steps: Vec<Step>,
+    /// ARGs declared in this stage, with values.
+    pub args: Scope,
+    pub uncached: bool,
+}
+
+impl StageLowering {
+    /// Variables words are expanded with: args, then env (env wins).
+    pub(crate) fn expand_env(&self) -> Vec<(String, String)> {
+        let mut env = self.args.pairs();
+        env.extend(self.config.env());
+        env
+    }
+
+    /// The next vertex's progress name: `[build 2/4] COPY . .`.
+    pub(crate) fn name(&mut self, source: &str) -> String {
+        self.k += 1;
+        let line = source.lines().next().unwrap_or(source);
+        format!("[{} {}/{}] {line}", self.label, self.k, self.n)
+    }
+}
+
+fn makes_vertex(instruction: &Instruction) -> bool {
+    matches!(
+        instruction,
+        Instruction::Run(_) | Instruction::Copy(_) | Instruction::Add(_) | Instruction::Workdir(_)
+    )
+}
+
+/// An op whose definition carries a per-build nonce (`--no-cache-filter`).
+struct Uncached {
+    inner: Arc<dyn Op<State>>,
+    nonce: u128,
+}
+
+impl Op<State> for Uncached {
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+
+    fn definition(&self) -> Vec<u8> {
+        let mut def = self.inner.definition();
+        def.extend_from_slice(b"buildr/no-cache");
+        def.extend_from_slice(&self.nonce.to_le_bytes());
+        def
+    }
+
+    fn content_key(
+        &self,
+        inputs: &[&State],
+        ctx: &ExecCtx,
+    ) -> std::result::Result<Option<buildr_solver::ContentHash>, BoxError> {
+        self.inner.content_key(inputs, ctx)
+    }
+
+    fn execute(&self, inputs: &[State], ctx: &ExecCtx) -> std::result::Result<State, BoxError> {
+        self.inner.execute(inputs, ctx)
+    }
+
+    fn explain_miss(&self) -> Option<String> {
+        Some("--no-cache-filter".to_owned())
+    }
+}
+
+/// The error and its sources on one line: "failed to pull x: manifest unknown".
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,935 @@
+//! `COPY`, `ADD` and `WORKDIR`'s mkdir: files written straight into a fresh
+//! upper dir (overlay form) that becomes the new layer; no sandbox.
+//!
+//! Semantics follow BuildKit: a directory source copies its contents, a
+//! destination ending in `/` (or an existing directory, or several matches)
+//! receives sources by base name, symlinks are copied as symlinks, context
+//! files get owner 0:0 and stage files keep theirs unless `--chown`,
+//! `--chmod` sets the mode, destinations resolve symlinks inside the image.
+
+use std::collections::HashMap;
+use std::fs::{self, File, FileTimes};
+use std::io::{self, Read};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use buildr_oci::{ExtractMode, ExtractOptions, extract_layer};
+use buildr_solver::{BoxError, ContentHash, ExecCtx, Op};
+use rustix::fs::{Mode, OFlags, ResolveFlags};
+
+use super::commit::Env;
+use super::merged::{Merged, components};
+use super::{State, StateData, field, input, op_error};
+use crate::context::{BuildContext, EntryKind, Selection};
+use crate::dockerignore::{Decision, DockerIgnore};
+
+/// Where the files of a copy come from.
+#[derive(Debug)]
+pub(crate) enum Source {
+    /// Paths in the build context.
+    Context(Arc<BuildContext>),
+    /// Paths in another stage or image: the op's input 1.
+    Stage,
+    /// Heredoc files: (name, content).
+    Inline(Vec<(String, String)>),
+    /// No sources: `WORKDIR` creating its directory.
+    Mkdir,
+    /// `ADD <url>`, with `--checksum` if given.
+    Url {
+        url: String,
+        checksum: Option<buildr_cache::Digest>,
+        fetched: Mutex<Option<super::fetch::Fetched>>,
+    },
+}
+
+/// One COPY/ADD/WORKDIR step, expanded at lowering time.
+#[derive(Debug)]
+pub(crate) struct CopyOp {
+    pub name: String,
+    pub location: String,
+    pub source: Source,
+    pub sources: Vec<String>,
+    /// Absolute destination as written after expansion and WORKDIR.
+    pub dest: String,
+    /// The destination named a directory (trailing `/`, `.`).
+    pub dest_is_dir: bool,
+    pub chown: Option<String>,
+    pub chmod: Option<u32>,
+    /// ADD: extract local tar archives.
+    pub unpack: bool,
+    pub excludes: Vec<String>,
+    pub parents: bool,
+    pub env: Env,
+    pub selection: Mutex<Option<Selection>>,
+}
+
+impl Op<State> for CopyOp {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn definition(&self) -> Vec<u8> {
+        let mut def = b"buildr/copy/v1".to_vec();
+        match &self.source {
+            Source::Context(_) => field(&mut def, "context"),
+            Source::Stage => field(&mut def, "stage"),
+            Source::Inline(files) => {
+                field(&mut def, "inline");
+                for (name, content) in files {
+                    field(&mut def, name);
+                    field(&mut def, content);
+                }
+            }
+            Source::Mkdir => field(&mut def, "mkdir"),
+            Source::Url { url, checksum, .. } => {
+                field(&mut def, "url");
+                field(&mut def, url);
+                field(
+                    &mut def,
+                    checksum.map(|c| c.to_string()).unwrap_or_default(),
+                );
+            }
+        }
+        for source in &self.sources {
+            field(&mut def, source);
+        }
+        field(&mut def, &self.dest);
+        field(
+            &mut def,
+            [
+                u8::from(self.dest_is_dir),
+                u8::from(self.unpack),
+                u8::from(self.parents),
+            ],
+        );
+        field(&mut def, self.chown.as_deref().unwrap_or("\0"));
+        field(&mut def, self.chmod.map_or(u32::MAX, |m| m).to_le_bytes());
+        for exclude in &self.excludes {
+            field(&mut def, exclude);
+        }
+        def
+    }
+
+    fn content_key(
+        &self,
+        _inputs: &[&State],
+        _ctx: &ExecCtx,
+    ) -> Result<Option<ContentHash>, BoxError> {
+        if let Source::Url { .. } = &self.source {
+            let digest = self.fetch()?;
+            let mut hasher = buildr_solver::ContentHasher::new();
+            hasher.update(b"buildr-url/v1").update(digest.as_bytes());
+            return Ok(Some(hasher.finish()));
+        }
+        let Source::Context(context) = &self.source else {
+            return Ok(None);
+        };
+        let selection = context
+            .checksum(&self.sources)
+            .map_err(|e| op_error(&self.location, e))?;
+        let sum = selection.checksum();
+        *self
+            .selection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(selection);
+        Ok(Some(sum))
+    }
+
+    fn explain_miss(&self) -> Option<String> {
+        let Source::Context(context) = &self.source else {
+            return None;
+        };
+        let selection = self
+            .selection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let change = context.explain(selection.as_ref()?)?;
+        Some(format!("{}: {change}", self.line()))
+    }
+
+    fn execute(&self, inputs: &[State], ctx: &ExecCtx) -> Result<State, BoxError> {
+        let base = input(inputs, 0);
+        let target = Merged::new(&self.env.store, &base)?;
+        let dir = self.env.scratch_dir("copy-")?;
+        let upper = dir.path().join("upper");
+        fs::create_dir(&upper).map_err(|e| op_error(&self.location, e))?;
+        let mut writer = Writer {
+            upper: &upper,
+            target: &target,
+            owner: None,
+            chmod: self.chmod,
+            location: &self.location,
+            links: HashMap::new(),
+            excludes: if self.excludes.is_empty() {
+                None
+            } else {
+                Some(
+                    DockerIgnore::from_patterns(&self.excludes)
+                        .map_err(|e| op_error(&self.location, e))?,
+                )
+            },
+        };
+        if let Some(chown) = &self.chown {
+            writer.owner =
+                Some(resolve_owner(&target, chown).map_err(|e| op_error(&self.location, e))?);
+        }
+        let dest = target.resolve(&self.dest, true)?;
+        let dest_exists_dir = target.lookup(&dest).is_some_and(|f| f.meta.is_dir());
+        match &self.source {
+            Source::Mkdir => {
+                if !dest_exists_dir {
+                    writer.ensure_dir(&dest, None)?;
+                }
+            }
+            Source::Inline(files) => {
+                for (name, content) in files {
+                    let path = if self.dest_is_dir || dest_exists_dir {
+                        join(&dest, name)
+                    } else {
+                        dest.clone()
+                    };
+                    writer.write_bytes(&path, content.as_bytes())?;
+                }
+            }
+            Source::Context(context) => {
+                self.copy_context(context, &mut writer, &dest, dest_exists_dir, ctx)?
+            }
+            Source::Url { fetched, .. } => {
+                self.fetch()?;
+                let guard = fetched.lock().unwrap_or_else(PoisonError::into_inner);
+                let Some(download) = guard.as_ref() else {
+                    return Err(self.err("download vanished"));
+                };
+                let path = if self.dest_is_dir || dest_exists_dir {
+                    join(&dest, &download.name)
+                } else {
+                    dest.clone()
+                };
+                let file = download.file.reopen().map_err(|e| self.err(e))?;
+                let meta = file.metadata().map_err(|e| self.err(e))?;
+                writer.write_file(&path, file, &meta, (0, 0))?;
+            }
+            Source::Stage => {
+                let from = input(inputs, 1);
+                let view = Merged::new(&self.env.store, &from)?;
+                self.copy_stage(&view, &mut writer, &dest, dest_exists_dir)?;
+            }
+        }
+        if let Source::Context(context) = &self.source
+            && let Some(selection) = self
+                .selection
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .as_ref()
+        {
+            context
+                .remember(selection)
+                .map_err(|e| op_error(&self.location, e))?;
+        }
+        let layer = self.env.commit(&upper)?;
+        let mut next = StateData::clone(&base);
+        next.added.push(layer.is_some());
+        next.layers.extend(layer);
+        next.created = super::unix_now();
+        Ok(Arc::new(next))
+    }
+}
+
+impl CopyOp {
+    /// Downloads the URL once per build; returns its sha256.
+    fn fetch(&self) -> Result<buildr_cache::Digest, BoxError> {
+        let Source::Url {
+            url,
+            checksum,
+            fetched,
+        } = &self.source
+        else {
+            return Err(self.err("not a URL source"));
+        };
+        let mut slot = fetched.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(done) = slot.as_ref() {
+            return Ok(done.digest);
+        }
+        let download =
+            super::fetch::fetch(url, &self.env.work).map_err(|e| self.err(format!("ADD {e}")))?;
+        if let Some(want) = checksum
+            && *want != download.digest
+        {
+            return Err(self.err(format!(
+                "ADD {url}: digest mismatch: --checksum says {want}, the download is {}",
+                download.digest
+            )));
+        }
+        let digest = download.digest;
+        *slot = Some(download);
+        Ok(digest)
+    }
+
+    fn line(&self) -> &str {
+        match self.name.find("] ") {
+            Some(idx) => &self.name[idx + 2..],
+            None => &self.name,
+        }
+    }
+
+    fn err(&self, message: impl std::fmt::Display) -> BoxError {
+        op_error(&self.location, message)
+    }
+
+    fn copy_context(
+        &self,
+        context: &BuildContext,
+        writer: &mut Writer<'_>,
+        dest: &str,
+        dest_exists_dir: bool,
+        ctx: &ExecCtx,
+    ) -> Result<(), BoxError> {
+        let matches = context.resolve(&self.sources).map_err(|e| self.err(e))?;
+        let root =
+            File::open(context.root()).map_err(|e| self.err(format!("open build context: {e}")))?;
+        let into_dir = self.dest_is_dir || dest_exists_dir || matches.len() > 1;
+        let mut walked = None;
+        for m in &matches {
+            if ctx.is_cancelled() {
+                return Err(self.err("cancelled"));
+            }
+            let named = clean(&m.path);
+            // As BuildKit, hard links are kept within one source, not across.
+            writer.links.clear();
+            let dest_base = if self.parents {
+                join(dest, parent_of(&named))
+            } else {
+                dest.to_owned()
+            };
+            match m.kind {
+                EntryKind::Dir => {
+                    let target = if self.parents {
+                        join(&dest_base, base_name(&named))
+                    } else {
+                        dest_base
+                    };
+                    let entries = match &walked {
+                        Some(entries) => entries,
+                        None => walked.insert(context.walk().map_err(|e| self.err(e))?),
+                    };
+                    writer.ensure_dir(&target, None)?;
+                    let resolved = clean(&m.resolved);
+                    let prefix = if resolved.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{resolved}/")
+                    };
+                    for entry in entries.iter().filter(|e| e.path.starts_with(&prefix)) {
+                        let rel = &entry.path[prefix.len()..];
+                        if writer.excluded(rel, entry.kind == EntryKind::Dir) {
+                            continue;
+                        }
+                        let out = join(&target, rel);
+                        self.copy_context_entry(&root, &entry.path, entry.kind, &out, writer)?;
+                    }
+                }
+                kind => {
+                    let out = if into_dir || self.parents {
+                        join(&dest_base, base_name(&named))
+                    } else {
+                        dest_base
+                    };
+                    if self.unpack
+                        && kind == EntryKind::File
+                        && self.try_unpack(&root, &m.resolved, &out, dest, writer)?
+                    {
+                        continue;
+                    }
+                    self.copy_context_entry(&root, &clean(&m.resolved), kind, &out, writer)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn copy_context_entry(
+        &self,
+        root: &File,
+        rel: &str,
+        kind: EntryKind,
+        out: &str,
+        writer: &mut Writer<'_>,
+    ) -> Result<(), BoxError> {
+        let file = open_beneath(root, rel, kind == EntryKind::Symlink)
+            .map_err(|e| self.err(format!("cannot read {rel} from the build context: {e}")))?;
+        let meta = file.metadata().map_err(|e| self.err(e))?;
+        match kind {
+            EntryKind::Dir => {
+                writer.ensure_dir(out, Some((&meta, (0, 0))))?;
+            }
+            EntryKind::File => {
+                let inode = (meta.nlink() > 1).then(|| (meta.dev(), meta.ino()));
+                if let Some(first) = inode.and_then(|key| writer.links.get(&key))
+                    && writer.write_hardlink(out, first)?
+                {
+                    return Ok(());
+                }
+                let host = writer.write_file(out, file, &meta, (0, 0))?;
+                if let Some(key) = inode {
+                    writer.links.insert(key, host);
+                }
+            }
+            EntryKind::Symlink => {
+                let target = rustix::fs::readlinkat(&file, "", Vec::new())
+                    .map_err(|e| self.err(format!("read link {rel}: {e}")))?;
+                writer.write_symlink(
+                    out,
+                    Path::new(target.to_str().unwrap_or_default()),
+                    (0, 0),
+                )?;
+            }
+            other => {
+                return Err(self.err(format!("cannot copy {rel}: it is a {}", other.describe())));
+            }
+        }
+        Ok(())
+    }
+
+    /// ADD of a local tar archive: extracted into `dest` (a directory).
+    fn try_unpack(
+        &self,
+        root: &File,
+        rel: &str,
+        _out: &str,
+        dest: &str,
+        writer: &mut Writer<'_>,
+    ) -> Result<bool, BoxError> {
+        let mut file = open_beneath(root, &clean(rel), false)
+            .map_err(|e| self.err(format!("cannot read {rel}: {e}")))?;
+        let mut magic = [0u8; 512];
+        let mut n = 0;
+        while n < magic.len() {
+            let read = file.read(&mut magic[n..]).map_err(|e| self.err(e))?;
+            if read == 0 {
+                break;
+            }
+            n += read;
+        }
+        let magic = &magic[..n];
+        let compressed =
+            magic.starts_with(&[0x1f, 0x8b]) || magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]);
+        let bz_or_xz =
+            magic.starts_with(b"BZh") || magic.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]);
+        let plain_tar = magic.len() >= 262 && &magic[257..262] == b"ustar";
+        if bz_or_xz {
+            return Err(self.err(format!(
+                "ADD {rel}: bzip2 and xz archives are not supported yet"
+            )));
+        }
+        if !compressed && !plain_tar {
+            return Ok(false);
+        }
+        let file = open_beneath(root, &clean(rel), false).map_err(|e| self.err(e))?;
+        let dir = writer.ensure_dir(dest, None)?;
+        extract_layer(
+            file,
+            &dir,
+            &ExtractOptions {
+                mode: ExtractMode::Apply,
+                ..ExtractOptions::default()
+            },
+        )
+        .map_err(|e| self.err(format!("ADD {rel}: {e}")))?;
+        Ok(true)
+    }
+
+    fn copy_stage(
+        &self,
+        view: &Merged,
+        writer: &mut Writer<'_>,
+        dest: &str,
+        dest_exists_dir: bool,
+    ) -> Result<(), BoxError> {
+        let mut matches = Vec::new();
+        for source in &self.sources {
+            let cleaned = clean(source);
+            let (parent, last) = match cleaned.rfind('/') {
+                Some(idx) => (&cleaned[..idx], &cleaned[idx + 1..]),
+                None => ("", cleaned.as_str()),
+            };
+            if has_wildcards(last) {
+                let parent_resolved = view.resolve(parent, true)?;
+                for name in view.list(&parent_resolved)?.keys() {
+                    if glob_match(last, name) {
+                        matches.push((
+                            join(parent, name),
+                            view.resolve(&join(&parent_resolved, name), true)?,
+                        ));
+                    }
+                }
+            } else {
+                let resolved = view.resolve(&cleaned, true)?;
+                if view.lookup(&resolved).is_none() && !resolved.is_empty() {
+                    return Err(self.err(format!(
+                        "failed to compute cache key: \"/{cleaned}\": not found"
+                    )));
+                }
+                matches.push((cleaned.clone(), resolved));
+            }
+        }
+        if matches.is_empty() {
+            return Err(self.err(format!(
+                "no source files were specified: {:?} matched nothing",
+                self.sources
+            )));
+        }
+        let into_dir = self.dest_is_dir || dest_exists_dir || matches.len() > 1;
+        for (named, resolved) in &matches {
+            // As BuildKit, hard links are kept within one source, not across.
+            writer.links.clear();
+            let found = if resolved.is_empty() {
+                None
+            } else {
+                view.lookup(resolved)
+            };
+            let is_dir = found.as_ref().is_none_or(|f| f.meta.is_dir());
+            let dest_base = if self.parents {
+                join(dest, parent_of(named))
+            } else {
+                dest.to_owned()
+            };
+            if is_dir {
+                let target = if self.parents {
+                    join(&dest_base, base_name(named))
+                } else {
+                    dest_base
+                };
+                writer.ensure_dir(
+                    &target,
+                    found
+                        .as_ref()
+                        .map(|f| (&f.meta, (f.meta.uid(), f.meta.gid()))),
+                )?;
+                self.copy_stage_tree(view, resolved, &target, writer)?;
+            } else if let Some(found) = found {
+                let out = if into_dir || self.parents {
+                    join(&dest_base, base_name(named))
+                } else {
+                    dest_base
+                };
+                copy_found(&found, &out, writer)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn copy_stage_tree(
+        &self,
+        view: &Merged,
+        from: &str,
+        to: &str,
+        writer: &mut Writer<'_>,
+    ) -> Result<(), BoxError> {
+        for (name, found) in view.list(from)? {
+            let src = join(from, &name);
+            let out = join(to, &name);
+            if found.meta.is_dir() {
+                writer.ensure_dir(
+                    &out,
+                    Some((&found.meta, (found.meta.uid(), found.meta.gid()))),
+                )?;
+                self.copy_stage_tree(view, &src, &out, writer)?;
+            } else {
+                copy_found(&found, &out, writer)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn copy_found(
+    found: &super::merged::Found,
+    out: &str,
+    writer: &mut Writer<'_>,
+) -> Result<(), BoxError> {
+    let owner = (found.meta.uid(), found.meta.gid());
+    let kind = found.meta.file_type();
+    if kind.is_symlink() {
+        let target = fs::read_link(&found.host).map_err(|e| op_error(writer.location, e))?;
+        writer.write_symlink(out, &target, owner)?;
+    } else if kind.is_file() {
+        // As BuildKit: files hard-linked in the source stay hard-linked
+        // in one copy.
+        let inode = (found.meta.nlink() > 1).then(|| (found.meta.dev(), found.meta.ino()));
+        if let Some(first) = inode.and_then(|key| writer.links.get(&key))
+            && writer.write_hardlink(out, first)?
+        {
+            return Ok(());
+        }
+        let file = File::options()
+            .read(true)
+            .custom_flags(libc_nofollow())
+            .open(&found.host)
+            .map_err(|e| op_error(writer.location, e))?;
+        let host = writer.write_file(out, file, &found.meta, owner)?;
+        if let Some(key) = inode {
+            writer.links.insert(key, host);
+        }
+    }
+    // Sockets, fifos and devices in a stage are skipped, as BuildKit's copy does for sockets.
+    Ok(())
+}
+
+fn libc_nofollow() -> i32 {
+    OFlags::NOFOLLOW.bits() as i32
+}
+
+/// Writes into the upper dir of one copy.
+struct Writer<'a> {
+    upper: &'a Path,
+    /// The state being copied into, for parent directories' metadata.
+    target: &'a Merged,
+    owner: Option<(u32, u32)>,
+    chmod: Option<u32>,
+    location: &'a str,
+    excludes: Option<DockerIgnore>,
+    /// Source (dev, inode) of hard-linked files -> their first copy's host path.
+    links: HashMap<(u64, u64), PathBuf>,
+}
+
+impl Writer<'_> {
+    fn excluded(&self, rel: &str, is_dir: bool) -> bool {
+        self.excludes
+            .as_ref()
+            .is_some_and(|ignore| ignore.decide(rel, is_dir) == Decision::Exclude)
+    }
+
+    fn err(&self, message: impl std::fmt::Display) -> BoxError {
+        op_error(self.location, message)
+    }
+
+    /// The host path of `rel` in the upper dir, its parents created as
+    /// directories (with the target's metadata where it has them).
+    fn prepare(&self, rel: &str) -> Result<PathBuf, BoxError> {
+        let comps = components(rel);
+        let mut host = self.upper.to_path_buf();
+        let mut path = String::new();
+        for comp in comps.iter().take(comps.len().saturating_sub(1)) {
+            host.push(comp);
+            if !path.is_empty() {
+                path.push('/');
+            }
+            path.push_str(comp);
+            match fs::symlink_metadata(&host) {
+                Ok(meta) if meta.is_dir() => continue,
+                Ok(_) => fs::remove_file(&host).map_err(|e| self.err(e))?,
+                Err(_) => {}
+            }
+            self.make_dir(&host, &path, None)?;
+        }
+        if let Some(last) = comps.last() {
+            host.push(last);
+        }
+        Ok(host)
+    }
+
+    fn make_dir(
+        &self,
+        host: &Path,
+        path: &str,
+        meta: Option<(&fs::Metadata, (u32, u32))>,
+    ) -> Result<(), BoxError> {
+        fs::create_dir(host).map_err(|e| self.err(format!("create /{path}: {e}")))?;
+        let existing = self.target.lookup(path).filter(|f| f.meta.is_dir());
+        let (mode, owner, mtime) = match (meta, &existing) {
+            (Some((meta, owner)), _) => (meta.mode() & 0o7777, owner, meta.modified().ok()),
+            (None, Some(found)) => (
+                found.meta.mode() & 0o7777,
+                (found.meta.uid(), found.meta.gid()),
+                found.meta.modified().ok(),
+            ),
+            (None, None) => (0o755, (0, 0), None),
+        };
+        let owner = if existing.is_none() || meta.is_some() {
+            self.owner.unwrap_or(owner)
+        } else {
+            owner
+        };
+        let mode = if meta.is_some() {
+            self.chmod.unwrap_or(mode)
+        } else {
+            mode
+        };
+        self.finish(host, mode, owner, mtime)
+    }
+
+    /// Makes sure `rel` is a directory in the upper dir; returns its host path.
+    fn ensure_dir(
+        &self,
+        rel: &str,
+        meta: Option<(&fs::Metadata, (u32, u32))>,
+    ) -> Result<PathBuf, BoxError> {
+        let host = self.prepare(rel)?;
+        if components(rel).is_empty() {
+            return Ok(host);
+        }
+        match fs::symlink_metadata(&host) {
+            Ok(existing) if existing.is_dir() => return Ok(host),
+            Ok(_) => fs::remove_file(&host).map_err(|e| self.err(e))?,
+            Err(_) => {}
+        }
+        self.make_dir(&host, &clean(rel), meta)?;
+        Ok(host)
+    }
+
+    fn replace(&self, host: &Path) -> Result<(), BoxError> {
+        match fs::symlink_metadata(host) {
+            Ok(meta) if meta.is_dir() => fs::remove_dir_all(host).map_err(|e| self.err(e)),
+            Ok(_) => fs::remove_file(host).map_err(|e| self.err(e)),
+            Err(_) => Ok(()),
+        }
+    }
+
+    fn write_file(
+        &self,
+        rel: &str,
+        mut from: File,
+        meta: &fs::Metadata,
+        owner: (u32, u32),
+    ) -> Result<PathBuf, BoxError> {
+        let host = self.prepare(rel)?;
+        self.replace(&host)?;
+        let mut out = File::options()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc_nofollow())
+            .open(&host)
+            .map_err(|e| self.err(format!("create /{}: {e}", clean(rel))))?;
+        io::copy(&mut from, &mut out)
+            .map_err(|e| self.err(format!("write /{}: {e}", clean(rel))))?;
+        let mode = self.chmod.unwrap_or(meta.mode() & 0o7777);
+        drop(out);
+        self.finish(
+            &host,
+            mode,
+            self.owner.unwrap_or(owner),
+            meta.modified().ok(),
+        )?;
+        Ok(host)
+    }
+
+    /// Links `rel` to the earlier copy `first`; `false` when `first` is
+    /// gone (replaced by a later source), so the caller copies instead.
+    fn write_hardlink(&self, rel: &str, first: &Path) -> Result<bool, BoxError> {
+        if !fs::symlink_metadata(first).is_ok_and(|m| m.is_file()) {
+            return Ok(false);
+        }
+        let host = self.prepare(rel)?;
+        if host == first {
+            return Ok(true);
+        }
+        self.replace(&host)?;
+        fs::hard_link(first, &host)
+            .map_err(|e| self.err(format!("hard link /{}: {e}", clean(rel))))?;
+        Ok(true)
+    }
+
+    fn write_bytes(&self, rel: &str, content: &[u8]) -> Result<(), BoxError> {
+        let host = self.prepare(rel)?;
+        self.replace(&host)?;
+        fs::write(&host, content).map_err(|e| self.err(format!("write /{}: {e}", clean(rel))))?;
+        self.finish(
+            &host,
+            self.chmod.unwrap_or(0o644),
+            self.owner.unwrap_or((0, 0)),
+            None,
+        )
+    }
+
+    fn write_symlink(&self, rel: &str, target: &Path, owner: (u32, u32)) -> Result<(), BoxError> {
+        let host = self.prepare(rel)?;
+        self.replace(&host)?;
+        symlink(target, &host).map_err(|e| self.err(format!("symlink /{}: {e}", clean(rel))))?;
+        let (uid, gid) = self.owner.unwrap_or(owner);
+        if rustix::process::geteuid().is_root() {
+            std::os::unix::fs::lchown(&host, Some(uid), Some(gid)).map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
+    fn finish(
+        &self,
+        host: &Path,
+        mode: u32,
+        (uid, gid): (u32, u32),
+        mtime: Option<std::time::SystemTime>,
+    ) -> Result<(), BoxError> {
+        if rustix::process::geteuid().is_root() {
+            std::os::unix::fs::lchown(host, Some(uid), Some(gid)).map_err(|e| self.err(e))?;
+        }
+        fs::set_permissions(host, fs::Permissions::from_mode(mode)).map_err(|e| self.err(e))?;
+        if let Some(mtime) = mtime {
+            let file = File::open(host).map_err(|e| self.err(e))?;
+            file.set_times(FileTimes::new().set_modified(mtime).set_accessed(mtime))
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+}
+
+/// Opens `rel` under the context root without following any symlink
+/// (`symlink_itself`: an `O_PATH` handle on the link).
+fn open_beneath(root: &File, rel: &str, symlink_itself: bool) -> io::Result<File> {
+    let rel = if rel.is_empty() { "." } else { rel };
+    let mut flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+    if symlink_itself {
+        flags |= OFlags::PATH;
+    }
+    let fd = rustix::fs::openat2(
+        root,
+        rel,
+        flags,
+        Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS,
+    )?;
+    Ok(File::from(fd))
+}
+
+/// `--chown` resolved in the target stage's /etc/passwd and /etc/group.
+fn resolve_owner(target: &Merged, spec: &str) -> Result<(u32, u32), String> {
+    let (user, group) = match spec.split_once(':') {
+        Some((user, group)) => (user, Some(group)),
+        None => (spec, None),
+    };
+    let passwd = target.read_small("etc/passwd", 4 << 20).unwrap_or_default();
+    let groups = target.read_small("etc/group", 4 << 20).unwrap_or_default();
+    let lookup = |db: &str, name: &str, field_idx: usize| -> Option<(u32, u32)> {
+        db.lines().find_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            if fields.first() != Some(&name) {
+                return None;
+            }
+            let id = fields.get(field_idx)?.parse().ok()?;
+            let gid = fields.get(3).and_then(|g| g.parse().ok()).unwrap_or(id);
+            Some((id, gid))
+        })
+    };
+    let (uid, primary) = match user.parse::<u32>() {
+        Ok(uid) => (uid, uid),
+        Err(_) => lookup(&passwd, user, 2).ok_or_else(|| {
+            format!("unable to find user {user}: no matching entries in passwd file")
+        })?,
+    };
+    let gid = match group {
+        None => primary,
+        Some(group) => match group.parse::<u32>() {
+            Ok(gid) => gid,
+            Err(_) => lookup(&groups, group, 2)
+                .map(|(gid, _)| gid)
+                .ok_or_else(|| {
+                    format!("unable to find group {group}: no matching entries in group file")
+                })?,
+        },
+    };
+    Ok((uid, gid))
+}
+
+/// A path without leading `/`, `.` components or trailing slash; `..`
+/// clamped at the root.
+pub(crate) fn clean(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for comp in path.split('/') {
+        match comp {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            comp => out.push(comp),
+        }
+    }
+    out.join("/")
+}
+
+fn join(base: &str, rel: &str) -> String {
+    let base = clean(base);
+    let rel = clean(rel);
+    match (base.is_empty(), rel.is_empty()) {
+        (true, _) => rel,
+        (_, true) => base,
+        _ => format!("{base}/{rel}"),
+    }
+}
+
+fn base_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+fn parent_of(path: &str) -> &str {
+    path.rfind('/').map_or("", |idx| &path[..idx])
+}
+
+fn has_wildcards(part: &str) -> bool {
+    part.contains(['*', '?', '['])
+}
+
+/// Go's `filepath.Match` for one path element (`*`, `?`, `[...]`, `\`).
+fn glob_match(pattern: &str, name: &str) -> bool {
+    fn go(p: &[char], n: &[char]) -> bool {
+        match p.first() {
+            None => n.is_empty(),
+            Some('*') => (0..=n.len()).any(|i| go(&p[1..], &n[i..])),
+            Some('?') => !n.is_empty() && go(&p[1..], &n[1..]),
+            Some('[') => {
+                let Some(&c) = n.first() else { return false };
+                let Some(end) = p.iter().skip(1).position(|&x| x == ']').map(|i| i + 1) else {
+                    return false;
+                };
+                let class = &p[1..end];
+                let (negate, class) = match class.first() {
+                    Some('^' | '!') => (true, &class[1..]),
+                    _ => (false, class),
+                };
+                let mut hit = false;
+                let mut i = 0;
+                while i < class.len() {
+                    if i + 2 < class.len() && class[i + 1] == '-' {
+                        hit |= class[i] <= c && c <= class[i + 2];
+                        i += 3;
+                    } else {
+                        hit |= class[i] == c;
+                        i += 1;
+                    }
+                }
+                hit != negate && go(&p[end + 1..], &n[1..])
+            }
+            Some('\\') if p.len() > 1 => n.first() == Some(&p[1]) && go(&p[2..], &n[1..]),
+            Some(&c) => n.first() == Some(&c) && go(&p[1..], &n[1..]),
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    go(&p, &n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_matches_like_go() {
+        for (pattern, name, want) in [
+            ("*.txt", "a.txt", true),
+            ("*.txt", "a.rs", false),
+            ("a?c", "abc", true),
+            ("[a-c]x", "bx", true),
+            ("[^a-c]x", "bx", false),
+            ("\\*", "*", true),
+        ] {
+            assert_eq!(glob_match(pattern, name), want, "{pattern} {name}");
+        }
+    }
+
+    #[test]
+    fn clean_clamps_dotdot() {
+        assert_eq!(clean("/../a/./b/"), "a/b");
+        // A relative part never climbs out of its base.
+        assert_eq!(join("/app", "../x"), "app/x");
+        assert_eq!(join("app", "b/c"), "app/b/c");
+    }
+}

@@ -1,0 +1,63 @@
+//! `FROM`: the base image's layers, unpacked (once per store) into
+//! snapshots in overlay form. `FROM scratch` is the empty state.
+
+use std::sync::Arc;
+
+use buildr_oci::{ExtractMode, ExtractOptions, extract_layer};
+use buildr_solver::{BoxError, ExecCtx, Op};
+
+use super::commit::Env;
+use super::{Layer, State, StateData, field, op_error};
+use crate::error::Error;
+
+/// The base of a stage.
+#[derive(Debug)]
+pub(crate) struct FromOp {
+    pub name: String,
+    pub location: String,
+    /// The manifest digest, `None` for scratch.
+    pub manifest: Option<buildr_cache::Digest>,
+    pub layers: Vec<Layer>,
+    pub env: Env,
+}
+
+impl Op<State> for FromOp {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn definition(&self) -> Vec<u8> {
+        let mut def = b"buildr/from/v1".to_vec();
+        match &self.manifest {
+            Some(digest) => field(&mut def, digest.to_string()),
+            None => field(&mut def, "scratch"),
+        }
+        def
+    }
+
+    fn execute(&self, _inputs: &[State], ctx: &ExecCtx) -> Result<State, BoxError> {
+        let store = &self.env.store;
+        let opts = ExtractOptions {
+            mode: ExtractMode::Overlay,
+            ..ExtractOptions::default()
+        };
+        for layer in &self.layers {
+            if ctx.is_cancelled() {
+                return Err(op_error(&self.location, "cancelled"));
+            }
+            if store.has_snapshot(&layer.snapshot)? {
+                continue;
+            }
+            store.create_snapshot::<Error, _>(&layer.snapshot, |dir| {
+                let blob = store.open_blob_sized(&layer.digest, layer.size)?;
+                extract_layer(blob, dir, &opts)?;
+                Ok(())
+            })?;
+        }
+        Ok(Arc::new(StateData {
+            layers: self.layers.clone(),
+            added: Vec::new(),
+            created: super::unix_now(),
+        }))
+    }
+}
