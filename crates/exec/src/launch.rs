@@ -143,7 +143,10 @@ impl Sandbox {
         };
 
         let n = RUN_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let template = self.state_root.join("buildr-exec-XXXXXX");
+        // The launcher's pid in the name tells whose state dir it is.
+        let template = self
+            .state_root
+            .join(format!("buildr-exec-{}-XXXXXX", std::process::id()));
         let state_dir = nix::unistd::mkdtemp(&template)
             .map_err(sys(format!("create {}", template.display())))?;
         let mut guard = RunGuard {

@@ -202,11 +202,10 @@ impl Fixture {
             .iter()
             .flat_map(|dir| std::fs::read_dir(dir).unwrap())
             .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().starts_with("buildr-exec-"))
             .filter(|e| {
-                e.metadata()
-                    .map(|m| m.modified().unwrap().elapsed().unwrap() < Duration::from_secs(60))
-                    .unwrap_or(false)
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(&format!("buildr-exec-{}-", std::process::id()))
             })
             .map(|e| e.path())
             .collect();

@@ -253,3 +253,23 @@ pub(crate) fn go_quoted(items: &[String]) -> String {
         .collect();
     format!("[{}]", quoted.join(" "))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::expose_keys;
+
+    #[test]
+    fn expose_expands_ranges_and_defaults_to_tcp() {
+        let cases: &[(&str, &[&str])] = &[
+            ("80", &["80/tcp"]),
+            ("53/UDP", &["53/udp"]),
+            ("8000-8002", &["8000/tcp", "8001/tcp", "8002/tcp"]),
+            ("7-8/udp", &["7/udp", "8/udp"]),
+            ("9-3", &["9-3/tcp"]),
+            ("x-y/sctp", &["x-y/sctp"]),
+        ];
+        for (word, want) in cases {
+            assert_eq!(expose_keys(word), *want, "EXPOSE {word}");
+        }
+    }
+}
