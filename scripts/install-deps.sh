@@ -19,6 +19,7 @@ pkgs=(
   docker.io        # dockerd with BuildKit: the reference the comparison tests run
   curl             # test-dockerd.sh pings the daemon
   openssl          # the registry TLS test makes its own CA
+  tmux             # the pty harness of `run -it` / `exec -it` tests
 )
 
 missing=()

@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 # Unit, integration and doc tests of every crate (benches are run by hand).
-cargo test --workspace
+cargo test --workspace --no-fail-fast

@@ -67,7 +67,10 @@ impl Store {
     /// If no other process is writing, leftovers of crashed writers in
     /// `tmp/` are removed.
     pub fn open(root: impl Into<PathBuf>) -> Result<Store> {
-        let store = Store { root: root.into() };
+        // Absolute: snapshot paths become overlay options and sandbox roots.
+        let root = root.into();
+        let root = std::path::absolute(&root).ctx("resolve store root", &root)?;
+        let store = Store { root };
         fs::create_dir_all(&store.root).ctx("create store root", &store.root)?;
         // Check before writing anything: a newer layout is left untouched.
         let has_version = store.check_version()?;

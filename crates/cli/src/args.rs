@@ -38,6 +38,9 @@ pub enum Command {
     Import(ImportArgs),
     /// Remove unused data: untagged images' content, dangling snapshots.
     Prune(PruneArgs),
+    /// Check the whole store: every blob re-hashed, every tag, cache record,
+    /// snapshot and container complete. Exits 1 on any problem.
+    Verify,
     /// Download an image from a registry.
     Pull(PullArgs),
     /// Upload an image to a registry.
@@ -67,6 +70,8 @@ pub enum Command {
     Logs(LogsArgs),
     /// Block until containers stop, then print their exit codes.
     Wait(WaitArgs),
+    /// Run a command in a running container.
+    Exec(ExecArgs),
     /// Manage containers.
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -338,10 +343,11 @@ pub struct RunArgs {
     /// Attach a filesystem mount (`type=bind|volume|tmpfs,source=..,target=..`).
     #[arg(long = "mount", value_name = "SPEC")]
     pub mount: Vec<String>,
-    /// Keep STDIN open (not supported yet).
+    /// Keep STDIN open: pass this process's stdin to the container
+    /// (foreground runs only).
     #[arg(short, long)]
     pub interactive: bool,
-    /// Allocate a pseudo-TTY (not supported yet).
+    /// Allocate a pseudo-TTY (foreground only).
     #[arg(short, long)]
     pub tty: bool,
     #[arg(value_name = "IMAGE")]
@@ -355,10 +361,41 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Keep STDIN open: pass this process's stdin to the command.
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY (foreground only).
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Set environment variables (`KEY=value`).
+    #[arg(short, long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Username or UID (`name|uid[:group|gid]`).
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Working directory inside the container.
+    #[arg(short, long, value_name = "DIR")]
+    pub workdir: Option<String>,
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct StartArgs {
     /// Attach STDOUT/STDERR and wait for the exit (exit with its code).
     #[arg(short, long)]
     pub attach: bool,
+    /// Attach STDIN too (with `-a`): this process's stdin goes to the container.
+    #[arg(short, long)]
+    pub interactive: bool,
     #[arg(required = true, value_name = "CONTAINER")]
     pub containers: Vec<String>,
 }

@@ -16,7 +16,18 @@ use crate::args::{Cli, Command};
 fn main() -> ExitCode {
     // First thing: this process may be a sandbox's init, re-executed.
     buildr::init_main_if_requested();
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    // The store root is handed to sandboxes and overlay mounts, which need
+    // absolute paths: `--root store` means `$PWD/store`.
+    if let Some(root) = &cli.root {
+        match std::path::absolute(root) {
+            Ok(absolute) => cli.root = Some(absolute),
+            Err(err) => {
+                eprintln!("buildr: error: invalid --root {}: {err}", root.display());
+                return ExitCode::from(2);
+            }
+        }
+    }
     let result = match &cli.command {
         Command::Build(args) => cmd::build::run(&cli, args),
         Command::Check(args) => cmd::check::run(args),
@@ -29,6 +40,7 @@ fn main() -> ExitCode {
         Command::Import(args) => cmd::import::run(&cli, args),
         Command::Prune(args) => cmd::prune::run(&cli, args),
         Command::System(args) => cmd::system::run(&cli, args),
+        Command::Verify => cmd::verify::run(&cli),
         Command::Pull(args) => cmd::pull::run(&cli, args),
         Command::Push(args) => cmd::push::run(&cli, args),
         Command::Login(args) => cmd::login::run(args),
@@ -43,6 +55,7 @@ fn main() -> ExitCode {
         Command::Ps(args) => cmd::container::ps(&cli, args),
         Command::Logs(args) => cmd::container::logs(&cli, args),
         Command::Wait(args) => cmd::container::wait(&cli, args),
+        Command::Exec(args) => cmd::exec::run(&cli, args),
         Command::Container(args) => cmd::container::run(&cli, args),
         Command::Volume(args) => cmd::volume::run(&cli, args),
         Command::Commit(args) => cmd::commit::run(&cli, args),

@@ -195,7 +195,7 @@ fn run_honours_the_image_config_and_propagates_exit_codes() {
         stderr(&out)
     );
     // Options not supported yet are refused, never ignored.
-    for flag in [&["--read-only"][..], &["-t"], &["-p", "8080:80"]] {
+    for flag in [&["-d", "-t"][..], &["-p", "8080:80"]] {
         let mut args = vec!["run", "--rm"];
         args.extend_from_slice(flag);
         args.extend([IMAGE, "true"]);

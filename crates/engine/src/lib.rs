@@ -30,6 +30,7 @@ mod image;
 mod lower;
 mod ops;
 mod registry;
+mod verify;
 
 pub use build::{
     BuildResult, Builder, LogStream, NetworkMode, Output, ProgressEvent, StepReport, VertexInfo,
@@ -43,7 +44,7 @@ pub use buildr_solver::{CacheKey, CancelToken};
 pub use check::{CheckOptions, CheckReport, DockerfileSource, check};
 pub use container::{
     AttachOptions, Committed, Container, ContainerConfig, ContainerState, Containers,
-    CreateOptions, EXIT_SUPERVISOR_DIED, ExitInfo, LogEntry, LogOptions,
+    CreateOptions, EXIT_SUPERVISOR_DIED, ExecOptions, ExitInfo, LogEntry, LogOptions,
     LogStream as ContainerLogStream, NetworkMode as ContainerNetwork, Status as ContainerStatus,
     Volume, VolumeMount, Volumes, parse_bytes, parse_signal, supervise,
 };
@@ -64,3 +65,4 @@ pub use registry::{
     PullOptions, PullPolicy, PullReport, PushOptions, PushReport, Registry, RegistryEvent,
     RegistryProgress, repository_name,
 };
+pub use verify::{Problem as VerifyProblem, verify};

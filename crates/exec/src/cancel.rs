@@ -20,6 +20,8 @@ pub(crate) struct CancelInner {
     pub(crate) cancelled: AtomicBool,
     /// A signal to forward to the command; 0 when none is pending.
     pub(crate) signal: AtomicI32,
+    /// The sandbox's pid 1 (host pid) once known; 0 before.
+    pub(crate) pid1: AtomicI32,
     pub(crate) wake_read: OwnedFd,
     wake_write: OwnedFd,
 }
@@ -33,6 +35,7 @@ impl Cancel {
             inner: Arc::new(CancelInner {
                 cancelled: AtomicBool::new(false),
                 signal: AtomicI32::new(0),
+                pid1: AtomicI32::new(0),
                 wake_read,
                 wake_write,
             }),
@@ -51,6 +54,14 @@ impl Cancel {
     pub fn send_signal(&self, signal: i32) {
         self.inner.signal.store(signal, Ordering::SeqCst);
         let _ = nix::unistd::write(&self.inner.wake_write, b"s");
+    }
+
+    /// The running sandbox's pid 1 as the host sees it (for
+    /// [`crate::Sandbox::exec_in`]), once the init has reported it; for an
+    /// exec, the exec'd process. `None` before.
+    pub fn pid1(&self) -> Option<i32> {
+        let pid = self.inner.pid1.load(Ordering::SeqCst);
+        (pid > 0).then_some(pid)
     }
 
     /// Whether [`Cancel::cancel`] was called.

@@ -97,6 +97,39 @@ fn join_cgroup(mount: &Path, mount_root: &str, own: &str, name: &str) -> PathBuf
     mount.join(relative).join(name)
 }
 
+/// The cgroup directories of process `pid`, one per mounted hierarchy it
+/// belongs to, as this process sees them (for joining them).
+pub(crate) fn dirs_of(pid: i32) -> std::io::Result<Vec<PathBuf>> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")?;
+    let membership = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))?;
+    Ok(plan_dirs(
+        &parse_mountinfo(&mountinfo),
+        &parse_proc_cgroup(&membership),
+    ))
+}
+
+fn plan_dirs(hierarchies: &[Hierarchy], membership: &[(String, String)]) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    for (controllers, path) in membership {
+        let found = hierarchies.iter().find(|h| {
+            if controllers.is_empty() {
+                h.v2
+            } else {
+                controllers
+                    .split(',')
+                    .all(|c| h.options.split(',').any(|o| o == c))
+            }
+        });
+        if let Some(h) = found {
+            let dir = join_cgroup(&h.mount_point, &h.root, path, "");
+            if !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
+        }
+    }
+    dirs
+}
+
 /// Where the cgroup goes, decided from the text of /proc/self/mountinfo and
 /// /proc/self/cgroup alone.
 #[derive(Debug, PartialEq, Eq)]

@@ -84,6 +84,9 @@ pub(crate) struct InitConfig {
     pub external_maps: bool,
     pub host_uid: u32,
     pub host_gid: u32,
+    /// The launcher handed a stdin for the command (`-i`): keep fd 0.
+    #[serde(default)]
+    pub stdin: bool,
 }
 
 /// Reports from the init, one JSON object per line on fd 4.
@@ -121,10 +124,15 @@ pub(crate) const ETC_FILES: [&str; 3] = ["resolv.conf", "hosts", "hostname"];
 /// the process was started as a sandbox init it runs the sandbox and never
 /// returns; otherwise it returns at once.
 pub fn init_main_if_requested() {
-    if std::env::var_os(INIT_ENV).is_none() {
+    let Some(mode) = std::env::var_os(INIT_ENV) else {
         return;
-    }
-    let code = match run_outer() {
+    };
+    let outcome = if mode == crate::enter::ENTER_MODE {
+        crate::enter::run_enter()
+    } else {
+        run_outer()
+    };
+    let code = match outcome {
         Ok(code) => code,
         Err(message) => {
             report(&Report::Failed {
@@ -137,7 +145,7 @@ pub fn init_main_if_requested() {
     std::process::exit(code);
 }
 
-fn report(msg: &Report) {
+pub(crate) fn report(msg: &Report) {
     let Some(mut file) = REPORTS.get() else {
         return;
     };
@@ -157,8 +165,9 @@ pub(crate) fn ctx<E: std::fmt::Display>(what: impl std::fmt::Display) -> impl Fn
     move |e| format!("{what}: {e}")
 }
 
-/// Process I: read the config, enter namespaces, fork pid 1, wait for it.
-fn run_outer() -> Res<i32> {
+/// Closes every inherited descriptor but 0-2 and the two protocol pipes,
+/// installs the report pipe and returns the config pipe.
+pub(crate) fn open_protocol() -> Res<std::io::BufReader<std::fs::File>> {
     // Only 0-2 and our two pipes may exist from here on.
     sys::close_from(REPORT_FD as u32 + 1).map_err(ctx("close inherited descriptors"))?;
     let config_fd = sys::take_inherited_fd(CONFIG_FD).map_err(ctx("take config fd"))?;
@@ -169,7 +178,12 @@ fn run_outer() -> Res<i32> {
     )
     .map_err(ctx("set cloexec on report fd"))?;
     let _ = REPORTS.set(std::fs::File::from(report_fd));
-    let mut config_pipe = std::io::BufReader::new(std::fs::File::from(config_fd));
+    Ok(std::io::BufReader::new(std::fs::File::from(config_fd)))
+}
+
+/// Process I: read the config, enter namespaces, fork pid 1, wait for it.
+fn run_outer() -> Res<i32> {
+    let mut config_pipe = open_protocol()?;
     let mut text = Vec::new();
     std::io::BufRead::read_until(&mut config_pipe, b'\n', &mut text).map_err(ctx("read config"))?;
     let config: InitConfig = serde_json::from_slice(&text).map_err(ctx("parse config"))?;
@@ -214,12 +228,24 @@ fn run_outer() -> Res<i32> {
     }
     nix::sched::unshare(flags).map_err(ctx("unshare namespaces"))?;
 
+    // Pid 1 learns through this pipe whether we died before its
+    // parent-death signal was armed (a kill right after the fork).
+    let (alive_read, alive_write) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(ctx("create liveness pipe"))?;
     match sys::fork_single_threaded().map_err(ctx("fork pid 1"))? {
         ForkResult::Child => {
+            drop(alive_write);
+            let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+            if parent_gone(&alive_read) {
+                std::process::exit(1);
+            }
+            drop(alive_read);
             let code = run_pid1(&config);
             std::process::exit(code);
         }
         ForkResult::Parent { child } => {
+            drop(alive_read);
+            let _alive = alive_write;
             report(&Report::Init {
                 pid: child.as_raw(),
             });
@@ -236,9 +262,15 @@ fn run_outer() -> Res<i32> {
     }
 }
 
-/// Process P1: pid 1 of the sandbox.
+/// Whether every write end of `pipe` is closed: its holder died.
+pub(crate) fn parent_gone(pipe: &std::os::fd::OwnedFd) -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let mut fds = [PollFd::new(pipe.as_fd(), PollFlags::POLLIN)];
+    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+}
+
+/// Process P1 (its parent-death signal already armed).
 fn run_pid1(config: &InitConfig) -> i32 {
-    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
     let mut created = Vec::new();
     let prepared = prepare(config, &mut created);
     let (identity, env) = match prepared {
@@ -309,7 +341,15 @@ fn prepare(
     nix::unistd::pivot_root(".", ".").map_err(ctx("pivot_root"))?;
     umount2(".", MntFlags::MNT_DETACH).map_err(ctx("detach old root"))?;
     nix::unistd::chdir("/").map_err(ctx("chdir /"))?;
-    if let Ok(null) = std::fs::File::options().read(true).open("/dev/null") {
+    if spec.tty {
+        // Stdin is the launcher's socket: the master goes back on it.
+        let slave = crate::pty::make_and_send(std::io::stdin().as_fd())?;
+        nix::unistd::dup2_stdin(slave.as_fd()).map_err(ctx("pty as stdin"))?;
+        nix::unistd::dup2_stdout(slave.as_fd()).map_err(ctx("pty as stdout"))?;
+        nix::unistd::dup2_stderr(slave.as_fd()).map_err(ctx("pty as stderr"))?;
+    } else if !config.stdin
+        && let Ok(null) = std::fs::File::options().read(true).open("/dev/null")
+    {
         let _ = nix::unistd::dup2_stdin(null.as_fd());
     }
 
@@ -346,12 +386,16 @@ fn prepare(
     // Created as root, as Docker does for WORKDIR.
     std::fs::create_dir_all(&spec.cwd)
         .map_err(ctx(format!("create working directory {}", spec.cwd)))?;
+    if spec.readonly_rootfs {
+        // Last, once mountpoints and the working directory exist.
+        crate::mounts::remount_readonly(Path::new("/"))?;
+    }
     nix::sys::prctl::set_dumpable(false).map_err(ctx("set non-dumpable"))?;
     Ok((identity, env))
 }
 
 /// Whether `id` falls in one of the ranges of a uid_map/gid_map text.
-fn id_mapped(map: &str, id: u32) -> bool {
+pub(crate) fn id_mapped(map: &str, id: u32) -> bool {
     map.lines().any(|line| {
         let f: Vec<u64> = line
             .split_whitespace()
@@ -362,7 +406,7 @@ fn id_mapped(map: &str, id: u32) -> bool {
 }
 
 /// Signals pid 1 passes on to the command.
-fn forwarded() -> SigSet {
+pub(crate) fn forwarded() -> SigSet {
     let mut set = SigSet::empty();
     for sig in [
         Signal::SIGHUP,
@@ -407,7 +451,7 @@ fn supervise(
     let child = match sys::fork_single_threaded().map_err(ctx("fork command"))? {
         ForkResult::Child => {
             drop(err_read);
-            let message = exec_command(config, identity, &program, &argv, env);
+            let message = exec_command(&config.spec, identity, &program, &argv, env);
             let _ = nix::unistd::write(&err_write, message.as_bytes());
             std::process::exit(127);
         }
@@ -460,7 +504,7 @@ fn reap(command: Pid) -> Option<Report> {
 }
 
 /// Looks `name` up in the command's own `PATH` (not ours).
-fn find_program(name: &str, env: &[CString]) -> Res<CString> {
+pub(crate) fn find_program(name: &str, env: &[CString]) -> Res<CString> {
     if name.contains('/') {
         return CString::new(name).map_err(ctx("program with NUL"));
     }
@@ -482,18 +526,18 @@ fn find_program(name: &str, env: &[CString]) -> Res<CString> {
 
 /// Process U: drop to the requested identity and exec. Returns only with an
 /// error message.
-fn exec_command(
-    config: &InitConfig,
+pub(crate) fn exec_command(
+    spec: &SpawnSpec,
     identity: &crate::user::Identity,
     program: &CString,
     argv: &[CString],
     env: &[CString],
 ) -> String {
-    match drop_privileges(config, identity) {
+    match drop_privileges(spec, identity) {
         Ok(()) => {}
         Err(e) => return e,
     }
-    let cwd = &config.spec.cwd;
+    let cwd = &spec.cwd;
     if let Err(e) = nix::unistd::chdir(cwd.as_str()) {
         return format!("chdir to working directory {cwd}: {e}");
     }
@@ -507,14 +551,16 @@ fn exec_command(
     format!("exec {}: {e}", program.to_string_lossy())
 }
 
-fn drop_privileges(config: &InitConfig, identity: &crate::user::Identity) -> Res<()> {
-    let spec = &config.spec;
+fn drop_privileges(spec: &SpawnSpec, identity: &crate::user::Identity) -> Res<()> {
     sys::reset_signal_dispositions().map_err(ctx("reset signal dispositions"))?;
     SigSet::all()
         .thread_unblock()
         .map_err(ctx("unblock signals"))?;
     // Its own session, as a container's first process.
     nix::unistd::setsid().map_err(ctx("setsid"))?;
+    if spec.tty {
+        sys::set_controlling_tty(0).map_err(ctx("make the pty the controlling terminal"))?;
+    }
     for rlimit in &spec.rlimits {
         use nix::sys::resource::Resource;
         let resource = match rlimit.resource {

@@ -26,7 +26,7 @@ use crate::spec::{Network, RootfsMode, SpawnSpec};
 /// `main`. By default that is the running program (`/proc/self/exe`).
 #[derive(Debug, Clone)]
 pub struct Sandbox {
-    init_exe: PathBuf,
+    pub(crate) init_exe: PathBuf,
     state_root: PathBuf,
 }
 
@@ -61,12 +61,12 @@ static RUN_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Everything a run owns on the host; dropping it kills and cleans up.
 #[derive(Debug)]
-struct RunGuard {
-    child: Option<Child>,
-    cgroup: Option<Cgroup>,
-    state_dir: PathBuf,
+pub(crate) struct RunGuard {
+    pub(crate) child: Option<Child>,
+    pub(crate) cgroup: Option<Cgroup>,
+    pub(crate) state_dir: PathBuf,
     /// Copy mode: the snapshot, emptied if the run does not get to the diff.
-    snapshot: Option<PathBuf>,
+    pub(crate) snapshot: Option<PathBuf>,
 }
 
 impl RunGuard {
@@ -89,7 +89,9 @@ impl Drop for RunGuard {
         if let Some(mut cgroup) = self.cgroup.take() {
             let _ = cgroup.remove();
         }
-        let _ = std::fs::remove_dir_all(&self.state_dir);
+        if !self.state_dir.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.state_dir);
+        }
         if let Some(snapshot) = self.snapshot.take() {
             let _ = crate::rootfs::clear_dir(&snapshot);
         }
@@ -121,6 +123,28 @@ impl Sandbox {
     pub fn run(
         &self,
         spec: &SpawnSpec,
+        cancel: &Cancel,
+        on_output: impl FnMut(Stream, &[u8]),
+    ) -> Result<Outcome> {
+        self.run_io(spec, None, cancel, on_output)
+    }
+
+    /// As [`Sandbox::run`], with `stdin` as the command's standard input
+    /// (`docker run -i`) instead of /dev/null.
+    pub fn run_with_stdin(
+        &self,
+        spec: &SpawnSpec,
+        stdin: OwnedFd,
+        cancel: &Cancel,
+        on_output: impl FnMut(Stream, &[u8]),
+    ) -> Result<Outcome> {
+        self.run_io(spec, Some(stdin), cancel, on_output)
+    }
+
+    fn run_io(
+        &self,
+        spec: &SpawnSpec,
+        stdin: Option<OwnedFd>,
         cancel: &Cancel,
         mut on_output: impl FnMut(Stream, &[u8]),
     ) -> Result<Outcome> {
@@ -198,6 +222,7 @@ impl Sandbox {
             external_maps: id_maps.is_some(),
             host_uid: nix::unistd::geteuid().as_raw(),
             host_gid: nix::unistd::getegid().as_raw(),
+            stdin: stdin.is_some(),
         };
         let mut config_json =
             serde_json::to_vec(&config).map_err(|e| Error::Init(format!("encode config: {e}")))?;
@@ -209,7 +234,7 @@ impl Sandbox {
         let mut cmd = Command::new(&self.init_exe);
         cmd.env_clear()
             .env(INIT_ENV, "1")
-            .stdin(Stdio::null())
+            .stdin(stdin.map_or_else(Stdio::null, Stdio::from))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         crate::sys::map_fds_on_spawn(
@@ -336,19 +361,19 @@ impl Sandbox {
 
 /// Moves bytes from the init's pipes to the callback and the report list
 /// until all three pipes are closed, killing on cancel or timeout.
-struct Pump<'a> {
+pub(crate) struct Pump<'a> {
     /// stdout, stderr (with their stream) and the report pipe (without).
-    streams: [(Option<OwnedFd>, Option<Stream>); 3],
+    pub(crate) streams: [(Option<OwnedFd>, Option<Stream>); 3],
     /// An incomplete report line.
-    pending: Vec<u8>,
-    reports: Vec<Report>,
-    pid1: Option<i32>,
-    exec_at: Option<Instant>,
-    timed_out: bool,
-    killed: bool,
-    id_maps: Option<&'a (Vec<String>, Vec<String>)>,
+    pub(crate) pending: Vec<u8>,
+    pub(crate) reports: Vec<Report>,
+    pub(crate) pid1: Option<i32>,
+    pub(crate) exec_at: Option<Instant>,
+    pub(crate) timed_out: bool,
+    pub(crate) killed: bool,
+    pub(crate) id_maps: Option<&'a (Vec<String>, Vec<String>)>,
     /// Kept open only while the init may still ask for id maps.
-    config_write: Option<std::fs::File>,
+    pub(crate) config_write: Option<std::fs::File>,
 }
 
 impl std::fmt::Debug for Pump<'_> {
@@ -361,7 +386,7 @@ impl std::fmt::Debug for Pump<'_> {
 }
 
 impl Pump<'_> {
-    fn run(
+    pub(crate) fn run(
         &mut self,
         guard: &mut RunGuard,
         cancel: &Cancel,
@@ -424,7 +449,12 @@ impl Pump<'_> {
                     Ok(0) => self.streams[i].0 = None,
                     Ok(len) => match self.streams[i].1 {
                         Some(stream) => on_output(stream, &buf[..len]),
-                        None => self.take_reports(&buf[..len])?,
+                        None => {
+                            self.take_reports(&buf[..len])?;
+                            if let Some(pid) = self.pid1 {
+                                cancel.inner.pid1.store(pid, Ordering::SeqCst);
+                            }
+                        }
                     },
                     Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {}
                     Err(_) => self.streams[i].0 = None,

@@ -42,6 +42,9 @@
 //!   kills the tree, removes the cgroup and the state dir.
 //! - `unsafe` lives in `sys.rs` only.
 //!
+//! A second process joins a running sandbox with [`Sandbox::exec_in`]
+//! ([`ExecSpec`]; the sandbox's pid 1 from [`Cancel::pid1`]).
+//!
 //! Main types: [`Sandbox`], [`SpawnSpec`], [`Outcome`], [`Cancel`], [`diff`];
 //! networking: [`BuildNetwork`] (one per build, joined by every step through
 //! [`Network::Join`]), [`BridgeNetwork`] / [`Endpoint`] / [`PortProxy`] for
@@ -79,6 +82,7 @@
 
 mod cancel;
 mod cgroup;
+mod enter;
 mod error;
 mod idmap;
 mod init;
@@ -87,12 +91,14 @@ mod mounts;
 mod net;
 mod outcome;
 mod path;
+mod pty;
 mod rootfs;
 mod spec;
 mod sys;
 mod user;
 
 pub use cancel::Cancel;
+pub use enter::is_sandbox_pid1;
 pub use error::{Error, Result};
 pub use init::{DOCKER_CAPS, init_main_if_requested};
 pub use launch::{Sandbox, default_state_root};
@@ -101,7 +107,9 @@ pub use net::{
     PortProxy, Protocol, SLIRP_DNS, Subnet,
 };
 pub use outcome::{ExitStatus, Outcome, Stream, Timings};
+pub use pty::{copy_window_size, pty_socketpair, receive_pty};
 pub use rootfs::{Change, ChangeKind, diff, overlay_available};
 pub use spec::{
-    BindMount, Limits, Network, Rlimit, RlimitResource, Rootfs, RootfsMode, SpawnSpec, TmpfsMount,
+    BindMount, ExecSpec, Limits, Network, Rlimit, RlimitResource, Rootfs, RootfsMode, SpawnSpec,
+    TmpfsMount,
 };

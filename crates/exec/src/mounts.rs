@@ -139,7 +139,7 @@ pub(crate) fn bind_mount(src: &Path, dst: &Path, readonly: bool) -> Res<()> {
 
 /// Remounts a bind mount read-only, keeping the flags the kernel locks in a
 /// user namespace (nosuid, nodev, noexec...).
-fn remount_readonly(path: &Path) -> Res<()> {
+pub(crate) fn remount_readonly(path: &Path) -> Res<()> {
     use nix::sys::statvfs::{FsFlags, statvfs};
     let current = statvfs(path)
         .map_err(ctx(format!("statvfs {}", path.display())))?

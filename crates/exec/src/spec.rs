@@ -154,6 +154,15 @@ pub struct SpawnSpec {
     pub no_new_privs: bool,
     /// Kill everything after this long (reported as a timeout).
     pub timeout: Option<Duration>,
+    /// Mount the root filesystem read-only (`--read-only`); binds, tmpfs,
+    /// /dev, /etc/hosts and the like keep their own flags.
+    #[serde(default)]
+    pub readonly_rootfs: bool,
+    /// `-t`: the stdin handed to the launcher is one end of a
+    /// [`crate::pty_socketpair`]; the command gets a pty made in the
+    /// sandbox, whose master comes back on that socket.
+    #[serde(default)]
+    pub tty: bool,
 }
 
 impl Default for SpawnSpec {
@@ -172,6 +181,62 @@ impl Default for SpawnSpec {
             rlimits: Vec::new(),
             no_new_privs: false,
             timeout: None,
+            readonly_rootfs: false,
+            tty: false,
+        }
+    }
+}
+
+/// One more process in a running sandbox ([`crate::Sandbox::exec_in`]):
+/// it joins the namespaces and cgroup of the sandbox's pid 1 and gets the
+/// same treatment as the first command (user lookup in the sandbox's
+/// /etc/passwd, Docker's capabilities, rlimits, umask, only fds 0-2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecSpec {
+    /// Program and arguments; `argv[0]` is looked up in `PATH` when it has no `/`.
+    pub argv: Vec<String>,
+    /// Environment, `KEY=value`. `HOME` is added from the passwd when absent.
+    pub env: Vec<String>,
+    /// Working directory inside the sandbox; must exist.
+    pub cwd: String,
+    /// `USER` as in a Dockerfile; empty is root.
+    pub user: String,
+    /// POSIX rlimits for the process.
+    pub rlimits: Vec<Rlimit>,
+    /// Set `no_new_privs` before exec.
+    pub no_new_privs: bool,
+    /// As [`SpawnSpec::tty`]: stdin is a [`crate::pty_socketpair`] end.
+    #[serde(default)]
+    pub tty: bool,
+}
+
+impl Default for ExecSpec {
+    fn default() -> Self {
+        let spawn = SpawnSpec::default();
+        Self {
+            argv: Vec::new(),
+            env: spawn.env,
+            cwd: spawn.cwd,
+            user: String::new(),
+            rlimits: Vec::new(),
+            no_new_privs: false,
+            tty: false,
+        }
+    }
+}
+
+impl ExecSpec {
+    /// The same process description in the form the init's exec path takes.
+    pub(crate) fn as_spawn(&self) -> SpawnSpec {
+        SpawnSpec {
+            argv: self.argv.clone(),
+            env: self.env.clone(),
+            cwd: self.cwd.clone(),
+            user: self.user.clone(),
+            rlimits: self.rlimits.clone(),
+            no_new_privs: self.no_new_privs,
+            tty: self.tty,
+            ..SpawnSpec::default()
         }
     }
 }

@@ -23,6 +23,32 @@ pub(crate) fn fork_single_threaded() -> std::io::Result<nix::unistd::ForkResult>
     unsafe { nix::unistd::fork() }.map_err(std::io::Error::from)
 }
 
+/// Proof that the process had one thread when it was made: for forking
+/// after /proc/self stops naming us (the exec helper, once in a sandbox's
+/// mount namespace but not its pid namespace). Not `Clone`: one fork each.
+#[derive(Debug)]
+pub(crate) struct SingleThreaded(());
+
+/// Checks `/proc/self/task` now; the caller promises to start no thread
+/// before using the proof.
+pub(crate) fn single_threaded() -> std::io::Result<SingleThreaded> {
+    let threads = std::fs::read_dir("/proc/self/task")?.count();
+    if threads != 1 {
+        return Err(std::io::Error::other(format!(
+            "refusing to fork with {threads} threads"
+        )));
+    }
+    Ok(SingleThreaded(()))
+}
+
+/// Forks with a proof from [`single_threaded`].
+pub(crate) fn fork_proven(_proof: SingleThreaded) -> std::io::Result<nix::unistd::ForkResult> {
+    // SAFETY: the process had exactly one thread when the proof was made and
+    // its holder starts none (the exec helper never does), so the child
+    // inherits no lock held by another thread and may allocate freely.
+    unsafe { nix::unistd::fork() }.map_err(std::io::Error::from)
+}
+
 /// Arranges for `cmd`'s child to get `fds[i].0` as descriptor `fds[i].1`
 /// (CLOEXEC cleared) and, with `kill_on_parent_death`, SIGKILL when the
 /// spawning thread dies.
@@ -323,4 +349,52 @@ pub(crate) fn reset_signal_dispositions() -> std::io::Result<()> {
         unsafe { signal(sig, SigHandler::SigDfl) }.map_err(std::io::Error::from)?;
     }
     Ok(())
+}
+
+/// Makes `fd` (a terminal) the controlling terminal of the calling session
+/// leader.
+pub(crate) fn set_controlling_tty(fd: RawFd) -> std::io::Result<()> {
+    // SAFETY: TIOCSCTTY takes an integer argument and touches no memory.
+    let rc = unsafe { libc::ioctl(fd, libc::TIOCSCTTY, 0) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// The window size of terminal `fd`.
+pub(crate) fn window_size(fd: RawFd) -> std::io::Result<libc::winsize> {
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one winsize into the live, writable `size`.
+    let rc = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut size as *mut libc::winsize) };
+    if rc == 0 {
+        Ok(size)
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Sets the window size of terminal `fd`.
+pub(crate) fn set_window_size(fd: RawFd, size: &libc::winsize) -> std::io::Result<()> {
+    // SAFETY: TIOCSWINSZ reads one winsize from the live `size`.
+    let rc = unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, size as *const libc::winsize) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Owns a descriptor the kernel just installed from an `SCM_RIGHTS` message.
+pub(crate) fn own_received_fd(fd: RawFd) -> std::os::fd::OwnedFd {
+    use std::os::fd::FromRawFd;
+    // SAFETY: recvmsg installed `fd` in this process for this message; no
+    // other owner exists, and the caller takes it exactly once.
+    unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
 }

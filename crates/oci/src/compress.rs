@@ -243,6 +243,11 @@ struct ParallelGzip<W: Write> {
     next_write: u64,
     pending: BTreeMap<u64, Vec<u8>>,
     max_in_flight: u64,
+    /// Set once a member failed or the sink refused a write (a full disk):
+    /// every later call fails at once. Without it a retry (the tar
+    /// builder's drop calls `finish`) would wait forever for members
+    /// already collected.
+    broken: bool,
 }
 
 impl<W: Write> ParallelGzip<W> {
@@ -280,10 +285,12 @@ impl<W: Write> ParallelGzip<W> {
             next_write: 0,
             pending: BTreeMap::new(),
             max_in_flight,
+            broken: false,
         }
     }
 
     fn submit(&mut self) -> io::Result<()> {
+        self.check_broken()?;
         while self.next_seq - self.next_write >= self.max_in_flight {
             self.collect_one()?;
         }
@@ -297,11 +304,27 @@ impl<W: Write> ParallelGzip<W> {
 
     /// Waits for one finished member and writes every member now in order.
     fn collect_one(&mut self) -> io::Result<()> {
+        self.check_broken()?;
+        let result = self.collect_one_inner();
+        self.broken = result.is_err();
+        result
+    }
+
+    fn collect_one_inner(&mut self) -> io::Result<()> {
         let (seq, member) = self.done.recv().map_err(|_| worker_gone())?;
         self.pending.insert(seq, member?);
         while let Some(member) = self.pending.remove(&self.next_write) {
             self.sink.write_all(&member)?;
             self.next_write += 1;
+        }
+        Ok(())
+    }
+
+    fn check_broken(&self) -> io::Result<()> {
+        if self.broken {
+            return Err(io::Error::other(
+                "gzip stream already failed (an earlier write to the sink failed)",
+            ));
         }
         Ok(())
     }
@@ -452,6 +475,54 @@ mod tests {
             members >= 6,
             "expected a multi-member gzip, found {members} headers"
         );
+    }
+
+    /// Accepts `room` bytes, then fails like a full disk.
+    struct FullDisk {
+        room: usize,
+    }
+
+    impl Write for FullDisk {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.room == 0 {
+                return Err(io::Error::from_raw_os_error(28)); // ENOSPC
+            }
+            let n = buf.len().min(self.room);
+            self.room -= n;
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Regression: after the sink failed, later writes and `finish` (as the
+    /// tar builder's drop does) waited forever for members already
+    /// collected. Every call must now fail at once; the test would hang.
+    #[test]
+    fn a_full_sink_fails_every_later_call_instead_of_hanging() {
+        let data = sample(12 * GZIP_CHUNK);
+        for threads in [1, 2, 4] {
+            let opts = CompressOptions {
+                compression: Compression::Gzip,
+                level: None,
+                threads,
+            };
+            let mut w = LayerWriter::new(FullDisk { room: 1000 }, &opts).unwrap();
+            let mut first = None;
+            for piece in data.chunks(GZIP_CHUNK / 3) {
+                if let Err(e) = w.write_all(piece) {
+                    first.get_or_insert(e);
+                }
+            }
+            let first = first.expect("a write failed");
+            assert!(
+                first.raw_os_error() == Some(28) || first.to_string().contains("failed"),
+                "{first}"
+            );
+            assert!(w.finish().is_err(), "finish after a full disk succeeded");
+        }
     }
 
     #[test]

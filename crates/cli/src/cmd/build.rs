@@ -3,6 +3,8 @@
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::mpsc;
 
 use anyhow::{Context, bail};
@@ -12,6 +14,9 @@ use crate::args::{BuildArgs, Cli};
 use crate::progress::{Mode, Renderer};
 
 pub fn run(cli: &Cli, args: &BuildArgs) -> anyhow::Result<ExitCode> {
+    // First, before any thread is spawned (they inherit the mask).
+    let cancel = buildr::CancelToken::new();
+    let caught = cancel_on_signals(&cancel);
     let root = match &cli.root {
         Some(root) => root.clone(),
         None => buildr::default_root()?,
@@ -91,8 +96,17 @@ pub fn run(cli: &Cli, args: &BuildArgs) -> anyhow::Result<ExitCode> {
             renderer.event(&mut out, &event);
         }
     });
-    let result = builder.build();
+    let result = builder.cancel_token(cancel).build();
     let _ = render.join();
+    // From here on (push, output), SIGINT and SIGTERM act as usual again.
+    let _ = signal_set().thread_unblock();
+    let signal = caught.load(Ordering::SeqCst);
+    if signal != 0 {
+        // The build was cancelled and cleaned up; exit as a shell would
+        // report the signal.
+        eprintln!("buildr: build interrupted by signal {signal}");
+        return Ok(ExitCode::from(128u8.saturating_add(signal as u8)));
+    }
     let result = result?;
     let mut stderr = std::io::stderr().lock();
     for warning in &result.warnings {
@@ -135,4 +149,33 @@ pub fn run(cli: &Cli, args: &BuildArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Blocks SIGINT and SIGTERM here (and so in every thread spawned later)
+/// and cancels `cancel` from a thread when one arrives, so the build tears
+/// down its sandboxes, mounts and temp files instead of dying mid-write.
+/// Returns the signal caught (0 while none).
+fn cancel_on_signals(cancel: &buildr::CancelToken) -> Arc<AtomicI32> {
+    let caught = Arc::new(AtomicI32::new(0));
+    let set = signal_set();
+    if set.thread_block().is_err() {
+        return caught;
+    }
+    let cancel = cancel.clone();
+    let flag = Arc::clone(&caught);
+    std::thread::spawn(move || {
+        if let Ok(signal) = set.wait() {
+            flag.store(signal as i32, Ordering::SeqCst);
+            cancel.cancel();
+        }
+    });
+    caught
+}
+
+fn signal_set() -> nix::sys::signal::SigSet {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGINT);
+    set.add(Signal::SIGTERM);
+    set
 }

@@ -4,6 +4,7 @@ pub mod build;
 pub mod check;
 pub mod commit;
 pub mod container;
+pub mod exec;
 pub mod images;
 pub mod import;
 pub mod inspect;
@@ -18,6 +19,7 @@ pub mod run;
 pub mod save;
 pub mod system;
 pub mod tag;
+pub mod verify;
 pub mod volume;
 
 use buildr::Images;

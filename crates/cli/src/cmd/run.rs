@@ -18,7 +18,10 @@ pub fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
         println!("{id}");
         return Ok(ExitCode::SUCCESS);
     }
-    let info = attach(&containers, &id)?;
+    let raw = args.tty.then(super::exec::RawMode::enter);
+    let info = attach(&containers, &id, args.interactive, args.tty);
+    drop(raw);
+    let info = info?;
     if args.rm {
         containers.remove(&id, true, true)?;
     }
@@ -32,6 +35,9 @@ pub fn create(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
     if args.detach {
         bail!("create does not take --detach: `start` runs the container in the background");
     }
+    if args.tty || args.interactive {
+        bail!("create -i/-t are not supported yet: use `run -i`/`run -it`, or `start -a -i`");
+    }
     let containers = super::open_containers(cli)?;
     let container = containers.create(&options(args)?)?;
     println!("{}", container.config.id);
@@ -40,12 +46,15 @@ pub fn create(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
 
 pub fn start(cli: &Cli, args: &StartArgs) -> anyhow::Result<ExitCode> {
     let containers = super::open_containers(cli)?;
+    if args.interactive && !args.attach {
+        bail!("start -i needs -a: a detached container gets no stdin");
+    }
     if args.attach {
         let [one] = args.containers.as_slice() else {
             bail!("you cannot start and attach multiple containers at once");
         };
         let container = containers.get(one)?;
-        let info = attach(&containers, &container.config.id)?;
+        let info = attach(&containers, &container.config.id, args.interactive, false)?;
         if container.config.auto_remove {
             containers.remove(&container.config.id, true, true)?;
         }
@@ -75,9 +84,16 @@ pub fn supervise(cli: &Cli, args: &SuperviseArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Runs in this process, output to our stdout/stderr, signals forwarded.
-fn attach(containers: &buildr::Containers, id: &str) -> anyhow::Result<buildr::ExitInfo> {
+fn attach(
+    containers: &buildr::Containers,
+    id: &str,
+    stdin: bool,
+    tty: bool,
+) -> anyhow::Result<buildr::ExitInfo> {
     let options = AttachOptions {
         proxy_signals: true,
+        stdin,
+        tty,
         ..AttachOptions::default()
     };
     let (mut stdout, mut stderr) = (std::io::stdout(), std::io::stderr());
@@ -102,13 +118,13 @@ fn supervisor(cli: &Cli) -> anyhow::Result<Vec<OsString>> {
     ])
 }
 
-fn exit_code(code: i32) -> ExitCode {
+pub(crate) fn exit_code(code: i32) -> ExitCode {
     ExitCode::from(u8::try_from(code.rem_euclid(256)).unwrap_or(255))
 }
 
 fn options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
-    if args.interactive || args.tty {
-        bail!("-i/-t are not supported yet: containers get no stdin and no pty");
+    if (args.interactive || args.tty) && args.detach {
+        bail!("-i/-t with -d are not supported yet: a detached container gets no stdin or pty");
     }
     let network = match args.network.as_str() {
         "none" => ContainerNetwork::None,

@@ -19,9 +19,11 @@
 
 mod commit;
 mod create;
+mod exec;
 mod logs;
 mod state;
 mod supervisor;
+mod tty;
 mod volume;
 
 use std::ffi::OsString;
@@ -37,6 +39,7 @@ use crate::error::{Error, Result};
 use crate::image::Images;
 pub use commit::Committed;
 pub use create::{CreateOptions, parse_bytes, parse_signal};
+pub use exec::ExecOptions;
 pub use logs::{LogEntry, LogOptions, LogStream};
 pub use state::{ContainerConfig, ContainerState, NetworkMode, Status, VolumeMount};
 pub use supervisor::{AttachOptions, ExitInfo};
@@ -120,13 +123,6 @@ impl Containers {
 
     /// Creates a container from `options` (status `created`).
     pub fn create(&self, options: &CreateOptions) -> Result<Container> {
-        if options.read_only {
-            return Err(Error::ContainerOption {
-                message:
-                    "--read-only is not supported yet: the sandbox has no read-only root filesystem"
-                        .into(),
-            });
-        }
         let image = self.images.resolve(&options.image)?;
         let snapshots = create::ensure_snapshots(self.store(), &image)?;
         let argv = create::command(&image, options)?;
@@ -266,6 +262,7 @@ impl Containers {
             stop_signal,
             auto_remove: options.auto_remove,
             ports,
+            read_only: options.read_only,
         };
         let tmp = self.dir.join(format!(".tmp-{id}"));
         let io = |action: &'static str, path: &Path| {
@@ -348,6 +345,7 @@ impl Containers {
             state.supervisor_start = None;
             state.ports.clear();
             state.ip = None;
+            state.pid = None;
             write_json(&paths.state(), &state)?;
             // What the dead supervisor's sandbox left on the tmpfs.
             let _ = fs::remove_dir_all(run_dir(&container.config.id));
@@ -680,7 +678,7 @@ impl Containers {
                 "Running": c.is_running(),
                 "OOMKilled": c.state.oom_killed,
                 "Dead": c.state.exit_code == Some(EXIT_SUPERVISOR_DIED) && c.state.error.is_some(),
-                "Pid": if c.is_running() { c.state.supervisor_pid } else { None },
+                "Pid": if c.is_running() { c.state.pid.or(c.state.supervisor_pid.map(|p| p as i32)) } else { None },
                 "ExitCode": c.state.exit_code.unwrap_or(0),
                 "Error": c.state.error.clone().unwrap_or_default(),
                 "StartedAt": time(c.state.started_at),
@@ -695,6 +693,7 @@ impl Containers {
                 "PidsLimit": c.config.limits.pids,
                 "NanoCpus": c.config.limits.cpus.map_or(0, |c| (c * 1e9) as i64),
                 "AutoRemove": c.config.auto_remove,
+                "ReadonlyRootfs": c.config.read_only,
             },
             "Mounts": mounts,
             "NetworkSettings": {

@@ -95,6 +95,9 @@ pub struct ContainerConfig {
     /// `-p`/`-P` publications in docker's syntax (bridge only).
     #[serde(default)]
     pub ports: Vec<String>,
+    /// `--read-only`: the root filesystem is mounted read-only.
+    #[serde(default)]
+    pub read_only: bool,
 }
 
 /// Where a container is in its life.
@@ -141,6 +144,10 @@ pub struct ContainerState {
     /// The container's address on the bridge while running.
     #[serde(default)]
     pub ip: Option<String>,
+    /// The container's pid 1 as the host sees it, while running (`exec`
+    /// joins its namespaces).
+    #[serde(default)]
+    pub pid: Option<i32>,
 }
 
 /// Now, in nanoseconds since the epoch.

@@ -6,6 +6,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -29,6 +30,12 @@ pub struct AttachOptions {
     pub proxy_signals: bool,
     /// Log file cap before rotation (default 10 MiB).
     pub log_max: Option<u64>,
+    /// Hand this process's standard input to the container (`-i`).
+    pub stdin: bool,
+    /// A pty for the container, relayed to this process's stdin and stdout
+    /// (`-t`, foreground only); its output then goes to stdout and is not
+    /// logged or passed to `on_output`.
+    pub tty: bool,
 }
 
 /// How a container ended.
@@ -107,6 +114,13 @@ impl Containers {
             std::thread::spawn(move || control_loop(fifo, &cancel))
         };
 
+        // Records the sandbox's pid 1 once known (`exec` joins it).
+        let started = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let pid_thread = {
+            let (cancel, done, state_path, lock_path) =
+                (cancel.clone(), started.clone(), paths.state(), paths.lock());
+            std::thread::spawn(move || record_pid1(&cancel, &done, &state_path, &lock_path))
+        };
         let mut log = LogWriter::open(&paths.log(), options.log_max.unwrap_or(DEFAULT_LOG_MAX))?;
         // Bridge: the endpoint and the port proxies live as long as this call.
         let network = self.connect(&container, &paths);
@@ -123,17 +137,43 @@ impl Containers {
                 path: run_dir.clone(),
                 source,
             })?;
-            let outcome = Sandbox::new()
-                .with_state_root(&run_dir)
-                .run(&spec, &cancel, |stream, chunk| {
-                    let stream = match stream {
-                        Stream::Stdout => LogStream::Stdout,
-                        Stream::Stderr => LogStream::Stderr,
-                    };
-                    log.write(stream, chunk);
-                    on_output(stream, chunk);
-                })
-                .map_err(Error::from);
+            let sandbox = Sandbox::new().with_state_root(&run_dir);
+            let forward = |stream, chunk: &[u8]| {
+                let stream = match stream {
+                    Stream::Stdout => LogStream::Stdout,
+                    Stream::Stderr => LogStream::Stderr,
+                };
+                log.write(stream, chunk);
+                on_output(stream, chunk);
+            };
+            let mut relay = None;
+            let stdin = if options.tty {
+                spec.tty = true;
+                let (started, socket) = super::tty::Relay::start()?;
+                relay = Some(started);
+                Some(socket)
+            } else if options.stdin {
+                Some(
+                    std::io::stdin()
+                        .as_fd()
+                        .try_clone_to_owned()
+                        .map_err(|source| Error::Io {
+                            action: "duplicate stdin for",
+                            path: paths.dir.clone(),
+                            source,
+                        })?,
+                )
+            } else {
+                None
+            };
+            let outcome = match stdin {
+                Some(stdin) => sandbox.run_with_stdin(&spec, stdin, &cancel, forward),
+                None => sandbox.run(&spec, &cancel, forward),
+            }
+            .map_err(Error::from);
+            if let Some(relay) = relay {
+                relay.finish();
+            }
             let _ = fs::remove_dir_all(&run_dir);
             if let Some((endpoint, proxies)) = network {
                 drop(proxies);
@@ -142,6 +182,8 @@ impl Containers {
             outcome
         });
         log.flush();
+        started.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = pid_thread.join();
         let _ = quit.write_all(b"quit\n");
         let _ = control_thread.join();
         let _ = fs::remove_file(&control);
@@ -180,6 +222,7 @@ impl Containers {
         state.supervisor_start = None;
         state.ports.clear();
         state.ip = None;
+        state.pid = None;
         write_json(&paths.state(), &state)?;
         Ok(info)
     }
@@ -265,8 +308,39 @@ impl Containers {
             binds,
             tmpfs: config.tmpfs.clone(),
             limits: config.limits,
+            readonly_rootfs: config.read_only,
             ..SpawnSpec::default()
         })
+    }
+}
+
+/// Waits for the sandbox to report its pid 1 and records it in the state,
+/// unless the run ends first (`done`).
+fn record_pid1(
+    cancel: &Cancel,
+    done: &std::sync::atomic::AtomicBool,
+    state_path: &std::path::Path,
+    lock_path: &std::path::Path,
+) {
+    use std::sync::atomic::Ordering;
+    let pid = loop {
+        if done.load(Ordering::SeqCst) {
+            return;
+        }
+        if let Some(pid) = cancel.pid1() {
+            break pid;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let Ok(_lock) = super::state::lock(lock_path) else {
+        return;
+    };
+    let Ok(mut state) = read_json::<ContainerState>(state_path) else {
+        return;
+    };
+    if state.status == Status::Running && state.supervisor_pid == Some(std::process::id()) {
+        state.pid = Some(pid);
+        let _ = write_json(state_path, &state);
     }
 }
 
@@ -308,7 +382,7 @@ fn send(cancel: &Cancel, signal: i32) {
 }
 
 /// Blocks the proxied signals here and forwards them from a thread.
-fn proxy_signals(cancel: &Cancel) {
+pub(super) fn proxy_signals(cancel: &Cancel) {
     let mut set = SigSet::empty();
     for signal in [
         Signal::SIGINT,

@@ -79,6 +79,14 @@ impl Lowering<'_> {
                 "network mode \"host\" needs the entitlement: pass --allow network.host".to_owned(),
             ));
         }
+        // BuildKit runs these unsandboxed only with `--allow security.insecure`;
+        // buildr never does, so the step is refused rather than silently
+        // run sandboxed.
+        if run.security == buildr_parser::Security::Insecure {
+            return Err(fail(
+                "--security=insecure needs the entitlement security.insecure, which buildr does not grant (RUN steps always run sandboxed)".to_owned(),
+            ));
+        }
         let mut tmpfs = Vec::new();
         let mut binds = Vec::new();
         let mut caches = Vec::new();

@@ -1,0 +1,369 @@
+//! One more process in a running sandbox: [`crate::Sandbox::exec_in`].
+//!
+//! ```text
+//! launcher ──spawn (as for a run)──▶ E (buildr binary, host pid ns)
+//!     E: read config (fd 3); join pid 1's cgroups; open its namespace
+//!        files; setns user (when it differs), ipc, uts, net, cgroup,
+//!        pid, mnt; chdir /; non-dumpable; user lookup in the sandbox's
+//!        /etc/passwd; fork ─▶ X; wait for X, forwarding signals
+//!     X (in the sandbox's pid ns): parent-death SIGKILL, then what the
+//!        first command gets: rlimits, umask, Docker's capabilities,
+//!        setgroups/setgid/setuid, no_new_privs, fds > 2 close-on-exec,
+//!        chdir, execve
+//! ```
+//!
+//! E stays in the host's pid namespace, so nothing in the sandbox sees it;
+//! X is non-dumpable (inherited) until its execve, so nothing in the
+//! sandbox can open `/proc/X/exe` (the host binary) meanwhile. E never
+//! signals anything but X: unlike pid 1, `kill(-1)` from E would reach
+//! the host.
+
+use std::ffi::CString;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use nix::fcntl::OFlag;
+use nix::sched::CloneFlags;
+use nix::sys::signal::Signal;
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::ForkResult;
+use serde::{Deserialize, Serialize};
+
+use crate::cancel::Cancel;
+use crate::error::{Error, Result, io, sys};
+use crate::init::{
+    CONFIG_FD, INIT_ENV, REPORT_FD, Report, Res, ctx, exec_command, find_program, forwarded,
+    id_mapped, open_protocol, report,
+};
+use crate::launch::{Pump, RunGuard, Sandbox};
+use crate::outcome::{ExitStatus, Outcome, Stream, Timings};
+use crate::spec::ExecSpec;
+
+/// Value of the init environment variable that selects the exec path.
+pub(crate) const ENTER_MODE: &str = "enter";
+
+/// What E is told, one JSON line on fd 3.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct EnterConfig {
+    /// The sandbox's pid 1 as the host sees it.
+    pid1: i32,
+    spec: ExecSpec,
+}
+
+/// Namespaces joined, in order: the user namespace first (it grants the
+/// capabilities over the others), the mount namespace last (after it the
+/// host's /proc is out of reach).
+const NAMESPACES: [(&str, CloneFlags); 7] = [
+    ("user", CloneFlags::CLONE_NEWUSER),
+    ("ipc", CloneFlags::CLONE_NEWIPC),
+    ("uts", CloneFlags::CLONE_NEWUTS),
+    ("net", CloneFlags::CLONE_NEWNET),
+    ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+    ("pid", CloneFlags::CLONE_NEWPID),
+    ("mnt", CloneFlags::CLONE_NEWNS),
+];
+
+impl Sandbox {
+    /// Runs `spec` inside the running sandbox whose pid 1 is `pid1` (host
+    /// pid, from [`Cancel::pid1`]), like `docker exec`: it joins that
+    /// sandbox's namespaces and cgroup, resolves its user in the sandbox's
+    /// /etc/passwd and gets Docker's capabilities. Output streams to
+    /// `on_output`; `stdin`, when given, is its standard input (else
+    /// /dev/null). Signals sent through `cancel` go to the process;
+    /// cancelling kills it. Returns when it has exited; what it started
+    /// stays in the sandbox, as with docker.
+    pub fn exec_in(
+        &self,
+        pid1: i32,
+        spec: &ExecSpec,
+        stdin: Option<OwnedFd>,
+        cancel: &Cancel,
+        mut on_output: impl FnMut(Stream, &[u8]),
+    ) -> Result<Outcome> {
+        let started = Instant::now();
+        if spec.argv.is_empty() {
+            return Err(Error::Spec("empty command".into()));
+        }
+        if pid1 <= 1 {
+            return Err(Error::Spec(format!("invalid sandbox pid {pid1}")));
+        }
+        let config = EnterConfig {
+            pid1,
+            spec: spec.clone(),
+        };
+        let mut config_json =
+            serde_json::to_vec(&config).map_err(|e| Error::Init(format!("encode config: {e}")))?;
+        config_json.push(b'\n');
+        let (config_read, config_write) =
+            nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(sys("create config pipe"))?;
+        let (report_read, report_write) =
+            nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(sys("create report pipe"))?;
+        let mut cmd = Command::new(&self.init_exe);
+        cmd.env_clear()
+            .env(INIT_ENV, ENTER_MODE)
+            .stdin(stdin.map_or_else(Stdio::null, Stdio::from))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        crate::sys::map_fds_on_spawn(
+            &mut cmd,
+            [
+                (config_read.as_raw_fd(), CONFIG_FD),
+                (report_write.as_raw_fd(), REPORT_FD),
+            ],
+            true,
+        );
+        let mut guard = RunGuard {
+            child: None,
+            cgroup: None,
+            state_dir: Default::default(),
+            snapshot: None,
+        };
+        let mut child = cmd.spawn().map_err(io("execute", &self.init_exe))?;
+        drop((config_read, report_write));
+        let stdout = child.stdout.take().map(OwnedFd::from);
+        let stderr = child.stderr.take().map(OwnedFd::from);
+        guard.child = Some(child);
+        // A failed write means E died; its report or exit says why.
+        let _ = std::fs::File::from(config_write).write_all(&config_json);
+
+        let mut pump = Pump {
+            streams: [
+                (stdout, Some(Stream::Stdout)),
+                (stderr, Some(Stream::Stderr)),
+                (Some(report_read), None),
+            ],
+            pending: Vec::new(),
+            reports: Vec::new(),
+            pid1: None,
+            exec_at: None,
+            timed_out: false,
+            killed: false,
+            id_maps: None,
+            config_write: None,
+        };
+        pump.run(&mut guard, cancel, None, &mut on_output)?;
+        let exit = guard.child.as_mut().map(|c| c.wait());
+        let ended = Instant::now();
+        let mut status = None;
+        let mut failure = None;
+        for report in &pump.reports {
+            match report {
+                Report::Failed { message, .. } => failure = Some(message.clone()),
+                Report::Exited { code } => status = Some(ExitStatus::Code(*code)),
+                Report::Signaled { signal } => status = Some(ExitStatus::Signal(*signal)),
+                _ => {}
+            }
+        }
+        if let Some(message) = failure {
+            return Err(Error::Setup(message));
+        }
+        let status = match status {
+            Some(status) => status,
+            None if pump.killed => ExitStatus::Signal(libc::SIGKILL),
+            None => {
+                return Err(Error::Init(format!(
+                    "exec helper exited ({}) without reporting the command's status",
+                    match exit {
+                        Some(Ok(status)) => status.to_string(),
+                        Some(Err(e)) => e.to_string(),
+                        None => "never started".into(),
+                    }
+                )));
+            }
+        };
+        let exec_at = pump.exec_at.unwrap_or(ended);
+        Ok(Outcome {
+            status,
+            oom_killed: false,
+            memory_limit: None,
+            timed_out: false,
+            cancelled: cancel.is_cancelled() && pump.killed,
+            timings: Timings {
+                setup: exec_at.saturating_duration_since(started),
+                run: ended.saturating_duration_since(exec_at),
+                total: started.elapsed(),
+            },
+        })
+    }
+}
+
+/// Process E: join the sandbox, fork the command, report its end.
+pub(crate) fn run_enter() -> Res<i32> {
+    let mut config_pipe = open_protocol()?;
+    let mut text = Vec::new();
+    std::io::BufRead::read_until(&mut config_pipe, b'\n', &mut text).map_err(ctx("read config"))?;
+    let config: EnterConfig = serde_json::from_slice(&text).map_err(ctx("parse config"))?;
+    let pid1 = config.pid1;
+    let spec = config.spec.as_spawn();
+
+    // The cgroups first: their files are the host's.
+    let dirs = crate::cgroup::dirs_of(pid1).map_err(ctx(format!("read cgroups of pid {pid1}")))?;
+    for dir in dirs {
+        let procs = dir.join("cgroup.procs");
+        if !procs.exists() {
+            continue;
+        }
+        std::fs::write(&procs, "0").map_err(ctx(format!("join cgroup {}", dir.display())))?;
+    }
+    // The id maps of the user namespace we are about to share; from the
+    // host's /proc, since ours will be the sandbox's, where E has no pid.
+    let uid_map = std::fs::read_to_string(format!("/proc/{pid1}/uid_map"))
+        .map_err(ctx(format!("read uid_map of pid {pid1}")))?;
+    let gid_map = std::fs::read_to_string(format!("/proc/{pid1}/gid_map"))
+        .map_err(ctx(format!("read gid_map of pid {pid1}")))?;
+    // /proc/self will not name us once in the sandbox's mount namespace.
+    let one_thread = crate::sys::single_threaded().map_err(ctx("count threads"))?;
+    let mut joins = Vec::new();
+    for (name, flag) in NAMESPACES {
+        let theirs = format!("/proc/{pid1}/ns/{name}");
+        let file = std::fs::File::open(&theirs).map_err(ctx(format!("open {theirs}")))?;
+        let ours = std::fs::metadata(format!("/proc/self/ns/{name}"))
+            .map_err(ctx(format!("stat own {name} namespace")))?;
+        let same = file
+            .metadata()
+            .is_ok_and(|m| m.ino() == ours.ino() && m.dev() == ours.dev());
+        if !same {
+            joins.push((name, flag, file));
+        }
+    }
+    // Nothing from the sandbox may attach to us once we are in its pid
+    // namespace's view (X inherits this until its execve).
+    nix::sys::prctl::set_dumpable(false).map_err(ctx("set non-dumpable"))?;
+    for (name, flag, file) in &joins {
+        nix::sched::setns(file, *flag)
+            .map_err(ctx(format!("join {name} namespace of pid {pid1}")))?;
+    }
+    drop(joins);
+    nix::unistd::chdir("/").map_err(ctx("chdir /"))?;
+
+    // -t: a pty of the sandbox's devpts; stdin is the launcher's socket.
+    let slave = if spec.tty {
+        Some(crate::pty::make_and_send(std::io::stdin().as_fd())?)
+    } else {
+        None
+    };
+
+    let passwd = crate::user::read_db(Path::new("/etc/passwd")).map_err(|e| e.to_string())?;
+    let group = crate::user::read_db(Path::new("/etc/group")).map_err(|e| e.to_string())?;
+    let identity = crate::user::resolve(&spec.user, &passwd, &group).map_err(|e| e.to_string())?;
+    let unmapped_gid = std::iter::once(&identity.gid)
+        .chain(&identity.groups)
+        .find(|g| !id_mapped(&gid_map, **g));
+    if !id_mapped(&uid_map, identity.uid) || unmapped_gid.is_some() {
+        return Err(format!(
+            "user {:?} ({}:{}) is not mapped in the sandbox's user namespace",
+            spec.user, identity.uid, identity.gid
+        ));
+    }
+    let mut env: Vec<CString> = Vec::new();
+    for var in &spec.env {
+        env.push(CString::new(var.as_str()).map_err(ctx("environment variable with NUL"))?);
+    }
+    if !spec.env.iter().any(|v| v.starts_with("HOME=")) {
+        env.push(CString::new(format!("HOME={}", identity.home)).map_err(ctx("home with NUL"))?);
+    }
+    if !spec.cwd.starts_with('/') {
+        return Err(format!("working directory {:?} is not absolute", spec.cwd));
+    }
+    let argv: Vec<CString> = spec
+        .argv
+        .iter()
+        .map(|a| CString::new(a.as_str()))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(ctx("argument with NUL"))?;
+    let Some(first) = spec.argv.first() else {
+        return Err("empty command".into());
+    };
+    let program = find_program(first, &env)?;
+    let signals = forwarded();
+    signals.thread_block().map_err(ctx("block signals"))?;
+    let (err_read, err_write) =
+        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(ctx("create exec pipe"))?;
+
+    // X learns through this pipe whether E died before X's parent-death
+    // signal was armed.
+    let (alive_read, alive_write) =
+        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(ctx("create liveness pipe"))?;
+    let child = match crate::sys::fork_proven(one_thread).map_err(ctx("fork command"))? {
+        ForkResult::Child => {
+            drop((err_read, alive_write));
+            let message = match child_stdio(slave.as_ref(), &alive_read) {
+                Ok(()) => exec_command(&spec, &identity, &program, &argv, &env),
+                Err(e) => e,
+            };
+            let _ = nix::unistd::write(&err_write, message.as_bytes());
+            std::process::exit(127);
+        }
+        ForkResult::Parent { child } => child,
+    };
+    drop((err_write, alive_read));
+    let _alive = alive_write;
+    let mut exec_error = String::new();
+    let _ = std::fs::File::from(err_read).read_to_string(&mut exec_error);
+    if !exec_error.is_empty() {
+        let _ = waitpid(child, None);
+        return Err(exec_error);
+    }
+    report(&Report::Init {
+        pid: child.as_raw(),
+    });
+    report(&Report::Started {
+        created: Vec::new(),
+    });
+    loop {
+        let Ok(signal) = signals.wait() else { continue };
+        if signal != Signal::SIGCHLD {
+            let _ = nix::sys::signal::kill(child, signal);
+            continue;
+        }
+        match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, code)) => {
+                report(&Report::Exited { code });
+                return Ok(0);
+            }
+            Ok(WaitStatus::Signaled(_, signal, _)) => {
+                report(&Report::Signaled {
+                    signal: signal as i32,
+                });
+                return Ok(0);
+            }
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(format!("wait for the command: {e}")),
+        }
+    }
+}
+
+/// In X before the common exec path: parent-death signal (and E still
+/// alive), the pty slave (with `-t`) as 0, 1 and 2.
+fn child_stdio(slave: Option<&OwnedFd>, alive: &OwnedFd) -> Res<()> {
+    // Killing E (a cancelled exec) kills the command too.
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(ctx("set parent-death signal"))?;
+    if crate::init::parent_gone(alive) {
+        return Err("the exec helper died".into());
+    }
+    if let Some(slave) = slave {
+        nix::unistd::dup2_stdin(slave.as_fd()).map_err(ctx("pty as stdin"))?;
+        nix::unistd::dup2_stdout(slave.as_fd()).map_err(ctx("pty as stdout"))?;
+        nix::unistd::dup2_stderr(slave.as_fd()).map_err(ctx("pty as stderr"))?;
+    }
+    Ok(())
+}
+
+/// Whether `pid` is still the sandbox pid 1 its supervisor started:
+/// its parent (the init) is a child of `supervisor`.
+pub fn is_sandbox_pid1(pid: i32, supervisor: u32) -> bool {
+    let parent = |pid: i32| -> Option<i32> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // The command name may hold spaces and parentheses: skip past the last ')'.
+        let rest = &stat[stat.rfind(')')? + 1..];
+        rest.split_whitespace().nth(1)?.parse().ok()
+    };
+    parent(pid)
+        .and_then(parent)
+        .is_some_and(|grand| i64::from(grand) == i64::from(supervisor))
+}
