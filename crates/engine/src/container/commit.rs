@@ -14,6 +14,7 @@ use serde_json::Map;
 use super::Containers;
 use super::state::{Status, now_nanos};
 use crate::error::{Error, Result};
+use crate::image::to_json;
 
 /// What `commit` made.
 #[derive(Debug, Clone)]
@@ -81,11 +82,4 @@ impl Containers {
             name,
         })
     }
-}
-
-fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
-    serde_json::to_vec(value).map_err(|e| Error::BadImage {
-        image: "(commit)".to_owned(),
-        reason: format!("cannot encode json: {e}"),
-    })
 }

@@ -11,7 +11,7 @@ use buildr_oci::{
 };
 use serde_json::Map;
 
-use super::{Images, host_architecture, tag_name, time};
+use super::{Images, host_architecture, tag_name, time, to_json};
 use crate::error::{Error, Result};
 
 /// Settings for [`Images::import`].
@@ -178,13 +178,6 @@ impl Images {
             name,
         })
     }
-}
-
-pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
-    serde_json::to_vec(value).map_err(|e| Error::BadImage {
-        image: "(new)".to_owned(),
-        reason: format!("cannot encode json: {e}"),
-    })
 }
 
 /// Refuses names that leave the root: `..` components. A leading `/` is

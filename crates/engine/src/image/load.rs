@@ -22,7 +22,7 @@ use buildr_oci::{
 use serde::Deserialize;
 use serde_json::Map;
 
-use super::import::to_json;
+use super::to_json;
 use super::{ArchiveFormat, Images, pick_platform, tag_name};
 use crate::error::{Error, Result};
 

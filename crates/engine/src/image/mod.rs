@@ -13,7 +13,7 @@ mod inspect;
 mod list;
 mod load;
 mod save;
-mod time;
+pub(crate) mod time;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -349,6 +349,15 @@ pub(crate) fn split_tag(name: &str) -> (&str, &str) {
         Some(i) => (&name[..slash + i], &name[slash + i + 1..]),
         None => (name, ""),
     }
+}
+
+/// A config, manifest or index as JSON bytes; serializing our own types
+/// cannot fail in practice, but a failure is an error, never a panic.
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| Error::BadImage {
+        image: "(new image)".to_owned(),
+        reason: format!("cannot encode json: {e}"),
+    })
 }
 
 /// The 12-hex-digit short id docker prints.

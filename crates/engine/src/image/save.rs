@@ -21,7 +21,7 @@ use buildr_oci::{Descriptor, Index, media_type};
 use serde::Serialize;
 use serde_json::Map;
 
-use super::import::to_json;
+use super::to_json;
 use super::{Image, Images, familiar_name, split_tag};
 use crate::error::{Error, Result};
 

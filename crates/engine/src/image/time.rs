@@ -150,7 +150,7 @@ fn three_significant(value: f64) -> String {
 }
 
 // Howard Hinnant's civil calendar algorithms.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

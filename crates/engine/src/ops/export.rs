@@ -6,7 +6,8 @@ use buildr_oci::{Descriptor, History, ImageConfig, Manifest, RootFs, media_type}
 use serde_json::Map;
 
 use super::StateData;
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::image::to_json;
 
 /// One history entry of the final stage as lowering recorded it.
 #[derive(Debug, Clone)]
@@ -72,12 +73,5 @@ pub(crate) fn export(
     Ok(Exported {
         config: config_blob.digest,
         manifest: manifest_blob.digest,
-    })
-}
-
-fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
-    serde_json::to_vec(value).map_err(|e| Error::BadImage {
-        image: "(build)".to_owned(),
-        reason: format!("cannot encode json: {e}"),
     })
 }
