@@ -21,11 +21,10 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use buildr_cache::{Digest, SnapshotId, Store};
+use buildr_cache::{Digest, Store};
 use buildr_oci::{
-    ClientOptions, Credentials, DEFAULT_DOMAIN, DockerConfig, ExtractMode, ExtractOptions,
-    ManifestOrIndex, Platform, Progress, Reference, RegistryClient, SkipReason, parse_platform,
-    unpack_layer,
+    ClientOptions, Credentials, DEFAULT_DOMAIN, DockerConfig, ManifestOrIndex, Platform, Progress,
+    Reference, RegistryClient, SkipReason, parse_platform,
 };
 
 use crate::error::{Error, Result};
@@ -234,7 +233,7 @@ impl Registry {
             }));
         }
         let mut image = images.read_image(&pulled.manifest_digest, &name)?;
-        unpack_image(store, &image, |digest| {
+        crate::image::ensure_snapshots(store, &image, |digest| {
             emit(&opts.progress, RegistryEvent::LayerUnpacked { digest })
         })?;
         store.set_tag(&name, &pulled.manifest_digest)?;
@@ -520,39 +519,6 @@ fn mount_sources(store: &Store, target: &Reference) -> Result<Vec<String>> {
     // Each refused mount costs a request per blob: try a few.
     out.truncate(4);
     Ok(out)
-}
-
-/// Unpacks every layer of `image` into its snapshot
-/// (`SnapshotId::from_digest(diff_id)`, overlay form) unless it is there;
-/// `done` is called per layer, bottom first.
-pub(crate) fn unpack_image(store: &Store, image: &Image, done: impl Fn(Digest)) -> Result<()> {
-    let layers = &image.manifest.layers;
-    let diff_ids = &image.config.rootfs.diff_ids;
-    if layers.len() != diff_ids.len() {
-        return Err(Error::BadImage {
-            image: image.id.to_string(),
-            reason: format!(
-                "{} layers but {} diff_ids in the config",
-                layers.len(),
-                diff_ids.len()
-            ),
-        });
-    }
-    let opts = ExtractOptions {
-        mode: ExtractMode::Overlay,
-        ..ExtractOptions::default()
-    };
-    for (layer, diff_id) in layers.iter().zip(diff_ids) {
-        let id = SnapshotId::from_digest(diff_id);
-        if !store.has_snapshot(&id)? {
-            store.create_snapshot::<Error, _>(&id, |dir| {
-                unpack_layer(store, layer, dir, &opts)?;
-                Ok(())
-            })?;
-        }
-        done(layer.digest);
-    }
-    Ok(())
 }
 
 #[derive(Clone, Copy)]

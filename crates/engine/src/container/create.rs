@@ -8,7 +8,6 @@ use std::path::{Component, Path, PathBuf};
 
 use buildr_cache::{SnapshotId, Store};
 use buildr_exec::{BindMount, Limits, TmpfsMount};
-use buildr_oci::{ExtractMode, ExtractOptions, extract_layer};
 
 use super::state::NetworkMode;
 use super::volume::valid_name;
@@ -329,41 +328,6 @@ pub(crate) fn environment(image: &Image, options: &CreateOptions) -> Result<Vec<
         env.insert(0, format!("PATH={DEFAULT_PATH}"));
     }
     Ok(env)
-}
-
-/// Makes sure every layer of `image` is unpacked into its snapshot
-/// (`SnapshotId::from_digest(diff_id)`, overlay form); returns the
-/// snapshot ids bottom first.
-pub(crate) fn ensure_snapshots(store: &Store, image: &Image) -> Result<Vec<SnapshotId>> {
-    let layers = &image.manifest.layers;
-    let diff_ids = &image.config.rootfs.diff_ids;
-    if layers.len() != diff_ids.len() {
-        return Err(Error::BadImage {
-            image: image.id.to_string(),
-            reason: format!(
-                "{} layers but {} diff_ids in the config",
-                layers.len(),
-                diff_ids.len()
-            ),
-        });
-    }
-    let opts = ExtractOptions {
-        mode: ExtractMode::Overlay,
-        ..ExtractOptions::default()
-    };
-    let mut ids = Vec::with_capacity(layers.len());
-    for (layer, diff_id) in layers.iter().zip(diff_ids) {
-        let id = SnapshotId::from_digest(diff_id);
-        if !store.has_snapshot(&id)? {
-            store.create_snapshot::<Error, _>(&id, |dir| {
-                let blob = store.open_blob_sized(&layer.digest, layer.size)?;
-                extract_layer(blob, dir, &opts)?;
-                Ok(())
-            })?;
-        }
-        ids.push(id);
-    }
-    Ok(ids)
 }
 
 /// The `-p` list plus, for `-P`, the image's exposed ports on free host

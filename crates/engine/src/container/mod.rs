@@ -124,7 +124,7 @@ impl Containers {
     /// Creates a container from `options` (status `created`).
     pub fn create(&self, options: &CreateOptions) -> Result<Container> {
         let image = self.images.resolve(&options.image)?;
-        let snapshots = create::ensure_snapshots(self.store(), &image)?;
+        let snapshots = crate::image::ensure_snapshots(self.store(), &image, |_| {})?;
         let argv = create::command(&image, options)?;
         let ports = create::ports(&image, options)?;
         let env = create::environment(&image, options)?;

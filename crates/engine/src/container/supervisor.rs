@@ -272,7 +272,7 @@ impl Containers {
             // Pruned while the container was stopped: unpack again from
             // the image's blobs, if the image is still there.
             let image = self.images.resolve(&config.image_id)?;
-            ids = super::create::ensure_snapshots(self.store(), &image)?;
+            ids = crate::image::ensure_snapshots(self.store(), &image, |_| {})?;
         }
         let mut lowers = Vec::with_capacity(ids.len());
         for id in ids.iter().rev() {

@@ -14,6 +14,9 @@ mod list;
 mod load;
 mod save;
 pub(crate) mod time;
+mod unpack;
+
+pub(crate) use unpack::ensure_snapshots;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
