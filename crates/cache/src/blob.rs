@@ -2,7 +2,7 @@
 //! that verify the content against its digest.
 
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufRead, BufWriter, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::PathBuf;
 
@@ -241,6 +241,22 @@ impl Store {
 
     /// Writes `bytes` as a blob.
     pub fn put_blob(&self, bytes: &[u8]) -> Result<BlobInfo> {
+        // A blob already stored with exactly these bytes is left alone (a
+        // no-op build re-exports the same config and manifest). Anything
+        // else, a damaged copy included, is replaced by a fresh write.
+        let digest = Digest::of(bytes);
+        let path = self.blobs_dir().join(digest.hex());
+        let _lease = self.lease()?;
+        if let Ok(meta) = fs::symlink_metadata(&path)
+            && meta.is_file()
+            && meta.len() == bytes.len() as u64
+            && fs::read(&path).is_ok_and(|stored| stored == bytes)
+        {
+            return Ok(BlobInfo {
+                digest,
+                size: bytes.len() as u64,
+            });
+        }
         let mut writer = self.blob_writer()?;
         let tmp_path = writer.out.get_ref().path().to_path_buf();
         writer.write_all(bytes).ctx("write", tmp_path)?;
@@ -324,6 +340,46 @@ impl Store {
     /// Reads the whole blob and checks it against its digest.
     pub fn verify_blob(&self, digest: &Digest) -> Result<()> {
         self.open_blob(digest)?.finish()
+    }
+
+    /// Removes the blob stored under `digest` if its content does not hash
+    /// to it (swapped, truncated or damaged on disk), so that records
+    /// naming it stop hitting and the next build or pull writes it again.
+    /// Returns whether it removed anything; a blob that verifies, or one
+    /// replaced by a verified copy meanwhile, is left alone.
+    pub fn remove_corrupt_blob(&self, digest: &Digest) -> Result<bool> {
+        use std::os::unix::fs::MetadataExt;
+        let _lease = self.lease()?;
+        let path = self.blob_path(digest);
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e).ctx("open blob", path),
+        };
+        let held = file.metadata().ctx("stat blob", &path)?;
+        let mut hasher = Hasher::new();
+        let mut reader = io::BufReader::with_capacity(1 << 20, &file);
+        loop {
+            let chunk = reader.fill_buf().ctx("read blob", &path)?;
+            if chunk.is_empty() {
+                break;
+            }
+            hasher.update(chunk);
+            let n = chunk.len();
+            reader.consume(n);
+        }
+        if hasher.finish() == *digest {
+            return Ok(false);
+        }
+        // Only the file that was checked: a writer may have renamed a
+        // verified copy into place since.
+        match fs::symlink_metadata(&path) {
+            Ok(now) if (now.dev(), now.ino()) == (held.dev(), held.ino()) => {}
+            _ => return Ok(false),
+        }
+        fs::remove_file(&path).ctx("remove corrupt blob", &path)?;
+        util::fsync_dir(&self.blobs_dir())?;
+        Ok(true)
     }
 
     /// The size of a blob in bytes.

@@ -92,7 +92,13 @@ impl Store {
     fn update_tags<T>(&self, change: impl FnOnce(&mut BTreeMap<String, Digest>) -> T) -> Result<T> {
         let _lock = self.lock_tags()?;
         let mut file = self.read_tags()?;
+        let before = file.tags.clone();
         let out = change(&mut file.tags);
+        if file.tags == before && file.version == TAGS_VERSION {
+            // Nothing changed (re-tagging a name with the digest it has):
+            // no rewrite, no fsync.
+            return Ok(out);
+        }
         file.version = TAGS_VERSION;
         let bytes = serde_json::to_vec_pretty(&file).map_err(|e| Error::CorruptTags {
             path: self.tags_path(),

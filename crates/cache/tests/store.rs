@@ -874,3 +874,48 @@ fn threads_writing_the_same_things_all_succeed() {
     assert_eq!(tmp_entries(&store), 0);
     assert_eq!(store.verify().unwrap(), vec![]);
 }
+
+#[test]
+fn unchanged_blobs_and_tags_are_not_rewritten_but_damage_is_repaired() {
+    use std::os::unix::fs::MetadataExt;
+    let (_dir, store) = new_store();
+    let config = bytes(7, 3000);
+    let first = store.put_blob(&config).unwrap();
+    let path = blob_file(&store, &first.digest);
+    let inode = fs::metadata(&path).unwrap().ino();
+    // The same bytes again (a no-op build re-exporting its config): the
+    // stored file is left as it is.
+    let again = store.put_blob(&config).unwrap();
+    assert_eq!(again.digest, first.digest);
+    assert_eq!(fs::metadata(&path).unwrap().ino(), inode, "blob rewritten");
+    // A damaged copy of the same size is replaced by a fresh write.
+    let mut damaged = config.clone();
+    damaged[100] ^= 0xff;
+    fs::write(&path, &damaged).unwrap();
+    store.put_blob(&config).unwrap();
+    assert_eq!(
+        fs::read(&path).unwrap(),
+        config,
+        "damaged blob not repaired"
+    );
+    store.verify_blob(&first.digest).unwrap();
+
+    // Re-tagging a name with the digest it already has writes nothing.
+    store.set_tag("app:v1", &first.digest).unwrap();
+    let tags = store.root().join("tags.json");
+    let tags_inode = fs::metadata(&tags).unwrap().ino();
+    assert_eq!(
+        store.set_tag("app:v1", &first.digest).unwrap(),
+        Some(first.digest)
+    );
+    assert_eq!(
+        fs::metadata(&tags).unwrap().ino(),
+        tags_inode,
+        "tags rewritten"
+    );
+    // A real change still goes through the atomic rewrite.
+    store.set_tag("app:v2", &first.digest).unwrap();
+    assert_ne!(fs::metadata(&tags).unwrap().ino(), tags_inode);
+    assert_eq!(store.get_tag("app:v2").unwrap(), Some(first.digest));
+    assert_eq!(tmp_entries(&store), 0);
+}

@@ -913,3 +913,37 @@ fn a_killed_build_leaves_no_helper() {
         "the build namespace outlived its killed holder"
     );
 }
+
+#[test]
+fn a_lazy_build_network_starts_its_helper_only_when_a_step_joins() {
+    let Some(_serial) = prerequisites(&["ip", "slirp4netns"]) else {
+        return;
+    };
+    let root = busybox_root();
+    let network = BuildNetwork::lazy(&buildr_exec::BuildNetworkOptions::default())
+        .unwrap_or_else(|e| panic!("{}", chain(&e)));
+    // A fully cached build never joins: no helper process is started.
+    assert_eq!(network.helper_pid(), None, "started before any step joined");
+    let netns_id = network.netns().id();
+    let out = root.run_ok(
+        "readlink /proc/self/ns/net; ip -o link show tap0",
+        network.network(),
+    );
+    assert_eq!(ns_link(&out), format!("net:[{netns_id}]"), "{out}");
+    assert!(
+        out.contains("tap0"),
+        "slirp4netns did not configure tap0: {out}"
+    );
+    let helper = network
+        .helper_pid()
+        .expect("the first joining step starts slirp4netns");
+    // Later steps share the same helper.
+    root.run_ok("true", network.network());
+    assert_eq!(network.helper_pid(), Some(helper));
+    drop(network);
+    assert!(
+        !Path::new(&format!("/proc/{helper}")).exists(),
+        "slirp4netns {helper} outlived its network"
+    );
+    assert!(!netns_in_use(netns_id), "namespace still alive");
+}

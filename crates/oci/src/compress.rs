@@ -371,7 +371,36 @@ fn worker_gone() -> io::Error {
     io::Error::other("gzip worker pool stopped")
 }
 
+/// Bytes of a member deflated at level 1 to tell whether it compresses.
+const PROBE_BYTES: usize = 64 * 1024;
+
+/// Whether `data` looks incompressible (random, or already compressed):
+/// its first [`PROBE_BYTES`] deflated at level 1 save under 2 %. Such a
+/// member is written with stored deflate blocks (level 0), which costs a
+/// copy instead of a futile search for matches: 512 MiB of random data
+/// otherwise take longer to "compress" than to write. The choice depends
+/// only on the data, so digests stay reproducible.
+fn incompressible(data: &[u8]) -> bool {
+    let sample = &data[..data.len().min(PROBE_BYTES)];
+    if sample.len() < 4096 {
+        return false;
+    }
+    let mut probe = flate2::Compress::new(GzLevel::fast(), false);
+    let mut out = Vec::with_capacity(sample.len() + 1024);
+    match probe.compress_vec(sample, &mut out, flate2::FlushCompress::Finish) {
+        Ok(flate2::Status::StreamEnd) => out.len() * 100 >= sample.len() * 98,
+        // Output did not fit in input + 1 KiB: certainly incompressible.
+        Ok(_) => true,
+        Err(_) => false,
+    }
+}
+
 fn gzip_member(data: &[u8], level: GzLevel) -> io::Result<Vec<u8>> {
+    let level = if level.level() > 0 && incompressible(data) {
+        GzLevel::none()
+    } else {
+        level
+    };
     // mtime 0 and OS 255 ("unknown"), as Go's gzip writer emits: the header
     // carries nothing about the host or the time.
     let mut enc = flate2::GzBuilder::new()
@@ -457,6 +486,38 @@ mod tests {
                 roundtrip(c, 2, &data);
             }
         }
+    }
+
+    #[test]
+    fn incompressible_members_are_stored_and_the_rest_compressed() {
+        // Random bytes: stored blocks, a few bytes per 64 KiB over the input.
+        let mut state = 0x9e37_79b9_u32;
+        let random: Vec<u8> = (0..2 * GZIP_CHUNK + 5)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                (state >> 7) as u8
+            })
+            .collect();
+        assert!(incompressible(&random));
+        let (_, blob) = roundtrip(Compression::Gzip, 2, &random);
+        assert!(blob.len() > random.len(), "random data did not get smaller");
+        assert!(blob.len() < random.len() + random.len() / 1000 + 200);
+        // Text after random in one layer: its members are still deflated.
+        let text: Vec<u8> = (0..GZIP_CHUNK as u32 * 2)
+            .flat_map(|i| format!("{i}\n").into_bytes())
+            .take(2 * GZIP_CHUNK)
+            .collect();
+        assert!(!incompressible(&text));
+        let mut mixed = random.clone();
+        mixed.extend_from_slice(&text);
+        let (_, blob) = roundtrip(Compression::Gzip, 2, &mixed);
+        assert!(
+            blob.len() < random.len() + text.len() / 3,
+            "text members were not compressed: {} bytes",
+            blob.len()
+        );
     }
 
     #[test]

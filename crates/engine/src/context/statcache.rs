@@ -79,6 +79,9 @@ pub(crate) struct StatCache {
     pub(crate) hits: AtomicU64,
     /// Whether the loaded file was unusable.
     pub(crate) discarded: bool,
+    /// Hash of the file as loaded: a save that would write the same bytes
+    /// is skipped (a no-op build writes and fsyncs nothing here).
+    loaded: Option<blake3::Hash>,
 }
 
 impl StatCache {
@@ -91,6 +94,7 @@ impl StatCache {
         match decode(&bytes) {
             Some(entries) => StatCache {
                 entries: Mutex::new(entries),
+                loaded: Some(blake3::hash(&bytes)),
                 ..StatCache::default()
             },
             None => {
@@ -161,6 +165,9 @@ impl StatCache {
         let trailer = blake3::hash(&out);
         out.extend_from_slice(trailer.as_bytes());
         drop(entries);
+        if self.loaded == Some(blake3::hash(&out)) {
+            return Ok(());
+        }
         atomic_write(path, |file| file.write_all(&out))
     }
 }

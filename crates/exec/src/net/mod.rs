@@ -21,4 +21,5 @@ pub use bridge::{BridgeConfig, BridgeNetwork, Endpoint};
 pub use ipam::Subnet;
 pub use netns::NetNs;
 pub use proxy::{PortMapping, PortProxy, Protocol};
+pub(crate) use slirp::ensure_started;
 pub use slirp::{BuildNetwork, BuildNetworkOptions, SLIRP_DNS};

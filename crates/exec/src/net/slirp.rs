@@ -15,14 +15,14 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use super::netns::{NetNs, find_tool};
-use crate::error::{Error, Result, sys};
+use crate::error::{Error, Result};
 use crate::spec::Network;
 
 /// Where slirp4netns puts its DNS forwarder (the default 10.0.2.0/24 plan).
@@ -53,13 +53,50 @@ impl Default for BuildNetworkOptions {
 /// RUN step of a build. Dropping it stops slirp4netns and frees the
 /// namespace: no process, mount, interface or firewall rule remains (even
 /// if this process dies: slirp4netns exits when its exit pipe closes).
+///
+/// A network made by [`BuildNetwork::lazy`] has its namespace at once but
+/// starts slirp4netns only when a sandbox first joins it, so a build whose
+/// RUN steps all hit the cache never starts a helper process.
 #[derive(Debug)]
 pub struct BuildNetwork {
+    shared: Arc<Shared>,
+    nameservers: Vec<IpAddr>,
+}
+
+#[derive(Debug)]
+struct Shared {
     netns: NetNs,
-    slirp: Option<Child>,
+    options: BuildNetworkOptions,
+    slirp: Mutex<Slirp>,
+}
+
+#[derive(Debug, Default)]
+struct Slirp {
+    child: Option<Child>,
     /// Closing it tells slirp4netns to exit.
     exit_write: Option<OwnedFd>,
-    nameservers: Vec<IpAddr>,
+    /// Set once a start was tried: later joins get the same answer.
+    outcome: Option<std::result::Result<(), String>>,
+}
+
+/// Lazily started build networks, by namespace path, for
+/// [`ensure_started`]. Entries are removed when their network drops.
+static LAZY: Mutex<Vec<(PathBuf, std::sync::Weak<Shared>)>> = Mutex::new(Vec::new());
+
+/// Starts slirp4netns for the lazily started build network whose namespace
+/// is `netns`, if there is one and it has not started yet. Called by the
+/// sandbox before it joins a namespace.
+pub(crate) fn ensure_started(netns: &std::path::Path) -> Result<()> {
+    let shared = {
+        let lazy = LAZY.lock().unwrap_or_else(PoisonError::into_inner);
+        lazy.iter()
+            .find(|(path, _)| path == netns)
+            .and_then(|(_, weak)| weak.upgrade())
+    };
+    match shared {
+        Some(shared) => shared.start(),
+        None => Ok(()),
+    }
 }
 
 impl BuildNetwork {
@@ -72,6 +109,23 @@ impl BuildNetwork {
     /// to it (`--configure --disable-host-loopback --enable-sandbox
     /// --enable-seccomp`); returns once the interface is up and routed.
     pub fn with_options(options: &BuildNetworkOptions) -> Result<Self> {
+        let network = Self::make(options)?;
+        network.shared.start()?;
+        Ok(network)
+    }
+
+    /// A build network whose namespace exists now and whose slirp4netns
+    /// starts when the first sandbox joins it (see the type's docs). A
+    /// missing slirp4netns binary is still reported here, at once.
+    pub fn lazy(options: &BuildNetworkOptions) -> Result<Self> {
+        let network = Self::make(options)?;
+        let mut lazy = LAZY.lock().unwrap_or_else(PoisonError::into_inner);
+        lazy.retain(|(_, weak)| weak.strong_count() > 0);
+        lazy.push((network.shared.netns.path(), Arc::downgrade(&network.shared)));
+        Ok(network)
+    }
+
+    fn make(options: &BuildNetworkOptions) -> Result<Self> {
         let program = match &options.slirp4netns {
             Some(path) => path.clone(),
             None => find_tool("slirp4netns").ok_or_else(|| Error::Sys {
@@ -82,15 +136,75 @@ impl BuildNetwork {
                 ),
             })?,
         };
-        let netns = NetNs::new()?;
+        let options = BuildNetworkOptions {
+            slirp4netns: Some(program),
+            ..options.clone()
+        };
+        Ok(Self {
+            shared: Arc::new(Shared {
+                netns: NetNs::new()?,
+                options,
+                slirp: Mutex::new(Slirp::default()),
+            }),
+            nameservers: build_nameservers(),
+        })
+    }
+
+    /// The choice to put in [`crate::SpawnSpec::network`] for every step.
+    /// Its resolv.conf names the host's resolvers when they are reachable
+    /// from a namespace (not loopback ones: /etc/resolv.conf, else
+    /// systemd-resolved's upstream list), else slirp4netns's forwarder.
+    pub fn network(&self) -> Network {
+        Network::Join {
+            netns: self.shared.netns.path(),
+            nameservers: self.nameservers.clone(),
+        }
+    }
+
+    /// The namespace itself.
+    pub fn netns(&self) -> &NetNs {
+        &self.shared.netns
+    }
+
+    /// Host pid of slirp4netns (for checks that it is gone afterwards);
+    /// `None` while a lazy network has not started.
+    pub fn helper_pid(&self) -> Option<u32> {
+        let slirp = self
+            .shared
+            .slirp
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        slirp.child.as_ref().map(Child::id)
+    }
+}
+
+impl Shared {
+    /// Starts slirp4netns once; later calls return the first outcome.
+    fn start(&self) -> Result<()> {
+        let mut slirp = self.slirp.lock().unwrap_or_else(PoisonError::into_inner);
+        if slirp.outcome.is_none() {
+            let outcome = self.spawn(&mut slirp);
+            slirp.outcome = Some(outcome);
+        }
+        match &slirp.outcome {
+            Some(Err(why)) => Err(Error::Sys {
+                op: "start slirp4netns for the build network".into(),
+                source: std::io::Error::other(why.clone()),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn spawn(&self, slirp: &mut Slirp) -> std::result::Result<(), String> {
+        let program = self.options.slirp4netns.clone().unwrap_or_default();
         let (ready_read, ready_write) =
-            nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(sys("create slirp4netns ready pipe"))?;
+            nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("ready pipe: {e}"))?;
         let (exit_read, exit_write) =
-            nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(sys("create slirp4netns exit pipe"))?;
+            nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("exit pipe: {e}"))?;
         let mut cmd = Command::new(&program);
         cmd.args([
             "--configure",
-            &format!("--mtu={}", options.mtu),
+            &format!("--mtu={}", self.options.mtu),
             "--disable-host-loopback",
             "--enable-sandbox",
             "--enable-seccomp",
@@ -98,7 +212,7 @@ impl BuildNetwork {
             "--exit-fd=4",
             "--netns-type=path",
         ])
-        .arg(netns.path())
+        .arg(self.netns.path())
         .arg("tap0")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -110,76 +224,49 @@ impl BuildNetwork {
             [(ready_write.as_raw_fd(), 3), (exit_read.as_raw_fd(), 4)],
             false,
         );
-        let mut child = cmd.spawn().map_err(|source| Error::Sys {
-            op: format!("start {}", program.display()),
-            source,
-        })?;
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("start {}: {e}", program.display()))?;
         drop((ready_write, exit_read));
         let (stderr, drainer) = drain(child.stderr.take());
-        let mut network = Self {
-            netns,
-            slirp: Some(child),
-            exit_write: Some(exit_write),
-            nameservers: build_nameservers(),
-        };
-        if let Err(why) = wait_ready(&ready_read, options.ready_timeout) {
-            network.stop();
+        slirp.child = Some(child);
+        slirp.exit_write = Some(exit_write);
+        if let Err(why) = wait_ready(&ready_read, self.options.ready_timeout) {
+            slirp.stop();
             if let Some(drainer) = drainer {
                 let _ = drainer.join();
             }
             let said = stderr.lock().map(|s| s.clone()).unwrap_or_default();
-            return Err(Error::Sys {
-                op: "start slirp4netns for the build network".into(),
-                source: std::io::Error::other(format!(
-                    "{why}: {}",
-                    String::from_utf8_lossy(&said).trim()
-                )),
-            });
+            return Err(format!("{why}: {}", String::from_utf8_lossy(&said).trim()));
         }
-        Ok(network)
+        Ok(())
     }
+}
 
-    /// The choice to put in [`crate::SpawnSpec::network`] for every step.
-    /// Its resolv.conf names the host's resolvers when they are reachable
-    /// from a namespace (not loopback ones: /etc/resolv.conf, else
-    /// systemd-resolved's upstream list), else slirp4netns's forwarder.
-    pub fn network(&self) -> Network {
-        Network::Join {
-            netns: self.netns.path(),
-            nameservers: self.nameservers.clone(),
-        }
-    }
-
-    /// The namespace itself.
-    pub fn netns(&self) -> &NetNs {
-        &self.netns
-    }
-
-    /// Host pid of slirp4netns (for checks that it is gone afterwards).
-    pub fn helper_pid(&self) -> Option<u32> {
-        self.slirp.as_ref().map(Child::id)
-    }
-
+impl Slirp {
+    /// slirp4netns keeps no state worth a graceful exit: it is killed and
+    /// reaped at once (closing the exit pipe alone costs tens of ms).
     fn stop(&mut self) {
         self.exit_write = None;
-        let Some(mut child) = self.slirp.take() else {
-            return;
-        };
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while Instant::now() < deadline {
-            match child.try_wait() {
-                Ok(Some(_)) | Err(_) => return,
-                Ok(None) => std::thread::sleep(Duration::from_millis(2)),
-            }
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
         }
-        let _ = child.kill();
-        let _ = child.wait();
     }
 }
 
 impl Drop for BuildNetwork {
     fn drop(&mut self) {
-        self.stop();
+        let mut lazy = LAZY.lock().unwrap_or_else(PoisonError::into_inner);
+        lazy.retain(|(_, weak)| {
+            weak.strong_count() > 0 && !std::ptr::eq(weak.as_ptr(), Arc::as_ptr(&self.shared))
+        });
+        drop(lazy);
+        self.shared
+            .slirp
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .stop();
     }
 }
 
