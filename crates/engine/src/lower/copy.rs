@@ -8,7 +8,7 @@ use buildr_parser::{CopyLike, CopySource, Instruction, Spanned};
 
 use super::{Lowering, StageLowering, expand, stages};
 use crate::error::{Error, Result};
-use crate::ops::copy::{CopyOp, Source, clean};
+use crate::ops::copy::{CopyOp, LinkOp, Source, clean};
 use crate::ops::export::Step;
 
 impl Lowering<'_> {
@@ -35,12 +35,12 @@ impl Lowering<'_> {
                 CopySource::Path(path) => {
                     let path = word(path)?;
                     if is_add
-                        && (path.starts_with("https://")
-                            || path.starts_with("git@")
-                            || path.ends_with(".git"))
+                        && (path.starts_with("git@")
+                            || path.ends_with(".git")
+                            || path.contains(".git#"))
                     {
                         return Err(fail(format!(
-                            "ADD {path}: only http:// URLs are supported yet (no TLS or git client)"
+                            "ADD {path}: git sources are not supported yet (no git client)"
                         )));
                     }
                     paths.push(path);
@@ -107,8 +107,21 @@ impl Lowering<'_> {
             .iter()
             .map(|e| word(e))
             .collect::<Result<Vec<_>>>()?;
-        let mut inputs = vec![st.vertex];
-        let urls = paths.iter().filter(|p| p.starts_with("http://")).count();
+        // As BuildKit: `--link` with `--chmod` is a plain copy (its MergeOp
+        // path requires no chmod).
+        let link = copy.link && chmod.is_none();
+        if link && let Some(chown) = &chown {
+            let named = chown
+                .split(':')
+                .find(|part| *part != "root" && part.parse::<u32>().is_err());
+            if let Some(name) = named {
+                return Err(fail(format!(
+                    "{keyword} --link --chown={chown}: {name:?} is a name; with --link only numeric ids (or root) are supported, since the stage's /etc/passwd is not read"
+                )));
+            }
+        }
+        let mut inputs = if link { Vec::new() } else { vec![st.vertex] };
+        let urls = paths.iter().filter(|p| is_url(p)).count();
         if urls > 0 && (urls != 1 || paths.len() != 1 || !is_add) {
             return Err(fail(format!(
                 "{keyword}: one URL source per ADD is supported yet"
@@ -159,6 +172,9 @@ impl Lowering<'_> {
             Source::Context(Arc::clone(&self.plan.context))
         };
         let mut shown = String::new();
+        if copy.parents {
+            shown.push_str("--parents ");
+        }
         if let Some(chown) = &chown {
             shown.push_str(&format!("--chown={chown} "));
         }
@@ -182,10 +198,27 @@ impl Lowering<'_> {
             unpack: is_add && copy.unpack != Some(false) && urls == 0,
             excludes,
             parents: copy.parents,
+            link,
             env: self.plan.env.clone(),
             selection: Mutex::new(None),
         };
-        st.vertex = self.add(Arc::new(op), &inputs, location, st.uncached);
+        let name = op.name.clone();
+        let copied = self.add(Arc::new(op), &inputs, location.clone(), st.uncached);
+        st.vertex = if link {
+            // BuildKit names the merge `LINK <instruction>`.
+            let name = match name.find("] ") {
+                Some(at) => format!("{}LINK {}", &name[..at + 2], &name[at + 2..]),
+                None => format!("LINK {name}"),
+            };
+            self.add(
+                Arc::new(LinkOp { name }),
+                &[st.vertex, copied],
+                location,
+                st.uncached,
+            )
+        } else {
+            copied
+        };
         st.steps.push(Step {
             created_by,
             from_op: true,
@@ -193,4 +226,9 @@ impl Lowering<'_> {
         });
         Ok(())
     }
+}
+
+/// A source BuildKit fetches over HTTP (`ADD` only; `COPY` refuses it).
+fn is_url(path: &str) -> bool {
+    path.starts_with("http://") || path.starts_with("https://")
 }

@@ -6,10 +6,20 @@
 //! receives sources by base name, symlinks are copied as symlinks, context
 //! files get owner 0:0 and stage files keep theirs unless `--chown`,
 //! `--chmod` sets the mode, destinations resolve symlinks inside the image.
+//!
+//! `--parents` keeps the sources' paths below a pivot (`parents.rs`).
+//! `--link` copies onto an empty state instead of the stage so far: the
+//! layer and its cache key do not depend on the layers below, and a
+//! [`LinkOp`] (`link.rs`) stacks it on the stage, as BuildKit's MergeOp.
+
+mod link;
+mod parents;
+
+pub(crate) use link::LinkOp;
 
 use std::collections::HashMap;
 use std::fs::{self, File, FileTimes};
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -21,8 +31,10 @@ use rustix::fs::{Mode, OFlags, ResolveFlags};
 use super::commit::Env;
 use super::merged::{Merged, components};
 use super::{State, StateData, field, input, op_error};
-use crate::context::{BuildContext, EntryKind, Selection};
+use crate::context::{BuildContext, ContextEntry, EntryKind, Selection};
 use crate::dockerignore::{Decision, DockerIgnore};
+use crate::error::Error;
+use parents::ParentsSource;
 
 /// Where the files of a copy come from.
 #[derive(Debug)]
@@ -60,6 +72,9 @@ pub(crate) struct CopyOp {
     pub unpack: bool,
     pub excludes: Vec<String>,
     pub parents: bool,
+    /// `--link`: copy onto an empty state (no input 0; a `--from` state is
+    /// input 0), for a [`LinkOp`] to put on top of the stage.
+    pub link: bool,
     pub env: Env,
     pub selection: Mutex<Option<Selection>>,
 }
@@ -101,6 +116,7 @@ impl Op<State> for CopyOp {
                 u8::from(self.dest_is_dir),
                 u8::from(self.unpack),
                 u8::from(self.parents),
+                u8::from(self.link),
             ],
         );
         field(&mut def, self.chown.as_deref().unwrap_or("\0"));
@@ -117,18 +133,30 @@ impl Op<State> for CopyOp {
         _ctx: &ExecCtx,
     ) -> Result<Option<ContentHash>, BoxError> {
         if let Source::Url { .. } = &self.source {
-            let digest = self.fetch()?;
+            // As BuildKit's HTTP source key: the content and the
+            // Last-Modified that becomes the file's mtime in the layer.
+            let (digest, modified) = self.fetch()?;
+            let mtime = modified
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
             let mut hasher = buildr_solver::ContentHasher::new();
-            hasher.update(b"buildr-url/v1").update(digest.as_bytes());
+            hasher
+                .update(b"buildr-url/v2")
+                .update(digest.as_bytes())
+                .update(&mtime.to_le_bytes());
             return Ok(Some(hasher.finish()));
         }
         let Source::Context(context) = &self.source else {
             return Ok(None);
         };
-        let selection = context
-            .checksum(&self.sources)
-            .map_err(|e| op_error(&self.location, e))?;
-        let sum = selection.checksum();
+        let (sum, selection) = if self.parents {
+            self.parents_key(context)?
+        } else {
+            let selection = context
+                .checksum(&self.sources)
+                .map_err(|e| op_error(&self.location, e))?;
+            (selection.checksum(), selection)
+        };
         *self
             .selection
             .lock()
@@ -149,7 +177,13 @@ impl Op<State> for CopyOp {
     }
 
     fn execute(&self, inputs: &[State], ctx: &ExecCtx) -> Result<State, BoxError> {
-        let base = input(inputs, 0);
+        // With --link nothing below is read: not the destination's
+        // symlinks, not its directories' metadata, not /etc/passwd.
+        let base = if self.link {
+            State::default()
+        } else {
+            input(inputs, 0)
+        };
         let target = Merged::new(&self.env.store, &base)?;
         let dir = self.env.scratch_dir("copy-")?;
         let upper = dir.path().join("upper");
@@ -161,14 +195,7 @@ impl Op<State> for CopyOp {
             chmod: self.chmod,
             location: &self.location,
             links: HashMap::new(),
-            excludes: if self.excludes.is_empty() {
-                None
-            } else {
-                Some(
-                    DockerIgnore::from_patterns(&self.excludes)
-                        .map_err(|e| op_error(&self.location, e))?,
-                )
-            },
+            excludes: self.exclude_matcher()?,
         };
         if let Some(chown) = &self.chown {
             writer.owner =
@@ -192,6 +219,9 @@ impl Op<State> for CopyOp {
                     writer.write_bytes(&path, content.as_bytes())?;
                 }
             }
+            Source::Context(context) if self.parents => {
+                self.copy_context_parents(context, &mut writer, &dest, ctx)?
+            }
             Source::Context(context) => {
                 self.copy_context(context, &mut writer, &dest, dest_exists_dir, ctx)?
             }
@@ -211,9 +241,13 @@ impl Op<State> for CopyOp {
                 writer.write_file(&path, file, &meta, (0, 0))?;
             }
             Source::Stage => {
-                let from = input(inputs, 1);
+                let from = input(inputs, if self.link { 0 } else { 1 });
                 let view = Merged::new(&self.env.store, &from)?;
-                self.copy_stage(&view, &mut writer, &dest, dest_exists_dir)?;
+                if self.parents {
+                    self.copy_stage_parents(&view, &mut writer, &dest)?;
+                } else {
+                    self.copy_stage(&view, &mut writer, &dest, dest_exists_dir)?;
+                }
             }
         }
         if let Source::Context(context) = &self.source
@@ -237,8 +271,8 @@ impl Op<State> for CopyOp {
 }
 
 impl CopyOp {
-    /// Downloads the URL once per build; returns its sha256.
-    fn fetch(&self) -> Result<buildr_cache::Digest, BoxError> {
+    /// Downloads the URL once per build; returns its sha256 and mtime.
+    fn fetch(&self) -> Result<(buildr_cache::Digest, std::time::SystemTime), BoxError> {
         let Source::Url {
             url,
             checksum,
@@ -249,7 +283,7 @@ impl CopyOp {
         };
         let mut slot = fetched.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(done) = slot.as_ref() {
-            return Ok(done.digest);
+            return Ok((done.digest, done.modified));
         }
         let download =
             super::fetch::fetch(url, &self.env.work).map_err(|e| self.err(format!("ADD {e}")))?;
@@ -257,13 +291,14 @@ impl CopyOp {
             && *want != download.digest
         {
             return Err(self.err(format!(
-                "ADD {url}: digest mismatch: --checksum says {want}, the download is {}",
+                "ADD {}: digest mismatch: --checksum says {want}, the download is {}",
+                super::fetch::redact(url),
                 download.digest
             )));
         }
-        let digest = download.digest;
+        let done = (download.digest, download.modified);
         *slot = Some(download);
-        Ok(digest)
+        Ok(done)
     }
 
     fn line(&self) -> &str {
@@ -297,23 +332,14 @@ impl CopyOp {
             let named = clean(&m.path);
             // As BuildKit, hard links are kept within one source, not across.
             writer.links.clear();
-            let dest_base = if self.parents {
-                join(dest, parent_of(&named))
-            } else {
-                dest.to_owned()
-            };
             match m.kind {
                 EntryKind::Dir => {
-                    let target = if self.parents {
-                        join(&dest_base, base_name(&named))
-                    } else {
-                        dest_base
-                    };
+                    let target = dest;
                     let entries = match &walked {
                         Some(entries) => entries,
                         None => walked.insert(context.walk().map_err(|e| self.err(e))?),
                     };
-                    writer.ensure_dir(&target, None)?;
+                    writer.ensure_dir(target, None)?;
                     let resolved = clean(&m.resolved);
                     let prefix = if resolved.is_empty() {
                         String::new()
@@ -325,19 +351,19 @@ impl CopyOp {
                         if writer.excluded(rel, entry.kind == EntryKind::Dir) {
                             continue;
                         }
-                        let out = join(&target, rel);
+                        let out = join(target, rel);
                         self.copy_context_entry(&root, &entry.path, entry.kind, &out, writer)?;
                     }
                 }
                 kind => {
-                    let out = if into_dir || self.parents {
-                        join(&dest_base, base_name(&named))
+                    let out = if into_dir {
+                        join(dest, base_name(&named))
                     } else {
-                        dest_base
+                        dest.to_owned()
                     };
                     if self.unpack
                         && kind == EntryKind::File
-                        && self.try_unpack(&root, &m.resolved, &out, dest, writer)?
+                        && self.try_unpack(&root, &m.resolved, dest, writer)?
                     {
                         continue;
                     }
@@ -391,44 +417,26 @@ impl CopyOp {
         Ok(())
     }
 
-    /// ADD of a local tar archive: extracted into `dest` (a directory).
+    /// ADD of a local tar archive (plain, gzip, bzip2, xz or zstd, told by
+    /// content as BuildKit does): extracted into `dest` (a directory) by
+    /// the hardened extractor. `false`: not an archive, copy it as a file.
     fn try_unpack(
         &self,
         root: &File,
         rel: &str,
-        _out: &str,
         dest: &str,
         writer: &mut Writer<'_>,
     ) -> Result<bool, BoxError> {
-        let mut file = open_beneath(root, &clean(rel), false)
-            .map_err(|e| self.err(format!("cannot read {rel}: {e}")))?;
-        let mut magic = [0u8; 512];
-        let mut n = 0;
-        while n < magic.len() {
-            let read = file.read(&mut magic[n..]).map_err(|e| self.err(e))?;
-            if read == 0 {
-                break;
-            }
-            n += read;
-        }
-        let magic = &magic[..n];
-        let compressed =
-            magic.starts_with(&[0x1f, 0x8b]) || magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]);
-        let bz_or_xz =
-            magic.starts_with(b"BZh") || magic.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]);
-        let plain_tar = magic.len() >= 262 && &magic[257..262] == b"ustar";
-        if bz_or_xz {
-            return Err(self.err(format!(
-                "ADD {rel}: bzip2 and xz archives are not supported yet"
-            )));
-        }
-        if !compressed && !plain_tar {
+        let file = open_beneath(root, &clean(rel), false)
+            .map_err(|e| self.err(format!("cannot read {rel} from the build context: {e}")))?;
+        let Some(stream) =
+            super::archive::open_archive(file).map_err(|e| self.err(format!("ADD {rel}: {e}")))?
+        else {
             return Ok(false);
-        }
-        let file = open_beneath(root, &clean(rel), false).map_err(|e| self.err(e))?;
+        };
         let dir = writer.ensure_dir(dest, None)?;
         extract_layer(
-            file,
+            stream,
             &dir,
             &ExtractOptions {
                 mode: ExtractMode::Apply,
@@ -437,6 +445,235 @@ impl CopyOp {
         )
         .map_err(|e| self.err(format!("ADD {rel}: {e}")))?;
         Ok(true)
+    }
+
+    /// `--exclude` patterns, compiled.
+    fn exclude_matcher(&self) -> Result<Option<DockerIgnore>, BoxError> {
+        if self.excludes.is_empty() {
+            return Ok(None);
+        }
+        DockerIgnore::from_patterns(&self.excludes)
+            .map(Some)
+            .map_err(|e| self.err(e))
+    }
+
+    /// What a `--parents` copy from the context writes, source by source,
+    /// parents before children.
+    fn context_parents(&self, context: &BuildContext) -> Result<Vec<ContextPick>, BoxError> {
+        let excludes = self.exclude_matcher()?;
+        let excluded = |rel: &str, is_dir: bool| {
+            excludes
+                .as_ref()
+                .is_some_and(|ignore| ignore.decide(rel, is_dir) == Decision::Exclude)
+        };
+        let mut whole: Option<Vec<ContextEntry>> = None;
+        let mut out = Vec::new();
+        for (source_idx, source) in self.sources.iter().enumerate() {
+            let spec = ParentsSource::parse(source)
+                .map_err(|e| self.err(format!("COPY --parents {source}: {e}")))?;
+            let pivots = if spec.pivot.is_empty() {
+                vec![String::new()]
+            } else {
+                match context.resolve(&[spec.pivot.as_str()]) {
+                    Ok(found) => {
+                        let mut dirs = Vec::new();
+                        for m in found {
+                            if m.kind == EntryKind::Dir {
+                                dirs.push(clean(&m.resolved));
+                            } else if !spec.pivot_has_wildcards() {
+                                return Err(self.err(format!(
+                                    "COPY --parents {source}: /{} is not a directory",
+                                    clean(&m.path)
+                                )));
+                            }
+                        }
+                        dirs
+                    }
+                    // As BuildKit (AllowEmptyWildcard): a wildcard pivot
+                    // may match nothing.
+                    Err(Error::ContextSourceNotFound { .. }) if spec.pivot_has_wildcards() => {
+                        Vec::new()
+                    }
+                    Err(e) => return Err(self.err(e)),
+                }
+            };
+            let mut required = spec.required();
+            for pivot in pivots {
+                let under;
+                let entries: &[ContextEntry] = if pivot.is_empty() {
+                    match &whole {
+                        Some(entries) => entries,
+                        None => whole.insert(context.walk().map_err(|e| self.err(e))?),
+                    }
+                } else {
+                    under = context.walk_under(&pivot).map_err(|e| self.err(e))?;
+                    &under
+                };
+                let skip = if pivot.is_empty() { 0 } else { pivot.len() + 1 };
+                let rels: Vec<(&str, bool)> = entries
+                    .iter()
+                    .map(|e| (e.path.get(skip..).unwrap_or(""), e.kind == EntryKind::Dir))
+                    .collect();
+                if spec.pattern.is_empty() || rels.iter().any(|(rel, _)| *rel == spec.pattern) {
+                    required = None;
+                }
+                for pick in parents::select(&rels, &spec, excluded) {
+                    let entry = &entries[pick.idx];
+                    out.push(ContextPick {
+                        path: entry.path.clone(),
+                        rel: rels[pick.idx].0.to_owned(),
+                        kind: entry.kind,
+                        mode: entry.mode,
+                        top: pick.top,
+                        matched: pick.matched,
+                        source: source_idx,
+                    });
+                }
+            }
+            if let Some(path) = required {
+                return Err(self.err(Error::ContextSourceNotFound {
+                    source_path: format!("/{path}"),
+                }));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The cache key of a `--parents` copy from the context: where each
+    /// entry lands, the content checksum of every matched file and
+    /// directory (through the context's checksum, so the stat cache
+    /// serves it), the targets of matched symlinks and the modes of the
+    /// directories recreated between a pivot and a match.
+    fn parents_key(&self, context: &BuildContext) -> Result<(ContentHash, Selection), BoxError> {
+        let picks = self.context_parents(context)?;
+        let mut root = None;
+        let mut hasher = buildr_solver::ContentHasher::new();
+        hasher.update(b"buildr-copy-parents/v1");
+        let mut tops = Vec::new();
+        for pick in &picks {
+            hasher
+                .update(&(pick.source as u64).to_le_bytes())
+                .update(pick.rel.as_bytes())
+                .update(pick.path.as_bytes());
+            if !pick.matched {
+                hasher.update(b"dir").update(&pick.mode.to_le_bytes());
+            } else if !pick.top {
+                // Covered by the checksum of the directory that matched.
+            } else if pick.kind == EntryKind::Symlink {
+                let root = match &root {
+                    Some(root) => root,
+                    None => root.insert(
+                        File::open(context.root())
+                            .map_err(|e| self.err(format!("open build context: {e}")))?,
+                    ),
+                };
+                let link = open_beneath(root, &pick.path, true)
+                    .and_then(|file| Ok(rustix::fs::readlinkat(&file, "", Vec::new())?))
+                    .map_err(|e| {
+                        self.err(format!("read link {} in the build context: {e}", pick.path))
+                    })?;
+                hasher.update(b"link").update(link.as_bytes());
+            } else {
+                hasher.update(b"top");
+                tops.push(parents::escape(&pick.path));
+            }
+        }
+        let selection = context.checksum(&tops).map_err(|e| self.err(e))?;
+        hasher.update(selection.checksum().as_bytes());
+        Ok((hasher.finish(), selection))
+    }
+
+    fn copy_context_parents(
+        &self,
+        context: &BuildContext,
+        writer: &mut Writer<'_>,
+        dest: &str,
+        ctx: &ExecCtx,
+    ) -> Result<(), BoxError> {
+        let picks = self.context_parents(context)?;
+        let root =
+            File::open(context.root()).map_err(|e| self.err(format!("open build context: {e}")))?;
+        writer.ensure_dir(dest, None)?;
+        let mut source = usize::MAX;
+        for pick in &picks {
+            if ctx.is_cancelled() {
+                return Err(self.err("cancelled"));
+            }
+            if pick.source != source {
+                // As BuildKit, hard links are kept within one source.
+                writer.links.clear();
+                source = pick.source;
+            }
+            let out = join(dest, &pick.rel);
+            self.copy_context_entry(&root, &pick.path, pick.kind, &out, writer)?;
+        }
+        Ok(())
+    }
+
+    /// `COPY --parents --from`: the same selection over a stage's files.
+    fn copy_stage_parents(
+        &self,
+        view: &Merged,
+        writer: &mut Writer<'_>,
+        dest: &str,
+    ) -> Result<(), BoxError> {
+        writer.ensure_dir(dest, None)?;
+        for source in &self.sources {
+            writer.links.clear();
+            let spec = ParentsSource::parse(source)
+                .map_err(|e| self.err(format!("COPY --parents {source}: {e}")))?;
+            if spec.pivot_has_wildcards() {
+                return Err(self.err(format!(
+                    "COPY --parents --from {source}: wildcards before /./ are not supported yet"
+                )));
+            }
+            let pivot = view.resolve(&spec.pivot, true)?;
+            if !pivot.is_empty() {
+                match view.lookup(&pivot) {
+                    Some(found) if found.meta.is_dir() => {}
+                    Some(_) => {
+                        return Err(self.err(format!(
+                            "COPY --parents {source}: /{} is not a directory",
+                            spec.pivot
+                        )));
+                    }
+                    None => {
+                        return Err(self.err(format!(
+                            "failed to compute cache key: \"/{}\": not found",
+                            spec.pivot
+                        )));
+                    }
+                }
+            }
+            let mut entries = Vec::new();
+            stage_walk(view, &pivot, "", &mut entries)?;
+            let rels: Vec<(&str, bool)> = entries
+                .iter()
+                .map(|(rel, found)| (rel.as_str(), found.meta.is_dir()))
+                .collect();
+            if let Some(path) = spec.required()
+                && !spec.pattern.is_empty()
+                && !rels.iter().any(|(rel, _)| *rel == spec.pattern)
+            {
+                return Err(self.err(format!(
+                    "failed to compute cache key: \"/{path}\": not found"
+                )));
+            }
+            let picks = parents::select(&rels, &spec, |rel, is_dir| writer.excluded(rel, is_dir));
+            for pick in picks {
+                let (rel, found) = &entries[pick.idx];
+                let out = join(dest, rel);
+                if found.meta.is_dir() {
+                    writer.ensure_dir(
+                        &out,
+                        Some((&found.meta, (found.meta.uid(), found.meta.gid()))),
+                    )?;
+                } else {
+                    copy_found(found, &out, writer)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn copy_stage(
@@ -489,29 +726,20 @@ impl CopyOp {
                 view.lookup(resolved)
             };
             let is_dir = found.as_ref().is_none_or(|f| f.meta.is_dir());
-            let dest_base = if self.parents {
-                join(dest, parent_of(named))
-            } else {
-                dest.to_owned()
-            };
             if is_dir {
-                let target = if self.parents {
-                    join(&dest_base, base_name(named))
-                } else {
-                    dest_base
-                };
+                let target = dest;
                 writer.ensure_dir(
-                    &target,
+                    target,
                     found
                         .as_ref()
                         .map(|f| (&f.meta, (f.meta.uid(), f.meta.gid()))),
                 )?;
-                self.copy_stage_tree(view, resolved, &target, writer)?;
+                self.copy_stage_tree(view, resolved, target, writer)?;
             } else if let Some(found) = found {
-                let out = if into_dir || self.parents {
-                    join(&dest_base, base_name(named))
+                let out = if into_dir {
+                    join(dest, base_name(named))
                 } else {
-                    dest_base
+                    dest.to_owned()
                 };
                 copy_found(&found, &out, writer)?;
             }
@@ -541,6 +769,42 @@ impl CopyOp {
         }
         Ok(())
     }
+}
+
+/// One context entry a `--parents` copy writes.
+#[derive(Debug)]
+struct ContextPick {
+    /// Relative to the context root.
+    path: String,
+    /// Relative to the pivot: where it lands below the destination.
+    rel: String,
+    kind: EntryKind,
+    mode: u32,
+    /// Matched, and its parent was not (it stands for its subtree).
+    top: bool,
+    /// `false` for a directory recreated only as a match's parent.
+    matched: bool,
+    /// The index of the source that picked it.
+    source: usize,
+}
+
+/// Every entry below `dir` in a stage, parents before children, with its
+/// path relative to `dir` (prefixed by `rel`).
+fn stage_walk(
+    view: &Merged,
+    dir: &str,
+    rel: &str,
+    out: &mut Vec<(String, super::merged::Found)>,
+) -> Result<(), BoxError> {
+    for (name, found) in view.list(dir)? {
+        let path = join(rel, &name);
+        let is_dir = found.meta.is_dir();
+        out.push((path.clone(), found));
+        if is_dir {
+            stage_walk(view, &join(dir, &name), &path, out)?;
+        }
+    }
+    Ok(())
 }
 
 fn copy_found(
@@ -810,17 +1074,23 @@ fn resolve_owner(target: &Merged, spec: &str) -> Result<(u32, u32), String> {
             Some((id, gid))
         })
     };
-    let (uid, primary) = match user.parse::<u32>() {
-        Ok(uid) => (uid, uid),
-        Err(_) => lookup(&passwd, user, 2).ok_or_else(|| {
+    // As BuildKit's `parseUID`: `root` is 0 without a lookup (so it works
+    // with `--link`, where there is no /etc/passwd to read).
+    let numeric = |name: &str| match name {
+        "root" => Some(0),
+        name => name.parse::<u32>().ok(),
+    };
+    let (uid, primary) = match numeric(user) {
+        Some(uid) => (uid, uid),
+        None => lookup(&passwd, user, 2).ok_or_else(|| {
             format!("unable to find user {user}: no matching entries in passwd file")
         })?,
     };
     let gid = match group {
         None => primary,
-        Some(group) => match group.parse::<u32>() {
-            Ok(gid) => gid,
-            Err(_) => lookup(&groups, group, 2)
+        Some(group) => match numeric(group) {
+            Some(gid) => gid,
+            None => lookup(&groups, group, 2)
                 .map(|(gid, _)| gid)
                 .ok_or_else(|| {
                     format!("unable to find group {group}: no matching entries in group file")
@@ -858,10 +1128,6 @@ fn join(base: &str, rel: &str) -> String {
 
 fn base_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
-}
-
-fn parent_of(path: &str) -> &str {
-    path.rfind('/').map_or("", |idx| &path[..idx])
 }
 
 fn has_wildcards(part: &str) -> bool {
