@@ -6,11 +6,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use buildr_exec::{BindMount, Network, TmpfsMount};
-use buildr_parser::{CommandLine, Instruction, MountKind, Run, Sharing, Spanned};
+use buildr_parser::{CommandLine, Instruction, Mount, MountKind, Run, Sharing, Spanned};
+use buildr_solver::VertexId;
 
-use super::{Lowering, StageLowering};
+use super::{Lowering, StageLowering, stages};
 use crate::error::{Error, Result};
 use crate::ops::export::Step;
+use crate::ops::mounts::{SecretMount, SshMount, StageBind};
 use crate::ops::run::{CacheMount, RunOp};
 
 impl Lowering<'_> {
@@ -19,7 +21,7 @@ impl Lowering<'_> {
         st: &mut StageLowering,
         at: &Spanned<Instruction>,
         run: &Run,
-        _expand_env: &[(String, String)],
+        expand_env: &[(String, String)],
     ) -> Result<()> {
         let location = self.location(at);
         let fail = |message: String| Error::Build {
@@ -89,17 +91,42 @@ impl Lowering<'_> {
         }
         let mut tmpfs = Vec::new();
         let mut binds = Vec::new();
+        let mut stage_binds = Vec::new();
         let mut caches = Vec::new();
-        for mount in &run.mounts {
-            if mount.deferred {
-                return Err(fail(format!(
-                    "--mount={}: variables in mount options are not supported yet",
-                    mount.spec
-                )));
+        let mut secrets = Vec::new();
+        let mut ssh = Vec::new();
+        let mut inputs = vec![st.vertex];
+        let workdir = st.config.workdir();
+        // As BuildKit, a relative target is under the working directory.
+        let absolute = |target: &str| {
+            if target.starts_with('/') {
+                target.to_owned()
+            } else {
+                format!(
+                    "/{}",
+                    crate::ops::copy::clean(&format!("{workdir}/{target}"))
+                )
             }
+        };
+        for written in &run.mounts {
+            // As BuildKit, every option is expanded with the stage's ARGs
+            // and ENV before it is typed.
+            let mount = {
+                let mut expand = |word: &str| {
+                    self.lexer
+                        .process_word(word, &expand_env)
+                        .map(|r| r.value)
+                        .map_err(|e| e.to_string())
+                };
+                Mount::parse(&written.spec, &mut expand).map_err(|e| {
+                    let help = e.help.map(|h| format!(" ({h})")).unwrap_or_default();
+                    fail(format!("--mount={}: {}{help}", written.spec, e.message))
+                })?
+            };
+            let spec = &mount.spec;
             match &mount.kind {
                 MountKind::Tmpfs { target, size } => tmpfs.push(TmpfsMount {
-                    dst: PathBuf::from(target),
+                    dst: PathBuf::from(absolute(target)),
                     size: *size,
                 }),
                 MountKind::Cache {
@@ -107,12 +134,26 @@ impl Lowering<'_> {
                     id,
                     sharing,
                     readonly,
-                    from: None,
-                    source: None,
-                    ..
+                    from,
+                    source,
+                    mode,
+                    uid,
+                    gid,
                 } => {
-                    let id = id.clone().unwrap_or_else(|| target.clone());
+                    let target = absolute(target);
+                    let id = id
+                        .clone()
+                        .filter(|id| !id.is_empty())
+                        .unwrap_or_else(|| target.clone());
                     let hash = blake3::hash(id.as_bytes()).to_hex();
+                    let seed = match from {
+                        Some(from) => {
+                            let vertex = self.mount_source(st, from, &location)?;
+                            let source = source.clone().unwrap_or_else(|| "/".to_owned());
+                            Some((input_index(&mut inputs, vertex), source))
+                        }
+                        None => None,
+                    };
                     caches.push(CacheMount {
                         host: self
                             .plan
@@ -122,45 +163,114 @@ impl Lowering<'_> {
                             .join("cache")
                             .join("mounts")
                             .join(&hash[..32]),
-                        target: target.clone(),
+                        target,
                         readonly: *readonly,
                         locked: *sharing == Sharing::Locked,
+                        seed,
+                        mode: *mode,
+                        uid: *uid,
+                        gid: *gid,
+                    });
+                }
+                MountKind::Bind {
+                    target,
+                    source,
+                    from: Some(from),
+                    readonly,
+                } => {
+                    let vertex = self.mount_source(st, from, &location)?;
+                    stage_binds.push(StageBind {
+                        input: input_index(&mut inputs, vertex),
+                        source: source.clone().unwrap_or_else(|| "/".to_owned()),
+                        target: absolute(target),
+                        readonly: *readonly,
                     });
                 }
                 MountKind::Bind {
                     target,
                     source,
                     from: None,
-                    ..
+                    readonly,
                 } => {
                     let rel = crate::ops::copy::clean(source.as_deref().unwrap_or("."));
-                    let root = self.plan.context.root();
-                    let src = root.join(&rel).canonicalize().map_err(|e| {
-                        fail(format!(
-                            "--mount={}: {rel} in the build context: {e}",
-                            mount.spec
-                        ))
-                    })?;
-                    if !src.starts_with(root) {
-                        return Err(fail(format!(
-                            "--mount={}: {rel} leaves the build context",
-                            mount.spec
-                        )));
-                    }
-                    // Always read-only: a writable bind would write into the context.
+                    // Symlinks are resolved inside the context, as BuildKit
+                    // scopes them: no link can lead the bind out of it.
+                    let src = crate::ops::mounts::resolve_in(self.plan.context.root(), &rel)
+                        .map_err(|e| fail(format!("--mount={spec}: in the build context: {e}")))?;
+                    // Never writable: `rw` gets a copy when the step runs.
                     binds.push(BindMount {
                         src,
-                        dst: PathBuf::from(target),
-                        readonly: true,
+                        dst: PathBuf::from(absolute(target)),
+                        readonly: *readonly,
                     });
                 }
-                _ => {
-                    return Err(fail(format!(
-                        "--mount={}: this mount type or option is not supported yet",
-                        mount.spec
-                    )));
+                MountKind::Secret {
+                    id,
+                    target,
+                    env,
+                    required,
+                    mode,
+                    uid,
+                    gid,
+                } => {
+                    let id = match (id, target) {
+                        (Some(id), _) if !id.is_empty() => id.clone(),
+                        (_, Some(target)) => target
+                            .rsplit('/')
+                            .find(|p| !p.is_empty())
+                            .unwrap_or_default()
+                            .to_owned(),
+                        _ => String::new(),
+                    };
+                    if id.is_empty() {
+                        return Err(fail(format!("--mount={spec}: the secret needs an id")));
+                    }
+                    let target = match (target, env) {
+                        (Some(target), _) => Some(absolute(target)),
+                        (None, Some(_)) => None,
+                        (None, None) => Some(format!("/run/secrets/{id}")),
+                    };
+                    secrets.push(SecretMount {
+                        id,
+                        target,
+                        env: env.clone().filter(|e| !e.is_empty()),
+                        required: *required,
+                        mode: mode.unwrap_or(0o400),
+                        uid: uid.unwrap_or(0),
+                        gid: gid.unwrap_or(0),
+                    });
+                }
+                MountKind::Ssh {
+                    id,
+                    target,
+                    required,
+                    mode,
+                    uid,
+                    gid,
+                } => {
+                    let target = match target {
+                        Some(target) if !target.is_empty() => absolute(target),
+                        _ => format!("/run/buildkit/ssh_agent.{}", ssh.len()),
+                    };
+                    ssh.push(SshMount {
+                        id: id
+                            .clone()
+                            .filter(|id| !id.is_empty())
+                            .unwrap_or_else(|| "default".to_owned()),
+                        target,
+                        required: *required,
+                        mode: mode.unwrap_or(0o600),
+                        uid: uid.unwrap_or(0),
+                        gid: gid.unwrap_or(0),
+                    });
                 }
             }
+        }
+        // As BuildKit: the first agent is the command's SSH_AUTH_SOCK.
+        if let Some(first) = ssh.first()
+            && !env.iter().any(|e| e.starts_with("SSH_AUTH_SOCK="))
+        {
+            env.push(format!("SSH_AUTH_SOCK={}", first.target));
         }
         let shown = match &run.command {
             CommandLine::Shell(_) => argv.join(" "),
@@ -203,17 +313,55 @@ impl Lowering<'_> {
             network,
             tmpfs,
             binds,
+            stage_binds,
             caches,
+            secrets,
+            ssh,
+            sources: Arc::clone(&self.plan.secrets),
             memo: Some(memo),
             args: st.args.pairs(),
             env_ctx: self.plan.env.clone(),
         };
-        st.vertex = self.add(Arc::new(op), &[st.vertex], location, st.uncached);
+        st.vertex = self.add(Arc::new(op), &inputs, location, st.uncached);
         st.steps.push(Step {
             created_by,
             from_op: true,
             comment: Some("buildkit.dockerfile.v0".to_owned()),
         });
         Ok(())
+    }
+}
+
+impl Lowering<'_> {
+    /// The vertex a mount's `from=` names: an earlier stage (by name or
+    /// index) or an image (from the store, or pulled).
+    fn mount_source(&mut self, st: &StageLowering, from: &str, location: &str) -> Result<VertexId> {
+        let dockerfile = self.plan.dockerfile;
+        match stages::stage_ref(dockerfile, from) {
+            Some(idx) => self
+                .outs
+                .get(&idx)
+                .map(|out| out.vertex)
+                .ok_or_else(|| Error::Build {
+                    location: location.to_owned(),
+                    message: format!("--mount from={from}: the stage is not built before this one"),
+                }),
+            None => {
+                let name = format!("[{} {}/{}] FROM {from}", st.label, st.k, st.n);
+                let (vertex, _) = self.base_image(from, location, name, st.uncached)?;
+                Ok(vertex)
+            }
+        }
+    }
+}
+
+/// The index of `vertex` among the step's inputs, added once.
+fn input_index(inputs: &mut Vec<VertexId>, vertex: VertexId) -> usize {
+    match inputs.iter().position(|v| *v == vertex) {
+        Some(idx) => idx,
+        None => {
+            inputs.push(vertex);
+            inputs.len() - 1
+        }
     }
 }

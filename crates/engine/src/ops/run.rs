@@ -11,6 +11,7 @@ use buildr_solver::{BoxError, ExecCtx, LogStream, Op};
 
 use super::commit::Env;
 use super::merged::Merged;
+use super::mounts::{self, AgentRelay, SecretMount, SshMount, StageBind};
 use super::{State, StateData, field, input, op_error};
 
 /// Output kept for the error message of a failing step.
@@ -25,6 +26,12 @@ pub(crate) struct CacheMount {
     pub readonly: bool,
     /// `sharing=locked`: one step at a time holds it.
     pub locked: bool,
+    /// `from=STAGE,source=PATH`: the input whose path seeds a new cache
+    /// (the cache is then per id and per seed, as BuildKit keys it).
+    pub seed: Option<(usize, String)>,
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
 }
 
 /// What a RUN step runs, fully expanded at lowering time.
@@ -38,9 +45,15 @@ pub(crate) struct RunOp {
     pub user: String,
     pub network: Network,
     pub tmpfs: Vec<TmpfsMount>,
-    /// Read-only binds from the build context.
+    /// Binds from the build context (`rw` ones get a copy).
     pub binds: Vec<BindMount>,
+    /// Binds of a path of another stage or image (an input of the step).
+    pub stage_binds: Vec<StageBind>,
     pub caches: Vec<CacheMount>,
+    pub secrets: Vec<SecretMount>,
+    pub ssh: Vec<SshMount>,
+    /// Where secret values and agent sockets come from: never in the key.
+    pub sources: Arc<crate::build::Secrets>,
     /// Where the inputs of the last run of this step (same context,
     /// Dockerfile, stage and position) are remembered, to explain a miss.
     pub memo: Option<PathBuf>,
@@ -128,6 +141,61 @@ impl Op<State> for RunOp {
         }
         for bind in &self.binds {
             field(&mut def, format!("bind:{}", bind.dst.display()));
+            if !bind.readonly {
+                field(&mut def, "rw");
+            }
+        }
+        // Only present when used, so other steps keep their keys.
+        for cache in &self.caches {
+            if let Some((input, source)) = &cache.seed {
+                field(
+                    &mut def,
+                    format!("cache-from:{}:{input}:{source}", cache.target),
+                );
+            }
+            if cache.mode.is_some() || cache.uid.is_some() || cache.gid.is_some() {
+                field(
+                    &mut def,
+                    format!(
+                        "cache-owner:{}:{:?}:{:?}:{:?}",
+                        cache.target, cache.mode, cache.uid, cache.gid
+                    ),
+                );
+            }
+        }
+        for bind in &self.stage_binds {
+            field(
+                &mut def,
+                format!(
+                    "bind-from:{}:{}:{}:{}",
+                    bind.input, bind.source, bind.target, bind.readonly
+                ),
+            );
+        }
+        // The secret's id and where it goes, never its value.
+        for secret in &self.secrets {
+            field(
+                &mut def,
+                format!(
+                    "secret:{}:{:?}:{:?}:{}:{:o}:{}:{}",
+                    secret.id,
+                    secret.target,
+                    secret.env,
+                    secret.required,
+                    secret.mode,
+                    secret.uid,
+                    secret.gid
+                ),
+            );
+        }
+        for ssh in &self.ssh {
+            field(
+                &mut def,
+                format!(
+                    "ssh:{}:{}:{}:{:o}:{}:{}",
+                    ssh.id, ssh.target, ssh.required, ssh.mode, ssh.uid, ssh.gid
+                ),
+            );
         }
         def
     }
@@ -159,17 +227,72 @@ impl Op<State> for RunOp {
             fs::create_dir(path)
                 .map_err(|e| op_error(&self.location, format!("create {}: {e}", path.display())))?;
         }
-        let mut binds = self.binds.clone();
+        let mut binds = Vec::new();
+        let mut env = self.env.clone();
         let mut locks = Vec::new();
+        let fail = |message: String| op_error(&self.location, message);
+        // A `rw` bind from the context writes into a copy dropped after the
+        // step, never into the context.
+        for (n, bind) in self.binds.iter().enumerate() {
+            if bind.readonly {
+                binds.push(bind.clone());
+                continue;
+            }
+            let copy = dir.path().join(format!("context-{n}"));
+            mounts::copy_host_tree(&bind.src, &copy)
+                .map_err(|e| fail(format!("--mount=type=bind,rw: {e}")))?;
+            binds.push(BindMount {
+                src: copy,
+                dst: bind.dst.clone(),
+                readonly: false,
+            });
+        }
+        for (n, bind) in self.stage_binds.iter().enumerate() {
+            let view = Merged::new(&self.env_ctx.store, &input(inputs, bind.input))?;
+            let copy = dir.path().join(format!("bind-{n}"));
+            mounts::copy_out(&view, &bind.source, &copy)
+                .map_err(|e| fail(format!("--mount=type=bind,source={}: {e}", bind.source)))?;
+            binds.push(BindMount {
+                src: copy,
+                dst: PathBuf::from(&bind.target),
+                readonly: bind.readonly,
+            });
+        }
         for cache in &self.caches {
-            fs::create_dir_all(&cache.host).map_err(|e| {
-                op_error(
-                    &self.location,
-                    format!("create cache mount {}: {e}", cache.host.display()),
-                )
-            })?;
+            let host = match &cache.seed {
+                None => cache.host.clone(),
+                Some((idx, source)) => {
+                    let state = input(inputs, *idx);
+                    let mut seed = blake3::Hasher::new();
+                    for layer in &state.layers {
+                        seed.update(layer.diff_id.to_string().as_bytes());
+                        seed.update(b"\0");
+                    }
+                    seed.update(source.as_bytes());
+                    let name = format!(
+                        "{}-{}",
+                        cache.host.file_name().unwrap_or_default().to_string_lossy(),
+                        &seed.finalize().to_hex()[..16]
+                    );
+                    cache.host.with_file_name(name)
+                }
+            };
+            let view = match &cache.seed {
+                Some((idx, source)) => Some((
+                    Merged::new(&self.env_ctx.store, &input(inputs, *idx))?,
+                    source.as_str(),
+                )),
+                None => None,
+            };
+            mounts::ensure_cache_dir(
+                &host,
+                view.as_ref().map(|(view, source)| (view, *source)),
+                cache.mode,
+                (cache.uid, cache.gid),
+            )
+            .map_err(|e| fail(format!("cache mount {}: {e}", cache.target)))?;
             if cache.locked {
-                let lock_path = cache.host.with_extension("lock");
+                let lock_path = host.with_extension("lock");
                 let file = File::create(&lock_path).map_err(|e| {
                     op_error(&self.location, format!("lock {}: {e}", lock_path.display()))
                 })?;
@@ -179,10 +302,75 @@ impl Op<State> for RunOp {
                 locks.push(file);
             }
             binds.push(BindMount {
-                src: cache.host.clone(),
+                src: host,
                 dst: PathBuf::from(&cache.target),
                 readonly: cache.readonly,
             });
+        }
+        for (n, secret) in self.secrets.iter().enumerate() {
+            let value = match self.sources.secrets.get(&secret.id) {
+                Some(source) => source
+                    .read()
+                    .map_err(|e| fail(format!("secret {}: {e}", secret.id)))?,
+                None => None,
+            };
+            let Some(value) = value else {
+                if secret.required {
+                    return Err(fail(format!(
+                        "secret {} is required but was not given (pass --secret id={},src=FILE)",
+                        secret.id, secret.id
+                    )));
+                }
+                continue;
+            };
+            if let Some(var) = &secret.env {
+                let text = String::from_utf8(value.clone())
+                    .ok()
+                    .filter(|v| !v.contains('\0'))
+                    .ok_or_else(|| {
+                        fail(format!(
+                            "secret {}: env={var} needs a value in UTF-8 without NUL bytes",
+                            secret.id
+                        ))
+                    })?;
+                env.retain(|e| !e.starts_with(&format!("{var}=")));
+                env.push(format!("{var}={text}"));
+            }
+            if let Some(target) = &secret.target {
+                let file = mounts::write_secret(
+                    &dir.path().join("secrets"),
+                    &n.to_string(),
+                    &value,
+                    secret,
+                )
+                .map_err(|e| fail(format!("secret {}: {e}", secret.id)))?;
+                binds.push(BindMount {
+                    src: file,
+                    dst: PathBuf::from(target),
+                    readonly: true,
+                });
+            }
+        }
+        let mut relays = Vec::new();
+        for (n, ssh) in self.ssh.iter().enumerate() {
+            let Some(socket) = self.sources.ssh.get(&ssh.id) else {
+                if ssh.required {
+                    return Err(fail(format!(
+                        "ssh agent {} is required but was not given (pass --ssh {}=SOCKET)",
+                        ssh.id, ssh.id
+                    )));
+                }
+                continue;
+            };
+            let path = dir.path().join(format!("ssh-{n}.sock"));
+            let relay = AgentRelay::start(socket, &path, ssh)
+                .map_err(|e| fail(format!("ssh agent {}: {e}", ssh.id)))?;
+            binds.push(BindMount {
+                src: relay.path().to_path_buf(),
+                dst: PathBuf::from(&ssh.target),
+                readonly: false,
+            });
+            relays.push(relay);
         }
         let spec = SpawnSpec {
             rootfs: Rootfs {
@@ -192,7 +380,7 @@ impl Op<State> for RunOp {
                 ..Rootfs::default()
             },
             argv: self.argv.clone(),
-            env: self.env.clone(),
+            env,
             cwd: self.cwd.clone(),
             user: self.user.clone(),
             network: self.network.clone(),
@@ -219,6 +407,7 @@ impl Op<State> for RunOp {
             }
         })?;
         drop(locks);
+        drop(relays);
         if !outcome.success() {
             let tail = tail.lock().unwrap_or_else(PoisonError::into_inner);
             let text =
