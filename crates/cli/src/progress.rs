@@ -1,20 +1,58 @@
 //! Rendering build progress: `plain` (BuildKit's plain mode: `#N` per
-//! step, `CACHED`, timed log lines, `DONE`, errors, why a step missed) and
-//! `json` (one JSON object per event). A live tty view is not written yet:
-//! `tty` and `auto` render as plain.
+//! step, `CACHED`, timed log lines, `DONE`, errors, why a step missed),
+//! `tty` (BuildKit's live view, redrawn in place: [`tty`]) and `json` (one
+//! JSON object per event).
+
+mod tty;
 
 use std::collections::HashMap;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
+use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
-use buildr::{LogStream, ProgressEvent};
+use buildr::{CancelToken, LogStream, ProgressEvent};
 
 /// How to show progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Plain,
+    Tty,
     Json,
     Quiet,
+}
+
+impl Mode {
+    /// The mode for `--progress NAME` (and `--quiet`): `auto` and `tty` are
+    /// the live view when stderr is a terminal that can move its cursor
+    /// (not `TERM=dumb`), plain otherwise.
+    pub fn choose(quiet: bool, progress: &str) -> Mode {
+        match (quiet, progress) {
+            (true, _) => Mode::Quiet,
+            (_, "json") => Mode::Json,
+            (_, "plain") => Mode::Plain,
+            _ if stderr_is_live_terminal() => Mode::Tty,
+            _ => Mode::Plain,
+        }
+    }
+}
+
+fn stderr_is_live_terminal() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("TERM").is_none_or(|term| term != "dumb")
+}
+
+/// Renders the events from `rx` on stderr in `mode` until the sender
+/// hangs up; `cancel` tells whether the build was interrupted.
+pub fn render(mode: Mode, rx: &Receiver<ProgressEvent>, cancel: &CancelToken) {
+    if mode == Mode::Tty {
+        tty::run(rx, cancel);
+        return;
+    }
+    let mut renderer = Renderer::new(mode);
+    let stderr = std::io::stderr();
+    for event in rx {
+        let mut out = stderr.lock();
+        renderer.event(&mut out, &event);
+    }
 }
 
 /// Renders events to stderr as they arrive.
@@ -52,7 +90,7 @@ impl Renderer {
             Mode::Json => {
                 let _ = writeln!(out, "{}", json(event));
             }
-            Mode::Plain => self.plain(out, event),
+            Mode::Plain | Mode::Tty => self.plain(out, event),
         }
     }
 
