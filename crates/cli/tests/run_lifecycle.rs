@@ -195,7 +195,7 @@ fn run_honours_the_image_config_and_propagates_exit_codes() {
         stderr(&out)
     );
     // Options not supported yet are refused, never ignored.
-    for flag in [&["-d", "-t"][..], &["-p", "8080:80"]] {
+    for flag in [&["--network", "none", "-p", "8080:80"][..], &["-d", "-i"]] {
         let mut args = vec!["run", "--rm"];
         args.extend_from_slice(flag);
         args.extend([IMAGE, "true"]);
@@ -785,7 +785,16 @@ fn bridge_publishes_a_port_to_the_host() {
         .unwrap();
     assert!(!out.status.success(), "veth {veth} of {ip} left behind");
     // -p without a bridge is refused.
-    let out = env.run(&["run", "--rm", "-p", "8080", IMAGE, "true"]);
+    let out = env.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-p",
+        "8080",
+        IMAGE,
+        "true",
+    ]);
     assert!(
         stderr(&out).contains("--network bridge"),
         "{}",

@@ -44,6 +44,9 @@ pub enum Error {
         "conflict: unable to delete {id} (must be forced) - image is referenced in multiple repositories"
     )]
     ImageConflict { id: String },
+    /// `rmi` of an image a container uses: docker's wording in `reason`.
+    #[error("conflict: {reason}")]
+    ImageInUse { reason: String },
     /// A reference cannot be used where it was given.
     #[error("invalid reference {reference:?}: {reason}")]
     BadReference { reference: String, reason: String },

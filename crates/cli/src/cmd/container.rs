@@ -5,10 +5,13 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::bail;
-use buildr::{Container, ContainerStatus, LogOptions};
+use buildr::{Container, ContainerStatus, HealthStatus, LogOptions};
 use serde::Serialize;
 
 use super::images::render_table;
+use template::{Filters, Row, Template};
+
+mod template;
 use crate::args::{Cli, ContainerCommand, KillArgs, LogsArgs, PsArgs, RmArgs, StopArgs, WaitArgs};
 
 pub fn run(cli: &Cli, command: &ContainerCommand) -> anyhow::Result<ExitCode> {
@@ -104,11 +107,25 @@ pub fn logs(cli: &Cli, args: &LogsArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn ps(cli: &Cli, args: &PsArgs) -> anyhow::Result<ExitCode> {
+    // Parsed first: a bad template or filter fails before any work.
+    let template = match args.format.as_deref() {
+        Some(format) if !args.quiet => Some(Template::parse(format)?),
+        _ => None,
+    };
+    let filters = Filters::parse(&args.filter)?;
     let containers = super::open_containers(cli)?;
     let mut list: Vec<Container> = containers
         .list()?
         .into_iter()
-        .filter(|c| args.all || c.is_running())
+        .filter(|c| args.all || filters.has_status() || c.is_running())
+        .filter(|c| {
+            filters.matches(
+                &c.config.id,
+                &c.config.name,
+                c.state.status.as_str(),
+                &c.config.labels,
+            )
+        })
         .collect();
     // Newest first, as docker.
     list.reverse();
@@ -125,41 +142,85 @@ pub fn ps(cli: &Cli, args: &PsArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
+    let template = match template {
+        Some(t) => t,
+        None => Template::parse(template::DEFAULT_TABLE)?,
+    };
     let now = now_nanos();
-    let mut rows = vec![
-        [
-            "CONTAINER ID",
-            "IMAGE",
-            "COMMAND",
-            "CREATED",
-            "STATUS",
-            "PORTS",
-            "NAMES",
-        ]
-        .map(str::to_owned)
-        .to_vec(),
-    ];
-    for c in &list {
-        let mut command = c.config.argv.join(" ");
-        if !args.no_trunc && command.chars().count() > 20 {
-            command = command.chars().take(19).collect::<String>() + "…";
+    let rows: Vec<String> = list
+        .iter()
+        .map(|c| template.render(&row(c, now, args.no_trunc)))
+        .collect();
+    if !template.is_table() {
+        let mut out = std::io::stdout().lock();
+        for line in rows {
+            writeln!(out, "{line}")?;
         }
-        rows.push(vec![
-            if args.no_trunc {
-                c.config.id.clone()
-            } else {
-                c.short_id().to_owned()
-            },
-            c.config.image.clone(),
-            format!("\"{command}\""),
-            format!("{} ago", human_duration(now - c.config.created)),
-            status(c, now),
-            c.state.ports.join(", "),
-            c.config.name.clone(),
-        ]);
+        return Ok(ExitCode::SUCCESS);
     }
-    print!("{}", render_table(&rows));
+    let table: Vec<Vec<String>> = std::iter::once(template.header())
+        .chain(rows)
+        .map(|line| line.split('\t').map(str::to_owned).collect())
+        .collect();
+    print!("{}", render_table(&table));
     Ok(ExitCode::SUCCESS)
+}
+
+/// A container's `ps` fields, docker's names and renderings.
+fn row(c: &Container, now: i128, no_trunc: bool) -> Row {
+    let mut command = c.config.argv.join(" ");
+    if !no_trunc && command.chars().count() > 20 {
+        command = command.chars().take(19).collect::<String>() + "…";
+    }
+    let id = if no_trunc {
+        c.config.id.clone()
+    } else {
+        c.short_id().to_owned()
+    };
+    let labels: Vec<String> = c
+        .config
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let mounts: Vec<String> = c
+        .config
+        .volumes
+        .iter()
+        .map(|v| v.name.clone())
+        .chain(c.config.binds.iter().map(|b| b.src.display().to_string()))
+        .collect();
+    let fields = [
+        ("Command", format!("\"{command}\"")),
+        ("CreatedAt", go_time(&c.created_rfc3339())),
+        ("ID", id),
+        ("Image", c.config.image.clone()),
+        ("Labels", labels.join(",")),
+        ("LocalVolumes", c.config.volumes.len().to_string()),
+        ("Mounts", mounts.join(",")),
+        ("Names", c.config.name.clone()),
+        ("Networks", c.config.network.as_str().to_owned()),
+        ("Ports", c.state.ports.join(", ")),
+        (
+            "RunningFor",
+            format!("{} ago", human_duration(now - c.config.created)),
+        ),
+        ("State", c.state.status.as_str().to_owned()),
+        ("Status", status(c, now)),
+    ];
+    Row {
+        fields: fields.into_iter().collect(),
+        labels: c.config.labels.clone(),
+    }
+}
+
+/// Go's `time.Time` string, as docker's `.CreatedAt`: `2024-01-02 15:04:05 +0000 UTC`.
+fn go_time(rfc: &str) -> String {
+    // `2024-01-02T15:04:05.123456789Z` -> date, time without fraction.
+    let (date, time) = rfc.split_once('T').unwrap_or((rfc, ""));
+    let time = time.trim_end_matches('Z');
+    let time = time.split('.').next().unwrap_or(time);
+    format!("{date} {time} +0000 UTC")
 }
 
 fn inspect(cli: &Cli, args: &WaitArgs) -> anyhow::Result<ExitCode> {
@@ -181,10 +242,18 @@ fn inspect(cli: &Cli, args: &WaitArgs) -> anyhow::Result<ExitCode> {
 fn status(c: &Container, now: i128) -> String {
     match c.state.status {
         ContainerStatus::Created => "Created".into(),
-        ContainerStatus::Running => format!(
-            "Up {}",
-            human_duration(now - c.state.started_at.unwrap_or(now))
-        ),
+        ContainerStatus::Running => {
+            let health = match c.state.health.as_ref().map(|h| h.status) {
+                Some(HealthStatus::Starting) => " (health: starting)",
+                Some(HealthStatus::Healthy) => " (healthy)",
+                Some(HealthStatus::Unhealthy) => " (unhealthy)",
+                None => "",
+            };
+            format!(
+                "Up {}{health}",
+                human_duration(now - c.state.started_at.unwrap_or(now))
+            )
+        }
         ContainerStatus::Exited => {
             let code = c.state.exit_code.unwrap_or(0);
             let oom = if c.state.oom_killed { " (OOM)" } else { "" };

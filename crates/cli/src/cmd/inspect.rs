@@ -1,4 +1,6 @@
-//! `buildr inspect IMAGE...`: a JSON array, as `docker image inspect` prints.
+//! `buildr inspect [--type image|container] NAME...`: a JSON array, as
+//! `docker inspect` prints. Without `--type` each name is looked up as
+//! docker's CLI does: a container first, then an image.
 
 use std::process::ExitCode;
 
@@ -8,13 +10,29 @@ use crate::args::{Cli, InspectArgs};
 
 pub fn run(cli: &Cli, args: &InspectArgs) -> anyhow::Result<ExitCode> {
     let images = super::open_images(cli)?;
+    let containers = super::open_containers(cli)?;
+    let kind = args.kind.as_deref();
     let mut found = Vec::new();
     let mut code = ExitCode::SUCCESS;
-    for image in &args.images {
-        match images.inspect(image) {
+    for name in &args.images {
+        let container = || -> anyhow::Result<serde_json::Value> { Ok(containers.inspect(name)?) };
+        let image = || -> anyhow::Result<serde_json::Value> {
+            Ok(serde_json::to_value(images.inspect(name)?)?)
+        };
+        let doc = match kind {
+            Some("container") => container(),
+            Some("image") => image(),
+            _ => match container() {
+                Ok(doc) => Ok(doc),
+                // Neither: the image's "no such image", as before.
+                Err(e) if not_found(&e) => image(),
+                Err(e) => Err(e),
+            },
+        };
+        match doc {
             Ok(doc) => found.push(doc),
             Err(err) => {
-                eprintln!("buildr: error: {err}");
+                eprintln!("buildr: error: {err:#}");
                 code = ExitCode::FAILURE;
             }
         }
@@ -25,4 +43,11 @@ pub fn run(cli: &Cli, args: &InspectArgs) -> anyhow::Result<ExitCode> {
     found.serialize(&mut ser)?;
     println!("{}", String::from_utf8_lossy(&out));
     Ok(code)
+}
+
+fn not_found(err: &anyhow::Error) -> bool {
+    matches!(
+        err.downcast_ref::<buildr::Error>(),
+        Some(buildr::Error::ContainerNotFound { .. } | buildr::Error::ImageNotFound { .. })
+    )
 }

@@ -3,11 +3,14 @@
 use std::ffi::OsString;
 use std::io::Write;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
-use buildr::{AttachOptions, ContainerLogStream, ContainerNetwork, CreateOptions, Limits};
+use buildr::{
+    AttachOptions, ContainerLogStream, ContainerNetwork, CreateOptions, HealthOptions, Limits,
+};
 
-use crate::args::{Cli, RunArgs, StartArgs, SuperviseArgs};
+use crate::args::{AttachArgs, Cli, RunArgs, StartArgs, SuperviseArgs};
 
 pub fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let containers = super::open_containers(cli)?;
@@ -35,9 +38,6 @@ pub fn create(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
     if args.detach {
         bail!("create does not take --detach: `start` runs the container in the background");
     }
-    if args.tty || args.interactive {
-        bail!("create -i/-t are not supported yet: use `run -i`/`run -it`, or `start -a -i`");
-    }
     let containers = super::open_containers(cli)?;
     let container = containers.create(&options(args)?)?;
     println!("{}", container.config.id);
@@ -54,6 +54,12 @@ pub fn start(cli: &Cli, args: &StartArgs) -> anyhow::Result<ExitCode> {
             bail!("you cannot start and attach multiple containers at once");
         };
         let container = containers.get(one)?;
+        if container.config.tty {
+            // Started under a detached supervisor that holds the pty, then
+            // attached to, as docker does.
+            containers.start_detached(&container.config.id, &supervisor(cli)?)?;
+            return attach_pty(&containers, &container.config.id, args.interactive);
+        }
         let info = attach(&containers, &container.config.id, args.interactive, false)?;
         if container.config.auto_remove {
             containers.remove(&container.config.id, true, true)?;
@@ -81,6 +87,68 @@ pub fn supervise(cli: &Cli, args: &SuperviseArgs) -> anyhow::Result<ExitCode> {
     let root = super::store_root(cli)?;
     let info = buildr::supervise(&root, &args.id)?;
     Ok(exit_code(info.exit_code))
+}
+
+/// `buildr attach`: to a running `-t` container's pty.
+pub fn attach_command(cli: &Cli, args: &AttachArgs) -> anyhow::Result<ExitCode> {
+    let containers = super::open_containers(cli)?;
+    let container = containers.get(&args.container)?;
+    let stdin = container.config.open_stdin && !args.no_stdin;
+    attach_pty(&containers, &container.config.id, stdin)
+}
+
+/// Relays this terminal to the container's pty until the container exits
+/// (its exit code is ours) or the detach keys (ctrl-p ctrl-q) are typed.
+fn attach_pty(containers: &buildr::Containers, id: &str, stdin: bool) -> anyhow::Result<ExitCode> {
+    use std::io::Read;
+    let stream = containers.attach(id)?;
+    let raw = (stdin && nix::unistd::isatty(std::io::stdin()).unwrap_or(false))
+        .then(super::exec::RawMode::enter);
+    let detached = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if stdin {
+        let (mut input, detached) = (stream.try_clone()?, detached.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 1024];
+            let mut after_ctrl_p = false;
+            let mut stdin = std::io::stdin().lock();
+            while let Ok(n) = stdin.read(&mut buf) {
+                if n == 0 {
+                    return;
+                }
+                for &byte in &buf[..n] {
+                    if after_ctrl_p && byte == 0x11 {
+                        detached.store(true, std::sync::atomic::Ordering::SeqCst);
+                        let _ = input.shutdown(std::net::Shutdown::Both);
+                        return;
+                    }
+                    after_ctrl_p = byte == 0x10;
+                }
+                if input.write_all(&buf[..n]).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    let mut output = stream;
+    let mut stdout = std::io::stdout();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = output.read(&mut buf) {
+        if n == 0
+            || stdout
+                .write_all(&buf[..n])
+                .and_then(|()| stdout.flush())
+                .is_err()
+        {
+            break;
+        }
+    }
+    drop(raw);
+    if detached.load(std::sync::atomic::Ordering::SeqCst) {
+        eprintln!("read escape sequence");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let container = containers.wait(id, None)?;
+    Ok(exit_code(container.state.exit_code.unwrap_or(0)))
 }
 
 /// Runs in this process, output to our stdout/stderr, signals forwarded.
@@ -123,8 +191,8 @@ pub(crate) fn exit_code(code: i32) -> ExitCode {
 }
 
 fn options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
-    if (args.interactive || args.tty) && args.detach {
-        bail!("-i/-t with -d are not supported yet: a detached container gets no stdin or pty");
+    if args.interactive && !args.tty && args.detach {
+        bail!("-d -i without -t is not supported yet: use -dit (a pty `attach` can reach)");
     }
     let network = match args.network.as_str() {
         "none" => ContainerNetwork::None,
@@ -176,5 +244,28 @@ fn options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
         auto_remove: args.rm,
         publish: args.publish.clone(),
         publish_all: args.publish_all,
+        health: health_options(args)?,
+        labels: args.label.clone(),
+        tty: args.tty,
+        interactive: args.interactive,
+    })
+}
+
+/// `--health-*` and `--no-healthcheck`.
+fn health_options(args: &RunArgs) -> anyhow::Result<HealthOptions> {
+    let duration = |flag: &str, value: &Option<String>| -> anyhow::Result<Option<Duration>> {
+        value
+            .as_deref()
+            .map(|text| buildr::parse_duration(text).with_context(|| format!("invalid --{flag}")))
+            .transpose()
+    };
+    Ok(HealthOptions {
+        cmd: args.health_cmd.clone(),
+        interval: duration("health-interval", &args.health_interval)?,
+        timeout: duration("health-timeout", &args.health_timeout)?,
+        start_period: duration("health-start-period", &args.health_start_period)?,
+        start_interval: duration("health-start-interval", &args.health_start_interval)?,
+        retries: args.health_retries,
+        disable: args.no_healthcheck,
     })
 }

@@ -1,5 +1,7 @@
 //! Containers: create, run (attached or under a detached supervisor), list,
-//! signal, stop, wait, logs, inspect, remove; and volumes.
+//! signal, stop, wait, logs, inspect, remove, attach (to the pty a detached
+//! supervisor serves), healthchecks (probed by the supervisor), `system
+//! prune`; and volumes.
 //!
 //! A container is a directory `<root>/containers/<id>/` (see `state.rs` for
 //! its files): a writable overlay layer over the image's snapshots, a fixed
@@ -17,10 +19,13 @@
 //! the container's lock; nothing here follows a path from an image or a
 //! user outside its root (bind sources excepted: they are the user's).
 
+mod bundle;
 mod commit;
 mod create;
 mod exec;
+mod health;
 mod logs;
+mod prune;
 mod state;
 mod supervisor;
 mod tty;
@@ -37,10 +42,13 @@ use buildr_cache::Store;
 
 use crate::error::{Error, Result};
 use crate::image::Images;
+pub use bundle::{BUNDLE_OCI_VERSION, BundleRunOptions, OciBundle, UnpackedBundle};
 pub use commit::Committed;
 pub use create::{CreateOptions, parse_bytes, parse_signal};
 pub use exec::ExecOptions;
+pub use health::{Health, HealthOptions, HealthResult, HealthStatus, Healthcheck, parse_duration};
 pub use logs::{LogEntry, LogOptions, LogStream};
+pub use prune::{SystemPruneOptions, SystemPruneReport};
 pub use state::{ContainerConfig, ContainerState, NetworkMode, Status, VolumeMount};
 pub use supervisor::{AttachOptions, ExitInfo};
 pub use volume::{Volume, Volumes};
@@ -67,6 +75,11 @@ impl Container {
     /// Whether it is running now.
     pub fn is_running(&self) -> bool {
         self.state.status == Status::Running
+    }
+
+    /// Its creation time in RFC 3339 with nanoseconds, UTC (`...Z`).
+    pub fn created_rfc3339(&self) -> String {
+        logs::format_time(self.config.created)
     }
 }
 
@@ -129,6 +142,17 @@ impl Containers {
         let ports = create::ports(&image, options)?;
         let env = create::environment(&image, options)?;
         let image_config = image.config.config.clone().unwrap_or_default();
+        let healthcheck = health::resolve(image_config.healthcheck.as_ref(), &options.health)?;
+        let mut labels = image_config.labels.clone().unwrap_or_default();
+        for label in &options.labels {
+            let (key, value) = label.split_once('=').unwrap_or((label, ""));
+            if key.is_empty() {
+                return Err(Error::ContainerOption {
+                    message: format!("invalid label {label:?}: expected KEY=VALUE"),
+                });
+            }
+            labels.insert(key.to_owned(), value.to_owned());
+        }
         let mut requests = Vec::new();
         for spec in &options.volumes {
             requests.push(create::parse_volume_flag(spec)?);
@@ -263,6 +287,11 @@ impl Containers {
             auto_remove: options.auto_remove,
             ports,
             read_only: options.read_only,
+            healthcheck,
+            labels,
+            tty: options.tty,
+            open_stdin: options.interactive,
+            shell: image_config.shell.clone().unwrap_or_default(),
         };
         let tmp = self.dir.join(format!(".tmp-{id}"));
         let io = |action: &'static str, path: &Path| {
@@ -346,6 +375,9 @@ impl Containers {
             state.ports.clear();
             state.ip = None;
             state.pid = None;
+            if let Some(health) = &mut state.health {
+                health.status = HealthStatus::Unhealthy;
+            }
             write_json(&paths.state(), &state)?;
             // What the dead supervisor's sandbox left on the tmpfs.
             let _ = fs::remove_dir_all(run_dir(&container.config.id));
@@ -640,6 +672,41 @@ impl Containers {
         logs::read(&self.paths(&id).log(), options, running, on_entry)
     }
 
+    /// Connects to a running `-t` container's pty (served by its detached
+    /// supervisor): what the stream yields is the container's output, what
+    /// is written to it its input (with `-i`). End-of-file when it exits.
+    pub fn attach(&self, reference: &str) -> Result<std::os::unix::net::UnixStream> {
+        let container = self.get(reference)?;
+        let id = &container.config.id;
+        if !container.config.tty {
+            return Err(Error::ContainerConflict {
+                container: id.clone(),
+                reason: "was not created with -t: attach needs a pty (use `logs -f`)".into(),
+            });
+        }
+        let path = attach_socket(id);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if !self.get(id)?.is_running() {
+                return Err(Error::ContainerConflict {
+                    container: id.clone(),
+                    reason: "is not running".into(),
+                });
+            }
+            match std::os::unix::net::UnixStream::connect(&path) {
+                Ok(stream) => return Ok(stream),
+                Err(source) if Instant::now() >= deadline => {
+                    return Err(Error::Io {
+                        action: "connect to attach socket",
+                        path,
+                        source,
+                    });
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    }
+
     /// A docker-like `inspect` document.
     pub fn inspect(&self, reference: &str) -> Result<serde_json::Value> {
         let c = self.get(reference)?;
@@ -667,7 +734,7 @@ impl Containers {
             mounts.push(serde_json::json!({"Type": "tmpfs", "Destination": t.dst, "RW": true}));
         }
         let paths = self.paths(&c.config.id);
-        Ok(serde_json::json!({
+        let mut doc = serde_json::json!({
             "Id": c.config.id,
             "Name": format!("/{}", c.config.name),
             "Created": logs::format_time(c.config.created),
@@ -708,12 +775,22 @@ impl Containers {
                 "Image": c.config.image,
                 "WorkingDir": c.config.cwd,
                 "StopSignal": c.config.stop_signal,
+                "Labels": c.config.labels,
+                "Tty": c.config.tty,
+                "OpenStdin": c.config.open_stdin,
             },
             "GraphDriver": {
                 "Name": "overlay2",
                 "Data": { "UpperDir": paths.upper(), "WorkDir": paths.work() },
             },
-        }))
+        });
+        if let Some(health) = &c.state.health {
+            doc["State"]["Health"] = health.to_json();
+        }
+        if let Some(check) = &c.config.healthcheck {
+            doc["Config"]["Healthcheck"] = serde_json::json!(check);
+        }
+        Ok(doc)
     }
 
     /// Starts a created or exited container under a detached supervisor:
@@ -798,6 +875,12 @@ pub(crate) fn run_dir(id: &str) -> PathBuf {
         .join("buildr")
         .join("containers")
         .join(id)
+}
+
+/// The unix socket a detached `-t` container's supervisor serves its pty
+/// on (short: `sun_path` holds 108 bytes).
+pub(crate) fn attach_socket(id: &str) -> PathBuf {
+    run_dir(id).join("attach.sock")
 }
 
 fn libc_sigterm() -> i32 {

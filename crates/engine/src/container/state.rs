@@ -98,6 +98,22 @@ pub struct ContainerConfig {
     /// `--read-only`: the root filesystem is mounted read-only.
     #[serde(default)]
     pub read_only: bool,
+    /// The image's healthcheck with the `--health-*` flags over it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<super::health::Healthcheck>,
+    /// The image's labels with `--label` over them.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// `-t`: the command gets a pty; a detached supervisor holds its
+    /// master, logs its output and serves it to `attach` clients.
+    #[serde(default)]
+    pub tty: bool,
+    /// `-i`: attach clients may write to its stdin.
+    #[serde(default)]
+    pub open_stdin: bool,
+    /// The image's `SHELL` (a `CMD-SHELL` healthcheck runs with it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shell: Vec<String>,
 }
 
 /// Where a container is in its life.
@@ -148,6 +164,9 @@ pub struct ContainerState {
     /// joins its namespaces).
     #[serde(default)]
     pub pid: Option<i32>,
+    /// Healthcheck results (containers with a healthcheck only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<super::health::Health>,
 }
 
 /// Now, in nanoseconds since the epoch.

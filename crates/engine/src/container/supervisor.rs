@@ -14,6 +14,7 @@ use buildr_cache::SnapshotId;
 use buildr_exec::{BindMount, Cancel, ExitStatus, Network, Rootfs, Sandbox, SpawnSpec, Stream};
 use nix::sys::signal::{SigSet, Signal};
 
+use super::health::{Health, HealthStatus, Monitor, Target};
 use super::logs::{DEFAULT_LOG_MAX, LogStream, LogWriter};
 use super::state::{
     ContainerState, Status, now_nanos, process_start, read_json, supervisor_alive, write_json,
@@ -70,7 +71,7 @@ impl Containers {
         // Claim the container, its control fifo ready before the state says
         // running: whoever sees "running" can signal it at once (the pipe
         // buffers lines until the control thread reads them).
-        let (fifo, mut quit) = {
+        let (fifo, mut quit, started_at) = {
             let _lock = super::state::lock(&paths.lock())?;
             let current: ContainerState = read_json(&paths.state())?;
             if current.status == Status::Running && supervisor_alive(&current) {
@@ -99,15 +100,21 @@ impl Containers {
                 .map_err(open_error)?;
             let quit = fifo.try_clone().map_err(open_error)?;
             let pid = std::process::id();
+            let active_check = container
+                .config
+                .healthcheck
+                .as_ref()
+                .is_some_and(|c| c.probe_argv(&container.config.shell).is_some());
             let state = ContainerState {
                 status: Status::Running,
                 supervisor_pid: Some(pid),
                 supervisor_start: process_start(pid),
                 started_at: Some(now_nanos()),
+                health: active_check.then(Health::default),
                 ..ContainerState::default()
             };
             write_json(&paths.state(), &state)?;
-            (fifo, quit)
+            (fifo, quit, state.started_at.unwrap_or_default())
         };
         let control_thread = {
             let cancel = cancel.clone();
@@ -121,7 +128,18 @@ impl Containers {
                 (cancel.clone(), started.clone(), paths.state(), paths.lock());
             std::thread::spawn(move || record_pid1(&cancel, &done, &state_path, &lock_path))
         };
-        let mut log = LogWriter::open(&paths.log(), options.log_max.unwrap_or(DEFAULT_LOG_MAX))?;
+        let log = LogWriter::open(&paths.log(), options.log_max.unwrap_or(DEFAULT_LOG_MAX))?;
+        let log = std::sync::Arc::new(std::sync::Mutex::new(log));
+        // Probes the healthcheck, if any, until the run ends.
+        let monitor = Monitor::start(
+            &container.config,
+            &cancel,
+            started_at,
+            Target {
+                state: paths.state(),
+                lock: paths.lock(),
+            },
+        );
         // Bridge: the endpoint and the port proxies live as long as this call.
         let network = self.connect(&container, &paths);
         let result = network.and_then(|network| {
@@ -143,28 +161,55 @@ impl Containers {
                     Stream::Stdout => LogStream::Stdout,
                     Stream::Stderr => LogStream::Stderr,
                 };
-                log.write(stream, chunk);
+                if let Ok(mut log) = log.lock() {
+                    log.write(stream, chunk);
+                }
                 on_output(stream, chunk);
             };
             let mut relay = None;
+            let mut server = None;
             let stdin = if options.tty {
                 spec.tty = true;
-                let (started, socket) = super::tty::Relay::start()?;
-                relay = Some(started);
-                Some(socket)
-            } else if options.stdin {
-                Some(
-                    std::io::stdin()
-                        .as_fd()
-                        .try_clone_to_owned()
-                        .map_err(|source| Error::Io {
-                            action: "duplicate stdin for",
-                            path: paths.dir.clone(),
-                            source,
-                        })?,
+                super::tty::Relay::start_logged(Some(log.clone())).map(|(started, socket)| {
+                    relay = Some(started);
+                    Some(socket)
+                })
+            } else if container.config.tty {
+                // Detached with a pty: this supervisor holds the master.
+                spec.tty = true;
+                super::tty::Server::start(
+                    &super::attach_socket(&container.config.id),
+                    log.clone(),
+                    container.config.open_stdin,
                 )
+                .map(|(started, socket)| {
+                    server = Some(started);
+                    Some(socket)
+                })
+            } else if options.stdin {
+                std::io::stdin()
+                    .as_fd()
+                    .try_clone_to_owned()
+                    .map(Some)
+                    .map_err(|source| Error::Io {
+                        action: "duplicate stdin for",
+                        path: paths.dir.clone(),
+                        source,
+                    })
             } else {
-                None
+                Ok(None)
+            };
+            let stdin = match stdin {
+                Ok(stdin) => stdin,
+                Err(e) => {
+                    // Nothing ran: undo what was set up for it.
+                    let _ = fs::remove_dir_all(&run_dir);
+                    if let Some((endpoint, proxies)) = network {
+                        drop(proxies);
+                        let _ = endpoint.detach();
+                    }
+                    return Err(e);
+                }
             };
             let outcome = match stdin {
                 Some(stdin) => sandbox.run_with_stdin(&spec, stdin, &cancel, forward),
@@ -174,6 +219,9 @@ impl Containers {
             if let Some(relay) = relay {
                 relay.finish();
             }
+            if let Some(server) = server {
+                server.finish();
+            }
             let _ = fs::remove_dir_all(&run_dir);
             if let Some((endpoint, proxies)) = network {
                 drop(proxies);
@@ -181,7 +229,12 @@ impl Containers {
             }
             outcome
         });
-        log.flush();
+        if let Some(monitor) = monitor {
+            monitor.stop();
+        }
+        if let Ok(mut log) = log.lock() {
+            log.flush();
+        }
         started.store(true, std::sync::atomic::Ordering::SeqCst);
         let _ = pid_thread.join();
         let _ = quit.write_all(b"quit\n");
@@ -223,6 +276,10 @@ impl Containers {
         state.ports.clear();
         state.ip = None;
         state.pid = None;
+        if let Some(health) = &mut state.health {
+            // Docker's: unhealthy once the monitor has stopped.
+            health.status = HealthStatus::Unhealthy;
+        }
         write_json(&paths.state(), &state)?;
         Ok(info)
     }
@@ -237,8 +294,25 @@ impl Containers {
         if container.config.network != super::NetworkMode::Bridge {
             return Ok(None);
         }
-        let bridge = self.bridge()?;
-        let endpoint = bridge.attach(&container.config.id)?;
+        // The default network: say what failed, with the tool's own words,
+        // and how to do without it.
+        let endpoint = self
+            .bridge()
+            .and_then(|bridge| Ok(bridge.attach(&container.config.id)?))
+            .map_err(|e| {
+                let mut chain = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(cause) = source {
+                    chain.push_str(&format!(": {cause}"));
+                    source = cause.source();
+                }
+                Error::ContainerConflict {
+                    container: container.config.name.clone(),
+                    reason: format!(
+                        "cannot connect it to the bridge network: {chain} (--network none runs it without one)"
+                    ),
+                }
+            })?;
         let mut proxies = Vec::new();
         for text in &container.config.ports {
             let mapping: buildr_exec::PortMapping =
@@ -287,6 +361,9 @@ impl Containers {
                 readonly: volume.readonly,
             });
         }
+        // Parents before children, as docker sorts mounts: `-v vol:/v` is
+        // mounted before `-v /host:/v/sub`, which must land in the volume.
+        binds.sort_by_key(|b| b.dst.components().count());
         Ok(SpawnSpec {
             rootfs: Rootfs {
                 lowers,

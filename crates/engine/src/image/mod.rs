@@ -284,16 +284,63 @@ impl Images {
     /// `rmi`). Given by id, an image with several names needs `force`.
     /// Returns the names removed (normalized). Blobs stay until
     /// [`Images::prune`].
+    ///
+    /// As docker, an image a container (running or stopped) was created
+    /// from keeps its last tag unless `force`; given by id it is refused
+    /// (and, for a running container, even with `force`). Untagged with
+    /// `force`, its content stays for the container until it is removed.
     pub fn remove(&self, input: &str, force: bool) -> Result<Vec<String>> {
+        let containers = crate::container::Containers::open(self.store.root())?;
+        let user_of = |id: &Digest| -> Result<Option<crate::container::Container>> {
+            let id = id.to_string();
+            let users = containers
+                .list()?
+                .into_iter()
+                .filter(|c| c.config.image_id == id);
+            // A running user first: it decides whether force may help.
+            Ok(users.max_by_key(|c| c.is_running()))
+        };
         if let Ok(reference) = Reference::parse(input) {
             // A tag, or a digest pin recorded by a pull by digest.
             let name = reference.to_string();
-            if self.store.get_tag(&name)?.is_some() {
+            if let Some(manifest) = self.store.get_tag(&name)? {
+                if !force {
+                    let image = self.read_image(&manifest, &name)?;
+                    let tags = self.store.list_tags()?;
+                    let last = self.names_of(&tags, &image.id)?.len() <= 1;
+                    if last && let Some(user) = user_of(&image.id)? {
+                        return Err(Error::ImageInUse {
+                            reason: format!(
+                                "unable to remove repository reference {input:?} (must force) - container {} is using its referenced image {}",
+                                user.short_id(),
+                                short_id(&image.id)
+                            ),
+                        });
+                    }
+                }
                 self.store.remove_tag(&name)?;
                 return Ok(vec![name]);
             }
         }
         let image = self.resolve(input)?;
+        if let Some(user) = user_of(&image.id)? {
+            let running = user.is_running();
+            let forced = if running {
+                "cannot be forced"
+            } else {
+                "must be forced"
+            };
+            if running || !force {
+                return Err(Error::ImageInUse {
+                    reason: format!(
+                        "unable to delete {} ({forced}) - image is being used by {} container {}",
+                        short_id(&image.id),
+                        if running { "running" } else { "stopped" },
+                        user.short_id()
+                    ),
+                });
+            }
+        }
         if image.names.len() > 1 && !force {
             return Err(Error::ImageConflict {
                 id: short_id(&image.id),

@@ -1,0 +1,264 @@
+//! Detached containers with a pty, driven through tmux like a user would:
+//! `run -dit` + `attach` (typed input reaches the shell, its output comes
+//! back and is in `logs`; ctrl-p ctrl-q detaches and leaves it running;
+//! `exit N` ends the attach with N), and `create -it` + `start -ai`.
+//! Root, busybox and tmux are needed: under CI=true their absence fails
+//! the test, otherwise it says loudly that it skips.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn missing(test: &str, what: &str) -> bool {
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{test}: prerequisite missing under CI=true: {what}");
+    }
+    eprintln!("\n!!! SKIPPING {test}: {what} !!!\n");
+    false
+}
+
+fn prerequisites(test: &str) -> bool {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !root {
+        return missing(test, "needs root");
+    }
+    if !Path::new("/bin/busybox").exists() {
+        return missing(test, "needs /bin/busybox (scripts/install-deps.sh)");
+    }
+    Command::new("tmux").arg("-V").output().is_ok()
+        || missing(test, "needs tmux (scripts/install-deps.sh)")
+}
+
+const IMAGE: &str = "buildr-fixtures/busybox:latest";
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        let env = Env {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .ancestors()
+            .nth(2)
+            .unwrap();
+        let tar = env.dir.path().join("busybox-rootfs.tar");
+        let out = Command::new("bash")
+            .arg(workspace.join("fixtures/base/busybox-rootfs.sh"))
+            .arg(&tar)
+            .output()
+            .unwrap();
+        check(&out, "busybox-rootfs.sh");
+        env.ok(&["import", tar.to_str().unwrap(), IMAGE]);
+        env
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_buildr"))
+            .env_remove("BUILDR_ROOT")
+            .arg("--root")
+            .arg(self.root())
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        check(&out, &format!("buildr {args:?}"));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn state(&self, name: &str) -> serde_json::Value {
+        let docs: serde_json::Value =
+            serde_json::from_str(&self.ok(&["container", "inspect", name])).unwrap();
+        docs[0]["State"].clone()
+    }
+
+    /// A tmux session running `buildr ARGS` on this store.
+    fn tmux(&self, args: &str) -> Tmux {
+        Tmux::start(&format!(
+            "{} --root {} {args}",
+            env!("CARGO_BIN_EXE_buildr"),
+            self.root().display()
+        ))
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let ids = self.run(&["ps", "-q", "--no-trunc"]);
+        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+            let _ = self.run(&["rm", "-f", id]);
+        }
+    }
+}
+
+fn check(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+struct Tmux {
+    session: String,
+}
+
+impl Tmux {
+    fn start(command: &str) -> Tmux {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let session = format!("buildr-attach-{}-{nanos}", std::process::id());
+        // `; sleep` keeps the pane (and its last screen) after the exit.
+        let script = format!("{command}; echo EXITED=$?; sleep 60");
+        let status = Command::new("tmux")
+            .args(["new-session", "-d", "-s", &session, "-x", "100", "-y", "30"])
+            .arg(&script)
+            .status()
+            .unwrap();
+        assert!(status.success(), "tmux new-session failed");
+        Tmux { session }
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let status = Command::new("tmux")
+            .args(["send-keys", "-t", &self.session])
+            .args(keys)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.session])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits until the screen has a line equal (trimmed) to `line`.
+    fn wait_line(&self, line: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let screen = self.screen();
+            if screen.lines().any(|l| l.trim() == line) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "never saw {line:?}:\n{screen}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Types `command` into the attached shell and waits for `output`;
+    /// the shell may still be starting, so the command is retyped while
+    /// nothing came back.
+    fn interact(&self, command: &str, output: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            self.keys(&[command, "Enter"]);
+            let until = Instant::now() + Duration::from_secs(3);
+            while Instant::now() < until {
+                if self.screen().lines().any(|l| l.trim() == output) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never saw {output:?}:\n{}",
+                self.screen()
+            );
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.session])
+            .status();
+    }
+}
+
+#[test]
+fn detached_tty_attach_detach_and_logs() {
+    let test = "detached_tty_attach_detach_and_logs";
+    if !prerequisites(test) {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&["run", "-dit", "--name", "sh1", IMAGE, "sh"]);
+    assert_eq!(env.state("sh1")["Status"], "running");
+
+    let tmux = env.tmux("attach sh1");
+    tmux.interact("echo hi-$((40+2))", "hi-42");
+    // ctrl-p ctrl-q: the client leaves, the container stays.
+    tmux.keys(&["C-p", "C-q"]);
+    tmux.wait_line("EXITED=0");
+    drop(tmux);
+    assert_eq!(env.state("sh1")["Status"], "running");
+    let logs = env.ok(&["logs", "sh1"]);
+    assert!(logs.lines().any(|l| l.trim() == "hi-42"), "{logs:?}");
+
+    // Attached again: earlier state is there, `exit 5` ends it with 5.
+    let tmux = env.tmux("attach sh1");
+    tmux.interact("echo again-$((1+1))", "again-2");
+    tmux.keys(&["exit 5", "Enter"]);
+    tmux.wait_line("EXITED=5");
+    let state = env.state("sh1");
+    assert_eq!(state["Status"], "exited");
+    assert_eq!(state["ExitCode"], 5);
+    assert!(env.ok(&["logs", "sh1"]).contains("again-2"));
+
+    // Without a pty there is nothing to attach to; -d -i needs -t.
+    env.ok(&["run", "-d", "--name", "plain", IMAGE, "sleep", "300"]);
+    let out = env.run(&["attach", "plain"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("was not created with -t"));
+    let out = env.run(&["run", "-di", IMAGE, "sh"]);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn created_tty_container_starts_attached() {
+    let test = "created_tty_container_starts_attached";
+    if !prerequisites(test) {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&["create", "-it", "--name", "sh2", IMAGE, "sh"]);
+    assert_eq!(env.state("sh2")["Status"], "created");
+    let tmux = env.tmux("start -ai sh2");
+    tmux.interact("echo started-$((2*3))", "started-6");
+    tmux.keys(&["exit 3", "Enter"]);
+    tmux.wait_line("EXITED=3");
+    let state = env.state("sh2");
+    assert_eq!(state["Status"], "exited");
+    assert_eq!(state["ExitCode"], 3);
+    let logs = env.ok(&["logs", "sh2"]);
+    assert!(logs.lines().any(|l| l.trim() == "started-6"), "{logs:?}");
+
+    // A foreground `run -it` logs its pty output too.
+    let tmux = env.tmux(&format!("run -it --name fg {IMAGE} sh"));
+    tmux.interact("echo fore-$((3*3))", "fore-9");
+    tmux.keys(&["exit", "Enter"]);
+    tmux.wait_line("EXITED=0");
+    let logs = env.ok(&["logs", "fg"]);
+    assert!(logs.lines().any(|l| l.trim() == "fore-9"), "{logs:?}");
+}
