@@ -28,7 +28,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Gid, Pid, Uid};
 use serde::{Deserialize, Serialize};
 
-use crate::mounts::{bind_mount, make_mountpoint, mask_paths, mount_root, mount_system};
+use crate::mounts::{make_mountpoint, mask_paths, mount_root, mount_system};
 use crate::path::secure_join;
 use crate::spec::{Network, RlimitResource, SpawnSpec};
 use crate::sys;
@@ -316,7 +316,7 @@ fn prepare(
             .map_err(ctx(format!("bind source {}", bind.src.display())))?
             .is_dir();
         make_mountpoint(&root, &dst, is_dir, created)?;
-        bind_mount(&bind.src, &dst, bind.readonly)?;
+        crate::mounts::bind_in_root(&root, &bind.src, &dst, bind.readonly)?;
     }
     for tmpfs in &spec.tmpfs {
         let dst = secure_join(&root, &tmpfs.dst).map_err(ctx("resolve tmpfs target"))?;
@@ -325,9 +325,10 @@ fn prepare(
             Some(size) => format!("mode=1777,size={size}"),
             None => "mode=1777".to_string(),
         };
+        let target = crate::mounts::Target::open(&root, &dst)?;
         mount(
             Some("tmpfs"),
-            &dst,
+            &target.proc_path(),
             Some("tmpfs"),
             MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
             Some(data.as_str()),
@@ -583,8 +584,9 @@ fn drop_privileges(spec: &SpawnSpec, identity: &crate::user::Identity) -> Res<()
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(40);
+    let allowed = spec.capabilities.unwrap_or(DOCKER_CAPS);
     for cap in 0..=last_cap {
-        if DOCKER_CAPS & (1 << cap) == 0 {
+        if allowed & (1 << cap) == 0 {
             sys::capbset_drop(cap)
                 .map_err(ctx(format!("drop capability {cap} from bounding set")))?;
         }
@@ -599,7 +601,7 @@ fn drop_privileges(spec: &SpawnSpec, identity: &crate::user::Identity) -> Res<()
     nix::unistd::setresgid(gid, gid, gid).map_err(ctx(format!("setgid {}", identity.gid)))?;
     let uid = Uid::from_raw(identity.uid);
     nix::unistd::setresuid(uid, uid, uid).map_err(ctx(format!("setuid {}", identity.uid)))?;
-    let caps = if identity.uid == 0 { DOCKER_CAPS } else { 0 };
+    let caps = if identity.uid == 0 { allowed } else { 0 };
     sys::capset(caps, caps, 0).map_err(ctx("set capabilities"))?;
     sys::ambient_clear_all().map_err(ctx("clear ambient capabilities"))?;
     if spec.no_new_privs {

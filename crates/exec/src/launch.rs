@@ -150,11 +150,16 @@ impl Sandbox {
     ) -> Result<Outcome> {
         let started = Instant::now();
         validate(spec)?;
+        if let Network::Join { netns, .. } = &spec.network {
+            crate::net::ensure_started(netns)?;
+        }
         let new_userns = !nix::unistd::geteuid().is_root();
         let rootless = new_userns || !in_initial_userns();
         let id_maps = if new_userns { subordinate_maps() } else { None };
+        let direct = spec.rootfs.mode == RootfsMode::Direct;
         let copy = match spec.rootfs.mode {
             RootfsMode::Copy => true,
+            RootfsMode::Direct => false,
             RootfsMode::Overlay => {
                 if !crate::rootfs::overlay_available(rootless) {
                     return Err(Error::OverlayUnavailable(
@@ -182,7 +187,13 @@ impl Sandbox {
         write_state_files(&state_dir, spec)?;
 
         let rootfs = &spec.rootfs;
-        let (root, manifest, scratch) = if copy {
+        let (root, manifest, scratch) = if direct {
+            (
+                RootSource::Dir(rootfs.upper.clone()),
+                None,
+                rootfs.upper.clone(),
+            )
+        } else if copy {
             crate::rootfs::clear_dir(&rootfs.work)?;
             guard.snapshot = Some(rootfs.work.clone());
             // What an earlier run left in the upper dir is the top layer,
@@ -503,6 +514,11 @@ fn validate(spec: &SpawnSpec) -> Result<()> {
         return Err(Error::Spec("empty command".into()));
     }
     let rootfs = &spec.rootfs;
+    if rootfs.mode == RootfsMode::Direct && !rootfs.lowers.is_empty() {
+        return Err(Error::Spec(
+            "a direct root filesystem takes no lower dirs".into(),
+        ));
+    }
     for path in rootfs.lowers.iter().chain([&rootfs.upper, &rootfs.work]) {
         let text = path.to_string_lossy();
         if !path.is_absolute() || text.contains([',', ':', '\n']) {

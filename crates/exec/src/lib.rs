@@ -89,6 +89,7 @@ mod init;
 mod launch;
 mod mounts;
 mod net;
+mod oci_config;
 mod outcome;
 mod path;
 mod pty;
@@ -102,10 +103,12 @@ pub use enter::is_sandbox_pid1;
 pub use error::{Error, Result};
 pub use init::{DOCKER_CAPS, init_main_if_requested};
 pub use launch::{Sandbox, default_state_root};
+pub use mounts::{MASKED as MASKED_PATHS, READONLY as READONLY_PATHS};
 pub use net::{
     BridgeConfig, BridgeNetwork, BuildNetwork, BuildNetworkOptions, Endpoint, NetNs, PortMapping,
     PortProxy, Protocol, SLIRP_DNS, Subnet,
 };
+pub use oci_config::{Bundle, capability_names, docker_capability_names};
 pub use outcome::{ExitStatus, Outcome, Stream, Timings};
 pub use pty::{copy_window_size, pty_socketpair, receive_pty};
 pub use rootfs::{Change, ChangeKind, diff, overlay_available};
@@ -113,3 +116,4 @@ pub use spec::{
     BindMount, ExecSpec, Limits, Network, Rlimit, RlimitResource, Rootfs, RootfsMode, SpawnSpec,
     TmpfsMount,
 };
+pub use user::{Identity, resolve as resolve_user};

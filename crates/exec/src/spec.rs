@@ -17,6 +17,10 @@ pub enum RootfsMode {
     /// command runs there, and the changes are then written into `upper` in
     /// overlay form (whiteouts for deletions), so callers see one format.
     Copy,
+    /// No layers: `upper` is a complete root filesystem (an OCI bundle's
+    /// `rootfs`) bound as the root, changes made in place; `lowers` must be
+    /// empty and `work` is not used.
+    Direct,
 }
 
 /// The root filesystem: read-only lower snapshots plus a writable upper dir.
@@ -163,6 +167,11 @@ pub struct SpawnSpec {
     /// sandbox, whose master comes back on that socket.
     #[serde(default)]
     pub tty: bool,
+    /// The capability set (a mask of kernel bit numbers) a root command
+    /// gets as bounding, permitted and effective set; `None` is Docker's
+    /// default ([`crate::DOCKER_CAPS`]). A non-root command gets none either way.
+    #[serde(default)]
+    pub capabilities: Option<u64>,
 }
 
 impl Default for SpawnSpec {
@@ -183,6 +192,7 @@ impl Default for SpawnSpec {
             timeout: None,
             readonly_rootfs: false,
             tty: false,
+            capabilities: None,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Subcommand bodies: short, because the work lives in the `buildr` library.
 
 pub mod build;
+pub mod bundle;
 pub mod check;
 pub mod commit;
 pub mod container;

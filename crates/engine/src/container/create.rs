@@ -54,6 +54,14 @@ pub struct CreateOptions {
     pub publish: Vec<String>,
     /// `-P`: every port the image exposes, on a free host port.
     pub publish_all: bool,
+    /// `--health-*`, `--no-healthcheck`.
+    pub health: super::health::HealthOptions,
+    /// `--label KEY=VALUE` (a bare `KEY` gets an empty value).
+    pub labels: Vec<String>,
+    /// `-t`: a pty (see [`super::ContainerConfig::tty`]).
+    pub tty: bool,
+    /// `-i`: keep stdin open for attach clients.
+    pub interactive: bool,
 }
 
 /// A mount request before volumes are created.
