@@ -21,6 +21,11 @@ pub(crate) struct BuildCache {
     locks: PathBuf,
     /// `--no-cache`: never hit (results are still saved).
     no_lookup: bool,
+    /// Mixed into every record key when the build writes layers unlike the
+    /// default ones (`SOURCE_DATE_EPOCH` clamps mtimes inside them, another
+    /// compression changes their blobs): such a build never reuses, nor
+    /// overwrites, the records of a default build.
+    salt: Option<blake3::Hash>,
 }
 
 impl BuildCache {
@@ -31,13 +36,45 @@ impl BuildCache {
             store,
             locks,
             no_lookup,
+            salt: None,
         })
     }
-}
 
-/// The solver's key as the store's key: both are blake3, of the same bytes.
-fn store_key(key: &CacheKey) -> buildr_cache::CacheKey {
-    buildr_cache::CacheKey::from_bytes(*key.as_bytes())
+    /// Keys records by `layer` as well, unless it is `default`.
+    pub(crate) fn layer_options(
+        mut self,
+        layer: &buildr_oci::LayerOptions,
+        default: &buildr_oci::LayerOptions,
+    ) -> BuildCache {
+        let describe = |o: &buildr_oci::LayerOptions| {
+            format!(
+                "{:?}/{:?}/{:?}",
+                o.compress.compression, o.compress.level, o.source_date_epoch
+            )
+        };
+        let this = describe(layer);
+        self.salt = (this != describe(default)).then(|| {
+            let mut hasher = blake3::Hasher::new();
+            hasher.update(b"buildr/layer-options/v1\0");
+            hasher.update(this.as_bytes());
+            hasher.finalize()
+        });
+        self
+    }
+
+    /// The solver's key as the store's key: both are blake3, of the same
+    /// bytes, unless the layer options salt it.
+    fn store_key(&self, key: &CacheKey) -> buildr_cache::CacheKey {
+        match &self.salt {
+            None => buildr_cache::CacheKey::from_bytes(*key.as_bytes()),
+            Some(salt) => {
+                let mut hasher = blake3::Hasher::new();
+                hasher.update(salt.as_bytes());
+                hasher.update(key.as_bytes());
+                buildr_cache::CacheKey::from_bytes(*hasher.finalize().as_bytes())
+            }
+        }
+    }
 }
 
 impl CacheBackend<State> for BuildCache {
@@ -45,7 +82,7 @@ impl CacheBackend<State> for BuildCache {
         if self.no_lookup {
             return Ok(None);
         }
-        let Some(record) = self.store.get_record(&store_key(key))? else {
+        let Some(record) = self.store.get_record(&self.store_key(key))? else {
             return Ok(None);
         };
         match serde_json::from_value::<StateData>(record.value) {
@@ -61,18 +98,54 @@ impl CacheBackend<State> for BuildCache {
             snapshots: output.layers.iter().map(|l| l.snapshot.clone()).collect(),
             value: serde_json::to_value(&**output)?,
         };
-        self.store.put_record(&store_key(key), &record)?;
+        self.store.put_record(&self.store_key(key), &record)?;
         Ok(())
     }
 
     fn lock(&self, key: &CacheKey) -> Result<KeyLock<'_>, BoxError> {
         let path = self.locks.join(format!("{}.lock", key.to_hex()));
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)?;
-        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)?;
-        Ok(Box::new(file))
+        Ok(Box::new(KeyFile::lock(path)?))
+    }
+}
+
+/// A held per-key lock file. The holder removes the file before it lets
+/// go, so lock files do not pile up (one per key ever built); a waiter
+/// that wakes on a removed or replaced file opens the path again, so the
+/// holder is always the one whose file is at the path.
+#[derive(Debug)]
+struct KeyFile {
+    /// Holds the lock until dropped.
+    _file: File,
+    path: PathBuf,
+}
+
+impl KeyFile {
+    fn lock(path: PathBuf) -> std::io::Result<KeyFile> {
+        use std::os::unix::fs::MetadataExt;
+        loop {
+            let file = File::options()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)?;
+            rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)?;
+            let held = file.metadata()?;
+            match fs::metadata(&path) {
+                Ok(now) if (now.dev(), now.ino()) == (held.dev(), held.ino()) => {
+                    return Ok(KeyFile { _file: file, path });
+                }
+                // Released and removed (or replaced) while we waited.
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl Drop for KeyFile {
+    fn drop(&mut self) {
+        // Removed while still locked; the lock goes with the descriptor.
+        let _ = fs::remove_file(&self.path);
     }
 }

@@ -2,7 +2,10 @@
 //! `pivot_root`: the root (overlay or a bind of the copy), /proc, /sys,
 //! a small /dev, the Docker-style /etc files, and runc's masked and
 //! read-only paths. Every target inside the root is resolved with
-//! [`secure_join`], so a symlink in the image cannot redirect a mount.
+//! [`secure_join`], so a symlink in the image cannot redirect a mount; user
+//! binds and tmpfs mounts are then made and mounted through descriptors
+//! the kernel resolved inside the root ([`Target`]), so a directory swapped
+//! for a symlink meanwhile (a shared volume) cannot either.
 
 use std::path::{Path, PathBuf};
 
@@ -11,7 +14,8 @@ use nix::mount::{MsFlags, mount};
 use crate::init::{ETC_FILES, InitConfig, Res, RootSource, ctx};
 use crate::path::secure_join;
 
-const MASKED: &[&str] = &[
+/// runc's masked paths (`linux.maskedPaths` of `runc spec`), and more.
+pub const MASKED: &[&str] = &[
     "/proc/acpi",
     "/proc/asound",
     "/proc/kcore",
@@ -24,7 +28,8 @@ const MASKED: &[&str] = &[
     "/sys/firmware",
     "/sys/devices/virtual/powercap",
 ];
-const READONLY: &[&str] = &[
+/// runc's read-only paths (`linux.readonlyPaths`).
+pub const READONLY: &[&str] = &[
     "/proc/bus",
     "/proc/fs",
     "/proc/irq",
@@ -163,35 +168,164 @@ pub(crate) fn remount_readonly(path: &Path) -> Res<()> {
 
 /// Creates a missing mountpoint (and missing parents), recording what it
 /// created relative to the root so the launcher can remove it from the diff.
+///
+/// `path` was resolved by [`secure_join`], but a directory in a volume or
+/// bind may be swapped for a symlink since (CVE-2021-30465): every step
+/// is taken by the kernel inside `root` (`openat2(RESOLVE_IN_ROOT)`) and
+/// each missing component is made relative to its parent's descriptor,
+/// never following a symlink, so nothing is ever created outside `root`.
 pub(crate) fn make_mountpoint(
     root: &Path,
     path: &Path,
     dir: bool,
     created: &mut Vec<PathBuf>,
 ) -> Res<()> {
-    if std::fs::symlink_metadata(path).is_ok() {
+    use nix::fcntl::{OFlag, openat};
+    use nix::sys::stat::{Mode, mkdirat};
+    let rel = path
+        .strip_prefix(root)
+        .map_err(|_| format!("mount target {} is not under the root", path.display()))?;
+    let root_fd = open_root(root)?;
+    let parts: Vec<_> = rel.components().collect();
+    for depth in 1..=parts.len() {
+        let prefix: PathBuf = parts[..depth].iter().collect();
+        match open_beneath(&root_fd, &prefix) {
+            Ok(_) => continue,
+            Err(nix::errno::Errno::ENOENT) => {}
+            Err(e) => return Err(format!("open {} in the rootfs: {e}", prefix.display())),
+        }
+        let parent: PathBuf = parts[..depth - 1].iter().collect();
+        let parent_fd = open_beneath(&root_fd, &parent)
+            .map_err(|e| format!("open {} in the rootfs: {e}", parent.display()))?;
+        let name = parts[depth - 1].as_os_str();
+        let show = || root.join(&prefix).display().to_string();
+        if depth < parts.len() || dir {
+            mkdirat(&parent_fd, name, Mode::from_bits_truncate(0o777))
+                .map_err(|e| format!("create {}: {e}", show()))?;
+        } else {
+            openat(
+                &parent_fd,
+                name,
+                OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_NOFOLLOW
+                    | OFlag::O_WRONLY
+                    | OFlag::O_CLOEXEC,
+                Mode::from_bits_truncate(0o666),
+            )
+            .map_err(|e| format!("create {}: {e}", show()))?;
+        }
+        created.push(prefix);
+    }
+    Ok(())
+}
+
+fn open_root(root: &Path) -> Res<std::os::fd::OwnedFd> {
+    use nix::fcntl::{OFlag, open};
+    use nix::sys::stat::Mode;
+    open(
+        root,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(ctx(format!("open the rootfs {}", root.display())))
+}
+
+/// `rel` opened `O_PATH` with every component resolved by the kernel
+/// inside `root_fd`: `..` and absolute symlinks stop at the root, magic
+/// links are refused.
+fn open_beneath(root_fd: &std::os::fd::OwnedFd, rel: &Path) -> nix::Result<std::os::fd::OwnedFd> {
+    use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
+    let rel = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
+    let how = OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    loop {
+        match openat2(root_fd, rel, how) {
+            // The kernel saw a rename race inside the root: try again.
+            Err(nix::errno::Errno::EAGAIN) => continue,
+            other => return other,
+        }
+    }
+}
+
+/// A mount target held open: the mount goes on `/proc/self/fd/N`, the
+/// very inode the kernel found inside the root, whatever the path names
+/// by the time `mount` runs (runc's fix for CVE-2021-30465).
+#[derive(Debug)]
+pub(crate) struct Target {
+    fd: std::os::fd::OwnedFd,
+    shown: PathBuf,
+}
+
+impl Target {
+    /// `path` (under `root`, from [`secure_join`]) resolved inside `root`.
+    pub(crate) fn open(root: &Path, path: &Path) -> Res<Target> {
+        let rel = path
+            .strip_prefix(root)
+            .map_err(|_| format!("mount target {} is not under the root", path.display()))?;
+        let fd = open_beneath(&open_root(root)?, rel)
+            .map_err(|e| format!("open mount target {}: {e}", path.display()))?;
+        Ok(Target {
+            fd,
+            shown: path.to_path_buf(),
+        })
+    }
+
+    /// The magic link naming the held inode.
+    pub(crate) fn proc_path(&self) -> PathBuf {
+        use std::os::fd::AsRawFd;
+        PathBuf::from(format!("/proc/self/fd/{}", self.fd.as_raw_fd()))
+    }
+
+    /// The mount the held inode is on (`mnt_id` of its fdinfo).
+    fn mount_id(&self) -> Res<u64> {
+        use std::os::fd::AsRawFd;
+        let info = format!("/proc/self/fdinfo/{}", self.fd.as_raw_fd());
+        let text = std::fs::read_to_string(&info).map_err(ctx(format!("read {info}")))?;
+        text.lines()
+            .find_map(|l| l.strip_prefix("mnt_id:"))
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| format!("no mnt_id in {info}"))
+    }
+}
+
+/// Binds `src` on `dst` (under `root`, from [`secure_join`]) through a
+/// [`Target`]; read-only binds are remounted through a second descriptor
+/// that must be the root of the new mount (same inode as `src`, another
+/// mount than the target was on), or the bind fails.
+pub(crate) fn bind_in_root(root: &Path, src: &Path, dst: &Path, readonly: bool) -> Res<()> {
+    use std::os::unix::fs::MetadataExt;
+    let target = Target::open(root, dst)?;
+    mount(
+        Some(src),
+        &target.proc_path(),
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(ctx(format!("bind {} at {}", src.display(), dst.display())))?;
+    if !readonly {
         return Ok(());
     }
-    let mut missing = Vec::new();
-    let mut cursor = path.parent();
-    while let Some(p) = cursor {
-        if p == root || std::fs::symlink_metadata(p).is_ok() {
-            break;
-        }
-        missing.push(p.to_path_buf());
-        cursor = p.parent();
+    let mounted = Target::open(root, dst)?;
+    let want = std::fs::metadata(src).map_err(ctx(format!("stat {}", src.display())))?;
+    let got = std::fs::metadata(mounted.proc_path())
+        .map_err(ctx(format!("stat {}", mounted.shown.display())))?;
+    if mounted.mount_id()? == target.mount_id()?
+        || (got.dev(), got.ino()) != (want.dev(), want.ino())
+    {
+        return Err(format!(
+            "mount target {} changed while {} was bound there; refusing to leave it writable",
+            dst.display(),
+            src.display()
+        ));
     }
-    for p in missing.into_iter().rev() {
-        std::fs::create_dir(&p).map_err(ctx(format!("create {}", p.display())))?;
-        created.push(p.strip_prefix(root).unwrap_or(&p).to_path_buf());
-    }
-    if dir {
-        std::fs::create_dir(path).map_err(ctx(format!("create {}", path.display())))?;
-    } else {
-        std::fs::File::create(path).map_err(ctx(format!("create {}", path.display())))?;
-    }
-    created.push(path.strip_prefix(root).unwrap_or(path).to_path_buf());
-    Ok(())
+    remount_readonly(&mounted.proc_path())
 }
 
 pub(crate) fn mount_system(

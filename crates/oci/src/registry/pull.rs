@@ -460,16 +460,29 @@ impl RegistryClient {
     }
 }
 
-/// Whether the store has the blob with the descriptor's size.
+/// Whether the store has the blob with the descriptor's size and content.
+/// A blob that no longer hashes to its digest (swapped or damaged on
+/// disk) counts as missing: it is fetched again, and the verified copy
+/// replaces it.
 pub(crate) fn store_has(store: &Store, d: &Descriptor) -> Result<bool> {
     let has = store.has_blob(&d.digest).map_err(|source| Error::Store {
         what: format!("look up blob {}", d.digest),
         source,
     })?;
-    if !has {
+    if !has || store.blob_size(&d.digest).ok() != Some(d.size) {
         return Ok(false);
     }
-    Ok(store.blob_size(&d.digest).ok() == Some(d.size))
+    match store.verify_blob(&d.digest) {
+        Ok(()) => Ok(true),
+        Err(buildr_cache::Error::CorruptBlob { .. }) => {
+            tracing::warn!(digest = %d.digest, "blob in the store is corrupt; fetching it again");
+            Ok(false)
+        }
+        Err(source) => Err(Error::Store {
+            what: format!("verify blob {}", d.digest),
+            source,
+        }),
+    }
 }
 
 fn put_verified(store: &Store, m: &FetchedManifest) -> Result<()> {
