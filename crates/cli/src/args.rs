@@ -40,7 +40,7 @@ pub enum Command {
     Prune(PruneArgs),
     /// Check the whole store: every blob re-hashed, every tag, cache record,
     /// snapshot and container complete. Exits 1 on any problem.
-    Verify,
+    Verify(VerifyArgs),
     /// Download an image from a registry.
     Pull(PullArgs),
     /// Upload an image to a registry.
@@ -72,6 +72,8 @@ pub enum Command {
     Wait(WaitArgs),
     /// Run a command in a running container.
     Exec(ExecArgs),
+    /// Attach this terminal to a running container's pty (`-t`).
+    Attach(AttachArgs),
     /// Manage containers.
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -80,6 +82,9 @@ pub enum Command {
     Volume(VolumeCommand),
     /// Create a new image from a stopped container's changes.
     Commit(CommitArgs),
+    /// OCI runtime bundles: unpack an image into one, run one.
+    #[command(subcommand)]
+    Bundle(BundleCommand),
     /// Internal: the detached supervisor of one container.
     #[command(name = "__supervise", hide = true)]
     Supervise(SuperviseArgs),
@@ -117,7 +122,11 @@ pub struct RmiArgs {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    #[arg(required = true, value_name = "IMAGE")]
+    /// Only look for this kind of object: image or container (default:
+    /// an image, else a container).
+    #[arg(long = "type", value_name = "TYPE", value_parser = ["image", "container"])]
+    pub kind: Option<String>,
+    #[arg(required = true, value_name = "NAME|ID")]
     pub images: Vec<String>,
 }
 
@@ -216,6 +225,22 @@ pub struct LogoutArgs {
 pub enum SystemCommand {
     /// Show buildr disk usage.
     Df,
+    /// Remove stopped containers, dangling images, unused build cache
+    /// (and unused volumes with --volumes).
+    Prune(SystemPruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SystemPruneArgs {
+    /// Remove all unused images, not just dangling ones.
+    #[arg(short, long)]
+    pub all: bool,
+    /// Prune anonymous volumes no container uses.
+    #[arg(long)]
+    pub volumes: bool,
+    /// Do not prompt for confirmation.
+    #[arg(short, long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -263,10 +288,16 @@ pub struct BuildArgs {
     /// Extra privileges: `network.host`.
     #[arg(long = "allow", value_name = "ENTITLEMENT")]
     pub allow: Vec<String>,
+    /// A secret for `RUN --mount=type=secret`: `id=NAME,src=FILE` or `id=NAME,env=VAR`.
+    #[arg(long = "secret", value_name = "id=NAME,src=FILE|env=VAR")]
+    pub secrets: Vec<String>,
+    /// An ssh-agent socket for `RUN --mount=type=ssh`: `default` ($SSH_AUTH_SOCK) or `ID=SOCKET`.
+    #[arg(long = "ssh", value_name = "default|ID[=SOCKET]")]
+    pub ssh: Vec<String>,
     /// Target platform (only the host's, e.g. linux/amd64).
     #[arg(long, value_name = "PLATFORM")]
     pub platform: Option<String>,
-    /// Progress output: auto, tty (both plain for now), plain or json.
+    /// Progress output: auto (tty on a terminal, else plain), tty (live view), plain or json.
     #[arg(long, default_value = "auto", value_parser = ["auto", "tty", "plain", "json"])]
     pub progress: String,
     /// Suppress the build output and print the image ID on success.
@@ -278,7 +309,9 @@ pub struct BuildArgs {
     /// Steps run at once (default: the number of cores).
     #[arg(long, value_name = "N")]
     pub jobs: Option<std::num::NonZeroUsize>,
-    /// Output: `type=image|oci|docker|local|tar,dest=PATH` (or a directory).
+    /// Output: `type=image|oci|docker|local|tar,dest=PATH` (or a directory);
+    /// layers: `compression=gzip|zstd|uncompressed,compression-level=N`
+    /// (default gzip level 1).
     #[arg(short = 'o', long = "output", value_name = "SPEC")]
     pub output: Option<String>,
     /// The build context directory, or `-` for a tar on stdin.
@@ -316,8 +349,9 @@ pub struct RunArgs {
     /// Container host name.
     #[arg(long)]
     pub hostname: Option<String>,
-    /// Network: none (loopback only), host, or bridge (buildr0, 10.88.0.0/16, NAT).
-    #[arg(long, default_value = "none", value_parser = ["none", "host", "bridge", "default"])]
+    /// Network: bridge (the default, as docker's: buildr0, 10.88.0.0/16, NAT),
+    /// none (loopback only) or host.
+    #[arg(long, default_value = "bridge", value_parser = ["none", "host", "bridge", "default"])]
     pub network: String,
     /// Publish a container's port to the host (needs --network bridge).
     #[arg(short, long = "publish", value_name = "[IP:]HOST:CTR[/PROTO]")]
@@ -343,6 +377,30 @@ pub struct RunArgs {
     /// Attach a filesystem mount (`type=bind|volume|tmpfs,source=..,target=..`).
     #[arg(long = "mount", value_name = "SPEC")]
     pub mount: Vec<String>,
+    /// Command to run to check health (run with /bin/sh -c).
+    #[arg(long, value_name = "CMD")]
+    pub health_cmd: Option<String>,
+    /// Time between running the check (e.g. 30s, 1m30s, 500ms).
+    #[arg(long, value_name = "DURATION")]
+    pub health_interval: Option<String>,
+    /// Maximum time to allow one check to run.
+    #[arg(long, value_name = "DURATION")]
+    pub health_timeout: Option<String>,
+    /// Start period during which failed checks do not count.
+    #[arg(long, value_name = "DURATION")]
+    pub health_start_period: Option<String>,
+    /// Time between checks during the start period.
+    #[arg(long, value_name = "DURATION")]
+    pub health_start_interval: Option<String>,
+    /// Consecutive failures needed to report unhealthy.
+    #[arg(long, value_name = "N")]
+    pub health_retries: Option<u32>,
+    /// Disable any container-specified HEALTHCHECK.
+    #[arg(long)]
+    pub no_healthcheck: bool,
+    /// Set metadata on the container (`KEY=VALUE`).
+    #[arg(short, long = "label", value_name = "KEY=VALUE")]
+    pub label: Vec<String>,
     /// Keep STDIN open: pass this process's stdin to the container
     /// (foreground runs only).
     #[arg(short, long)]
@@ -386,6 +444,15 @@ pub struct ExecArgs {
         value_name = "COMMAND"
     )]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// Do not attach STDIN.
+    #[arg(long)]
+    pub no_stdin: bool,
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
 }
 
 #[derive(Debug, Args)]
@@ -441,6 +508,12 @@ pub struct PsArgs {
     /// Don't truncate output.
     #[arg(long)]
     pub no_trunc: bool,
+    /// Format output with a template (`table {{.ID}}\t{{.Status}}`, `{{json .}}`).
+    #[arg(long, value_name = "TEMPLATE")]
+    pub format: Option<String>,
+    /// Filter output (`status=running|exited|created`, `name=`, `label=`, `id=`).
+    #[arg(short, long = "filter", value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -520,4 +593,40 @@ pub struct CommitArgs {
     pub container: String,
     #[arg(value_name = "REPOSITORY[:TAG]")]
     pub reference: Option<String>,
+}
+
+/// `buildr bundle`: OCI runtime bundles (a `config.json` and a root filesystem).
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    /// Unpack an image into an OCI runtime bundle: DIR/rootfs and
+    /// DIR/config.json, which `runc run -b DIR` runs (as `umoci unpack`).
+    Unpack {
+        #[arg(value_name = "IMAGE")]
+        image: String,
+        /// The bundle directory: must not exist, or be empty.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        /// Replaces the image's Cmd in config.json (as `docker run IMAGE COMMAND`).
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "COMMAND"
+        )]
+        command: Vec<String>,
+    },
+    /// Run an OCI runtime bundle (e.g. from `umoci unpack`) in the
+    /// foreground under buildr's sandbox, as `runc run` would.
+    Run {
+        /// The bundle directory (holding config.json).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// First remove corrupt blobs and the cache records they leave dangling
+    /// (the next pull or build writes them again), then check.
+    #[arg(long)]
+    pub repair: bool,
 }

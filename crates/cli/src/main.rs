@@ -40,7 +40,7 @@ fn main() -> ExitCode {
         Command::Import(args) => cmd::import::run(&cli, args),
         Command::Prune(args) => cmd::prune::run(&cli, args),
         Command::System(args) => cmd::system::run(&cli, args),
-        Command::Verify => cmd::verify::run(&cli),
+        Command::Verify(args) => cmd::verify::run(&cli, args),
         Command::Pull(args) => cmd::pull::run(&cli, args),
         Command::Push(args) => cmd::push::run(&cli, args),
         Command::Login(args) => cmd::login::run(args),
@@ -56,9 +56,11 @@ fn main() -> ExitCode {
         Command::Logs(args) => cmd::container::logs(&cli, args),
         Command::Wait(args) => cmd::container::wait(&cli, args),
         Command::Exec(args) => cmd::exec::run(&cli, args),
+        Command::Attach(args) => cmd::run::attach_command(&cli, args),
         Command::Container(args) => cmd::container::run(&cli, args),
         Command::Volume(args) => cmd::volume::run(&cli, args),
         Command::Commit(args) => cmd::commit::run(&cli, args),
+        Command::Bundle(args) => cmd::bundle::run(&cli, args),
     };
     match result {
         Ok(code) => code,

@@ -613,11 +613,29 @@ fn outputs_local_tar_and_oci() {
         std::fs::read_to_string(bundle.join("rootfs/app/out.txt")).unwrap(),
         "HELLO MULTISTAGE\n"
     );
-    let untagged = env.try_build(&ctx, &["-o", &format!("type=oci,dest={}", oci.display())]);
-    assert!(
-        untagged.stderr().contains("needs a name"),
-        "{}",
-        untagged.stderr()
+    // Without -t the archives name no image, as BuildKit's exporters.
+    let unnamed = out.join("unnamed.oci.tar");
+    env.build(
+        &ctx,
+        &["-o", &format!("type=oci,dest={}", unnamed.display())],
+    );
+    let inspected = build_common::run(
+        "skopeo",
+        &["inspect", &format!("oci-archive:{}", unnamed.display())],
+    );
+    let inspected: serde_json::Value = serde_json::from_str(&inspected).unwrap();
+    assert_eq!(inspected["Architecture"], "amd64", "{inspected}");
+    let docker = out.join("unnamed.docker.tar");
+    env.build(
+        &ctx,
+        &["-o", &format!("type=docker,dest={}", docker.display())],
+    );
+    let manifest = build_common::run("tar", &["-xOf", docker.to_str().unwrap(), "manifest.json"]);
+    let manifest: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    assert!(manifest[0]["RepoTags"].is_null(), "{manifest}");
+    assert_eq!(
+        manifest[0]["Layers"].as_array().unwrap().len(),
+        inspected["Layers"].as_array().unwrap().len()
     );
 }
 

@@ -746,8 +746,18 @@ fn build_from_the_registry_and_push_the_result() {
         &app,
         ctx.to_str().unwrap(),
     ]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let stdout = ok(out, "build --push");
     assert!(stdout.contains("v1: digest: sha256:"), "{stdout}");
+    // The pull done while planning is reported by the FROM step.
+    let from_step = stderr
+        .lines()
+        .find(|l| l.contains("resolve ") && l.contains("pulled"))
+        .unwrap_or_else(|| panic!("FROM did not report its pull:\n{stderr}"));
+    assert!(
+        from_step.contains("library/busybox:latest to sha256:"),
+        "{from_step}"
+    );
     let pushed = skopeo(&["inspect", "--tls-verify=false", &format!("docker://{app}")]);
     let doc: Value = serde_json::from_str(&pushed).unwrap();
     assert_eq!(doc["Layers"].as_array().unwrap().len(), 2, "{pushed}");

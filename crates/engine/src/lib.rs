@@ -33,7 +33,8 @@ mod registry;
 mod verify;
 
 pub use build::{
-    BuildResult, Builder, LogStream, NetworkMode, Output, ProgressEvent, StepReport, VertexInfo,
+    BuildResult, Builder, DEFAULT_GZIP_LEVEL, LayerCompression, LogStream, NetworkMode, Output,
+    ProgressEvent, SecretSource, StepReport, VertexInfo, parse_ssh,
 };
 pub use buildr_cache::{Digest, PruneReport};
 pub use buildr_exec::Limits;
@@ -43,10 +44,12 @@ pub use buildr_parser as parser;
 pub use buildr_solver::{CacheKey, CancelToken};
 pub use check::{CheckOptions, CheckReport, DockerfileSource, check};
 pub use container::{
-    AttachOptions, Committed, Container, ContainerConfig, ContainerState, Containers,
-    CreateOptions, EXIT_SUPERVISOR_DIED, ExecOptions, ExitInfo, LogEntry, LogOptions,
-    LogStream as ContainerLogStream, NetworkMode as ContainerNetwork, Status as ContainerStatus,
-    Volume, VolumeMount, Volumes, parse_bytes, parse_signal, supervise,
+    AttachOptions, BUNDLE_OCI_VERSION, BundleRunOptions, Committed, Container, ContainerConfig,
+    ContainerState, Containers, CreateOptions, EXIT_SUPERVISOR_DIED, ExecOptions, ExitInfo, Health,
+    HealthOptions, HealthResult, HealthStatus, Healthcheck, LogEntry, LogOptions,
+    LogStream as ContainerLogStream, NetworkMode as ContainerNetwork, OciBundle,
+    Status as ContainerStatus, SystemPruneOptions, SystemPruneReport, UnpackedBundle, Volume,
+    VolumeMount, Volumes, parse_bytes, parse_duration, parse_signal, supervise,
 };
 pub use context::{
     BuildContext, Change, ChangeKind, ContextEntry, ContextOptions, ContextStats, EntryKind,
@@ -65,4 +68,4 @@ pub use registry::{
     PullOptions, PullPolicy, PullReport, PushOptions, PushReport, Registry, RegistryEvent,
     RegistryProgress, repository_name,
 };
-pub use verify::{Problem as VerifyProblem, verify};
+pub use verify::{Problem as VerifyProblem, RepairReport, repair, verify};

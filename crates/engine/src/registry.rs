@@ -391,22 +391,24 @@ pub fn repository_name(reference: &str) -> Result<String> {
 /// What the build's `FROM` calls: the image `reference` from the store, or
 /// pulled per `policy` (registry settings and credentials from their usual
 /// places, see [`Registry::from_env`]); `platform` is `os/arch[/variant]`.
-/// A registry is contacted only when the policy requires it.
+/// A registry is contacted only when the policy requires it; the pull's
+/// report comes back when it was.
 pub(crate) fn ensure_image(
     images: &Images,
     reference: &str,
     platform: Option<&str>,
     policy: PullPolicy,
     progress: Option<RegistryProgress>,
-) -> Result<Image> {
+) -> Result<(Image, Option<PullReport>)> {
     if let Some(image) = local_image(images, reference, platform, policy)? {
-        return Ok(image);
+        return Ok((image, None));
     }
     let opts = PullOptions {
         platform: platform.map(str::to_owned),
         progress,
     };
-    Ok(Registry::from_env()?.pull(images, reference, &opts)?.image)
+    let report = Registry::from_env()?.pull(images, reference, &opts)?;
+    Ok((report.image.clone(), Some(report)))
 }
 
 /// The local image to use under `policy`: `Ok(None)` means pull;

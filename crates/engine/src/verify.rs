@@ -147,3 +147,40 @@ pub fn verify(root: &Path) -> Result<Vec<Problem>> {
     }
     Ok(problems)
 }
+
+/// What [`repair`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RepairReport {
+    /// Blobs removed because their content did not hash to their digest.
+    pub removed_blobs: Vec<Digest>,
+    /// Cache records removed because they named content no longer there.
+    pub removed_records: Vec<buildr_cache::CacheKey>,
+}
+
+/// `buildr verify --repair`: removes what [`verify`] found broken and can
+/// be recovered by doing the work again: corrupt blobs (a pulled layer is
+/// fetched again by the next pull, a built one made again by the next
+/// build, which no longer hits the records that named it) and the records
+/// left dangling. Tags and containers are never removed: a tag whose
+/// content went missing stays reported until it is pulled, rebuilt or
+/// removed with `rmi`.
+pub fn repair(root: &Path) -> Result<RepairReport> {
+    let containers = Containers::open(root)?;
+    let store = containers.store().clone();
+    let mut report = RepairReport::default();
+    for problem in store.verify()? {
+        if let buildr_cache::Problem::CorruptBlob { digest, .. } = problem
+            && store.remove_corrupt_blob(&digest)?
+        {
+            report.removed_blobs.push(digest);
+        }
+    }
+    for problem in store.verify()? {
+        if let buildr_cache::Problem::DanglingRecord { key, .. } = problem
+            && store.remove_record(&key)?
+        {
+            report.removed_records.push(key);
+        }
+    }
+    Ok(report)
+}

@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::mpsc;
 
 use anyhow::{Context, bail};
-use buildr::{Builder, DockerfileSource, NetworkMode, Output};
+use buildr::{Builder, DockerfileSource, LayerCompression, NetworkMode, Output, SecretSource};
 
 use crate::args::{BuildArgs, Cli};
-use crate::progress::{Mode, Renderer};
+use crate::progress::{self, Mode};
 
 pub fn run(cli: &Cli, args: &BuildArgs) -> anyhow::Result<ExitCode> {
     // First, before any thread is spawned (they inherit the mask).
@@ -72,30 +72,30 @@ pub fn run(cli: &Cli, args: &BuildArgs) -> anyhow::Result<ExitCode> {
             other => bail!("--allow {other}: unknown entitlement (known: network.host)"),
         }
     }
+    for spec in &args.secrets {
+        let (id, source) = SecretSource::parse(spec)?;
+        builder = builder.secret(&id, source);
+    }
+    for spec in &args.ssh {
+        let (id, socket) = buildr::parse_ssh(spec)?;
+        builder = builder.ssh(&id, socket);
+    }
     if let Some(platform) = &args.platform {
         builder = builder.platform(platform);
     }
     if let Some(output) = &args.output {
-        builder = builder.output(Output::parse(output)?);
+        builder = builder
+            .output(Output::parse(output)?)
+            .layer_compression(LayerCompression::from_output_spec(output)?);
     }
     if let Some(jobs) = args.jobs {
         builder = builder.jobs(jobs);
     }
-    let mode = match (args.quiet, args.progress.as_str()) {
-        (true, _) => Mode::Quiet,
-        (_, "json") => Mode::Json,
-        _ => Mode::Plain,
-    };
+    let mode = Mode::choose(args.quiet, &args.progress);
     let (tx, rx) = mpsc::channel();
     builder = builder.progress(tx);
-    let render = std::thread::spawn(move || {
-        let mut renderer = Renderer::new(mode);
-        let stderr = std::io::stderr();
-        for event in rx {
-            let mut out = stderr.lock();
-            renderer.event(&mut out, &event);
-        }
-    });
+    let interrupted = cancel.clone();
+    let render = std::thread::spawn(move || progress::render(mode, &rx, &interrupted));
     let result = builder.cancel_token(cancel).build();
     let _ = render.join();
     // From here on (push, output), SIGINT and SIGTERM act as usual again.

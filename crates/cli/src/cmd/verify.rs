@@ -1,12 +1,24 @@
-//! `buildr verify`: check the whole store, print each problem (naming the
-//! digest or path), exit 1 on any.
+//! `buildr verify [--repair]`: check the whole store, print each problem
+//! (naming the digest or path), exit 1 on any; `--repair` first removes
+//! what the next pull or build can make again.
 
 use std::process::ExitCode;
 
-use crate::args::Cli;
+use crate::args::{Cli, VerifyArgs};
 
-pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
+pub fn run(cli: &Cli, args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     let root = super::store_root(cli)?;
+    if args.repair {
+        let report = buildr::repair(&root).map_err(|e| {
+            anyhow::Error::new(e).context(format!("cannot repair the store at {}", root.display()))
+        })?;
+        for digest in &report.removed_blobs {
+            println!("removed corrupt blob {digest}");
+        }
+        for key in &report.removed_records {
+            println!("removed cache record {key} (its content is gone)");
+        }
+    }
     let problems = buildr::verify(&root).map_err(|e| {
         anyhow::Error::new(e).context(format!("cannot verify the store at {}", root.display()))
     })?;

@@ -78,10 +78,19 @@ impl Images {
         // A concurrent prune waits: an image untagged meanwhile stays whole.
         let _lease = self.store.lease()?;
         let selected = self.select(&options.images)?;
+        self.write_archive(out, options.format, &selected)
+    }
+
+    fn write_archive<W: Write>(
+        &self,
+        out: W,
+        format: ArchiveFormat,
+        selected: &[Selected],
+    ) -> Result<W> {
         let mut builder = tar::Builder::new(out);
-        match options.format {
-            ArchiveFormat::Oci => self.write_oci(&mut builder, &selected)?,
-            ArchiveFormat::Docker => self.write_docker(&mut builder, &selected)?,
+        match format {
+            ArchiveFormat::Oci => self.write_oci(&mut builder, selected)?,
+            ArchiveFormat::Docker => self.write_docker(&mut builder, selected)?,
         }
         builder
             .into_inner()
@@ -91,6 +100,33 @@ impl Images {
     /// Writes the archive to `path` atomically: a temp file next to it,
     /// fsynced and renamed, so `path` is never half-written.
     pub fn save_to_file(&self, path: &Path, options: &SaveOptions) -> Result<()> {
+        self.write_file(path, |out| self.save(out, options))
+    }
+
+    /// Writes the image whose manifest is `manifest` (named or not: a
+    /// build's `-o type=oci|docker` without `-t`) to `path` atomically; the
+    /// archive names no image, as BuildKit's exporters without a name.
+    pub(crate) fn save_manifest_to_file(
+        &self,
+        path: &Path,
+        format: ArchiveFormat,
+        manifest: &Digest,
+    ) -> Result<()> {
+        let _lease = self.store.lease()?;
+        let selected = [Selected {
+            image: self.read_image(manifest, &manifest.to_string())?,
+            names: Vec::new(),
+        }];
+        self.write_file(path, |out| self.write_archive(out, format, &selected))
+    }
+
+    fn write_file(
+        &self,
+        path: &Path,
+        write: impl FnOnce(
+            BufWriter<tempfile::NamedTempFile>,
+        ) -> Result<BufWriter<tempfile::NamedTempFile>>,
+    ) -> Result<()> {
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -104,7 +140,7 @@ impl Images {
             .prefix(".buildr-save-")
             .tempfile_in(&dir)
             .map_err(|e| io_err("create a temp file next to", e))?;
-        let writer = self.save(BufWriter::new(tmp), options)?;
+        let writer = write(BufWriter::new(tmp))?;
         let tmp = writer
             .into_inner()
             .map_err(|e| io_err("write", e.into_error()))?;

@@ -42,6 +42,8 @@ pub(crate) struct Plan<'a> {
     pub platform: String,
     pub network: buildr_exec::Network,
     pub allow_host_network: bool,
+    /// `--secret` and `--ssh` sources (never their values).
+    pub secrets: Arc<crate::build::Secrets>,
     pub no_cache_filter: Vec<String>,
     /// `--pull`: ask the registry even when the local store has the image.
     pub pull: bool,
@@ -206,7 +208,7 @@ impl Lowering<'_> {
         if let Some(found) = self.bases.get(reference) {
             return Ok(found.clone());
         }
-        let (manifest, layers, config) = if reference == "scratch" {
+        let (manifest, layers, config, note) = if reference == "scratch" {
             let mut config = ImageConfig {
                 architecture: self
                     .plan
@@ -220,14 +222,15 @@ impl Lowering<'_> {
                 ..ImageConfig::default()
             };
             config.rootfs.kind = "layers".to_owned();
-            (None, Vec::new(), config)
+            (None, Vec::new(), config, None)
         } else {
             let policy = if self.plan.pull {
                 PullPolicy::Always
             } else {
                 PullPolicy::Missing
             };
-            let image = ensure_image(
+            let started = std::time::Instant::now();
+            let (image, pulled) = ensure_image(
                 self.plan.images,
                 reference,
                 Some(&self.plan.platform),
@@ -263,7 +266,26 @@ impl Lowering<'_> {
                     snapshot: buildr_cache::SnapshotId::from_digest(diff_id),
                 })
                 .collect();
-            (Some(image.manifest_digest), layers, image.config)
+            // The pull happens here, while planning (the config decides how
+            // the stage lowers); the FROM step reports it when it runs.
+            let note = pulled.map(|report| {
+                let what = if report.downloaded {
+                    format!(
+                        "pulled {} blobs, {}",
+                        report.blobs_fetched,
+                        crate::format_size(report.bytes_fetched)
+                    )
+                } else {
+                    "image is up to date".to_owned()
+                };
+                format!(
+                    "resolve {} to {}: {what} in {:.1}s\n",
+                    report.reference,
+                    report.digest,
+                    started.elapsed().as_secs_f64()
+                )
+            });
+            (Some(image.manifest_digest), layers, image.config, note)
         };
         let op = FromOp {
             name,
@@ -271,6 +293,7 @@ impl Lowering<'_> {
             manifest,
             layers,
             env: self.plan.env.clone(),
+            note,
         };
         let vertex = self.add(Arc::new(op), &[], location.to_owned(), uncached);
         self.bases
@@ -331,11 +354,12 @@ impl Lowering<'_> {
                 let n_triggers = if base == "scratch" {
                     0
                 } else {
-                    self.plan
-                        .images
-                        .resolve(&base)
-                        .ok()
-                        .and_then(|image| image.config.config.and_then(|c| c.on_build))
+                    // A base already lowered answers from memory: a stage per
+                    // FROM of the same image must not reread the store.
+                    let known = self.bases.get(&base).map(|(_, config)| config.clone());
+                    known
+                        .or_else(|| self.plan.images.resolve(&base).ok().map(|i| i.config))
+                        .and_then(|config| config.config.and_then(|c| c.on_build))
                         .map_or(0, |triggers| {
                             triggers
                                 .iter()
@@ -517,6 +541,7 @@ impl Lowering<'_> {
             unpack: false,
             excludes: Vec::new(),
             parents: false,
+            link: false,
             env: self.plan.env.clone(),
             selection: std::sync::Mutex::new(None),
         };

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use buildr_oci::{ExtractMode, ExtractOptions, extract_layer};
-use buildr_solver::{BoxError, ExecCtx, Op};
+use buildr_solver::{BoxError, ExecCtx, LogStream, Op};
 
 use super::commit::Env;
 use super::{Layer, State, StateData, field, op_error};
@@ -19,6 +19,9 @@ pub(crate) struct FromOp {
     pub manifest: Option<buildr_cache::Digest>,
     pub layers: Vec<Layer>,
     pub env: Env,
+    /// What pulling the image while planning did (and how long it took):
+    /// logged by the step, not part of its definition.
+    pub note: Option<String>,
 }
 
 impl Op<State> for FromOp {
@@ -36,6 +39,9 @@ impl Op<State> for FromOp {
     }
 
     fn execute(&self, _inputs: &[State], ctx: &ExecCtx) -> Result<State, BoxError> {
+        if let Some(note) = &self.note {
+            ctx.log(LogStream::Stdout, note.as_bytes());
+        }
         let store = &self.env.store;
         let opts = ExtractOptions {
             mode: ExtractMode::Overlay,

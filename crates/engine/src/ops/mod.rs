@@ -7,12 +7,14 @@
 //! digest and its unpacked snapshot in overlay form) and, per build step,
 //! whether it added a layer (for `empty_layer` in the history).
 
+pub(crate) mod archive;
 pub(crate) mod commit;
 pub(crate) mod copy;
 pub(crate) mod export;
 pub(crate) mod fetch;
 pub(crate) mod from;
 pub(crate) mod merged;
+pub(crate) mod mounts;
 pub(crate) mod run;
 
 use std::sync::Arc;
