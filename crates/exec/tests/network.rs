@@ -947,3 +947,86 @@ fn a_lazy_build_network_starts_its_helper_only_when_a_step_joins() {
     );
     assert!(!netns_in_use(netns_id), "namespace still alive");
 }
+
+/// Bridge plumbing made over netlink matches what `ip` would make (checked
+/// with `ip` and `nft`), the fast path for a shared bridge still wires
+/// containers fully, and a first lease heals a bridge a crash left behind
+/// (down and bare, or up without its NAT table).
+#[test]
+fn bridge_setup_over_netlink_heals_a_half_made_bridge() {
+    let Some(_serial) = prerequisites(&["ip", "nft"]) else {
+        return;
+    };
+    let before = host_net();
+    let state = tempfile::tempdir().unwrap();
+    let name = format!("buildrh{}", std::process::id() % 10_000);
+    let table = format!("buildr_{name}");
+    let config = BridgeConfig {
+        name: name.clone(),
+        subnet: "10.89.2.0/24".parse().unwrap(),
+        nat: true,
+        state_dir: state.path().to_path_buf(),
+        nameservers: Vec::new(),
+    };
+    let bridge = BridgeNetwork::new(config).unwrap();
+    let has_table = || {
+        std::process::Command::new("nft")
+            .args(["list", "table", "ip", &table])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    let check_wired = |endpoint: &buildr_exec::Endpoint, addr: &str| {
+        let veth = endpoint.host_veth();
+        let host = command("ip", &["-o", "link", "show", "dev", veth]);
+        assert!(host.contains(&format!("master {name}")), "{host}");
+        assert!(host.contains(",UP") || host.contains("<UP"), "{host}");
+        let ns = endpoint.netns();
+        let out = |args: &[&str]| {
+            String::from_utf8_lossy(&ns.run("ip", args).unwrap().stdout).into_owned()
+        };
+        let eth0 = out(&["-o", "-4", "addr", "show", "dev", "eth0"]);
+        assert!(eth0.contains(&format!("inet {addr}/24")), "{eth0}");
+        let link = out(&["-o", "link", "show", "dev", "eth0"]);
+        assert!(link.contains(",UP"), "eth0 not up: {link}");
+        let route = out(&["route", "show", "default"]);
+        assert!(route.contains("default via 10.89.2.1 dev eth0"), "{route}");
+    };
+    let check_bridge = || {
+        let addr = command("ip", &["-o", "-4", "addr", "show", "dev", &name]);
+        assert!(addr.contains("inet 10.89.2.1/24"), "{addr}");
+        let link = command("ip", &["-o", "link", "show", "dev", &name]);
+        assert!(link.contains(",UP"), "bridge not up: {link}");
+        assert!(has_table(), "no NAT table {table}");
+    };
+
+    // A crash after creating the bridge, before setting it up.
+    command("ip", &["link", "add", &name, "type", "bridge"]);
+    let one = bridge
+        .attach("one")
+        .unwrap_or_else(|e| panic!("{}", chain(&e)));
+    check_bridge();
+    check_wired(&one, "10.89.2.2");
+    // A second container takes the shared bridge as it is.
+    let two = bridge.attach("two").unwrap();
+    check_wired(&two, "10.89.2.3");
+    let ping = one
+        .netns()
+        .run("/bin/busybox", &["ping", "-c", "1", "-W", "5", "10.89.2.3"]);
+    assert!(ping.is_ok(), "one cannot reach two: {ping:?}");
+    drop(one);
+    check_bridge();
+    two.detach().unwrap();
+    assert!(!link_exists(&name));
+    assert!(!has_table(), "NAT table {table} left behind");
+
+    // A crash that left the bridge up but no lease and no NAT table.
+    command("ip", &["link", "add", &name, "type", "bridge"]);
+    command("ip", &["link", "set", &name, "up"]);
+    let three = bridge.attach("three").unwrap();
+    check_bridge();
+    check_wired(&three, "10.89.2.2");
+    three.detach().unwrap();
+    assert_eq!(host_net(), before, "host network state changed");
+}

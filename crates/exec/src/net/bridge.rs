@@ -8,12 +8,19 @@
 //! lease file under the state dir, locked for every change, is the only
 //! shared state; NAT is one nftables table of buildr's own
 //! (`ip buildr_<bridge>`), removed as a whole.
+//!
+//! Links, addresses and routes are made over rtnetlink ([`Netlink`]), not
+//! by running `ip`: a container costs a handful of netlink requests. `nft`
+//! runs only when the first lease creates the bridge and when the last
+//! removes it.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use super::ipam::{LeaseFile, Subnet};
-use super::netns::{NetNs, find_tool, run_tool};
+use super::netlink::Netlink;
+use super::netns::{NetNs, find_tool};
 use super::proxy::{PortMapping, PortProxy};
 use crate::error::{Error, Result};
 use crate::spec::Network;
@@ -53,13 +60,12 @@ impl BridgeConfig {
 #[derive(Debug, Clone)]
 pub struct BridgeNetwork {
     config: BridgeConfig,
-    ip: PathBuf,
     nft: Option<PathBuf>,
 }
 
 impl BridgeNetwork {
-    /// Checks the configuration and finds the tools (`ip`, and `nft` when
-    /// NAT is on). Nothing is created until the first attach.
+    /// Checks the configuration and finds `nft` when NAT is on. Nothing is
+    /// created until the first attach.
     pub fn new(config: BridgeConfig) -> Result<Self> {
         let name_ok = !config.name.is_empty()
             && config.name.len() <= 15
@@ -82,13 +88,12 @@ impl BridgeNetwork {
                 ),
             })
         };
-        let ip = tool("ip", "iproute2")?;
         let nft = if config.nat {
             Some(tool("nft", "nftables")?)
         } else {
             None
         };
-        Ok(Self { config, ip, nft })
+        Ok(Self { config, nft })
     }
 
     /// The configuration.
@@ -114,6 +119,9 @@ impl BridgeNetwork {
                 self.config.name
             )));
         }
+        // Whether someone else holds a lease, and so set the bridge up
+        // before us under this lock.
+        let shared = file.leases.leases.values().any(|held| held != owner);
         file.save()?;
         let mut endpoint = Endpoint {
             network: self.clone(),
@@ -125,9 +133,9 @@ impl BridgeNetwork {
         };
         // From here on, dropping `endpoint` undoes everything (it takes the
         // lock again, so release ours first on error).
-        let wired = self.ensure_bridge(&mut file).and_then(|()| {
+        let wired = self.ensure_bridge(&mut file, shared).and_then(|bridge| {
             drop(file);
-            endpoint.wire()
+            endpoint.wire(bridge)
         });
         match wired {
             Ok(()) => Ok(endpoint),
@@ -146,19 +154,20 @@ impl BridgeNetwork {
         let mut file = LeaseFile::lock(&self.config.state_dir)?;
         if let Some(ip) = file.leases.release(owner) {
             let veth = format!("bv{:08x}", u32::from(ip));
-            if self.link_exists(&veth) {
-                self.ip(&["link", "del", &veth])?;
-            }
+            let deleted = Netlink::open().and_then(|mut nl| nl.del_link(&veth));
+            deleted.map_err(self.sys(format!("delete veth {veth}")))?;
         }
         file.save()?;
         if file.leases.leases.is_empty() {
-            self.remove_bridge(&mut file)?;
+            self.remove_bridge(&mut file, None)?;
         }
         Ok(())
     }
 
-    fn ip(&self, args: &[&str]) -> Result<()> {
-        run_tool(&self.ip.to_string_lossy(), args).map(drop)
+    /// Wraps a netlink failure in an error naming the bridge and `op`.
+    fn sys(&self, op: String) -> impl FnOnce(std::io::Error) -> Error {
+        let op = format!("{op} (bridge {})", self.config.name);
+        move |source| Error::Sys { op, source }
     }
 
     /// Asks the kernel of the current network namespace (/sys/class/net
@@ -177,50 +186,96 @@ impl BridgeNetwork {
         format!("buildr_{name}")
     }
 
-    /// Bridge, gateway address, NAT table and forwarding, all idempotent.
-    fn ensure_bridge(&self, file: &mut LeaseFile) -> Result<()> {
+    /// Bridge, gateway address, NAT table and forwarding, all idempotent;
+    /// returns the bridge's link index. The bridge goes up last, so a
+    /// bridge that is up while another lease is held (`shared`) was set
+    /// up completely under the lease lock and is taken as it is: NAT and
+    /// forwarding are only touched by the first lease, and redone by it
+    /// whatever a crash left half-made.
+    fn ensure_bridge(&self, file: &mut LeaseFile, shared: bool) -> Result<u32> {
         let name = self.config.name.as_str();
         let subnet = &self.config.subnet;
-        if !self.link_exists(name) {
-            self.ip(&["link", "add", name, "type", "bridge"])?;
-        }
-        let gateway = format!("{}/{}", subnet.gateway(), subnet.prefix());
-        self.ip(&["addr", "replace", &gateway, "dev", name])?;
-        self.ip(&["link", "set", name, "up"])?;
-        let Some(nft) = &self.nft else {
-            return Ok(());
-        };
-        let table = self.nat_table();
-        // Recreated in one transaction, so a repeat never duplicates rules.
-        let script = format!(
-            "add table ip {table}\ndelete table ip {table}\ntable ip {table} {{\n  chain postrouting {{\n    type nat hook postrouting priority srcnat; policy accept;\n    ip saddr {subnet} oifname != \"{name}\" masquerade\n  }}\n}}\n"
-        );
-        nft_script(nft, &script)?;
-        let forward = std::fs::read_to_string(IP_FORWARD).unwrap_or_default();
-        if forward.trim() == "0" {
-            std::fs::write(IP_FORWARD, "1").map_err(|source| Error::Io {
-                op: "enable forwarding in",
-                path: IP_FORWARD.into(),
-                source,
-            })?;
-            file.leases.forward_was = Some("0".into());
-            file.save()?;
-        }
-        Ok(())
-    }
-
-    /// Undoes [`Self::ensure_bridge`]; called with no lease left.
-    fn remove_bridge(&self, file: &mut LeaseFile) -> Result<()> {
-        let mut first_error = None;
-        if self.link_exists(&self.config.name) {
-            first_error = self.ip(&["link", "del", &self.config.name]).err();
+        let mut nl = Netlink::open().map_err(self.sys("open a netlink socket".into()))?;
+        let link = nl
+            .link(name)
+            .map_err(self.sys(format!("look up bridge {name}")))?;
+        if let Some(link) = link
+            && link.up
+            && shared
+        {
+            return Ok(link.index);
         }
         if let Some(nft) = &self.nft {
             let table = self.nat_table();
-            let script = format!("add table ip {table}\ndelete table ip {table}\n");
-            if let Err(e) = nft_script(nft, &script) {
-                first_error.get_or_insert(e);
+            // Recreated in one transaction, so a repeat never duplicates rules.
+            let script = format!(
+                "add table ip {table}\ndelete table ip {table}\ntable ip {table} {{\n  chain postrouting {{\n    type nat hook postrouting priority srcnat; policy accept;\n    ip saddr {subnet} oifname != \"{name}\" masquerade\n  }}\n}}\n"
+            );
+            NftRun::start(nft, &script)?.wait()?;
+            let forward = std::fs::read_to_string(IP_FORWARD).unwrap_or_default();
+            if forward.trim() == "0" {
+                std::fs::write(IP_FORWARD, "1").map_err(|source| Error::Io {
+                    op: "enable forwarding in",
+                    path: IP_FORWARD.into(),
+                    source,
+                })?;
+                file.leases.forward_was = Some("0".into());
+                file.save()?;
             }
+        }
+        if link.is_none() {
+            nl.add_bridge(name)
+                .map_err(self.sys(format!("create bridge {name}")))?;
+        }
+        let index = match link {
+            Some(link) => link.index,
+            None => {
+                nl.link(name)
+                    .map_err(self.sys(format!("look up bridge {name}")))?
+                    .ok_or_else(|| {
+                        self.sys(format!("look up bridge {name}"))(
+                            std::io::Error::from_raw_os_error(libc::ENODEV),
+                        )
+                    })?
+                    .index
+            }
+        };
+        let gateway = subnet.gateway();
+        nl.add_addr(index, gateway, subnet.prefix(), true)
+            .map_err(self.sys(format!(
+                "set address {gateway}/{} on bridge {name}",
+                subnet.prefix()
+            )))?;
+        nl.set_up(index, None)
+            .map_err(self.sys(format!("set bridge {name} up")))?;
+        Ok(index)
+    }
+
+    /// Starts the `nft` process that removes the NAT table (if there is
+    /// one), to run while the kernel deletes links, which takes it tens of
+    /// milliseconds; [`Self::remove_bridge`] waits for it.
+    fn start_nat_removal(&self) -> Option<Result<NftRun>> {
+        let nft = self.nft.as_deref()?;
+        let table = self.nat_table();
+        let script = format!("add table ip {table}\ndelete table ip {table}\n");
+        Some(NftRun::start(nft, &script))
+    }
+
+    /// Undoes [`Self::ensure_bridge`]; called with no lease left.
+    /// `nat_removal` is [`Self::start_nat_removal`] if already started.
+    fn remove_bridge(
+        &self,
+        file: &mut LeaseFile,
+        nat_removal: Option<Result<NftRun>>,
+    ) -> Result<()> {
+        let nat_removal = nat_removal.or_else(|| self.start_nat_removal());
+        let name = &self.config.name;
+        let deleted = Netlink::open().and_then(|mut nl| nl.del_link(name));
+        let mut first_error = deleted
+            .map_err(self.sys(format!("delete bridge {name}")))
+            .err();
+        if let Some(Err(e) | Ok(Err(e))) = nat_removal.map(|run| run.map(NftRun::wait)) {
+            first_error.get_or_insert(e);
         }
         if let Some(value) = file.leases.forward_was.take() {
             if let Err(source) = std::fs::write(IP_FORWARD, value) {
@@ -236,33 +291,58 @@ impl BridgeNetwork {
     }
 }
 
-fn nft_script(nft: &Path, script: &str) -> Result<()> {
-    use std::io::Write;
-    let op = || format!("apply nftables rules with {}", nft.display());
-    let mut child = std::process::Command::new(nft)
-        .args(["-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|source| Error::Sys { op: op(), source })?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(script.as_bytes())
-            .map_err(|source| Error::Sys { op: op(), source })?;
+/// An `nft -f -` process applying a script.
+#[derive(Debug)]
+struct NftRun {
+    child: std::process::Child,
+    op: String,
+}
+
+impl NftRun {
+    fn start(nft: &Path, script: &str) -> Result<Self> {
+        use std::io::Write;
+        let op = format!("apply nftables rules with {}", nft.display());
+        let child = std::process::Command::new(nft)
+            .args(["-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|source| Error::Sys {
+                op: op.clone(),
+                source,
+            })?;
+        let mut run = Self { child, op };
+        // A few hundred bytes: the pipe takes them without blocking.
+        let written = match run.child.stdin.take() {
+            Some(mut stdin) => stdin.write_all(script.as_bytes()),
+            None => Ok(()),
+        };
+        if let Err(source) = written {
+            let op = run.op.clone();
+            let _ = run.child.kill();
+            let _ = run.child.wait();
+            return Err(Error::Sys { op, source });
+        }
+        Ok(run)
     }
-    let output = child
-        .wait_with_output()
-        .map_err(|source| Error::Sys { op: op(), source })?;
-    if !output.status.success() {
-        return Err(Error::Sys {
-            op: op(),
-            source: std::io::Error::other(
-                String::from_utf8_lossy(&output.stderr).trim().to_string(),
-            ),
-        });
+
+    fn wait(self) -> Result<()> {
+        let Self { child, op } = self;
+        let output = child.wait_with_output().map_err(|source| Error::Sys {
+            op: op.clone(),
+            source,
+        })?;
+        if !output.status.success() {
+            return Err(Error::Sys {
+                op,
+                source: std::io::Error::other(
+                    String::from_utf8_lossy(&output.stderr).trim().to_string(),
+                ),
+            });
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// One container's place on a bridge. Dropping it (or [`Endpoint::detach`])
@@ -313,49 +393,74 @@ impl Endpoint {
         self.teardown()
     }
 
-    fn wire(&mut self) -> Result<()> {
+    /// The veth pair: host side enslaved to bridge `bridge_index` and up;
+    /// inside, `eth0` with the address, up, and the default route.
+    fn wire(&mut self, bridge_index: u32) -> Result<()> {
         let bridge = &self.network;
-        let peer = self.netns.path();
         let veth = self.host_veth.as_str();
-        bridge.ip(&[
-            "link",
-            "add",
-            veth,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "eth0",
-            "netns",
-            &peer.to_string_lossy(),
-        ])?;
-        bridge.ip(&["link", "set", veth, "master", &bridge.config.name, "up"])?;
+        let mut nl = Netlink::open().map_err(bridge.sys("open a netlink socket".into()))?;
+        nl.add_veth(veth, "eth0", self.netns.as_fd())
+            .map_err(bridge.sys(format!(
+                "create veth {veth} with eth0 in network namespace net:[{}]",
+                self.netns.id()
+            )))?;
+        let index = nl
+            .link(veth)
+            .map_err(bridge.sys(format!("look up veth {veth}")))?
+            .ok_or_else(|| {
+                bridge.sys(format!("look up veth {veth}"))(std::io::Error::from_raw_os_error(
+                    libc::ENODEV,
+                ))
+            })?
+            .index;
+        nl.set_up(index, Some(bridge_index))
+            .map_err(bridge.sys(format!(
+                "set veth {veth} up with master {}",
+                bridge.config.name
+            )))?;
         let subnet = &bridge.config.subnet;
-        let addr = format!("{}/{}", self.ip, subnet.prefix());
-        let gateway = subnet.gateway().to_string();
-        let ip = bridge.ip.to_string_lossy().into_owned();
-        let netns = &self.netns;
-        netns.run(&ip, &["addr", "add", &addr, "dev", "eth0"])?;
-        netns.run(&ip, &["link", "set", "eth0", "up"])?;
-        netns.run(&ip, &["route", "add", "default", "via", &gateway])?;
-        Ok(())
+        let (ip, prefix, gateway) = (self.ip, subnet.prefix(), subnet.gateway());
+        let inside = self.netns.enter(|| -> std::io::Result<()> {
+            let mut nl = Netlink::open()?;
+            let eth0 = nl
+                .link("eth0")?
+                .ok_or_else(|| std::io::Error::from_raw_os_error(libc::ENODEV))?;
+            nl.add_addr(eth0.index, ip, prefix, false)?;
+            nl.set_up(eth0.index, None)?;
+            nl.add_default_route(gateway)
+        })?;
+        inside.map_err(bridge.sys(format!(
+            "configure eth0 ({ip}/{prefix} via {gateway}) in network namespace net:[{}]",
+            self.netns.id()
+        )))
     }
 
     fn teardown(&mut self) -> Result<()> {
         let bridge = &self.network;
         let mut file = LeaseFile::lock(&bridge.config.state_dir)?;
-        let mut first_error = None;
-        if bridge.link_exists(&self.host_veth) {
-            first_error = bridge.ip(&["link", "del", &self.host_veth]).err();
-        }
         let held = file.leases.leases.get(&self.ip) == Some(&self.owner);
+        // With no other lease the bridge and NAT table go too; nft starts
+        // now to overlap the link deletions.
+        let last = file
+            .leases
+            .leases
+            .iter()
+            .all(|(ip, owner)| *ip == self.ip && *owner == self.owner);
+        let nat_removal = last.then(|| bridge.start_nat_removal()).flatten();
+        let veth = &self.host_veth;
+        let deleted = Netlink::open().and_then(|mut nl| nl.del_link(veth));
+        let mut first_error = deleted
+            .map_err(bridge.sys(format!("delete veth {veth}")))
+            .err();
         if held {
             file.leases.release(&self.owner);
-            file.save()?;
+            if let Err(e) = file.save() {
+                first_error.get_or_insert(e);
+            }
         }
-        if file.leases.leases.is_empty()
-            && let Err(e) = bridge.remove_bridge(&mut file)
-        {
+        // Even if the release was not saved: a lease on disk without a
+        // bridge makes the next attach set everything up again.
+        if last && let Err(e) = bridge.remove_bridge(&mut file, nat_removal) {
             first_error.get_or_insert(e);
         }
         first_error.map_or(Ok(()), Err)

@@ -13,6 +13,7 @@
 
 mod bridge;
 mod ipam;
+mod netlink;
 mod netns;
 mod proxy;
 mod slirp;
