@@ -22,6 +22,12 @@ use unicode_properties::{GeneralCategory, GeneralCategoryGroup, UnicodeGeneralCa
 /// How deeply `${a:-${b:-...}}` forms may nest before expansion fails.
 pub const MAX_DEPTH: usize = 64;
 
+/// The longest a word may grow while it is expanded. BuildKit has no such
+/// cap, but `${X//<empty>/${X//...}}` grows a word exponentially (a 312-byte
+/// word reached 1.7 GB under the fuzzer before this limit), and repeated
+/// `$BIG` multiplies a large value: past 16 MiB expansion fails instead.
+pub const MAX_WORD_BYTES: usize = 16 << 20;
+
 /// Variables a word is expanded against. The engine backs it with its own
 /// maps; slices of pairs (the last pair of a name wins, as in BuildKit) and
 /// maps are supported out of the box.
@@ -115,6 +121,9 @@ pub enum ExpandErrorKind {
     InvalidPattern { pattern: String, reason: String },
     #[error("substitutions nested deeper than {limit} levels")]
     TooDeep { limit: usize },
+    /// The expanded word would exceed [`MAX_WORD_BYTES`].
+    #[error("expansion is longer than {limit} bytes")]
+    TooLong { limit: usize },
 }
 
 /// BuildKit's shell lexer: expands one Dockerfile word.
@@ -289,6 +298,20 @@ impl<'a> State<'a> {
         ExpandError { offset, kind }
     }
 
+    /// Appends an expansion to the word, within [`MAX_WORD_BYTES`].
+    fn append(&self, result: &mut String, value: &str) -> Result<(), ExpandError> {
+        if result.len().saturating_add(value.len()) > MAX_WORD_BYTES {
+            return Err(Self::err(
+                self.pos,
+                ExpandErrorKind::TooLong {
+                    limit: MAX_WORD_BYTES,
+                },
+            ));
+        }
+        result.push_str(value);
+        Ok(())
+    }
+
     /// Reads until `stop` (consumed) or the end of the word; `raw_escapes`
     /// keeps escape characters in the output while this runs.
     fn stop_on(
@@ -317,14 +340,14 @@ impl<'a> State<'a> {
             match c {
                 '$' => {
                     let value = self.dollar()?;
-                    result.push_str(&value);
+                    self.append(&mut result, &value)?;
                     if let Some(words) = words.as_deref_mut() {
                         words.add_str(&value);
                     }
                 }
                 '<' => {
                     let value = self.possible_heredoc();
-                    result.push_str(&value);
+                    self.append(&mut result, &value)?;
                     if let Some(words) = words.as_deref_mut() {
                         words.add_raw_str(&value);
                     }
@@ -335,7 +358,7 @@ impl<'a> State<'a> {
                     } else {
                         self.double_quote()?
                     };
-                    result.push_str(&value);
+                    self.append(&mut result, &value)?;
                     if let Some(words) = words.as_deref_mut() {
                         words.add_raw_str(&value);
                     }
@@ -415,7 +438,7 @@ impl<'a> State<'a> {
                 }
                 Some('$') => {
                     let value = self.dollar()?;
-                    result.push_str(&value);
+                    self.append(&mut result, &value)?;
                 }
                 Some(c) => {
                     self.next();
@@ -630,11 +653,21 @@ impl<'a> State<'a> {
         let value = value.unwrap_or_default();
         let compiled = glob::Pattern::compile(&pattern, true)
             .map_err(|e| invalid_pattern(open, &pattern, &e))?;
-        Ok(if all {
-            glob::replace_all(value, &compiled, &replacement)
+        let replaced = if all {
+            glob::replace_all(value, &compiled, &replacement, MAX_WORD_BYTES)
         } else {
-            glob::replace_first(value, &compiled, &replacement)
-        })
+            Some(glob::replace_first(value, &compiled, &replacement))
+        };
+        replaced
+            .filter(|r| r.len() <= MAX_WORD_BYTES)
+            .ok_or_else(|| {
+                Self::err(
+                    open,
+                    ExpandErrorKind::TooLong {
+                        limit: MAX_WORD_BYTES,
+                    },
+                )
+            })
     }
 
     /// A nested failure at the end of the word becomes the enclosing form's

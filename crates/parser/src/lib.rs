@@ -29,7 +29,9 @@ mod syntax;
 pub use ast::{Args, Ast, Directives, Flag, Heredoc, Node, Pair};
 pub use diag::{Diagnostic, ParseError, Pos, Severity, Span};
 pub use dump::dump;
-pub use expand::{Env, ExpandError, ExpandErrorKind, ExpandResult, Lexer, MAX_DEPTH};
+pub use expand::{
+    Env, ExpandError, ExpandErrorKind, ExpandResult, Lexer, MAX_DEPTH, MAX_WORD_BYTES,
+};
 pub use instructions::{
     ArgDecl, ArgInstruction, CommandLine, CopyLike, CopySource, Device, Dockerfile, Healthcheck,
     HealthcheckCmd, Instruction, KeyValue, Mount, MountError, MountKind, Network, Onbuild, Run,

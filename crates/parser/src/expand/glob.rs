@@ -239,12 +239,20 @@ pub(crate) fn replace_first(value: &str, pattern: &Pattern, replacement: &str) -
 /// `${v//p/r}`: replaces every match, as Go's `Regexp.ReplaceAllString`:
 /// an empty match right after a match is skipped, and the replacement is a
 /// template where `$0`/`${0}` is the matched text, `$$` a dollar, and any
-/// other `$name` empty.
-pub(crate) fn replace_all(value: &str, pattern: &Pattern, replacement: &str) -> String {
+/// other `$name` empty. `None` once the result grows past `limit` bytes.
+pub(crate) fn replace_all(
+    value: &str,
+    pattern: &Pattern,
+    replacement: &str,
+    limit: usize,
+) -> Option<String> {
     let mut out = String::with_capacity(value.len());
     let mut last_end = 0;
     let mut search = 0;
     while search <= value.len() {
+        if out.len() > limit {
+            return None;
+        }
         let Some((start, end)) = pattern.find_at(value, search, false) else {
             break;
         };
@@ -263,7 +271,7 @@ pub(crate) fn replace_all(value: &str, pattern: &Pattern, replacement: &str) -> 
         };
     }
     out.push_str(&value[last_end..]);
-    out
+    Some(out)
 }
 
 /// Go's `Regexp.Expand` for a pattern without groups.
@@ -364,13 +372,19 @@ mod tests {
     #[test]
     fn replace_all_like_go() {
         let p = Pattern::compile("", true).unwrap();
-        assert_eq!(replace_all("ab", &p, "-"), "-a-b-");
+        assert_eq!(replace_all("ab", &p, "-", usize::MAX).unwrap(), "-a-b-");
         let p = Pattern::compile("a*", true).unwrap();
-        assert_eq!(replace_all("baaac", &p, "X"), "bX");
+        assert_eq!(replace_all("baaac", &p, "X", usize::MAX).unwrap(), "bX");
         let p = Pattern::compile("a", true).unwrap();
-        assert_eq!(replace_all("banana", &p, "<$0>"), "b<a>n<a>n<a>");
-        assert_eq!(replace_all("banana", &p, "${0}$1$$"), "ba$na$na$");
-        assert_eq!(replace_all("aa", &p, "$"), "$$");
-        assert_eq!(replace_all("aa", &p, "${0"), "${0${0");
+        assert_eq!(
+            replace_all("banana", &p, "<$0>", usize::MAX).unwrap(),
+            "b<a>n<a>n<a>"
+        );
+        assert_eq!(
+            replace_all("banana", &p, "${0}$1$$", usize::MAX).unwrap(),
+            "ba$na$na$"
+        );
+        assert_eq!(replace_all("aa", &p, "$", usize::MAX).unwrap(), "$$");
+        assert_eq!(replace_all("aa", &p, "${0", usize::MAX).unwrap(), "${0${0");
     }
 }

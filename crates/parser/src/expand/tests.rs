@@ -334,6 +334,46 @@ fn env_impls_agree() {
 }
 
 #[test]
+fn word_length_limit() {
+    // Each `${X//<empty>/R}` puts R at every position of X: nested, the
+    // word grows exponentially (the fuzzer's reproducer reached 1.7 GB).
+    let x = "0123456789".repeat(10);
+    let env = [("X", x.as_str())];
+    let mut word = "y".to_string();
+    for _ in 0..8 {
+        word = format!("${{X///{word}}}");
+    }
+    let started = std::time::Instant::now();
+    let got = Lexer::new('\\').process_word(&word, &env).unwrap_err();
+    assert_eq!(
+        got.kind,
+        ExpandErrorKind::TooLong {
+            limit: MAX_WORD_BYTES
+        }
+    );
+    assert!(started.elapsed().as_secs() < 20, "{:?}", started.elapsed());
+    // Repeating a large value hits the same limit, with and without quotes.
+    let big = "b".repeat(MAX_WORD_BYTES / 4 + 1);
+    let env = [("B", big.as_str())];
+    for word in ["$B$B$B$B", "\"$B$B$B$B\"", "x${B}${B}${B}${B}"] {
+        let got = Lexer::new('\\').process_word(word, &env).unwrap_err();
+        assert!(
+            matches!(got.kind, ExpandErrorKind::TooLong { .. }),
+            "{word}"
+        );
+    }
+    // Up to the limit is fine.
+    assert_eq!(
+        Lexer::new('\\')
+            .process_word("$B$B", &env)
+            .unwrap()
+            .value
+            .len(),
+        2 * big.len()
+    );
+}
+
+#[test]
 fn depth_limit() {
     let nest = |depth: usize| "${a:-".repeat(depth) + "x" + &"}".repeat(depth);
     assert_eq!(word(&nest(MAX_DEPTH)), "x");
