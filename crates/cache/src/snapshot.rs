@@ -206,9 +206,82 @@ fn util_exists(path: &Path) -> Result<bool> {
     }
 }
 
+/// Above this many entries (or with anything but regular files,
+/// directories and symlinks in it) a new snapshot is flushed with one
+/// `syncfs`.
+const FSYNC_EACH_MAX: usize = 1024;
+
+/// Makes the tree at `path` durable before it is renamed into place. A
+/// small tree of plain files and directories (most RUN and COPY steps) gets
+/// an fsync per entry: `syncfs` would also flush everything else dirty on
+/// the filesystem, and after another program's large writes that costs
+/// hundreds of milliseconds (measured: 0.49 s for one 2-file step after
+/// 1.5 GB written by `dd`). Symlinks cannot be fsynced themselves: they
+/// are made durable with their directory's fsync (on a journaling
+/// filesystem the new inodes commit with it; ext4 without a journal gives
+/// no such promise for anything). A large tree gets one `syncfs`, cheaper
+/// than thousands of fsyncs.
+fn sync_filesystem(path: &Path) -> Result<()> {
+    if let Some((files, dirs)) = small_tree(path) {
+        // Children before parents, the root last. An entry that cannot be
+        // opened (a mode-000 file when not root) falls back to `syncfs`.
+        let each = files
+            .iter()
+            .map(|file| fsync_path(file, false))
+            .chain(dirs.iter().rev().map(|dir| fsync_path(dir, true)))
+            .collect::<Result<Vec<()>>>();
+        if each.is_ok() {
+            return Ok(());
+        }
+    }
+    syncfs(path)
+}
+
+fn fsync_path(path: &Path, dir: bool) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = fs::OpenOptions::new();
+    options
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK);
+    if dir {
+        options.custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_DIRECTORY);
+    }
+    let file = options.open(path).ctx("open", path)?;
+    file.sync_all().ctx("fsync", path)
+}
+
+/// The regular files and the directories (root first) of a tree with at
+/// most [`FSYNC_EACH_MAX`] entries and nothing but those and symlinks.
+fn small_tree(root: &Path) -> Option<(Vec<PathBuf>, Vec<PathBuf>)> {
+    let mut files = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    let mut entries = 1;
+    let mut next = 0;
+    while next < dirs.len() {
+        let dir = dirs[next].clone();
+        next += 1;
+        for entry in fs::read_dir(&dir).ok()? {
+            let entry = entry.ok()?;
+            let kind = entry.file_type().ok()?;
+            if kind.is_dir() {
+                dirs.push(entry.path());
+            } else if kind.is_file() {
+                files.push(entry.path());
+            } else if !kind.is_symlink() {
+                return None;
+            }
+            entries += 1;
+            if entries > FSYNC_EACH_MAX {
+                return None;
+            }
+        }
+    }
+    Some((files, dirs))
+}
+
 /// Flushes the filesystem holding `path` (one syscall for a whole tree of
 /// any file types and permissions, instead of an fsync per file).
-fn sync_filesystem(path: &Path) -> Result<()> {
+fn syncfs(path: &Path) -> Result<()> {
     let dir = fs::File::open(path).ctx("open", path)?;
     nix::unistd::syncfs(&dir)
         .map_err(io::Error::from)
@@ -224,4 +297,40 @@ pub(crate) fn unique_name(prefix: &str) -> String {
         .unwrap_or(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("{prefix}-{}-{nanos}-{n}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_trees_of_plain_files_are_fsynced_entry_by_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("a/b")).unwrap();
+        fs::write(root.join("a/b/f"), b"x").unwrap();
+        fs::write(root.join("g"), b"y").unwrap();
+        let (files, dirs) = small_tree(root).expect("small and plain");
+        assert_eq!(files.len(), 2);
+        assert_eq!(dirs[0], root, "the root comes first");
+        assert_eq!(dirs.len(), 3);
+        sync_filesystem(root).unwrap();
+
+        // Symlinks ride on their directory's fsync.
+        std::os::unix::fs::symlink("/etc/passwd", root.join("link")).unwrap();
+        let (files, _) = small_tree(root).expect("symlinks are fine");
+        assert_eq!(files.len(), 2, "a symlink is never opened");
+        sync_filesystem(root).unwrap();
+        // Anything else (a fifo here): one syncfs instead.
+        nix::unistd::mkfifo(&root.join("fifo"), nix::sys::stat::Mode::S_IRUSR).unwrap();
+        assert!(small_tree(root).is_none());
+        sync_filesystem(root).unwrap();
+        fs::remove_file(root.join("fifo")).unwrap();
+        // Past the entry limit too.
+        for i in 0..FSYNC_EACH_MAX {
+            fs::write(root.join(format!("n{i}")), b"").unwrap();
+        }
+        assert!(small_tree(root).is_none());
+        sync_filesystem(root).unwrap();
+    }
 }
