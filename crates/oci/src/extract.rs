@@ -238,10 +238,17 @@ impl Extractor<'_> {
                 entry: name,
             });
         }
-        let etype = entry.header().entry_type();
+        let mut etype = entry.header().entry_type();
         if etype == EntryType::XGlobalHeader {
             return Ok(());
         }
+        // Old archives mark directories with a trailing slash on a NUL
+        // type flag; Go's reader (docker) and GNU tar both make them
+        // directories.
+        if entry.header().as_old().linkflag[0] == 0 && raw.ends_with(b"/") {
+            etype = EntryType::Directory;
+        }
+        self.check_pax(entry, &name)?;
         let mut parts = components(&raw, &name)?;
         let Some(base) = parts.pop() else {
             // `.` or `/`: the root itself is the caller's.
@@ -481,6 +488,36 @@ impl Extractor<'_> {
                 reason: format!("uid {uid} or gid {gid} out of range"),
             }),
         }
+    }
+
+    /// The tar crate ignores a numeric PAX record it cannot parse and falls
+    /// back to the ustar field; Go's reader (docker) refuses the archive.
+    /// Refuse too, so the two never read different entries from the same
+    /// bytes.
+    fn check_pax<R: Read>(&self, entry: &mut tar::Entry<'_, R>, name: &str) -> Result<()> {
+        let Some(pax) = entry
+            .pax_extensions()
+            .map_err(|e| self.bad_header(name, e))?
+        else {
+            return Ok(());
+        };
+        for ext in pax {
+            let ext = ext.map_err(|e| self.bad_header(name, e))?;
+            if matches!(ext.key_bytes(), b"size" | b"uid" | b"gid")
+                && !std::str::from_utf8(ext.value_bytes())
+                    .is_ok_and(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+            {
+                return Err(Error::BadEntry {
+                    entry: name.to_owned(),
+                    reason: format!(
+                        "malformed PAX {} record {:?}",
+                        String::from_utf8_lossy(ext.key_bytes()),
+                        String::from_utf8_lossy(ext.value_bytes())
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     fn xattrs<R: Read>(
