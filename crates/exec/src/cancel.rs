@@ -57,8 +57,8 @@ impl Cancel {
     }
 
     /// The running sandbox's pid 1 as the host sees it (for
-    /// [`crate::Sandbox::exec_in`]), once the init has reported it; for an
-    /// exec, the exec'd process. `None` before.
+    /// [`crate::Sandbox::exec_in`]), once its command has started (so the
+    /// rootfs is in place); for an exec, the exec'd process. `None` before.
     pub fn pid1(&self) -> Option<i32> {
         let pid = self.inner.pid1.load(Ordering::SeqCst);
         (pid > 0).then_some(pid)

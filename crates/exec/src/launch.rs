@@ -462,7 +462,11 @@ impl Pump<'_> {
                         Some(stream) => on_output(stream, &buf[..len]),
                         None => {
                             self.take_reports(&buf[..len])?;
-                            if let Some(pid) = self.pid1 {
+                            // Published once the command runs: before that
+                            // pid 1 may not have pivoted into the rootfs
+                            // yet, and an exec joining its mount namespace
+                            // would resolve paths in the old root.
+                            if let (Some(pid), Some(_)) = (self.pid1, self.exec_at) {
                                 cancel.inner.pid1.store(pid, Ordering::SeqCst);
                             }
                         }
