@@ -1,9 +1,10 @@
-//! `kill -9` of `buildr pull`, `push`, `save`, `load` and `prune` at a
-//! fixed list of delays (the same every run): after each kill the store
-//! opens, `buildr verify` is clean, and the interrupted operation run
-//! again succeeds and gives the same image id and digests as an
-//! uninterrupted run. A layer blob swapped on disk for other bytes of the
-//! same size is named by `verify` and refetched by the next pull.
+//! `kill -9` of `buildr pull`, `push`, `save`, `load`, `prune` and
+//! `system prune` at a fixed list of delays (the same every run): after
+//! each kill the store opens, `buildr verify` is clean, and the
+//! interrupted operation run again succeeds and gives the same image id
+//! and digests as an uninterrupted run. A layer blob swapped on disk for
+//! other bytes of the same size is named by `verify` and refetched by the
+//! next pull.
 //!
 //! Needs root, overlayfs, busybox-static, umoci, tar (`build_common`) and
 //! Debian's `docker-registry` on loopback; skips loudly without them,
@@ -401,4 +402,160 @@ fn kill_9_during_pull_and_push_then_a_swapped_blob_is_refetched() {
     assert_verify_clean(&fresh, "pull over a swapped blob");
     assert_eq!(sha256_file(&path), hex_digest, "the blob was not refetched");
     assert_eq!(image_id(&fresh, &name), (id, layers));
+}
+
+/// Names of `buildr ARGS` output lines (first column), header skipped.
+fn first_column(root: &Path, args: &[&str]) -> Vec<String> {
+    ok(run_at(root, args), &args.join(" "))
+        .lines()
+        .map(str::to_owned)
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// `cp -a FROM TO`: a byte-for-byte copy of a stopped store (hard links,
+/// modes, xattrs and all).
+fn copy_store(from: &Path, to: &Path) {
+    let out = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "cp -a: {}", text(&out));
+}
+
+#[test]
+fn kill_9_during_system_prune_leaves_a_store_that_verifies() {
+    let Some(env) = Env::new("kill9-system-prune") else {
+        return;
+    };
+    const IMAGE: &str = "buildr-fixtures/busybox:latest";
+    // Build cache and an unused image: the two big layers.
+    big_image(&env);
+    let root = env.root();
+    // A dangling image: `dang:latest` built twice with different content.
+    let ctx = env.dir.path().join("dang");
+    fs::create_dir_all(&ctx).unwrap();
+    let mut ids = Vec::new();
+    for content in ["one", "two"] {
+        fs::write(
+            ctx.join("Dockerfile"),
+            format!("FROM big:latest\nRUN echo {content} > /dang\n"),
+        )
+        .unwrap();
+        let out = buildr_at(&root, &["build", "--progress", "json", "-t", "dang:latest"])
+            .arg(&ctx)
+            .output()
+            .unwrap();
+        ok(out, "build dang");
+        ids.push(image_id(&root, "dang:latest").0);
+    }
+    assert_ne!(ids[0], ids[1], "the rebuild gave the same image");
+    let dangling = root
+        .join("blobs/sha256")
+        .join(ids[0].trim_start_matches("sha256:"));
+    assert!(dangling.exists(), "no dangling image config {}", ids[0]);
+    // A stopped container with an anonymous volume, 800 files written
+    // to each (so that removing them takes a while).
+    ok(
+        run_at(
+            &root,
+            &[
+                "run",
+                "--name",
+                "stopped",
+                "-v",
+                "/data",
+                IMAGE,
+                "sh",
+                "-c",
+                "for i in $(seq 1 800); do echo $i > /data/$i; echo $i > /$i; done",
+            ],
+        ),
+        "run stopped",
+    );
+    // An anonymous volume no container uses (its container removed
+    // without -v), and a named one that system prune must keep.
+    ok(
+        run_at(
+            &root,
+            &["run", "--name", "gone", "-v", "/v2", IMAGE, "true"],
+        ),
+        "run gone",
+    );
+    ok(run_at(&root, &["rm", "gone"]), "rm gone");
+    ok(
+        run_at(&root, &["volume", "create", "keep"]),
+        "volume create",
+    );
+    let volumes = first_column(&root, &["volume", "ls", "-q"]);
+    assert_eq!(volumes.len(), 3, "volumes: {volumes:?}");
+    assert_verify_clean(&root, "template store");
+
+    let args = ["system", "prune", "-a", "--volumes", "-f"];
+    let mut killed = 0;
+    // A whole prune of this store takes ~200 ms unloaded; the list
+    // spreads the kills over it (and over slower runs under load).
+    let delays_ms = [5u64, 20, 50, 100, 200, 400];
+    for delay in delays_ms {
+        let store = tempfile::tempdir_in(env.dir.path()).unwrap();
+        let copy = store.path().join("store");
+        copy_store(&root, &copy);
+        let case = format!("system prune killed after {delay}ms");
+        let mid = kill_after(&copy, &args, Duration::from_millis(delay));
+        killed += usize::from(mid);
+        eprintln!(
+            "{case}: killed mid-way {mid}; left {} containers, {} volumes, {} blobs",
+            first_column(&copy, &["ps", "-a", "-q"]).len(),
+            first_column(&copy, &["volume", "ls", "-q"]).len(),
+            count(&copy.join("blobs/sha256"))
+        );
+        let out = run_at(&copy, &["verify"]);
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "{case}: buildr verify found problems: {}",
+            text(&out)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("is consistent"),
+            "{case}: verify said: {}",
+            text(&out)
+        );
+        ok(run_at(&copy, &["ps", "-a"]), &format!("{case}: ps -a"));
+        ok(
+            run_at(&copy, &["volume", "ls"]),
+            &format!("{case}: volume ls"),
+        );
+        ok(run_at(&copy, &args), &format!("{case}: system prune again"));
+        assert_verify_clean(&copy, &format!("{case}, then pruned again"));
+        // What an uninterrupted prune leaves: no containers, only the
+        // named volume, no images, blobs, snapshots.
+        assert_eq!(
+            first_column(&copy, &["ps", "-a", "-q"]),
+            Vec::<String>::new(),
+            "{case}: containers left"
+        );
+        assert_eq!(
+            first_column(&copy, &["volume", "ls", "-q"]),
+            vec!["keep".to_owned()],
+            "{case}: volumes left"
+        );
+        assert_eq!(
+            first_column(&copy, &["images", "-q"]),
+            Vec::<String>::new(),
+            "{case}: images left"
+        );
+        assert_eq!(count(&copy.join("blobs/sha256")), 0, "{case}: blobs left");
+        assert_eq!(count(&copy.join("snapshots")), 0, "{case}: snapshots left");
+    }
+    // The copies were pruned, never the store they were copied from.
+    assert_eq!(first_column(&root, &["volume", "ls", "-q"]).len(), 3);
+    assert_eq!(first_column(&root, &["ps", "-a", "-q"]).len(), 1);
+    assert!(dangling.exists(), "the template store lost {}", ids[0]);
+    eprintln!(
+        "{killed} of {} system prunes killed mid-way",
+        delays_ms.len()
+    );
+    assert!(killed >= 2, "too few kills landed mid-operation ({killed})");
 }

@@ -730,3 +730,218 @@ fn load_refuses_configs_with_huge_fields() {
     assert!(ok, "control archive did not load:\n{log}");
     assert_verify_clean(&env);
 }
+
+// ---------------------------------------------------------------------
+// The PAX corpus through `buildr load`
+
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::{Digest as _, Sha256};
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A docker archive (`docker save` layout) whose only image, tagged `tag`,
+/// has `layer` as its single uncompressed layer, with the config's diff id
+/// matching it (so `load`'s digest checks pass and only the layer's
+/// content is hostile).
+fn single_layer_archive(layer: &[u8], tag: &str) -> Vec<u8> {
+    let layer_hex = sha256_hex(layer);
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","config":{{"Cmd":["/bin/true"]}},"rootfs":{{"type":"layers","diff_ids":["sha256:{layer_hex}"]}}}}"#
+    )
+    .into_bytes();
+    let hex = sha256_hex(&config);
+    let manifest = format!(
+        r#"[{{"Config":"{hex}.json","RepoTags":["{tag}"],"Layers":["{layer_hex}/layer.tar"]}}]"#
+    );
+    let mut out = tar::Builder::new(Vec::new());
+    for (name, data) in [
+        (format!("{hex}.json"), config),
+        (format!("{layer_hex}/layer.tar"), layer.to_vec()),
+        ("manifest.json".to_owned(), manifest.into_bytes()),
+    ] {
+        let mut h = Header::new_ustar();
+        h.set_path(&name).unwrap();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        out.append(&h, &data[..]).unwrap();
+    }
+    out.into_inner().unwrap()
+}
+
+/// Each hostile layer of the corpus (plus a PAX `linkpath` with `..`,
+/// absolute names and a malformed PAX `size`) as the single layer of a
+/// docker archive: `buildr load` only checks digests, so each loads; then
+/// `buildr bundle unpack` and `buildr run` unpack it, and either refuse
+/// naming the entry or extract harmlessly inside the rootfs. The host
+/// canary and its directory never change and the store verifies clean.
+#[test]
+fn the_pax_corpus_through_buildr_load_never_escapes() {
+    let Some(env) = Env::new("pax_corpus_through_load") else {
+        return;
+    };
+    let host = env.dir.path().join("host");
+    fs::create_dir(&host).unwrap();
+    let canary = Canary::new(&host.join("canary"), b"host secret\n");
+    let planted = host.join("planted");
+    let up = format!(
+        "{}{}",
+        "../".repeat(16),
+        canary.path.display().to_string().trim_start_matches('/')
+    );
+    let mut cases: Vec<(&'static str, Vec<u8>, String)> = corpus(&canary.path);
+    cases.extend([
+        (
+            "pax-linkpath-dotdot",
+            RawTar::default()
+                .file("harmless", b"inside")
+                .pax("linkpath", &up)
+                .push(b"hard", EntryType::Link, b"harmless", b"")
+                .finish(),
+            "..".to_owned(),
+        ),
+        (
+            "pax-symlink-linkpath-dotdot-then-write",
+            RawTar::default()
+                .pax("linkpath", &up)
+                .push(b"pax-sym", EntryType::Symlink, b"harmless", b"")
+                .file("pax-sym", b"pwned")
+                .finish(),
+            "pax-sym".to_owned(),
+        ),
+        (
+            "absolute-name",
+            RawTar::default()
+                .file(planted.to_str().unwrap(), b"pwned")
+                .finish(),
+            planted.display().to_string(),
+        ),
+        (
+            "pax-absolute-path",
+            RawTar::default()
+                .pax("path", canary.path.to_str().unwrap())
+                .file("harmless", b"pwned")
+                .finish(),
+            canary.path.display().to_string(),
+        ),
+        (
+            "malformed-pax-size",
+            RawTar::default()
+                .pax("size", "12abc")
+                .file("bad", b"x")
+                .finish(),
+            "malformed PAX size".to_owned(),
+        ),
+        (
+            "pax-size-past-end",
+            RawTar::default()
+                .pax("size", "99999999")
+                .file("past-end-entry", b"x")
+                .finish(),
+            // The stream ends inside the entry's claimed data: a read
+            // error (which today names neither the entry nor the layer
+            // digest, only the entry count), never a short file.
+            "failed to read layer stream".to_owned(),
+        ),
+    ]);
+    let before = listing(&host);
+    let mut outcomes = Vec::new();
+    for (name, layer, mention) in cases {
+        let tag = format!("hostile-load/{name}:1");
+        let file = env.dir.path().join(format!("load-{name}.tar"));
+        fs::write(&file, single_layer_archive(&layer, &tag)).unwrap();
+        let (loaded, log) = buildr_deadline(&env, &["load", "-i", file.to_str().unwrap()], 120);
+        canary.assert_unchanged();
+        assert_eq!(
+            listing(&host),
+            before,
+            "{name}: load wrote next to the canary"
+        );
+        if !loaded {
+            // Refused at load: the error names the layer (by digest).
+            assert!(
+                log.contains(&sha256_hex(&layer)) || log.contains(&mention),
+                "{name}: load refused without naming the layer or entry:\n{log}"
+            );
+            outcomes.push(format!("{name}: refused at load"));
+            continue;
+        }
+
+        let bundle = env.dir.path().join(format!("bundle-{name}"));
+        let (unpacked, ulog) = buildr_deadline(
+            &env,
+            &["bundle", "unpack", &tag, bundle.to_str().unwrap()],
+            120,
+        );
+        canary.assert_unchanged();
+        assert_eq!(
+            listing(&host),
+            before,
+            "{name}: unpack wrote next to the canary"
+        );
+        assert!(!planted.exists(), "{name}: {} created", planted.display());
+        if !unpacked {
+            assert!(
+                ulog.contains(&mention),
+                "{name}: unpack refused without naming the entry ({mention}):\n{ulog}"
+            );
+        }
+
+        let (ran, rlog) = buildr_deadline(
+            &env,
+            &["run", "--rm", "--network", "none", &tag, "/bin/true"],
+            120,
+        );
+        canary.assert_unchanged();
+        assert_eq!(
+            listing(&host),
+            before,
+            "{name}: run wrote next to the canary"
+        );
+        assert!(!planted.exists(), "{name}: {} created", planted.display());
+        // The layer has no /bin/true, so run fails even when unpacking is
+        // harmless; when the bundle unpack refused the layer, run's
+        // extraction refuses it the same way, naming the entry.
+        assert!(
+            !ran,
+            "{name}: ran a command the image does not hold:\n{rlog}"
+        );
+        if !unpacked {
+            assert!(
+                rlog.contains(&mention),
+                "{name}: run refused without naming the entry ({mention}):\n{rlog}"
+            );
+            outcomes.push(format!(
+                "{name}: loaded, refused at unpack: {}",
+                ulog.lines().last().unwrap_or("").trim()
+            ));
+        } else {
+            // A harmless unpack keeps everything inside the rootfs.
+            let rootfs = bundle.join("rootfs");
+            assert!(rootfs.is_dir(), "{name}: no rootfs:\n{ulog}");
+            // The hostile write landed inside the rootfs, as a plain file.
+            let inside = match name {
+                "pax-symlink-linkpath-dotdot-then-write" => rootfs.join("pax-sym"),
+                "absolute-name" => rootfs.join(planted.strip_prefix("/").unwrap()),
+                "pax-absolute-path" => rootfs.join(canary.path.strip_prefix("/").unwrap()),
+                _ => panic!("{name}: unpacked, but it should have been refused:\n{ulog}"),
+            };
+            let meta = fs::symlink_metadata(&inside)
+                .unwrap_or_else(|e| panic!("{name}: {}: {e}", inside.display()));
+            assert!(meta.is_file(), "{name}: {} not a file", inside.display());
+            assert_eq!(fs::read(&inside).unwrap(), b"pwned", "{name}");
+            outcomes.push(format!(
+                "{name}: loaded, unpacked harmlessly (run: {})",
+                rlog.lines().last().unwrap_or("").trim()
+            ));
+        }
+        let _ = fs::remove_dir_all(&bundle);
+    }
+    for line in &outcomes {
+        eprintln!("pax corpus via load: {line}");
+    }
+    assert_verify_clean(&env);
+}
