@@ -5,79 +5,19 @@
 //! Root, busybox and tmux are needed: under CI=true their absence fails
 //! the test, otherwise it says loudly that it skips.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn missing(test: &str, what: &str) -> bool {
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{test}: prerequisite missing under CI=true: {what}");
-    }
-    eprintln!("\n!!! SKIPPING {test}: {what} !!!\n");
-    false
-}
+mod container_common;
+use container_common::{Env, IMAGE, missing};
 
 fn prerequisites(test: &str) -> bool {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    if !root {
-        return missing(test, "needs root");
-    }
-    if !Path::new("/bin/busybox").exists() {
-        return missing(test, "needs /bin/busybox (scripts/install-deps.sh)");
-    }
-    Command::new("tmux").arg("-V").output().is_ok()
-        || missing(test, "needs tmux (scripts/install-deps.sh)")
-}
-
-const IMAGE: &str = "buildr-fixtures/busybox:latest";
-
-struct Env {
-    dir: tempfile::TempDir,
+    container_common::prerequisites(test)
+        && (Command::new("tmux").arg("-V").output().is_ok()
+            || missing(test, "needs tmux (scripts/install-deps.sh)"))
 }
 
 impl Env {
-    fn new() -> Env {
-        let env = Env {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .ancestors()
-            .nth(2)
-            .unwrap();
-        let tar = env.dir.path().join("busybox-rootfs.tar");
-        let out = Command::new("bash")
-            .arg(workspace.join("fixtures/base/busybox-rootfs.sh"))
-            .arg(&tar)
-            .output()
-            .unwrap();
-        check(&out, "busybox-rootfs.sh");
-        env.ok(&["import", tar.to_str().unwrap(), IMAGE]);
-        env
-    }
-
-    fn root(&self) -> PathBuf {
-        self.dir.path().join("root")
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_buildr"))
-            .env_remove("BUILDR_ROOT")
-            .arg("--root")
-            .arg(self.root())
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        check(&out, &format!("buildr {args:?}"));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
     fn state(&self, name: &str) -> serde_json::Value {
         let docs: serde_json::Value =
             serde_json::from_str(&self.ok(&["container", "inspect", name])).unwrap();
@@ -92,25 +32,6 @@ impl Env {
             self.root().display()
         ))
     }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        let ids = self.run(&["ps", "-q", "--no-trunc"]);
-        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
-            let _ = self.run(&["rm", "-f", id]);
-        }
-    }
-}
-
-fn check(out: &Output, what: &str) {
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 struct Tmux {

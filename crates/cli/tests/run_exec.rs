@@ -7,83 +7,16 @@
 //! the test, otherwise it says loudly that it skips.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+mod container_common;
+use container_common::{Env, IMAGE, check, missing, prerequisites};
 
 /// Docker's default capability set as /proc/PID/status prints it.
 const DOCKER_CAP_HEX: &str = "00000000a80425fb";
 
-fn missing(test: &str, what: &str) -> bool {
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{test}: prerequisite missing under CI=true: {what}");
-    }
-    eprintln!("\n!!! SKIPPING {test}: {what} !!!\n");
-    false
-}
-
-fn prerequisites(test: &str) -> bool {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    if !root {
-        return missing(test, "needs root");
-    }
-    Path::new("/bin/busybox").exists()
-        || missing(test, "needs /bin/busybox (scripts/install-deps.sh)")
-}
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .unwrap()
-        .to_owned()
-}
-
-const IMAGE: &str = "buildr-fixtures/busybox:latest";
-
-/// A store with the busybox fixture imported.
-struct Env {
-    dir: tempfile::TempDir,
-}
-
 impl Env {
-    fn new() -> Env {
-        let env = Env {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        let tar = env.dir.path().join("busybox-rootfs.tar");
-        let out = Command::new("bash")
-            .arg(workspace().join("fixtures/base/busybox-rootfs.sh"))
-            .arg(&tar)
-            .output()
-            .unwrap();
-        check(&out, "busybox-rootfs.sh");
-        env.ok(&["import", tar.to_str().unwrap(), IMAGE]);
-        env
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_buildr"));
-        cmd.env_remove("BUILDR_ROOT")
-            .arg("--root")
-            .arg(self.dir.path().join("root"))
-            .args(args);
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        check(&out, &format!("buildr {args:?}"));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
     /// Runs with `input` on stdin.
     fn run_with_input(&self, args: &[&str], input: &[u8]) -> Output {
         let mut child = self
@@ -96,23 +29,6 @@ impl Env {
         child.stdin.take().unwrap().write_all(input).unwrap();
         child.wait_with_output().unwrap()
     }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        // Detached containers must not outlive the test.
-        let _ = self.run(&["rm", "-f", "execd"]);
-    }
-}
-
-fn check(out: &Output, what: &str) {
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn text(bytes: &[u8]) -> String {

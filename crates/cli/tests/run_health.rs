@@ -8,100 +8,12 @@
 //! containers. Root and busybox are needed: under CI=true their absence
 //! fails the test, otherwise it says loudly that it skips.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-fn missing(test: &str, what: &str) -> bool {
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{test}: prerequisite missing under CI=true: {what}");
-    }
-    eprintln!("\n!!! SKIPPING {test}: {what} !!!\n");
-    false
-}
-
-fn prerequisites(test: &str) -> bool {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    if !root {
-        return missing(test, "needs root");
-    }
-    Path::new("/bin/busybox").exists()
-        || missing(test, "needs /bin/busybox (scripts/install-deps.sh)")
-}
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .unwrap()
-        .to_owned()
-}
-
-const IMAGE: &str = "buildr-fixtures/busybox:latest";
-
-/// A store with the busybox fixture imported as [`IMAGE`]; every
-/// container left running is removed when it drops.
-struct Env {
-    dir: tempfile::TempDir,
-}
+mod container_common;
+use container_common::{Env, IMAGE, check, prerequisites};
 
 impl Env {
-    fn new() -> Env {
-        let env = Env {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        let tar = env.dir.path().join("busybox-rootfs.tar");
-        let out = Command::new("bash")
-            .arg(workspace().join("fixtures/base/busybox-rootfs.sh"))
-            .arg(&tar)
-            .output()
-            .unwrap();
-        check(&out, "busybox-rootfs.sh");
-        env.ok(&["import", tar.to_str().unwrap(), IMAGE]);
-        env
-    }
-
-    fn root(&self) -> PathBuf {
-        self.dir.path().join("root")
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_buildr"))
-            .env_remove("BUILDR_ROOT")
-            .arg("--root")
-            .arg(self.root())
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    /// stdout of a command that must succeed.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        check(&out, &format!("buildr {args:?}"));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// stderr of a command that must fail.
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            !out.status.success(),
-            "buildr {args:?} should fail:\n{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    }
-
-    fn inspect(&self, name: &str) -> serde_json::Value {
-        let text = self.ok(&["container", "inspect", name]);
-        let docs: serde_json::Value = serde_json::from_str(&text).unwrap();
-        docs[0].clone()
-    }
-
     /// Waits (generously) until `name`'s State.Health.Status is `want`.
     fn wait_health(&self, name: &str, want: &str) -> serde_json::Value {
         let deadline = Instant::now() + Duration::from_secs(90);
@@ -126,25 +38,6 @@ impl Env {
             .find_map(|l| l.strip_prefix(&format!("{name}|")).map(str::to_owned))
             .unwrap_or_else(|| panic!("{name} not in ps:\n{out}"))
     }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        let ids = self.run(&["ps", "-q", "--no-trunc"]);
-        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
-            let _ = self.run(&["rm", "-f", id]);
-        }
-    }
-}
-
-fn check(out: &Output, what: &str) {
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Host processes whose command line is exactly `argv`.

@@ -14,25 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn missing(test: &str, what: &str) -> bool {
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{test}: prerequisite missing under CI=true: {what}");
-    }
-    eprintln!("\n!!! SKIPPING {test}: {what} !!!\n");
-    false
-}
-
-fn prerequisites(test: &str) -> bool {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    if !root {
-        return missing(test, "needs root");
-    }
-    let busybox = Path::new("/bin/busybox").exists();
-    busybox || missing(test, "needs /bin/busybox (scripts/install-deps.sh)")
-}
+mod container_common;
+use container_common::{Env, IMAGE, check, missing, prerequisites};
 
 fn memory_cgroup(test: &str) -> bool {
     let v2 = std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
@@ -41,67 +24,7 @@ fn memory_cgroup(test: &str) -> bool {
         || missing(test, "needs the memory cgroup controller")
 }
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .unwrap()
-        .to_owned()
-}
-
-/// A store with the busybox fixture imported as `bb`.
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-const IMAGE: &str = "buildr-fixtures/busybox:latest";
-
 impl Env {
-    fn new() -> Env {
-        let env = Env {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        let tar = env.dir.path().join("busybox-rootfs.tar");
-        let out = Command::new("bash")
-            .arg(workspace().join("fixtures/base/busybox-rootfs.sh"))
-            .arg(&tar)
-            .output()
-            .unwrap();
-        check(&out, "busybox-rootfs.sh");
-        env.ok(&["import", tar.to_str().unwrap(), IMAGE]);
-        env
-    }
-
-    fn root(&self) -> PathBuf {
-        self.dir.path().join("root")
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_buildr"));
-        cmd.env_remove("BUILDR_ROOT")
-            .arg("--root")
-            .arg(self.root())
-            .args(args);
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
-    }
-
-    /// stdout of a command that must succeed.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        check(&out, &format!("buildr {args:?}"));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn inspect(&self, name: &str) -> serde_json::Value {
-        let text = self.ok(&["container", "inspect", name]);
-        let docs: serde_json::Value = serde_json::from_str(&text).unwrap();
-        docs[0].clone()
-    }
-
     /// Names of the entries of `<root>/containers` (the lock file aside).
     fn container_dirs(&self) -> Vec<String> {
         std::fs::read_dir(self.root().join("containers"))
@@ -110,16 +33,6 @@ impl Env {
             .filter(|n| n != ".lock")
             .collect()
     }
-}
-
-fn check(out: &Output, what: &str) {
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn stdout(out: &Output) -> String {
