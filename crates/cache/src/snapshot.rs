@@ -239,14 +239,16 @@ fn sync_filesystem(path: &Path) -> Result<()> {
 
 fn fsync_path(path: &Path, dir: bool) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut options = fs::OpenOptions::new();
-    options
+    let kind = if dir {
+        nix::libc::O_DIRECTORY
+    } else {
+        nix::libc::O_NONBLOCK
+    };
+    let file = fs::OpenOptions::new()
         .read(true)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK);
-    if dir {
-        options.custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_DIRECTORY);
-    }
-    let file = options.open(path).ctx("open", path)?;
+        .custom_flags(nix::libc::O_NOFOLLOW | kind)
+        .open(path)
+        .ctx("open", path)?;
     file.sync_all().ctx("fsync", path)
 }
 
