@@ -36,10 +36,17 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Debian's docker-registry package starts a daemon on :5000; the tests start
-# their own on ports they pick, so the packaged service is stopped.
-if command -v systemctl >/dev/null 2>&1; then
-  systemctl disable --now docker-registry docker.service docker.socket >/dev/null 2>&1 || true
+# Debian's docker-registry and docker.io packages start daemons on install;
+# the tests start their own on ports they pick. A policy-rc.d for the length
+# of the install keeps the packages from starting anything, so nothing has to
+# be stopped or killed afterwards (and a daemon the user runs is left alone).
+policy=/usr/sbin/policy-rc.d
+own_policy=false
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy"
+  chmod 755 "$policy"
+  own_policy=true
 fi
-pkill -x docker-registry 2>/dev/null || true
+cleanup() { if $own_policy; then rm -f "$policy"; fi; }
+trap cleanup EXIT
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
