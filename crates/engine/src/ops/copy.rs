@@ -36,7 +36,7 @@ use crate::context::{BuildContext, ContextEntry, EntryKind, Selection};
 use crate::dockerignore::{Decision, DockerIgnore};
 use crate::error::Error;
 use parents::ParentsSource;
-use writer::{Writer, libc_nofollow};
+use writer::{Writer, libc_nofollow, mtime_of};
 
 /// Where the files of a copy come from.
 #[derive(Debug)]
@@ -197,6 +197,7 @@ impl Op<State> for CopyOp {
             chmod: self.chmod,
             location: &self.location,
             links: HashMap::new(),
+            dir_times: HashMap::new(),
             excludes: self.exclude_matcher()?,
         };
         if let Some(chown) = &self.chown {
@@ -263,6 +264,7 @@ impl Op<State> for CopyOp {
                 .remember(selection)
                 .map_err(|e| op_error(&self.location, e))?;
         }
+        writer.settle()?;
         let layer = self.env.commit(&upper)?;
         let mut next = StateData::clone(&base);
         next.added.push(layer.is_some());
@@ -341,8 +343,11 @@ impl CopyOp {
                         Some(entries) => entries,
                         None => walked.insert(context.walk().map_err(|e| self.err(e))?),
                     };
-                    writer.ensure_dir(target, None)?;
                     let resolved = clean(&m.resolved);
+                    let source = open_beneath(&root, &resolved, false)
+                        .and_then(|dir| dir.metadata())
+                        .map_err(|e| self.err(format!("cannot read /{resolved}: {e}")))?;
+                    writer.dest_dir(target, Some(mtime_of(&source)))?;
                     let prefix = if resolved.is_empty() {
                         String::new()
                     } else {
@@ -393,8 +398,8 @@ impl CopyOp {
             }
             EntryKind::File => {
                 let inode = (meta.nlink() > 1).then(|| (meta.dev(), meta.ino()));
-                if let Some(first) = inode.and_then(|key| writer.links.get(&key))
-                    && writer.write_hardlink(out, first)?
+                if let Some(first) = inode.and_then(|key| writer.links.get(&key).cloned())
+                    && writer.write_hardlink(out, &first)?
                 {
                     return Ok(());
                 }
@@ -410,6 +415,7 @@ impl CopyOp {
                     out,
                     Path::new(target.to_str().unwrap_or_default()),
                     (0, 0),
+                    mtime_of(&meta),
                 )?;
             }
             other => {
@@ -694,6 +700,13 @@ impl CopyOp {
             };
             if has_wildcards(last) {
                 let parent_resolved = view.resolve(parent, true)?;
+                // As fsutil, the directory before the wildcard must exist;
+                // a wildcard matching nothing in it is fine.
+                if !parent_resolved.is_empty() && view.lookup(&parent_resolved).is_none() {
+                    return Err(self.err(format!(
+                        "failed to compute cache key: \"/{cleaned}\": not found"
+                    )));
+                }
                 for name in view.list(&parent_resolved)?.keys() {
                     if glob_match(last, name) {
                         matches.push((
@@ -712,12 +725,6 @@ impl CopyOp {
                 matches.push((cleaned.clone(), resolved));
             }
         }
-        if matches.is_empty() {
-            return Err(self.err(format!(
-                "no source files were specified: {:?} matched nothing",
-                self.sources
-            )));
-        }
         let into_dir = self.dest_is_dir || dest_exists_dir || matches.len() > 1;
         for (named, resolved) in &matches {
             // As BuildKit, hard links are kept within one source, not across.
@@ -730,12 +737,7 @@ impl CopyOp {
             let is_dir = found.as_ref().is_none_or(|f| f.meta.is_dir());
             if is_dir {
                 let target = dest;
-                writer.ensure_dir(
-                    target,
-                    found
-                        .as_ref()
-                        .map(|f| (&f.meta, (f.meta.uid(), f.meta.gid()))),
-                )?;
+                writer.dest_dir(target, found.as_ref().map(|f| mtime_of(&f.meta)))?;
                 self.copy_stage_tree(view, resolved, target, writer)?;
             } else if let Some(found) = found {
                 let out = if into_dir {
@@ -818,13 +820,13 @@ fn copy_found(
     let kind = found.meta.file_type();
     if kind.is_symlink() {
         let target = fs::read_link(&found.host).map_err(|e| op_error(writer.location, e))?;
-        writer.write_symlink(out, &target, owner)?;
+        writer.write_symlink(out, &target, owner, mtime_of(&found.meta))?;
     } else if kind.is_file() {
         // As BuildKit: files hard-linked in the source stay hard-linked
         // in one copy.
         let inode = (found.meta.nlink() > 1).then(|| (found.meta.dev(), found.meta.ino()));
-        if let Some(first) = inode.and_then(|key| writer.links.get(&key))
-            && writer.write_hardlink(out, first)?
+        if let Some(first) = inode.and_then(|key| writer.links.get(&key).cloned())
+            && writer.write_hardlink(out, &first)?
         {
             return Ok(());
         }
