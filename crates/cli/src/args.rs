@@ -311,7 +311,8 @@ pub struct BuildArgs {
     pub jobs: Option<std::num::NonZeroUsize>,
     /// Output: `type=image|oci|docker|local|tar,dest=PATH` (or a directory);
     /// layers: `compression=gzip|zstd|uncompressed,compression-level=N`
-    /// (default gzip level 1).
+    /// (default gzip level 1); `rewrite-timestamp=true|false`: whether
+    /// SOURCE_DATE_EPOCH clamps file times in the layers (default true).
     #[arg(short = 'o', long = "output", value_name = "SPEC")]
     pub output: Option<String>,
     /// The build context directory, or `-` for a tar on stdin.

@@ -34,7 +34,7 @@ mod verify;
 
 pub use build::{
     BuildResult, Builder, DEFAULT_GZIP_LEVEL, LayerCompression, LogStream, NetworkMode, Output,
-    ProgressEvent, SecretSource, StepReport, VertexInfo, parse_ssh,
+    ProgressEvent, RewriteTimestamp, SecretSource, StepReport, VertexInfo, parse_ssh,
 };
 pub use buildr_cache::{Digest, PruneReport};
 pub use buildr_exec::Limits;

@@ -197,8 +197,9 @@ fn missing_source_is_worded_as_buildkit() {
         ("missing", "/missing"),
         ("/missing", "/missing"),
         ("./dir/../missing/", "/missing"),
-        ("*.nothing", "/*.nothing"),
         ("present/below", "/present/below"),
+        // fsutil walks the directory before the first wildcard: it must exist.
+        ("missing/*.txt", "/missing/*.txt"),
     ] {
         let err = ctx.resolve(&[source]).expect_err(source);
         assert!(
@@ -215,6 +216,27 @@ fn missing_source_is_worded_as_buildkit() {
             format!("failed to compute cache key: \"{shown}\": not found")
         );
     }
+}
+
+/// BuildKit's `AllowEmptyWildcard`: a wildcard matching nothing selects
+/// nothing, next to other sources or alone; its checksum still differs from
+/// a selection without it only by the pattern, never by an error.
+#[test]
+fn a_wildcard_may_match_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "foo", "x");
+    write(dir.path(), "sub/a.txt", "y");
+    let ctx = open(dir.path());
+    assert_eq!(matched(&ctx, &["foo", "nomatch*"]), ["foo"]);
+    assert!(matched(&ctx, &["nomatch*"]).is_empty());
+    assert!(matched(&ctx, &["sub/*.rs"]).is_empty());
+    // A file before the wildcard is walked as fsutil does: no match.
+    assert!(matched(&ctx, &["foo/*"]).is_empty());
+    let with = ctx.checksum(&["foo", "nomatch*"]).expect("checksum");
+    assert_eq!(with.matches().len(), 1);
+    let alone = ctx.checksum(&["nomatch*"]).expect("checksum");
+    assert!(alone.matches().is_empty());
+    assert_ne!(with.checksum(), alone.checksum());
 }
 
 #[test]

@@ -8,7 +8,10 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::mpsc;
 
 use anyhow::{Context, bail};
-use buildr::{Builder, DockerfileSource, LayerCompression, NetworkMode, Output, SecretSource};
+use buildr::{
+    Builder, DockerfileSource, LayerCompression, NetworkMode, Output, RewriteTimestamp,
+    SecretSource,
+};
 
 use crate::args::{BuildArgs, Cli};
 use crate::progress::{self, Mode};
@@ -87,6 +90,9 @@ pub fn run(cli: &Cli, args: &BuildArgs) -> anyhow::Result<ExitCode> {
         builder = builder
             .output(Output::parse(output)?)
             .layer_compression(LayerCompression::from_output_spec(output)?);
+        if let Some(rewrite) = RewriteTimestamp::from_output_spec(output)? {
+            builder = builder.rewrite_timestamp(rewrite);
+        }
     }
     if let Some(jobs) = args.jobs {
         builder = builder.jobs(jobs);

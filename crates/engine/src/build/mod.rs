@@ -56,9 +56,11 @@ use crate::ops::export::export;
 /// finished or failed), as the solver emits it.
 pub use buildr_solver::Event as ProgressEvent;
 pub use buildr_solver::{LogStream, VertexInfo};
+pub use epoch::RewriteTimestamp;
 pub(crate) use secrets::Secrets;
 pub use secrets::{SecretSource, parse_ssh};
 
+mod epoch;
 mod secrets;
 
 /// The network `RUN` steps get by default.
@@ -167,7 +169,8 @@ impl LayerCompression {
 impl Output {
     /// Parses docker's `-o` value: `type=oci,dest=out.tar`, or a bare
     /// directory (`type=local`). The layer compression keys are read by
-    /// [`LayerCompression::from_output_spec`].
+    /// [`LayerCompression::from_output_spec`], `rewrite-timestamp` by
+    /// [`RewriteTimestamp::from_output_spec`].
     pub fn parse(spec: &str) -> Result<Output> {
         let bad = |why: &str| Error::BuildOption {
             message: format!("-o {spec}: {why}"),
@@ -181,7 +184,7 @@ impl Output {
             match field.split_once('=') {
                 Some(("type", value)) => kind = Some(value.to_owned()),
                 Some(("dest", value)) => dest = Some(PathBuf::from(value)),
-                Some(("compression" | "compression-level", _)) => {}
+                Some(("compression" | "compression-level" | "rewrite-timestamp", _)) => {}
                 _ => return Err(bad("expected type=...,dest=...")),
             }
         }
@@ -230,6 +233,7 @@ pub struct Builder {
     cancel: Option<CancelToken>,
     output: Output,
     layer_compression: LayerCompression,
+    rewrite_timestamp: RewriteTimestamp,
 }
 
 impl fmt::Debug for Builder {
@@ -295,6 +299,7 @@ impl Builder {
             cancel: None,
             output: Output::Image,
             layer_compression: LayerCompression::default(),
+            rewrite_timestamp: RewriteTimestamp::default(),
         }
     }
 
@@ -308,6 +313,13 @@ impl Builder {
     /// level [`DEFAULT_GZIP_LEVEL`]).
     pub fn layer_compression(mut self, compression: LayerCompression) -> Builder {
         self.layer_compression = compression;
+        self
+    }
+
+    /// Whether `SOURCE_DATE_EPOCH` clamps the file times inside the layers
+    /// (default: it does; see [`RewriteTimestamp`]).
+    pub fn rewrite_timestamp(mut self, rewrite: RewriteTimestamp) -> Builder {
+        self.rewrite_timestamp = rewrite;
         self
     }
 
@@ -494,13 +506,14 @@ impl Builder {
                 path: tmp.clone(),
                 source,
             })?;
-        let source_date_epoch = std::env::var("SOURCE_DATE_EPOCH")
-            .ok()
-            .and_then(|v| v.parse::<i64>().ok());
+        let source_date_epoch = epoch::source_date_epoch();
         let env = Env {
             store: store.clone(),
             work: work.path().to_path_buf(),
-            layer: layer_options(self.layer_compression, source_date_epoch),
+            layer: layer_options(
+                self.layer_compression,
+                self.rewrite_timestamp.layer_epoch(source_date_epoch),
+            ),
         };
         let context = Arc::new(context);
         let plan = Plan {

@@ -251,8 +251,11 @@ impl BuildContext {
         Ok(out)
     }
 
-    /// The entries the sources of one `COPY` name. A source that matches
-    /// nothing (or only excluded entries) is an error worded as BuildKit's.
+    /// The entries the sources of one `COPY` name. A path that does not
+    /// exist (or is excluded) is an error worded as BuildKit's; a wildcard
+    /// that matches nothing is not, as BuildKit's `AllowEmptyWildcard`
+    /// (`COPY foo nomatch* /` copies `foo`, `COPY nomatch* /` copies
+    /// nothing), unless the directory before its first wildcard is missing.
     pub fn resolve<S: AsRef<str>>(&self, sources: &[S]) -> Result<Vec<SourceMatch>> {
         let mut out = Vec::new();
         for source in sources {
@@ -372,7 +375,17 @@ impl BuildContext {
         let scan = self.scan(None);
         let parts: Vec<&str> = cleaned.split('/').filter(|p| !p.is_empty()).collect();
         let mut candidates = vec![String::new()];
-        if parts.iter().any(|part| glob::has_wildcards(part)) {
+        let wildcard = parts.iter().any(|part| glob::has_wildcards(part));
+        if wildcard {
+            let fixed: Vec<&str> = parts
+                .iter()
+                .take_while(|part| !glob::has_wildcards(part))
+                .copied()
+                .collect();
+            // fsutil walks the directory before the first wildcard.
+            if self.lookup(&scan, &fixed.join("/"))?.is_none() {
+                return Err(not_found());
+            }
             for part in parts {
                 if !glob::has_wildcards(part) {
                     for candidate in &mut candidates {
@@ -423,7 +436,7 @@ impl BuildContext {
             }
             out.push((candidate, resolved));
         }
-        if out.is_empty() {
+        if out.is_empty() && !wildcard {
             return Err(not_found());
         }
         Ok(out)

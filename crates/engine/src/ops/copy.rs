@@ -14,14 +14,15 @@
 
 mod link;
 mod parents;
+mod writer;
 
 pub(crate) use link::LinkOp;
 
 use std::collections::HashMap;
-use std::fs::{self, File, FileTimes};
+use std::fs::{self, File};
 use std::io;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt, symlink};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use buildr_oci::{ExtractMode, ExtractOptions, extract_layer};
@@ -29,12 +30,13 @@ use buildr_solver::{BoxError, ContentHash, ExecCtx, Op};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 
 use super::commit::Env;
-use super::merged::{Merged, components};
+use super::merged::Merged;
 use super::{State, StateData, field, input, op_error};
 use crate::context::{BuildContext, ContextEntry, EntryKind, Selection};
 use crate::dockerignore::{Decision, DockerIgnore};
 use crate::error::Error;
 use parents::ParentsSource;
+use writer::{Writer, libc_nofollow, mtime_of};
 
 /// Where the files of a copy come from.
 #[derive(Debug)]
@@ -195,6 +197,7 @@ impl Op<State> for CopyOp {
             chmod: self.chmod,
             location: &self.location,
             links: HashMap::new(),
+            dir_times: HashMap::new(),
             excludes: self.exclude_matcher()?,
         };
         if let Some(chown) = &self.chown {
@@ -261,6 +264,7 @@ impl Op<State> for CopyOp {
                 .remember(selection)
                 .map_err(|e| op_error(&self.location, e))?;
         }
+        writer.settle()?;
         let layer = self.env.commit(&upper)?;
         let mut next = StateData::clone(&base);
         next.added.push(layer.is_some());
@@ -339,8 +343,11 @@ impl CopyOp {
                         Some(entries) => entries,
                         None => walked.insert(context.walk().map_err(|e| self.err(e))?),
                     };
-                    writer.ensure_dir(target, None)?;
                     let resolved = clean(&m.resolved);
+                    let source = open_beneath(&root, &resolved, false)
+                        .and_then(|dir| dir.metadata())
+                        .map_err(|e| self.err(format!("cannot read /{resolved}: {e}")))?;
+                    writer.dest_dir(target, Some(mtime_of(&source)))?;
                     let prefix = if resolved.is_empty() {
                         String::new()
                     } else {
@@ -391,8 +398,8 @@ impl CopyOp {
             }
             EntryKind::File => {
                 let inode = (meta.nlink() > 1).then(|| (meta.dev(), meta.ino()));
-                if let Some(first) = inode.and_then(|key| writer.links.get(&key))
-                    && writer.write_hardlink(out, first)?
+                if let Some(first) = inode.and_then(|key| writer.links.get(&key).cloned())
+                    && writer.write_hardlink(out, &first)?
                 {
                     return Ok(());
                 }
@@ -408,6 +415,7 @@ impl CopyOp {
                     out,
                     Path::new(target.to_str().unwrap_or_default()),
                     (0, 0),
+                    mtime_of(&meta),
                 )?;
             }
             other => {
@@ -692,6 +700,13 @@ impl CopyOp {
             };
             if has_wildcards(last) {
                 let parent_resolved = view.resolve(parent, true)?;
+                // As fsutil, the directory before the wildcard must exist;
+                // a wildcard matching nothing in it is fine.
+                if !parent_resolved.is_empty() && view.lookup(&parent_resolved).is_none() {
+                    return Err(self.err(format!(
+                        "failed to compute cache key: \"/{cleaned}\": not found"
+                    )));
+                }
                 for name in view.list(&parent_resolved)?.keys() {
                     if glob_match(last, name) {
                         matches.push((
@@ -710,12 +725,6 @@ impl CopyOp {
                 matches.push((cleaned.clone(), resolved));
             }
         }
-        if matches.is_empty() {
-            return Err(self.err(format!(
-                "no source files were specified: {:?} matched nothing",
-                self.sources
-            )));
-        }
         let into_dir = self.dest_is_dir || dest_exists_dir || matches.len() > 1;
         for (named, resolved) in &matches {
             // As BuildKit, hard links are kept within one source, not across.
@@ -728,12 +737,7 @@ impl CopyOp {
             let is_dir = found.as_ref().is_none_or(|f| f.meta.is_dir());
             if is_dir {
                 let target = dest;
-                writer.ensure_dir(
-                    target,
-                    found
-                        .as_ref()
-                        .map(|f| (&f.meta, (f.meta.uid(), f.meta.gid()))),
-                )?;
+                writer.dest_dir(target, found.as_ref().map(|f| mtime_of(&f.meta)))?;
                 self.copy_stage_tree(view, resolved, target, writer)?;
             } else if let Some(found) = found {
                 let out = if into_dir {
@@ -816,13 +820,13 @@ fn copy_found(
     let kind = found.meta.file_type();
     if kind.is_symlink() {
         let target = fs::read_link(&found.host).map_err(|e| op_error(writer.location, e))?;
-        writer.write_symlink(out, &target, owner)?;
+        writer.write_symlink(out, &target, owner, mtime_of(&found.meta))?;
     } else if kind.is_file() {
         // As BuildKit: files hard-linked in the source stay hard-linked
         // in one copy.
         let inode = (found.meta.nlink() > 1).then(|| (found.meta.dev(), found.meta.ino()));
-        if let Some(first) = inode.and_then(|key| writer.links.get(&key))
-            && writer.write_hardlink(out, first)?
+        if let Some(first) = inode.and_then(|key| writer.links.get(&key).cloned())
+            && writer.write_hardlink(out, &first)?
         {
             return Ok(());
         }
@@ -838,203 +842,6 @@ fn copy_found(
     }
     // Sockets, fifos and devices in a stage are skipped, as BuildKit's copy does for sockets.
     Ok(())
-}
-
-fn libc_nofollow() -> i32 {
-    OFlags::NOFOLLOW.bits() as i32
-}
-
-/// Writes into the upper dir of one copy.
-struct Writer<'a> {
-    upper: &'a Path,
-    /// The state being copied into, for parent directories' metadata.
-    target: &'a Merged,
-    owner: Option<(u32, u32)>,
-    chmod: Option<u32>,
-    location: &'a str,
-    excludes: Option<DockerIgnore>,
-    /// Source (dev, inode) of hard-linked files -> their first copy's host path.
-    links: HashMap<(u64, u64), PathBuf>,
-}
-
-impl Writer<'_> {
-    fn excluded(&self, rel: &str, is_dir: bool) -> bool {
-        self.excludes
-            .as_ref()
-            .is_some_and(|ignore| ignore.decide(rel, is_dir) == Decision::Exclude)
-    }
-
-    fn err(&self, message: impl std::fmt::Display) -> BoxError {
-        op_error(self.location, message)
-    }
-
-    /// The host path of `rel` in the upper dir, its parents created as
-    /// directories (with the target's metadata where it has them).
-    fn prepare(&self, rel: &str) -> Result<PathBuf, BoxError> {
-        let comps = components(rel);
-        let mut host = self.upper.to_path_buf();
-        let mut path = String::new();
-        for comp in comps.iter().take(comps.len().saturating_sub(1)) {
-            host.push(comp);
-            if !path.is_empty() {
-                path.push('/');
-            }
-            path.push_str(comp);
-            match fs::symlink_metadata(&host) {
-                Ok(meta) if meta.is_dir() => continue,
-                Ok(_) => fs::remove_file(&host).map_err(|e| self.err(e))?,
-                Err(_) => {}
-            }
-            self.make_dir(&host, &path, None)?;
-        }
-        if let Some(last) = comps.last() {
-            host.push(last);
-        }
-        Ok(host)
-    }
-
-    fn make_dir(
-        &self,
-        host: &Path,
-        path: &str,
-        meta: Option<(&fs::Metadata, (u32, u32))>,
-    ) -> Result<(), BoxError> {
-        fs::create_dir(host).map_err(|e| self.err(format!("create /{path}: {e}")))?;
-        let existing = self.target.lookup(path).filter(|f| f.meta.is_dir());
-        let (mode, owner, mtime) = match (meta, &existing) {
-            (Some((meta, owner)), _) => (meta.mode() & 0o7777, owner, meta.modified().ok()),
-            (None, Some(found)) => (
-                found.meta.mode() & 0o7777,
-                (found.meta.uid(), found.meta.gid()),
-                found.meta.modified().ok(),
-            ),
-            (None, None) => (0o755, (0, 0), None),
-        };
-        let owner = if existing.is_none() || meta.is_some() {
-            self.owner.unwrap_or(owner)
-        } else {
-            owner
-        };
-        let mode = if meta.is_some() {
-            self.chmod.unwrap_or(mode)
-        } else {
-            mode
-        };
-        self.finish(host, mode, owner, mtime)
-    }
-
-    /// Makes sure `rel` is a directory in the upper dir; returns its host path.
-    fn ensure_dir(
-        &self,
-        rel: &str,
-        meta: Option<(&fs::Metadata, (u32, u32))>,
-    ) -> Result<PathBuf, BoxError> {
-        let host = self.prepare(rel)?;
-        if components(rel).is_empty() {
-            return Ok(host);
-        }
-        match fs::symlink_metadata(&host) {
-            Ok(existing) if existing.is_dir() => return Ok(host),
-            Ok(_) => fs::remove_file(&host).map_err(|e| self.err(e))?,
-            Err(_) => {}
-        }
-        self.make_dir(&host, &clean(rel), meta)?;
-        Ok(host)
-    }
-
-    fn replace(&self, host: &Path) -> Result<(), BoxError> {
-        match fs::symlink_metadata(host) {
-            Ok(meta) if meta.is_dir() => fs::remove_dir_all(host).map_err(|e| self.err(e)),
-            Ok(_) => fs::remove_file(host).map_err(|e| self.err(e)),
-            Err(_) => Ok(()),
-        }
-    }
-
-    fn write_file(
-        &self,
-        rel: &str,
-        mut from: File,
-        meta: &fs::Metadata,
-        owner: (u32, u32),
-    ) -> Result<PathBuf, BoxError> {
-        let host = self.prepare(rel)?;
-        self.replace(&host)?;
-        let mut out = File::options()
-            .write(true)
-            .create_new(true)
-            .custom_flags(libc_nofollow())
-            .open(&host)
-            .map_err(|e| self.err(format!("create /{}: {e}", clean(rel))))?;
-        io::copy(&mut from, &mut out)
-            .map_err(|e| self.err(format!("write /{}: {e}", clean(rel))))?;
-        let mode = self.chmod.unwrap_or(meta.mode() & 0o7777);
-        drop(out);
-        self.finish(
-            &host,
-            mode,
-            self.owner.unwrap_or(owner),
-            meta.modified().ok(),
-        )?;
-        Ok(host)
-    }
-
-    /// Links `rel` to the earlier copy `first`; `false` when `first` is
-    /// gone (replaced by a later source), so the caller copies instead.
-    fn write_hardlink(&self, rel: &str, first: &Path) -> Result<bool, BoxError> {
-        if !fs::symlink_metadata(first).is_ok_and(|m| m.is_file()) {
-            return Ok(false);
-        }
-        let host = self.prepare(rel)?;
-        if host == first {
-            return Ok(true);
-        }
-        self.replace(&host)?;
-        fs::hard_link(first, &host)
-            .map_err(|e| self.err(format!("hard link /{}: {e}", clean(rel))))?;
-        Ok(true)
-    }
-
-    fn write_bytes(&self, rel: &str, content: &[u8]) -> Result<(), BoxError> {
-        let host = self.prepare(rel)?;
-        self.replace(&host)?;
-        fs::write(&host, content).map_err(|e| self.err(format!("write /{}: {e}", clean(rel))))?;
-        self.finish(
-            &host,
-            self.chmod.unwrap_or(0o644),
-            self.owner.unwrap_or((0, 0)),
-            None,
-        )
-    }
-
-    fn write_symlink(&self, rel: &str, target: &Path, owner: (u32, u32)) -> Result<(), BoxError> {
-        let host = self.prepare(rel)?;
-        self.replace(&host)?;
-        symlink(target, &host).map_err(|e| self.err(format!("symlink /{}: {e}", clean(rel))))?;
-        let (uid, gid) = self.owner.unwrap_or(owner);
-        if rustix::process::geteuid().is_root() {
-            std::os::unix::fs::lchown(&host, Some(uid), Some(gid)).map_err(|e| self.err(e))?;
-        }
-        Ok(())
-    }
-
-    fn finish(
-        &self,
-        host: &Path,
-        mode: u32,
-        (uid, gid): (u32, u32),
-        mtime: Option<std::time::SystemTime>,
-    ) -> Result<(), BoxError> {
-        if rustix::process::geteuid().is_root() {
-            std::os::unix::fs::lchown(host, Some(uid), Some(gid)).map_err(|e| self.err(e))?;
-        }
-        fs::set_permissions(host, fs::Permissions::from_mode(mode)).map_err(|e| self.err(e))?;
-        if let Some(mtime) = mtime {
-            let file = File::open(host).map_err(|e| self.err(e))?;
-            file.set_times(FileTimes::new().set_modified(mtime).set_accessed(mtime))
-                .map_err(|e| self.err(e))?;
-        }
-        Ok(())
-    }
 }
 
 /// Opens `rel` under the context root without following any symlink

@@ -1,0 +1,279 @@
+//! Writes into the upper dir of one copy: files, hard links, symlinks and
+//! directories with their owner, mode and times, parents created on the way.
+//!
+//! Times follow BuildKit's fsutil copy: a copied file, symlink (the link
+//! itself, never its target) or directory keeps its source's mtime; the
+//! directory a directory source is copied into keeps (or gets) its own
+//! owner and mode and takes the source directory's mtime; directories
+//! created only as parents get the time of the copy. Directory times are
+//! set last ([`Writer::settle`]), after everything below them is written.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+
+use buildr_solver::BoxError;
+use rustix::fs::{AtFlags, CWD, OFlags, Timespec, Timestamps};
+
+use super::clean;
+use crate::dockerignore::{Decision, DockerIgnore};
+use crate::ops::merged::{Merged, components};
+use crate::ops::op_error;
+
+pub(super) fn libc_nofollow() -> i32 {
+    OFlags::NOFOLLOW.bits() as i32
+}
+
+/// Writes into the upper dir of one copy.
+pub(super) struct Writer<'a> {
+    pub(super) upper: &'a Path,
+    /// The state being copied into, for parent directories' metadata.
+    pub(super) target: &'a Merged,
+    pub(super) owner: Option<(u32, u32)>,
+    pub(super) chmod: Option<u32>,
+    pub(super) location: &'a str,
+    pub(super) excludes: Option<DockerIgnore>,
+    /// Source (dev, inode) of hard-linked files -> their first copy's host path.
+    pub(super) links: HashMap<(u64, u64), PathBuf>,
+    /// Directories' mtimes, applied by [`Writer::settle`] (writing a
+    /// child changes its directory's mtime).
+    pub(super) dir_times: HashMap<PathBuf, Timespec>,
+}
+
+/// The mtime of `meta`, to the nanosecond.
+pub(super) fn mtime_of(meta: &fs::Metadata) -> Timespec {
+    Timespec {
+        tv_sec: meta.mtime(),
+        tv_nsec: meta.mtime_nsec(),
+    }
+}
+
+/// Sets the access and modification times of `host` itself (a symlink is
+/// not followed).
+fn set_mtime(host: &Path, mtime: Timespec) -> rustix::io::Result<()> {
+    let times = Timestamps {
+        last_access: mtime,
+        last_modification: mtime,
+    };
+    rustix::fs::utimensat(CWD, host, &times, AtFlags::SYMLINK_NOFOLLOW)
+}
+
+impl Writer<'_> {
+    pub(super) fn excluded(&self, rel: &str, is_dir: bool) -> bool {
+        self.excludes
+            .as_ref()
+            .is_some_and(|ignore| ignore.decide(rel, is_dir) == Decision::Exclude)
+    }
+
+    fn err(&self, message: impl std::fmt::Display) -> BoxError {
+        op_error(self.location, message)
+    }
+
+    /// The host path of `rel` in the upper dir, its parents created as
+    /// directories (with the target's metadata where it has them).
+    fn prepare(&mut self, rel: &str) -> Result<PathBuf, BoxError> {
+        let comps = components(rel);
+        let mut host = self.upper.to_path_buf();
+        let mut path = String::new();
+        for comp in comps.iter().take(comps.len().saturating_sub(1)) {
+            host.push(comp);
+            if !path.is_empty() {
+                path.push('/');
+            }
+            path.push_str(comp);
+            match fs::symlink_metadata(&host) {
+                Ok(meta) if meta.is_dir() => continue,
+                Ok(_) => fs::remove_file(&host).map_err(|e| self.err(e))?,
+                Err(_) => {}
+            }
+            self.make_dir(&host, &path, None)?;
+        }
+        if let Some(last) = comps.last() {
+            host.push(last);
+        }
+        Ok(host)
+    }
+
+    fn make_dir(
+        &mut self,
+        host: &Path,
+        path: &str,
+        meta: Option<(&fs::Metadata, (u32, u32))>,
+    ) -> Result<(), BoxError> {
+        fs::create_dir(host).map_err(|e| self.err(format!("create /{path}: {e}")))?;
+        let existing = self.target.lookup(path).filter(|f| f.meta.is_dir());
+        let (mode, owner, mtime) = match (meta, &existing) {
+            (Some((meta, owner)), _) => (meta.mode() & 0o7777, owner, Some(mtime_of(meta))),
+            (None, Some(found)) => (
+                found.meta.mode() & 0o7777,
+                (found.meta.uid(), found.meta.gid()),
+                Some(mtime_of(&found.meta)),
+            ),
+            (None, None) => (0o755, (0, 0), None),
+        };
+        let owner = if existing.is_none() || meta.is_some() {
+            self.owner.unwrap_or(owner)
+        } else {
+            owner
+        };
+        let mode = if meta.is_some() {
+            self.chmod.unwrap_or(mode)
+        } else {
+            mode
+        };
+        self.dir_times.remove(host);
+        if let Some(mtime) = mtime {
+            self.dir_times.insert(host.to_path_buf(), mtime);
+        }
+        self.finish(host, mode, owner, None)
+    }
+
+    /// Makes sure `rel` is a directory in the upper dir; returns its host path.
+    pub(super) fn ensure_dir(
+        &mut self,
+        rel: &str,
+        meta: Option<(&fs::Metadata, (u32, u32))>,
+    ) -> Result<PathBuf, BoxError> {
+        let host = self.prepare(rel)?;
+        if components(rel).is_empty() {
+            return Ok(host);
+        }
+        match fs::symlink_metadata(&host) {
+            Ok(existing) if existing.is_dir() => return Ok(host),
+            Ok(_) => fs::remove_file(&host).map_err(|e| self.err(e))?,
+            Err(_) => {}
+        }
+        self.make_dir(&host, &clean(rel), meta)?;
+        Ok(host)
+    }
+
+    /// The directory a directory source is copied into, as fsutil's copy
+    /// with `CopyDirContents` makes it: an existing one keeps its owner and
+    /// mode, a new one (and its missing parents) is 0755 and owned by
+    /// `--chown` or 0:0; either takes the source directory's mtime.
+    pub(super) fn dest_dir(
+        &mut self,
+        rel: &str,
+        source_mtime: Option<Timespec>,
+    ) -> Result<PathBuf, BoxError> {
+        let host = self.ensure_dir(rel, None)?;
+        if let Some(mtime) = source_mtime
+            && !components(rel).is_empty()
+        {
+            self.dir_times.insert(host.clone(), mtime);
+        }
+        Ok(host)
+    }
+
+    /// Sets the recorded directory times, once everything is written.
+    pub(super) fn settle(&mut self) -> Result<(), BoxError> {
+        for (host, mtime) in self.dir_times.drain() {
+            // A directory a later source replaced is not there any more.
+            if !fs::symlink_metadata(&host).is_ok_and(|m| m.is_dir()) {
+                continue;
+            }
+            set_mtime(&host, mtime).map_err(|e| op_error(self.location, e))?;
+        }
+        Ok(())
+    }
+
+    fn replace(&self, host: &Path) -> Result<(), BoxError> {
+        match fs::symlink_metadata(host) {
+            Ok(meta) if meta.is_dir() => fs::remove_dir_all(host).map_err(|e| self.err(e)),
+            Ok(_) => fs::remove_file(host).map_err(|e| self.err(e)),
+            Err(_) => Ok(()),
+        }
+    }
+
+    pub(super) fn write_file(
+        &mut self,
+        rel: &str,
+        mut from: File,
+        meta: &fs::Metadata,
+        owner: (u32, u32),
+    ) -> Result<PathBuf, BoxError> {
+        let host = self.prepare(rel)?;
+        self.replace(&host)?;
+        let mut out = File::options()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc_nofollow())
+            .open(&host)
+            .map_err(|e| self.err(format!("create /{}: {e}", clean(rel))))?;
+        io::copy(&mut from, &mut out)
+            .map_err(|e| self.err(format!("write /{}: {e}", clean(rel))))?;
+        let mode = self.chmod.unwrap_or(meta.mode() & 0o7777);
+        drop(out);
+        self.finish(
+            &host,
+            mode,
+            self.owner.unwrap_or(owner),
+            Some(mtime_of(meta)),
+        )?;
+        Ok(host)
+    }
+
+    /// Links `rel` to the earlier copy `first`; `false` when `first` is
+    /// gone (replaced by a later source), so the caller copies instead.
+    pub(super) fn write_hardlink(&mut self, rel: &str, first: &Path) -> Result<bool, BoxError> {
+        if !fs::symlink_metadata(first).is_ok_and(|m| m.is_file()) {
+            return Ok(false);
+        }
+        let host = self.prepare(rel)?;
+        if host == first {
+            return Ok(true);
+        }
+        self.replace(&host)?;
+        fs::hard_link(first, &host)
+            .map_err(|e| self.err(format!("hard link /{}: {e}", clean(rel))))?;
+        Ok(true)
+    }
+
+    pub(super) fn write_bytes(&mut self, rel: &str, content: &[u8]) -> Result<(), BoxError> {
+        let host = self.prepare(rel)?;
+        self.replace(&host)?;
+        fs::write(&host, content).map_err(|e| self.err(format!("write /{}: {e}", clean(rel))))?;
+        self.finish(
+            &host,
+            self.chmod.unwrap_or(0o644),
+            self.owner.unwrap_or((0, 0)),
+            None,
+        )
+    }
+
+    pub(super) fn write_symlink(
+        &mut self,
+        rel: &str,
+        target: &Path,
+        owner: (u32, u32),
+        mtime: Timespec,
+    ) -> Result<(), BoxError> {
+        let host = self.prepare(rel)?;
+        self.replace(&host)?;
+        symlink(target, &host).map_err(|e| self.err(format!("symlink /{}: {e}", clean(rel))))?;
+        let (uid, gid) = self.owner.unwrap_or(owner);
+        if rustix::process::geteuid().is_root() {
+            std::os::unix::fs::lchown(&host, Some(uid), Some(gid)).map_err(|e| self.err(e))?;
+        }
+        set_mtime(&host, mtime).map_err(|e| self.err(format!("set mtime of /{}: {e}", clean(rel))))
+    }
+
+    fn finish(
+        &self,
+        host: &Path,
+        mode: u32,
+        (uid, gid): (u32, u32),
+        mtime: Option<Timespec>,
+    ) -> Result<(), BoxError> {
+        if rustix::process::geteuid().is_root() {
+            std::os::unix::fs::lchown(host, Some(uid), Some(gid)).map_err(|e| self.err(e))?;
+        }
+        fs::set_permissions(host, fs::Permissions::from_mode(mode)).map_err(|e| self.err(e))?;
+        if let Some(mtime) = mtime {
+            set_mtime(host, mtime).map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+}
