@@ -873,6 +873,29 @@ fn layout_manifest(layout: &Path) -> (String, Value) {
     )
 }
 
+/// The manifest the store holds for `image`: its digest and JSON.
+fn stored_manifest(env: &Env, image: &str) -> (String, Value) {
+    let digest = env.inspect(image)["Descriptor"]["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let blob = env
+        .path("root/blobs/sha256")
+        .join(&digest["sha256:".len()..]);
+    (
+        digest,
+        serde_json::from_slice(&fs::read(blob).unwrap()).unwrap(),
+    )
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 fn untar(tar: &Path, into: &Path) {
     fs::create_dir_all(into).unwrap();
     let out = Command::new("tar")
@@ -961,7 +984,23 @@ fn image_on_a_docker_typed_base_is_one_flavour_in_every_output() {
     let dest = format!("type=oci,dest={}", exported.display());
     build_on_docker_base(&env, &registry, &["-o", &dest]);
     let app = format!("{}/app:v1", registry.addr);
-    let local_digest = env.inspect(&app)["Descriptor"]["digest"].clone();
+    let (local_digest, local) = stored_manifest(&env, &app);
+    assert_one_flavour(&local, "oci", "the built manifest in the store");
+    let local_digest = Value::from(local_digest);
+
+    // commit: a container of the Docker-typed base becomes an OCI image.
+    // The fixture shares the base's config (its id) and goes first: commit
+    // finds its base by id.
+    env.buildr(&["rmi", "buildr-fixtures/busybox"]);
+    let base = format!("{}/base:docker", registry.addr);
+    env.buildr(&["create", "--name", "c", &base, "true"]);
+    env.buildr(&["commit", "c", "committed:1"]);
+    let (_, committed) = stored_manifest(&env, "committed:1");
+    assert_one_flavour(&committed, "oci", "the committed manifest");
+    assert_eq!(
+        layer_digests(&committed)[..base_layers.len()],
+        base_layers[..]
+    );
 
     // (a) push: an OCI manifest with OCI descriptors only, the base's
     // blobs unchanged; skopeo copies it to a layout as is, umoci unpacks.
@@ -1038,4 +1077,117 @@ fn image_on_a_docker_typed_base_is_one_flavour_in_every_output() {
         config["rootfs"]["diff_ids"],
         env.inspect(&app)["RootFS"]["Layers"]
     );
+}
+
+/// A manifest from before this conversion existed: OCI, with the base's
+/// Docker layer types, loaded from an OCI layout (load keeps it as is).
+/// Returns its digest.
+fn load_mixed_manifest(env: &Env, image: &str, n_docker: usize) -> String {
+    let saved = env.path("clean.oci.tar");
+    env.buildr(&[
+        "save",
+        "--format",
+        "oci",
+        "-o",
+        saved.to_str().unwrap(),
+        image,
+    ]);
+    let layout = env.path("mixed");
+    untar(&saved, &layout);
+    let (_, mut manifest) = layout_manifest(&layout);
+    for layer in manifest["layers"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .take(n_docker)
+    {
+        layer["mediaType"] = "application/vnd.docker.image.rootfs.diff.tar.gzip".into();
+    }
+    let bytes = serde_json::to_vec(&manifest).unwrap();
+    let hex = sha256_hex(&bytes);
+    fs::write(layout.join("blobs/sha256").join(&hex), &bytes).unwrap();
+    let index_path = layout.join("index.json");
+    let mut index: Value = serde_json::from_slice(&fs::read(&index_path).unwrap()).unwrap();
+    index["manifests"][0]["digest"] = format!("sha256:{hex}").into();
+    index["manifests"][0]["size"] = bytes.len().into();
+    fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    let tar = env.path("mixed.oci.tar");
+    let out = Command::new("tar")
+        .arg("-cf")
+        .arg(&tar)
+        .arg("-C")
+        .arg(&layout)
+        .args(["oci-layout", "index.json", "blobs"])
+        .output()
+        .unwrap();
+    ok(out, "tar -cf");
+    env.buildr(&["load", "-i", tar.to_str().unwrap()]);
+    format!("sha256:{hex}")
+}
+
+#[test]
+fn a_mixed_manifest_in_the_store_is_converted_on_push_and_save() {
+    let test = "a_mixed_manifest_in_the_store_is_converted_on_push_and_save";
+    if !prerequisites(test) || !need_tool(test, "umoci") || !need_tool(test, "tar") {
+        return;
+    }
+    let registry = Registry::start(test, None);
+    let env = Env::new();
+    let base_layers = push_docker_typed_base(&env, &registry);
+    build_on_docker_base(&env, &registry, &[]);
+    let app = format!("{}/app:v1", registry.addr);
+    let (_, clean) = stored_manifest(&env, &app);
+    let mixed_digest = load_mixed_manifest(&env, &app, base_layers.len());
+    let (stored_digest, stored) = stored_manifest(&env, &app);
+    assert_eq!(stored_digest, mixed_digest, "load keeps the manifest");
+    assert_eq!(
+        stored["layers"][0]["mediaType"],
+        "application/vnd.docker.image.rootfs.diff.tar.gzip"
+    );
+
+    // push sends the converted manifest: the clean one, a new digest.
+    let out = env.buildr(&["push", &app]);
+    let remote = format!("docker://{app}");
+    let raw: Value = serde_json::from_str(&skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &remote,
+    ]))
+    .unwrap();
+    assert_one_flavour(&raw, "oci", "the pushed manifest");
+    assert_eq!(raw, clean, "same blobs, OCI names");
+    let pushed: Value =
+        serde_json::from_str(&skopeo(&["inspect", "--tls-verify=false", &remote])).unwrap();
+    let pushed_digest = pushed["Digest"].as_str().unwrap();
+    assert_ne!(pushed_digest, mixed_digest);
+    assert!(
+        out.contains(&format!("digest: {pushed_digest} size: ")),
+        "{out}"
+    );
+    let copied = env.path("copied");
+    skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        &remote,
+        &format!("oci:{}:v1", copied.display()),
+    ]);
+    assert_umoci_unpacks(&copied, "v1", "skopeo's copy of the pushed image");
+
+    // save --format oci converts too; umoci unpacks it.
+    let saved = env.path("saved.oci.tar");
+    env.buildr(&[
+        "save",
+        "--format",
+        "oci",
+        "-o",
+        saved.to_str().unwrap(),
+        &app,
+    ]);
+    let layout = env.path("saved");
+    untar(&saved, &layout);
+    let (digest, manifest) = layout_manifest(&layout);
+    assert_eq!(digest, pushed_digest);
+    assert_one_flavour(&manifest, "oci", "save --format oci");
+    assert_umoci_unpacks(&layout, "v1", "save --format oci");
 }
