@@ -833,3 +833,361 @@ fn build_from_the_registry_and_push_the_result() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The manifest's own type, its config's and its layers' media types all
+/// in one family: `vnd.oci.` or `vnd.docker.`.
+fn assert_one_flavour(manifest: &Value, family: &str, what: &str) {
+    let own = manifest["mediaType"]
+        .as_str()
+        .unwrap_or(if family == "oci" {
+            "application/vnd.oci.image.manifest.v1+json"
+        } else {
+            ""
+        });
+    let mut types = vec![own, manifest["config"]["mediaType"].as_str().unwrap()];
+    let layers = manifest["layers"].as_array().unwrap();
+    types.extend(layers.iter().map(|l| l["mediaType"].as_str().unwrap()));
+    let prefix = format!("application/vnd.{family}.");
+    for t in types {
+        assert!(t.starts_with(&prefix), "{what}: {t} in {manifest:#}");
+    }
+}
+
+fn layer_digests(manifest: &Value) -> Vec<String> {
+    let layers = manifest["layers"].as_array().unwrap();
+    layers
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// An OCI layout dir: its only manifest's digest and JSON.
+fn layout_manifest(layout: &Path) -> (String, Value) {
+    let index: Value =
+        serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let digest = index["manifests"][0]["digest"].as_str().unwrap().to_owned();
+    let blob = layout.join("blobs/sha256").join(&digest["sha256:".len()..]);
+    (
+        digest,
+        serde_json::from_slice(&fs::read(blob).unwrap()).unwrap(),
+    )
+}
+
+/// The manifest the store holds for `image`: its digest and JSON.
+fn stored_manifest(env: &Env, image: &str) -> (String, Value) {
+    let digest = env.inspect(image)["Descriptor"]["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let blob = env
+        .path("root/blobs/sha256")
+        .join(&digest["sha256:".len()..]);
+    (
+        digest,
+        serde_json::from_slice(&fs::read(blob).unwrap()).unwrap(),
+    )
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn untar(tar: &Path, into: &Path) {
+    fs::create_dir_all(into).unwrap();
+    let out = Command::new("tar")
+        .arg("-xf")
+        .arg(tar)
+        .arg("-C")
+        .arg(into)
+        .output()
+        .unwrap();
+    ok(out, "tar -xf");
+}
+
+/// `umoci unpack` of `layout:tag` succeeds and shows busybox and /hello.
+fn assert_umoci_unpacks(layout: &Path, tag: &str, what: &str) {
+    let bundle = layout.with_extension("bundle");
+    let out = Command::new("umoci")
+        .args(["unpack", "--image"])
+        .arg(format!("{}:{tag}", layout.display()))
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    ok(out, &format!("umoci unpack of {what}"));
+    assert_eq!(
+        fs::read_to_string(bundle.join("rootfs/hello")).unwrap(),
+        "hello\n",
+        "{what}"
+    );
+    assert!(bundle.join("rootfs/bin/busybox").exists(), "{what}");
+}
+
+/// The busybox fixture pushed by skopeo as a Docker schema 2 image
+/// (`REG/base:docker`); returns its layer digests.
+fn push_docker_typed_base(env: &Env, registry: &Registry) -> Vec<String> {
+    env.import_busybox();
+    let archive = env.path("base.docker.tar");
+    env.buildr(&[
+        "save",
+        "--format",
+        "docker",
+        "-o",
+        archive.to_str().unwrap(),
+        "buildr-fixtures/busybox",
+    ]);
+    let base = format!("docker://{}/base:docker", registry.addr);
+    skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        "--format",
+        "v2s2",
+        &format!("docker-archive:{}", archive.display()),
+        &base,
+    ]);
+    let raw: Value =
+        serde_json::from_str(&skopeo(&["inspect", "--raw", "--tls-verify=false", &base])).unwrap();
+    assert_one_flavour(&raw, "docker", "the base as skopeo pushed it");
+    layer_digests(&raw)
+}
+
+/// Builds `FROM REG/base:docker` + one COPY layer as `REG/app:v1`.
+fn build_on_docker_base(env: &Env, registry: &Registry, extra: &[&str]) {
+    let ctx = env.path("ctx");
+    fs::create_dir_all(&ctx).unwrap();
+    fs::write(ctx.join("hello"), "hello\n").unwrap();
+    fs::write(
+        ctx.join("Dockerfile"),
+        format!("FROM {}/base:docker\nCOPY hello /hello\n", registry.addr),
+    )
+    .unwrap();
+    let app = format!("{}/app:v1", registry.addr);
+    let mut args = vec!["build", "--progress=plain", "-t", &app];
+    args.extend_from_slice(extra);
+    args.push(ctx.to_str().unwrap());
+    env.buildr(&args);
+}
+
+#[test]
+fn image_on_a_docker_typed_base_is_one_flavour_in_every_output() {
+    let test = "image_on_a_docker_typed_base_is_one_flavour_in_every_output";
+    if !prerequisites(test) || !need_tool(test, "umoci") || !need_tool(test, "tar") {
+        return;
+    }
+    let registry = Registry::start(test, None);
+    let env = Env::new();
+    let base_layers = push_docker_typed_base(&env, &registry);
+    let exported = env.path("built.oci.tar");
+    let dest = format!("type=oci,dest={}", exported.display());
+    build_on_docker_base(&env, &registry, &["-o", &dest]);
+    let app = format!("{}/app:v1", registry.addr);
+    let (local_digest, local) = stored_manifest(&env, &app);
+    assert_one_flavour(&local, "oci", "the built manifest in the store");
+    let local_digest = Value::from(local_digest);
+
+    // commit: a container of the Docker-typed base becomes an OCI image.
+    // The fixture shares the base's config (its id) and goes first: commit
+    // finds its base by id.
+    env.buildr(&["rmi", "buildr-fixtures/busybox"]);
+    let base = format!("{}/base:docker", registry.addr);
+    env.buildr(&["create", "--name", "c", &base, "true"]);
+    env.buildr(&["commit", "c", "committed:1"]);
+    let (_, committed) = stored_manifest(&env, "committed:1");
+    assert_one_flavour(&committed, "oci", "the committed manifest");
+    assert_eq!(
+        layer_digests(&committed)[..base_layers.len()],
+        base_layers[..]
+    );
+
+    // (a) push: an OCI manifest with OCI descriptors only, the base's
+    // blobs unchanged; skopeo copies it to a layout as is, umoci unpacks.
+    let out = env.buildr(&["push", &app]);
+    let remote = format!("docker://{app}");
+    let raw_text = skopeo(&["inspect", "--raw", "--tls-verify=false", &remote]);
+    let raw: Value = serde_json::from_str(&raw_text).unwrap();
+    assert_eq!(
+        raw["mediaType"], "application/vnd.oci.image.manifest.v1+json",
+        "{raw:#}"
+    );
+    assert_one_flavour(&raw, "oci", "the pushed manifest");
+    let layers = layer_digests(&raw);
+    assert_eq!(layers.len(), base_layers.len() + 1, "{raw:#}");
+    assert_eq!(layers[..base_layers.len()], base_layers[..]);
+    let pushed: Value =
+        serde_json::from_str(&skopeo(&["inspect", "--tls-verify=false", &remote])).unwrap();
+    assert_eq!(pushed["Digest"], local_digest, "the export was already OCI");
+    assert!(out.contains(local_digest.as_str().unwrap()), "{out}");
+    let copied = env.path("copied");
+    skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        &remote,
+        &format!("oci:{}:v1", copied.display()),
+    ]);
+    assert_eq!(
+        layout_manifest(&copied).0,
+        pushed["Digest"].as_str().unwrap()
+    );
+    assert_umoci_unpacks(&copied, "v1", "skopeo's copy of the pushed image");
+
+    // (b) save --format oci, (d) build -o type=oci: OCI throughout.
+    let saved = env.path("saved.oci.tar");
+    env.buildr(&[
+        "save",
+        "--format",
+        "oci",
+        "-o",
+        saved.to_str().unwrap(),
+        &app,
+    ]);
+    for (tar, tag, what) in [
+        (&saved, "v1", "save --format oci"),
+        (&exported, "v1", "-o type=oci"),
+    ] {
+        let layout = tar.with_extension("layout");
+        untar(tar, &layout);
+        let (_, manifest) = layout_manifest(&layout);
+        assert_one_flavour(&manifest, "oci", what);
+        assert_eq!(layer_digests(&manifest), layers, "{what}");
+        assert_umoci_unpacks(&layout, tag, what);
+    }
+
+    // (c) save --format docker: Docker types throughout for skopeo.
+    let docker = env.path("saved.docker.tar");
+    env.buildr(&[
+        "save",
+        "--format",
+        "docker",
+        "-o",
+        docker.to_str().unwrap(),
+        &app,
+    ]);
+    let archive = format!("docker-archive:{}", docker.display());
+    let raw: Value = serde_json::from_str(&skopeo(&["inspect", "--raw", &archive])).unwrap();
+    assert_eq!(
+        raw["mediaType"], "application/vnd.docker.distribution.manifest.v2+json",
+        "{raw:#}"
+    );
+    assert_one_flavour(&raw, "docker", "save --format docker");
+    let config: Value = serde_json::from_str(&skopeo(&["inspect", "--config", &archive])).unwrap();
+    assert_eq!(
+        config["rootfs"]["diff_ids"],
+        env.inspect(&app)["RootFS"]["Layers"]
+    );
+}
+
+/// A manifest from before this conversion existed: OCI, with the base's
+/// Docker layer types, loaded from an OCI layout (load keeps it as is).
+/// Returns its digest.
+fn load_mixed_manifest(env: &Env, image: &str, n_docker: usize) -> String {
+    let saved = env.path("clean.oci.tar");
+    env.buildr(&[
+        "save",
+        "--format",
+        "oci",
+        "-o",
+        saved.to_str().unwrap(),
+        image,
+    ]);
+    let layout = env.path("mixed");
+    untar(&saved, &layout);
+    let (_, mut manifest) = layout_manifest(&layout);
+    for layer in manifest["layers"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .take(n_docker)
+    {
+        layer["mediaType"] = "application/vnd.docker.image.rootfs.diff.tar.gzip".into();
+    }
+    let bytes = serde_json::to_vec(&manifest).unwrap();
+    let hex = sha256_hex(&bytes);
+    fs::write(layout.join("blobs/sha256").join(&hex), &bytes).unwrap();
+    let index_path = layout.join("index.json");
+    let mut index: Value = serde_json::from_slice(&fs::read(&index_path).unwrap()).unwrap();
+    index["manifests"][0]["digest"] = format!("sha256:{hex}").into();
+    index["manifests"][0]["size"] = bytes.len().into();
+    fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    let tar = env.path("mixed.oci.tar");
+    let out = Command::new("tar")
+        .arg("-cf")
+        .arg(&tar)
+        .arg("-C")
+        .arg(&layout)
+        .args(["oci-layout", "index.json", "blobs"])
+        .output()
+        .unwrap();
+    ok(out, "tar -cf");
+    env.buildr(&["load", "-i", tar.to_str().unwrap()]);
+    format!("sha256:{hex}")
+}
+
+#[test]
+fn a_mixed_manifest_in_the_store_is_converted_on_push_and_save() {
+    let test = "a_mixed_manifest_in_the_store_is_converted_on_push_and_save";
+    if !prerequisites(test) || !need_tool(test, "umoci") || !need_tool(test, "tar") {
+        return;
+    }
+    let registry = Registry::start(test, None);
+    let env = Env::new();
+    let base_layers = push_docker_typed_base(&env, &registry);
+    build_on_docker_base(&env, &registry, &[]);
+    let app = format!("{}/app:v1", registry.addr);
+    let (_, clean) = stored_manifest(&env, &app);
+    let mixed_digest = load_mixed_manifest(&env, &app, base_layers.len());
+    let (stored_digest, stored) = stored_manifest(&env, &app);
+    assert_eq!(stored_digest, mixed_digest, "load keeps the manifest");
+    assert_eq!(
+        stored["layers"][0]["mediaType"],
+        "application/vnd.docker.image.rootfs.diff.tar.gzip"
+    );
+
+    // push sends the converted manifest: the clean one, a new digest.
+    let out = env.buildr(&["push", &app]);
+    let remote = format!("docker://{app}");
+    let raw: Value = serde_json::from_str(&skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &remote,
+    ]))
+    .unwrap();
+    assert_one_flavour(&raw, "oci", "the pushed manifest");
+    assert_eq!(raw, clean, "same blobs, OCI names");
+    let pushed: Value =
+        serde_json::from_str(&skopeo(&["inspect", "--tls-verify=false", &remote])).unwrap();
+    let pushed_digest = pushed["Digest"].as_str().unwrap();
+    assert_ne!(pushed_digest, mixed_digest);
+    assert!(
+        out.contains(&format!("digest: {pushed_digest} size: ")),
+        "{out}"
+    );
+    let copied = env.path("copied");
+    skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        &remote,
+        &format!("oci:{}:v1", copied.display()),
+    ]);
+    assert_umoci_unpacks(&copied, "v1", "skopeo's copy of the pushed image");
+
+    // save --format oci converts too; umoci unpacks it.
+    let saved = env.path("saved.oci.tar");
+    env.buildr(&[
+        "save",
+        "--format",
+        "oci",
+        "-o",
+        saved.to_str().unwrap(),
+        &app,
+    ]);
+    let layout = env.path("saved");
+    untar(&saved, &layout);
+    let (digest, manifest) = layout_manifest(&layout);
+    assert_eq!(digest, pushed_digest);
+    assert_one_flavour(&manifest, "oci", "save --format oci");
+    assert_umoci_unpacks(&layout, "v1", "save --format oci");
+}

@@ -329,7 +329,7 @@ impl Registry {
             tag: parsed.tag().unwrap_or("latest").to_owned(),
             reference: name,
             digest: report.digest,
-            size: image.manifest_size,
+            size: report.size,
             uploaded: report.uploaded,
             bytes_uploaded: report.bytes_uploaded,
             existing: report.existing,

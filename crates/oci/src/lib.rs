@@ -9,7 +9,9 @@
 //!   ever writing outside it, applying whiteouts or converting them to
 //!   overlayfs form.
 //! - [`ImageConfig`], [`Manifest`], [`Index`], [`Descriptor`]: the JSON
-//!   documents, OCI and Docker, with [`decode_json_capped`] for bounded reads.
+//!   documents, OCI and Docker, with [`decode_json_capped`] for bounded reads;
+//!   [`Flavour`] and [`Manifest::converted`]: the one mapping of descriptor
+//!   media types between OCI and Docker manifests (same blobs, new names).
 //! - [`Reference`]: image names normalized as docker does.
 //! - [`RegistryClient`]: pull and push over the distribution protocol, with
 //!   docker's auth ([`DockerConfig`]) and registry settings
@@ -25,6 +27,7 @@ mod compress;
 mod diff;
 mod error;
 mod extract;
+mod flavour;
 mod image;
 mod reference;
 mod registry;
@@ -38,6 +41,7 @@ pub use compress::{
 pub use diff::{Diff, DiffSource};
 pub use error::{Error, Result};
 pub use extract::{ExtractMode, ExtractOptions, ExtractStats, extract_layer};
+pub use flavour::{EncodedManifest, Flavour, convert_media_type};
 pub use image::{
     ContainerConfig, DEFAULT_JSON_CAP, Descriptor, HealthConfig, History, ImageConfig, Index,
     Manifest, ManifestOrIndex, Platform, RootFs, decode_json_capped, media_type,

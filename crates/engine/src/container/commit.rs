@@ -8,8 +8,9 @@
 //! never sees a tag before its blobs. The layer's snapshot is unpacked on
 //! first use like any other layer.
 
-use buildr_oci::{Descriptor, Diff, DiffSource, History, LayerOptions, Manifest, media_type};
-use serde_json::Map;
+use buildr_oci::{
+    Descriptor, Diff, DiffSource, Flavour, History, LayerOptions, Manifest, media_type,
+};
 
 use super::Containers;
 use super::state::{Status, now_nanos};
@@ -63,16 +64,12 @@ impl Containers {
         let config_blob = store.put_blob(&to_json(&config)?)?;
         let mut layers = base.manifest.layers.clone();
         layers.push(Descriptor::new(digests.media_type, blob.digest, blob.size));
-        let manifest = Manifest {
-            schema_version: 2,
-            media_type: Some(media_type::OCI_MANIFEST.to_owned()),
-            artifact_type: None,
-            config: Descriptor::new(media_type::OCI_CONFIG, config_blob.digest, config_blob.size),
+        // The base's layers may be Docker-typed: renamed for the OCI manifest.
+        let manifest = Manifest::image(
+            Flavour::Oci,
+            Descriptor::new(media_type::OCI_CONFIG, config_blob.digest, config_blob.size),
             layers,
-            subject: None,
-            annotations: None,
-            extra: Map::new(),
-        };
+        );
         let manifest_blob = store.put_blob(&to_json(&manifest)?)?;
         if let Some(name) = &name {
             store.set_tag(name, &manifest_blob.digest)?;

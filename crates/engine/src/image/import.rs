@@ -6,8 +6,8 @@ use std::io::{self, Read, Write};
 
 use buildr_cache::Digest;
 use buildr_oci::{
-    CompressOptions, ContainerConfig, Descriptor, History, ImageConfig, LayerWriter, Manifest,
-    RootFs, media_type,
+    CompressOptions, ContainerConfig, Descriptor, Flavour, History, ImageConfig, LayerWriter,
+    Manifest, RootFs, media_type,
 };
 use serde_json::Map;
 
@@ -154,20 +154,15 @@ impl Images {
         };
         let config_bytes = to_json(&config)?;
         let config_blob = self.store.put_blob(&config_bytes)?;
-        let manifest = Manifest {
-            schema_version: 2,
-            media_type: Some(media_type::OCI_MANIFEST.to_owned()),
-            artifact_type: None,
-            config: Descriptor::new(media_type::OCI_CONFIG, config_blob.digest, config_blob.size),
-            layers: vec![Descriptor::new(
+        let manifest = Manifest::image(
+            Flavour::Oci,
+            Descriptor::new(media_type::OCI_CONFIG, config_blob.digest, config_blob.size),
+            vec![Descriptor::new(
                 digests.media_type,
                 layer.digest,
                 layer.size,
             )],
-            subject: None,
-            annotations: None,
-            extra: Map::new(),
-        };
+        );
         let manifest_blob = self.store.put_blob(&to_json(&manifest)?)?;
         self.store.set_tag(&name, &manifest_blob.digest)?;
         Ok(Imported {

@@ -16,11 +16,10 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 
 use buildr_cache::{BlobInfo, Digest, Hasher};
 use buildr_oci::{
-    Compression, DEFAULT_JSON_CAP, Descriptor, ImageConfig, Index, Manifest, Reference,
+    Compression, DEFAULT_JSON_CAP, Descriptor, Flavour, ImageConfig, Index, Manifest, Reference,
     decode_json_capped, detect_compression, media_type,
 };
 use serde::Deserialize;
-use serde_json::Map;
 
 use super::to_json;
 use super::{ArchiveFormat, Images, pick_platform, tag_name};
@@ -387,20 +386,11 @@ impl Images {
                     blob.size,
                 ));
             }
-            let manifest = Manifest {
-                schema_version: 2,
-                media_type: Some(media_type::OCI_MANIFEST.to_owned()),
-                artifact_type: None,
-                config: Descriptor::new(
-                    media_type::OCI_CONFIG,
-                    config_blob.digest,
-                    config_blob.size,
-                ),
+            let manifest = Manifest::image(
+                Flavour::Oci,
+                Descriptor::new(media_type::OCI_CONFIG, config_blob.digest, config_blob.size),
                 layers,
-                subject: None,
-                annotations: None,
-                extra: Map::new(),
-            };
+            );
             let manifest_blob = self.store.put_blob(&to_json(&manifest)?)?;
             let mut names = Vec::new();
             for tag in entry.repo_tags.iter().flatten() {

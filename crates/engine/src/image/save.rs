@@ -3,7 +3,10 @@
 //! OCI: `oci-layout`, `index.json` (one descriptor per name, annotated with
 //! `io.containerd.image.name` and `org.opencontainers.image.ref.name` as
 //! docker and BuildKit write them) and `blobs/sha256/<hex>`, the stored
-//! blobs as they are. Docker: `manifest.json` (`Config`, `RepoTags`,
+//! blobs as they are but for a manifest whose descriptors are not all OCI
+//! (a Docker-typed image, or a base's layers under an OCI manifest): that
+//! one is converted ([`buildr_oci::Manifest::converted`]; same blobs, a new
+//! manifest digest), as BuildKit's OCI exporter does. Docker: `manifest.json` (`Config`, `RepoTags`,
 //! `Layers`), `repositories`, `<config hex>.json` and uncompressed
 //! `<diff id hex>/layer.tar`, as `docker save` wrote them before 25.0.
 //! Every blob is verified against its digest while it is copied, and every
@@ -17,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use buildr_cache::{Digest, Hasher};
-use buildr_oci::{Descriptor, Index, media_type};
+use buildr_oci::{Descriptor, EncodedManifest, Flavour, Index, media_type};
 use serde::Serialize;
 use serde_json::Map;
 
@@ -195,10 +198,7 @@ impl Images {
         let mut manifests = Vec::new();
         for s in selected {
             let image = &s.image;
-            let mut blobs = vec![
-                (image.manifest_digest, image.manifest_size),
-                (image.manifest.config.digest, image.manifest.config.size),
-            ];
+            let mut blobs = vec![(image.manifest.config.digest, image.manifest.config.size)];
             blobs.extend(image.manifest.layers.iter().map(|l| (l.digest, l.size)));
             for (digest, size) in blobs {
                 if written.insert(digest) {
@@ -210,11 +210,7 @@ impl Images {
                     )?;
                 }
             }
-            let descriptor = Descriptor::new(
-                &image.manifest_media_type,
-                image.manifest_digest,
-                image.manifest_size,
-            );
+            let descriptor = self.append_oci_manifest(tar, image, &mut written)?;
             if s.names.is_empty() {
                 manifests.push(descriptor.clone());
             }
@@ -240,6 +236,38 @@ impl Images {
             extra: Map::new(),
         };
         append_bytes(tar, "index.json", &to_json(&index)?)
+    }
+
+    /// The image's manifest in OCI terms: the stored blob when it already
+    /// is, else converted (same config and layer blobs, renamed
+    /// descriptors, a new manifest digest). Returns its index descriptor.
+    fn append_oci_manifest<W: Write>(
+        &self,
+        tar: &mut tar::Builder<W>,
+        image: &Image,
+        written: &mut BTreeSet<Digest>,
+    ) -> Result<Descriptor> {
+        let Some(converted) = image.manifest.converted(Flavour::Oci) else {
+            if written.insert(image.manifest_digest) {
+                let path = format!("blobs/sha256/{}", image.manifest_digest.hex());
+                self.append_blob(tar, &path, &image.manifest_digest, image.manifest_size)?;
+            }
+            return Ok(Descriptor::new(
+                &image.manifest_media_type,
+                image.manifest_digest,
+                image.manifest_size,
+            ));
+        };
+        let encoded = EncodedManifest::encode(&converted)?;
+        if written.insert(encoded.digest) {
+            let path = format!("blobs/sha256/{}", encoded.digest.hex());
+            append_bytes(tar, &path, &encoded.bytes)?;
+        }
+        Ok(Descriptor::new(
+            media_type::OCI_MANIFEST,
+            encoded.digest,
+            encoded.size(),
+        ))
     }
 
     fn write_docker<W: Write>(

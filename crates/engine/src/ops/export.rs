@@ -2,8 +2,7 @@
 //! tags set last (a reader never sees a tag before its blobs).
 
 use buildr_cache::{Digest, Store};
-use buildr_oci::{Descriptor, History, ImageConfig, Manifest, RootFs, media_type};
-use serde_json::Map;
+use buildr_oci::{Descriptor, Flavour, History, ImageConfig, Manifest, RootFs, media_type};
 
 use super::StateData;
 use crate::error::Result;
@@ -55,20 +54,17 @@ pub(crate) fn export(
         diff_ids: state.layers.iter().map(|l| l.diff_id).collect(),
     };
     let config_blob = store.put_blob(&to_json(&config)?)?;
-    let manifest = Manifest {
-        schema_version: 2,
-        media_type: Some(media_type::OCI_MANIFEST.to_owned()),
-        artifact_type: None,
-        config: Descriptor::new(media_type::OCI_CONFIG, config_blob.digest, config_blob.size),
-        layers: state
+    // Base layers keep their blobs; a Docker-typed base's descriptors are
+    // renamed to agree with the OCI manifest.
+    let manifest = Manifest::image(
+        Flavour::Oci,
+        Descriptor::new(media_type::OCI_CONFIG, config_blob.digest, config_blob.size),
+        state
             .layers
             .iter()
             .map(|l| Descriptor::new(&l.media_type, l.digest, l.size))
             .collect(),
-        subject: None,
-        annotations: None,
-        extra: Map::new(),
-    };
+    );
     let manifest_blob = store.put_blob(&to_json(&manifest)?)?;
     Ok(Exported {
         config: config_blob.digest,

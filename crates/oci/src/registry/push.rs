@@ -19,7 +19,8 @@ use super::client::{
 };
 use super::transport::{Method, ReqBody, resolve_url};
 use crate::error::{Error, Result};
-use crate::image::{Descriptor, ManifestOrIndex};
+use crate::flavour::EncodedManifest;
+use crate::image::{Descriptor, Index, Manifest, ManifestOrIndex, media_type};
 use crate::reference::Reference;
 
 /// Options of [`RegistryClient::push`].
@@ -60,8 +61,11 @@ impl std::fmt::Debug for PushOptions {
 /// What a push did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushReport {
-    /// Digest of the top manifest or index pushed.
+    /// Digest of the top manifest or index pushed: the stored one's unless
+    /// its descriptors had to be converted to agree with its own type.
     pub digest: Digest,
+    /// Size of that manifest or index.
+    pub size: u64,
     pub uploaded: usize,
     pub bytes_uploaded: u64,
     pub existing: usize,
@@ -82,49 +86,88 @@ impl RegistryClient {
         let repo = self.repo(&endpoint, target.path())?;
         let mut report = PushReport {
             digest: *manifest,
+            size: 0,
             uploaded: 0,
             bytes_uploaded: 0,
             existing: 0,
             mounted: 0,
         };
-        let top = read_manifest(store, manifest, self.inner.opts.max_manifest_bytes)?;
-        match ManifestOrIndex::decode(&top, None, &format!("manifest {manifest}"))? {
+        let bytes = read_manifest(store, manifest, self.inner.opts.max_manifest_bytes)?;
+        let top = match ManifestOrIndex::decode(&bytes, None, &format!("manifest {manifest}"))? {
             ManifestOrIndex::Manifest(m) => {
-                let mut blobs = vec![m.config.clone()];
-                blobs.extend(m.layers.iter().cloned());
-                self.push_blobs(store, &repo, blobs, opts, &mut report)?;
+                let out = Outgoing::new(bytes, *manifest, &m)?;
+                self.push_blobs(store, &repo, out.blobs, opts, &mut report)?;
+                out.encoded
             }
             ManifestOrIndex::Index(index) => {
-                for child in &index.manifests {
-                    let bytes =
-                        read_manifest(store, &child.digest, self.inner.opts.max_manifest_bytes)?;
-                    let what = format!("manifest {}", child.digest);
-                    let ManifestOrIndex::Manifest(m) =
-                        ManifestOrIndex::decode(&bytes, Some(&child.media_type), &what)?
-                    else {
-                        return Err(Error::Protocol {
-                            url: what,
-                            reason: "nested indexes are not supported".into(),
-                        });
-                    };
-                    let mut blobs = vec![m.config.clone()];
-                    blobs.extend(m.layers.iter().cloned());
-                    self.push_blobs(store, &repo, blobs, opts, &mut report)?;
-                    self.put_manifest(&repo, &child.digest.to_string(), &bytes, &child.digest)?;
-                }
+                let stored = EncodedManifest {
+                    bytes,
+                    digest: *manifest,
+                };
+                self.push_children(store, &repo, *index, stored, opts, &mut report)?
             }
-        }
+        };
         let reference = target
             .tag()
-            .map_or_else(|| manifest.to_string(), str::to_owned);
-        self.put_manifest(&repo, &reference, &top, manifest)?;
+            .map_or_else(|| top.digest.to_string(), str::to_owned);
+        self.put_manifest(&repo, &reference, &top.bytes, &top.digest)?;
+        report.digest = top.digest;
+        report.size = top.size();
         if let Some(f) = &opts.progress {
             f(&Progress::ManifestPushed {
-                digest: *manifest,
+                digest: top.digest,
                 target: target.to_string(),
             });
         }
         Ok(report)
+    }
+
+    /// Pushes each manifest of `index` with its blobs and returns the index
+    /// to push last: `stored` as it is, or re-encoded when a child had to
+    /// be converted (its digest changed).
+    fn push_children(
+        &self,
+        store: &Store,
+        repo: &Repo,
+        mut index: Index,
+        stored: EncodedManifest,
+        opts: &PushOptions,
+        report: &mut PushReport,
+    ) -> Result<EncodedManifest> {
+        let mut changed = false;
+        for child in &mut index.manifests {
+            let child_bytes =
+                read_manifest(store, &child.digest, self.inner.opts.max_manifest_bytes)?;
+            let what = format!("manifest {}", child.digest);
+            let ManifestOrIndex::Manifest(m) =
+                ManifestOrIndex::decode(&child_bytes, Some(&child.media_type), &what)?
+            else {
+                return Err(Error::Protocol {
+                    url: what,
+                    reason: "nested indexes are not supported".into(),
+                });
+            };
+            let out = Outgoing::new(child_bytes, child.digest, &m)?;
+            self.push_blobs(store, repo, out.blobs, opts, report)?;
+            let pushed = &out.encoded;
+            self.put_manifest(
+                repo,
+                &pushed.digest.to_string(),
+                &pushed.bytes,
+                &pushed.digest,
+            )?;
+            if pushed.digest != child.digest {
+                child.media_type = out.media_type;
+                child.digest = pushed.digest;
+                child.size = pushed.size();
+                changed = true;
+            }
+        }
+        if changed {
+            EncodedManifest::encode(&index)
+        } else {
+            Ok(stored)
+        }
     }
 
     fn put_manifest(
@@ -411,6 +454,38 @@ enum Outcome {
     Exists,
     Mounted,
     Uploaded,
+}
+
+/// A manifest as it goes to the registry: converted when its descriptors
+/// disagree with its own type (a Docker-typed base under an OCI manifest),
+/// the stored bytes otherwise; and the blobs it names.
+struct Outgoing {
+    encoded: EncodedManifest,
+    media_type: String,
+    blobs: Vec<Descriptor>,
+}
+
+impl Outgoing {
+    fn new(bytes: Vec<u8>, digest: Digest, manifest: &Manifest) -> Result<Outgoing> {
+        let mut blobs = vec![manifest.config.clone()];
+        blobs.extend(manifest.layers.iter().cloned());
+        let fixed = manifest.normalized();
+        let encoded = match &fixed {
+            Some(fixed) => EncodedManifest::encode(fixed)?,
+            None => EncodedManifest { bytes, digest },
+        };
+        let media_type = fixed
+            .as_ref()
+            .unwrap_or(manifest)
+            .media_type
+            .clone()
+            .unwrap_or_else(|| media_type::OCI_MANIFEST.to_owned());
+        Ok(Outgoing {
+            encoded,
+            media_type,
+            blobs,
+        })
+    }
 }
 
 fn read_manifest(store: &Store, digest: &Digest, cap: u64) -> Result<Vec<u8>> {
