@@ -4,7 +4,10 @@
 //! case says otherwise it is built by the modern BuildKit too (dockerd 26.1,
 //! BuildKit 0.13, see `modern_common`) and the SAME expectations are checked
 //! against BuildKit's result, which keeps the expectations themselves honest.
-//! Both builders start FROM the very same busybox image.
+//! Both builders start FROM the very same busybox image: Dockerfiles name
+//! it `buildr-fixtures/busybox:latest`, and the runner rewrites that name
+//! in its scratch copies to one private to the run (`buildr-port-base/...`),
+//! tagged in buildr's store and loaded into the daemon.
 //!
 //! # Layout
 //!
@@ -342,7 +345,12 @@ fn tail(text: &str, n: usize) -> String {
 }
 
 /// A scratch copy of the case directory without `case.toml`, after `setup`.
-fn context_for(found: &Found, scratch: &Path, builder: &str) -> Result<PathBuf, String> {
+fn context_for(
+    found: &Found,
+    scratch: &Path,
+    builder: &str,
+    base: &str,
+) -> Result<PathBuf, String> {
     let dest = scratch.join(builder).join(found.name.replace('/', "--"));
     std::fs::create_dir_all(dest.parent().unwrap()).map_err(|e| e.to_string())?;
     let out = Command::new("cp")
@@ -355,6 +363,7 @@ fn context_for(found: &Found, scratch: &Path, builder: &str) -> Result<PathBuf, 
         return Err(format!("cp: {}", String::from_utf8_lossy(&out.stderr)));
     }
     std::fs::remove_file(dest.join("case.toml")).map_err(|e| e.to_string())?;
+    modern_common::rewrite_base(&dest, base).map_err(|e| format!("rewrite FROM: {e}"))?;
     if let Some(setup) = &found.case.setup {
         sh_in(&dest, setup).map_err(|e| format!("setup: {e}"))?;
     }
@@ -388,9 +397,9 @@ fn sh_in(dir: &Path, script: &str) -> Result<(), String> {
 
 /// Builds `found` with `builder` and returns how the result misses the
 /// expectations (empty: it meets them all).
-fn run_case(found: &Found, builder: &Builder, scratch: &Path) -> Vec<String> {
+fn run_case(found: &Found, builder: &Builder, scratch: &Path, base: &str) -> Vec<String> {
     let case = &found.case;
-    let context = match context_for(found, scratch, builder.name()) {
+    let context = match context_for(found, scratch, builder.name(), base) {
         Ok(dir) => dir,
         Err(e) => return vec![format!("context: {e}")],
     };
@@ -674,14 +683,18 @@ fn buildkit_frontend_tests_ported_as_data() {
             cases.len()
         );
     }
+    // Both builders build FROM the same base under a name of this run's own.
+    let base = modern_common::private_base_name("buildr-port-base");
     let need_buildkit = cases.iter().any(|c| c.case.buildkit);
     let docker = if need_buildkit {
         let Some(docker) = modern_common::modern(test) else {
             return;
         };
-        docker.load_base(&env);
+        docker.load_base(&env, &base);
         Some(docker)
     } else {
+        let out = env.buildr(&["tag", modern_common::BASE, &base]);
+        assert!(out.status.success(), "buildr tag: {}", text_of(&out));
         None
     };
 
@@ -698,11 +711,14 @@ fn buildkit_frontend_tests_ported_as_data() {
                 loop {
                     let idx = next.fetch_add(1, Ordering::SeqCst);
                     let Some(found) = cases.get(idx) else { break };
-                    let buildr = run_case(found, &Builder::Buildr(&env), scratch.path());
+                    let buildr = run_case(found, &Builder::Buildr(&env), scratch.path(), &base);
                     let buildkit = match (&docker, found.case.buildkit) {
-                        (Some(docker), true) => {
-                            Some(run_case(found, &Builder::BuildKit(docker), scratch.path()))
-                        }
+                        (Some(docker), true) => Some(run_case(
+                            found,
+                            &Builder::BuildKit(docker),
+                            scratch.path(),
+                            &base,
+                        )),
                         _ => None,
                     };
                     let outcome = Outcome {
@@ -717,6 +733,9 @@ fn buildkit_frontend_tests_ported_as_data() {
         }
     });
 
+    if let Some(docker) = &docker {
+        docker.forget_base(&base);
+    }
     let mut outcomes = outcomes.into_inner().unwrap();
     outcomes.sort_by(|a, b| a.name.cmp(&b.name));
     let mut failures = Vec::new();

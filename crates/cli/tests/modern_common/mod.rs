@@ -75,27 +75,68 @@ impl Docker {
         args
     }
 
-    /// Saves buildr's busybox base (from `env`'s store) as a docker archive
-    /// and loads it into this daemon under the same name.
-    pub fn load_base(&self, env: &Env) {
+    /// Tags buildr's busybox base (in `env`'s store) as `name`, saves it as
+    /// a docker archive and loads it into this daemon under that name: both
+    /// builders then have the very same image under a name no other test
+    /// run retags (each store's import has its own `created`, so the shared
+    /// [`BASE`] name flips between runs on a shared daemon).
+    pub fn load_base(&self, env: &Env, name: &str) {
+        let out = env.buildr(&["tag", BASE, name]);
+        assert!(
+            out.status.success(),
+            "buildr tag of the base: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let archive = env.dir.path().join("base-docker.tar");
-        if !archive.exists() {
-            let out = env.buildr(&[
-                "save",
-                "--format",
-                "docker",
-                "-o",
-                archive.to_str().unwrap(),
-                BASE,
-            ]);
-            assert!(
-                out.status.success(),
-                "buildr save of the base: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
+        let out = env.buildr(&[
+            "save",
+            "--format",
+            "docker",
+            "-o",
+            archive.to_str().unwrap(),
+            name,
+        ]);
+        assert!(
+            out.status.success(),
+            "buildr save of the base: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         self.ok(&["load", "-i", archive.to_str().unwrap()]);
     }
+
+    /// Untags what [`Docker::load_base`] loaded.
+    pub fn forget_base(&self, name: &str) {
+        let _ = self.run(&["image", "rm", name]);
+    }
+}
+
+/// A base image name for this test process alone: `prefix/busybox:PID-NANOS`.
+pub fn private_base_name(prefix: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    format!("{prefix}/busybox:{}-{}", std::process::id(), now.as_nanos())
+}
+
+/// Rewrites [`BASE`] to `name` in the Dockerfiles (`*Dockerfile`) at the top
+/// of `dir`, so a case written against the shared name builds FROM the
+/// private one with every builder.
+pub fn rewrite_base(dir: &std::path::Path, name: &str) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let is_dockerfile = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.ends_with("Dockerfile"));
+        if !is_dockerfile || !path.is_file() {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)?;
+        if text.contains(BASE) {
+            std::fs::write(&path, text.replace(BASE, name))?;
+        }
+    }
+    Ok(())
 }
 
 fn modern_state() -> PathBuf {
