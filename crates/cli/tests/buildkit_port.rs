@@ -326,11 +326,11 @@ impl Builder<'_> {
         }
     }
 
-    fn forget(&self, tag: &str) {
-        if let Builder::BuildKit(docker) = self {
-            let _ = docker.run(&["image", "rm", "-f", tag]);
-        }
-    }
+    /// Nothing for now: removing images on the shared containerd-store
+    /// daemon while other builds run was seen to lose a snapshot a build
+    /// needed ("parent snapshot ... does not exist"); the case tags are
+    /// stable names, so leaving them does not pile up.
+    fn forget(&self, _tag: &str) {}
 }
 
 fn text_of(out: &Output) -> String {
