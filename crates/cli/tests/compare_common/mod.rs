@@ -7,6 +7,8 @@
 //! root, umask or the host's filesystem in between. File contents are
 //! streamed through sha256.
 
+#![allow(dead_code)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -53,7 +55,12 @@ pub struct Node {
     pub gid: u64,
     /// Paths with the same inode are hard links of each other.
     pub inode: u64,
+    /// A regular file's bytes, when it is at most [`KEEP_DATA`] long.
+    pub data: Option<Vec<u8>>,
 }
+
+/// Files up to this size keep their bytes in the tree, for checks on content.
+pub const KEEP_DATA: u64 = 64 * 1024;
 
 /// Absolute paths ("/a/b") to what is there; the root itself is left out.
 #[derive(Debug, Default)]
@@ -191,11 +198,21 @@ impl Tree {
                 let minor = header.device_minor().ok().flatten().unwrap_or(0);
                 (major, minor)
             };
+            let mut data = None;
             let kind = match entry_type {
                 tar::EntryType::Regular | tar::EntryType::Continuous => {
                     let mut hasher = Sha256::new();
-                    std::io::copy(&mut entry, &mut hasher)
-                        .map_err(|e| format!("{path}: read: {e}"))?;
+                    if entry.size() <= KEEP_DATA {
+                        let mut bytes = Vec::new();
+                        entry
+                            .read_to_end(&mut bytes)
+                            .map_err(|e| format!("{path}: read: {e}"))?;
+                        hasher.update(&bytes);
+                        data = Some(bytes);
+                    } else {
+                        std::io::copy(&mut entry, &mut hasher)
+                            .map_err(|e| format!("{path}: read: {e}"))?;
+                    }
                     Kind::File {
                         sha256: format!("{:x}", hasher.finalize()),
                     }
@@ -237,6 +254,7 @@ impl Tree {
                 uid,
                 gid,
                 inode,
+                data,
             };
             self.put(&path, node);
             added.insert(path);
@@ -270,6 +288,7 @@ impl Tree {
                     uid: 0,
                     gid: 0,
                     inode,
+                    data: None,
                 },
             );
             parent = parent_of(dir);
