@@ -710,7 +710,10 @@ impl Builder {
                 Ok(("Dockerfile".to_owned(), bytes))
             }
             DockerfileInput::Source(DockerfileSource::Path(_)) | DockerfileInput::Default => {
-                let path = path.map_or_else(|| context.join("Dockerfile"), Path::to_path_buf);
+                let path = path.map_or_else(
+                    || crate::check::default_dockerfile(context),
+                    Path::to_path_buf,
+                );
                 let name = path
                     .file_name()
                     .map_or("Dockerfile".into(), |n| n.to_string_lossy().into_owned());
