@@ -277,7 +277,9 @@ fn failing_run_names_the_dockerfile_line() {
     let stderr = build.stderr();
     assert!(
         stderr.contains(
-            "Dockerfile:4: RUN echo some output && echo to stderr >&2 && false: exit code 1"
+            "Dockerfile:4: RUN echo some output && echo to stderr >&2 && false: \
+             process \"/bin/sh -c echo some output && echo to stderr >&2 && false\" \
+             did not complete successfully: exit code: 1"
         ),
         "{stderr}"
     );
@@ -818,4 +820,80 @@ fn add_from_a_url_with_checksum() {
         env.unpack("url:2").read("/named.txt"),
         "changed over http\n"
     );
+}
+
+#[test]
+fn errors_carry_buildkit_phrases() {
+    let Some(env) = Env::new("buildkit-phrases") else {
+        return;
+    };
+    let base = "FROM buildr-fixtures/busybox:latest";
+    let cases: &[(&str, &[&str], &[&str])] = &[
+        (
+            "RUN invalidcmd\n",
+            &[],
+            &[
+                "Dockerfile:2: RUN invalidcmd",
+                r#"process "/bin/sh -c invalidcmd" did not complete successfully: exit code: 127"#,
+            ],
+        ),
+        (
+            " AS stage0\nCOPY --from=stage0 f1 /sub/\n",
+            &[],
+            &["circular dependency detected on stage: stage0"],
+        ),
+        (
+            " AS stage0\nCOPY --from=stage2 f1 /sub/\n\
+             FROM buildr-fixtures/busybox:latest AS stage1\nCOPY --from=stage0 f2 /sub/\n\
+             FROM buildr-fixtures/busybox:latest AS stage2\nCOPY --from=stage1 f2 /sub/\n",
+            &[],
+            &["circular dependency detected on stage: stage0"],
+        ),
+        (
+            "\nRUN --mount=type=secret,id=mysecret,required cat /run/secrets/mysecret\n",
+            &[],
+            &["Dockerfile:2", "secret mysecret: not found"],
+        ),
+        (
+            "\nCOPY missing /x\n",
+            &[],
+            &[
+                "Dockerfile:2",
+                "failed to compute cache key",
+                r#""/missing": not found"#,
+            ],
+        ),
+        (
+            " AS build\nRUN true\n",
+            &["--target", "bulid"],
+            &[r#"target stage "bulid" could not be found (did you mean build?)"#],
+        ),
+        (
+            "\nFNTRYPOINT [\"x\"]\n",
+            &[],
+            &[
+                "Dockerfile:2:1",
+                "unknown instruction: FNTRYPOINT (did you mean ENTRYPOINT?)",
+            ],
+        ),
+    ];
+    for (rest, args, phrases) in cases {
+        // The first line has no newline: a case starts on it (` AS name`) or
+        // after it.
+        let text = if rest.starts_with(' ') {
+            format!("{base}{rest}")
+        } else {
+            format!("{base}\n{}", rest.trim_start_matches('\n'))
+        };
+        let ctx = context_with(&[("Dockerfile", &text)]);
+        let build = env.try_build(ctx.path(), args);
+        assert!(!build.output.status.success(), "{text}");
+        let stderr = build.stderr();
+        for phrase in *phrases {
+            assert!(
+                stderr.contains(phrase),
+                "{text}\nwants {phrase:?} in:\n{stderr}"
+            );
+        }
+    }
 }
