@@ -277,7 +277,9 @@ fn failing_run_names_the_dockerfile_line() {
     let stderr = build.stderr();
     assert!(
         stderr.contains(
-            "Dockerfile:4: RUN echo some output && echo to stderr >&2 && false: exit code 1"
+            "Dockerfile:4: RUN echo some output && echo to stderr >&2 && false: \
+             process \"/bin/sh -c echo some output && echo to stderr >&2 && false\" \
+             did not complete successfully: exit code: 1"
         ),
         "{stderr}"
     );
@@ -514,6 +516,106 @@ fn context_and_dockerfile_from_stdin() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(env.unpack("stdin:df").read("/from-stdin.txt"), "a\n");
+
+    // Not an archive: stdin is the Dockerfile and the context is empty, as
+    // docker's `build - < Dockerfile`.
+    let mut child = Command::new(build_common::BIN)
+        .arg("--root")
+        .arg(env.root())
+        .args(["build", "-q", "-t", "stdin:plain", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"FROM buildr-fixtures/busybox:latest\nRUN echo plain > /plain.txt\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(env.unpack("stdin:plain").read("/plain.txt"), "plain\n");
+}
+
+/// A fresh context directory holding `files`.
+fn context_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn shift_operator_is_not_a_heredoc() {
+    let Some(env) = Env::new("shift") else { return };
+    let ctx = context_with(&[(
+        "Dockerfile",
+        "FROM buildr-fixtures/busybox:latest\n\
+         RUN test $(( 1 << 21 )) -eq 2097152 && echo $(( 1 << 21 )) > /shift.txt\n\
+         RUN cat << EOF > /spaced.txt\nspaced heredoc\nEOF\n",
+    )]);
+    env.build(ctx.path(), &["-t", "shift:latest"]);
+    let image = env.unpack("shift:latest");
+    assert_eq!(image.read("/shift.txt"), "2097152\n");
+    assert_eq!(image.read("/spaced.txt"), "spaced heredoc\n");
+}
+
+#[test]
+fn user_root_without_passwd() {
+    let Some(env) = Env::new("root-no-passwd") else {
+        return;
+    };
+    let ctx = context_with(&[
+        ("a.txt", "a\n"),
+        (
+            "Dockerfile",
+            "FROM buildr-fixtures/busybox:latest\n\
+             RUN rm /etc/passwd /etc/group\n\
+             USER root:root\n\
+             RUN id -u > /tmp/uid && id -g >> /tmp/uid\n\
+             COPY --chown=root:root a.txt /a.txt\n\
+             COPY --chown=root a.txt /b.txt\n\
+             USER 0:root\n\
+             RUN stat -c %u:%g /a.txt /b.txt > /tmp/owners && test ! -e /etc/passwd\n\
+             USER 0:0\n",
+        ),
+    ]);
+    env.build(ctx.path(), &["-t", "rootnp:latest"]);
+    // (umoci resolves the config's user against /etc/group too, hence the
+    // final numeric USER.)
+    let image = env.unpack("rootnp:latest");
+    assert_eq!(image.read("/tmp/uid"), "0\n0\n");
+    assert_eq!(image.read("/tmp/owners"), "0:0\n0:0\n");
+}
+
+#[test]
+fn lower_case_dockerfile_is_the_default() {
+    let Some(env) = Env::new("lower-dockerfile") else {
+        return;
+    };
+    let ctx = context_with(&[(
+        "dockerfile",
+        "FROM buildr-fixtures/busybox:latest\nRUN echo lower > /lower.txt\n",
+    )]);
+    env.build(ctx.path(), &["-t", "lower:latest"]);
+    assert_eq!(env.unpack("lower:latest").read("/lower.txt"), "lower\n");
+    // `Dockerfile` wins when both exist.
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM buildr-fixtures/busybox:latest\nRUN echo upper > /upper.txt\n",
+    )
+    .unwrap();
+    env.build(ctx.path(), &["-t", "upper:latest"]);
+    let image = env.unpack("upper:latest");
+    assert_eq!(image.read("/upper.txt"), "upper\n");
+    assert!(!image.rootfs().join("lower.txt").exists());
 }
 
 #[test]
@@ -718,4 +820,80 @@ fn add_from_a_url_with_checksum() {
         env.unpack("url:2").read("/named.txt"),
         "changed over http\n"
     );
+}
+
+#[test]
+fn errors_carry_buildkit_phrases() {
+    let Some(env) = Env::new("buildkit-phrases") else {
+        return;
+    };
+    let base = "FROM buildr-fixtures/busybox:latest";
+    let cases: &[(&str, &[&str], &[&str])] = &[
+        (
+            "RUN invalidcmd\n",
+            &[],
+            &[
+                "Dockerfile:2: RUN invalidcmd",
+                r#"process "/bin/sh -c invalidcmd" did not complete successfully: exit code: 127"#,
+            ],
+        ),
+        (
+            " AS stage0\nCOPY --from=stage0 f1 /sub/\n",
+            &[],
+            &["circular dependency detected on stage: stage0"],
+        ),
+        (
+            " AS stage0\nCOPY --from=stage2 f1 /sub/\n\
+             FROM buildr-fixtures/busybox:latest AS stage1\nCOPY --from=stage0 f2 /sub/\n\
+             FROM buildr-fixtures/busybox:latest AS stage2\nCOPY --from=stage1 f2 /sub/\n",
+            &[],
+            &["circular dependency detected on stage: stage0"],
+        ),
+        (
+            "\nRUN --mount=type=secret,id=mysecret,required cat /run/secrets/mysecret\n",
+            &[],
+            &["Dockerfile:2", "secret mysecret: not found"],
+        ),
+        (
+            "\nCOPY missing /x\n",
+            &[],
+            &[
+                "Dockerfile:2",
+                "failed to compute cache key",
+                r#""/missing": not found"#,
+            ],
+        ),
+        (
+            " AS build\nRUN true\n",
+            &["--target", "bulid"],
+            &[r#"target stage "bulid" could not be found (did you mean build?)"#],
+        ),
+        (
+            "\nFNTRYPOINT [\"x\"]\n",
+            &[],
+            &[
+                "Dockerfile:2:1",
+                "unknown instruction: FNTRYPOINT (did you mean ENTRYPOINT?)",
+            ],
+        ),
+    ];
+    for (rest, args, phrases) in cases {
+        // The first line has no newline: a case starts on it (` AS name`) or
+        // after it.
+        let text = if rest.starts_with(' ') {
+            format!("{base}{rest}")
+        } else {
+            format!("{base}\n{}", rest.trim_start_matches('\n'))
+        };
+        let ctx = context_with(&[("Dockerfile", &text)]);
+        let build = env.try_build(ctx.path(), args);
+        assert!(!build.output.status.success(), "{text}");
+        let stderr = build.stderr();
+        for phrase in *phrases {
+            assert!(
+                stderr.contains(phrase),
+                "{text}\nwants {phrase:?} in:\n{stderr}"
+            );
+        }
+    }
 }

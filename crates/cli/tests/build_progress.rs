@@ -366,7 +366,8 @@ fn a_failed_step_shows_error_and_its_output() {
     assert!(
         frame[report + 4..]
             .iter()
-            .any(|l| l.starts_with("buildr: error:") && l.contains("exit code 7")),
+            .any(|l| l.starts_with("buildr: error:")
+                && l.contains("did not complete successfully: exit code: 7")),
         "{screen}"
     );
 }

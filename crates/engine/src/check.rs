@@ -75,8 +75,20 @@ fn read_dockerfile(options: &CheckOptions) -> Result<(String, Vec<u8>)> {
             Ok(("Dockerfile".to_owned(), source))
         }
         Some(DockerfileSource::Path(path)) => read_file(path),
-        None => read_file(&options.context.join("Dockerfile")),
+        None => read_file(&default_dockerfile(&options.context)),
     }
+}
+
+/// The Dockerfile of a context when none is named: `Dockerfile`, or
+/// `dockerfile` when only that exists (docker's and BuildKit's fallback,
+/// moby/moby#10858). A missing file is reported as `Dockerfile`.
+pub(crate) fn default_dockerfile(context: &Path) -> PathBuf {
+    let upper = context.join("Dockerfile");
+    let lower = context.join("dockerfile");
+    if upper.symlink_metadata().is_err() && lower.symlink_metadata().is_ok() {
+        return lower;
+    }
+    upper
 }
 
 fn read_file(path: &Path) -> Result<(String, Vec<u8>)> {
@@ -86,4 +98,22 @@ fn read_file(path: &Path) -> Result<(String, Vec<u8>)> {
         source,
     })?;
     Ok((path.display().to_string(), source))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_dockerfile_falls_back_to_lower_case() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = dir.path();
+        // Neither: the error names `Dockerfile`.
+        assert_eq!(default_dockerfile(ctx), ctx.join("Dockerfile"));
+        std::fs::write(ctx.join("dockerfile"), "FROM a\n").unwrap();
+        assert_eq!(default_dockerfile(ctx), ctx.join("dockerfile"));
+        // Both: `Dockerfile` wins, as in docker.
+        std::fs::write(ctx.join("Dockerfile"), "FROM b\n").unwrap();
+        assert_eq!(default_dockerfile(ctx), ctx.join("Dockerfile"));
+    }
 }

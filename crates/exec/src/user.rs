@@ -80,17 +80,29 @@ fn parse_group(text: &str) -> Vec<GroupEntry<'_>> {
 }
 
 /// Resolves `spec` (`user`, `user:group`, numeric or by name) against the
-/// contents of passwd and group files, following Docker's rules: a numeric
+/// contents of passwd and group files, following Docker's rules: `uid:gid`
+/// with both parts numeric or `root` needs no entry (BuildKit's
+/// `ParseUIDGID`, so `USER root:root` works in an image without
+/// /etc/passwd); a numeric
 /// user absent from passwd gets gid 0; a name must exist; an explicit group
 /// replaces the supplementary groups, otherwise they are the groups that list
 /// the user as a member.
 pub fn resolve(spec: &str, passwd: &str, group: &str) -> Result<Identity> {
+    let users = parse_passwd(passwd);
+    if let Some((uid, gid)) = uid_gid(spec) {
+        let home = users.iter().find(|u| u.uid == uid).map_or("/", |u| u.home);
+        return Ok(Identity {
+            uid,
+            gid,
+            groups: Vec::new(),
+            home: home.to_string(),
+        });
+    }
     let (user_part, group_part) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
     };
     let user_part = if user_part.is_empty() { "0" } else { user_part };
-    let users = parse_passwd(passwd);
     let groups = parse_group(group);
 
     let found = match user_part.parse::<u32>() {
@@ -144,6 +156,24 @@ pub fn resolve(spec: &str, passwd: &str, group: &str) -> Result<Identity> {
         groups: supplementary,
         home,
     })
+}
+
+/// BuildKit's `ParseUIDGID` fast path: `user:group` where both parts are
+/// `root` or a decimal id (no sign, fits in 32 bits).
+fn uid_gid(spec: &str) -> Option<(u32, u32)> {
+    let (user, group) = spec.split_once(':')?;
+    Some((id_or_root(user)?, id_or_root(group)?))
+}
+
+/// BuildKit's `parseUID`: `root` is 0, otherwise a decimal number.
+fn id_or_root(part: &str) -> Option<u32> {
+    if part == "root" {
+        return Some(0);
+    }
+    if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    part.parse().ok()
 }
 
 /// Largest passwd/group file we read.
@@ -235,6 +265,33 @@ mod tests {
         // Empty databases: numbers still work, names do not.
         assert_eq!(resolve("7:8", "", "").unwrap(), id(7, 8, &[], "/"));
         assert!(resolve("app", "", "").is_err());
+    }
+
+    #[test]
+    fn root_and_numbers_need_no_entries_when_both_are_given() {
+        // BuildKit's ParseUIDGID: both parts `root` or numeric.
+        for spec in ["root:root", "0:root", "root:0", "0:0"] {
+            assert_eq!(resolve(spec, "", "").unwrap(), id(0, 0, &[], "/"), "{spec}");
+        }
+        assert_eq!(resolve("root:7", "", "").unwrap(), id(0, 7, &[], "/"));
+        // The home still comes from passwd when the uid has an entry; the
+        // groups are only the one given.
+        assert_eq!(
+            resolve("root:root", PASSWD, GROUP).unwrap(),
+            id(0, 0, &[], "/root")
+        );
+        assert_eq!(
+            resolve("1000:root", PASSWD, GROUP).unwrap(),
+            id(1000, 0, &[], "/home/app")
+        );
+        // A lone `root`, a name, a signed or too large number: passwd decides.
+        let err = resolve("root", "", "").unwrap_err().to_string();
+        assert!(err.contains("unable to find user root"), "{err}");
+        assert!(resolve("root:wheel", "", "").is_err());
+        assert!(resolve("+1:root", "", "").is_err());
+        assert!(resolve("root:4294967296", "", "").is_err());
+        assert_eq!(uid_gid("root:-1"), None);
+        assert_eq!(uid_gid("4294967295:root"), Some((u32::MAX, 0)));
     }
 
     #[test]

@@ -74,8 +74,8 @@ fn dump_node(node: &Node) -> String {
     out.trim().to_string()
 }
 
-/// Go's `strconv.Quote`.
-pub(crate) fn quote(s: &str) -> String {
+/// Go's `strconv.Quote` (`%q`), for messages in BuildKit's words.
+pub fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     quote_into(&mut out, s);
     out

@@ -28,7 +28,7 @@ mod syntax;
 
 pub use ast::{Args, Ast, Directives, Flag, Heredoc, Node, Pair};
 pub use diag::{Diagnostic, ParseError, Pos, Severity, Span};
-pub use dump::dump;
+pub use dump::{dump, quote as go_quote};
 pub use expand::{
     Env, ExpandError, ExpandErrorKind, ExpandResult, Lexer, MAX_DEPTH, MAX_WORD_BYTES,
 };
@@ -37,4 +37,5 @@ pub use instructions::{
     HealthcheckCmd, Instruction, KeyValue, Mount, MountError, MountKind, Network, Onbuild, Run,
     Security, Sharing, Spanned, Stage, from_ast, parse,
 };
+pub use suggest::did_you_mean;
 pub use syntax::parse_ast;

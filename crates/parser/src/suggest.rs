@@ -36,6 +36,13 @@ pub fn did_you_mean(word: &str, candidates: &[&str], case_sensitive: bool) -> Op
     })
 }
 
+/// BuildKit's wording of a suggestion (`suggest.WrapError`), appended to
+/// the message itself so that it reads `unknown flag: --mont (did you mean
+/// mount?)` as users grep for; the help keeps our own wording.
+pub(crate) fn buildkit_hint(best: &str) -> String {
+    format!(" (did you mean {best}?)")
+}
+
 fn match_case(candidate: &str, original: &str) -> String {
     if original == original.to_lowercase() {
         candidate.to_lowercase()

@@ -7,6 +7,8 @@
 //! RUN, COPY and ADD (also under ONBUILD) in shell form may open heredocs,
 //! whose bodies the scanner then reads.
 
+use std::cell::OnceCell;
+use std::collections::HashMap;
 use std::ops::Range;
 
 use pest::Parser as _;
@@ -34,6 +36,7 @@ pub fn parse_ast(file: &str, source: &[u8]) -> Result<Ast, ParseError> {
     let text = scan::decode(file, source)?;
     let mut scanner = Scanner::new(file, text);
     let lines = scanner.lines().to_vec();
+    let last_lines = OnceCell::new();
     let mut nodes = Vec::new();
     while let Some(line) = scanner.next_line()? {
         let builder = Builder {
@@ -41,6 +44,7 @@ pub fn parse_ast(file: &str, source: &[u8]) -> Result<Ast, ParseError> {
             lines: &lines,
             line: &line,
             escape: scanner.escape(),
+            last_lines: &last_lines,
         };
         let mut node = builder.node(0..line.text.len(), 0)?;
         if can_contain_heredoc(&node) && line.text.contains("<<") {
@@ -134,14 +138,42 @@ enum JsonArray {
 }
 
 /// Builds nodes out of one logical line. Byte ranges index `line.text`.
-struct Builder<'a> {
+struct Builder<'a, 'f> {
     file: &'a str,
-    lines: &'a [&'a str],
+    lines: &'a [&'f str],
     line: &'a LogicalLine,
     escape: char,
+    /// Built on the first `<< WORD` (blank after `<<`) of the file.
+    last_lines: &'a OnceCell<LastLines<'f>>,
 }
 
-impl Builder<'_> {
+/// Where each distinct line of the file last occurs, as written and with
+/// its leading tabs removed (a `<<-` terminator), so that asking whether a
+/// terminator follows a line costs one lookup, not a scan of the rest.
+struct LastLines<'a> {
+    exact: HashMap<&'a str, usize>,
+    chomped: HashMap<&'a str, usize>,
+}
+
+impl<'a> LastLines<'a> {
+    fn new(lines: &[&'a str]) -> LastLines<'a> {
+        let mut exact = HashMap::new();
+        let mut chomped = HashMap::new();
+        for (idx, &line) in lines.iter().enumerate() {
+            exact.insert(line, idx);
+            chomped.insert(line.trim_start_matches('\t'), idx);
+        }
+        LastLines { exact, chomped }
+    }
+
+    /// Whether a line after the 1-based line `line` ends a heredoc `name`.
+    fn terminator_after(&self, name: &str, chomp: bool, line: u32) -> bool {
+        let map = if chomp { &self.chomped } else { &self.exact };
+        map.get(name).is_some_and(|&idx| idx >= line as usize)
+    }
+}
+
+impl Builder<'_, '_> {
     fn text(&self, range: &Range<usize>) -> &str {
         self.line.text.get(range.clone()).unwrap_or_default()
     }
@@ -584,22 +616,55 @@ impl Builder<'_> {
             return Ok(specs);
         };
         for (offset, word) in words {
-            match heredoc_spec(&word, offset) {
-                Ok(Some(spec)) => specs.push(spec),
-                Ok(None) => {}
-                Err(message) => {
-                    return Err(self.error(
-                        offset,
-                        format!(
-                            "invalid heredoc delimiter {}: {message}",
-                            crate::dump::quote(&word)
-                        ),
-                        "write the delimiter as a word, e.g. <<EOF, <<-EOF or <<'EOF'",
-                    ));
-                }
-            }
+            self.word_heredocs(&word, offset, &mut specs)?;
         }
         Ok(specs)
+    }
+
+    /// The heredoc a shell word opens, if any. `[n]<<[-]WORD` always opens
+    /// one. BuildKit 0.13 (docker 26.1) reads `<< WORD` as the operator `<<`
+    /// and a separate word, BuildKit 1.16+ as a heredoc: here it is a heredoc
+    /// only if a later line of the file is its terminator, so
+    /// `$(( 1 << 21 ))` stays arithmetic. Otherwise the text after the blanks
+    /// is a word of its own, as in 0.13.
+    fn word_heredocs(
+        &self,
+        mut word: &str,
+        mut offset: usize,
+        specs: &mut Vec<HeredocSpec>,
+    ) -> Result<(), ParseError> {
+        while let Some(prefix) = spaced_heredoc_prefix(word) {
+            if let Ok(Some(spec)) = heredoc_spec(word, offset)
+                && self.terminator_follows(&spec)
+            {
+                specs.push(spec);
+                return Ok(());
+            }
+            word = word.get(prefix..).unwrap_or_default();
+            offset += prefix;
+        }
+        match heredoc_spec(word, offset) {
+            Ok(Some(spec)) => specs.push(spec),
+            Ok(None) => {}
+            Err(message) => {
+                return Err(self.error(
+                    offset,
+                    format!(
+                        "invalid heredoc delimiter {}: {message}",
+                        crate::dump::quote(word)
+                    ),
+                    "write the delimiter as a word, e.g. <<EOF, <<-EOF or <<'EOF'",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a line after this instruction is the terminator of `spec`.
+    fn terminator_follows(&self, spec: &HeredocSpec) -> bool {
+        self.last_lines
+            .get_or_init(|| LastLines::new(self.lines))
+            .terminator_after(&spec.name, spec.chomp, self.line.end_line)
     }
 }
 
@@ -619,7 +684,8 @@ fn decode_flag(pair: PestPair<'_, Rule>) -> String {
 
 /// Splits a line into shell words the way BuildKit looks for heredocs
 /// (`shell.Lex` with raw quotes and raw escapes, escape always `\`): quotes
-/// and backslashes stay in the words, `<<` swallows the blanks after it.
+/// and backslashes stay in the words, `<<` swallows the blanks after it
+/// (`word_heredocs` decides whether such a word opens a heredoc).
 /// `$` expansions are kept as plain characters (the expander has checked
 /// them already), except that a `${name<op>...}` form drops the word read so
 /// far, as BuildKit's lexer does (its nested scan resets the shared word
@@ -733,6 +799,15 @@ fn nested_expansion(after: &str) -> bool {
 /// Go's regexp `\s`.
 fn is_go_space(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\x0c' | '\r' | ' ')
+}
+
+/// The length of `[n]<<` and the blanks after it, if the word starts with
+/// that (the form only BuildKit 1.16+ reads as a heredoc).
+fn spaced_heredoc_prefix(word: &str) -> Option<usize> {
+    let digits = word.bytes().take_while(u8::is_ascii_digit).count();
+    let after = word.get(digits..)?.strip_prefix("<<")?;
+    let blanks = after.len() - after.trim_start_matches([' ', '\t', '\r']).len();
+    (blanks > 0).then_some(digits + 2 + blanks)
 }
 
 /// BuildKit's `ParseHeredoc`: matches `^(\d*)<<(-?)\s*([^<]*)$` and reads the
@@ -950,6 +1025,50 @@ mod tests {
                 vec![],
             ]
         );
+    }
+
+    #[test]
+    fn blank_after_heredoc_operator_needs_a_later_terminator() {
+        // BuildKit 0.13 reads `<< 21` as an operator and a word: arithmetic.
+        let src = "FROM a\nRUN test $(( 1 << 21 )) -eq 2097152\nRUN echo $((1 <<\t2))";
+        assert_eq!(heredocs(src), [vec![], vec![], vec![]]);
+        // BuildKit 1.16+ reads `<< EOF` as a heredoc; with its terminator
+        // below, so does buildr.
+        let src = "FROM a\nRUN cat << EOF\nhi\nEOF\nRUN cat 3<<  'Q' >&3\n$x\nQ";
+        assert_eq!(
+            heredocs(src),
+            [
+                vec![],
+                vec![doc("EOF", "hi\n", true, false)],
+                vec![("Q".to_string(), "$x\n".to_string(), false, false, Some(3))],
+            ]
+        );
+        // Only a line after the instruction counts as the terminator.
+        let src = "FROM a\nRUN <<21\n21\nRUN test $(( 1 << 21 )) = 2097152\nRUN x";
+        assert_eq!(
+            heredocs(src),
+            [vec![], vec![doc("21", "", true, false)], vec![], vec![]]
+        );
+        // Without a terminator the text after the blanks is its own word.
+        let src = "FROM a\nRUN x << 3<<EOF && y $((1<< z))\nbody\nEOF";
+        assert_eq!(
+            heredocs(src),
+            [
+                vec![],
+                vec![(
+                    "EOF".to_string(),
+                    "body\n".to_string(),
+                    true,
+                    false,
+                    Some(3)
+                )]
+            ]
+        );
+        // `<<-` then a blank is no heredoc in any BuildKit: `EOF` is the
+        // next instruction.
+        let ast = parse("FROM a\nRUN cat <<- EOF\nEOF");
+        assert!(ast.nodes[1].heredocs.is_empty(), "{:?}", ast.nodes[1]);
+        assert_eq!(ast.nodes[2].keyword, "eof");
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub fn run(cli: &Cli, args: &BuildArgs) -> anyhow::Result<ExitCode> {
         if args.file.as_deref().is_some_and(|f| f.as_os_str() == "-") {
             bail!("the context and the Dockerfile cannot both come from stdin");
         }
-        builder.context_tar(std::io::stdin())
+        builder.context_tar_or_dockerfile(std::io::stdin())
     } else {
         builder.context_dir(&args.context)
     };

@@ -44,7 +44,9 @@ use buildr_solver::{CacheStatus, CancelToken, Solver};
 
 use crate::build_cache::BuildCache;
 use crate::check::DockerfileSource;
-use crate::context::{BuildContext, ContextOptions, find_dockerignore, load_dockerignore};
+use crate::context::{
+    BuildContext, ContextOptions, StdinInput, find_dockerignore, load_dockerignore,
+};
 use crate::dockerignore::DockerIgnore;
 use crate::error::{Error, Result};
 use crate::image::Images;
@@ -203,6 +205,8 @@ impl Output {
 enum ContextInput {
     Dir(PathBuf),
     Tar(Box<dyn Read + Send>),
+    /// A tar, or a Dockerfile with an empty context ([`StdinInput`]).
+    TarOrDockerfile(Box<dyn Read + Send>),
 }
 
 enum DockerfileInput {
@@ -332,6 +336,14 @@ impl Builder {
     /// A tar stream (plain, gzip or zstd) as the context (`buildr build -`).
     pub fn context_tar(mut self, tar: impl Read + Send + 'static) -> Builder {
         self.context = ContextInput::Tar(Box::new(tar));
+        self
+    }
+
+    /// A tar stream as the context, or else a Dockerfile built with an
+    /// empty context, told by content as docker's `build -` does (the
+    /// Dockerfile then replaces any [`dockerfile`](Self::dockerfile)).
+    pub fn context_tar_or_dockerfile(mut self, input: impl Read + Send + 'static) -> Builder {
+        self.context = ContextInput::TarOrDockerfile(Box::new(input));
         self
     }
 
@@ -674,6 +686,10 @@ impl Builder {
             DockerfileInput::Source(DockerfileSource::Path(path)) => Some(path.clone()),
             _ => None,
         };
+        let temp_opts = ContextOptions {
+            temp_dir: Some(store.root().join("tmp")),
+            ..ContextOptions::default()
+        };
         let input = std::mem::replace(&mut self.context, ContextInput::Dir(PathBuf::from(".")));
         let context = match input {
             ContextInput::Dir(dir) => {
@@ -681,22 +697,21 @@ impl Builder {
                 let opts = ContextOptions {
                     dockerignore: Some(ignore),
                     state_root: Some(store.root().to_path_buf()),
-                    temp_dir: Some(store.root().join("tmp")),
+                    ..temp_opts
                 };
                 BuildContext::from_dir(&dir, &opts)?
             }
-            ContextInput::Tar(tar) => {
-                let opts = ContextOptions {
-                    temp_dir: Some(store.root().join("tmp")),
-                    ..ContextOptions::default()
-                };
-                let mut context = BuildContext::from_tar(tar, &opts)?;
-                if find_dockerignore(None, context.root()).is_some() {
-                    let ignore: DockerIgnore = load_dockerignore(None, context.root())?;
-                    context.set_dockerignore(ignore);
+            ContextInput::Tar(tar) => tar_context(tar, &temp_opts)?,
+            ContextInput::TarOrDockerfile(input) => match sniff_stdin(input)? {
+                StdinInput::Tar(tar) => tar_context(tar, &temp_opts)?,
+                StdinInput::Dockerfile(bytes) => {
+                    self.dockerfile = DockerfileInput::Bytes {
+                        name: "Dockerfile".to_owned(),
+                        bytes,
+                    };
+                    return Ok((BuildContext::empty(&temp_opts)?, None));
                 }
-                context
-            }
+            },
         };
         Ok((context, dockerfile_path))
     }
@@ -723,7 +738,10 @@ impl Builder {
                 Ok(("Dockerfile".to_owned(), bytes))
             }
             DockerfileInput::Source(DockerfileSource::Path(_)) | DockerfileInput::Default => {
-                let path = path.map_or_else(|| context.join("Dockerfile"), Path::to_path_buf);
+                let path = path.map_or_else(
+                    || crate::check::default_dockerfile(context),
+                    Path::to_path_buf,
+                );
                 let name = path
                     .file_name()
                     .map_or("Dockerfile".into(), |n| n.to_string_lossy().into_owned());
@@ -731,6 +749,25 @@ impl Builder {
             }
         }
     }
+}
+
+/// A context unpacked from a tar stream, with the `.dockerignore` inside it.
+fn tar_context(tar: Box<dyn Read + Send>, opts: &ContextOptions) -> Result<BuildContext> {
+    let mut context = BuildContext::from_tar(tar, opts)?;
+    if find_dockerignore(None, context.root()).is_some() {
+        let ignore: DockerIgnore = load_dockerignore(None, context.root())?;
+        context.set_dockerignore(ignore);
+    }
+    Ok(context)
+}
+
+/// Tells a context tar from a Dockerfile on stdin ([`StdinInput::sniff`]).
+fn sniff_stdin(input: Box<dyn Read + Send>) -> Result<StdinInput> {
+    StdinInput::sniff(input).map_err(|source| Error::Io {
+        action: "read the build context from",
+        path: PathBuf::from("<stdin>"),
+        source,
+    })
 }
 
 /// Applies the state's layers, bottom first, onto `dir` (created).

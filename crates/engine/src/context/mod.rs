@@ -46,7 +46,7 @@ use rayon::prelude::*;
 
 pub use checksum::{Change, ChangeKind};
 pub use fsx::EntryKind;
-pub use source::{find_dockerignore, load_dockerignore};
+pub use source::{StdinInput, find_dockerignore, load_dockerignore};
 pub use statcache::RACY_WINDOW_NS;
 
 use checksum::{Record, RecordEntries};
@@ -175,6 +175,13 @@ impl BuildContext {
         let temp = source::extract_tar(tar, opts.temp_dir.as_deref())?;
         let root_path = temp.path().to_path_buf();
         BuildContext::open(root_path, opts, None, Some(temp))
+    }
+
+    /// An empty context in a private temporary directory (a Dockerfile read
+    /// from stdin with no context, `buildr build - < Dockerfile`).
+    pub fn empty(opts: &ContextOptions) -> Result<BuildContext> {
+        // An archive of no entries: its two zero end-of-archive blocks.
+        BuildContext::from_tar(std::io::repeat(0).take(1024), opts)
     }
 
     fn open(

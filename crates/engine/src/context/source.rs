@@ -9,6 +9,35 @@ use buildr_oci::{ExtractMode, ExtractOptions, extract_layer};
 
 use crate::dockerignore::DockerIgnore;
 use crate::error::{Error, Result};
+use crate::ops::archive::{Compression, is_tar_header};
+
+/// What `buildr build -` found on stdin, told by content as docker's
+/// `GetContextFromReader`: an archive when its first bytes name a
+/// compression or its first 512 bytes are a valid tar header, else the
+/// Dockerfile itself, built with an empty context.
+pub enum StdinInput {
+    /// A context archive; the sniffed bytes are put back in front.
+    Tar(Box<dyn Read + Send>),
+    /// The whole input, a Dockerfile.
+    Dockerfile(Vec<u8>),
+}
+
+impl StdinInput {
+    /// Reads just enough of `input` to tell which it is (all of it for a
+    /// Dockerfile).
+    pub fn sniff(mut input: Box<dyn Read + Send>) -> std::io::Result<StdinInput> {
+        let mut head = Vec::with_capacity(512);
+        (&mut input).take(512).read_to_end(&mut head)?;
+        let is_tar = <&[u8; 512]>::try_from(head.as_slice()).is_ok_and(is_tar_header);
+        if is_tar || Compression::detect(&head) != Compression::None {
+            return Ok(StdinInput::Tar(Box::new(
+                std::io::Cursor::new(head).chain(input),
+            )));
+        }
+        input.read_to_end(&mut head)?;
+        Ok(StdinInput::Dockerfile(head))
+    }
+}
 
 /// A `.dockerignore` larger than this is refused rather than read into memory.
 const MAX_IGNORE_BYTES: u64 = 16 << 20;
@@ -88,4 +117,55 @@ pub(crate) fn extract_tar<R: Read>(
     };
     extract_layer(tar, temp.path(), &opts).map_err(|source| Error::ContextTar { source })?;
     Ok(temp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sniff(bytes: &[u8]) -> StdinInput {
+        StdinInput::sniff(Box::new(std::io::Cursor::new(bytes.to_vec()))).unwrap()
+    }
+
+    fn tar_of(name: &str, body: &[u8]) -> Vec<u8> {
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(body.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, name, body).unwrap();
+        tar.into_inner().unwrap()
+    }
+
+    #[test]
+    fn stdin_is_a_tar_when_it_starts_like_one() {
+        let tar = tar_of("Dockerfile", b"FROM scratch\n");
+        let StdinInput::Tar(mut stream) = sniff(&tar) else {
+            panic!("a tar read as a Dockerfile");
+        };
+        let mut back = Vec::new();
+        stream.read_to_end(&mut back).unwrap();
+        assert_eq!(back, tar, "the sniffed bytes are put back");
+        // Compressed: the magic decides, as docker's `IsArchive`.
+        assert!(matches!(sniff(&[0x1f, 0x8b, 0x08, 0]), StdinInput::Tar(_)));
+        assert!(matches!(
+            sniff(&[0x28, 0xb5, 0x2f, 0xfd]),
+            StdinInput::Tar(_)
+        ));
+    }
+
+    #[test]
+    fn stdin_is_a_dockerfile_otherwise() {
+        let long = format!("FROM scratch\n{}", "# comment\n".repeat(200));
+        for text in ["FROM scratch\n", "", long.as_str()] {
+            let StdinInput::Dockerfile(bytes) = sniff(text.as_bytes()) else {
+                panic!("{text:?} read as a tar");
+            };
+            assert_eq!(bytes, text.as_bytes());
+        }
+        // 512 bytes that are not a valid header (bad checksum).
+        let mut tar = tar_of("f", b"x");
+        tar[148] = b'9';
+        assert!(matches!(sniff(&tar[..512]), StdinInput::Dockerfile(_)));
+    }
 }

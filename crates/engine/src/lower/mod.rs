@@ -111,6 +111,7 @@ pub(crate) fn lower(plan: &Plan<'_>) -> Result<Lowered> {
         }
     }
     let target = stages::target(dockerfile, plan.target.as_deref())?;
+    stages::circular(dockerfile, &meta)?;
     let order = stages::reachable(dockerfile, target, &meta);
     let nonce = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

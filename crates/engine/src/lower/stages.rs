@@ -33,15 +33,29 @@ pub(crate) fn target(dockerfile: &Dockerfile, target: Option<&str>) -> Result<us
             .map(|(idx, _)| idx)
             .ok_or_else(|| Error::BuildOption {
                 message: format!(
-                    "target stage {name:?} could not be found in {}",
-                    dockerfile.file
+                    "{}: target stage {name:?} could not be found{}",
+                    dockerfile.file,
+                    stage_hint(dockerfile, name)
                 ),
             }),
     }
 }
 
+/// BuildKit's ` (did you mean NAME?)` after an unknown target stage.
+fn stage_hint(dockerfile: &Dockerfile, name: &str) -> String {
+    let names: Vec<&str> = dockerfile
+        .stages
+        .iter()
+        .filter_map(|stage| stage.name.as_deref())
+        .collect();
+    buildr_parser::did_you_mean(name, &names, true)
+        .map(|best| format!(" (did you mean {best}?)"))
+        .unwrap_or_default()
+}
+
 /// The stages each stage depends on (by index), expanding names with the
-/// global scope.
+/// global scope; a stage naming itself (`COPY --from=` its own name) is
+/// among them.
 pub(crate) fn dependencies(dockerfile: &Dockerfile, idx: usize, meta: &Scope) -> Vec<usize> {
     let lexer = Lexer::new(dockerfile.directives.escape);
     let env = meta.pairs();
@@ -60,7 +74,6 @@ pub(crate) fn dependencies(dockerfile: &Dockerfile, idx: usize, meta: &Scope) ->
             .stage_by_name(name)
             .map(|(i, _)| i)
             .or_else(|| name.parse::<usize>().ok().filter(|i| *i < idx))
-            && dep != idx
             && !deps.contains(&dep)
         {
             deps.push(dep);
@@ -97,6 +110,46 @@ pub(crate) fn dependencies(dockerfile: &Dockerfile, idx: usize, meta: &Scope) ->
         }
     }
     deps
+}
+
+/// BuildKit's `validateCircularDependency`, over every stage whether the
+/// target needs it or not: the first stage, in file order, whose walk
+/// along `--from` references comes back to a stage on its own path. The
+/// error names it as BuildKit does: `circular dependency detected on
+/// stage: NAME` (its index when it has no name).
+pub(crate) fn circular(dockerfile: &Dockerfile, meta: &Scope) -> Result<()> {
+    fn cycle_from(
+        dockerfile: &Dockerfile,
+        idx: usize,
+        meta: &Scope,
+        visited: &mut [bool],
+        on_path: &mut [bool],
+    ) -> bool {
+        if visited[idx] {
+            return false;
+        }
+        visited[idx] = true;
+        on_path[idx] = true;
+        for dep in dependencies(dockerfile, idx, meta) {
+            if on_path[dep] || cycle_from(dockerfile, dep, meta, visited, on_path) {
+                return true;
+            }
+        }
+        on_path[idx] = false;
+        false
+    }
+    let n = dockerfile.stages.len();
+    let (mut visited, mut on_path) = (vec![false; n], vec![false; n]);
+    for (idx, stage) in dockerfile.stages.iter().enumerate() {
+        if cycle_from(dockerfile, idx, meta, &mut visited, &mut on_path) {
+            let name = stage.name.clone().unwrap_or_else(|| idx.to_string());
+            return Err(Error::Build {
+                location: format!("{}:{}", dockerfile.file, stage.span.start.line),
+                message: format!("circular dependency detected on stage: {name}"),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The target and every stage it needs, each once, dependencies first.

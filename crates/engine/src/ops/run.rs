@@ -317,7 +317,7 @@ impl Op<State> for RunOp {
             let Some(value) = value else {
                 if secret.required {
                     return Err(fail(format!(
-                        "secret {} is required but was not given (pass --secret id={},src=FILE)",
+                        "secret {}: not found (it is required: pass --secret id={},src=FILE)",
                         secret.id, secret.id
                     )));
                 }
@@ -414,7 +414,11 @@ impl Op<State> for RunOp {
                 String::from_utf8_lossy(&tail.iter().copied().collect::<Vec<u8>>()).into_owned();
             let lines: Vec<&str> = text.lines().collect();
             let start = lines.len().saturating_sub(TAIL_LINES);
-            let mut message = format!("{}: {}", self.name_line(), outcome.describe());
+            let mut message = format!(
+                "{}: {}",
+                self.name_line(),
+                did_not_complete(&self.argv, &outcome)
+            );
             if start < lines.len() {
                 message.push_str("\nlast output:");
                 for line in &lines[start..] {
@@ -461,6 +465,20 @@ impl RunOp {
     }
 }
 
+/// BuildKit's account of a failed RUN, which users grep for: `process
+/// "/bin/sh -c false" did not complete successfully: exit code: 1`.
+fn did_not_complete(argv: &[String], outcome: &buildr_exec::Outcome) -> String {
+    let killed = outcome.oom_killed || outcome.timed_out || outcome.cancelled;
+    let reason = match outcome.status {
+        buildr_exec::ExitStatus::Code(code) if !killed => format!("exit code: {code}"),
+        _ => outcome.describe(),
+    };
+    format!(
+        "process {} did not complete successfully: {reason}",
+        buildr_parser::go_quote(&argv.join(" "))
+    )
+}
+
 /// Hashes names, modes and contents under `root` (a bind source), sorted.
 fn hash_tree(
     root: &std::path::Path,
@@ -492,4 +510,36 @@ fn hash_tree(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use buildr_exec::{ExitStatus, Outcome, Timings};
+
+    fn outcome(status: ExitStatus, oom_killed: bool) -> Outcome {
+        Outcome {
+            status,
+            oom_killed,
+            memory_limit: None,
+            timed_out: false,
+            cancelled: false,
+            timings: Timings::default(),
+        }
+    }
+
+    #[test]
+    fn failures_in_buildkit_words() {
+        let argv: Vec<String> = ["/bin/sh", "-c", "echo \"hi\" && invalidcmd"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(
+            did_not_complete(&argv, &outcome(ExitStatus::Code(127), false)),
+            r#"process "/bin/sh -c echo \"hi\" && invalidcmd" did not complete successfully: exit code: 127"#
+        );
+        assert_eq!(
+            did_not_complete(&argv[..1], &outcome(ExitStatus::Signal(9), true)),
+            r#"process "/bin/sh" did not complete successfully: killed: out of memory"#
+        );
+    }
 }

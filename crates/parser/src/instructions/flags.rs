@@ -5,7 +5,7 @@
 use super::{Problem, Req, Result};
 use crate::ast::Flag;
 use crate::diag::Span;
-use crate::suggest::did_you_mean;
+use crate::suggest::{buildkit_hint, did_you_mean};
 
 /// What a flag holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,11 +130,13 @@ fn parse_flag_bool(value: &str) -> Option<bool> {
 
 fn unknown(req: &Req<'_>, flag: &Flag, specs: &[(&'static str, Kind)]) -> Problem {
     let shown = format!("--{}", flag.name);
-    let problem = Problem::new(flag.span.start, format!("unknown flag: {shown}"));
+    let message = format!("unknown flag: {shown}");
     let names: Vec<&str> = specs.iter().map(|(n, _)| *n).collect();
     if let Some(best) = did_you_mean(&flag.name, &names, true) {
-        return problem.help(format!("did you mean `--{best}`?"));
+        return Problem::new(flag.span.start, message + &buildkit_hint(&best))
+            .help(format!("did you mean `--{best}`?"));
     }
+    let problem = Problem::new(flag.span.start, message);
     if let Some((_, owner)) = ELSEWHERE.iter().find(|(n, _)| *n == flag.name) {
         return problem.help(format!(
             "{shown} is a flag of {owner}, not of {}",

@@ -1,7 +1,7 @@
 //! `RUN --mount=...`: the typed mount, parsed as BuildKit's
 //! `commands_runmount.go` does (CSV fields, per-type options, defaults).
 
-use crate::suggest::did_you_mean;
+use crate::suggest::{buildkit_hint, did_you_mean};
 
 /// Cache mount sharing between concurrent builds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -234,7 +234,7 @@ pub(crate) fn parse_mount(
                 if !MOUNT_TYPES.contains(&v.as_str()) {
                     let e = format!("unsupported mount type {value:?}");
                     return Err(match did_you_mean(&value, MOUNT_TYPES, true) {
-                        Some(m) => bad_help(e, format!("did you mean `{m}`?")),
+                        Some(m) => bad_help(e + &buildkit_hint(&m), format!("did you mean `{m}`?")),
                         None => bad_help(e, "expected bind, cache, tmpfs, secret or ssh"),
                     });
                 }
@@ -279,7 +279,9 @@ pub(crate) fn parse_mount(
                     _ => {
                         let e = format!("unsupported sharing value {value:?}");
                         return Err(match did_you_mean(&value, SHARING, true) {
-                            Some(m) => bad_help(e, format!("did you mean `{m}`?")),
+                            Some(m) => {
+                                bad_help(e + &buildkit_hint(&m), format!("did you mean `{m}`?"))
+                            }
                             None => bad_help(e, "expected shared, private or locked"),
                         });
                     }
@@ -313,7 +315,7 @@ pub(crate) fn parse_mount(
             _ => {
                 let e = format!("unexpected key '{key}' in '{field}'");
                 return Err(match did_you_mean(&key, MOUNT_KEYS, true) {
-                    Some(m) => bad_help(e, format!("did you mean `{m}`?")),
+                    Some(m) => bad_help(e + &buildkit_hint(&m), format!("did you mean `{m}`?")),
                     None => bad_help(e, format!("valid keys: {}", MOUNT_KEYS.join(", "))),
                 });
             }

@@ -6,7 +6,7 @@ use super::mount::{Mount, MountError, bad, bad_help, go_bool, parse_mount, split
 use super::{CommandLine, Problem, Req, Result};
 use crate::ast::Heredoc;
 use crate::diag::Span;
-use crate::suggest::did_you_mean;
+use crate::suggest::{buildkit_hint, did_you_mean};
 
 /// `RUN [flags] command`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,7 +70,7 @@ fn parse_device(spec: &str) -> std::result::Result<Device, MountError> {
                 other => {
                     let e = format!("unexpected key '{other}' in '{field}'");
                     return Err(match did_you_mean(other, &["name", "required"], true) {
-                        Some(m) => bad_help(e, format!("did you mean `{m}`?")),
+                        Some(m) => bad_help(e + &buildkit_hint(&m), format!("did you mean `{m}`?")),
                         None => bad_help(e, "valid keys: name, required"),
                     });
                 }

@@ -9,7 +9,7 @@ use super::{
 use crate::ast::{Args, Ast, Node};
 use crate::diag::{Diagnostic, ParseError, Pos, Severity};
 use crate::lint::{self, CheckConfig, Rule};
-use crate::suggest::did_you_mean;
+use crate::suggest::{buildkit_hint, did_you_mean};
 
 /// Every instruction keyword, in the order suggestions prefer.
 const KEYWORDS: &[&str] = &[
@@ -295,10 +295,21 @@ fn typed(req: &Req<'_>) -> Result<Instruction> {
 }
 
 fn unknown_instruction(req: &Req<'_>) -> Problem {
-    let problem = Problem::new(req.start(), format!("unknown instruction: {}", req.written));
+    let message = format!("unknown instruction: {}", req.written);
     match did_you_mean(req.written, KEYWORDS, false) {
-        Some(best) => problem.help(format!("did you mean `{best}`?")),
-        None => problem.help(format!("expected one of {}", KEYWORDS.join(", "))),
+        Some(best) => {
+            // BuildKit's names are lower case: only an all-upper word gets
+            // an upper-case suggestion there.
+            let theirs = if req.written == req.written.to_uppercase() {
+                best.clone()
+            } else {
+                best.to_lowercase()
+            };
+            Problem::new(req.start(), message + &buildkit_hint(&theirs))
+                .help(format!("did you mean `{best}`?"))
+        }
+        None => Problem::new(req.start(), message)
+            .help(format!("expected one of {}", KEYWORDS.join(", "))),
     }
 }
 

@@ -64,13 +64,13 @@ fn stages_and_meta_args() {
 #[test]
 fn errors_point_at_the_word() {
     let e = err("FROM alpine\nCOPY --chwon=1 a b");
-    assert_eq!(e.message, "unknown flag: --chwon");
+    assert_eq!(e.message, "unknown flag: --chwon (did you mean chown?)");
     assert_eq!(e.help.as_deref(), Some("did you mean `--chown`?"));
     assert_eq!(e.pos, Pos { line: 2, col: 6 });
     assert_eq!(e.line_text, "COPY --chwon=1 a b");
 
     let e = err("FROM alpine\nRUNN make");
-    assert_eq!(e.message, "unknown instruction: RUNN");
+    assert_eq!(e.message, "unknown instruction: RUNN (did you mean RUN?)");
     assert_eq!(e.help.as_deref(), Some("did you mean `RUN`?"));
 
     let e = err("FROM alpine\nADD --from=x a b");

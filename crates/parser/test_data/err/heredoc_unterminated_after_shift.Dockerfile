@@ -1,0 +1,3 @@
+FROM busybox
+RUN echo $(( 1 << 4 )) && cat <<EOT
+body
