@@ -94,11 +94,15 @@ const KNOWN: &[(&str, &str, &[&str])] = &[
     (
         MODERN,
         "links",
-        // After `COPY --from=made /r /r` and `RUN ln /r/file /r/hard3`, buildr's
-        // /r/file is linked to hard3 only (COPY --from made hard1 and hard2
-        // separate files); BuildKit 0.13 keeps the source stage's hard link
-        // file <-> hard1 through COPY --from, and its hard3 is not linked.
-        // Not analysed further yet.
+        // Hard links across layers. `COPY --from=made /r /r` keeps
+        // file <-> hard1 <-> hard2 linked in both. `RUN ln /r/file /r/hard3`
+        // then copies /r/file up in overlayfs: inside the step, file and hard3
+        // are one inode and hard1/hard2 the lower one. buildr's layer records
+        // exactly that (file and hard3 linked, so the image shows what the
+        // step saw); BuildKit 0.13's layer carries hard3 as a separate copy
+        // and leaves file in the lower layer, still linked to hard1. Neither
+        // can keep all four linked: a layer cannot link to a lower layer's
+        // file. Recorded in docs/buildkit-differences.md.
         &[
             r#"/r/file: hard links buildkit=["/r/hard1"] buildr=["/r/hard3"]"#,
             r#"/r/hard1: hard links buildkit=["/r/file"] buildr=[]"#,
