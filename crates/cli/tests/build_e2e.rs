@@ -719,3 +719,80 @@ fn add_from_a_url_with_checksum() {
         "changed over http\n"
     );
 }
+
+/// The `created_by` of every history entry.
+fn history(image: &build_common::Unpacked) -> Vec<String> {
+    image.config()["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["created_by"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[test]
+fn child_stages_inherit_args_and_proxy_args_reach_run_outside_the_key() {
+    let Some(env) = Env::new("inherited-args") else {
+        return;
+    };
+    let ctx = env.context(
+        "inherited-args",
+        "FROM buildr-fixtures/busybox:latest AS one\n\
+         ARG ONLY_HERE=x\n\
+         ENV ftp_proxy=from-env\n\
+         RUN echo -n \"one:$ONLY_HERE\" > /one\n\
+         FROM one\n\
+         RUN echo -n \"two:$ONLY_HERE|$HTTP_PROXY|$http_proxy|$ALL_PROXY|$all_proxy|$FTP_PROXY|$ftp_proxy|$NO_PROXY\" > /two\n",
+    );
+    let proxies = |http: &str| {
+        vec![
+            "--build-arg".to_owned(),
+            format!("HTTP_PROXY={http}-upper"),
+            "--build-arg".to_owned(),
+            format!("http_proxy={http}"),
+            "--build-arg".to_owned(),
+            "All_Proxy=all".to_owned(),
+            "--build-arg".to_owned(),
+            "FTP_PROXY=ftp".to_owned(),
+            "--build-arg".to_owned(),
+            "no_proxy=".to_owned(),
+        ]
+    };
+    let mut args = vec!["-t".to_owned(), "inherited:1".to_owned()];
+    args.extend(proxies("hp"));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let build = env.build(&ctx, &args);
+    assert!(
+        !build.stderr().contains("not consumed"),
+        "{}",
+        build.stderr()
+    );
+    let image = env.unpack("inherited:1");
+    assert_eq!(image.read("/one"), "one:x");
+    // As BuildKit: the parent's ARG is in effect in the child; the sorted
+    // last spelling of a proxy arg wins and sets both; proxies beat ENV.
+    assert_eq!(image.read("/two"), "two:x|hp|hp|all|all|ftp|ftp|");
+    let history = history(&image);
+    assert!(
+        history.iter().any(|h| h.starts_with("RUN |1 ONLY_HERE=x ")),
+        "{history:?}"
+    );
+    assert!(
+        history
+            .iter()
+            .any(|h| h.starts_with("RUN /bin/sh -c echo -n \"two:")),
+        "the child names no inherited ARG: {history:?}"
+    );
+    assert!(!history.iter().any(|h| h.contains("hp")), "{history:?}");
+    assert!(
+        !image.config()["config"]["Env"]
+            .to_string()
+            .contains("ONLY_HERE")
+    );
+    // Another proxy value keeps every step cached.
+    let mut args = vec!["-t".to_owned(), "inherited:2".to_owned()];
+    args.extend(proxies("other"));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let build = env.build(&ctx, &args);
+    assert_eq!(build.steps("started"), Vec::<String>::new());
+}

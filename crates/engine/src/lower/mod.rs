@@ -71,6 +71,9 @@ pub(crate) struct StageOut {
     pub vertex: VertexId,
     pub config: StageConfig,
     pub steps: Vec<Step>,
+    /// The ARGs in effect at the stage's end, which a stage built `FROM`
+    /// it inherits (BuildKit keeps them in the LLB state's env).
+    pub args: Scope,
 }
 
 /// The state of lowering one build.
@@ -339,7 +342,7 @@ impl Lowering<'_> {
                     .filter(|i| makes_vertex(&i.value))
                     .count()
         };
-        let (vertex, config, steps) = match base_stage {
+        let (vertex, config, steps, inherited) = match base_stage {
             Some(dep) => {
                 let out = self.outs.get(&dep).cloned().ok_or_else(|| Error::Build {
                     location: location.clone(),
@@ -347,7 +350,7 @@ impl Lowering<'_> {
                 })?;
                 let mut config = out.config;
                 config.cmd_set = false;
-                (out.vertex, config, out.steps)
+                (out.vertex, config, out.steps, out.args)
             }
             None => {
                 // The base's ONBUILD triggers count among the stage's steps.
@@ -395,7 +398,12 @@ impl Lowering<'_> {
                 for trigger in &mut triggers {
                     trigger.span = stage.span;
                 }
-                (vertex, StageConfig::new(image), Vec::new())
+                (
+                    vertex,
+                    StageConfig::new(image),
+                    Vec::new(),
+                    Scope::default(),
+                )
             }
         };
         let n = total(triggers.iter().filter(|i| makes_vertex(&i.value)).count());
@@ -407,15 +415,18 @@ impl Lowering<'_> {
             config,
             steps,
             args: Scope::default(),
+            inherited,
             uncached,
         };
         for instruction in triggers.iter().chain(&stage.instructions) {
             self.instruction(&mut state, instruction)?;
         }
+        let args = state.args_in_effect();
         Ok(StageOut {
             vertex: state.vertex,
             config: state.config,
             steps: state.steps,
+            args,
         })
     }
 
@@ -566,15 +577,27 @@ pub(crate) struct StageLowering {
     pub steps: Vec<Step>,
     /// ARGs declared in this stage, with values.
     pub args: Scope,
+    /// ARGs in effect at the end of the stage this one is built `FROM`:
+    /// in effect here too, but not named in this stage's history.
+    pub inherited: Scope,
     pub uncached: bool,
 }
 
 impl StageLowering {
     /// Variables words are expanded with: args, then env (env wins).
     pub(crate) fn expand_env(&self) -> Vec<(String, String)> {
-        let mut env = self.args.pairs();
+        let mut env = self.args_in_effect().pairs();
         env.extend(self.config.env());
         env
+    }
+
+    /// The inherited ARGs overlaid with this stage's own.
+    pub(crate) fn args_in_effect(&self) -> Scope {
+        let mut args = self.inherited.clone();
+        for (name, value) in self.args.iter() {
+            args.set(name, value);
+        }
+        args
     }
 
     /// The next vertex's progress name: `[build 2/4] COPY . .`.

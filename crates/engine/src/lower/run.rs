@@ -56,18 +56,19 @@ impl Lowering<'_> {
             command => st.config.argv(command),
         };
         // Build args in effect reach the command's environment unless an
-        // ENV of the same name overrides them; proxy args always do.
+        // ENV of the same name overrides them; proxy args are added (over
+        // both) when the step runs, outside its key.
         let image_env = st.config.env();
         let mut env: Vec<String> = image_env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let mut arg_words = Vec::new();
-        for (name, value) in st.args.iter() {
-            arg_words.push(format!("{name}={value}"));
+        // Only this stage's own ARGs are named in the history, as BuildKit.
+        let arg_words: Vec<String> = st
+            .args
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
+        let args = st.args_in_effect();
+        for (name, value) in args.iter() {
             if !image_env.iter().any(|(k, _)| k == name) {
-                env.push(format!("{name}={value}"));
-            }
-        }
-        for (name, value) in self.build_args.proxies() {
-            if st.args.get(&name).is_none() && !image_env.iter().any(|(k, _)| *k == name) {
                 env.push(format!("{name}={value}"));
             }
         }
@@ -308,6 +309,7 @@ impl Lowering<'_> {
             location: location.clone(),
             argv,
             env,
+            proxy_env: self.build_args.proxies(),
             cwd: st.config.workdir(),
             user: st.config.user(),
             network,
@@ -319,7 +321,7 @@ impl Lowering<'_> {
             ssh,
             sources: Arc::clone(&self.plan.secrets),
             memo: Some(memo),
-            args: st.args.pairs(),
+            args: args.pairs(),
             env_ctx: self.plan.env.clone(),
         };
         st.vertex = self.add(Arc::new(op), &inputs, location, st.uncached);

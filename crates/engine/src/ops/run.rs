@@ -41,6 +41,9 @@ pub(crate) struct RunOp {
     pub location: String,
     pub argv: Vec<String>,
     pub env: Vec<String>,
+    /// The proxy build args: set over `env` when the step runs, never in
+    /// its key or history (BuildKit leaves `ProxyEnv` out of the cache map).
+    pub proxy_env: Vec<(String, String)>,
     pub cwd: String,
     pub user: String,
     pub network: Network,
@@ -228,7 +231,7 @@ impl Op<State> for RunOp {
                 .map_err(|e| op_error(&self.location, format!("create {}: {e}", path.display())))?;
         }
         let mut binds = Vec::new();
-        let mut env = self.env.clone();
+        let mut env = with_proxies(&self.env, &self.proxy_env);
         let mut locks = Vec::new();
         let fail = |message: String| op_error(&self.location, message);
         // A `rw` bind from the context writes into a copy dropped after the
@@ -492,4 +495,46 @@ fn hash_tree(
         }
     }
     Ok(())
+}
+
+/// `env` with the proxy variables set over it: as in BuildKit, where the
+/// proxy env is appended last and so is what the shell sees.
+fn with_proxies(env: &[String], proxies: &[(String, String)]) -> Vec<String> {
+    let mut out: Vec<String> = env
+        .iter()
+        .filter(|var| {
+            let name = var.split_once('=').map_or(var.as_str(), |(name, _)| name);
+            !proxies.iter().any(|(proxy, _)| proxy == name)
+        })
+        .cloned()
+        .collect();
+    out.extend(
+        proxies
+            .iter()
+            .map(|(name, value)| format!("{name}={value}")),
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxies_are_set_over_env_and_args() {
+        let env = vec![
+            "PATH=/bin".to_owned(),
+            "http_proxy=from-env".to_owned(),
+            "KEEP=1".to_owned(),
+        ];
+        let proxies = vec![
+            ("HTTP_PROXY".to_owned(), "p".to_owned()),
+            ("http_proxy".to_owned(), "p".to_owned()),
+        ];
+        assert_eq!(
+            with_proxies(&env, &proxies),
+            ["PATH=/bin", "KEEP=1", "HTTP_PROXY=p", "http_proxy=p"]
+        );
+        assert_eq!(with_proxies(&env, &[]), env);
+    }
 }
