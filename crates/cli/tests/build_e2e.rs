@@ -796,3 +796,40 @@ fn child_stages_inherit_args_and_proxy_args_reach_run_outside_the_key() {
     let build = env.build(&ctx, &args);
     assert_eq!(build.steps("started"), Vec::<String>::new());
 }
+
+#[test]
+fn run_groups_include_the_primary_group() {
+    let Some(env) = Env::new("run-groups") else {
+        return;
+    };
+    let ctx = env.context(
+        "run-groups",
+        "FROM buildr-fixtures/busybox:latest\n\
+         RUN mkdir -m 0777 /out && id > /out/root\n\
+         USER 1234\n\
+         RUN id > /out/uid-only\n\
+         USER 1234:1234\n\
+         RUN id > /out/uid-gid\n\
+         USER app\n\
+         RUN id > /out/app\n",
+    );
+    env.build(&ctx, &["-t", "groups:1"]);
+    let image = env.unpack("groups:1");
+    // containerd's rule since CVE-2023-25173, which BuildKit inherits.
+    assert_eq!(
+        image.read("/out/root"),
+        "uid=0(root) gid=0(root) groups=0(root)\n"
+    );
+    assert_eq!(
+        image.read("/out/uid-only"),
+        "uid=1234 gid=0(root) groups=0(root)\n"
+    );
+    assert_eq!(
+        image.read("/out/uid-gid"),
+        "uid=1234 gid=1234 groups=1234\n"
+    );
+    assert_eq!(
+        image.read("/out/app"),
+        "uid=1000(app) gid=1000(app) groups=50(staff),1000(app)\n"
+    );
+}

@@ -593,8 +593,14 @@ fn drop_privileges(spec: &SpawnSpec, identity: &crate::user::Identity) -> Res<()
     }
     let setgroups_denied =
         std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
-    if !(setgroups_denied && identity.groups.is_empty()) {
-        let groups: Vec<Gid> = identity.groups.iter().map(|g| Gid::from_raw(*g)).collect();
+    // Denied setgroups (rootless without newgidmap) can only leave the
+    // primary group alone, so nothing else may be asked for there.
+    if !(setgroups_denied && identity.groups.iter().all(|g| *g == identity.gid)) {
+        let groups: Vec<Gid> = identity
+            .process_groups()
+            .into_iter()
+            .map(Gid::from_raw)
+            .collect();
         nix::unistd::setgroups(&groups).map_err(ctx("setgroups"))?;
     }
     let gid = Gid::from_raw(identity.gid);
