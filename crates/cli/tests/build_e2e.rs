@@ -833,3 +833,25 @@ fn run_groups_include_the_primary_group() {
         "uid=1000(app) gid=1000(app) groups=50(staff),1000(app)\n"
     );
 }
+
+#[test]
+fn scratch_images_work_in_the_root_dir() {
+    let Some(env) = Env::new("scratch-config") else {
+        return;
+    };
+    let ctx = env.context(
+        "scratch-config",
+        "FROM scratch\nCOPY Dockerfile /Dockerfile\nENV foo=bar\n",
+    );
+    env.build(&ctx, &["-t", "scratch:1"]);
+    let config = env.unpack("scratch:1").config();
+    // BuildKit's empty image: WorkingDir "/" and the default PATH.
+    assert_eq!(config["config"]["WorkingDir"], "/");
+    assert_eq!(
+        config["config"]["Env"],
+        serde_json::json!([
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "foo=bar"
+        ])
+    );
+}

@@ -221,7 +221,11 @@ impl Lowering<'_> {
                     .unwrap_or("amd64")
                     .to_owned(),
                 os: "linux".to_owned(),
-                config: Some(ContainerConfig::default()),
+                // As BuildKit's `emptyImage`: a scratch image works in `/`.
+                config: Some(ContainerConfig {
+                    working_dir: Some("/".to_owned()),
+                    ..ContainerConfig::default()
+                }),
                 ..ImageConfig::default()
             };
             config.rootfs.kind = "layers".to_owned();
