@@ -855,3 +855,37 @@ fn scratch_images_work_in_the_root_dir() {
         ])
     );
 }
+
+#[test]
+fn sandbox_hostname_build_arg_names_run_steps() {
+    let Some(env) = Env::new("sandbox-hostname") else {
+        return;
+    };
+    let ctx = env.context(
+        "sandbox-hostname",
+        "FROM buildr-fixtures/busybox:latest\n\
+         RUN hostname > /h1 && echo \"$HOSTNAME\" > /h2 && grep -c myhost /etc/hosts > /h3 || true\n",
+    );
+    let arg = ["--build-arg", "BUILDKIT_SANDBOX_HOSTNAME=myhost"];
+    let build = env.build(&ctx, &[&["-t", "host:1"][..], &arg].concat());
+    assert!(
+        !build.stderr().contains("not consumed"),
+        "{}",
+        build.stderr()
+    );
+    let image = env.unpack("host:1");
+    assert_eq!(image.read("/h1"), "myhost\n");
+    assert_eq!(image.read("/h2"), "myhost\n");
+    assert_eq!(image.read("/h3"), "1\n");
+    // The hostname is part of the step: without it the step reruns.
+    let build = env.build(&ctx, &["-t", "host:2"]);
+    assert_eq!(build.steps("started").len(), 1);
+    assert_eq!(env.unpack("host:2").read("/h1"), "buildr\n");
+    let bad = env.try_build(&ctx, &["--build-arg", "BUILDKIT_SANDBOX_HOSTNAME=a b"]);
+    assert!(!bad.output.status.success());
+    assert!(
+        bad.stderr().contains("BUILDKIT_SANDBOX_HOSTNAME"),
+        "{}",
+        bad.stderr()
+    );
+}

@@ -5,6 +5,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::error::{Error, Result};
+
 /// BuildKit's predefined proxy args: given in any case, each reaches every
 /// `RUN` under its upper- and lower-case spelling without a declaration.
 const PROXY_ARGS: [&str; 5] = [
@@ -14,6 +16,9 @@ const PROXY_ARGS: [&str; 5] = [
     "NO_PROXY",
     "ALL_PROXY",
 ];
+
+/// The build arg naming `RUN`'s hostname.
+const SANDBOX_HOSTNAME: &str = "BUILDKIT_SANDBOX_HOSTNAME";
 
 fn proxy_slot(name: &str) -> Option<usize> {
     PROXY_ARGS.iter().position(|p| p.eq_ignore_ascii_case(name))
@@ -83,6 +88,23 @@ impl BuildArgs {
             out.push((upper.to_ascii_lowercase(), value.to_owned()));
         }
         out
+    }
+
+    /// `BUILDKIT_SANDBOX_HOSTNAME`: the hostname of every `RUN` (BuildKit's
+    /// frontend reads it; an empty value keeps the default). One word of at
+    /// most 64 bytes, since it becomes a line of the step's /etc/hosts.
+    pub(crate) fn sandbox_hostname(&mut self) -> Result<Option<String>> {
+        let Some(name) = self.take(SANDBOX_HOSTNAME).filter(|v| !v.is_empty()) else {
+            return Ok(None);
+        };
+        if name.len() > 64 || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(Error::BuildOption {
+                message: format!(
+                    "{SANDBOX_HOSTNAME} {name:?}: a hostname is one word of at most 64 bytes"
+                ),
+            });
+        }
+        Ok(Some(name))
     }
 
     /// `--build-arg`s no `ARG` declared (proxy args excepted), sorted.
@@ -163,5 +185,20 @@ mod tests {
             ["HTTP_PROXY=lower", "http_proxy=lower"]
         );
         assert_eq!(args.unused(), ["OTHER"]);
+    }
+
+    #[test]
+    fn the_sandbox_hostname_is_one_short_word() {
+        let mut args = given(&[("BUILDKIT_SANDBOX_HOSTNAME", "myhost")]);
+        assert_eq!(args.sandbox_hostname().unwrap().as_deref(), Some("myhost"));
+        assert!(args.unused().is_empty());
+        assert_eq!(given(&[]).sandbox_hostname().unwrap(), None);
+        let empty = &[("BUILDKIT_SANDBOX_HOSTNAME", "")];
+        assert_eq!(given(empty).sandbox_hostname().unwrap(), None);
+        let long = "x".repeat(65);
+        for bad in ["two words", "line\nbreak", &long] {
+            let pairs = [("BUILDKIT_SANDBOX_HOSTNAME", bad)];
+            assert!(given(&pairs).sandbox_hostname().is_err(), "{bad:?}");
+        }
     }
 }

@@ -83,6 +83,8 @@ pub(crate) struct Lowering<'a> {
     pub lexer: Lexer,
     pub meta: Scope,
     pub build_args: BuildArgs,
+    /// `RUN`'s hostname from `BUILDKIT_SANDBOX_HOSTNAME`, else the default.
+    pub hostname: Option<String>,
     pub outs: HashMap<usize, StageOut>,
     /// Base images resolved so far, by expanded reference.
     pub bases: HashMap<String, (VertexId, ImageConfig)>,
@@ -113,6 +115,7 @@ pub(crate) fn lower(plan: &Plan<'_>) -> Result<Lowered> {
             meta.set(&decl.name, value.as_deref().unwrap_or(""));
         }
     }
+    let hostname = build_args.sandbox_hostname()?;
     let target = stages::target(dockerfile, plan.target.as_deref())?;
     let order = stages::reachable(dockerfile, target, &meta);
     let nonce = std::time::SystemTime::now()
@@ -125,6 +128,7 @@ pub(crate) fn lower(plan: &Plan<'_>) -> Result<Lowered> {
         lexer,
         meta,
         build_args,
+        hostname,
         outs: HashMap::new(),
         bases: HashMap::new(),
         nonce,

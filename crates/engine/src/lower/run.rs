@@ -310,6 +310,7 @@ impl Lowering<'_> {
             argv,
             env,
             proxy_env: self.build_args.proxies(),
+            hostname: self.hostname.clone(),
             cwd: st.config.workdir(),
             user: st.config.user(),
             network,

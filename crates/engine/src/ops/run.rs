@@ -46,6 +46,8 @@ pub(crate) struct RunOp {
     pub proxy_env: Vec<(String, String)>,
     pub cwd: String,
     pub user: String,
+    /// `BUILDKIT_SANDBOX_HOSTNAME`; `None`: the sandbox's default.
+    pub hostname: Option<String>,
     pub network: Network,
     pub tmpfs: Vec<TmpfsMount>,
     /// Binds from the build context (`rw` ones get a copy).
@@ -149,6 +151,9 @@ impl Op<State> for RunOp {
             }
         }
         // Only present when used, so other steps keep their keys.
+        if let Some(hostname) = &self.hostname {
+            field(&mut def, format!("hostname:{hostname}"));
+        }
         for cache in &self.caches {
             if let Some((input, source)) = &cache.seed {
                 field(
@@ -375,7 +380,7 @@ impl Op<State> for RunOp {
             });
             relays.push(relay);
         }
-        let spec = SpawnSpec {
+        let mut spec = SpawnSpec {
             rootfs: Rootfs {
                 lowers: merged.layers().to_vec(),
                 upper: upper.clone(),
@@ -391,6 +396,9 @@ impl Op<State> for RunOp {
             tmpfs: self.tmpfs.clone(),
             ..SpawnSpec::default()
         };
+        if let Some(hostname) = &self.hostname {
+            spec.hostname.clone_from(hostname);
+        }
         let cancel = Cancel::new()?;
         let _registration = {
             let cancel = cancel.clone();
