@@ -402,3 +402,42 @@ fn context_binds_cannot_follow_links_out() {
         assert!(!stderr.contains("host-only-marker"), "{link}: {stderr}");
     }
 }
+
+#[test]
+fn cache_source_selects_a_path_confined_to_the_cache() {
+    let Some(env) = Env::new("cache_source_selects_a_path_confined_to_the_cache") else {
+        return;
+    };
+    let ctx = env.context(
+        "cachesource",
+        "FROM buildr-fixtures/busybox:latest\n\
+         RUN --mount=type=cache,id=src,target=/c mkdir -p /c/sub && echo in > /c/sub/file && echo top > /c/top \
+             && ln -s /sub /c/abs && ln -s ../../.. /c/sub/up && ln -s /etc /c/esc\n\
+         RUN --mount=type=cache,id=src,source=sub,target=/m ls /m > /sub\n\
+         RUN --mount=type=cache,id=src,source=/abs/,target=/m ls /m > /abs\n\
+         RUN --mount=type=cache,id=src,source=sub/up,target=/m ls /m > /up\n\
+         RUN --mount=type=cache,id=src,source=sub,target=/m echo new > /m/new\n\
+         RUN --mount=type=cache,id=src,target=/c ls /c/sub > /after\n",
+    );
+    env.build(&ctx, &["-t", "cachesource:1"]);
+    let image = env.unpack("cachesource:1");
+    assert_eq!(image.read("/sub"), "file\nup\n");
+    // Links resolve inside the cache, as BuildKit scopes them.
+    assert_eq!(image.read("/abs"), "file\nup\n");
+    assert_eq!(image.read("/up"), "abs\nesc\nsub\ntop\n");
+    assert_eq!(image.read("/after"), "file\nnew\nup\n");
+    // A link to /etc names the cache's /etc, which does not exist: the
+    // step fails instead of mounting the host's /etc.
+    let escape = env.context(
+        "cacheescape",
+        "FROM buildr-fixtures/busybox:latest\n\
+         RUN --mount=type=cache,id=src,source=esc,target=/m ls /m > /leak\n",
+    );
+    let failed = env.try_build(&escape, &[]);
+    assert!(!failed.output.status.success(), "{}", failed.stderr());
+    assert!(
+        failed.stderr().contains("Dockerfile:2") && failed.stderr().contains("No such file"),
+        "{}",
+        failed.stderr()
+    );
+}

@@ -312,11 +312,13 @@ fn prepare(
     mount_system(config, &root, created)?;
     for bind in &spec.binds {
         let dst = secure_join(&root, &bind.dst).map_err(ctx("resolve bind target"))?;
-        let is_dir = std::fs::metadata(&bind.src)
+        // Held open until the bind is made: the source is that inode.
+        let (src, _held) = crate::mounts::bind_source(bind)?;
+        let is_dir = std::fs::metadata(&src)
             .map_err(ctx(format!("bind source {}", bind.src.display())))?
             .is_dir();
         make_mountpoint(&root, &dst, is_dir, created)?;
-        crate::mounts::bind_in_root(&root, &bind.src, &dst, bind.readonly)?;
+        crate::mounts::bind_in_root(&root, &src, &dst, bind.readonly)?;
     }
     for tmpfs in &spec.tmpfs {
         let dst = secure_join(&root, &tmpfs.dst).map_err(ctx("resolve tmpfs target"))?;

@@ -155,6 +155,14 @@ impl Lowering<'_> {
                         }
                         None => None,
                     };
+                    // Without from=, source= selects a path of the cache
+                    // (BuildKit's `path.Join("/", source)`; "/" is the whole).
+                    let subpath = match (from, source) {
+                        (None, Some(source)) => {
+                            Some(crate::ops::copy::clean(source)).filter(|s| !s.is_empty())
+                        }
+                        _ => None,
+                    };
                     caches.push(CacheMount {
                         host: self
                             .plan
@@ -168,6 +176,7 @@ impl Lowering<'_> {
                         readonly: *readonly,
                         locked: *sharing == Sharing::Locked,
                         seed,
+                        subpath,
                         mode: *mode,
                         uid: *uid,
                         gid: *gid,
@@ -203,6 +212,7 @@ impl Lowering<'_> {
                         src,
                         dst: PathBuf::from(absolute(target)),
                         readonly: *readonly,
+                        subpath: None,
                     });
                 }
                 MountKind::Secret {

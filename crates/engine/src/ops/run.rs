@@ -29,6 +29,9 @@ pub(crate) struct CacheMount {
     /// `from=STAGE,source=PATH`: the input whose path seeds a new cache
     /// (the cache is then per id and per seed, as BuildKit keys it).
     pub seed: Option<(usize, String)>,
+    /// `source=PATH` without `from=`: the path of the cache mounted,
+    /// resolved inside the cache when the step runs.
+    pub subpath: Option<String>,
     pub mode: Option<u32>,
     pub uid: Option<u32>,
     pub gid: Option<u32>,
@@ -155,6 +158,9 @@ impl Op<State> for RunOp {
             field(&mut def, format!("hostname:{hostname}"));
         }
         for cache in &self.caches {
+            if let Some(subpath) = &cache.subpath {
+                field(&mut def, format!("cache-source:{}:{subpath}", cache.target));
+            }
             if let Some((input, source)) = &cache.seed {
                 field(
                     &mut def,
@@ -253,6 +259,7 @@ impl Op<State> for RunOp {
                 src: copy,
                 dst: bind.dst.clone(),
                 readonly: false,
+                subpath: None,
             });
         }
         for (n, bind) in self.stage_binds.iter().enumerate() {
@@ -264,6 +271,7 @@ impl Op<State> for RunOp {
                 src: copy,
                 dst: PathBuf::from(&bind.target),
                 readonly: bind.readonly,
+                subpath: None,
             });
         }
         for cache in &self.caches {
@@ -313,6 +321,7 @@ impl Op<State> for RunOp {
                 src: host,
                 dst: PathBuf::from(&cache.target),
                 readonly: cache.readonly,
+                subpath: cache.subpath.as_ref().map(PathBuf::from),
             });
         }
         for (n, secret) in self.secrets.iter().enumerate() {
@@ -356,6 +365,7 @@ impl Op<State> for RunOp {
                     src: file,
                     dst: PathBuf::from(target),
                     readonly: true,
+                    subpath: None,
                 });
             }
         }
@@ -377,6 +387,7 @@ impl Op<State> for RunOp {
                 src: relay.path().to_path_buf(),
                 dst: PathBuf::from(&ssh.target),
                 readonly: false,
+                subpath: None,
             });
             relays.push(relay);
         }
