@@ -889,3 +889,28 @@ fn sandbox_hostname_build_arg_names_run_steps() {
         bad.stderr()
     );
 }
+
+#[test]
+fn copy_from_a_number_that_is_no_stage_fails_before_building() {
+    let Some(env) = Env::new("copy-from-index") else {
+        return;
+    };
+    // Even in a stage the target does not need, as BuildKit.
+    let ctx = env.context(
+        "copy-from-index",
+        "FROM buildr-fixtures/busybox:latest AS unused\n\
+         COPY --from=5 /x /x\n\
+         FROM buildr-fixtures/busybox:latest\n\
+         RUN true\n",
+    );
+    let failed = env.try_build(&ctx, &[]);
+    assert!(!failed.output.status.success());
+    assert!(
+        failed
+            .stderr()
+            .contains("Dockerfile:2: invalid stage index 5"),
+        "{}",
+        failed.stderr()
+    );
+    assert!(failed.steps("started").is_empty(), "{}", failed.stderr());
+}

@@ -133,6 +133,12 @@ pub(crate) fn lower(plan: &Plan<'_>) -> Result<Lowered> {
         bases: HashMap::new(),
         nonce,
     };
+    if let Some((at, index)) = stages::bad_copy_index(dockerfile) {
+        return Err(Error::Build {
+            location: lowering.location(at),
+            message: format!("invalid stage index {index}"),
+        });
+    }
     for &idx in &order {
         let out = lowering.stage(idx)?;
         lowering.outs.insert(idx, out);
