@@ -897,3 +897,198 @@ fn errors_carry_buildkit_phrases() {
         }
     }
 }
+
+/// The `created_by` of every history entry.
+fn history(image: &build_common::Unpacked) -> Vec<String> {
+    image.config()["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["created_by"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[test]
+fn child_stages_inherit_args_and_proxy_args_reach_run_outside_the_key() {
+    let Some(env) = Env::new("inherited-args") else {
+        return;
+    };
+    let ctx = env.context(
+        "inherited-args",
+        "FROM buildr-fixtures/busybox:latest AS one\n\
+         ARG ONLY_HERE=x\n\
+         ENV ftp_proxy=from-env\n\
+         RUN echo -n \"one:$ONLY_HERE\" > /one\n\
+         FROM one\n\
+         RUN echo -n \"two:$ONLY_HERE|$HTTP_PROXY|$http_proxy|$ALL_PROXY|$all_proxy|$FTP_PROXY|$ftp_proxy|$NO_PROXY\" > /two\n",
+    );
+    let proxies = |http: &str| {
+        vec![
+            "--build-arg".to_owned(),
+            format!("HTTP_PROXY={http}-upper"),
+            "--build-arg".to_owned(),
+            format!("http_proxy={http}"),
+            "--build-arg".to_owned(),
+            "All_Proxy=all".to_owned(),
+            "--build-arg".to_owned(),
+            "FTP_PROXY=ftp".to_owned(),
+            "--build-arg".to_owned(),
+            "no_proxy=".to_owned(),
+        ]
+    };
+    let mut args = vec!["-t".to_owned(), "inherited:1".to_owned()];
+    args.extend(proxies("hp"));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let build = env.build(&ctx, &args);
+    assert!(
+        !build.stderr().contains("not consumed"),
+        "{}",
+        build.stderr()
+    );
+    let image = env.unpack("inherited:1");
+    assert_eq!(image.read("/one"), "one:x");
+    // As BuildKit: the parent's ARG is in effect in the child; the sorted
+    // last spelling of a proxy arg wins and sets both; proxies beat ENV.
+    assert_eq!(image.read("/two"), "two:x|hp|hp|all|all|ftp|ftp|");
+    let history = history(&image);
+    assert!(
+        history.iter().any(|h| h.starts_with("RUN |1 ONLY_HERE=x ")),
+        "{history:?}"
+    );
+    assert!(
+        history
+            .iter()
+            .any(|h| h.starts_with("RUN /bin/sh -c echo -n \"two:")),
+        "the child names no inherited ARG: {history:?}"
+    );
+    assert!(!history.iter().any(|h| h.contains("hp")), "{history:?}");
+    assert!(
+        !image.config()["config"]["Env"]
+            .to_string()
+            .contains("ONLY_HERE")
+    );
+    // Another proxy value keeps every step cached.
+    let mut args = vec!["-t".to_owned(), "inherited:2".to_owned()];
+    args.extend(proxies("other"));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let build = env.build(&ctx, &args);
+    assert_eq!(build.steps("started"), Vec::<String>::new());
+}
+
+#[test]
+fn run_groups_include_the_primary_group() {
+    let Some(env) = Env::new("run-groups") else {
+        return;
+    };
+    let ctx = env.context(
+        "run-groups",
+        "FROM buildr-fixtures/busybox:latest\n\
+         RUN mkdir -m 0777 /out && id > /out/root\n\
+         USER 1234\n\
+         RUN id > /out/uid-only\n\
+         USER 1234:1234\n\
+         RUN id > /out/uid-gid\n\
+         USER app\n\
+         RUN id > /out/app\n",
+    );
+    env.build(&ctx, &["-t", "groups:1"]);
+    let image = env.unpack("groups:1");
+    // containerd's rule since CVE-2023-25173, which BuildKit inherits.
+    assert_eq!(
+        image.read("/out/root"),
+        "uid=0(root) gid=0(root) groups=0(root)\n"
+    );
+    assert_eq!(
+        image.read("/out/uid-only"),
+        "uid=1234 gid=0(root) groups=0(root)\n"
+    );
+    assert_eq!(
+        image.read("/out/uid-gid"),
+        "uid=1234 gid=1234 groups=1234\n"
+    );
+    assert_eq!(
+        image.read("/out/app"),
+        "uid=1000(app) gid=1000(app) groups=50(staff),1000(app)\n"
+    );
+}
+
+#[test]
+fn scratch_images_work_in_the_root_dir() {
+    let Some(env) = Env::new("scratch-config") else {
+        return;
+    };
+    let ctx = env.context(
+        "scratch-config",
+        "FROM scratch\nCOPY Dockerfile /Dockerfile\nENV foo=bar\n",
+    );
+    env.build(&ctx, &["-t", "scratch:1"]);
+    let config = env.unpack("scratch:1").config();
+    // BuildKit's empty image: WorkingDir "/" and the default PATH.
+    assert_eq!(config["config"]["WorkingDir"], "/");
+    assert_eq!(
+        config["config"]["Env"],
+        serde_json::json!([
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "foo=bar"
+        ])
+    );
+}
+
+#[test]
+fn sandbox_hostname_build_arg_names_run_steps() {
+    let Some(env) = Env::new("sandbox-hostname") else {
+        return;
+    };
+    let ctx = env.context(
+        "sandbox-hostname",
+        "FROM buildr-fixtures/busybox:latest\n\
+         RUN hostname > /h1 && echo \"$HOSTNAME\" > /h2 && grep -c myhost /etc/hosts > /h3 || true\n",
+    );
+    let arg = ["--build-arg", "BUILDKIT_SANDBOX_HOSTNAME=myhost"];
+    let build = env.build(&ctx, &[&["-t", "host:1"][..], &arg].concat());
+    assert!(
+        !build.stderr().contains("not consumed"),
+        "{}",
+        build.stderr()
+    );
+    let image = env.unpack("host:1");
+    assert_eq!(image.read("/h1"), "myhost\n");
+    assert_eq!(image.read("/h2"), "myhost\n");
+    assert_eq!(image.read("/h3"), "1\n");
+    // The hostname is part of the step: without it the step reruns.
+    let build = env.build(&ctx, &["-t", "host:2"]);
+    assert_eq!(build.steps("started").len(), 1);
+    assert_eq!(env.unpack("host:2").read("/h1"), "buildr\n");
+    let bad = env.try_build(&ctx, &["--build-arg", "BUILDKIT_SANDBOX_HOSTNAME=a b"]);
+    assert!(!bad.output.status.success());
+    assert!(
+        bad.stderr().contains("BUILDKIT_SANDBOX_HOSTNAME"),
+        "{}",
+        bad.stderr()
+    );
+}
+
+#[test]
+fn copy_from_a_number_that_is_no_stage_fails_before_building() {
+    let Some(env) = Env::new("copy-from-index") else {
+        return;
+    };
+    // Even in a stage the target does not need, as BuildKit.
+    let ctx = env.context(
+        "copy-from-index",
+        "FROM buildr-fixtures/busybox:latest AS unused\n\
+         COPY --from=5 /x /x\n\
+         FROM buildr-fixtures/busybox:latest\n\
+         RUN true\n",
+    );
+    let failed = env.try_build(&ctx, &[]);
+    assert!(!failed.output.status.success());
+    assert!(
+        failed
+            .stderr()
+            .contains("Dockerfile:2: invalid stage index 5"),
+        "{}",
+        failed.stderr()
+    );
+    assert!(failed.steps("started").is_empty(), "{}", failed.stderr());
+}

@@ -37,13 +37,6 @@ fn write(dir: &Path, name: &str, content: &str) {
     std::fs::write(path, content).unwrap();
 }
 
-fn context(env: &Env, name: &str, dockerfile: &str) -> std::path::PathBuf {
-    let ctx = env.dir.path().join(name);
-    std::fs::create_dir_all(&ctx).unwrap();
-    write(&ctx, "Dockerfile", dockerfile);
-    ctx
-}
-
 /// Every regular file under `dir` whose bytes contain `needle`.
 fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
     let mut hits = Vec::new();
@@ -71,9 +64,7 @@ fn mount_options_expand_args_and_env() {
     let Some(env) = Env::new("mount_options_expand_args_and_env") else {
         return;
     };
-    let ctx = context(
-        &env,
-        "expand",
+    let ctx = env.context("expand",
         "FROM buildr-fixtures/busybox:latest\n\
          ARG CACHE_ID=one\n\
          ENV DIR=/cachedir\n\
@@ -108,8 +99,7 @@ fn mount_options_expand_args_and_env() {
     assert_eq!(env.unpack("expand:3").read("/count").trim(), "1");
 
     // A variable that expands to a bad typed value names the line.
-    let bad = context(
-        &env,
+    let bad = env.context(
         "expand-bad",
         "FROM buildr-fixtures/busybox:latest\n\
          ARG OWNER=nobody\n\
@@ -144,9 +134,7 @@ fn bind_and_cache_from_a_stage_or_image() {
     let Some(env) = Env::new("bind_and_cache_from_a_stage_or_image") else {
         return;
     };
-    let ctx = context(
-        &env,
-        "from",
+    let ctx = env.context("from",
         "FROM buildr-fixtures/busybox:latest AS builder\n\
          ARG V=1\n\
          RUN mkdir /out && echo \"tool $V\" > /out/tool && ln -s /out/tool /out/abs && ln -s ../../../../../etc/group /out/up\n\
@@ -217,8 +205,7 @@ fn bind_and_cache_from_a_stage_or_image() {
     assert_eq!(image.read("/seed-lines").trim(), "2");
 
     // A missing source names the line.
-    let bad = context(
-        &env,
+    let bad = env.context(
         "from-bad",
         "FROM buildr-fixtures/busybox:latest AS builder\n\
          FROM buildr-fixtures/busybox:latest\n\
@@ -242,9 +229,7 @@ fn secrets_never_reach_layers_keys_or_config() {
     let env_value = format!("env-{}-token", std::process::id());
     let secret_file = env.dir.path().join("secret.txt");
     std::fs::write(&secret_file, &value).unwrap();
-    let ctx = context(
-        &env,
-        "secrets",
+    let ctx = env.context("secrets",
         "FROM buildr-fixtures/busybox:latest\n\
          RUN --mount=type=secret,id=tok,required=true wc -c < /run/secrets/tok > /len && stat -c '%a %u' /run/secrets/tok > /perm && (echo x > /run/secrets/tok 2>/dev/null && echo writable || echo readonly) > /ro\n\
          RUN --mount=type=secret,id=envtok,env=TOKEN,target=/s/t,mode=0440,uid=1000 test \"$TOKEN\" = \"$(cat /s/t)\" && echo ${#TOKEN} > /envlen && stat -c '%a %u' /s/t > /perm2\n\
@@ -331,9 +316,7 @@ fn ssh_agent_socket_is_mounted() {
     };
     let agent = env.dir.path().join("agent.sock");
     let _listener = UnixListener::bind(&agent).unwrap();
-    let ctx = context(
-        &env,
-        "ssh",
+    let ctx = env.context("ssh",
         "FROM buildr-fixtures/busybox:latest\n\
          RUN --mount=type=ssh [ -S \"$SSH_AUTH_SOCK\" ] && echo \"$SSH_AUTH_SOCK\" > /sock && stat -c '%a %u' \"$SSH_AUTH_SOCK\" > /perm\n\
          RUN --mount=type=ssh,id=other,target=/agent.sock,mode=0666,uid=1000 [ -S /agent.sock ] && stat -c '%a %u' /agent.sock > /perm2\n\
@@ -351,8 +334,7 @@ fn ssh_agent_socket_is_mounted() {
     assert!(!image.rootfs().join("agent.sock").exists());
 
     // Not given but required: the line is named.
-    let required = context(
-        &env,
+    let required = env.context(
         "ssh-required",
         "FROM buildr-fixtures/busybox:latest\n\
          RUN --mount=type=ssh,id=deploy,required=true true\n",
@@ -383,9 +365,7 @@ fn context_binds_cannot_follow_links_out() {
     };
     let outside = env.dir.path().join("outside");
     write(&outside, "marker", "host-only-marker\n");
-    let ctx = context(
-        &env,
-        "ctxlinks",
+    let ctx = env.context("ctxlinks",
         "FROM buildr-fixtures/busybox:latest\n\
          RUN --mount=type=bind,source=inner,target=/m cat /m/file > /inner\n\
          RUN --mount=type=bind,source=sub,target=/m,rw echo changed > /m/file && cat /m/file > /rw\n",
@@ -421,4 +401,43 @@ fn context_binds_cannot_follow_links_out() {
         );
         assert!(!stderr.contains("host-only-marker"), "{link}: {stderr}");
     }
+}
+
+#[test]
+fn cache_source_selects_a_path_confined_to_the_cache() {
+    let Some(env) = Env::new("cache_source_selects_a_path_confined_to_the_cache") else {
+        return;
+    };
+    let ctx = env.context(
+        "cachesource",
+        "FROM buildr-fixtures/busybox:latest\n\
+         RUN --mount=type=cache,id=src,target=/c mkdir -p /c/sub && echo in > /c/sub/file && echo top > /c/top \
+             && ln -s /sub /c/abs && ln -s ../../.. /c/sub/up && ln -s /etc /c/esc\n\
+         RUN --mount=type=cache,id=src,source=sub,target=/m ls /m > /sub\n\
+         RUN --mount=type=cache,id=src,source=/abs/,target=/m ls /m > /abs\n\
+         RUN --mount=type=cache,id=src,source=sub/up,target=/m ls /m > /up\n\
+         RUN --mount=type=cache,id=src,source=sub,target=/m echo new > /m/new\n\
+         RUN --mount=type=cache,id=src,target=/c ls /c/sub > /after\n",
+    );
+    env.build(&ctx, &["-t", "cachesource:1"]);
+    let image = env.unpack("cachesource:1");
+    assert_eq!(image.read("/sub"), "file\nup\n");
+    // Links resolve inside the cache, as BuildKit scopes them.
+    assert_eq!(image.read("/abs"), "file\nup\n");
+    assert_eq!(image.read("/up"), "abs\nesc\nsub\ntop\n");
+    assert_eq!(image.read("/after"), "file\nnew\nup\n");
+    // A link to /etc names the cache's /etc, which does not exist: the
+    // step fails instead of mounting the host's /etc.
+    let escape = env.context(
+        "cacheescape",
+        "FROM buildr-fixtures/busybox:latest\n\
+         RUN --mount=type=cache,id=src,source=esc,target=/m ls /m > /leak\n",
+    );
+    let failed = env.try_build(&escape, &[]);
+    assert!(!failed.output.status.success(), "{}", failed.stderr());
+    assert!(
+        failed.stderr().contains("Dockerfile:2") && failed.stderr().contains("No such file"),
+        "{}",
+        failed.stderr()
+    );
 }

@@ -186,7 +186,7 @@ fn runc_runs_a_bundle_unpacked_by_buildr() {
     assert_eq!(config["process"]["user"]["gid"], 1000);
     assert_eq!(
         config["process"]["user"]["additionalGids"],
-        serde_json::json!([50])
+        serde_json::json!([1000, 50])
     );
     assert!(
         config["process"]["env"]

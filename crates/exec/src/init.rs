@@ -312,11 +312,13 @@ fn prepare(
     mount_system(config, &root, created)?;
     for bind in &spec.binds {
         let dst = secure_join(&root, &bind.dst).map_err(ctx("resolve bind target"))?;
-        let is_dir = std::fs::metadata(&bind.src)
+        // Held open until the bind is made: the source is that inode.
+        let (src, _held) = crate::mounts::bind_source(bind)?;
+        let is_dir = std::fs::metadata(&src)
             .map_err(ctx(format!("bind source {}", bind.src.display())))?
             .is_dir();
         make_mountpoint(&root, &dst, is_dir, created)?;
-        crate::mounts::bind_in_root(&root, &bind.src, &dst, bind.readonly)?;
+        crate::mounts::bind_in_root(&root, &src, &dst, bind.readonly)?;
     }
     for tmpfs in &spec.tmpfs {
         let dst = secure_join(&root, &tmpfs.dst).map_err(ctx("resolve tmpfs target"))?;
@@ -593,8 +595,14 @@ fn drop_privileges(spec: &SpawnSpec, identity: &crate::user::Identity) -> Res<()
     }
     let setgroups_denied =
         std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
-    if !(setgroups_denied && identity.groups.is_empty()) {
-        let groups: Vec<Gid> = identity.groups.iter().map(|g| Gid::from_raw(*g)).collect();
+    // Denied setgroups (rootless without newgidmap) can only leave the
+    // primary group alone, so nothing else may be asked for there.
+    if !(setgroups_denied && identity.groups.iter().all(|g| *g == identity.gid)) {
+        let groups: Vec<Gid> = identity
+            .process_groups()
+            .into_iter()
+            .map(Gid::from_raw)
+            .collect();
         nix::unistd::setgroups(&groups).map_err(ctx("setgroups"))?;
     }
     let gid = Gid::from_raw(identity.gid);

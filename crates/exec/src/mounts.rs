@@ -231,6 +231,30 @@ fn open_root(root: &Path) -> Res<std::os::fd::OwnedFd> {
     .map_err(ctx(format!("open the rootfs {}", root.display())))
 }
 
+/// The path to bind for `bind`: its `src`, or its `subpath` opened inside
+/// `src` by the kernel and named through `/proc/self/fd/N` (so `mount`
+/// binds the very inode found inside), with the descriptor to hold until
+/// the bind is made.
+pub(crate) fn bind_source(
+    bind: &crate::spec::BindMount,
+) -> Res<(PathBuf, Option<std::os::fd::OwnedFd>)> {
+    use std::os::fd::AsRawFd;
+    let Some(subpath) = &bind.subpath else {
+        return Ok((bind.src.clone(), None));
+    };
+    let root_fd = open_root(&bind.src)?;
+    let rel = subpath.strip_prefix("/").unwrap_or(subpath);
+    let fd = open_beneath(&root_fd, rel).map_err(|e| {
+        format!(
+            "bind source {} inside {}: {e}",
+            subpath.display(),
+            bind.src.display()
+        )
+    })?;
+    let path = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+    Ok((path, Some(fd)))
+}
+
 /// `rel` opened `O_PATH` with every component resolved by the kernel
 /// inside `root_fd`: `..` and absolute symlinks stop at the root, magic
 /// links are refused.

@@ -573,6 +573,7 @@ fn place_mount(
                 src,
                 dst: dst.to_owned(),
                 readonly,
+                subpath: None,
             });
         }
         "tmpfs" => {

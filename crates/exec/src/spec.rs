@@ -70,6 +70,12 @@ pub struct BindMount {
     pub dst: PathBuf,
     /// Mount read-only.
     pub readonly: bool,
+    /// Bind this path under `src` instead of `src` itself, resolved by the
+    /// kernel with `src` as its root: `..` and absolute symlinks stop at
+    /// `src`, so nothing planted in it (a cache shared between builds) can
+    /// lead the bind out, even while it changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subpath: Option<PathBuf>,
 }
 
 /// A tmpfs mounted inside the sandbox.

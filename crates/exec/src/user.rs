@@ -23,6 +23,22 @@ pub struct Identity {
     pub home: String,
 }
 
+impl Identity {
+    /// The groups the process runs with: the primary group, then the
+    /// supplementary ones. containerd (so BuildKit and Docker) always lists
+    /// the primary group since CVE-2023-25173, so that dropping it from the
+    /// supplementary list cannot grant access a group-denying mode refuses.
+    pub fn process_groups(&self) -> Vec<u32> {
+        let mut groups = vec![self.gid];
+        for gid in &self.groups {
+            if !groups.contains(gid) {
+                groups.push(*gid);
+            }
+        }
+        groups
+    }
+}
+
 #[derive(Debug)]
 struct PasswdEntry<'a> {
     name: &'a str,
@@ -223,6 +239,16 @@ mod tests {
             groups: groups.to_vec(),
             home: home.into(),
         }
+    }
+
+    #[test]
+    fn the_primary_group_is_always_a_process_group() {
+        let groups = |spec: &str| resolve(spec, PASSWD, GROUP).unwrap().process_groups();
+        assert_eq!(groups("root"), [0]);
+        assert_eq!(groups("1234"), [0]);
+        assert_eq!(groups("1234:1234"), [1234]);
+        assert_eq!(groups("app"), [1000, 10, 29]);
+        assert_eq!(id(5, 10, &[10, 29], "/").process_groups(), [10, 29]);
     }
 
     #[test]

@@ -759,11 +759,13 @@ fn binds_tmpfs_and_network_choices() {
                 src: host.path().to_path_buf(),
                 dst: "/mnt/ro".into(),
                 readonly: true,
+                subpath: None,
             },
             BindMount {
                 src: rw.path().to_path_buf(),
                 dst: "/mnt/rw".into(),
                 readonly: false,
+                subpath: None,
             },
         ];
         spec.tmpfs = vec![TmpfsMount {

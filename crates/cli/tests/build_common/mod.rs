@@ -84,6 +84,14 @@ impl Env {
         Some(env)
     }
 
+    /// A context dir `name` in the test's temp dir holding `dockerfile`.
+    pub fn context(&self, name: &str, dockerfile: &str) -> PathBuf {
+        let ctx = self.dir.path().join(name);
+        std::fs::create_dir_all(&ctx).unwrap();
+        std::fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();
+        ctx
+    }
+
     pub fn root(&self) -> PathBuf {
         self.dir.path().join("store")
     }

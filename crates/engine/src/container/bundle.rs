@@ -169,10 +169,10 @@ fn runtime_spec(image: &Image, rootfs: &Path, cmd: &[String]) -> Result<Spec> {
         image: image.id.to_string(),
         reason: format!("cannot build its runtime config: {e}"),
     };
-    let mut user = UserBuilder::default().uid(identity.uid).gid(identity.gid);
-    if !identity.groups.is_empty() {
-        user = user.additional_gids(identity.groups.clone());
-    }
+    let user = UserBuilder::default()
+        .uid(identity.uid)
+        .gid(identity.gid)
+        .additional_gids(identity.process_groups());
     let caps: oci_spec::runtime::Capabilities = buildr_exec::docker_capability_names()
         .into_iter()
         .filter_map(|name| serde_json::from_value::<Capability>(name.into()).ok())

@@ -155,6 +155,7 @@ pub(crate) fn parse_volume_flag(spec: &str) -> Result<MountRequest> {
             src: PathBuf::from(src),
             dst: PathBuf::from(destination),
             readonly,
+            subpath: None,
         })),
         Some(name) if valid_name(name) => Ok(MountRequest::Volume {
             name: Some(name.to_owned()),
@@ -211,6 +212,7 @@ pub(crate) fn parse_mount_flag(spec: &str) -> Result<MountRequest> {
                 src: src.into(),
                 dst: dst.into(),
                 readonly,
+                subpath: None,
             }))
         }
         "volume" => {
@@ -472,6 +474,7 @@ mod tests {
                     src: "/host".into(),
                     dst: "/data".into(),
                     readonly: true,
+                    subpath: None,
                 })),
             ),
             (

@@ -359,6 +359,7 @@ impl Containers {
                 src: found.mountpoint,
                 dst: PathBuf::from(&volume.destination),
                 readonly: volume.readonly,
+                subpath: None,
             });
         }
         // Parents before children, as docker sorts mounts: `-v vol:/v` is

@@ -71,6 +71,9 @@ pub(crate) struct StageOut {
     pub vertex: VertexId,
     pub config: StageConfig,
     pub steps: Vec<Step>,
+    /// The ARGs in effect at the stage's end, which a stage built `FROM`
+    /// it inherits (BuildKit keeps them in the LLB state's env).
+    pub args: Scope,
 }
 
 /// The state of lowering one build.
@@ -80,6 +83,8 @@ pub(crate) struct Lowering<'a> {
     pub lexer: Lexer,
     pub meta: Scope,
     pub build_args: BuildArgs,
+    /// `RUN`'s hostname from `BUILDKIT_SANDBOX_HOSTNAME`, else the default.
+    pub hostname: Option<String>,
     pub outs: HashMap<usize, StageOut>,
     /// Base images resolved so far, by expanded reference.
     pub bases: HashMap<String, (VertexId, ImageConfig)>,
@@ -110,6 +115,7 @@ pub(crate) fn lower(plan: &Plan<'_>) -> Result<Lowered> {
             meta.set(&decl.name, value.as_deref().unwrap_or(""));
         }
     }
+    let hostname = build_args.sandbox_hostname()?;
     let target = stages::target(dockerfile, plan.target.as_deref())?;
     stages::circular(dockerfile, &meta)?;
     let order = stages::reachable(dockerfile, target, &meta);
@@ -123,10 +129,17 @@ pub(crate) fn lower(plan: &Plan<'_>) -> Result<Lowered> {
         lexer,
         meta,
         build_args,
+        hostname,
         outs: HashMap::new(),
         bases: HashMap::new(),
         nonce,
     };
+    if let Some((at, index)) = stages::bad_copy_index(dockerfile) {
+        return Err(Error::Build {
+            location: lowering.location(at),
+            message: format!("invalid stage index {index}"),
+        });
+    }
     for &idx in &order {
         let out = lowering.stage(idx)?;
         lowering.outs.insert(idx, out);
@@ -219,7 +232,11 @@ impl Lowering<'_> {
                     .unwrap_or("amd64")
                     .to_owned(),
                 os: "linux".to_owned(),
-                config: Some(ContainerConfig::default()),
+                // As BuildKit's `emptyImage`: a scratch image works in `/`.
+                config: Some(ContainerConfig {
+                    working_dir: Some("/".to_owned()),
+                    ..ContainerConfig::default()
+                }),
                 ..ImageConfig::default()
             };
             config.rootfs.kind = "layers".to_owned();
@@ -340,7 +357,7 @@ impl Lowering<'_> {
                     .filter(|i| makes_vertex(&i.value))
                     .count()
         };
-        let (vertex, config, steps) = match base_stage {
+        let (vertex, config, steps, inherited) = match base_stage {
             Some(dep) => {
                 let out = self.outs.get(&dep).cloned().ok_or_else(|| Error::Build {
                     location: location.clone(),
@@ -348,7 +365,7 @@ impl Lowering<'_> {
                 })?;
                 let mut config = out.config;
                 config.cmd_set = false;
-                (out.vertex, config, out.steps)
+                (out.vertex, config, out.steps, out.args)
             }
             None => {
                 // The base's ONBUILD triggers count among the stage's steps.
@@ -396,7 +413,12 @@ impl Lowering<'_> {
                 for trigger in &mut triggers {
                     trigger.span = stage.span;
                 }
-                (vertex, StageConfig::new(image), Vec::new())
+                (
+                    vertex,
+                    StageConfig::new(image),
+                    Vec::new(),
+                    Scope::default(),
+                )
             }
         };
         let n = total(triggers.iter().filter(|i| makes_vertex(&i.value)).count());
@@ -408,15 +430,18 @@ impl Lowering<'_> {
             config,
             steps,
             args: Scope::default(),
+            inherited,
             uncached,
         };
         for instruction in triggers.iter().chain(&stage.instructions) {
             self.instruction(&mut state, instruction)?;
         }
+        let args = state.args_in_effect();
         Ok(StageOut {
             vertex: state.vertex,
             config: state.config,
             steps: state.steps,
+            args,
         })
     }
 
@@ -567,15 +592,27 @@ pub(crate) struct StageLowering {
     pub steps: Vec<Step>,
     /// ARGs declared in this stage, with values.
     pub args: Scope,
+    /// ARGs in effect at the end of the stage this one is built `FROM`:
+    /// in effect here too, but not named in this stage's history.
+    pub inherited: Scope,
     pub uncached: bool,
 }
 
 impl StageLowering {
     /// Variables words are expanded with: args, then env (env wins).
     pub(crate) fn expand_env(&self) -> Vec<(String, String)> {
-        let mut env = self.args.pairs();
+        let mut env = self.args_in_effect().pairs();
         env.extend(self.config.env());
         env
+    }
+
+    /// The inherited ARGs overlaid with this stage's own.
+    pub(crate) fn args_in_effect(&self) -> Scope {
+        let mut args = self.inherited.clone();
+        for (name, value) in self.args.iter() {
+            args.set(name, value);
+        }
+        args
     }
 
     /// The next vertex's progress name: `[build 2/4] COPY . .`.

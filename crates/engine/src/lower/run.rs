@@ -56,18 +56,19 @@ impl Lowering<'_> {
             command => st.config.argv(command),
         };
         // Build args in effect reach the command's environment unless an
-        // ENV of the same name overrides them; proxy args always do.
+        // ENV of the same name overrides them; proxy args are added (over
+        // both) when the step runs, outside its key.
         let image_env = st.config.env();
         let mut env: Vec<String> = image_env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let mut arg_words = Vec::new();
-        for (name, value) in st.args.iter() {
-            arg_words.push(format!("{name}={value}"));
+        // Only this stage's own ARGs are named in the history, as BuildKit.
+        let arg_words: Vec<String> = st
+            .args
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
+        let args = st.args_in_effect();
+        for (name, value) in args.iter() {
             if !image_env.iter().any(|(k, _)| k == name) {
-                env.push(format!("{name}={value}"));
-            }
-        }
-        for (name, value) in self.build_args.proxies() {
-            if st.args.get(&name).is_none() && !image_env.iter().any(|(k, _)| *k == name) {
                 env.push(format!("{name}={value}"));
             }
         }
@@ -154,6 +155,14 @@ impl Lowering<'_> {
                         }
                         None => None,
                     };
+                    // Without from=, source= selects a path of the cache
+                    // (BuildKit's `path.Join("/", source)`; "/" is the whole).
+                    let subpath = match (from, source) {
+                        (None, Some(source)) => {
+                            Some(crate::ops::copy::clean(source)).filter(|s| !s.is_empty())
+                        }
+                        _ => None,
+                    };
                     caches.push(CacheMount {
                         host: self
                             .plan
@@ -167,6 +176,7 @@ impl Lowering<'_> {
                         readonly: *readonly,
                         locked: *sharing == Sharing::Locked,
                         seed,
+                        subpath,
                         mode: *mode,
                         uid: *uid,
                         gid: *gid,
@@ -202,6 +212,7 @@ impl Lowering<'_> {
                         src,
                         dst: PathBuf::from(absolute(target)),
                         readonly: *readonly,
+                        subpath: None,
                     });
                 }
                 MountKind::Secret {
@@ -308,6 +319,8 @@ impl Lowering<'_> {
             location: location.clone(),
             argv,
             env,
+            proxy_env: self.build_args.proxies(),
+            hostname: self.hostname.clone(),
             cwd: st.config.workdir(),
             user: st.config.user(),
             network,
@@ -319,7 +332,7 @@ impl Lowering<'_> {
             ssh,
             sources: Arc::clone(&self.plan.secrets),
             memo: Some(memo),
-            args: st.args.pairs(),
+            args: args.pairs(),
             env_ctx: self.plan.env.clone(),
         };
         st.vertex = self.add(Arc::new(op), &inputs, location, st.uncached);

@@ -2,7 +2,7 @@
 //! and, transitively, every stage it names in `FROM`, `COPY --from` or
 //! `RUN --mount=from=`. Nothing else is resolved or run.
 
-use buildr_parser::{Dockerfile, Instruction, Lexer, MountKind};
+use buildr_parser::{Dockerfile, Instruction, Lexer, MountKind, Spanned};
 
 use super::args::Scope;
 use crate::error::{Error, Result};
@@ -16,6 +16,25 @@ pub(crate) fn stage_ref(dockerfile: &Dockerfile, name_or_index: &str) -> Option<
         .parse::<usize>()
         .ok()
         .filter(|idx| *idx < dockerfile.stages.len())
+}
+
+/// The first `COPY --from=N` (in any stage, reachable or not) whose number
+/// is no stage index, with that number: BuildKit rejects it before
+/// building anything (`invalid stage index N`) and never looks it up as an
+/// image. A number is what Go's `strconv.Atoi` reads: a sign, then digits.
+pub(crate) fn bad_copy_index(dockerfile: &Dockerfile) -> Option<(&Spanned<Instruction>, i64)> {
+    let n_stages = i64::try_from(dockerfile.stages.len()).unwrap_or(i64::MAX);
+    dockerfile
+        .stages
+        .iter()
+        .flat_map(|stage| &stage.instructions)
+        .find_map(|at| {
+            let Instruction::Copy(copy) = &at.value else {
+                return None;
+            };
+            let index = copy.from.as_deref()?.parse::<i64>().ok()?;
+            (!(0..n_stages).contains(&index)).then_some((at, index))
+        })
 }
 
 /// The target stage's index.
@@ -174,4 +193,33 @@ pub(crate) fn reachable(dockerfile: &Dockerfile, target: usize, meta: &Scope) ->
     let mut order = Vec::new();
     visit(dockerfile, target, meta, &mut seen, &mut order);
     order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bad(text: &str) -> Option<i64> {
+        let dockerfile = buildr_parser::parse("Dockerfile", text.as_bytes()).unwrap();
+        bad_copy_index(&dockerfile).map(|(_, index)| index)
+    }
+
+    #[test]
+    fn copy_from_numbers_must_be_stage_indexes() {
+        assert_eq!(bad("FROM scratch\nCOPY --from=5 /x /x\n"), Some(5));
+        assert_eq!(bad("FROM scratch\nCOPY --from=-1 /x /x\n"), Some(-1));
+        // Any stage counts, reachable or not, and any stage index is fine.
+        let two = "FROM scratch AS a\nCOPY --from=+2 /x /x\nFROM scratch\nCOPY --from=01 /x /x\n";
+        assert_eq!(bad(two), Some(2));
+        assert_eq!(
+            bad("FROM scratch\nFROM scratch\nCOPY --from=0 /x /x\n"),
+            None
+        );
+        // Not a number: a stage name or an image.
+        assert_eq!(bad("FROM scratch\nCOPY --from=5a /x /x\n"), None);
+        assert_eq!(
+            bad("FROM scratch\nCOPY --from=99999999999999999999 /x /x\n"),
+            None
+        );
+    }
 }

@@ -29,6 +29,9 @@ pub(crate) struct CacheMount {
     /// `from=STAGE,source=PATH`: the input whose path seeds a new cache
     /// (the cache is then per id and per seed, as BuildKit keys it).
     pub seed: Option<(usize, String)>,
+    /// `source=PATH` without `from=`: the path of the cache mounted,
+    /// resolved inside the cache when the step runs.
+    pub subpath: Option<String>,
     pub mode: Option<u32>,
     pub uid: Option<u32>,
     pub gid: Option<u32>,
@@ -41,8 +44,13 @@ pub(crate) struct RunOp {
     pub location: String,
     pub argv: Vec<String>,
     pub env: Vec<String>,
+    /// The proxy build args: set over `env` when the step runs, never in
+    /// its key or history (BuildKit leaves `ProxyEnv` out of the cache map).
+    pub proxy_env: Vec<(String, String)>,
     pub cwd: String,
     pub user: String,
+    /// `BUILDKIT_SANDBOX_HOSTNAME`; `None`: the sandbox's default.
+    pub hostname: Option<String>,
     pub network: Network,
     pub tmpfs: Vec<TmpfsMount>,
     /// Binds from the build context (`rw` ones get a copy).
@@ -146,7 +154,13 @@ impl Op<State> for RunOp {
             }
         }
         // Only present when used, so other steps keep their keys.
+        if let Some(hostname) = &self.hostname {
+            field(&mut def, format!("hostname:{hostname}"));
+        }
         for cache in &self.caches {
+            if let Some(subpath) = &cache.subpath {
+                field(&mut def, format!("cache-source:{}:{subpath}", cache.target));
+            }
             if let Some((input, source)) = &cache.seed {
                 field(
                     &mut def,
@@ -228,7 +242,7 @@ impl Op<State> for RunOp {
                 .map_err(|e| op_error(&self.location, format!("create {}: {e}", path.display())))?;
         }
         let mut binds = Vec::new();
-        let mut env = self.env.clone();
+        let mut env = with_proxies(&self.env, &self.proxy_env);
         let mut locks = Vec::new();
         let fail = |message: String| op_error(&self.location, message);
         // A `rw` bind from the context writes into a copy dropped after the
@@ -245,6 +259,7 @@ impl Op<State> for RunOp {
                 src: copy,
                 dst: bind.dst.clone(),
                 readonly: false,
+                subpath: None,
             });
         }
         for (n, bind) in self.stage_binds.iter().enumerate() {
@@ -256,6 +271,7 @@ impl Op<State> for RunOp {
                 src: copy,
                 dst: PathBuf::from(&bind.target),
                 readonly: bind.readonly,
+                subpath: None,
             });
         }
         for cache in &self.caches {
@@ -305,6 +321,7 @@ impl Op<State> for RunOp {
                 src: host,
                 dst: PathBuf::from(&cache.target),
                 readonly: cache.readonly,
+                subpath: cache.subpath.as_ref().map(PathBuf::from),
             });
         }
         for (n, secret) in self.secrets.iter().enumerate() {
@@ -348,6 +365,7 @@ impl Op<State> for RunOp {
                     src: file,
                     dst: PathBuf::from(target),
                     readonly: true,
+                    subpath: None,
                 });
             }
         }
@@ -369,10 +387,11 @@ impl Op<State> for RunOp {
                 src: relay.path().to_path_buf(),
                 dst: PathBuf::from(&ssh.target),
                 readonly: false,
+                subpath: None,
             });
             relays.push(relay);
         }
-        let spec = SpawnSpec {
+        let mut spec = SpawnSpec {
             rootfs: Rootfs {
                 lowers: merged.layers().to_vec(),
                 upper: upper.clone(),
@@ -388,6 +407,9 @@ impl Op<State> for RunOp {
             tmpfs: self.tmpfs.clone(),
             ..SpawnSpec::default()
         };
+        if let Some(hostname) = &self.hostname {
+            spec.hostname.clone_from(hostname);
+        }
         let cancel = Cancel::new()?;
         let _registration = {
             let cancel = cancel.clone();
@@ -512,6 +534,25 @@ fn hash_tree(
     Ok(())
 }
 
+/// `env` with the proxy variables set over it: as in BuildKit, where the
+/// proxy env is appended last and so is what the shell sees.
+fn with_proxies(env: &[String], proxies: &[(String, String)]) -> Vec<String> {
+    let mut out: Vec<String> = env
+        .iter()
+        .filter(|var| {
+            let name = var.split_once('=').map_or(var.as_str(), |(name, _)| name);
+            !proxies.iter().any(|(proxy, _)| proxy == name)
+        })
+        .cloned()
+        .collect();
+    out.extend(
+        proxies
+            .iter()
+            .map(|(name, value)| format!("{name}={value}")),
+    );
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -541,5 +582,23 @@ mod tests {
             did_not_complete(&argv[..1], &outcome(ExitStatus::Signal(9), true)),
             r#"process "/bin/sh" did not complete successfully: killed: out of memory"#
         );
+    }
+
+    #[test]
+    fn proxies_are_set_over_env_and_args() {
+        let env = vec![
+            "PATH=/bin".to_owned(),
+            "http_proxy=from-env".to_owned(),
+            "KEEP=1".to_owned(),
+        ];
+        let proxies = vec![
+            ("HTTP_PROXY".to_owned(), "p".to_owned()),
+            ("http_proxy".to_owned(), "p".to_owned()),
+        ];
+        assert_eq!(
+            with_proxies(&env, &proxies),
+            ["PATH=/bin", "KEEP=1", "HTTP_PROXY=p", "http_proxy=p"]
+        );
+        assert_eq!(with_proxies(&env, &[]), env);
     }
 }
