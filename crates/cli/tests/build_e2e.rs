@@ -287,6 +287,18 @@ fn failing_run_names_the_dockerfile_line() {
         stderr.contains("to stderr"),
         "last output lines are shown: {stderr}"
     );
+    // BuildKit's source block, right above the error: the failing line
+    // marked, two lines each side (the final newline makes an empty line 6).
+    let block = "Dockerfile:4\n\
+                 --------------------\n   \
+                 2 |     RUN echo before\n   \
+                 3 |     \n   \
+                 4 | >>> RUN echo some output && echo to stderr >&2 && false\n   \
+                 5 |     RUN echo never\n   \
+                 6 |     \n\
+                 --------------------\n\
+                 buildr: error: Dockerfile:4: ";
+    assert!(stderr.contains(block), "{stderr}");
     assert!(!build.steps("started").iter().any(|n| n.contains("never")));
     let out = env.buildr(&["inspect", "fail:latest"]);
     assert!(!out.status.success(), "a failed build sets no tag");
@@ -836,6 +848,17 @@ fn errors_carry_buildkit_phrases() {
                 "Dockerfile:2: RUN invalidcmd",
                 r#"process "/bin/sh -c invalidcmd" did not complete successfully: exit code: 127"#,
             ],
+        ),
+        (
+            "RUN wh\\\nat\nENV bar=baz",
+            &[],
+            &["Dockerfile:2\n--------------------\n   \
+                 1 |     FROM buildr-fixtures/busybox:latest\n   \
+                 2 | >>> RUN wh\\\n   \
+                 3 | >>> at\n   \
+                 4 |     ENV bar=baz\n\
+                 --------------------\n\
+                 buildr: error: Dockerfile:2: RUN what: "],
         ),
         (
             " AS stage0\nCOPY --from=stage0 f1 /sub/\n",
