@@ -861,6 +861,11 @@ fn errors_carry_buildkit_phrases() {
                  buildr: error: Dockerfile:2: RUN what: "],
         ),
         (
+            "\nCOPY http://example.invalid/README.md /\n",
+            &[],
+            &["Dockerfile:2: source can't be a URL for COPY"],
+        ),
+        (
             " AS stage0\nCOPY --from=stage0 f1 /sub/\n",
             &[],
             &["circular dependency detected on stage: stage0"],
