@@ -866,6 +866,21 @@ fn errors_carry_buildkit_phrases() {
             &["Dockerfile:2: source can't be a URL for COPY"],
         ),
         (
+            " AS used\nFROM \"\" AS unused\nFROM used\n",
+            &[],
+            &[
+                "Dockerfile:2\n--------------------\n   \
+                 1 |     FROM buildr-fixtures/busybox:latest AS used\n   \
+                 2 | >>> FROM \"\" AS unused\n",
+                r#"Dockerfile:2: base name ("") should not be blank"#,
+            ],
+        ),
+        (
+            "\nARG BLANK\nFROM ${BLANK}\n",
+            &[],
+            &["base name (${BLANK}) should not be blank"],
+        ),
+        (
             " AS stage0\nCOPY --from=stage0 f1 /sub/\n",
             &[],
             &["circular dependency detected on stage: stage0"],
