@@ -618,6 +618,24 @@ fn lower_case_dockerfile_is_the_default() {
     )]);
     env.build(ctx.path(), &["-t", "lower:latest"]);
     assert_eq!(env.unpack("lower:latest").read("/lower.txt"), "lower\n");
+    // Its errors name it as written, as docker's do (`dockerfile:2`).
+    let failing = context_with(&[(
+        "dockerfile",
+        "FROM buildr-fixtures/busybox:latest\nRUN false\n",
+    )]);
+    let build = env.try_build(failing.path(), &[]);
+    assert!(!build.output.status.success());
+    let stderr = build.stderr();
+    assert!(
+        stderr.contains("dockerfile:2\n--------------------\n")
+            && stderr.contains("buildr: error: dockerfile:2: RUN false: "),
+        "{stderr}"
+    );
+    let help = env.buildr(&["build", "--help"]);
+    assert!(
+        String::from_utf8_lossy(&help.stdout).contains("else CONTEXT/dockerfile"),
+        "the -f help names the fallback"
+    );
     // `Dockerfile` wins when both exist.
     std::fs::write(
         ctx.path().join("Dockerfile"),
