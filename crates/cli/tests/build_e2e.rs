@@ -505,6 +505,45 @@ fn context_and_dockerfile_from_stdin() {
         "HELLO MULTISTAGE\n"
     );
 
+    // Compressed context tars, which docker accepts too: bzip2 and xz
+    // (gzip and zstd are the layer formats).
+    for (flag, tag) in [("-j", "stdin:bzip2"), ("-J", "stdin:xz")] {
+        let packed = Command::new("tar")
+            .args([
+                flag,
+                "-cf",
+                "-",
+                "-C",
+                fixture("multistage").to_str().unwrap(),
+                ".",
+            ])
+            .output()
+            .unwrap();
+        assert!(packed.status.success(), "tar {flag}");
+        let mut child = Command::new(build_common::BIN)
+            .arg("--root")
+            .arg(env.root())
+            .args(["build", "-q", "-t", tag, "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(&packed.stdout)
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{tag}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(env.unpack(tag).read("/app/out.txt"), "HELLO MULTISTAGE\n");
+    }
+
     let mut child = Command::new(build_common::BIN)
         .arg("--root")
         .arg(env.root())
