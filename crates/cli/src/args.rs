@@ -245,7 +245,7 @@ pub struct SystemPruneArgs {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Name of the Dockerfile (default: CONTEXT/Dockerfile); `-` reads stdin.
+    /// Name of the Dockerfile (default: CONTEXT/Dockerfile, else CONTEXT/dockerfile); `-` reads stdin.
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: Option<PathBuf>,
     /// The build context directory.
@@ -258,7 +258,7 @@ pub struct BuildArgs {
     /// Name and optionally a tag (`name:tag`); may be given several times.
     #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]
     pub tags: Vec<String>,
-    /// Name of the Dockerfile (default: CONTEXT/Dockerfile); `-` reads stdin.
+    /// Name of the Dockerfile (default: CONTEXT/Dockerfile, else CONTEXT/dockerfile); `-` reads stdin.
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: Option<PathBuf>,
     /// Set a build-time variable (`KEY=VALUE`, or `KEY` to take it from the environment).

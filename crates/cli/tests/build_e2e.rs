@@ -287,6 +287,18 @@ fn failing_run_names_the_dockerfile_line() {
         stderr.contains("to stderr"),
         "last output lines are shown: {stderr}"
     );
+    // BuildKit's source block, right above the error: the failing line
+    // marked, two lines each side (the final newline makes an empty line 6).
+    let block = "Dockerfile:4\n\
+                 --------------------\n   \
+                 2 |     RUN echo before\n   \
+                 3 |     \n   \
+                 4 | >>> RUN echo some output && echo to stderr >&2 && false\n   \
+                 5 |     RUN echo never\n   \
+                 6 |     \n\
+                 --------------------\n\
+                 buildr: error: Dockerfile:4: ";
+    assert!(stderr.contains(block), "{stderr}");
     assert!(!build.steps("started").iter().any(|n| n.contains("never")));
     let out = env.buildr(&["inspect", "fail:latest"]);
     assert!(!out.status.success(), "a failed build sets no tag");
@@ -493,6 +505,45 @@ fn context_and_dockerfile_from_stdin() {
         "HELLO MULTISTAGE\n"
     );
 
+    // Compressed context tars, which docker accepts too: bzip2 and xz
+    // (gzip and zstd are the layer formats).
+    for (flag, tag) in [("-j", "stdin:bzip2"), ("-J", "stdin:xz")] {
+        let packed = Command::new("tar")
+            .args([
+                flag,
+                "-cf",
+                "-",
+                "-C",
+                fixture("multistage").to_str().unwrap(),
+                ".",
+            ])
+            .output()
+            .unwrap();
+        assert!(packed.status.success(), "tar {flag}");
+        let mut child = Command::new(build_common::BIN)
+            .arg("--root")
+            .arg(env.root())
+            .args(["build", "-q", "-t", tag, "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(&packed.stdout)
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{tag}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(env.unpack(tag).read("/app/out.txt"), "HELLO MULTISTAGE\n");
+    }
+
     let mut child = Command::new(build_common::BIN)
         .arg("--root")
         .arg(env.root())
@@ -606,6 +657,24 @@ fn lower_case_dockerfile_is_the_default() {
     )]);
     env.build(ctx.path(), &["-t", "lower:latest"]);
     assert_eq!(env.unpack("lower:latest").read("/lower.txt"), "lower\n");
+    // Its errors name it as written, as docker's do (`dockerfile:2`).
+    let failing = context_with(&[(
+        "dockerfile",
+        "FROM buildr-fixtures/busybox:latest\nRUN false\n",
+    )]);
+    let build = env.try_build(failing.path(), &[]);
+    assert!(!build.output.status.success());
+    let stderr = build.stderr();
+    assert!(
+        stderr.contains("dockerfile:2\n--------------------\n")
+            && stderr.contains("buildr: error: dockerfile:2: RUN false: "),
+        "{stderr}"
+    );
+    let help = env.buildr(&["build", "--help"]);
+    assert!(
+        String::from_utf8_lossy(&help.stdout).contains("else CONTEXT/dockerfile"),
+        "the -f help names the fallback"
+    );
     // `Dockerfile` wins when both exist.
     std::fs::write(
         ctx.path().join("Dockerfile"),
@@ -836,6 +905,37 @@ fn errors_carry_buildkit_phrases() {
                 "Dockerfile:2: RUN invalidcmd",
                 r#"process "/bin/sh -c invalidcmd" did not complete successfully: exit code: 127"#,
             ],
+        ),
+        (
+            "RUN wh\\\nat\nENV bar=baz",
+            &[],
+            &["Dockerfile:2\n--------------------\n   \
+                 1 |     FROM buildr-fixtures/busybox:latest\n   \
+                 2 | >>> RUN wh\\\n   \
+                 3 | >>> at\n   \
+                 4 |     ENV bar=baz\n\
+                 --------------------\n\
+                 buildr: error: Dockerfile:2: RUN what: "],
+        ),
+        (
+            "\nCOPY http://example.invalid/README.md /\n",
+            &[],
+            &["Dockerfile:2: source can't be a URL for COPY"],
+        ),
+        (
+            " AS used\nFROM \"\" AS unused\nFROM used\n",
+            &[],
+            &[
+                "Dockerfile:2\n--------------------\n   \
+                 1 |     FROM buildr-fixtures/busybox:latest AS used\n   \
+                 2 | >>> FROM \"\" AS unused\n",
+                r#"Dockerfile:2: base name ("") should not be blank"#,
+            ],
+        ),
+        (
+            "\nARG BLANK\nFROM ${BLANK}\n",
+            &[],
+            &["base name (${BLANK}) should not be blank"],
         ),
         (
             " AS stage0\nCOPY --from=stage0 f1 /sub/\n",

@@ -363,11 +363,25 @@ fn a_failed_step_shows_error_and_its_output() {
         );
     }
     assert_eq!(frame[report + 3], "------");
+    // Then BuildKit's source block, then the error.
+    let after: Vec<&str> = frame[report + 4..].iter().map(|l| l.trim_end()).collect();
+    assert_eq!(
+        after.get(..6),
+        Some(
+            &[
+                "Dockerfile:2",
+                "--------------------",
+                "   1 |     FROM buildr-fixtures/busybox:latest",
+                "   2 | >>> RUN echo fail-out-1; echo fail-out-2 >&2; exit 7",
+                "   3 |",
+                "--------------------",
+            ][..]
+        ),
+        "{screen}"
+    );
     assert!(
-        frame[report + 4..]
-            .iter()
-            .any(|l| l.starts_with("buildr: error:")
-                && l.contains("did not complete successfully: exit code: 7")),
+        after.get(6).is_some_and(|l| l.starts_with("buildr: error:")
+            && l.contains("did not complete successfully: exit code: 7")),
         "{screen}"
     );
 }

@@ -83,6 +83,10 @@ pub enum Error {
     /// A build step failed; `location` is `Dockerfile:LINE`.
     #[error("{location}: {message}")]
     Build { location: String, message: String },
+    /// A build error located in the Dockerfile, with the lines it points
+    /// at ([`Error::source_map`]); it displays as the error itself.
+    #[error(transparent)]
+    InDockerfile(Box<InDockerfile>),
     /// A build option is invalid (a `--build-arg`, `--target`, `--network`).
     #[error("invalid build option: {message}")]
     BuildOption { message: String },
@@ -120,6 +124,61 @@ pub enum Error {
     /// A volume operation is refused (in use, bad name).
     #[error("volume {name}: {reason}")]
     VolumeConflict { name: String, reason: String },
+}
+
+impl Error {
+    /// The Dockerfile lines this build error points at, which BuildKit
+    /// prints above the error (`Dockerfile:2`, `>>>` on the instruction).
+    pub fn source_map(&self) -> Option<&crate::SourceMap> {
+        match self {
+            Error::InDockerfile(located) => Some(&located.source_map),
+            _ => None,
+        }
+    }
+
+    /// This error with its [`source_map`](Error::source_map) when it is
+    /// located at a line of `dockerfile` (whose bytes are `text`).
+    pub(crate) fn in_dockerfile(
+        self,
+        dockerfile: &buildr_parser::Dockerfile,
+        text: &[u8],
+    ) -> Error {
+        let location = match &self {
+            Error::Build { location, .. } | Error::BaseImageNotFound { location, .. } => location,
+            Error::Solve(solve) => match &**solve {
+                buildr_solver::Error::OpFailed { location, .. } => location,
+                _ => return self,
+            },
+            _ => return self,
+        };
+        match crate::SourceMap::locate(dockerfile, text, location) {
+            Some(source_map) => Error::InDockerfile(Box::new(InDockerfile {
+                error: self,
+                source_map,
+            })),
+            None => self,
+        }
+    }
+}
+
+/// An error and the Dockerfile lines it points at: displays as the error
+/// alone, with the error's own source chain.
+#[derive(Debug)]
+pub struct InDockerfile {
+    pub error: Error,
+    pub source_map: crate::SourceMap,
+}
+
+impl std::fmt::Display for InDockerfile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for InDockerfile {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.error)
+    }
 }
 
 impl From<buildr_solver::Error> for Error {

@@ -30,6 +30,7 @@ mod image;
 mod lower;
 mod ops;
 mod registry;
+mod source_map;
 mod verify;
 
 pub use build::{
@@ -68,4 +69,5 @@ pub use registry::{
     PullOptions, PullPolicy, PullReport, PushOptions, PushReport, Registry, RegistryEvent,
     RegistryProgress, repository_name,
 };
+pub use source_map::{SourceLine, SourceMap};
 pub use verify::{Problem as VerifyProblem, RepairReport, repair, verify};

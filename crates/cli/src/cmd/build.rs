@@ -113,7 +113,18 @@ pub fn run(cli: &Cli, args: &BuildArgs) -> anyhow::Result<ExitCode> {
         eprintln!("buildr: build interrupted by signal {signal}");
         return Ok(ExitCode::from(128u8.saturating_add(signal as u8)));
     }
-    let result = result?;
+    let result = match result {
+        Ok(result) => result,
+        Err(err) => {
+            // BuildKit's source block (`Dockerfile:2`, the instruction's
+            // lines marked `>>>`) above the error, as `docker build` prints
+            // it (in every mode: the error itself is plain text too).
+            if let Some(source_map) = err.source_map() {
+                eprint!("{source_map}");
+            }
+            return Err(err.into());
+        }
+    };
     let mut stderr = std::io::stderr().lock();
     for warning in &result.warnings {
         writeln!(stderr, "WARNING: {warning}")?;

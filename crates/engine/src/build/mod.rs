@@ -474,7 +474,20 @@ impl Builder {
         let (context, dockerfile_path) = self.open_context(&store)?;
         let (file, text) = self.read_dockerfile(context.root(), dockerfile_path.as_deref())?;
         let dockerfile = buildr_parser::parse(&file, &text)?;
+        // A failure located in the Dockerfile carries the lines it points at.
+        self.build_parsed(store, images, platform, context, &dockerfile)
+            .map_err(|err| err.in_dockerfile(&dockerfile, &text))
+    }
 
+    /// [`Builder::build`] once the context is open and the Dockerfile parsed.
+    fn build_parsed(
+        &self,
+        store: Store,
+        images: Images,
+        platform: String,
+        context: BuildContext,
+        dockerfile: &buildr_parser::Dockerfile,
+    ) -> Result<BuildResult> {
         // The default network is one isolated user-mode network (slirp4netns)
         // set up once per build and joined by every RUN step, so it costs no
         // per-step latency; it starts only when a RUN step actually runs (a
@@ -488,7 +501,7 @@ impl Builder {
                 match buildr_exec::BuildNetwork::lazy(&buildr_exec::BuildNetworkOptions::default())
                 {
                     Ok(network) => Some(network),
-                    Err(e) if has_run(&dockerfile) => return Err(e.into()),
+                    Err(e) if has_run(dockerfile) => return Err(e.into()),
                     Err(_) => None,
                 }
             }
@@ -529,7 +542,7 @@ impl Builder {
         };
         let context = Arc::new(context);
         let plan = Plan {
-            dockerfile: &dockerfile,
+            dockerfile,
             build_args: self.build_args.clone(),
             target: self.target.clone(),
             platform,

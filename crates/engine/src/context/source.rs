@@ -9,7 +9,7 @@ use buildr_oci::{ExtractMode, ExtractOptions, extract_layer};
 
 use crate::dockerignore::DockerIgnore;
 use crate::error::{Error, Result};
-use crate::ops::archive::{Compression, is_tar_header};
+use crate::ops::archive::{Compression, decompressed, is_tar_header};
 
 /// What `buildr build -` found on stdin, told by content as docker's
 /// `GetContextFromReader`: an archive when its first bytes name a
@@ -115,6 +115,11 @@ pub(crate) fn extract_tar<R: Read>(
         devices: false,
         ..ExtractOptions::default()
     };
+    // The extractor reads plain, gzip and zstd tars; docker also takes
+    // bzip2 and xz contexts, so decode here whatever the magic says.
+    let tar = decompressed(tar).map_err(|source| Error::ContextTar {
+        source: buildr_oci::Error::Read { entries: 0, source },
+    })?;
     extract_layer(tar, temp.path(), &opts).map_err(|source| Error::ContextTar { source })?;
     Ok(temp)
 }
@@ -152,6 +157,33 @@ mod tests {
             sniff(&[0x28, 0xb5, 0x2f, 0xfd]),
             StdinInput::Tar(_)
         ));
+    }
+
+    #[test]
+    fn compressed_context_tars_are_decoded() {
+        use std::io::Write;
+        let tar = tar_of("Dockerfile", b"FROM scratch\n");
+        let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+        bz.write_all(&tar).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&tar).unwrap();
+        let zst = zstd::encode_all(&tar[..], 1).unwrap();
+        for (what, data) in [
+            ("plain", tar.clone()),
+            ("bzip2", bz.finish().unwrap()),
+            ("gzip", gz.finish().unwrap()),
+            ("zstd", zst),
+        ] {
+            let StdinInput::Tar(stream) = sniff(&data) else {
+                panic!("{what} read as a Dockerfile");
+            };
+            let dir = extract_tar(stream, None).unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(
+                std::fs::read(dir.path().join("Dockerfile")).unwrap(),
+                b"FROM scratch\n",
+                "{what}"
+            );
+        }
     }
 
     #[test]

@@ -122,6 +122,10 @@ impl Lowering<'_> {
         }
         let mut inputs = if link { Vec::new() } else { vec![st.vertex] };
         let urls = paths.iter().filter(|p| is_url(p)).count();
+        if urls > 0 && !is_add {
+            // BuildKit's wording: only ADD fetches URLs.
+            return Err(fail("source can't be a URL for COPY".to_owned()));
+        }
         if urls > 0 && (urls != 1 || paths.len() != 1 || !is_add) {
             return Err(fail(format!(
                 "{keyword}: one URL source per ADD is supported yet"

@@ -115,6 +115,21 @@ pub(crate) fn lower(plan: &Plan<'_>) -> Result<Lowered> {
             meta.set(&decl.name, value.as_deref().unwrap_or(""));
         }
     }
+    // As BuildKit, first of all: every stage's base, used or not, must
+    // expand to a name.
+    for stage in &dockerfile.stages {
+        let at = Spanned {
+            value: (),
+            span: stage.span,
+            source: stage.source.clone(),
+        };
+        if expand(&lexer, &stage.base, &meta.pairs(), dockerfile, &at)?.is_empty() {
+            return Err(Error::Build {
+                location: format!("{}:{}", dockerfile.file, stage.span.start.line),
+                message: format!("base name ({}) should not be blank", stage.base),
+            });
+        }
+    }
     let hostname = build_args.sandbox_hostname()?;
     let target = stages::target(dockerfile, plan.target.as_deref())?;
     stages::circular(dockerfile, &meta)?;

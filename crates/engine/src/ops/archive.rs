@@ -47,19 +47,8 @@ impl Compression {
 pub(crate) fn open_archive<'a, R: Read + 'a>(file: R) -> io::Result<Option<Box<dyn Read + 'a>>> {
     let mut raw = BufReader::with_capacity(256 << 10, file);
     let compression = Compression::detect(raw.fill_buf()?);
-    let mut stream: Box<dyn Read + 'a> = match compression {
-        Compression::None => Box::new(raw),
-        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(raw)),
-        Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(raw)),
-        Compression::Xz => Box::new(lzma_rust2::XzReader::new_mem_limit(
-            raw,
-            true,
-            XZ_MEMORY_LIMIT_KIB,
-        )),
-        Compression::Zstd => match zstd::stream::read::Decoder::with_buffer(raw) {
-            Ok(decoder) => Box::new(decoder),
-            Err(_) => return Ok(None),
-        },
+    let Ok(mut stream) = decoder(compression, raw) else {
+        return Ok(None);
     };
     let mut header = [0u8; 512];
     let mut filled = 0;
@@ -76,6 +65,33 @@ pub(crate) fn open_archive<'a, R: Read + 'a>(file: R) -> io::Result<Option<Box<d
         return Ok(None);
     }
     Ok(Some(Box::new(io::Cursor::new(header).chain(stream))))
+}
+
+/// `stream` decompressed as its magic bytes say (gzip, bzip2, xz, zstd),
+/// or as it is: a build context tar on stdin, which docker accepts in all
+/// of these.
+pub(crate) fn decompressed<'a, R: Read + 'a>(stream: R) -> io::Result<Box<dyn Read + 'a>> {
+    let mut raw = BufReader::with_capacity(256 << 10, stream);
+    let compression = Compression::detect(raw.fill_buf()?);
+    decoder(compression, raw)
+}
+
+/// The decoder of `compression` over `raw`.
+fn decoder<'a, R: BufRead + 'a>(
+    compression: Compression,
+    raw: R,
+) -> io::Result<Box<dyn Read + 'a>> {
+    Ok(match compression {
+        Compression::None => Box::new(raw),
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(raw)),
+        Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(raw)),
+        Compression::Xz => Box::new(lzma_rust2::XzReader::new_mem_limit(
+            raw,
+            true,
+            XZ_MEMORY_LIMIT_KIB,
+        )),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(raw)?),
+    })
 }
 
 /// A tar header block whose checksum field matches its bytes (Go's
