@@ -193,6 +193,43 @@ fn onbuild_triggers_run_in_the_child() {
 }
 
 #[test]
+fn onbuild_triggers_of_a_stage_run_in_a_stage_from_it() {
+    let Some(env) = Env::new("onbuild-stage") else {
+        return;
+    };
+    let ctx = env.dir.path().join("onbuildstage");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM buildr-fixtures/busybox:latest AS src\n\
+         RUN echo -n 12 > /file\n\
+         FROM buildr-fixtures/busybox:latest AS base\n\
+         ONBUILD COPY --from=src /file /out/copied\n\
+         ONBUILD RUN echo -n ran > /out/ran\n\
+         FROM base AS mid\n\
+         RUN cat /out/copied /out/ran > /out/both\n\
+         FROM mid\n\
+         RUN echo -n second > /out/second\n",
+    )
+    .unwrap();
+    env.build(&ctx, &["-t", "onbuild-stage:latest"]);
+    let image = env.unpack("onbuild-stage:latest");
+    assert_eq!(image.read("/out/both"), "12ran");
+    assert_eq!(image.read("/out/second"), "second");
+    assert!(
+        image.config()["config"]["OnBuild"].is_null(),
+        "the child neither keeps nor passes on the triggers"
+    );
+    env.build(&ctx, &["-t", "onbuild-base:latest", "--target", "base"]);
+    let base = env.unpack("onbuild-base:latest");
+    assert!(!base.rootfs().join("out").exists(), "not run in base");
+    assert_eq!(
+        base.config()["config"]["OnBuild"].as_array().map(Vec::len),
+        Some(2)
+    );
+}
+
+#[test]
 fn add_extracts_local_archives() {
     let Some(env) = Env::new("add") else { return };
     let ctx = env.dir.path().join("addctx");

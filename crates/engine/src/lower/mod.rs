@@ -11,6 +11,7 @@
 pub(crate) mod args;
 pub(crate) mod config;
 pub(crate) mod copy;
+pub(crate) mod onbuild;
 pub(crate) mod run;
 pub(crate) mod stages;
 
@@ -329,8 +330,6 @@ impl Lowering<'_> {
             .map(|(i, _)| i)
             .filter(|i| *i < idx);
 
-        // ONBUILD triggers of a base image run first in this stage.
-        let mut triggers: Vec<Spanned<Instruction>> = Vec::new();
         let total = |extra: usize| {
             1 + extra
                 + stage
@@ -339,7 +338,8 @@ impl Lowering<'_> {
                     .filter(|i| makes_vertex(&i.value))
                     .count()
         };
-        let (vertex, config, steps) = match base_stage {
+        // The ONBUILD triggers of the base (image or stage) run first.
+        let (vertex, config, steps, triggers) = match base_stage {
             Some(dep) => {
                 let out = self.outs.get(&dep).cloned().ok_or_else(|| Error::Build {
                     location: location.clone(),
@@ -347,7 +347,11 @@ impl Lowering<'_> {
                 })?;
                 let mut config = out.config;
                 config.cmd_set = false;
-                (out.vertex, config, out.steps)
+                // Its own ONBUILD lines run here; a child never inherits them.
+                let recorded = onbuild::recorded(&dockerfile.stages[dep]);
+                let triggers = onbuild::parse(dockerfile, &recorded, stage.span)?;
+                config.config().on_build = None;
+                (out.vertex, config, out.steps, triggers)
             }
             None => {
                 // The base's ONBUILD triggers count among the stage's steps.
@@ -379,23 +383,8 @@ impl Lowering<'_> {
                     .as_ref()
                     .and_then(|c| c.on_build.clone())
                     .unwrap_or_default();
-                for trigger in on_build {
-                    let text = format!("FROM scratch\n{trigger}\n");
-                    let parsed = buildr_parser::parse(&dockerfile.file, text.as_bytes())?;
-                    for stage in parsed.stages {
-                        for instruction in stage.instructions {
-                            triggers.push(Spanned {
-                                value: instruction.value,
-                                span: stage.span,
-                                source: instruction.source,
-                            });
-                        }
-                    }
-                }
-                for trigger in &mut triggers {
-                    trigger.span = stage.span;
-                }
-                (vertex, StageConfig::new(image), Vec::new())
+                let triggers = onbuild::parse(dockerfile, &on_build, stage.span)?;
+                (vertex, StageConfig::new(image), Vec::new(), triggers)
             }
         };
         let n = total(triggers.iter().filter(|i| makes_vertex(&i.value)).count());
