@@ -324,6 +324,39 @@ fn a_wildcard_that_matches_nothing_is_no_error() {
     );
 }
 
+/// COPY and ADD lines BuildKit 0.13 refuses, each with (a phrase of) its
+/// message; buildr's also names the Dockerfile line.
+const REFUSED: &[(&str, &str)] = &[
+    (
+        "FROM scratch AS target\nCOPY --from=build /d /out\nFROM scratch AS build\nCOPY foo /d\nFROM target\n",
+        "Dockerfile:2: cannot copy from stage \"build\", it needs to be defined before current stage \"target\"",
+    ),
+    (
+        "FROM scratch AS first\nCOPY --from=1 / /out\nFROM scratch\nCOPY foo /d\nFROM first\n",
+        "Dockerfile:2: cannot copy from stage \"1\", it needs to be defined before current stage \"first\"",
+    ),
+    (
+        "FROM scratch\nARG FOO=x\nCOPY --from=$FOO . .\n",
+        "Dockerfile:3: failed to parse stage name \"$FOO\"",
+    ),
+];
+
+#[test]
+fn refusals_say_what_buildkit_says() {
+    let Some(env) = Env::new("refusals_say_what_buildkit_says") else {
+        return;
+    };
+    let ctx = env.dir.path().join("ctx");
+    write(&ctx, "foo", "foo\n");
+    for (dockerfile, expected) in REFUSED {
+        write(&ctx, "Dockerfile", dockerfile);
+        let failed = env.try_build(&ctx, &[]);
+        assert!(!failed.output.status.success(), "built:\n{dockerfile}");
+        let stderr = failed.stderr();
+        assert!(stderr.contains(expected), "{dockerfile}\n{stderr}");
+    }
+}
+
 /// A build context with symlinks, hard links and empty directories.
 fn reproducible_context(at: &Path, dockerfile: &str) {
     write(at, "Dockerfile", dockerfile);

@@ -6,10 +6,12 @@ use std::sync::{Arc, Mutex};
 
 use buildr_parser::{CopyLike, CopySource, Instruction, Spanned};
 
-use super::{Lowering, StageLowering, expand, stages};
+use super::{Lowering, StageLowering, expand};
 use crate::error::{Error, Result};
 use crate::ops::copy::{CopyOp, LinkOp, Source, clean};
 use crate::ops::export::Step;
+
+mod from;
 
 impl Lowering<'_> {
     pub(crate) fn copy(
@@ -151,22 +153,8 @@ impl Lowering<'_> {
         } else if !inline.is_empty() {
             Source::Inline(inline)
         } else if let Some(from) = &copy.from {
-            let from = word(from)?;
-            match stages::stage_ref(dockerfile, &from) {
-                Some(idx) => {
-                    let out = self.outs.get(&idx).ok_or_else(|| {
-                        fail(format!(
-                            "--from={from}: the stage is not built before this one"
-                        ))
-                    })?;
-                    inputs.push(out.vertex);
-                }
-                None => {
-                    let name = format!("[{} {}/{}] FROM {from}", st.label, st.k, st.n);
-                    let (vertex, _) = self.base_image(&from, &location, name, st.uncached)?;
-                    inputs.push(vertex);
-                }
-            }
+            let vertex = self.copy_from(st, from, &location)?;
+            inputs.push(vertex);
             Source::Stage
         } else {
             Source::Context(Arc::clone(&self.plan.context))

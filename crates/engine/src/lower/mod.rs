@@ -389,6 +389,7 @@ impl Lowering<'_> {
         };
         let n = total(triggers.iter().filter(|i| makes_vertex(&i.value)).count());
         let mut state = StageLowering {
+            idx,
             label,
             n,
             k: 1,
@@ -547,6 +548,8 @@ impl Lowering<'_> {
 
 /// Per-stage lowering state.
 pub(crate) struct StageLowering {
+    /// The stage's index in the Dockerfile.
+    pub idx: usize,
     pub label: String,
     pub n: usize,
     pub k: usize,

@@ -80,8 +80,9 @@ pub(crate) fn dependencies(dockerfile: &Dockerfile, idx: usize, meta: &Scope) ->
     for instruction in triggers.iter().chain(&stage.instructions) {
         match &instruction.value {
             Instruction::Copy(copy) => {
+                // Taken as written: BuildKit 0.13 expands no variable here.
                 if let Some(from) = &copy.from {
-                    push(&expand(from));
+                    push(from);
                 }
             }
             Instruction::Run(run) => {
