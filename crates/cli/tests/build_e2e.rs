@@ -164,6 +164,15 @@ fn heredocs_in_copy_and_run() {
     assert_eq!(image.read("/etc/hello.txt"), "hello buildr\n");
     assert_eq!(image.read("/out/run.txt"), "from heredoc\nhello buildr\n");
     assert_eq!(image.read("/out/inline.txt"), "inline body\n");
+    // A heredoc starting with #! runs as a script of its interpreter.
+    assert_eq!(image.read("/out/awk.txt"), "hello\nworld\n");
+    assert_eq!(image.read("/out/awk-tabs.txt"), "tabs\n");
+    assert!(
+        !image.rootfs().join("dev/pipes").exists(),
+        "the script's mount point stays out of the image"
+    );
+    let history = image.config()["history"].to_string();
+    assert!(history.contains("/bin/sh -c /dev/pipes/EOF"), "{history}");
 }
 
 #[test]
