@@ -173,6 +173,11 @@ fn heredocs_in_copy_and_run() {
     );
     let history = image.config()["history"].to_string();
     assert!(history.contains("/bin/sh -c /dev/pipes/EOF"), "{history}");
+    // Quotes are content in an expanded COPY heredoc; `\` still escapes.
+    assert_eq!(
+        image.read("/out/quotes.txt"),
+        "A 'buildr' \"buildr\" $NAME x \\ buildr\n"
+    );
 }
 
 #[test]

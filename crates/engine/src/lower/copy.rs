@@ -52,9 +52,11 @@ impl Lowering<'_> {
                     content,
                     expand: do_expand,
                 } => {
+                    // As BuildKit: quotes are content, `\` escapes whatever
+                    // the escape directive says.
                     let content = if *do_expand {
-                        self.lexer
-                            .raw_quotes(true)
+                        buildr_parser::Lexer::new('\\')
+                            .skip_process_quotes(true)
                             .process_word(content, &env)
                             .map(|r| r.value)
                             .map_err(|e| fail(format!("{keyword} <<{name}: {e}")))?
