@@ -37,7 +37,9 @@ pub use compress::{
 };
 pub use diff::{Diff, DiffSource};
 pub use error::{Error, Result};
-pub use extract::{ExtractMode, ExtractOptions, ExtractStats, extract_layer};
+pub use extract::{
+    ExtractMode, ExtractOptions, ExtractStats, ParentMap, extract_layer, extract_layer_mapped,
+};
 pub use image::{
     ContainerConfig, DEFAULT_JSON_CAP, Descriptor, HealthConfig, History, ImageConfig, Index,
     Manifest, ManifestOrIndex, Platform, RootFs, decode_json_capped, media_type,

@@ -14,6 +14,7 @@
 
 mod link;
 mod parents;
+mod unpack;
 mod writer;
 
 pub(crate) use link::LinkOp;
@@ -25,7 +26,6 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use buildr_oci::{ExtractMode, ExtractOptions, extract_layer};
 use buildr_solver::{BoxError, ContentHash, ExecCtx, Op};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 
@@ -423,36 +423,6 @@ impl CopyOp {
             }
         }
         Ok(())
-    }
-
-    /// ADD of a local tar archive (plain, gzip, bzip2, xz or zstd, told by
-    /// content as BuildKit does): extracted into `dest` (a directory) by
-    /// the hardened extractor. `false`: not an archive, copy it as a file.
-    fn try_unpack(
-        &self,
-        root: &File,
-        rel: &str,
-        dest: &str,
-        writer: &mut Writer<'_>,
-    ) -> Result<bool, BoxError> {
-        let file = open_beneath(root, &clean(rel), false)
-            .map_err(|e| self.err(format!("cannot read {rel} from the build context: {e}")))?;
-        let Some(stream) =
-            super::archive::open_archive(file).map_err(|e| self.err(format!("ADD {rel}: {e}")))?
-        else {
-            return Ok(false);
-        };
-        let dir = writer.ensure_dir(dest, None)?;
-        extract_layer(
-            stream,
-            &dir,
-            &ExtractOptions {
-                mode: ExtractMode::Apply,
-                ..ExtractOptions::default()
-            },
-        )
-        .map_err(|e| self.err(format!("ADD {rel}: {e}")))?;
-        Ok(true)
     }
 
     /// `--exclude` patterns, compiled.
