@@ -240,6 +240,8 @@ fn the_directory_copied_into_keeps_or_gets_its_own_owner() {
              COPY --from=src /dir /a/b/dir3\n\
              COPY --chown=4000:4000 --from=src /dir /dir4\n\
              COPY --chmod=0711 --from=src /dir /dir5\n\
+             RUN mkdir -p /dir6 && chown 3000:3000 /dir6 && chmod 0750 /dir6\n\
+             COPY --chown=4000:4000 --from=src /dir/. /dir6\n\
              COPY d /cd\n"
         ),
     );
@@ -266,6 +268,10 @@ fn the_directory_copied_into_keeps_or_gets_its_own_owner() {
         ("dir5", (0, 0, 0o755)),
         ("dir5/sub", (2000, 2000, 0o711)),
         ("dir5/f", (1000, 1000, 0o711)),
+        // --chown changes what is copied, not the existing directory.
+        ("dir6", (3000, 3000, 0o750)),
+        ("dir6/f", (4000, 4000, 0o644)),
+        ("dir6/sub", (4000, 4000, 0o755)),
         ("cd", (0, 0, 0o755)),
         ("cd/f", (0, 0, 0o644)),
     ] {
