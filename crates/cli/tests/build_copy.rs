@@ -330,6 +330,29 @@ fn a_wildcard_that_matches_nothing_is_no_error() {
     );
 }
 
+#[test]
+fn a_socket_in_the_context_is_copied_as_an_empty_file() {
+    let Some(env) = Env::new("a_socket_in_the_context_is_copied_as_an_empty_file") else {
+        return;
+    };
+    let ctx = env.dir.path().join("ctx");
+    write(
+        &ctx,
+        "Dockerfile",
+        "FROM scratch\nCOPY . /all/\nCOPY s.sock /named\n",
+    );
+    let _listener = std::os::unix::net::UnixListener::bind(ctx.join("s.sock")).unwrap();
+    std::fs::set_permissions(ctx.join("s.sock"), std::fs::Permissions::from_mode(0o750)).unwrap();
+    env.build(&ctx, &["-t", "socket:test"]);
+    let image = env.unpack("socket:test");
+    for path in ["all/s.sock", "named"] {
+        let meta = std::fs::symlink_metadata(image.rootfs().join(path)).unwrap();
+        assert!(meta.is_file(), "/{path} is a regular file");
+        assert_eq!(meta.len(), 0, "/{path} is empty");
+        assert_eq!(meta.permissions().mode() & 0o7777, 0o750, "/{path}");
+    }
+}
+
 /// COPY and ADD lines BuildKit 0.13 refuses, each with (a phrase of) its
 /// message; buildr's also names the Dockerfile line.
 const REFUSED: &[(&str, &str)] = &[

@@ -389,7 +389,9 @@ impl CopyOp {
         out: &str,
         writer: &mut Writer<'_>,
     ) -> Result<(), BoxError> {
-        let file = open_beneath(root, rel, kind == EntryKind::Symlink)
+        // A path handle only: a socket is never connected to or read.
+        let path_only = matches!(kind, EntryKind::Symlink | EntryKind::Socket);
+        let file = open_beneath(root, rel, path_only)
             .map_err(|e| self.err(format!("cannot read {rel} from the build context: {e}")))?;
         let meta = file.metadata().map_err(|e| self.err(e))?;
         match kind {
@@ -417,6 +419,10 @@ impl CopyOp {
                     (0, 0),
                     mtime_of(&meta),
                 )?;
+            }
+            // As BuildKit: an empty regular file with the socket's mode.
+            EntryKind::Socket => {
+                writer.write_file(out, io::empty(), &meta, (0, 0))?;
             }
             other => {
                 return Err(self.err(format!("cannot copy {rel}: it is a {}", other.describe())));

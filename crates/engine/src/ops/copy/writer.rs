@@ -190,7 +190,7 @@ impl Writer<'_> {
     pub(super) fn write_file(
         &mut self,
         rel: &str,
-        mut from: File,
+        mut from: impl io::Read,
         meta: &fs::Metadata,
         owner: (u32, u32),
     ) -> Result<PathBuf, BoxError> {
