@@ -353,6 +353,62 @@ fn a_socket_in_the_context_is_copied_as_an_empty_file() {
     }
 }
 
+/// As BuildKit (fsutil's copy, one source at a time): several sources need
+/// no `/` after the destination; each goes into it when it is a directory
+/// by then, else onto it; a directory onto a file fails when it runs.
+#[test]
+fn several_sources_without_a_trailing_slash_copy_one_by_one() {
+    let Some(env) = Env::new("several_sources_without_a_trailing_slash_copy_one_by_one") else {
+        return;
+    };
+    let ctx = env.dir.path().join("ctx");
+    write(&ctx, "foo", "foo");
+    write(&ctx, "bar", "bar");
+    write(&ctx, "d/inner", "inner");
+    write(
+        &ctx,
+        "Dockerfile",
+        &format!(
+            "FROM {BASE} AS s\n\
+             COPY . /src/\n\
+             FROM {BASE}\n\
+             COPY foo nomatch* /w1\n\
+             COPY foo bar /w2\n\
+             COPY d foo /w3\n\
+             COPY --from=s /src/foo /src/bar /w4\n\
+             COPY --from=s /src/d /src/foo /w5\n"
+        ),
+    );
+    env.build(&ctx, &["-t", "several:test"]);
+    let image = env.unpack("several:test");
+    assert_eq!(image.read("/w1"), "foo");
+    assert_eq!(image.read("/w2"), "bar", "the last source wins");
+    assert_eq!(image.read("/w3/inner"), "inner");
+    assert_eq!(
+        image.read("/w3/foo"),
+        "foo",
+        "into the directory made first"
+    );
+    assert_eq!(image.read("/w4"), "bar");
+    assert_eq!(image.read("/w5/foo"), "foo");
+
+    write(
+        &ctx,
+        "Dockerfile",
+        &format!("FROM {BASE}\nCOPY foo d /w6\n"),
+    );
+    let failed = env.try_build(&ctx, &[]);
+    assert!(
+        !failed.output.status.success(),
+        "a directory copied onto a file"
+    );
+    let stderr = failed.stderr();
+    assert!(
+        stderr.contains("Dockerfile:2") && stderr.contains("cannot copy to non-directory: /w6"),
+        "{stderr}"
+    );
+}
+
 /// COPY and ADD lines BuildKit 0.13 refuses, each with (a phrase of) its
 /// message; buildr's also names the Dockerfile line.
 const REFUSED: &[(&str, &str)] = &[

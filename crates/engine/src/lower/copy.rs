@@ -73,16 +73,12 @@ impl Lowering<'_> {
             )));
         }
         let raw_dest = word(&copy.dest)?;
-        let count = paths.len() + inline.len();
+        // As BuildKit, several sources need no `/` here: each is copied on
+        // its own, into the destination when it is a directory by then.
         let dest_is_dir = raw_dest.ends_with('/')
             || raw_dest == "."
             || raw_dest.ends_with("/.")
             || (raw_dest.is_empty());
-        if count > 1 && !dest_is_dir {
-            return Err(fail(format!(
-                "When using {keyword} with more than one source file, the destination must be a directory and end with a /"
-            )));
-        }
         let dest = if raw_dest.starts_with('/') {
             raw_dest.clone()
         } else {

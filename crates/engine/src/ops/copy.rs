@@ -214,7 +214,7 @@ impl Op<State> for CopyOp {
             }
             Source::Inline(files) => {
                 for (name, content) in files {
-                    let path = if self.dest_is_dir || dest_exists_dir {
+                    let path = if writer.goes_into(self.dest_is_dir, &dest) {
                         join(&dest, name)
                     } else {
                         dest.clone()
@@ -225,16 +225,14 @@ impl Op<State> for CopyOp {
             Source::Context(context) if self.parents => {
                 self.copy_context_parents(context, &mut writer, &dest, ctx)?
             }
-            Source::Context(context) => {
-                self.copy_context(context, &mut writer, &dest, dest_exists_dir, ctx)?
-            }
+            Source::Context(context) => self.copy_context(context, &mut writer, &dest, ctx)?,
             Source::Url { fetched, .. } => {
                 self.fetch()?;
                 let guard = fetched.lock().unwrap_or_else(PoisonError::into_inner);
                 let Some(download) = guard.as_ref() else {
                     return Err(self.err("download vanished"));
                 };
-                let path = if self.dest_is_dir || dest_exists_dir {
+                let path = if writer.goes_into(self.dest_is_dir, &dest) {
                     join(&dest, &download.name)
                 } else {
                     dest.clone()
@@ -249,7 +247,7 @@ impl Op<State> for CopyOp {
                 if self.parents {
                     self.copy_stage_parents(&view, &mut writer, &dest)?;
                 } else {
-                    self.copy_stage(&view, &mut writer, &dest, dest_exists_dir)?;
+                    self.copy_stage(&view, &mut writer, &dest)?;
                 }
             }
         }
@@ -321,13 +319,11 @@ impl CopyOp {
         context: &BuildContext,
         writer: &mut Writer<'_>,
         dest: &str,
-        dest_exists_dir: bool,
         ctx: &ExecCtx,
     ) -> Result<(), BoxError> {
         let matches = context.resolve(&self.sources).map_err(|e| self.err(e))?;
         let root =
             File::open(context.root()).map_err(|e| self.err(format!("open build context: {e}")))?;
-        let into_dir = self.dest_is_dir || dest_exists_dir || matches.len() > 1;
         let mut walked = None;
         for m in &matches {
             if ctx.is_cancelled() {
@@ -363,7 +359,10 @@ impl CopyOp {
                     }
                 }
                 kind => {
-                    let out = if into_dir {
+                    // As BuildKit, each source on its own: into the
+                    // destination when it ends in `/` or is a directory by
+                    // now, else onto it.
+                    let out = if writer.goes_into(self.dest_is_dir, dest) {
                         join(dest, base_name(&named))
                     } else {
                         dest.to_owned()
@@ -665,7 +664,6 @@ impl CopyOp {
         view: &Merged,
         writer: &mut Writer<'_>,
         dest: &str,
-        dest_exists_dir: bool,
     ) -> Result<(), BoxError> {
         let mut matches = Vec::new();
         for source in &self.sources {
@@ -701,7 +699,6 @@ impl CopyOp {
                 matches.push((cleaned.clone(), resolved));
             }
         }
-        let into_dir = self.dest_is_dir || dest_exists_dir || matches.len() > 1;
         for (named, resolved) in &matches {
             // As BuildKit, hard links are kept within one source, not across.
             writer.links.clear();
@@ -716,7 +713,7 @@ impl CopyOp {
                 writer.dest_dir(target, found.as_ref().map(|f| mtime_of(&f.meta)))?;
                 self.copy_stage_tree(view, resolved, target, writer)?;
             } else if let Some(found) = found {
-                let out = if into_dir {
+                let out = if writer.goes_into(self.dest_is_dir, dest) {
                     join(dest, base_name(named))
                 } else {
                     dest.to_owned()
