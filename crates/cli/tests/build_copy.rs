@@ -424,6 +424,18 @@ const REFUSED: &[(&str, &str)] = &[
         "FROM scratch\nARG FOO=x\nCOPY --from=$FOO . .\n",
         "Dockerfile:3: failed to parse stage name \"$FOO\"",
     ),
+    (
+        "FROM scratch\nCOPY --chmod=64a foo /\n",
+        "Dockerfile:2: invalid chmod parameter: '64a'. it should be octal string and between 0 and 07777",
+    ),
+    (
+        "FROM scratch\nADD --chmod=10000 foo /\n",
+        "Dockerfile:2: invalid chmod parameter: '10000'. it should be octal string and between 0 and 07777",
+    ),
+    (
+        "FROM scratch\nADD --checksum=sha256:b5bb9d8014a0f9b1d61e21e796d78dccdf1352f23cd32812f4850b878ae4944c foo /x\n",
+        "Dockerfile:2: checksum can't be specified for non-HTTP sources",
+    ),
 ];
 
 #[test]

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::ops::copy::{CopyOp, LinkOp, Source, clean};
 use crate::ops::export::Step;
 
+mod flags;
 mod from;
 
 impl Lowering<'_> {
@@ -93,14 +94,7 @@ impl Lowering<'_> {
             .filter(|c| !c.is_empty());
         let chmod = match copy.chmod.as_deref().map(word).transpose()? {
             None => None,
-            Some(mode) => Some(
-                u32::from_str_radix(&mode, 8)
-                    .ok()
-                    .filter(|m| *m <= 0o7777)
-                    .ok_or_else(|| {
-                        fail(format!("--chmod={mode}: only octal modes are supported"))
-                    })?,
-            ),
+            Some(mode) => Some(flags::chmod(&mode).map_err(fail)?),
         };
         let excludes = copy
             .excludes
@@ -122,26 +116,15 @@ impl Lowering<'_> {
         }
         let mut inputs = if link { Vec::new() } else { vec![st.vertex] };
         let urls = paths.iter().filter(|p| is_url(p)).count();
+        let checksum = match copy.checksum.as_deref().map(word).transpose()? {
+            None => None,
+            Some(sum) => Some(flags::checksum(&sum, &paths, urls == 1).map_err(fail)?),
+        };
         if urls > 0 && (urls != 1 || paths.len() != 1 || !is_add) {
             return Err(fail(format!(
                 "{keyword}: one URL source per ADD is supported yet"
             )));
         }
-        let checksum = match copy.checksum.as_deref().map(word).transpose()? {
-            None => None,
-            Some(_) if urls == 0 => {
-                return Err(fail(
-                    "ADD --checksum is only supported with a URL source".to_owned(),
-                ));
-            }
-            Some(sum) => Some(
-                sum.strip_prefix("sha256:")
-                    .and_then(|hex| buildr_cache::Digest::from_hex(hex).ok())
-                    .ok_or_else(|| {
-                        fail(format!("--checksum={sum}: expected sha256:<64 hex digits>"))
-                    })?,
-            ),
-        };
         let source = if urls == 1 {
             Source::Url {
                 url: paths[0].clone(),
