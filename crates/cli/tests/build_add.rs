@@ -189,6 +189,75 @@ impl Server {
     }
 }
 
+/// As BuildKit (untar chrooted into the destination of the stage's root):
+/// an entry's parents are resolved through the image's symlinks, with the
+/// destination as the root, and existing directories keep their mode.
+#[test]
+fn add_archive_follows_the_images_symlinks_inside_the_destination() {
+    let Some(env) = Env::new("add-archive-symlinks") else {
+        return;
+    };
+    let dir = env.dir.path();
+    let ctx = dir.join("ctx");
+    let p = dir.join("payload");
+    std::fs::create_dir_all(&ctx).unwrap();
+    let (c, p) = (ctx.display(), p.display());
+    sh(&format!(
+        "mkdir -p {p}/var/run/act {p}/abs {p}/up {p}/tmp && printf 'head\\n' > {p}/var/run/act/HEAD \
+         && ln {p}/var/run/act/HEAD {p}/var/run/act/HEAD.link && printf one > {p}/abs/f1 \
+         && printf two > {p}/up/f2 && printf three > {p}/tmp/x \
+         && tar -C {p} -cf {c}/run.tar var/run/act/HEAD var/run/act/HEAD.link tmp/x \
+         && tar -C {p} -cf {c}/opt.tar abs/f1 up/f2"
+    ));
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM buildr-fixtures/busybox:latest\n\
+         RUN mkdir -p /var /run /opt/etc2 /etc2 && rm -rf /var/run && ln -s /run /var/run \\\n\
+          && ln -s /etc2 /opt/abs && ln -s ../../.. /opt/up && chmod 1777 /tmp\n\
+         ADD run.tar /\n\
+         ADD opt.tar /opt/\n",
+    )
+    .unwrap();
+    env.build(&ctx, &["-t", "add-symlinks:latest"]);
+    let image = env.unpack("add-symlinks:latest");
+    let root = image.rootfs();
+    let link = std::fs::read_link(root.join("var/run")).unwrap();
+    assert_eq!(link.to_str(), Some("/run"), "the image's link stays");
+    assert_eq!(image.read("run/act/HEAD"), "head\n");
+    assert_eq!(
+        meta(&root, "run/act/HEAD.link").ino(),
+        meta(&root, "run/act/HEAD").ino()
+    );
+    assert_eq!(
+        mode_owner(&root, "tmp").0,
+        0o1777,
+        "an existing parent keeps its mode"
+    );
+    assert_eq!(image.read("tmp/x"), "three");
+    // The destination is the root: /opt/abs -> /etc2 is /opt/etc2, and
+    // ../../.. from /opt/up stops at /opt.
+    assert_eq!(image.read("opt/etc2/f1"), "one");
+    assert_eq!(image.read("opt/f2"), "two");
+    assert!(!root.join("etc2/f1").exists() && !root.join("f2").exists());
+
+    // A link to a directory that does not exist fails, as BuildKit's does.
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM buildr-fixtures/busybox:latest\nRUN mkdir /opt && ln -s /nowhere /opt/abs\nADD opt.tar /opt/\n",
+    )
+    .unwrap();
+    let failed = env.try_build(&ctx, &[]);
+    assert!(
+        !failed.output.status.success(),
+        "extracted through a dangling link"
+    );
+    let stderr = failed.stderr();
+    assert!(
+        stderr.contains("Dockerfile:3") && stderr.contains("abs/f1"),
+        "{stderr}"
+    );
+}
+
 fn handle(
     mut stream: TcpStream,
     routes: &Mutex<Vec<(String, Reply)>>,

@@ -240,6 +240,8 @@ fn the_directory_copied_into_keeps_or_gets_its_own_owner() {
              COPY --from=src /dir /a/b/dir3\n\
              COPY --chown=4000:4000 --from=src /dir /dir4\n\
              COPY --chmod=0711 --from=src /dir /dir5\n\
+             RUN mkdir -p /dir6 && chown 3000:3000 /dir6 && chmod 0750 /dir6\n\
+             COPY --chown=4000:4000 --from=src /dir/. /dir6\n\
              COPY d /cd\n"
         ),
     );
@@ -266,6 +268,10 @@ fn the_directory_copied_into_keeps_or_gets_its_own_owner() {
         ("dir5", (0, 0, 0o755)),
         ("dir5/sub", (2000, 2000, 0o711)),
         ("dir5/f", (1000, 1000, 0o711)),
+        // --chown changes what is copied, not the existing directory.
+        ("dir6", (3000, 3000, 0o750)),
+        ("dir6/f", (4000, 4000, 0o644)),
+        ("dir6/sub", (4000, 4000, 0o755)),
         ("cd", (0, 0, 0o755)),
         ("cd/f", (0, 0, 0o644)),
     ] {
@@ -322,6 +328,130 @@ fn a_wildcard_that_matches_nothing_is_no_error() {
         stderr.contains("\"/missing/*\": not found") && stderr.contains("Dockerfile:2"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_socket_in_the_context_is_copied_as_an_empty_file() {
+    let Some(env) = Env::new("a_socket_in_the_context_is_copied_as_an_empty_file") else {
+        return;
+    };
+    let ctx = env.dir.path().join("ctx");
+    write(
+        &ctx,
+        "Dockerfile",
+        "FROM scratch\nCOPY . /all/\nCOPY s.sock /named\n",
+    );
+    let _listener = std::os::unix::net::UnixListener::bind(ctx.join("s.sock")).unwrap();
+    std::fs::set_permissions(ctx.join("s.sock"), std::fs::Permissions::from_mode(0o750)).unwrap();
+    env.build(&ctx, &["-t", "socket:test"]);
+    let image = env.unpack("socket:test");
+    for path in ["all/s.sock", "named"] {
+        let meta = std::fs::symlink_metadata(image.rootfs().join(path)).unwrap();
+        assert!(meta.is_file(), "/{path} is a regular file");
+        assert_eq!(meta.len(), 0, "/{path} is empty");
+        assert_eq!(meta.permissions().mode() & 0o7777, 0o750, "/{path}");
+    }
+}
+
+/// As BuildKit (fsutil's copy, one source at a time): several sources need
+/// no `/` after the destination; each goes into it when it is a directory
+/// by then, else onto it; a directory onto a file fails when it runs.
+#[test]
+fn several_sources_without_a_trailing_slash_copy_one_by_one() {
+    let Some(env) = Env::new("several_sources_without_a_trailing_slash_copy_one_by_one") else {
+        return;
+    };
+    let ctx = env.dir.path().join("ctx");
+    write(&ctx, "foo", "foo");
+    write(&ctx, "bar", "bar");
+    write(&ctx, "d/inner", "inner");
+    write(
+        &ctx,
+        "Dockerfile",
+        &format!(
+            "FROM {BASE} AS s\n\
+             COPY . /src/\n\
+             FROM {BASE}\n\
+             COPY foo nomatch* /w1\n\
+             COPY foo bar /w2\n\
+             COPY d foo /w3\n\
+             COPY --from=s /src/foo /src/bar /w4\n\
+             COPY --from=s /src/d /src/foo /w5\n"
+        ),
+    );
+    env.build(&ctx, &["-t", "several:test"]);
+    let image = env.unpack("several:test");
+    assert_eq!(image.read("/w1"), "foo");
+    assert_eq!(image.read("/w2"), "bar", "the last source wins");
+    assert_eq!(image.read("/w3/inner"), "inner");
+    assert_eq!(
+        image.read("/w3/foo"),
+        "foo",
+        "into the directory made first"
+    );
+    assert_eq!(image.read("/w4"), "bar");
+    assert_eq!(image.read("/w5/foo"), "foo");
+
+    write(
+        &ctx,
+        "Dockerfile",
+        &format!("FROM {BASE}\nCOPY foo d /w6\n"),
+    );
+    let failed = env.try_build(&ctx, &[]);
+    assert!(
+        !failed.output.status.success(),
+        "a directory copied onto a file"
+    );
+    let stderr = failed.stderr();
+    assert!(
+        stderr.contains("Dockerfile:2") && stderr.contains("cannot copy to non-directory: /w6"),
+        "{stderr}"
+    );
+}
+
+/// COPY and ADD lines BuildKit 0.13 refuses, each with (a phrase of) its
+/// message; buildr's also names the Dockerfile line.
+const REFUSED: &[(&str, &str)] = &[
+    (
+        "FROM scratch AS target\nCOPY --from=build /d /out\nFROM scratch AS build\nCOPY foo /d\nFROM target\n",
+        "Dockerfile:2: cannot copy from stage \"build\", it needs to be defined before current stage \"target\"",
+    ),
+    (
+        "FROM scratch AS first\nCOPY --from=1 / /out\nFROM scratch\nCOPY foo /d\nFROM first\n",
+        "Dockerfile:2: cannot copy from stage \"1\", it needs to be defined before current stage \"first\"",
+    ),
+    (
+        "FROM scratch\nARG FOO=x\nCOPY --from=$FOO . .\n",
+        "Dockerfile:3: failed to parse stage name \"$FOO\"",
+    ),
+    (
+        "FROM scratch\nCOPY --chmod=64a foo /\n",
+        "Dockerfile:2: invalid chmod parameter: '64a'. it should be octal string and between 0 and 07777",
+    ),
+    (
+        "FROM scratch\nADD --chmod=10000 foo /\n",
+        "Dockerfile:2: invalid chmod parameter: '10000'. it should be octal string and between 0 and 07777",
+    ),
+    (
+        "FROM scratch\nADD --checksum=sha256:b5bb9d8014a0f9b1d61e21e796d78dccdf1352f23cd32812f4850b878ae4944c foo /x\n",
+        "Dockerfile:2: checksum can't be specified for non-HTTP sources",
+    ),
+];
+
+#[test]
+fn refusals_say_what_buildkit_says() {
+    let Some(env) = Env::new("refusals_say_what_buildkit_says") else {
+        return;
+    };
+    let ctx = env.dir.path().join("ctx");
+    write(&ctx, "foo", "foo\n");
+    for (dockerfile, expected) in REFUSED {
+        write(&ctx, "Dockerfile", dockerfile);
+        let failed = env.try_build(&ctx, &[]);
+        assert!(!failed.output.status.success(), "built:\n{dockerfile}");
+        let stderr = failed.stderr();
+        assert!(stderr.contains(expected), "{dockerfile}\n{stderr}");
+    }
 }
 
 /// A build context with symlinks, hard links and empty directories.

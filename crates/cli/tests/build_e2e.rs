@@ -164,6 +164,20 @@ fn heredocs_in_copy_and_run() {
     assert_eq!(image.read("/etc/hello.txt"), "hello buildr\n");
     assert_eq!(image.read("/out/run.txt"), "from heredoc\nhello buildr\n");
     assert_eq!(image.read("/out/inline.txt"), "inline body\n");
+    // A heredoc starting with #! runs as a script of its interpreter.
+    assert_eq!(image.read("/out/awk.txt"), "hello\nworld\n");
+    assert_eq!(image.read("/out/awk-tabs.txt"), "tabs\n");
+    assert!(
+        !image.rootfs().join("dev/pipes").exists(),
+        "the script's mount point stays out of the image"
+    );
+    let history = image.config()["history"].to_string();
+    assert!(history.contains("/bin/sh -c /dev/pipes/EOF"), "{history}");
+    // Quotes are content in an expanded COPY heredoc; `\` still escapes.
+    assert_eq!(
+        image.read("/out/quotes.txt"),
+        "A 'buildr' \"buildr\" $NAME x \\ buildr\n"
+    );
 }
 
 #[test]
@@ -189,6 +203,43 @@ fn onbuild_triggers_run_in_the_child() {
     assert!(
         child.config()["config"]["OnBuild"].is_null(),
         "triggers are not inherited"
+    );
+}
+
+#[test]
+fn onbuild_triggers_of_a_stage_run_in_a_stage_from_it() {
+    let Some(env) = Env::new("onbuild-stage") else {
+        return;
+    };
+    let ctx = env.dir.path().join("onbuildstage");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM buildr-fixtures/busybox:latest AS src\n\
+         RUN echo -n 12 > /file\n\
+         FROM buildr-fixtures/busybox:latest AS base\n\
+         ONBUILD COPY --from=src /file /out/copied\n\
+         ONBUILD RUN echo -n ran > /out/ran\n\
+         FROM base AS mid\n\
+         RUN cat /out/copied /out/ran > /out/both\n\
+         FROM mid\n\
+         RUN echo -n second > /out/second\n",
+    )
+    .unwrap();
+    env.build(&ctx, &["-t", "onbuild-stage:latest"]);
+    let image = env.unpack("onbuild-stage:latest");
+    assert_eq!(image.read("/out/both"), "12ran");
+    assert_eq!(image.read("/out/second"), "second");
+    assert!(
+        image.config()["config"]["OnBuild"].is_null(),
+        "the child neither keeps nor passes on the triggers"
+    );
+    env.build(&ctx, &["-t", "onbuild-base:latest", "--target", "base"]);
+    let base = env.unpack("onbuild-base:latest");
+    assert!(!base.rootfs().join("out").exists(), "not run in base");
+    assert_eq!(
+        base.config()["config"]["OnBuild"].as_array().map(Vec::len),
+        Some(2)
     );
 }
 

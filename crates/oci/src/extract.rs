@@ -96,9 +96,27 @@ pub struct ExtractStats {
     pub skipped: u64,
 }
 
+/// Where the entries of one directory go: the directory's components from
+/// the extraction root in, components from the root out (a caller that sees
+/// more than the target directory, such as the lower layers of an `ADD`,
+/// maps a parent through symlinks only it can see). Whatever it returns is
+/// checked again and still resolved inside the root.
+pub type ParentMap<'m> = dyn FnMut(&[Vec<u8>]) -> io::Result<Vec<Vec<u8>>> + 'm;
+
 /// Extracts a layer blob (gzip, zstd or plain tar, detected by magic) into
 /// `dest`, which must exist.
 pub fn extract_layer<R: Read>(blob: R, dest: &Path, opts: &ExtractOptions) -> Result<ExtractStats> {
+    extract_layer_mapped(blob, dest, opts, &mut |parent| Ok(parent.to_vec()))
+}
+
+/// [`extract_layer`], each entry's parent directory (and a hard link's
+/// target's) first passed through `map`.
+pub fn extract_layer_mapped<R: Read>(
+    blob: R,
+    dest: &Path,
+    opts: &ExtractOptions,
+    map: &mut ParentMap<'_>,
+) -> Result<ExtractStats> {
     let root = rustix::fs::open(
         dest,
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -116,6 +134,7 @@ pub fn extract_layer<R: Read>(blob: R, dest: &Path, opts: &ExtractOptions) -> Re
     let mut ex = Extractor {
         root,
         opts,
+        map,
         stats: ExtractStats::default(),
         created: HashSet::new(),
         dir_times: Vec::new(),
@@ -176,6 +195,7 @@ impl<R: Read> Read for Budget<R> {
 struct Extractor<'a> {
     root: OwnedFd,
     opts: &'a ExtractOptions,
+    map: &'a mut ParentMap<'a>,
     stats: ExtractStats,
     /// Paths this layer created, which an opaque marker must not delete.
     created: HashSet<Vec<u8>>,
@@ -255,7 +275,7 @@ impl Extractor<'_> {
             self.stats.skipped += 1;
             return Ok(());
         };
-        let parent = parts;
+        let parent = self.mapped(&parts, &name)?;
 
         if let Some(target) = base.strip_prefix(b".wh.") {
             return if target == b".wh..opq" {
@@ -375,6 +395,7 @@ impl Extractor<'_> {
                         reason: "hardlink to the root".into(),
                     });
                 };
+                let tparts = self.mapped(&tparts, &name)?;
                 self.clear_slot(&dirfd, &base_c, false, &name)?;
                 let tdir = match self.parent(&tparts, &name, false) {
                     Ok(fd) => fd,
@@ -550,6 +571,25 @@ impl Extractor<'_> {
             out.push((xname, ext.value_bytes().to_vec()));
         }
         Ok(out)
+    }
+
+    /// `parent` through the caller's map, checked like an entry's path.
+    fn mapped(&mut self, parent: &[Vec<u8>], entry: &str) -> Result<Vec<Vec<u8>>> {
+        let out = (self.map)(parent).map_err(|source| Error::Apply {
+            op: "resolve the parent of",
+            entry: entry.to_owned(),
+            source,
+        })?;
+        let ok = out
+            .iter()
+            .all(|c| !matches!(c.as_slice(), b"" | b"." | b"..") && !c.contains(&b'/'));
+        if !ok {
+            return Err(Error::BadEntry {
+                entry: entry.to_owned(),
+                reason: "its parent maps to an unsafe path".into(),
+            });
+        }
+        components(&join(&out), entry)
     }
 
     /// Opens the parent directory (`parts` from the root) inside the root,
@@ -910,5 +950,67 @@ mod tests {
         assert!(components(b"a/../../b", "x").is_err());
         assert!(components(b"..", "x").is_err());
         assert!(components(b"a\0b", "x").is_err());
+    }
+
+    fn tar_of(paths: &[(&str, EntryType, &str)]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (path, kind, link) in paths {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(*kind);
+            header.set_mode(0o644);
+            header.set_size(if *kind == EntryType::Regular { 2 } else { 0 });
+            if *kind == EntryType::Link {
+                header.set_link_name(link).unwrap();
+            }
+            let data: &[u8] = if *kind == EntryType::Regular {
+                b"hi"
+            } else {
+                b""
+            };
+            builder.append_data(&mut header, path, data).unwrap();
+        }
+        builder.into_inner().unwrap()
+    }
+
+    #[test]
+    fn parents_and_hardlink_targets_go_where_the_map_says() {
+        let dir = tempfile::tempdir().unwrap();
+        let tar = tar_of(&[
+            ("a/b/f", EntryType::Regular, ""),
+            ("a/b/l", EntryType::Link, "a/b/f"),
+        ]);
+        let mut map = |parent: &[Vec<u8>]| {
+            Ok(if parent == [b"a".to_vec(), b"b".to_vec()] {
+                vec![b"x".to_vec()]
+            } else {
+                parent.to_vec()
+            })
+        };
+        extract_layer_mapped(&tar[..], dir.path(), &ExtractOptions::default(), &mut map).unwrap();
+        assert_eq!(std::fs::read(dir.path().join("x/f")).unwrap(), b"hi");
+        assert_eq!(std::fs::read(dir.path().join("x/l")).unwrap(), b"hi");
+        assert!(!dir.path().join("a").exists());
+    }
+
+    #[test]
+    fn an_unsafe_mapped_parent_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let tar = tar_of(&[("a/f", EntryType::Regular, "")]);
+        for bad in [b"..".to_vec(), b"x/..".to_vec(), Vec::new()] {
+            let mut map = |_: &[Vec<u8>]| Ok(vec![bad.clone()]);
+            let err =
+                extract_layer_mapped(&tar[..], dir.path(), &ExtractOptions::default(), &mut map)
+                    .unwrap_err();
+            assert!(matches!(err, Error::BadEntry { .. }), "{err}");
+        }
+        let mut failing = |_: &[Vec<u8>]| Err(io::Error::other("no"));
+        let err = extract_layer_mapped(
+            &tar[..],
+            dir.path(),
+            &ExtractOptions::default(),
+            &mut failing,
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::Apply { .. }), "{err}");
     }
 }

@@ -40,7 +40,9 @@ pub use compress::{
 };
 pub use diff::{Diff, DiffSource};
 pub use error::{Error, Result};
-pub use extract::{ExtractMode, ExtractOptions, ExtractStats, extract_layer};
+pub use extract::{
+    ExtractMode, ExtractOptions, ExtractStats, ParentMap, extract_layer, extract_layer_mapped,
+};
 pub use flavour::{EncodedManifest, Flavour, convert_media_type};
 pub use image::{
     ContainerConfig, DEFAULT_JSON_CAP, Descriptor, HealthConfig, History, ImageConfig, Index,

@@ -52,6 +52,12 @@ impl EntryKind {
         )
     }
 
+    /// The content hash a socket stands for: as BuildKit, `COPY` makes a
+    /// socket an empty regular file (nothing is read from it).
+    pub(crate) fn socket_content() -> [u8; 32] {
+        *blake3::hash(b"").as_bytes()
+    }
+
     /// The name used in messages.
     pub fn describe(self) -> &'static str {
         match self {

@@ -495,6 +495,7 @@ impl BuildContext {
                         .map_err(|e| scan.error(&resolved.rel, e))?;
                 node.link = Some(target);
             }
+            EntryKind::Socket => node.content = Some(EntryKind::socket_content()),
             special => {
                 return Err(Error::ContextSpecialFile {
                     path: self.root_path.join(&resolved.rel),

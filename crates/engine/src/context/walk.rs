@@ -18,8 +18,9 @@
 //! something below them ([`Decision::ExcludeButDescend`]); such a directory
 //! is kept only if something below it is included. Symlinks are reported,
 //! never followed. FIFOs, sockets and devices are reported by the walk and
-//! never opened; a checksum (a `COPY` that needs them) refuses them with an
-//! error naming the path. This is a deliberate difference: BuildKit's
+//! never opened. A socket counts as an empty regular file (what BuildKit's
+//! `COPY` makes of it); for the others a checksum (a `COPY` that needs them)
+//! refuses them with an error naming the path. This is a deliberate difference: BuildKit's
 //! context transfer (fsutil) recreates FIFOs and device nodes with `mknod`
 //! on the receiving side; buildr's `COPY` writes no special files, and an
 //! error beats a layer that silently lacks them (or a read that blocks).
@@ -155,6 +156,11 @@ impl Scan<'_> {
                     let target =
                         fsx::read_link_at(dir, os_name).map_err(|e| self.error(&node.rel, e))?;
                     node.link = Some(target);
+                }
+            }
+            EntryKind::Socket => {
+                if self.hash.is_some() {
+                    node.content = Some(EntryKind::socket_content());
                 }
             }
             special => {

@@ -6,10 +6,13 @@ use std::sync::{Arc, Mutex};
 
 use buildr_parser::{CopyLike, CopySource, Instruction, Spanned};
 
-use super::{Lowering, StageLowering, expand, stages};
+use super::{Lowering, StageLowering, expand};
 use crate::error::{Error, Result};
 use crate::ops::copy::{CopyOp, LinkOp, Source, clean};
 use crate::ops::export::Step;
+
+mod flags;
+mod from;
 
 impl Lowering<'_> {
     pub(crate) fn copy(
@@ -50,9 +53,11 @@ impl Lowering<'_> {
                     content,
                     expand: do_expand,
                 } => {
+                    // As BuildKit: quotes are content, `\` escapes whatever
+                    // the escape directive says.
                     let content = if *do_expand {
-                        self.lexer
-                            .raw_quotes(true)
+                        buildr_parser::Lexer::new('\\')
+                            .skip_process_quotes(true)
                             .process_word(content, &env)
                             .map(|r| r.value)
                             .map_err(|e| fail(format!("{keyword} <<{name}: {e}")))?
@@ -69,16 +74,12 @@ impl Lowering<'_> {
             )));
         }
         let raw_dest = word(&copy.dest)?;
-        let count = paths.len() + inline.len();
+        // As BuildKit, several sources need no `/` here: each is copied on
+        // its own, into the destination when it is a directory by then.
         let dest_is_dir = raw_dest.ends_with('/')
             || raw_dest == "."
             || raw_dest.ends_with("/.")
             || (raw_dest.is_empty());
-        if count > 1 && !dest_is_dir {
-            return Err(fail(format!(
-                "When using {keyword} with more than one source file, the destination must be a directory and end with a /"
-            )));
-        }
         let dest = if raw_dest.starts_with('/') {
             raw_dest.clone()
         } else {
@@ -93,14 +94,7 @@ impl Lowering<'_> {
             .filter(|c| !c.is_empty());
         let chmod = match copy.chmod.as_deref().map(word).transpose()? {
             None => None,
-            Some(mode) => Some(
-                u32::from_str_radix(&mode, 8)
-                    .ok()
-                    .filter(|m| *m <= 0o7777)
-                    .ok_or_else(|| {
-                        fail(format!("--chmod={mode}: only octal modes are supported"))
-                    })?,
-            ),
+            Some(mode) => Some(flags::chmod(&mode).map_err(fail)?),
         };
         let excludes = copy
             .excludes
@@ -126,26 +120,15 @@ impl Lowering<'_> {
             // BuildKit's wording: only ADD fetches URLs.
             return Err(fail("source can't be a URL for COPY".to_owned()));
         }
+        let checksum = match copy.checksum.as_deref().map(word).transpose()? {
+            None => None,
+            Some(sum) => Some(flags::checksum(&sum, &paths, urls == 1).map_err(fail)?),
+        };
         if urls > 0 && (urls != 1 || paths.len() != 1 || !is_add) {
             return Err(fail(format!(
                 "{keyword}: one URL source per ADD is supported yet"
             )));
         }
-        let checksum = match copy.checksum.as_deref().map(word).transpose()? {
-            None => None,
-            Some(_) if urls == 0 => {
-                return Err(fail(
-                    "ADD --checksum is only supported with a URL source".to_owned(),
-                ));
-            }
-            Some(sum) => Some(
-                sum.strip_prefix("sha256:")
-                    .and_then(|hex| buildr_cache::Digest::from_hex(hex).ok())
-                    .ok_or_else(|| {
-                        fail(format!("--checksum={sum}: expected sha256:<64 hex digits>"))
-                    })?,
-            ),
-        };
         let source = if urls == 1 {
             Source::Url {
                 url: paths[0].clone(),
@@ -155,22 +138,8 @@ impl Lowering<'_> {
         } else if !inline.is_empty() {
             Source::Inline(inline)
         } else if let Some(from) = &copy.from {
-            let from = word(from)?;
-            match stages::stage_ref(dockerfile, &from) {
-                Some(idx) => {
-                    let out = self.outs.get(&idx).ok_or_else(|| {
-                        fail(format!(
-                            "--from={from}: the stage is not built before this one"
-                        ))
-                    })?;
-                    inputs.push(out.vertex);
-                }
-                None => {
-                    let name = format!("[{} {}/{}] FROM {from}", st.label, st.k, st.n);
-                    let (vertex, _) = self.base_image(&from, &location, name, st.uncached)?;
-                    inputs.push(vertex);
-                }
-            }
+            let vertex = self.copy_from(st, from, &location)?;
+            inputs.push(vertex);
             Source::Stage
         } else {
             Source::Context(Arc::clone(&self.plan.context))

@@ -11,6 +11,7 @@
 pub(crate) mod args;
 pub(crate) mod config;
 pub(crate) mod copy;
+pub(crate) mod onbuild;
 pub(crate) mod run;
 pub(crate) mod stages;
 
@@ -362,8 +363,6 @@ impl Lowering<'_> {
             .map(|(i, _)| i)
             .filter(|i| *i < idx);
 
-        // ONBUILD triggers of a base image run first in this stage.
-        let mut triggers: Vec<Spanned<Instruction>> = Vec::new();
         let total = |extra: usize| {
             1 + extra
                 + stage
@@ -372,7 +371,8 @@ impl Lowering<'_> {
                     .filter(|i| makes_vertex(&i.value))
                     .count()
         };
-        let (vertex, config, steps, inherited) = match base_stage {
+        // The ONBUILD triggers of the base (image or stage) run first.
+        let (vertex, config, steps, inherited, triggers) = match base_stage {
             Some(dep) => {
                 let out = self.outs.get(&dep).cloned().ok_or_else(|| Error::Build {
                     location: location.clone(),
@@ -380,7 +380,11 @@ impl Lowering<'_> {
                 })?;
                 let mut config = out.config;
                 config.cmd_set = false;
-                (out.vertex, config, out.steps, out.args)
+                // Its own ONBUILD lines run here; a child never inherits them.
+                let recorded = onbuild::recorded(&dockerfile.stages[dep]);
+                let triggers = onbuild::parse(dockerfile, &recorded, stage.span)?;
+                config.config().on_build = None;
+                (out.vertex, config, out.steps, out.args, triggers)
             }
             None => {
                 // The base's ONBUILD triggers count among the stage's steps.
@@ -412,32 +416,19 @@ impl Lowering<'_> {
                     .as_ref()
                     .and_then(|c| c.on_build.clone())
                     .unwrap_or_default();
-                for trigger in on_build {
-                    let text = format!("FROM scratch\n{trigger}\n");
-                    let parsed = buildr_parser::parse(&dockerfile.file, text.as_bytes())?;
-                    for stage in parsed.stages {
-                        for instruction in stage.instructions {
-                            triggers.push(Spanned {
-                                value: instruction.value,
-                                span: stage.span,
-                                source: instruction.source,
-                            });
-                        }
-                    }
-                }
-                for trigger in &mut triggers {
-                    trigger.span = stage.span;
-                }
+                let triggers = onbuild::parse(dockerfile, &on_build, stage.span)?;
                 (
                     vertex,
                     StageConfig::new(image),
                     Vec::new(),
                     Scope::default(),
+                    triggers,
                 )
             }
         };
         let n = total(triggers.iter().filter(|i| makes_vertex(&i.value)).count());
         let mut state = StageLowering {
+            idx,
             label,
             n,
             k: 1,
@@ -599,6 +590,8 @@ impl Lowering<'_> {
 
 /// Per-stage lowering state.
 pub(crate) struct StageLowering {
+    /// The stage's index in the Dockerfile.
+    pub idx: usize,
     pub label: String,
     pub n: usize,
     pub k: usize,

@@ -12,7 +12,7 @@ use buildr_solver::VertexId;
 use super::{Lowering, StageLowering, stages};
 use crate::error::{Error, Result};
 use crate::ops::export::Step;
-use crate::ops::mounts::{SecretMount, SshMount, StageBind};
+use crate::ops::mounts::{InlineFile, SecretMount, SshMount, StageBind};
 use crate::ops::run::{CacheMount, RunOp};
 
 impl Lowering<'_> {
@@ -28,33 +28,7 @@ impl Lowering<'_> {
             location: location.clone(),
             message,
         };
-        let argv = match &run.command {
-            CommandLine::Shell(line) if !run.heredocs.is_empty() => {
-                let trimmed = line.trim();
-                let only = run.heredocs.len() == 1 && {
-                    let name = trimmed.trim_start_matches("<<").trim_start_matches('-');
-                    let name = name.trim_matches(|c| c == '"' || c == '\'');
-                    name == run.heredocs[0].name
-                };
-                let mut argv = st.config.shell();
-                if only {
-                    argv.push(run.heredocs[0].content.clone());
-                } else {
-                    let mut script = line.clone();
-                    for heredoc in &run.heredocs {
-                        script.push('\n');
-                        script.push_str(&heredoc.content);
-                        if !heredoc.content.ends_with('\n') {
-                            script.push('\n');
-                        }
-                        script.push_str(&heredoc.name);
-                    }
-                    argv.push(script);
-                }
-                argv
-            }
-            command => st.config.argv(command),
-        };
+        let (argv, inline) = heredoc_argv(st, run).map_err(fail)?;
         // Build args in effect reach the command's environment unless an
         // ENV of the same name overrides them; proxy args are added (over
         // both) when the step runs, outside its key.
@@ -330,6 +304,7 @@ impl Lowering<'_> {
             caches,
             secrets,
             ssh,
+            inline: inline.into_iter().collect(),
             sources: Arc::clone(&self.plan.secrets),
             memo: Some(memo),
             args: args.pairs(),
@@ -366,6 +341,60 @@ impl Lowering<'_> {
             }
         }
     }
+}
+
+/// The command's argv through SHELL, heredocs as BuildKit runs them: a
+/// command that is one heredoc runs its body as the shell's script, or,
+/// when the body starts with `#!`, as an executable file at
+/// `/dev/pipes/<name>` (the kernel then picks the interpreter); any other
+/// command with heredocs runs with their bodies appended.
+fn heredoc_argv(
+    st: &StageLowering,
+    run: &Run,
+) -> std::result::Result<(Vec<String>, Option<InlineFile>), String> {
+    let line = match &run.command {
+        CommandLine::Shell(line) if !run.heredocs.is_empty() => line,
+        command => return Ok((st.config.argv(command), None)),
+    };
+    let mut argv = st.config.shell();
+    let only = match run.heredocs.as_slice() {
+        [heredoc] => {
+            let name = line.trim().trim_start_matches("<<").trim_start_matches('-');
+            (name.trim_matches(|c| c == '"' || c == '\'') == heredoc.name).then_some(heredoc)
+        }
+        _ => None,
+    };
+    let Some(heredoc) = only else {
+        let mut script = line.clone();
+        for heredoc in &run.heredocs {
+            script.push('\n');
+            script.push_str(&heredoc.content);
+            if !heredoc.content.ends_with('\n') {
+                script.push('\n');
+            }
+            script.push_str(&heredoc.name);
+        }
+        argv.push(script);
+        return Ok((argv, None));
+    };
+    if !heredoc.content.starts_with("#!") {
+        argv.push(heredoc.content.clone());
+        return Ok((argv, None));
+    }
+    if heredoc.name.is_empty() || heredoc.name.contains('/') || heredoc.name.starts_with('.') {
+        return Err(format!(
+            "heredoc <<{}: a #! script needs a delimiter that can name a file",
+            heredoc.name
+        ));
+    }
+    let target = format!("/dev/pipes/{}", heredoc.name);
+    argv.push(target.clone());
+    let inline = InlineFile {
+        target,
+        content: heredoc.content.clone().into_bytes(),
+        mode: 0o755,
+    };
+    Ok((argv, Some(inline)))
 }
 
 /// The index of `vertex` among the step's inputs, added once.

@@ -1,6 +1,7 @@
 //! Which stages a build needs: the target (`--target` or the last stage)
 //! and, transitively, every stage it names in `FROM`, `COPY --from` or
-//! `RUN --mount=from=`. Nothing else is resolved or run.
+//! `RUN --mount=from=`, its own or in the ONBUILD triggers of its base
+//! stage. Nothing else is resolved or run.
 
 use buildr_parser::{Dockerfile, Instruction, Lexer, MountKind, Spanned};
 
@@ -99,17 +100,21 @@ pub(crate) fn dependencies(dockerfile: &Dockerfile, idx: usize, meta: &Scope) ->
         }
     };
     let base = expand(&stage.base);
-    if dockerfile
+    let base_stage = dockerfile
         .stage_by_name(&base)
-        .is_some_and(|(i, _)| i < idx)
-    {
+        .map(|(i, _)| i)
+        .filter(|i| *i < idx);
+    if base_stage.is_some() {
         push(&base);
     }
-    for instruction in &stage.instructions {
+    // The base stage's ONBUILD triggers run here and may name stages too.
+    let triggers = base_stage.map_or_else(Vec::new, |i| super::onbuild::of_stage(dockerfile, i));
+    for instruction in triggers.iter().chain(&stage.instructions) {
         match &instruction.value {
             Instruction::Copy(copy) => {
+                // Taken as written: BuildKit 0.13 expands no variable here.
                 if let Some(from) = &copy.from {
-                    push(&expand(from));
+                    push(from);
                 }
             }
             Instruction::Run(run) => {
@@ -221,5 +226,23 @@ mod tests {
             bad("FROM scratch\nCOPY --from=99999999999999999999 /x /x\n"),
             None
         );
+    }
+
+    fn reachable_of(text: &str, target: &str) -> Vec<usize> {
+        let dockerfile = buildr_parser::parse("Dockerfile", text.as_bytes()).expect("parses");
+        let idx = self::target(&dockerfile, Some(target)).expect("target");
+        reachable(&dockerfile, idx, &Scope::default())
+    }
+
+    #[test]
+    fn onbuild_triggers_of_a_base_stage_name_stages() {
+        let text = "FROM scratch AS src\n\
+                    FROM scratch AS unused\n\
+                    FROM scratch AS base\n\
+                    ONBUILD COPY --from=src /a /b\n\
+                    FROM base AS mid\n";
+        assert_eq!(reachable_of(text, "mid"), vec![2, 0, 3]);
+        // The triggers run in the child only, not in the stage recording them.
+        assert_eq!(reachable_of(text, "base"), vec![2]);
     }
 }

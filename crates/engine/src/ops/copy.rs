@@ -14,6 +14,7 @@
 
 mod link;
 mod parents;
+mod unpack;
 mod writer;
 
 pub(crate) use link::LinkOp;
@@ -25,7 +26,6 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use buildr_oci::{ExtractMode, ExtractOptions, extract_layer};
 use buildr_solver::{BoxError, ContentHash, ExecCtx, Op};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 
@@ -214,7 +214,7 @@ impl Op<State> for CopyOp {
             }
             Source::Inline(files) => {
                 for (name, content) in files {
-                    let path = if self.dest_is_dir || dest_exists_dir {
+                    let path = if writer.goes_into(self.dest_is_dir, &dest) {
                         join(&dest, name)
                     } else {
                         dest.clone()
@@ -225,16 +225,14 @@ impl Op<State> for CopyOp {
             Source::Context(context) if self.parents => {
                 self.copy_context_parents(context, &mut writer, &dest, ctx)?
             }
-            Source::Context(context) => {
-                self.copy_context(context, &mut writer, &dest, dest_exists_dir, ctx)?
-            }
+            Source::Context(context) => self.copy_context(context, &mut writer, &dest, ctx)?,
             Source::Url { fetched, .. } => {
                 self.fetch()?;
                 let guard = fetched.lock().unwrap_or_else(PoisonError::into_inner);
                 let Some(download) = guard.as_ref() else {
                     return Err(self.err("download vanished"));
                 };
-                let path = if self.dest_is_dir || dest_exists_dir {
+                let path = if writer.goes_into(self.dest_is_dir, &dest) {
                     join(&dest, &download.name)
                 } else {
                     dest.clone()
@@ -249,7 +247,7 @@ impl Op<State> for CopyOp {
                 if self.parents {
                     self.copy_stage_parents(&view, &mut writer, &dest)?;
                 } else {
-                    self.copy_stage(&view, &mut writer, &dest, dest_exists_dir)?;
+                    self.copy_stage(&view, &mut writer, &dest)?;
                 }
             }
         }
@@ -321,13 +319,11 @@ impl CopyOp {
         context: &BuildContext,
         writer: &mut Writer<'_>,
         dest: &str,
-        dest_exists_dir: bool,
         ctx: &ExecCtx,
     ) -> Result<(), BoxError> {
         let matches = context.resolve(&self.sources).map_err(|e| self.err(e))?;
         let root =
             File::open(context.root()).map_err(|e| self.err(format!("open build context: {e}")))?;
-        let into_dir = self.dest_is_dir || dest_exists_dir || matches.len() > 1;
         let mut walked = None;
         for m in &matches {
             if ctx.is_cancelled() {
@@ -363,7 +359,10 @@ impl CopyOp {
                     }
                 }
                 kind => {
-                    let out = if into_dir {
+                    // As BuildKit, each source on its own: into the
+                    // destination when it ends in `/` or is a directory by
+                    // now, else onto it.
+                    let out = if writer.goes_into(self.dest_is_dir, dest) {
                         join(dest, base_name(&named))
                     } else {
                         dest.to_owned()
@@ -389,7 +388,9 @@ impl CopyOp {
         out: &str,
         writer: &mut Writer<'_>,
     ) -> Result<(), BoxError> {
-        let file = open_beneath(root, rel, kind == EntryKind::Symlink)
+        // A path handle only: a socket is never connected to or read.
+        let path_only = matches!(kind, EntryKind::Symlink | EntryKind::Socket);
+        let file = open_beneath(root, rel, path_only)
             .map_err(|e| self.err(format!("cannot read {rel} from the build context: {e}")))?;
         let meta = file.metadata().map_err(|e| self.err(e))?;
         match kind {
@@ -418,41 +419,15 @@ impl CopyOp {
                     mtime_of(&meta),
                 )?;
             }
+            // As BuildKit: an empty regular file with the socket's mode.
+            EntryKind::Socket => {
+                writer.write_file(out, io::empty(), &meta, (0, 0))?;
+            }
             other => {
                 return Err(self.err(format!("cannot copy {rel}: it is a {}", other.describe())));
             }
         }
         Ok(())
-    }
-
-    /// ADD of a local tar archive (plain, gzip, bzip2, xz or zstd, told by
-    /// content as BuildKit does): extracted into `dest` (a directory) by
-    /// the hardened extractor. `false`: not an archive, copy it as a file.
-    fn try_unpack(
-        &self,
-        root: &File,
-        rel: &str,
-        dest: &str,
-        writer: &mut Writer<'_>,
-    ) -> Result<bool, BoxError> {
-        let file = open_beneath(root, &clean(rel), false)
-            .map_err(|e| self.err(format!("cannot read {rel} from the build context: {e}")))?;
-        let Some(stream) =
-            super::archive::open_archive(file).map_err(|e| self.err(format!("ADD {rel}: {e}")))?
-        else {
-            return Ok(false);
-        };
-        let dir = writer.ensure_dir(dest, None)?;
-        extract_layer(
-            stream,
-            &dir,
-            &ExtractOptions {
-                mode: ExtractMode::Apply,
-                ..ExtractOptions::default()
-            },
-        )
-        .map_err(|e| self.err(format!("ADD {rel}: {e}")))?;
-        Ok(true)
     }
 
     /// `--exclude` patterns, compiled.
@@ -689,7 +664,6 @@ impl CopyOp {
         view: &Merged,
         writer: &mut Writer<'_>,
         dest: &str,
-        dest_exists_dir: bool,
     ) -> Result<(), BoxError> {
         let mut matches = Vec::new();
         for source in &self.sources {
@@ -725,7 +699,6 @@ impl CopyOp {
                 matches.push((cleaned.clone(), resolved));
             }
         }
-        let into_dir = self.dest_is_dir || dest_exists_dir || matches.len() > 1;
         for (named, resolved) in &matches {
             // As BuildKit, hard links are kept within one source, not across.
             writer.links.clear();
@@ -740,7 +713,7 @@ impl CopyOp {
                 writer.dest_dir(target, found.as_ref().map(|f| mtime_of(&f.meta)))?;
                 self.copy_stage_tree(view, resolved, target, writer)?;
             } else if let Some(found) = found {
-                let out = if into_dir {
+                let out = if writer.goes_into(self.dest_is_dir, dest) {
                     join(dest, base_name(named))
                 } else {
                     dest.to_owned()

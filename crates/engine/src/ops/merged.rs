@@ -118,19 +118,43 @@ impl Merged {
         Ok(out)
     }
 
+    /// The view with `top` (a plain directory, say a step's upper dir) over
+    /// its layers.
+    pub(crate) fn under(&self, top: &Path) -> Merged {
+        let mut layers = Vec::with_capacity(self.layers.len() + 1);
+        layers.push(top.to_path_buf());
+        layers.extend(self.layers.iter().cloned());
+        Merged { layers }
+    }
+
     /// Resolves symlinks in `path` inside the view; the final component is
     /// followed when `follow_last`. Returns the clean path (no leading `/`).
     pub(crate) fn resolve(&self, path: &str, follow_last: bool) -> Result<String> {
+        self.resolve_beneath("", path, follow_last)
+    }
+
+    /// Resolves `path` below `base` (a resolved directory) as if `base` were
+    /// the root, as a chroot into it would: `..` stops at `base`, absolute
+    /// link targets start there. Returns the clean path from the real root.
+    pub(crate) fn resolve_beneath(
+        &self,
+        base: &str,
+        path: &str,
+        follow_last: bool,
+    ) -> Result<String> {
+        let floor: Vec<String> = components(base).into_iter().map(str::to_owned).collect();
         let mut pending: Vec<String> = components(path)
             .into_iter()
             .rev()
             .map(str::to_owned)
             .collect();
-        let mut done: Vec<String> = Vec::new();
+        let mut done = floor.clone();
         let mut hops = 0;
         while let Some(comp) = pending.pop() {
             if comp == ".." {
-                done.pop();
+                if done.len() > floor.len() {
+                    done.pop();
+                }
                 continue;
             }
             done.push(comp);
@@ -160,7 +184,7 @@ impl Merged {
             let target = target.to_string_lossy().into_owned();
             done.pop();
             if target.starts_with('/') {
-                done.clear();
+                done.truncate(floor.len());
             }
             for part in components(&target).into_iter().rev() {
                 pending.push(part.to_owned());
@@ -229,4 +253,34 @@ fn is_opaque(dir: &Path) -> bool {
         let mut buf = [0u8; 4];
         matches!(rustix::fs::lgetxattr(dir, *name, &mut buf), Ok(1) if buf[0] == b'y')
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::symlink;
+
+    use super::*;
+
+    #[test]
+    fn resolve_beneath_treats_the_base_as_the_root() {
+        let lower = tempfile::tempdir().unwrap();
+        let upper = tempfile::tempdir().unwrap();
+        fs::create_dir_all(lower.path().join("opt/etc")).unwrap();
+        symlink("/etc", lower.path().join("opt/abs")).unwrap();
+        symlink("../../..", lower.path().join("opt/up")).unwrap();
+        fs::create_dir_all(upper.path().join("opt")).unwrap();
+        symlink("/etc", upper.path().join("opt/new")).unwrap();
+        let view = Merged {
+            layers: vec![lower.path().to_path_buf()],
+        }
+        .under(upper.path());
+        assert_eq!(
+            view.resolve_beneath("opt", "abs/x", true).unwrap(),
+            "opt/etc/x"
+        );
+        assert_eq!(view.resolve_beneath("opt", "up/x", true).unwrap(), "opt/x");
+        assert_eq!(view.resolve_beneath("opt", "new", true).unwrap(), "opt/etc");
+        assert_eq!(view.resolve_beneath("", "opt/abs", true).unwrap(), "etc");
+        assert_eq!(view.resolve_beneath("", "opt/up", true).unwrap(), "");
+    }
 }

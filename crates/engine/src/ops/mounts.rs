@@ -2,7 +2,8 @@
 //! sandbox starts and gone when the step ends: a path of another stage or
 //! image copied out (`--mount=type=bind,from=`), cache directories (seeded
 //! from a stage with `from=`), secrets as private read-only files, and
-//! ssh-agent sockets behind a relay. All of it lives in the step's scratch
+//! ssh-agent sockets behind a relay, and inline files (a `#!` heredoc run as
+//! a script). All of it lives in the step's scratch
 //! directory except the cache directories.
 
 use std::fs::{self, File};
@@ -42,6 +43,37 @@ pub(crate) struct SecretMount {
     pub mode: u32,
     pub uid: u32,
     pub gid: u32,
+}
+
+/// A file the step reads at `target` (read-only), its content given by the
+/// Dockerfile: a RUN heredoc starting with `#!`, run as a script.
+#[derive(Debug, Clone)]
+pub(crate) struct InlineFile {
+    pub target: String,
+    pub content: Vec<u8>,
+    pub mode: u32,
+}
+
+/// Writes an inline file to a new file `name` in `dir` (created 0700).
+pub(crate) fn write_inline(dir: &Path, name: &str, inline: &InlineFile) -> Result<PathBuf, String> {
+    if !dir.exists() {
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| format!("create {}: {e}", dir.display()))?;
+    }
+    let path = dir.join(name);
+    let mut file = File::options()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| format!("create {}: {e}", path.display()))?;
+    io::Write::write_all(&mut file, &inline.content)
+        .map_err(|e| format!("write {}: {e}", path.display()))?;
+    fs::set_permissions(&path, fs::Permissions::from_mode(inline.mode & 0o7777))
+        .map_err(|e| format!("chmod {}: {e}", path.display()))?;
+    Ok(path)
 }
 
 /// `--mount=type=ssh`: the agent socket of `--ssh ID`.

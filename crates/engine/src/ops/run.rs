@@ -11,7 +11,7 @@ use buildr_solver::{BoxError, ExecCtx, LogStream, Op};
 
 use super::commit::Env;
 use super::merged::Merged;
-use super::mounts::{self, AgentRelay, SecretMount, SshMount, StageBind};
+use super::mounts::{self, AgentRelay, InlineFile, SecretMount, SshMount, StageBind};
 use super::{State, StateData, field, input, op_error};
 
 /// Output kept for the error message of a failing step.
@@ -60,6 +60,8 @@ pub(crate) struct RunOp {
     pub caches: Vec<CacheMount>,
     pub secrets: Vec<SecretMount>,
     pub ssh: Vec<SshMount>,
+    /// Files the Dockerfile gives whole (a `#!` heredoc), bound read-only.
+    pub inline: Vec<InlineFile>,
     /// Where secret values and agent sockets come from: never in the key.
     pub sources: Arc<crate::build::Secrets>,
     /// Where the inputs of the last run of this step (same context,
@@ -210,6 +212,13 @@ impl Op<State> for RunOp {
                     ssh.id, ssh.target, ssh.required, ssh.mode, ssh.uid, ssh.gid
                 ),
             );
+        }
+        for inline in &self.inline {
+            field(
+                &mut def,
+                format!("inline:{}:{:o}", inline.target, inline.mode),
+            );
+            field(&mut def, &inline.content);
         }
         def
     }
@@ -368,6 +377,16 @@ impl Op<State> for RunOp {
                     subpath: None,
                 });
             }
+        }
+        for (n, inline) in self.inline.iter().enumerate() {
+            let file = mounts::write_inline(&dir.path().join("inline"), &n.to_string(), inline)
+                .map_err(|e| fail(format!("{}: {e}", inline.target)))?;
+            binds.push(BindMount {
+                src: file,
+                dst: PathBuf::from(&inline.target),
+                readonly: true,
+                subpath: None,
+            });
         }
         let mut relays = Vec::new();
         for (n, ssh) in self.ssh.iter().enumerate() {

@@ -149,6 +149,23 @@ impl Writer<'_> {
         Ok(host)
     }
 
+    /// Whether `rel` is a directory by now: in what this copy wrote, else
+    /// in the state copied into.
+    fn is_dir_now(&self, rel: &str) -> Option<bool> {
+        let host = self.upper.join(clean(rel));
+        match fs::symlink_metadata(&host) {
+            Ok(meta) => Some(meta.is_dir()),
+            Err(_) => self.target.lookup(rel).map(|f| f.meta.is_dir()),
+        }
+    }
+
+    /// Whether a non-directory source goes into `dest` (it ends in `/` or
+    /// is a directory by now) rather than onto it, as fsutil's copy decides
+    /// for each source.
+    pub(super) fn goes_into(&self, dest_is_dir: bool, dest: &str) -> bool {
+        dest_is_dir || self.is_dir_now(dest) == Some(true)
+    }
+
     /// The directory a directory source is copied into, as fsutil's copy
     /// with `CopyDirContents` makes it: an existing one keeps its owner and
     /// mode, a new one (and its missing parents) is 0755 and owned by
@@ -158,6 +175,9 @@ impl Writer<'_> {
         rel: &str,
         source_mtime: Option<Timespec>,
     ) -> Result<PathBuf, BoxError> {
+        if self.is_dir_now(rel) == Some(false) {
+            return Err(self.err(format!("cannot copy to non-directory: /{}", clean(rel))));
+        }
         let host = self.ensure_dir(rel, None)?;
         if let Some(mtime) = source_mtime
             && !components(rel).is_empty()
@@ -190,7 +210,7 @@ impl Writer<'_> {
     pub(super) fn write_file(
         &mut self,
         rel: &str,
-        mut from: File,
+        mut from: impl io::Read,
         meta: &fs::Metadata,
         owner: (u32, u32),
     ) -> Result<PathBuf, BoxError> {
