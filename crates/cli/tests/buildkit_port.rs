@@ -73,6 +73,11 @@
 //! image is read back as a docker archive (`buildr save --format docker`,
 //! `docker save`) and its layers applied in memory (`compare_common`).
 //! Cases run on `BUILDR_PORT_JOBS` threads (default 3).
+//! The modern BuildKit is a reference we do not own, on a daemon shared by
+//! the run: a case it misses is built once more (fresh copy, new `$NONCE`)
+//! and judged wrong only if it misses twice. A `cached` step BuildKit does
+//! not report at all counts as cached: it skips steps that later cached
+//! steps made unnecessary.
 //! `BUILDR_PORT_FILTER=copy/` runs only the cases whose `area/case` contains
 //! the text (said aloud; for work on a case, never in CI).
 //!
@@ -350,6 +355,7 @@ fn context_for(
     scratch: &Path,
     builder: &str,
     base: &str,
+    nonce: &str,
 ) -> Result<PathBuf, String> {
     let dest = scratch.join(builder).join(found.name.replace('/', "--"));
     std::fs::create_dir_all(dest.parent().unwrap()).map_err(|e| e.to_string())?;
@@ -365,7 +371,7 @@ fn context_for(
     std::fs::remove_file(dest.join("case.toml")).map_err(|e| e.to_string())?;
     modern_common::rewrite_base(&dest, base).map_err(|e| format!("rewrite FROM: {e}"))?;
     if let Some(setup) = &found.case.setup {
-        sh_in(&dest, setup).map_err(|e| format!("setup: {e}"))?;
+        sh_in(&dest, setup, nonce).map_err(|e| format!("setup: {e}"))?;
     }
     Ok(dest)
 }
@@ -382,10 +388,10 @@ fn nonce() -> &'static str {
     })
 }
 
-fn sh_in(dir: &Path, script: &str) -> Result<(), String> {
+fn sh_in(dir: &Path, script: &str, nonce: &str) -> Result<(), String> {
     let out = Command::new("sh")
         .args(["-ec", script])
-        .env("NONCE", nonce())
+        .env("NONCE", nonce)
         .current_dir(dir)
         .output()
         .map_err(|e| e.to_string())?;
@@ -396,10 +402,19 @@ fn sh_in(dir: &Path, script: &str) -> Result<(), String> {
 }
 
 /// Builds `found` with `builder` and returns how the result misses the
-/// expectations (empty: it meets them all).
-fn run_case(found: &Found, builder: &Builder, scratch: &Path, base: &str) -> Vec<String> {
+/// expectations (empty: it meets them all). `attempt` numbers the tries of
+/// one builder at one case: each gets its own scratch copy and `$NONCE`.
+fn run_case(
+    found: &Found,
+    builder: &Builder,
+    scratch: &Path,
+    base: &str,
+    attempt: u32,
+) -> Vec<String> {
     let case = &found.case;
-    let context = match context_for(found, scratch, builder.name(), base) {
+    let nonce = format!("{}-{attempt}", nonce());
+    let label = format!("{}-{attempt}", builder.name());
+    let context = match context_for(found, scratch, &label, base, &nonce) {
         Ok(dir) => dir,
         Err(e) => return vec![format!("context: {e}")],
     };
@@ -439,7 +454,9 @@ fn run_case(found: &Found, builder: &Builder, scratch: &Path, base: &str) -> Vec
     };
     let _ = std::fs::remove_file(&archive);
     if let Some(rebuild) = &case.rebuild {
-        misses.extend(check_rebuild(rebuild, builder, &context, &tag, &case.args));
+        misses.extend(check_rebuild(
+            rebuild, builder, &context, &tag, &case.args, &nonce,
+        ));
     }
     builder.forget(&tag);
     misses
@@ -631,8 +648,9 @@ fn check_rebuild(
     context: &Path,
     tag: &str,
     flags: &[String],
+    nonce: &str,
 ) -> Vec<String> {
-    if let Err(e) = sh_in(context, &rebuild.change) {
+    if let Err(e) = sh_in(context, &rebuild.change, nonce) {
         return vec![format!("rebuild change: {e}")];
     }
     let out = builder.build(context, tag, flags);
@@ -649,7 +667,11 @@ fn check_rebuild(
                 .filter(|(title, _)| title == name)
                 .map(|(_, cached)| *cached)
                 .collect();
-            if states.is_empty() {
+            // BuildKit does not report a step that cached steps after it made
+            // unnecessary (a cached `COPY --from=s0` needs nothing of s0): not
+            // run at all is as good as CACHED there. buildr reports every step.
+            let skipped = matches!(builder, Builder::BuildKit(_)) && want;
+            if states.is_empty() && !skipped {
                 let titles: Vec<&str> = steps.iter().map(|(t, _)| t.as_str()).collect();
                 misses.push(format!("rebuild: no step {name:?} in {titles:?}"));
             } else if states.iter().any(|cached| *cached != want) {
@@ -659,6 +681,25 @@ fn check_rebuild(
         }
     }
     misses
+}
+
+/// The modern BuildKit's misses at `found`. A reference we do not own can
+/// flake on a shared daemon (seen: a .dockerignore error reported as
+/// "context canceled"), so a miss earns one more try, from a fresh copy with
+/// a new `$NONCE`, and only a case missed twice is judged wrong. The first
+/// miss is printed either way.
+fn buildkit_outcome(found: &Found, docker: &Docker, scratch: &Path, base: &str) -> Vec<String> {
+    let builder = Builder::BuildKit(docker);
+    let first = run_case(found, &builder, scratch, base, 1);
+    if first.is_empty() {
+        return first;
+    }
+    eprintln!(
+        "case {}: modern BuildKit missed once, trying again: {}",
+        found.name,
+        first.join("; ")
+    );
+    run_case(found, &builder, scratch, base, 2)
 }
 
 /// How one case came out.
@@ -711,14 +752,11 @@ fn buildkit_frontend_tests_ported_as_data() {
                 loop {
                     let idx = next.fetch_add(1, Ordering::SeqCst);
                     let Some(found) = cases.get(idx) else { break };
-                    let buildr = run_case(found, &Builder::Buildr(&env), scratch.path(), &base);
+                    let buildr = run_case(found, &Builder::Buildr(&env), scratch.path(), &base, 1);
                     let buildkit = match (&docker, found.case.buildkit) {
-                        (Some(docker), true) => Some(run_case(
-                            found,
-                            &Builder::BuildKit(docker),
-                            scratch.path(),
-                            &base,
-                        )),
+                        (Some(docker), true) => {
+                            Some(buildkit_outcome(found, docker, scratch.path(), &base))
+                        }
                         _ => None,
                     };
                     let outcome = Outcome {
