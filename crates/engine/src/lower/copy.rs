@@ -162,8 +162,8 @@ impl Lowering<'_> {
                     inputs.push(out.vertex);
                 }
                 None => {
-                    let name = format!("[{} {}/{}] FROM {from}", st.label, st.k, st.n);
-                    let (vertex, _) = self.base_image(&from, &location, name, st.uncached)?;
+                    // An implicit stage in BuildKit: its FROM has no prefix.
+                    let (vertex, _) = self.base_image(&from, &location, "", st.uncached)?;
                     inputs.push(vertex);
                 }
             }
@@ -187,7 +187,7 @@ impl Lowering<'_> {
         };
         let created_by = format!("{keyword} {shown}{} {raw_dest} # buildkit", names.join(" "));
         let op = CopyOp {
-            name: st.name(&at.source),
+            name: st.title(&self.lexer, &at.source),
             location: location.clone(),
             source,
             sources: if urls == 1 { Vec::new() } else { paths },

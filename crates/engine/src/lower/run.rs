@@ -28,6 +28,7 @@ impl Lowering<'_> {
             location: location.clone(),
             message,
         };
+        let mut only_heredoc = false;
         let argv = match &run.command {
             CommandLine::Shell(line) if !run.heredocs.is_empty() => {
                 let trimmed = line.trim();
@@ -36,6 +37,7 @@ impl Lowering<'_> {
                     let name = name.trim_matches(|c| c == '"' || c == '\'');
                     name == run.heredocs[0].name
                 };
+                only_heredoc = only;
                 let mut argv = st.config.shell();
                 if only {
                     argv.push(run.heredocs[0].content.clone());
@@ -314,8 +316,22 @@ impl Lowering<'_> {
                 "{}.json",
                 blake3::hash(identity.as_bytes()).to_hex()
             ));
+        // As BuildKit: a command that is one heredoc is summed up after
+        // the line (`RUN <<EOT (echo one...)`); quotes stay as written and
+        // unset variables as `$NAME`.
+        let mut text = at.source.lines().next().unwrap_or_default().to_owned();
+        if let Some(heredoc) = run.heredocs.first().filter(|_| only_heredoc) {
+            let doc = heredoc.content.trim();
+            let mut lines = doc.lines();
+            text.push_str(&format!(" ({}", lines.next().unwrap_or_default()));
+            if lines.next().is_some() {
+                text.push_str("...");
+            }
+            text.push(')');
+        }
+        let title_lexer = self.lexer.raw_quotes(true).skip_unset_env(true);
         let op = RunOp {
-            name: st.name(&at.source),
+            name: st.title(&title_lexer, &text),
             location: location.clone(),
             argv,
             env,
@@ -360,8 +376,8 @@ impl Lowering<'_> {
                     message: format!("--mount from={from}: the stage is not built before this one"),
                 }),
             None => {
-                let name = format!("[{} {}/{}] FROM {from}", st.label, st.k, st.n);
-                let (vertex, _) = self.base_image(from, location, name, st.uncached)?;
+                // An implicit stage in BuildKit: its FROM has no prefix.
+                let (vertex, _) = self.base_image(from, location, "", st.uncached)?;
                 Ok(vertex)
             }
         }
