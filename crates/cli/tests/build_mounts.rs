@@ -296,7 +296,7 @@ fn secrets_never_reach_layers_keys_or_config() {
     assert!(!missing.output.status.success());
     let stderr = missing.stderr();
     assert!(
-        stderr.contains("Dockerfile:2") && stderr.contains("secret tok is required"),
+        stderr.contains("Dockerfile:2") && stderr.contains("secret tok: not found"),
         "{stderr}"
     );
     // A --secret file that does not exist fails before any step.

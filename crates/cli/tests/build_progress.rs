@@ -232,7 +232,7 @@ fn live_frame_final_summary_and_cached_rebuild() {
 
     // Live frames: the RUN step running (no status word) with a timer and
     // the output so far under it, while the cursor is hidden.
-    let run = "=> [stage-0 3/4] RUN echo live-one; echo live-two;";
+    let run = "=> [3/4] RUN echo live-one; echo live-two;";
     let mut timers = Vec::new();
     let mut hidden_during_run = false;
     for (screen, visible) in &seen {
@@ -268,10 +268,10 @@ fn live_frame_final_summary_and_cached_rebuild() {
     let frame = last_frame(&screen);
     assert!(frame[0].ends_with("(4/4) FINISHED"), "{screen}");
     let steps = [
-        "=> [stage-0 1/4] FROM buildr-fixtures/busybox:latest",
-        "=> [stage-0 2/4] COPY hello.txt /hello.txt",
+        "=> [1/4] FROM docker.io/buildr-fixtures/busybox:latest@sha256:",
+        "=> [2/4] COPY hello.txt /hello.txt",
         run,
-        "=> [stage-0 4/4] RUN cat /hello.txt",
+        "=> [4/4] RUN cat /hello.txt",
     ];
     for (line, step) in frame[1..5].iter().zip(steps) {
         assert!(
@@ -330,7 +330,7 @@ fn a_failed_step_shows_error_and_its_output() {
     let frame = last_frame(&screen);
     let error = frame
         .iter()
-        .position(|l| l.starts_with("=> ERROR [stage-0 2/2] RUN echo fail-out-1"))
+        .position(|l| l.starts_with("=> ERROR [2/2] RUN echo fail-out-1"))
         .unwrap_or_else(|| panic!("no ERROR step:\n{screen}"));
     // Two pipes: the lines may come in either order.
     let mut output = frame[error + 1..error + 3].to_vec();
@@ -349,7 +349,7 @@ fn a_failed_step_shows_error_and_its_output() {
     // BuildKit's report: the step and its output between rules, then the error.
     let report = frame
         .iter()
-        .position(|l| *l == " > [stage-0 2/2] RUN echo fail-out-1; echo fail-out-2 >&2; exit 7:")
+        .position(|l| *l == " > [2/2] RUN echo fail-out-1; echo fail-out-2 >&2; exit 7:")
         .unwrap_or_else(|| panic!("no error report:\n{screen}"));
     assert_eq!(frame[report - 1], "------");
     for (line, out) in [
@@ -415,7 +415,7 @@ fn ctrl_c_cancels_and_gives_the_cursor_back() {
     let frame = last_frame(&screen);
     assert!(frame[0].ends_with("FINISHED"), "{screen}");
     assert!(
-        frame[2].starts_with("=> CANCELED [stage-0 2/2] RUN echo waiting-for-ctrl-c"),
+        frame[2].starts_with("=> CANCELED [2/2] RUN echo waiting-for-ctrl-c"),
         "{screen}"
     );
     assert!(
@@ -475,5 +475,5 @@ fn plain_when_not_a_terminal_or_dumb() {
     assert_eq!(code, 0, "{screen}");
     let frame = last_frame(&screen);
     assert!(frame[0].ends_with("(2/2) FINISHED"), "{screen}");
-    assert!(frame[2].starts_with("=> CACHED [stage-0 2/2] RUN echo plain-output"));
+    assert!(frame[2].starts_with("=> CACHED [2/2] RUN echo plain-output"));
 }

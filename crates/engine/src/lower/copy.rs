@@ -160,7 +160,7 @@ impl Lowering<'_> {
         };
         let created_by = format!("{keyword} {shown}{} {raw_dest} # buildkit", names.join(" "));
         let op = CopyOp {
-            name: st.name(&at.source),
+            name: st.title(&self.lexer, &at.source),
             location: location.clone(),
             source,
             sources: if urls == 1 { Vec::new() } else { paths },

@@ -228,16 +228,20 @@ impl Lowering<'_> {
     }
 
     /// A base image from the local store (or `scratch`), as a FROM vertex.
+    /// `prefix` opens its progress title (`[build 1/3] `, or nothing for an
+    /// image named by `--from`); the title goes on as BuildKit's: `FROM`
+    /// and the normalized reference pinned to the digest it resolved to.
     pub(crate) fn base_image(
         &mut self,
         reference: &str,
         location: &str,
-        name: String,
+        prefix: &str,
         uncached: bool,
     ) -> Result<(VertexId, ImageConfig)> {
         if let Some(found) = self.bases.get(reference) {
             return Ok(found.clone());
         }
+        let mut name = format!("{prefix}FROM {reference}");
         let (manifest, layers, config, note) = if reference == "scratch" {
             let mut config = ImageConfig {
                 architecture: self
@@ -319,6 +323,10 @@ impl Lowering<'_> {
                     started.elapsed().as_secs_f64()
                 )
             });
+            name = format!(
+                "{prefix}FROM {}",
+                pinned_reference(reference, &image.manifest_digest)
+            );
             (Some(image.manifest_digest), layers, image.config, note)
         };
         let op = FromOp {
@@ -363,14 +371,18 @@ impl Lowering<'_> {
             .map(|(i, _)| i)
             .filter(|i| *i < idx);
 
-        let total = |extra: usize| {
-            1 + extra
-                + stage
-                    .instructions
-                    .iter()
-                    .filter(|i| makes_vertex(&i.value))
-                    .count()
-        };
+        // As BuildKit's `cmdTotal`: the FROM of an image (not of scratch,
+        // not of an earlier stage) and the stage's own RUN, COPY, ADD and
+        // WORKDIR. ONBUILD triggers are not counted, though they take
+        // numbers (BuildKit shows `[3/2]`).
+        let own = stage
+            .instructions
+            .iter()
+            .filter(|i| makes_vertex(&i.value))
+            .count();
+        let counts_from = base != "scratch" && base_stage.is_none();
+        let n = own + usize::from(counts_from);
+        let prefix = stage_prefix(dockerfile, &label);
         // The ONBUILD triggers of the base (image or stage) run first.
         let (vertex, config, steps, inherited, triggers) = match base_stage {
             Some(dep) => {
@@ -387,30 +399,12 @@ impl Lowering<'_> {
                 (out.vertex, config, out.steps, out.args, triggers)
             }
             None => {
-                // The base's ONBUILD triggers count among the stage's steps.
-                let n_triggers = if base == "scratch" {
-                    0
+                let title = if counts_from {
+                    step_prefix(prefix.as_deref(), 1, n)
                 } else {
-                    // A base already lowered answers from memory: a stage per
-                    // FROM of the same image must not reread the store.
-                    let known = self.bases.get(&base).map(|(_, config)| config.clone());
-                    known
-                        .or_else(|| self.plan.images.resolve(&base).ok().map(|i| i.config))
-                        .and_then(|config| config.config.and_then(|c| c.on_build))
-                        .map_or(0, |triggers| {
-                            triggers
-                                .iter()
-                                .filter(|t| {
-                                    let keyword = t.split_whitespace().next().unwrap_or_default();
-                                    ["RUN", "COPY", "ADD", "WORKDIR"]
-                                        .iter()
-                                        .any(|k| k.eq_ignore_ascii_case(keyword))
-                                })
-                                .count()
-                        })
+                    String::new()
                 };
-                let name = format!("[{label} 1/{}] FROM {base}", total(n_triggers));
-                let (vertex, image) = self.base_image(&base, &location, name, uncached)?;
+                let (vertex, image) = self.base_image(&base, &location, &title, uncached)?;
                 let on_build = image
                     .config
                     .as_ref()
@@ -426,12 +420,12 @@ impl Lowering<'_> {
                 )
             }
         };
-        let n = total(triggers.iter().filter(|i| makes_vertex(&i.value)).count());
         let mut state = StageLowering {
             idx,
             label,
+            prefix,
             n,
-            k: 1,
+            k: usize::from(counts_from),
             vertex,
             config,
             steps,
@@ -558,7 +552,7 @@ impl Lowering<'_> {
         };
         let path = format!("/{}", crate::ops::copy::clean(&path));
         st.config.config().working_dir = Some(path.clone());
-        let name = st.name(&at.source);
+        let name = st.title(&self.lexer, &at.source);
         // As BuildKit: the directory belongs to the USER in effect.
         let user = st.config.user();
         let op = crate::ops::copy::CopyOp {
@@ -593,6 +587,10 @@ pub(crate) struct StageLowering {
     /// The stage's index in the Dockerfile.
     pub idx: usize,
     pub label: String,
+    /// The stage in progress titles (`build`, `stage-1`); `None` when
+    /// BuildKit leaves it out (a file of one stage and no implicit ones).
+    pub prefix: Option<String>,
+    /// Steps BuildKit counts in the stage, and the last one numbered.
     pub n: usize,
     pub k: usize,
     pub vertex: VertexId,
@@ -623,11 +621,69 @@ impl StageLowering {
         args
     }
 
-    /// The next vertex's progress name: `[build 2/4] COPY . .`.
-    pub(crate) fn name(&mut self, source: &str) -> String {
+    /// The next vertex's progress title, as BuildKit's
+    /// `prefixCommand(uppercaseCmd(processCmdEnv(text)))`: `[build 2/4]`,
+    /// the keyword upper-cased, the rest with the stage's ARGs and ENV
+    /// expanded by `lexer` (left as written when it cannot expand).
+    pub(crate) fn title(&mut self, lexer: &Lexer, text: &str) -> String {
         self.k += 1;
-        let line = source.lines().next().unwrap_or(source);
-        format!("[{} {}/{}] {line}", self.label, self.k, self.n)
+        let text = text.lines().next().unwrap_or(text);
+        let env = self.expand_env();
+        let expanded = lexer
+            .process_word(text, &env)
+            .map_or_else(|_| text.to_owned(), |r| r.value);
+        let title = match expanded.split_once(' ') {
+            Some((keyword, rest)) => format!("{} {rest}", keyword.to_uppercase()),
+            None => expanded.to_uppercase(),
+        };
+        format!(
+            "{}{title}",
+            step_prefix(self.prefix.as_deref(), self.k, self.n)
+        )
+    }
+}
+
+/// BuildKit's step prefix: `[stage k/n] `, `k` padded to the width of `n`,
+/// the stage left out when `stage` is `None`; nothing when `n` is 0.
+fn step_prefix(stage: Option<&str>, k: usize, n: usize) -> String {
+    if n == 0 {
+        return String::new();
+    }
+    let width = n.to_string().len();
+    match stage {
+        Some(stage) => format!("[{stage} {k:>width$}/{n}] "),
+        None => format!("[{k:>width$}/{n}] "),
+    }
+}
+
+/// The stage as BuildKit names it in titles: not at all when the file
+/// has one stage and nothing makes an implicit one (a `COPY --from` that
+/// is no stage index, or a `RUN` with any `--mount`: BuildKit adds a
+/// state for each such source before counting the stages).
+fn stage_prefix(dockerfile: &Dockerfile, label: &str) -> Option<String> {
+    let implicit = |i: &Spanned<Instruction>| match &i.value {
+        Instruction::Copy(copy) => copy
+            .from
+            .as_deref()
+            .is_some_and(|from| from.parse::<i64>().is_err()),
+        Instruction::Run(run) => !run.mounts.is_empty(),
+        _ => false,
+    };
+    let alone = dockerfile.stages.len() == 1
+        && !dockerfile
+            .stages
+            .iter()
+            .any(|s| s.instructions.iter().any(implicit));
+    (!alone).then(|| label.to_owned())
+}
+
+/// `reference` as BuildKit titles a FROM: normalized (`docker.io/library/`,
+/// `:latest`) and pinned to the manifest digest it resolved to.
+fn pinned_reference(reference: &str, digest: &buildr_oci::Digest) -> String {
+    match buildr_oci::Reference::parse(reference) {
+        Ok(parsed) if parsed.digest().is_some() => parsed.to_string(),
+        Ok(parsed) => format!("{parsed}@{digest}"),
+        Err(_) => format!("{reference}@{digest}"),
     }
 }
 

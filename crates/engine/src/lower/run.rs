@@ -29,6 +29,7 @@ impl Lowering<'_> {
             message,
         };
         let (argv, inline) = heredoc_argv(st, run).map_err(fail)?;
+        let only_heredoc = single_heredoc(run).is_some();
         // Build args in effect reach the command's environment unless an
         // ENV of the same name overrides them; proxy args are added (over
         // both) when the step runs, outside its key.
@@ -288,8 +289,22 @@ impl Lowering<'_> {
                 "{}.json",
                 blake3::hash(identity.as_bytes()).to_hex()
             ));
+        // As BuildKit: a command that is one heredoc is summed up after
+        // the line (`RUN <<EOT (echo one...)`); quotes stay as written and
+        // unset variables as `$NAME`.
+        let mut text = at.source.lines().next().unwrap_or_default().to_owned();
+        if let Some(heredoc) = run.heredocs.first().filter(|_| only_heredoc) {
+            let doc = heredoc.content.trim();
+            let mut lines = doc.lines();
+            text.push_str(&format!(" ({}", lines.next().unwrap_or_default()));
+            if lines.next().is_some() {
+                text.push_str("...");
+            }
+            text.push(')');
+        }
+        let title_lexer = self.lexer.raw_quotes(true).skip_unset_env(true);
         let op = RunOp {
-            name: st.name(&at.source),
+            name: st.title(&title_lexer, &text),
             location: location.clone(),
             argv,
             env,
@@ -335,8 +350,8 @@ impl Lowering<'_> {
                     message: format!("--mount from={from}: the stage is not built before this one"),
                 }),
             None => {
-                let name = format!("[{} {}/{}] FROM {from}", st.label, st.k, st.n);
-                let (vertex, _) = self.base_image(from, location, name, st.uncached)?;
+                // An implicit stage in BuildKit: its FROM has no prefix.
+                let (vertex, _) = self.base_image(from, location, "", st.uncached)?;
                 Ok(vertex)
             }
         }
@@ -348,6 +363,20 @@ impl Lowering<'_> {
 /// when the body starts with `#!`, as an executable file at
 /// `/dev/pipes/<name>` (the kernel then picks the interpreter); any other
 /// command with heredocs runs with their bodies appended.
+/// The heredoc a shell-form RUN consists of alone (`RUN <<EOT`), if so.
+fn single_heredoc(run: &Run) -> Option<&buildr_parser::Heredoc> {
+    let CommandLine::Shell(line) = &run.command else {
+        return None;
+    };
+    match run.heredocs.as_slice() {
+        [heredoc] => {
+            let name = line.trim().trim_start_matches("<<").trim_start_matches('-');
+            (name.trim_matches(|c| c == '"' || c == '\'') == heredoc.name).then_some(heredoc)
+        }
+        _ => None,
+    }
+}
+
 fn heredoc_argv(
     st: &StageLowering,
     run: &Run,
@@ -357,14 +386,7 @@ fn heredoc_argv(
         command => return Ok((st.config.argv(command), None)),
     };
     let mut argv = st.config.shell();
-    let only = match run.heredocs.as_slice() {
-        [heredoc] => {
-            let name = line.trim().trim_start_matches("<<").trim_start_matches('-');
-            (name.trim_matches(|c| c == '"' || c == '\'') == heredoc.name).then_some(heredoc)
-        }
-        _ => None,
-    };
-    let Some(heredoc) = only else {
+    let Some(heredoc) = single_heredoc(run) else {
         let mut script = line.clone();
         for heredoc in &run.heredocs {
             script.push('\n');

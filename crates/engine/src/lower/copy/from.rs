@@ -33,8 +33,8 @@ impl Lowering<'_> {
         if let Err(e) = buildr_oci::Reference::parse(from) {
             return Err(fail(format!("failed to parse stage name {from:?}: {e}")));
         }
-        let name = format!("[{} {}/{}] FROM {from}", st.label, st.k, st.n);
-        let (vertex, _) = self.base_image(from, location, name, st.uncached)?;
+        // An implicit stage in BuildKit: its FROM has no prefix.
+        let (vertex, _) = self.base_image(from, location, "", st.uncached)?;
         Ok(vertex)
     }
 }
