@@ -5,13 +5,15 @@
 //! destination ending in `/` (or an existing directory, or several matches)
 //! receives sources by base name, symlinks are copied as symlinks, context
 //! files get owner 0:0 and stage files keep theirs unless `--chown`,
-//! `--chmod` sets the mode, destinations resolve symlinks inside the image.
+//! `--chmod` sets (octal) or changes (symbolic, `chmod.rs`) each copied
+//! entry's mode, destinations resolve symlinks inside the image.
 //!
 //! `--parents` keeps the sources' paths below a pivot (`parents.rs`).
 //! `--link` copies onto an empty state instead of the stage so far: the
 //! layer and its cache key do not depend on the layers below, and a
 //! [`LinkOp`] (`link.rs`) stacks it on the stage, as BuildKit's MergeOp.
 
+pub(crate) mod chmod;
 mod link;
 mod parents;
 mod unpack;
@@ -35,6 +37,7 @@ use super::{State, StateData, field, input, op_error};
 use crate::context::{BuildContext, ContextEntry, EntryKind, Selection};
 use crate::dockerignore::{Decision, DockerIgnore};
 use crate::error::Error;
+pub(crate) use chmod::ChmodSpec;
 use parents::ParentsSource;
 use writer::{Writer, libc_nofollow, mtime_of};
 
@@ -69,7 +72,7 @@ pub(crate) struct CopyOp {
     /// The destination named a directory (trailing `/`, `.`).
     pub dest_is_dir: bool,
     pub chown: Option<String>,
-    pub chmod: Option<u32>,
+    pub chmod: Option<ChmodSpec>,
     /// ADD: extract local tar archives.
     pub unpack: bool,
     pub excludes: Vec<String>,
@@ -122,7 +125,7 @@ impl Op<State> for CopyOp {
             ],
         );
         field(&mut def, self.chown.as_deref().unwrap_or("\0"));
-        field(&mut def, self.chmod.map_or(u32::MAX, |m| m).to_le_bytes());
+        field(&mut def, ChmodSpec::key(self.chmod.as_ref()));
         for exclude in &self.excludes {
             field(&mut def, exclude);
         }
@@ -194,7 +197,7 @@ impl Op<State> for CopyOp {
             upper: &upper,
             target: &target,
             owner: None,
-            chmod: self.chmod,
+            chmod: self.chmod.as_ref(),
             location: &self.location,
             links: HashMap::new(),
             dir_times: HashMap::new(),

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use buildr_solver::BoxError;
 use rustix::fs::{AtFlags, CWD, OFlags, Timespec, Timestamps};
 
-use super::clean;
+use super::{ChmodSpec, clean};
 use crate::dockerignore::{Decision, DockerIgnore};
 use crate::ops::merged::{Merged, components};
 use crate::ops::op_error;
@@ -32,7 +32,7 @@ pub(super) struct Writer<'a> {
     /// The state being copied into, for parent directories' metadata.
     pub(super) target: &'a Merged,
     pub(super) owner: Option<(u32, u32)>,
-    pub(super) chmod: Option<u32>,
+    pub(super) chmod: Option<&'a ChmodSpec>,
     pub(super) location: &'a str,
     pub(super) excludes: Option<DockerIgnore>,
     /// Source (dev, inode) of hard-linked files -> their first copy's host path.
@@ -65,6 +65,11 @@ impl Writer<'_> {
         self.excludes
             .as_ref()
             .is_some_and(|ignore| ignore.decide(rel, is_dir) == Decision::Exclude)
+    }
+
+    /// The mode a copied entry whose own mode is `mode` gets.
+    fn mode_of(&self, mode: u32, is_dir: bool) -> u32 {
+        self.chmod.map_or(mode, |chmod| chmod.apply(mode, is_dir))
     }
 
     fn err(&self, message: impl std::fmt::Display) -> BoxError {
@@ -119,7 +124,7 @@ impl Writer<'_> {
             owner
         };
         let mode = if meta.is_some() {
-            self.chmod.unwrap_or(mode)
+            self.mode_of(mode, true)
         } else {
             mode
         };
@@ -224,7 +229,7 @@ impl Writer<'_> {
             .map_err(|e| self.err(format!("create /{}: {e}", clean(rel))))?;
         io::copy(&mut from, &mut out)
             .map_err(|e| self.err(format!("write /{}: {e}", clean(rel))))?;
-        let mode = self.chmod.unwrap_or(meta.mode() & 0o7777);
+        let mode = self.mode_of(meta.mode() & 0o7777, false);
         drop(out);
         self.finish(
             &host,
@@ -257,7 +262,7 @@ impl Writer<'_> {
         fs::write(&host, content).map_err(|e| self.err(format!("write /{}: {e}", clean(rel))))?;
         self.finish(
             &host,
-            self.chmod.unwrap_or(0o644),
+            self.mode_of(0o644, false),
             self.owner.unwrap_or((0, 0)),
             None,
         )
