@@ -279,6 +279,77 @@ fn the_directory_copied_into_keeps_or_gets_its_own_owner() {
     }
 }
 
+/// As newer BuildKit (0.13 ignores them): `--chmod` takes chmod's symbolic
+/// modes, applied to each copied entry's own mode (`X` only to directories
+/// and to what was executable), never to the directory copied into; the
+/// mode is part of the step's cache key; a mode that is neither octal nor
+/// symbolic is BuildKit's "invalid syntax".
+#[test]
+fn symbolic_chmod_changes_each_copied_entrys_own_mode() {
+    let Some(env) = Env::new("symbolic_chmod_changes_each_copied_entrys_own_mode") else {
+        return;
+    };
+    let ctx = env.dir.path().join("ctx");
+    let mode = |rel: &str, mode: u32| {
+        std::fs::set_permissions(ctx.join(rel), std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    write(&ctx, "x", "x\n");
+    write(&ctx, "d/f", "f\n");
+    write(&ctx, "d/run.sh", "run\n");
+    std::fs::create_dir(ctx.join("d/sub")).unwrap();
+    mode("x", 0o666);
+    mode("d/f", 0o640);
+    mode("d/run.sh", 0o750);
+    mode("d/sub", 0o700);
+    mode("d", 0o700);
+    let dockerfile = |x_mode: &str| {
+        format!(
+            "FROM scratch\n\
+             COPY --chmod={x_mode} x /x1\n\
+             COPY --chmod=a+X,u+s d /d1\n\
+             COPY --chmod=g=u,o= d /d2\n"
+        )
+    };
+    let stat = |image: &str, path: &str| {
+        let unpacked = env.unpack(image);
+        let meta = std::fs::symlink_metadata(unpacked.rootfs().join(path))
+            .unwrap_or_else(|e| panic!("{path} in {image}: {e}"));
+        meta.permissions().mode() & 0o7777
+    };
+    write(&ctx, "Dockerfile", &dockerfile("go-w"));
+    env.build(&ctx, &["-t", "symbolic:one"]);
+    let image = env.unpack("symbolic:one");
+    for (path, want) in [
+        ("x1", 0o644),
+        ("d1", 0o755),
+        ("d1/f", 0o4640),
+        ("d1/run.sh", 0o4751),
+        ("d1/sub", 0o4711),
+        ("d2", 0o755),
+        ("d2/f", 0o660),
+        ("d2/run.sh", 0o770),
+        ("d2/sub", 0o770),
+    ] {
+        let meta = std::fs::symlink_metadata(image.rootfs().join(path))
+            .unwrap_or_else(|e| panic!("{path} in the image: {e}"));
+        assert_eq!(meta.permissions().mode() & 0o7777, want, "mode of /{path}");
+    }
+    // Another mode is another step, not the cached one.
+    write(&ctx, "Dockerfile", &dockerfile("go-r"));
+    env.build(&ctx, &["-t", "symbolic:two"]);
+    assert_eq!(stat("symbolic:two", "x1"), 0o622);
+
+    write(
+        &ctx,
+        "Dockerfile",
+        "FROM scratch\nCOPY --chmod=go-q x /x1\n",
+    );
+    let failed = env.try_build(&ctx, &[]);
+    assert!(!failed.output.status.success(), "built with --chmod=go-q");
+    let stderr = failed.stderr();
+    assert!(stderr.contains("Dockerfile:2: invalid syntax"), "{stderr}");
+}
+
 /// BuildKit's `AllowEmptyWildcard`: `COPY foo nomatch* /d/` copies `foo`,
 /// a wildcard alone that matches nothing copies nothing, and only a
 /// missing directory before the wildcard is an error.
