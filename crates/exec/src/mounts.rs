@@ -7,6 +7,7 @@
 //! the kernel resolved inside the root ([`Target`]), so a directory swapped
 //! for a symlink meanwhile (a shared volume) cannot either.
 
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 
 use nix::mount::{MsFlags, mount};
@@ -403,10 +404,13 @@ pub(crate) fn mount_system(
     .map_err(ctx("mount /dev"))?;
     for name in DEVICES {
         let host = Path::new("/dev").join(name);
-        if !host.exists() {
+        let Ok(meta) = std::fs::metadata(&host) else {
+            continue;
+        };
+        let target = dev.join(name);
+        if make_device(&target, meta.rdev())? {
             continue;
         }
-        let target = dev.join(name);
         std::fs::File::create(&target).map_err(ctx(format!("create /dev/{name}")))?;
         mount(
             Some(&host),
@@ -464,6 +468,28 @@ pub(crate) fn mount_system(
         bind_mount(&config.state_dir.join("etc").join(name), &target, true)?;
     }
     Ok(())
+}
+
+/// Makes `/dev/<name>` the sandbox's own character device `rdev`, mode
+/// 0666, as runc does. A bind of the host's node instead would be the
+/// host's inode: root in a sandbox without a user namespace could chmod or
+/// touch the host's /dev/null through it. `false` when the kernel refuses
+/// mknod (a user namespace, or no CAP_MKNOD): then only a bind is left, and
+/// the host's root-owned node cannot be changed from there.
+fn make_device(target: &Path, rdev: u64) -> Res<bool> {
+    use nix::sys::stat::{Mode, SFlag};
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = Mode::from_bits_truncate(0o666);
+    match nix::sys::stat::mknod(target, SFlag::S_IFCHR, mode, rdev) {
+        Ok(()) => {}
+        Err(nix::errno::Errno::EPERM) => return Ok(false),
+        Err(e) => return Err(format!("mknod {}: {e}", target.display())),
+    }
+    // mknod's mode passes through the umask; the node was just made in
+    // our own tmpfs, so the path is that node.
+    std::fs::set_permissions(target, std::fs::Permissions::from_mode(0o666))
+        .map_err(ctx(format!("chmod {}", target.display())))?;
+    Ok(true)
 }
 
 pub(crate) fn mask_paths(root: &Path) -> Res<()> {

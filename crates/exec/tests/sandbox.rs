@@ -498,6 +498,57 @@ fn user_resolved_from_the_image_with_supplementary_groups() {
     }
 }
 
+/// The sandbox's /dev nodes are its own: root in a step that chmods or
+/// touches /dev/null (or zero, tty) changes nothing on the host. They used
+/// to be binds of the host's nodes, the very host inodes (seen: a build left
+/// the host's /dev/null at 0644, and every unprivileged writer failed).
+#[test]
+fn device_nodes_are_the_sandboxs_own() {
+    use std::os::unix::fs::MetadataExt;
+    let Some(_serial) = prerequisites() else {
+        return;
+    };
+    let devices = ["/dev/null", "/dev/zero", "/dev/tty"];
+    let before: Vec<(u32, i64)> = devices
+        .iter()
+        .map(|d| {
+            let meta = std::fs::metadata(d).unwrap();
+            (meta.mode(), meta.mtime())
+        })
+        .collect();
+    for mode in MODES {
+        let fixture = Fixture::new(mode);
+        // In a user namespace (the rootless re-run) the chmods fail: fine.
+        let script = "for d in null zero tty; do chmod 600 /dev/$d 2>/dev/null; \
+                      touch -d 2001-01-01 /dev/$d 2>/dev/null; done; \
+                      echo still > /dev/null && head -c 4 /dev/zero | wc -c";
+        let out = fixture.run_ok(&fixture.spec(script));
+        assert_eq!(out.trim(), "4", "{mode:?}: {out}");
+    }
+    let mut changed = Vec::new();
+    for (device, (mode, mtime)) in devices.iter().zip(&before) {
+        let meta = std::fs::metadata(device).unwrap();
+        if (meta.mode(), meta.mtime()) != (*mode, *mtime) {
+            changed.push(format!(
+                "{device}: mode {:o} -> {:o}, mtime {mtime} -> {}",
+                mode,
+                meta.mode(),
+                meta.mtime()
+            ));
+            // Put the host right before failing, so one bad run does not
+            // break every later test on the machine.
+            let _ = std::fs::set_permissions(
+                device,
+                std::os::unix::fs::PermissionsExt::from_mode(*mode & 0o7777),
+            );
+        }
+    }
+    assert!(
+        changed.is_empty(),
+        "the sandbox changed host devices: {changed:?}"
+    );
+}
+
 #[test]
 fn upper_holds_exactly_the_changes() {
     let Some(_serial) = prerequisites() else {
