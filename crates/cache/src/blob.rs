@@ -31,6 +31,8 @@ pub struct BlobWriter {
     hasher: Hasher,
     size: u64,
     blobs_dir: PathBuf,
+    /// False while a [`crate::DeferredSync`] puts fsyncs off.
+    sync: bool,
     _lease: StoreLease,
 }
 
@@ -53,8 +55,9 @@ impl BlobWriter {
         self.size
     }
 
-    /// Finishes the blob: fsyncs it, checks it against `expected` (if
-    /// given), and renames it into `blobs/sha256/<hex>`.
+    /// Finishes the blob: fsyncs it (unless a [`crate::DeferredSync`] is
+    /// alive), checks it against `expected` (if given), and renames it into
+    /// `blobs/sha256/<hex>`.
     ///
     /// On a mismatch the error names both digests and the temp file is
     /// removed. If the blob already exists it is replaced by this verified
@@ -65,6 +68,7 @@ impl BlobWriter {
             hasher,
             size,
             blobs_dir,
+            sync,
             _lease,
         } = self;
         let tmp = out.into_inner().map_err(|e| {
@@ -87,14 +91,18 @@ impl BlobWriter {
         }
         fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644))
             .ctx("set permissions on", tmp.path())?;
-        tmp.as_file().sync_all().ctx("fsync", tmp.path())?;
+        if sync {
+            tmp.as_file().sync_all().ctx("fsync", tmp.path())?;
+        }
         let dest = blobs_dir.join(digest.hex());
         tmp.persist(&dest).map_err(|e| Error::Io {
             op: "rename temp file to",
             path: dest.clone(),
             source: e.error,
         })?;
-        util::fsync_dir(&blobs_dir)?;
+        if sync {
+            util::fsync_dir(&blobs_dir)?;
+        }
         Ok(BlobInfo { digest, size })
     }
 }
@@ -235,6 +243,7 @@ impl Store {
             hasher: Hasher::new(),
             size: 0,
             blobs_dir: self.blobs_dir(),
+            sync: !self.fsync_deferred(),
             _lease: lease,
         })
     }
@@ -348,8 +357,14 @@ impl Store {
     /// Returns whether it removed anything; a blob that verifies, or one
     /// replaced by a verified copy meanwhile, is left alone.
     pub fn remove_corrupt_blob(&self, digest: &Digest) -> Result<bool> {
-        use std::os::unix::fs::MetadataExt;
         let _lease = self.lease()?;
+        self.remove_corrupt_blob_locked(digest)
+    }
+
+    /// [`Store::remove_corrupt_blob`] for a caller holding a lease or the
+    /// exclusive lock.
+    pub(crate) fn remove_corrupt_blob_locked(&self, digest: &Digest) -> Result<bool> {
+        use std::os::unix::fs::MetadataExt;
         let path = self.blob_path(digest);
         let file = match File::open(&path) {
             Ok(file) => file,

@@ -6,7 +6,10 @@
 //! collection primitives. Several processes share one store without a
 //! daemon; every write is atomic (temp file under `tmp/`, fsync, rename,
 //! directory fsync), so a crash at any point leaves only complete content
-//! under final names. See [`Store`] for the directory layout.
+//! under final names. Inside a [`DeferredSync`] (a build) the fsyncs are
+//! left out and one `syncfs` makes the writes durable; a power loss in
+//! between is detected by a boot-id stamped marker and re-checked on the
+//! next open. See [`Store`] for the directory layout.
 //!
 //! What it is not: it does not know tar, layers, compression or image
 //! formats beyond the digests an OCI manifest references (that is
@@ -21,6 +24,7 @@
 
 mod blob;
 mod digest;
+mod durability;
 mod error;
 mod gc;
 mod key;
@@ -32,6 +36,7 @@ mod util;
 
 pub use blob::{BlobInfo, BlobReader, BlobWriter};
 pub use digest::{Digest, DigestParseError, Hasher};
+pub use durability::DeferredSync;
 pub use error::{Error, Result};
 pub use gc::{DiskUsage, Problem, PruneOptions, PruneReport, Roots, Usage};
 pub use key::{CacheKey, KeyHasher};

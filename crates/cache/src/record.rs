@@ -68,7 +68,8 @@ impl Store {
             path: self.record_path(key),
             reason: format!("cannot serialize: {e}"),
         })?;
-        util::write_atomic(&self.tmp_dir(), &self.record_path(key), &bytes)
+        let sync = !self.fsync_deferred();
+        util::write_renamed(&self.tmp_dir(), &self.record_path(key), &bytes, sync)
     }
 
     /// The record for `key`, if there is one and everything it names is

@@ -99,14 +99,14 @@ impl Drop for TempTree {
 
 impl Store {
     /// Where the snapshot `id` lives (whether or not it exists).
-    fn snapshot_dir(&self, id: &SnapshotId) -> PathBuf {
+    pub(crate) fn snapshot_dir(&self, id: &SnapshotId) -> PathBuf {
         self.snapshots_dir().join(id.as_str())
     }
 
     /// Creates snapshot `id` unless it exists: `fill` populates an empty
     /// directory under `tmp/` (mode 0755; `fill` may change it), which is
-    /// then flushed to disk and renamed to `snapshots/<id>/`. Returns the
-    /// snapshot's path.
+    /// then flushed to disk (unless a [`crate::DeferredSync`] is alive) and
+    /// renamed to `snapshots/<id>/`. Returns the snapshot's path.
     ///
     /// If `fill` fails, its error is returned and the temp directory removed.
     /// If another process commits the same id first, its copy is kept and
@@ -132,11 +132,16 @@ impl Store {
         fs::set_permissions(&tmp_path, fs::Permissions::from_mode(0o755))
             .ctx("set permissions on", &tmp_path)?;
         fill(&tmp_path)?;
-        sync_filesystem(&tmp_path)?;
+        let sync = !self.fsync_deferred();
+        if sync {
+            sync_filesystem(&tmp_path)?;
+        }
         match fs::rename(&tmp_path, &dest) {
             Ok(()) => {
                 guard.0 = None;
-                util::fsync_dir(&self.snapshots_dir())?;
+                if sync {
+                    util::fsync_dir(&self.snapshots_dir())?;
+                }
                 Ok(dest)
             }
             // Somebody else committed a non-empty snapshot with this id.

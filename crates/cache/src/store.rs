@@ -4,6 +4,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::durability::Deferred;
 use crate::error::{Error, IoContext, Result};
 use crate::util;
 
@@ -27,12 +28,15 @@ const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 /// <root>/tags.lock           serializes read-modify-write of tags.json
 /// <root>/lock                store-wide lock: shared for writers, exclusive for prune
 /// <root>/tmp/                temp files and dirs; renamed into place when complete
+/// <root>/unsynced/<n>.json   markers of builds with writes not yet flushed (boot id, start)
+/// <root>/synced              when the last whole-store flush started (ns since the epoch)
 /// <root>/containers/         reserved for containers
 /// <root>/volumes/            reserved for volumes
 /// ```
 ///
 /// Several processes may use one store at once, without a daemon. Every
-/// write goes to `tmp/` first and is renamed into place after an fsync, so
+/// write goes to `tmp/` first and is renamed into place after an fsync (or,
+/// inside a [`crate::DeferredSync`], before one flush of the whole store), so
 /// a reader (or a process that crashed mid-write) never leaves a partial
 /// blob, snapshot, record or tag file under its final name.
 ///
@@ -46,6 +50,8 @@ const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    /// Fsyncs put off by a live [`crate::DeferredSync`] of this opening.
+    pub(crate) deferred: Deferred,
 }
 
 /// A shared hold on the store-wide lock: while any lease is alive, `prune`
@@ -70,7 +76,10 @@ impl Store {
         // Absolute: snapshot paths become overlay options and sandbox roots.
         let root = root.into();
         let root = std::path::absolute(&root).ctx("resolve store root", &root)?;
-        let store = Store { root };
+        let store = Store {
+            root,
+            deferred: Deferred::default(),
+        };
         fs::create_dir_all(&store.root).ctx("create store root", &store.root)?;
         // Check before writing anything: a newer layout is left untouched.
         let has_version = store.check_version()?;
@@ -98,9 +107,11 @@ impl Store {
                 util::write_atomic(&store.tmp_dir(), &oci_layout, OCI_LAYOUT)?;
             }
         }
-        if let Some(_exclusive) = store.try_lock_exclusive()? {
+        let exclusive = store.try_lock_exclusive()?;
+        if exclusive.is_some() {
             store.clean_tmp()?;
         }
+        store.recover_unsynced(exclusive.is_some())?;
         Ok(store)
     }
 

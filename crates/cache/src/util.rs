@@ -19,6 +19,13 @@ pub(crate) fn fsync_dir(dir: &Path) -> Result<()> {
 /// filesystem), fsync, rename over `dest`, fsync of `dest`'s directory.
 /// Readers see either the old file or the new one, never a prefix.
 pub(crate) fn write_atomic(tmp_dir: &Path, dest: &Path, bytes: &[u8]) -> Result<()> {
+    write_renamed(tmp_dir, dest, bytes, true)
+}
+
+/// [`write_atomic`], with its fsyncs only if `sync`: a writer whose
+/// durability a [`crate::DeferredSync`] provides passes `false`; it is still
+/// never visible half-written.
+pub(crate) fn write_renamed(tmp_dir: &Path, dest: &Path, bytes: &[u8], sync: bool) -> Result<()> {
     let mut tmp = tempfile::Builder::new()
         .prefix("write-")
         .tempfile_in(tmp_dir)
@@ -26,13 +33,18 @@ pub(crate) fn write_atomic(tmp_dir: &Path, dest: &Path, bytes: &[u8]) -> Result<
     tmp.write_all(bytes).ctx("write", tmp.path())?;
     fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644))
         .ctx("set permissions on", tmp.path())?;
-    tmp.as_file().sync_all().ctx("fsync", tmp.path())?;
+    if sync {
+        tmp.as_file().sync_all().ctx("fsync", tmp.path())?;
+    }
     tmp.persist(dest).map_err(|e| Error::Io {
         op: "rename temp file to",
         path: dest.to_path_buf(),
         source: e.error,
     })?;
-    fsync_dir(dest.parent().unwrap_or(Path::new("/")))
+    if sync {
+        fsync_dir(dest.parent().unwrap_or(Path::new("/")))?;
+    }
+    Ok(())
 }
 
 /// Reads at most `max` bytes of `path`; `Ok(None)` if it does not exist.

@@ -1,4 +1,4 @@
-//! `kill -9` of `buildr pull`, `push`, `save`, `load`, `prune` and
+//! `kill -9` of `buildr build`, `pull`, `push`, `save`, `load`, `prune` and
 //! `system prune` at a fixed list of delays (the same every run): after
 //! each kill the store opens, `buildr verify` is clean, and the
 //! interrupted operation run again succeeds and gives the same image id
@@ -145,6 +145,55 @@ fn big_image(env: &Env) -> (String, serde_json::Value) {
     let build = Build { output };
     assert!(build.output.status.success(), "{}", build.stderr());
     image_id(&env.root(), "big:latest")
+}
+
+/// A build defers its fsyncs to one flush before its tags: killed at any
+/// point, it leaves a store that verifies, its marker is flushed and removed
+/// by the next open, and the rebuild that reuses its cached steps gives the
+/// image an uncached build gives.
+#[test]
+fn kill_9_during_a_build_loses_nothing_and_the_next_open_flushes_its_writes() {
+    let Some(env) = Env::new("kill9-build") else {
+        return;
+    };
+    let root = env.root();
+    let ctx = env.dir.path().join("steps");
+    fs::create_dir_all(&ctx).unwrap();
+    fs::write(
+        ctx.join("Dockerfile"),
+        "FROM buildr-fixtures/busybox:latest\n\
+         RUN seq 1 400000 > /numbers\n\
+         RUN mkdir /many && for i in $(seq 1 300); do echo $i > /many/$i; done\n\
+         RUN seq 1 200000 | sort -r > /reversed\n",
+    )
+    .unwrap();
+    let build = |extra: &[&str]| {
+        let mut args = vec!["build", "--progress", "json", "-t", "steps:latest"];
+        args.extend_from_slice(extra);
+        args.push(ctx.to_str().unwrap());
+        args.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let args = build(&[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let markers = root.join("unsynced");
+    let mut killed = 0;
+    for delay in DELAYS_MS.iter().chain(&[1100, 1500, 2000]) {
+        killed += usize::from(kill_after(&root, &args, Duration::from_millis(*delay)));
+        // `verify` opens the store alone: the dead build's writes are
+        // flushed and its marker removed first.
+        assert_verify_clean(&root, &format!("build killed after {delay}ms"));
+        assert_eq!(count(&markers), 0, "marker left after {delay}ms");
+    }
+    assert!(killed > 0, "no build was killed");
+    ok(run_at(&root, &args), "build again");
+    assert_eq!(count(&markers), 0, "a finished build leaves no marker");
+    assert!(root.join("synced").is_file(), "the flush is recorded");
+    let after_kills = image_id(&root, "steps:latest");
+    let fresh = build(&["--no-cache"]);
+    let fresh: Vec<&str> = fresh.iter().map(String::as_str).collect();
+    ok(run_at(&root, &fresh), "build --no-cache");
+    assert_verify_clean(&root, "after the rebuild");
+    assert_eq!(image_id(&root, "steps:latest"), after_kills);
 }
 
 #[test]

@@ -522,6 +522,10 @@ impl Builder {
             }
         };
         let _lease = store.lease()?;
+        // Blobs, snapshots and records of this build skip their fsyncs; one
+        // `syncfs` before the tags makes them durable (the rule is in
+        // buildr-cache's `durability.rs` and ARCHITECTURE.md).
+        let deferred = store.defer_sync()?;
         let tmp = store.root().join("tmp");
         let work = tempfile::Builder::new()
             .prefix("build-")
@@ -592,6 +596,9 @@ impl Builder {
         }
         let created = rfc3339(source_date_epoch.unwrap_or(state.created));
         let exported = export(&store, &state, config, &lowered.steps, &created)?;
+        if let Some(deferred) = deferred {
+            deferred.finish()?;
+        }
         let mut tags = Vec::new();
         for tag in &self.tags {
             let name = crate::image::tag_name(tag)?;
