@@ -560,19 +560,7 @@ fn touch_tree(root: &Path, secs: i64) {
 fn store_with_base(env: &Env, name: &str) -> PathBuf {
     let archive = env.dir.path().join("base.tar");
     if !archive.exists() {
-        let out = env.buildr(&[
-            "save",
-            "--format",
-            "oci",
-            "-o",
-            archive.to_str().unwrap(),
-            BASE,
-        ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        env.save("oci", BASE, &archive);
     }
     let root = env.dir.path().join(name);
     let out = buildr(&root, &["load", "-i", archive.to_str().unwrap()], &[]);

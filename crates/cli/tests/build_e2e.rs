@@ -523,33 +523,40 @@ fn run_miss_names_the_changed_build_arg() {
     assert!(stderr.contains("#1 CACHED"), "{stderr}");
 }
 
-#[test]
-fn context_and_dockerfile_from_stdin() {
+/// `buildr build ARGS` with `input` on its stdin.
+fn build_with_stdin(env: &Env, args: &[&str], input: &[u8]) -> std::process::Output {
     use std::io::Write;
     use std::process::{Command, Stdio};
-    let Some(env) = Env::new("stdin") else { return };
     let mut child = Command::new(build_common::BIN)
         .arg("--root")
         .arg(env.root())
-        .args(["build", "-q", "-t", "stdin:ctx", "-"])
+        .arg("build")
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let raw = Command::new("tar")
-        .args([
-            "-cf",
-            "-",
-            "-C",
-            fixture("multistage").to_str().unwrap(),
-            ".",
-        ])
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// A tar of `dir` (`flag`: a compression option of GNU tar, or none).
+fn tar_of(dir: &std::path::Path, flag: Option<&str>) -> Vec<u8> {
+    let packed = std::process::Command::new("tar")
+        .args(flag)
+        .args(["-cf", "-", "-C", dir.to_str().unwrap(), "."])
         .output()
-        .unwrap()
-        .stdout;
-    child.stdin.take().unwrap().write_all(&raw).unwrap();
-    let out = child.wait_with_output().unwrap();
+        .unwrap();
+    assert!(packed.status.success(), "tar {flag:?}");
+    packed.stdout
+}
+
+#[test]
+fn context_and_dockerfile_from_stdin() {
+    let Some(env) = Env::new("stdin") else { return };
+    let raw = tar_of(&fixture("multistage"), None);
+    let out = build_with_stdin(&env, &["-q", "-t", "stdin:ctx", "-"], &raw);
     assert!(
         out.status.success(),
         "{}",
@@ -563,34 +570,8 @@ fn context_and_dockerfile_from_stdin() {
     // Compressed context tars, which docker accepts too: bzip2 and xz
     // (gzip and zstd are the layer formats).
     for (flag, tag) in [("-j", "stdin:bzip2"), ("-J", "stdin:xz")] {
-        let packed = Command::new("tar")
-            .args([
-                flag,
-                "-cf",
-                "-",
-                "-C",
-                fixture("multistage").to_str().unwrap(),
-                ".",
-            ])
-            .output()
-            .unwrap();
-        assert!(packed.status.success(), "tar {flag}");
-        let mut child = Command::new(build_common::BIN)
-            .arg("--root")
-            .arg(env.root())
-            .args(["build", "-q", "-t", tag, "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(&packed.stdout)
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let packed = tar_of(&fixture("multistage"), Some(flag));
+        let out = build_with_stdin(&env, &["-q", "-t", tag, "-"], &packed);
         assert!(
             out.status.success(),
             "{tag}: {}",
@@ -599,23 +580,10 @@ fn context_and_dockerfile_from_stdin() {
         assert_eq!(env.unpack(tag).read("/app/out.txt"), "HELLO MULTISTAGE\n");
     }
 
-    let mut child = Command::new(build_common::BIN)
-        .arg("--root")
-        .arg(env.root())
-        .args(["build", "-q", "-t", "stdin:df", "-f", "-"])
-        .arg(fixture("dockerignore"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"FROM buildr-fixtures/busybox:latest\nCOPY a.txt /from-stdin.txt\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let dockerfile = b"FROM buildr-fixtures/busybox:latest\nCOPY a.txt /from-stdin.txt\n";
+    let context = fixture("dockerignore");
+    let args = ["-q", "-t", "stdin:df", "-f", "-", context.to_str().unwrap()];
+    let out = build_with_stdin(&env, &args, dockerfile);
     assert!(
         out.status.success(),
         "{}",
@@ -625,22 +593,8 @@ fn context_and_dockerfile_from_stdin() {
 
     // Not an archive: stdin is the Dockerfile and the context is empty, as
     // docker's `build - < Dockerfile`.
-    let mut child = Command::new(build_common::BIN)
-        .arg("--root")
-        .arg(env.root())
-        .args(["build", "-q", "-t", "stdin:plain", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"FROM buildr-fixtures/busybox:latest\nRUN echo plain > /plain.txt\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let dockerfile = b"FROM buildr-fixtures/busybox:latest\nRUN echo plain > /plain.txt\n";
+    let out = build_with_stdin(&env, &["-q", "-t", "stdin:plain", "-"], dockerfile);
     assert!(
         out.status.success(),
         "{}",

@@ -126,23 +126,28 @@ impl Env {
         }
     }
 
-    /// The image as an OCI layout dir and its unpacked bundle (umoci).
-    pub fn unpack(&self, image: &str) -> Unpacked {
-        let dir = tempfile::tempdir_in(self.dir.path()).unwrap();
-        let tar = dir.path().join("image.tar");
+    /// `buildr save --format FORMAT -o DEST IMAGE`, which must succeed.
+    pub fn save(&self, format: &str, image: &str, dest: &Path) {
         let out = self.buildr(&[
             "save",
             "--format",
-            "oci",
+            format,
             "-o",
-            tar.to_str().unwrap(),
+            dest.to_str().unwrap(),
             image,
         ]);
         assert!(
             out.status.success(),
-            "save failed: {}",
+            "save of {image} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+
+    /// The image as an OCI layout dir and its unpacked bundle (umoci).
+    pub fn unpack(&self, image: &str) -> Unpacked {
+        let dir = tempfile::tempdir_in(self.dir.path()).unwrap();
+        let tar = dir.path().join("image.tar");
+        self.save("oci", image, &tar);
         let layout = dir.path().join("oci");
         std::fs::create_dir(&layout).unwrap();
         run(

@@ -88,19 +88,7 @@ impl Docker {
             String::from_utf8_lossy(&out.stderr)
         );
         let archive = env.dir.path().join("base-docker.tar");
-        let out = env.buildr(&[
-            "save",
-            "--format",
-            "docker",
-            "-o",
-            archive.to_str().unwrap(),
-            name,
-        ]);
-        assert!(
-            out.status.success(),
-            "buildr save of the base: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        env.save("docker", name, &archive);
         self.ok(&["load", "-i", archive.to_str().unwrap()]);
     }
 

@@ -56,6 +56,19 @@ pub(crate) struct InlineFile {
 
 /// Writes an inline file to a new file `name` in `dir` (created 0700).
 pub(crate) fn write_inline(dir: &Path, name: &str, inline: &InlineFile) -> Result<PathBuf, String> {
+    write_private(dir, name, &inline.content, None, inline.mode)
+}
+
+/// Writes `content` to a new file `name` in `dir` (the dir created 0700),
+/// opened 0600 so no one else can read it while it is written, then given
+/// `owner` (uid, gid) if any and `mode`.
+fn write_private(
+    dir: &Path,
+    name: &str,
+    content: &[u8],
+    owner: Option<(u32, u32)>,
+    mode: u32,
+) -> Result<PathBuf, String> {
     if !dir.exists() {
         fs::DirBuilder::new()
             .mode(0o700)
@@ -69,9 +82,12 @@ pub(crate) fn write_inline(dir: &Path, name: &str, inline: &InlineFile) -> Resul
         .mode(0o600)
         .open(&path)
         .map_err(|e| format!("create {}: {e}", path.display()))?;
-    io::Write::write_all(&mut file, &inline.content)
+    io::Write::write_all(&mut file, content)
         .map_err(|e| format!("write {}: {e}", path.display()))?;
-    fs::set_permissions(&path, fs::Permissions::from_mode(inline.mode & 0o7777))
+    if let Some((uid, gid)) = owner {
+        chown(&path, uid, gid).map_err(|e| format!("chown {}: {e}", path.display()))?;
+    }
+    fs::set_permissions(&path, fs::Permissions::from_mode(mode & 0o7777))
         .map_err(|e| format!("chmod {}: {e}", path.display()))?;
     Ok(path)
 }
@@ -308,24 +324,7 @@ pub(crate) fn write_secret(
     value: &[u8],
     mount: &SecretMount,
 ) -> Result<PathBuf, String> {
-    if !dir.exists() {
-        fs::DirBuilder::new()
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| format!("create {}: {e}", dir.display()))?;
-    }
-    let path = dir.join(name);
-    let mut file = File::options()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|e| format!("create {}: {e}", path.display()))?;
-    io::Write::write_all(&mut file, value).map_err(|e| format!("write {}: {e}", path.display()))?;
-    chown(&path, mount.uid, mount.gid).map_err(|e| format!("chown {}: {e}", path.display()))?;
-    fs::set_permissions(&path, fs::Permissions::from_mode(mount.mode & 0o7777))
-        .map_err(|e| format!("chmod {}: {e}", path.display()))?;
-    Ok(path)
+    write_private(dir, name, value, Some((mount.uid, mount.gid)), mount.mode)
 }
 
 /// A socket in the step's scratch dir relaying each connection to an
