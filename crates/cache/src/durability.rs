@@ -8,9 +8,10 @@
 //!   left out while a [`DeferredSync`] is alive.
 //! - `kill -9` loses nothing: the page cache outlives a killed process, so
 //!   whatever was renamed into place stays readable and complete.
-//! - Power loss may cost a re-check, never data that a tag points to: tags
-//!   are written only after [`DeferredSync::finish`] has flushed the
-//!   filesystem. Before its first deferred write a build makes a marker,
+//! - Power loss may cost a re-check, never data that a tag points to: a tag
+//!   is written only after a flush, [`DeferredSync::finish`]'s or, for a tag
+//!   written while writes are deferred (a base image a build pulls), one
+//!   the tag write makes itself first. Before its first deferred write a build makes a marker,
 //!   `unsynced/<name>.json`, durable, stamped with the boot id; `finish`
 //!   runs `syncfs`, records the time the flush started in `synced`, and
 //!   removes the marker. A marker from another boot therefore means the
@@ -122,7 +123,7 @@ impl Store {
 
     /// Flushes the store's filesystem and records when the flush started:
     /// everything renamed into place before that instant is durable.
-    fn sync_all(&self) -> Result<()> {
+    pub(crate) fn sync_all(&self) -> Result<()> {
         let started = nanos_since_epoch(SystemTime::now());
         let root = File::open(self.root()).ctx("open", self.root())?;
         nix::unistd::syncfs(&root)
@@ -366,6 +367,19 @@ mod tests {
         drop(guard);
         assert!(!store.fsync_deferred());
         assert!(util::list_dir(&store.markers_dir()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_tag_written_while_deferred_flushes_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let guard = store.defer_sync().unwrap().expect("boot id readable");
+        let manifest = store.put_blob(b"{}").unwrap();
+        assert!(!store.root().join(SYNCED_FILE).exists());
+        store.set_tag("pulled:base", &manifest.digest).unwrap();
+        // The flush is recorded: what the tag points to is durable.
+        assert!(store.root().join(SYNCED_FILE).is_file());
+        guard.finish().unwrap();
     }
 
     #[test]

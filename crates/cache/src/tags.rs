@@ -104,6 +104,11 @@ impl Store {
             path: self.tags_path(),
             reason: format!("cannot serialize: {e}"),
         })?;
+        if self.fsync_deferred() {
+            // A build's writes are not durable yet (`durability.rs`); a tag
+            // may point at them, so they are flushed before it is written.
+            self.sync_all()?;
+        }
         util::write_atomic(&self.tmp_dir(), &self.tags_path(), &bytes)?;
         Ok(out)
     }
