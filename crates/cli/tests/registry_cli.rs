@@ -1018,8 +1018,18 @@ fn image_on_a_docker_typed_base_is_one_flavour_in_every_output() {
     assert_eq!(layers[..base_layers.len()], base_layers[..]);
     let pushed: Value =
         serde_json::from_str(&skopeo(&["inspect", "--tls-verify=false", &remote])).unwrap();
-    assert_eq!(pushed["Digest"], local_digest, "the export was already OCI");
-    assert!(out.contains(local_digest.as_str().unwrap()), "{out}");
+    // The built layer is kept as its snapshot and compressed on push, as
+    // dockerd does: a manifest naming that blob, a new digest, printed.
+    assert_ne!(pushed["Digest"], local_digest, "{raw:#}");
+    assert_eq!(
+        local["layers"][base_layers.len()]["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar"
+    );
+    assert_eq!(
+        raw["layers"][base_layers.len()]["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+    );
+    assert!(out.contains(pushed["Digest"].as_str().unwrap()), "{out}");
     let copied = env.path("copied");
     skopeo(&[
         "copy",
@@ -1081,8 +1091,8 @@ fn image_on_a_docker_typed_base_is_one_flavour_in_every_output() {
 
 /// A manifest from before this conversion existed: OCI, with the base's
 /// Docker layer types, loaded from an OCI layout (load keeps it as is).
-/// Returns its digest.
-fn load_mixed_manifest(env: &Env, image: &str, n_docker: usize) -> String {
+/// Returns its digest and the manifest it was made from (as saved).
+fn load_mixed_manifest(env: &Env, image: &str, n_docker: usize) -> (String, Value) {
     let saved = env.path("clean.oci.tar");
     env.buildr(&[
         "save",
@@ -1095,6 +1105,7 @@ fn load_mixed_manifest(env: &Env, image: &str, n_docker: usize) -> String {
     let layout = env.path("mixed");
     untar(&saved, &layout);
     let (_, mut manifest) = layout_manifest(&layout);
+    let saved_manifest = manifest.clone();
     for layer in manifest["layers"]
         .as_array_mut()
         .unwrap()
@@ -1122,7 +1133,7 @@ fn load_mixed_manifest(env: &Env, image: &str, n_docker: usize) -> String {
         .unwrap();
     ok(out, "tar -cf");
     env.buildr(&["load", "-i", tar.to_str().unwrap()]);
-    format!("sha256:{hex}")
+    (format!("sha256:{hex}"), saved_manifest)
 }
 
 #[test]
@@ -1136,8 +1147,8 @@ fn a_mixed_manifest_in_the_store_is_converted_on_push_and_save() {
     let base_layers = push_docker_typed_base(&env, &registry);
     build_on_docker_base(&env, &registry, &[]);
     let app = format!("{}/app:v1", registry.addr);
-    let (_, clean) = stored_manifest(&env, &app);
-    let mixed_digest = load_mixed_manifest(&env, &app, base_layers.len());
+    // Saved as OCI: the built layer compressed, every name OCI's.
+    let (mixed_digest, clean) = load_mixed_manifest(&env, &app, base_layers.len());
     let (stored_digest, stored) = stored_manifest(&env, &app);
     assert_eq!(stored_digest, mixed_digest, "load keeps the manifest");
     assert_eq!(

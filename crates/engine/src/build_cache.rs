@@ -93,8 +93,15 @@ impl CacheBackend<State> for BuildCache {
     }
 
     fn save(&self, key: &CacheKey, output: &State) -> Result<(), BoxError> {
+        // A layer kept only as its snapshot has no blob to name.
+        let mut blobs = Vec::with_capacity(output.layers.len());
+        for layer in &output.layers {
+            if self.store.has_blob(&layer.digest)? {
+                blobs.push(layer.digest);
+            }
+        }
         let record = Record {
-            blobs: output.layers.iter().map(|l| l.digest).collect(),
+            blobs,
             snapshots: output.layers.iter().map(|l| l.snapshot.clone()).collect(),
             value: serde_json::to_value(&**output)?,
         };

@@ -23,11 +23,12 @@ use std::sync::Arc;
 
 use buildr_cache::{Digest, Store};
 use buildr_oci::{
-    ClientOptions, Credentials, DEFAULT_DOMAIN, DockerConfig, ManifestOrIndex, Platform, Progress,
-    Reference, RegistryClient, SkipReason, parse_platform,
+    ClientOptions, Credentials, DEFAULT_DOMAIN, DockerConfig, EncodedManifest, ManifestOrIndex,
+    Platform, Progress, Reference, RegistryClient, SkipReason, parse_platform,
 };
 
 use crate::error::{Error, Result};
+use crate::image::layer_bytes::distributable;
 use crate::image::{Image, Images};
 
 /// One step of a pull or push, per layer (docker's progress lines).
@@ -306,7 +307,19 @@ impl Registry {
         // The blobs must stay while they are read, even if the tag goes.
         let _lease = store.lease()?;
         let image = images.read_image(&manifest, &name)?;
-        let layers: Vec<Digest> = image.manifest.layers.iter().map(|l| l.digest).collect();
+        // Layers a build kept only as snapshots go out compressed (made
+        // once, then kept), under a manifest that names those blobs: the
+        // pushed digest differs from the local one, as with dockerd.
+        let compression = crate::build::LayerCompression::default().options();
+        let (manifest, layers) = match distributable(store, &image.manifest, &compression)? {
+            Some(pushed) => {
+                let encoded = EncodedManifest::encode(&pushed)?;
+                let blob = store.put_blob(&encoded.bytes)?;
+                (blob.digest, pushed.layers)
+            }
+            None => (manifest, image.manifest.layers),
+        };
+        let layers: Vec<Digest> = layers.iter().map(|l| l.digest).collect();
         emit(
             &opts.progress,
             RegistryEvent::Preparing {

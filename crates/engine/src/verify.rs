@@ -22,6 +22,7 @@ use buildr_cache::{Digest, SnapshotId};
 use crate::container::Containers;
 use crate::error::Result;
 use crate::image::Images;
+use crate::image::layer_bytes::layer_available;
 
 /// One inconsistency found by [`verify`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,19 +99,20 @@ pub fn verify(root: &Path) -> Result<Vec<Problem>> {
             }
         };
         let owner = format!("image {tag:?}");
-        let needed = std::iter::once(("config", image.id)).chain(
-            image
-                .manifest
-                .layers
-                .iter()
-                .map(|layer| ("layer", layer.digest)),
-        );
-        for (what, digest) in needed {
-            if !store.has_blob(&digest)? {
+        if !store.has_blob(&image.id)? {
+            problems.push(Problem::MissingBlob {
+                owner: owner.clone(),
+                what: "config",
+                digest: image.id,
+            });
+        }
+        // A layer a build made may be kept only as its snapshot.
+        for layer in &image.manifest.layers {
+            if !layer_available(&store, layer)? {
                 problems.push(Problem::MissingBlob {
                     owner: owner.clone(),
-                    what,
-                    digest,
+                    what: "layer",
+                    digest: layer.digest,
                 });
             }
         }

@@ -26,6 +26,7 @@ fn save(images: &Images, format: ArchiveFormat, names: &[&str]) -> Vec<u8> {
     let options = SaveOptions {
         format,
         images: names.iter().map(|s| s.to_string()).collect(),
+        ..SaveOptions::default()
     };
     images.save(Vec::new(), &options).unwrap()
 }
@@ -289,6 +290,7 @@ fn saved_archives_are_deterministic_and_verified() {
         let options = SaveOptions {
             format,
             images: vec!["det".into()],
+            ..SaveOptions::default()
         };
         let err = images.save(Vec::new(), &options).unwrap_err();
         let chain = error_chain(&err);

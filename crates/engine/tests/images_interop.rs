@@ -30,6 +30,7 @@ fn umoci_unpack(images: &Images, name: &str, work: &Path) -> std::path::PathBuf 
             &SaveOptions {
                 format: ArchiveFormat::Oci,
                 images: vec![name.to_owned()],
+                ..SaveOptions::default()
             },
         )
         .unwrap();
@@ -196,6 +197,7 @@ fn umoci_applies_the_whiteouts_of_a_second_layer() {
             &SaveOptions {
                 format: ArchiveFormat::Docker,
                 images: vec!["interop/changed".into()],
+                ..SaveOptions::default()
             },
         )
         .unwrap();

@@ -107,10 +107,25 @@ pub struct LayerDigests {
 
 /// Hashes and counts what passes through to `inner`.
 #[derive(Debug)]
-struct HashCount<W> {
+pub struct HashCount<W> {
     inner: W,
     hasher: Hasher,
     count: u64,
+}
+
+impl<W> HashCount<W> {
+    pub fn new(inner: W) -> HashCount<W> {
+        HashCount {
+            inner,
+            hasher: Hasher::new(),
+            count: 0,
+        }
+    }
+
+    /// The digest and length of what passed, and the inner writer.
+    pub fn finish(self) -> (Digest, u64, W) {
+        (self.hasher.finish(), self.count, self.inner)
+    }
 }
 
 impl<W: Write> Write for HashCount<W> {

@@ -35,7 +35,7 @@ mod stat;
 mod tarwrite;
 
 pub use compress::{
-    CompressOptions, Compression, GZIP_CHUNK, LayerDigests, LayerWriter, decompress,
+    CompressOptions, Compression, GZIP_CHUNK, HashCount, LayerDigests, LayerWriter, decompress,
     detect_compression,
 };
 pub use diff::{Diff, DiffSource};

@@ -12,7 +12,9 @@ use std::io::{self, Read, Write};
 
 use tar::{EntryType, Header};
 
-use crate::compress::{CompressOptions, LayerDigests, LayerWriter};
+use buildr_cache::Digest;
+
+use crate::compress::{CompressOptions, HashCount, LayerDigests, LayerWriter};
 use crate::diff::{Diff, Entry, EntryKind};
 use crate::error::{Error, Result};
 use crate::stat::Kind;
@@ -43,6 +45,14 @@ impl Diff {
             entry: "(end of layer)".into(),
             source,
         })
+    }
+
+    /// The digest (the layer's diff id) and size of the uncompressed tar,
+    /// which is hashed as it is made and not kept.
+    pub fn tar_digest(&self, source_date_epoch: Option<i64>) -> Result<(Digest, u64)> {
+        let hashed = self.write_tar(HashCount::new(io::sink()), source_date_epoch)?;
+        let (digest, size, _) = hashed.finish();
+        Ok((digest, size))
     }
 
     /// Writes the uncompressed tar to `out` and returns it.

@@ -13,6 +13,7 @@ pub fn run(cli: &Cli, args: &SaveArgs) -> anyhow::Result<ExitCode> {
     let options = SaveOptions {
         format: args.format.parse()?,
         images: args.images.clone(),
+        ..SaveOptions::default()
     };
     match &args.output {
         Some(path) => images.save_to_file(path, &options)?,

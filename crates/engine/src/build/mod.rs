@@ -124,6 +124,15 @@ impl Default for LayerCompression {
 }
 
 impl LayerCompression {
+    /// As the compressor takes it (every core).
+    pub(crate) fn options(&self) -> buildr_oci::CompressOptions {
+        buildr_oci::CompressOptions {
+            compression: self.compression,
+            level: self.level,
+            ..buildr_oci::CompressOptions::default()
+        }
+    }
+
     /// Reads the `compression=` and `compression-level=` keys of a `-o`
     /// value (the default for the rest); [`Output::parse`] skips them.
     pub fn from_output_spec(spec: &str) -> Result<LayerCompression> {
@@ -649,11 +658,17 @@ impl Builder {
         // Named by every `-t`, or by none (BuildKit's exporters accept that).
         let archive = |path: &Path, format| {
             if tags.is_empty() {
-                return images.save_manifest_to_file(path, format, manifest);
+                return images.save_manifest_to_file(
+                    path,
+                    format,
+                    &self.layer_compression,
+                    manifest,
+                );
             }
             let options = crate::image::SaveOptions {
                 format,
                 images: tags.to_vec(),
+                layer_compression: self.layer_compression,
             };
             images.save_to_file(path, &options)
         };
@@ -799,8 +814,7 @@ fn unpack_rootfs(store: &Store, state: &crate::ops::StateData, dir: &Path) -> Re
     })?;
     let opts = buildr_oci::ExtractOptions::default();
     for layer in &state.layers {
-        let blob = store.open_blob_sized(&layer.digest, layer.size)?;
-        buildr_oci::extract_layer(blob, dir, &opts)?;
+        crate::image::layer_bytes::unpack_layer(store, &layer.descriptor(), dir, &opts)?;
     }
     Ok(())
 }
@@ -845,11 +859,7 @@ fn rfc3339(secs: i64) -> String {
 fn layer_options(compression: LayerCompression, source_date_epoch: Option<i64>) -> LayerOptions {
     LayerOptions {
         source_date_epoch,
-        compress: buildr_oci::CompressOptions {
-            compression: compression.compression,
-            level: compression.level,
-            ..buildr_oci::CompressOptions::default()
-        },
+        compress: compression.options(),
     }
 }
 

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use buildr_cache::Digest;
 use buildr_exec::{Cancel, ExitStatus, Sandbox, Stream};
-use buildr_oci::{ExtractOptions, unpack_layer};
+use buildr_oci::ExtractOptions;
 use oci_spec::runtime::{
     Capability, LinuxCapabilities, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxResources,
     Mount, ProcessBuilder, RootBuilder, Spec, UserBuilder, get_default_mounts,
@@ -24,6 +24,7 @@ use oci_spec::runtime::{
 use super::create::{CreateOptions, command, environment};
 use super::supervisor::{ExitInfo, proxy_signals};
 use crate::error::{Error, Result};
+use crate::image::layer_bytes::unpack_layer;
 use crate::image::{Image, Images};
 
 /// The OCI runtime spec version written (runc 1.1's).

@@ -10,6 +10,7 @@
 
 mod import;
 mod inspect;
+pub(crate) mod layer_bytes;
 mod list;
 mod load;
 mod save;
@@ -175,6 +176,17 @@ impl Images {
                 self.read_manifest(&chosen, what, depth + 1)
             }
         }
+    }
+
+    /// The bytes of a layer of a stored image as its descriptor names them:
+    /// the blob, or, for a layer a build kept only as its snapshot (an
+    /// uncompressed tar whose digest is its diff id), the tar made again
+    /// from the snapshot and checked against the digest as it streams.
+    pub fn open_layer(
+        &self,
+        layer: &buildr_oci::Descriptor,
+    ) -> Result<Box<dyn std::io::Read + Send>> {
+        layer_bytes::open_layer(&self.store, layer)
     }
 
     /// Resolves a user's image argument as docker does: a name (normalized,

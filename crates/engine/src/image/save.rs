@@ -20,12 +20,14 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use buildr_cache::{Digest, Hasher};
-use buildr_oci::{Descriptor, EncodedManifest, Flavour, Index, media_type};
+use buildr_oci::{Descriptor, EncodedManifest, Flavour, Index, Manifest, media_type};
 use serde::Serialize;
 use serde_json::Map;
 
+use super::layer_bytes::{distributable, open_layer};
 use super::to_json;
 use super::{Image, Images, familiar_name, split_tag};
+use crate::build::LayerCompression;
 use crate::error::{Error, Result};
 
 /// The archive layout `save` writes (and `load` detects).
@@ -59,6 +61,9 @@ pub struct SaveOptions {
     pub format: ArchiveFormat,
     /// Names or ids; an image given by name carries that name in the archive.
     pub images: Vec<String>,
+    /// How an OCI archive compresses the layers a build kept only as
+    /// snapshots (a docker archive holds uncompressed tars).
+    pub layer_compression: LayerCompression,
 }
 
 /// One image to write and the names it carries.
@@ -81,18 +86,19 @@ impl Images {
         // A concurrent prune waits: an image untagged meanwhile stays whole.
         let _lease = self.store.lease()?;
         let selected = self.select(&options.images)?;
-        self.write_archive(out, options.format, &selected)
+        self.write_archive(out, options.format, &options.layer_compression, &selected)
     }
 
     fn write_archive<W: Write>(
         &self,
         out: W,
         format: ArchiveFormat,
+        compression: &LayerCompression,
         selected: &[Selected],
     ) -> Result<W> {
         let mut builder = tar::Builder::new(out);
         match format {
-            ArchiveFormat::Oci => self.write_oci(&mut builder, selected)?,
+            ArchiveFormat::Oci => self.write_oci(&mut builder, compression, selected)?,
             ArchiveFormat::Docker => self.write_docker(&mut builder, selected)?,
         }
         builder
@@ -113,6 +119,7 @@ impl Images {
         &self,
         path: &Path,
         format: ArchiveFormat,
+        compression: &LayerCompression,
         manifest: &Digest,
     ) -> Result<()> {
         let _lease = self.store.lease()?;
@@ -120,7 +127,9 @@ impl Images {
             image: self.read_image(manifest, &manifest.to_string())?,
             names: Vec::new(),
         }];
-        self.write_file(path, |out| self.write_archive(out, format, &selected))
+        self.write_file(path, |out| {
+            self.write_archive(out, format, compression, &selected)
+        })
     }
 
     fn write_file(
@@ -190,7 +199,12 @@ impl Images {
         Ok(selected)
     }
 
-    fn write_oci<W: Write>(&self, tar: &mut tar::Builder<W>, selected: &[Selected]) -> Result<()> {
+    fn write_oci<W: Write>(
+        &self,
+        tar: &mut tar::Builder<W>,
+        compression: &LayerCompression,
+        selected: &[Selected],
+    ) -> Result<()> {
         append_dir(tar, "blobs/")?;
         append_dir(tar, "blobs/sha256/")?;
         append_bytes(tar, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
@@ -198,19 +212,21 @@ impl Images {
         let mut manifests = Vec::new();
         for s in selected {
             let image = &s.image;
-            let mut blobs = vec![(image.manifest.config.digest, image.manifest.config.size)];
-            blobs.extend(image.manifest.layers.iter().map(|l| (l.digest, l.size)));
-            for (digest, size) in blobs {
-                if written.insert(digest) {
-                    self.append_blob(
-                        tar,
-                        &format!("blobs/sha256/{}", digest.hex()),
-                        &digest,
-                        size,
-                    )?;
+            let compressed = distributable(&self.store, &image.manifest, &compression.options())?;
+            let manifest = compressed.as_ref().unwrap_or(&image.manifest);
+            let config = &manifest.config;
+            if written.insert(config.digest) {
+                let path = format!("blobs/sha256/{}", config.digest.hex());
+                self.append_blob(tar, &path, &config.digest, config.size)?;
+            }
+            for layer in &manifest.layers {
+                if written.insert(layer.digest) {
+                    let path = format!("blobs/sha256/{}", layer.digest.hex());
+                    self.append_layer(tar, &path, layer)?;
                 }
             }
-            let descriptor = self.append_oci_manifest(tar, image, &mut written)?;
+            let descriptor =
+                self.append_oci_manifest(tar, image, compressed.as_ref(), &mut written)?;
             if s.names.is_empty() {
                 manifests.push(descriptor.clone());
             }
@@ -240,14 +256,21 @@ impl Images {
 
     /// The image's manifest in OCI terms: the stored blob when it already
     /// is, else converted (same config and layer blobs, renamed
-    /// descriptors, a new manifest digest). Returns its index descriptor.
+    /// descriptors, a new manifest digest), or `compressed` (layers kept as
+    /// snapshots replaced by compressed blobs) converted likewise. Returns
+    /// its index descriptor.
     fn append_oci_manifest<W: Write>(
         &self,
         tar: &mut tar::Builder<W>,
         image: &Image,
+        compressed: Option<&Manifest>,
         written: &mut BTreeSet<Digest>,
     ) -> Result<Descriptor> {
-        let Some(converted) = image.manifest.converted(Flavour::Oci) else {
+        let converted = match compressed {
+            Some(m) => Some(m.converted(Flavour::Oci).unwrap_or_else(|| m.clone())),
+            None => image.manifest.converted(Flavour::Oci),
+        };
+        let Some(converted) = converted else {
             if written.insert(image.manifest_digest) {
                 let path = format!("blobs/sha256/{}", image.manifest_digest.hex());
                 self.append_blob(tar, &path, &image.manifest_digest, image.manifest_size)?;
@@ -346,6 +369,20 @@ impl Images {
             .map_err(|e| entry_err(path, e))
     }
 
+    /// A layer's bytes as its descriptor names them, verified while copied
+    /// (a layer kept as its snapshot is made again from it).
+    fn append_layer<W: Write>(
+        &self,
+        tar: &mut tar::Builder<W>,
+        path: &str,
+        layer: &Descriptor,
+    ) -> Result<()> {
+        let reader = open_layer(&self.store, layer)?;
+        let mut header = file_header(layer.size);
+        tar.append_data(&mut header, path, reader)
+            .map_err(|e| entry_err(path, e))
+    }
+
     /// A layer as an uncompressed tar whose digest is its diff id.
     fn append_layer_tar<W: Write>(
         &self,
@@ -369,7 +406,7 @@ impl Images {
                     ),
                 });
             }
-            return self.append_blob(tar, path, &layer.digest, layer.size);
+            return self.append_layer(tar, path, layer);
         }
         // The tar header needs the size first: decompress into an unlinked
         // temp file in the store (never memory), hashing on the way.

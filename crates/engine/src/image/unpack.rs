@@ -2,7 +2,9 @@
 //! need before an overlay can mount them.
 
 use buildr_cache::{Digest, SnapshotId, Store};
-use buildr_oci::{ExtractMode, ExtractOptions, unpack_layer};
+use buildr_oci::{ExtractMode, ExtractOptions};
+
+use super::layer_bytes::unpack_layer;
 
 use super::Image;
 use crate::error::{Error, Result};

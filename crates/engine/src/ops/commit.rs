@@ -1,6 +1,10 @@
-//! Turning a step's upper dir into a layer: diff (overlay form), stream the
-//! tar through the compressor into a blob, then move the upper dir itself
-//! into the store as the layer's snapshot.
+//! Turning a step's upper dir into a layer: diff (overlay form), hash the
+//! tar as it is made (the diff id), then move the upper dir itself into the
+//! store as the layer's snapshot. No blob is written: the layer is an
+//! uncompressed tar kept as its snapshot until a push or an archive wants
+//! its bytes ([`crate::image::layer_bytes`]). Under `SOURCE_DATE_EPOCH`, or
+//! with a compression the build's `-o` asks for, the layer is written as a
+//! blob here, as the options say.
 
 use std::fs;
 use std::io;
@@ -8,9 +12,10 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use buildr_cache::{SnapshotId, Store};
-use buildr_oci::{Diff, DiffSource, LayerOptions};
+use buildr_oci::{Diff, DiffSource, LayerOptions, media_type};
 
 use super::Layer;
+use crate::build::LayerCompression;
 use crate::error::{Error, Result};
 
 /// Settings shared by every op of one build.
@@ -36,25 +41,45 @@ impl Env {
             })
     }
 
+    /// Whether layers are kept as snapshots, compressed on demand: with the
+    /// default layer options. Not under `SOURCE_DATE_EPOCH` (the tar's
+    /// clamped times are not the snapshot's) nor when `-o ...,compression=`
+    /// asks for blobs of a given kind.
+    fn defers_compression(&self) -> bool {
+        self.layer.source_date_epoch.is_none()
+            && self.layer.compress == LayerCompression::default().options()
+    }
+
     /// Commits `upper` (overlay form) as a layer; `None` when nothing changed.
     pub(crate) fn commit(&self, upper: &Path) -> Result<Option<Layer>> {
         let diff = Diff::compute(DiffSource::OverlayUpper(upper))?;
         if diff.is_empty() {
             return Ok(None);
         }
-        let writer = self.store.blob_writer()?;
-        let (digests, writer) = diff.write_layer(writer, &self.layer)?;
-        let blob = writer.commit(Some(digests.digest))?;
-        let id = SnapshotId::from_digest(&digests.diff_id);
+        let layer = if !self.defers_compression() {
+            let writer = self.store.blob_writer()?;
+            let (digests, writer) = diff.write_layer(writer, &self.layer)?;
+            let blob = writer.commit(Some(digests.digest))?;
+            Layer {
+                diff_id: digests.diff_id,
+                digest: blob.digest,
+                size: blob.size,
+                media_type: digests.media_type.to_owned(),
+                snapshot: SnapshotId::from_digest(&digests.diff_id),
+            }
+        } else {
+            let (diff_id, size) = diff.tar_digest(None)?;
+            Layer {
+                diff_id,
+                digest: diff_id,
+                size,
+                media_type: media_type::OCI_LAYER.to_owned(),
+                snapshot: SnapshotId::from_digest(&diff_id),
+            }
+        };
         self.store
-            .create_snapshot::<Error, _>(&id, |dest| move_tree(upper, dest))?;
-        Ok(Some(Layer {
-            diff_id: digests.diff_id,
-            digest: blob.digest,
-            size: blob.size,
-            media_type: digests.media_type.to_owned(),
-            snapshot: id,
-        }))
+            .create_snapshot::<Error, _>(&layer.snapshot, |dest| move_tree(upper, dest))?;
+        Ok(Some(layer))
     }
 }
 

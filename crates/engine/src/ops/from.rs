@@ -3,12 +3,13 @@
 
 use std::sync::Arc;
 
-use buildr_oci::{ExtractMode, ExtractOptions, extract_layer};
+use buildr_oci::{ExtractMode, ExtractOptions};
 use buildr_solver::{BoxError, ExecCtx, LogStream, Op};
 
 use super::commit::Env;
 use super::{Layer, State, StateData, field, op_error};
 use crate::error::Error;
+use crate::image::layer_bytes::unpack_layer;
 
 /// The base of a stage.
 #[derive(Debug)]
@@ -55,8 +56,7 @@ impl Op<State> for FromOp {
                 continue;
             }
             store.create_snapshot::<Error, _>(&layer.snapshot, |dir| {
-                let blob = store.open_blob_sized(&layer.digest, layer.size)?;
-                extract_layer(blob, dir, &opts)?;
+                unpack_layer(store, &layer.descriptor(), dir, &opts)?;
                 Ok(())
             })?;
         }

@@ -35,6 +35,13 @@ pub(crate) struct Layer {
     pub snapshot: SnapshotId,
 }
 
+impl Layer {
+    /// The layer as a manifest names it.
+    pub(crate) fn descriptor(&self) -> buildr_oci::Descriptor {
+        buildr_oci::Descriptor::new(&self.media_type, self.digest, self.size)
+    }
+}
+
 /// The filesystem of a stage after some step: what vertices pass along.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct StateData {
