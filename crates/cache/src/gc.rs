@@ -386,6 +386,16 @@ impl Store {
     }
 
     /// How much space each kind of content takes.
+    /// The apparent size of snapshot `id`'s files; `None` if it is not in
+    /// the store.
+    pub fn snapshot_size(&self, id: &SnapshotId) -> Result<Option<u64>> {
+        if !self.has_snapshot(id)? {
+            return Ok(None);
+        }
+        // It may vanish under a concurrent prune.
+        Ok(util::tree_size(&self.snapshot_dir(id)).ok())
+    }
+
     pub fn disk_usage(&self) -> Result<DiskUsage> {
         let usage = |dir: PathBuf| -> Result<Usage> {
             let mut usage = Usage::default();

@@ -104,6 +104,11 @@ fn a_built_layer_is_its_snapshot_until_an_archive_needs_a_blob() {
     assert_eq!(blobs(&root), 3, "the compressed blob is reused");
     assert_eq!(again, oci, "the same archive twice");
 
+    // system df counts the snapshot as the image's, not as cache.
+    let df = images.disk_usage().unwrap();
+    assert!(df.images.size > text.len() as u64, "{df:?}");
+    assert!(df.build_cache.size < text.len() as u64, "{df:?}");
+
     // verify knows such a layer is backed by its snapshot.
     let problems = buildr::verify(&root).unwrap();
     assert!(problems.is_empty(), "{problems:?}");

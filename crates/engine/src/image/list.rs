@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use buildr_cache::{Digest, PruneOptions, PruneReport};
+use buildr_cache::{Digest, PruneOptions, PruneReport, SnapshotId};
 
 use super::time::{human_ago, human_size, parse_rfc3339, unix_now};
 use super::{Image, Images, familiar_name, short_id, split_tag};
@@ -124,10 +124,19 @@ impl Images {
         let usage = self.store.disk_usage()?;
         let images = self.all()?;
         let mut tagged: BTreeSet<Digest> = BTreeSet::new();
+        let mut snapshots: BTreeSet<SnapshotId> = BTreeSet::new();
         for image in &images {
             tagged.insert(image.manifest_digest);
             tagged.insert(image.manifest.config.digest);
             tagged.extend(image.manifest.layers.iter().map(|l| l.digest));
+            snapshots.extend(
+                image
+                    .config
+                    .rootfs
+                    .diff_ids
+                    .iter()
+                    .map(SnapshotId::from_digest),
+            );
         }
         let mut image_bytes = 0u64;
         for digest in &tagged {
@@ -137,8 +146,17 @@ impl Images {
             }
         }
         let other_blobs = usage.blobs.bytes.saturating_sub(image_bytes);
+        // An image's layers are its snapshots too (a layer a build made is
+        // only a snapshot until it is pushed or archived).
+        let mut image_snapshot_bytes = 0u64;
+        for id in &snapshots {
+            if let Some(size) = self.store.snapshot_size(id)? {
+                image_snapshot_bytes = image_snapshot_bytes.saturating_add(size);
+            }
+        }
+        let image_bytes = image_bytes.saturating_add(image_snapshot_bytes);
         let cache_bytes = other_blobs
-            .saturating_add(usage.snapshots.bytes)
+            .saturating_add(usage.snapshots.bytes.saturating_sub(image_snapshot_bytes))
             .saturating_add(usage.records.bytes)
             .saturating_add(usage.temp.bytes);
         Ok(SystemDf {
