@@ -144,9 +144,17 @@ fn layer_options_key_the_cache_apart() {
     // None of that disturbed the default build's records.
     let default = build(&env, &ctx, &[], &[]);
     assert!(!ran_the_run_step(&default), "{}", default.stderr());
-    assert_eq!(
-        last_layer_type(&env),
-        "application/vnd.oci.image.layer.v1.tar+gzip"
+    // Its layer is kept as a snapshot and compressed for the archive,
+    // unless the uncompressed build made the very same layer (same diff
+    // id, the RUN within the same second): then that stored blob serves.
+    let archived = last_layer_type(&env);
+    assert!(
+        [
+            "application/vnd.oci.image.layer.v1.tar+gzip",
+            "application/vnd.oci.image.layer.v1.tar"
+        ]
+        .contains(&archived.as_str()),
+        "{archived}"
     );
 
     // A bad value names itself.

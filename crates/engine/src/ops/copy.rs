@@ -21,13 +21,14 @@ mod writer;
 
 pub(crate) use link::LinkOp;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use buildr_cache::SnapshotId;
 use buildr_solver::{BoxError, ContentHash, ExecCtx, Op};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 
@@ -202,7 +203,20 @@ impl Op<State> for CopyOp {
             links: HashMap::new(),
             dir_times: HashMap::new(),
             excludes: self.exclude_matcher()?,
+            previous: None,
+            reused: HashSet::new(),
         };
+        // Keeps a prune from taking the previous run's snapshot while its
+        // files are linked from.
+        let _lease = self
+            .env
+            .store
+            .lease()
+            .map_err(|e| op_error(&self.location, e))?;
+        let reuse_key = self.reuse_key(&base);
+        if let Source::Context(_) = &self.source {
+            writer.previous = self.previous_run(&reuse_key);
+        }
         if let Some(chown) = &self.chown {
             writer.owner =
                 Some(resolve_owner(&target, chown).map_err(|e| op_error(&self.location, e))?);
@@ -267,6 +281,9 @@ impl Op<State> for CopyOp {
         }
         writer.settle()?;
         let layer = self.env.commit(&upper)?;
+        if let (Source::Context(_), Some(layer)) = (&self.source, &layer) {
+            self.remember_run(&reuse_key, &layer.snapshot);
+        }
         let mut next = StateData::clone(&base);
         next.added.push(layer.is_some());
         next.layers.extend(layer);
@@ -276,6 +293,45 @@ impl Op<State> for CopyOp {
 }
 
 impl CopyOp {
+    /// Names this copy apart from its sources' content: the op and the
+    /// layers it copies onto. Two runs under one key differ only in what
+    /// the context held, so the later can link the earlier's unchanged
+    /// files (the edit loop: one file changed, thousands not rewritten).
+    fn reuse_key(&self, base: &StateData) -> buildr_cache::CacheKey {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(b"buildr/copy-reuse/v1\0");
+        hasher.update(&self.definition());
+        for layer in &base.layers {
+            hasher.update(layer.diff_id.to_string().as_bytes());
+        }
+        buildr_cache::CacheKey::from_bytes(*hasher.finalize().as_bytes())
+    }
+
+    /// The snapshot the previous run under `key` made, if it is still in
+    /// the store. A hint only: any failure reads as none.
+    fn previous_run(&self, key: &buildr_cache::CacheKey) -> Option<PathBuf> {
+        let store = &self.env.store;
+        let record = store.get_record(key).ok()??;
+        let id: SnapshotId = serde_json::from_value(record.value).ok()?;
+        store.snapshot_path(&id).ok()
+    }
+
+    /// Records `snapshot` as this copy's latest run under `key`. The record
+    /// names no referent, so it keeps nothing alive; failing to write it
+    /// only costs the next run its shortcut.
+    fn remember_run(&self, key: &buildr_cache::CacheKey, snapshot: &SnapshotId) {
+        let Ok(value) = serde_json::to_value(snapshot) else {
+            return;
+        };
+        let record = buildr_cache::Record {
+            value,
+            ..buildr_cache::Record::default()
+        };
+        if let Err(e) = self.env.store.put_record(key, &record) {
+            tracing::debug!(error = %e, "cannot remember a copy's run");
+        }
+    }
+
     /// Downloads the URL once per build; returns its sha256 and mtime.
     fn fetch(&self) -> Result<(buildr_cache::Digest, std::time::SystemTime), BoxError> {
         let Source::Url {

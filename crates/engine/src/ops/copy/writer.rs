@@ -8,7 +8,7 @@
 //! created only as parents get the time of the copy. Directory times are
 //! set last ([`Writer::settle`]), after everything below them is written.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt, symlink};
@@ -40,6 +40,13 @@ pub(super) struct Writer<'a> {
     /// Directories' mtimes, applied by [`Writer::settle`] (writing a
     /// child changes its directory's mtime).
     pub(super) dir_times: HashMap<PathBuf, Timespec>,
+    /// The snapshot this copy's previous run made (same sources,
+    /// destination, flags and base, other content): a file found there
+    /// unchanged is hard-linked instead of written ([`Writer::reused`]).
+    pub(super) previous: Option<PathBuf>,
+    /// Inodes of `previous` linked so far: each at most once, so two
+    /// sources never become one file.
+    pub(super) reused: HashSet<(u64, u64)>,
 }
 
 /// The mtime of `meta`, to the nanosecond.
@@ -221,6 +228,11 @@ impl Writer<'_> {
     ) -> Result<PathBuf, BoxError> {
         let host = self.prepare(rel)?;
         self.replace(&host)?;
+        let mode = self.mode_of(meta.mode() & 0o7777, false);
+        let owner = self.owner.unwrap_or(owner);
+        if self.reused(rel, &host, meta, mode, owner) {
+            return Ok(host);
+        }
         let mut out = File::options()
             .write(true)
             .create_new(true)
@@ -229,15 +241,45 @@ impl Writer<'_> {
             .map_err(|e| self.err(format!("create /{}: {e}", clean(rel))))?;
         io::copy(&mut from, &mut out)
             .map_err(|e| self.err(format!("write /{}: {e}", clean(rel))))?;
-        let mode = self.mode_of(meta.mode() & 0o7777, false);
         drop(out);
-        self.finish(
-            &host,
-            mode,
-            self.owner.unwrap_or(owner),
-            Some(mtime_of(meta)),
-        )?;
+        self.finish(&host, mode, owner, Some(mtime_of(meta)))?;
         Ok(host)
+    }
+
+    /// Hard-links `rel` from the previous run's snapshot when that copy is
+    /// this one: a regular file of the source's size and mtime (to the
+    /// nanosecond, which must not be 0: the rule the differ uses to trust
+    /// an unread file) with the mode and owner this copy would give it.
+    /// Snapshots are immutable, so sharing the inode shares nothing
+    /// mutable. Any doubt, or a failed link (the snapshot pruned
+    /// meanwhile), and the file is written instead.
+    fn reused(
+        &mut self,
+        rel: &str,
+        host: &Path,
+        meta: &fs::Metadata,
+        mode: u32,
+        (uid, gid): (u32, u32),
+    ) -> bool {
+        let Some(previous) = &self.previous else {
+            return false;
+        };
+        if meta.mtime_nsec() == 0 || meta.nlink() > 1 {
+            return false;
+        }
+        let path = previous.join(clean(rel));
+        let Ok(old) = fs::symlink_metadata(&path) else {
+            return false;
+        };
+        let same = old.is_file()
+            && old.len() == meta.len()
+            && (old.mtime(), old.mtime_nsec()) == (meta.mtime(), meta.mtime_nsec())
+            && old.mode() & 0o7777 == mode
+            && (!rustix::process::geteuid().is_root() || (old.uid(), old.gid()) == (uid, gid));
+        if !same || !self.reused.insert((old.dev(), old.ino())) {
+            return false;
+        }
+        fs::hard_link(&path, host).is_ok()
     }
 
     /// Links `rel` to the earlier copy `first`; `false` when `first` is
