@@ -5,8 +5,8 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, mpsc};
 
 use buildr_cache::{Digest, Store};
 
@@ -502,7 +502,9 @@ fn put_verified(store: &Store, m: &FetchedManifest) -> Result<()> {
 /// Unpacks one pulled layer blob from `store` into `dest` with the
 /// hardened extractor; the blob is checked against its digest and size as
 /// it is read, to its last byte (a corrupt blob is an error even if the tar
-/// stream ended before it).
+/// stream ended before it). Reading and decompressing run on a thread of
+/// their own, a few chunks ahead of the extractor, so inflating overlaps
+/// with the file creation the extractor waits on.
 pub fn unpack_layer(
     store: &Store,
     layer: &Descriptor,
@@ -519,15 +521,114 @@ pub fn unpack_layer(
         what: format!("read layer {}", layer.digest),
         source,
     };
-    let mut blob = store
+    let blob = store
         .open_blob_sized(&layer.digest, layer.size)
         .map_err(store_err)?;
-    let stats = {
-        let tar = decompress(&mut blob).map_err(|source| Error::Read { entries: 0, source })?;
-        extract_layer(tar, dest, opts)?
+    let (chunks, rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(4);
+    let reader = std::thread::Builder::new()
+        .name("layer-inflate".into())
+        .spawn(move || inflate(blob, &chunks))
+        .map_err(|source| Error::Read { entries: 0, source })?;
+    let mut tar = Chunks {
+        rx,
+        chunk: Vec::new(),
+        pos: 0,
     };
-    blob.finish().map_err(store_err)?;
+    let extracted = extract_layer(&mut tar, dest, opts);
+    // Read to the end, so the thread reaches the blob's last byte and its
+    // check; after a failed extraction, just let it stop.
+    let drained = match &extracted {
+        Ok(_) => io::copy(&mut tar, &mut io::sink()).map(|_| ()),
+        Err(_) => Ok(()),
+    };
+    drop(tar);
+    let checked = reader
+        .join()
+        .unwrap_or_else(|_| Ok(Err("the layer reader panicked".to_owned())));
+    // A blob that fails its check is named as such, whatever the
+    // extractor made of the bytes before.
+    let checked = checked.map_err(store_err)?;
+    let stats = extracted?;
+    drained.map_err(|source| Error::Read {
+        entries: stats.entries,
+        source,
+    })?;
+    checked.map_err(|reason| Error::Read {
+        entries: stats.entries,
+        source: io::Error::other(reason),
+    })?;
     Ok(stats)
+}
+
+/// The reader thread of [`unpack_layer`]: sends the decompressed tar in
+/// 1 MiB chunks, a decompression error as the last item, then checks the
+/// blob to its end. The outer error is the store's verdict on the blob.
+fn inflate(
+    mut blob: buildr_cache::BlobReader,
+    chunks: &mpsc::SyncSender<io::Result<Vec<u8>>>,
+) -> std::result::Result<std::result::Result<(), String>, buildr_cache::Error> {
+    let sent = (|| -> io::Result<bool> {
+        let mut tar = decompress(&mut blob)?;
+        loop {
+            let mut chunk = vec![0u8; 1 << 20];
+            let mut filled = 0;
+            while filled < chunk.len() {
+                match tar.read(&mut chunk[filled..]) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            if filled == 0 {
+                return Ok(true);
+            }
+            chunk.truncate(filled);
+            if chunks.send(Ok(chunk)).is_err() {
+                // The extractor stopped (it failed): nothing left to check.
+                return Ok(false);
+            }
+        }
+    })();
+    match sent {
+        Ok(true) => blob.finish().map(Ok),
+        Ok(false) => Ok(Ok(())),
+        Err(e) => {
+            // The blob's own check failing shows here as a read error:
+            // report it as the store's verdict on the blob.
+            blob.finish()?;
+            let reason = e.to_string();
+            let _ = chunks.send(Err(e));
+            Ok(Err(reason))
+        }
+    }
+}
+
+/// The consuming end of [`inflate`]'s channel as a `Read`.
+struct Chunks {
+    rx: mpsc::Receiver<io::Result<Vec<u8>>>,
+    chunk: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for Chunks {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(Ok(chunk)) => {
+                    self.chunk = chunk;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                // The sender is done: the end of the tar.
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.pos);
+        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
 }
 
 /// Media types of layers a pull can unpack.
