@@ -96,3 +96,33 @@ fn a_rerun_copy_links_its_unchanged_files_and_makes_the_same_layer() {
     );
     assert!(buildr::verify(&root).unwrap().is_empty());
 }
+
+/// A symlink the previous run copied (`a -> <host dir>`) never leads the
+/// reuse lookup out of its snapshot: a host file that matches the new
+/// source's size, mtime, mode and owner is not linked into the layer.
+#[test]
+fn a_symlink_in_the_previous_run_never_leads_out_of_its_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = dir.path().join("host");
+    write(&host, "f", "secret\n");
+    let ctx = dir.path().join("ctx");
+    write(&ctx, "Dockerfile", "FROM scratch\nCOPY . /app/\n");
+    std::os::unix::fs::symlink(&host, ctx.join("a")).unwrap();
+    let root = dir.path().join("root");
+    build(&root, &ctx, "escape:1");
+
+    // Now `a` is a directory whose `f` looks like the host file to stat.
+    fs::remove_file(ctx.join("a")).unwrap();
+    write(&ctx, "a/f", "public\n");
+    let secret = fs::metadata(host.join("f")).unwrap();
+    fs::File::options()
+        .write(true)
+        .open(ctx.join("a/f"))
+        .unwrap()
+        .set_modified(secret.modified().unwrap())
+        .unwrap();
+    let (snap, _) = build(&root, &ctx, "escape:2");
+    let copied = snap.join("app/a/f");
+    assert_eq!(fs::read_to_string(&copied).unwrap(), "public\n");
+    assert_ne!(fs::metadata(&copied).unwrap().ino(), secret.ino());
+}

@@ -267,7 +267,19 @@ impl Writer<'_> {
         if meta.mtime_nsec() == 0 || meta.nlink() > 1 {
             return false;
         }
-        let path = previous.join(clean(rel));
+        // Every parent must be a real directory of the snapshot: a symlink
+        // there (an earlier context's `a -> /etc`) would lead the lookup,
+        // and the link, out of it.
+        let rel = clean(rel);
+        let mut path = previous.clone();
+        let comps: Vec<&str> = rel.split('/').collect();
+        for comp in &comps[..comps.len().saturating_sub(1)] {
+            path.push(comp);
+            if !fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
+                return false;
+            }
+        }
+        path.push(comps.last().copied().unwrap_or_default());
         let Ok(old) = fs::symlink_metadata(&path) else {
             return false;
         };
