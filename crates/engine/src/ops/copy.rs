@@ -25,7 +25,7 @@ use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use buildr_cache::SnapshotId;
@@ -204,19 +204,24 @@ impl Op<State> for CopyOp {
             dir_times: HashMap::new(),
             excludes: self.exclude_matcher()?,
             previous: None,
+            previous_dir: None,
             reused: HashSet::new(),
         };
-        // Keeps a prune from taking the previous run's snapshot while its
-        // files are linked from.
-        let _lease = self
-            .env
-            .store
-            .lease()
-            .map_err(|e| op_error(&self.location, e))?;
-        let reuse_key = self.reuse_key(&base);
-        if let Source::Context(_) = &self.source {
-            writer.previous = self.previous_run(&reuse_key);
-        }
+        // Only a copy from the context has a previous run to link from; a
+        // lease keeps a prune from taking that snapshot meanwhile.
+        let reuse_key = matches!(self.source, Source::Context(_)).then(|| self.reuse_key(&base));
+        let _lease = match &reuse_key {
+            Some(key) => {
+                let lease = self
+                    .env
+                    .store
+                    .lease()
+                    .map_err(|e| op_error(&self.location, e))?;
+                writer.previous = self.previous_run(key);
+                Some(lease)
+            }
+            None => None,
+        };
         if let Some(chown) = &self.chown {
             writer.owner =
                 Some(resolve_owner(&target, chown).map_err(|e| op_error(&self.location, e))?);
@@ -281,8 +286,8 @@ impl Op<State> for CopyOp {
         }
         writer.settle()?;
         let layer = self.env.commit(&upper)?;
-        if let (Source::Context(_), Some(layer)) = (&self.source, &layer) {
-            self.remember_run(&reuse_key, &layer.snapshot);
+        if let (Some(key), Some(layer)) = (&reuse_key, &layer) {
+            self.remember_run(key, &layer.snapshot);
         }
         let mut next = StateData::clone(&base);
         next.added.push(layer.is_some());
@@ -307,13 +312,13 @@ impl CopyOp {
         buildr_cache::CacheKey::from_bytes(*hasher.finalize().as_bytes())
     }
 
-    /// The snapshot the previous run under `key` made, if it is still in
-    /// the store. A hint only: any failure reads as none.
-    fn previous_run(&self, key: &buildr_cache::CacheKey) -> Option<PathBuf> {
+    /// The snapshot the previous run under `key` made, opened, if it is
+    /// still in the store. A hint only: any failure reads as none.
+    fn previous_run(&self, key: &buildr_cache::CacheKey) -> Option<File> {
         let store = &self.env.store;
         let record = store.get_record(key).ok()??;
         let id: SnapshotId = serde_json::from_value(record.value).ok()?;
-        store.snapshot_path(&id).ok()
+        File::open(store.snapshot_path(&id).ok()?).ok()
     }
 
     /// Records `snapshot` as this copy's latest run under `key`. The record

@@ -15,9 +15,9 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
 use buildr_solver::BoxError;
-use rustix::fs::{AtFlags, CWD, OFlags, Timespec, Timestamps};
+use rustix::fs::{AtFlags, CWD, FileType, OFlags, Timespec, Timestamps};
 
-use super::{ChmodSpec, clean};
+use super::{ChmodSpec, clean, open_beneath};
 use crate::dockerignore::{Decision, DockerIgnore};
 use crate::ops::merged::{Merged, components};
 use crate::ops::op_error;
@@ -43,7 +43,11 @@ pub(super) struct Writer<'a> {
     /// The snapshot this copy's previous run made (same sources,
     /// destination, flags and base, other content): a file found there
     /// unchanged is hard-linked instead of written ([`Writer::reused`]).
-    pub(super) previous: Option<PathBuf>,
+    pub(super) previous: Option<File>,
+    /// The directory of `previous` the last lookup went through, opened
+    /// beneath it (`None`: not a real directory there): sources come
+    /// directory by directory, so each is opened once.
+    pub(super) previous_dir: Option<(String, Option<File>)>,
     /// Inodes of `previous` linked so far: each at most once, so two
     /// sources never become one file.
     pub(super) reused: HashSet<(u64, u64)>,
@@ -267,31 +271,31 @@ impl Writer<'_> {
         if meta.mtime_nsec() == 0 || meta.nlink() > 1 {
             return false;
         }
-        // Every parent must be a real directory of the snapshot: a symlink
-        // there (an earlier context's `a -> /etc`) would lead the lookup,
-        // and the link, out of it.
+        // The parent is opened beneath the snapshot with no symlink on the
+        // way (one the earlier run copied, `a -> /etc`, would lead the
+        // lookup and the link out of it); the file is then looked up and
+        // linked relative to that directory, never followed.
         let rel = clean(rel);
-        let mut path = previous.clone();
-        let comps: Vec<&str> = rel.split('/').collect();
-        for comp in &comps[..comps.len().saturating_sub(1)] {
-            path.push(comp);
-            if !fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
-                return false;
-            }
+        let (parent, name) = rel.rsplit_once('/').unwrap_or(("", &rel));
+        if self.previous_dir.as_ref().is_none_or(|(p, _)| p != parent) {
+            let dir = open_beneath(previous, parent, false).ok();
+            self.previous_dir = Some((parent.to_owned(), dir));
         }
-        path.push(comps.last().copied().unwrap_or_default());
-        let Ok(old) = fs::symlink_metadata(&path) else {
+        let Some((_, Some(dir))) = &self.previous_dir else {
             return false;
         };
-        let same = old.is_file()
-            && old.len() == meta.len()
-            && (old.mtime(), old.mtime_nsec()) == (meta.mtime(), meta.mtime_nsec())
-            && old.mode() & 0o7777 == mode
-            && (!rustix::process::geteuid().is_root() || (old.uid(), old.gid()) == (uid, gid));
-        if !same || !self.reused.insert((old.dev(), old.ino())) {
+        let Ok(old) = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) else {
+            return false;
+        };
+        let same = FileType::from_raw_mode(old.st_mode) == FileType::RegularFile
+            && old.st_size as u64 == meta.len()
+            && (old.st_mtime, old.st_mtime_nsec as i64) == (meta.mtime(), meta.mtime_nsec())
+            && old.st_mode & 0o7777 == mode
+            && (!rustix::process::geteuid().is_root() || (old.st_uid, old.st_gid) == (uid, gid));
+        if !same || !self.reused.insert((old.st_dev, old.st_ino)) {
             return false;
         }
-        fs::hard_link(&path, host).is_ok()
+        rustix::fs::linkat(dir, name, CWD, host, AtFlags::empty()).is_ok()
     }
 
     /// Links `rel` to the earlier copy `first`; `false` when `first` is
