@@ -15,6 +15,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
 
 use build_common::{BIN, Env, workspace};
 
@@ -142,8 +143,13 @@ fn own_fd_count() -> usize {
     fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
+/// The tests of this file run one at a time: the first counts this
+/// process's own fds, which the other's children and pipes would move.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 #[test]
 fn fifty_run_rm_and_fifty_detached_rm_f_leave_nothing_behind() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let Some(env) = Env::new("load-fifty-containers") else {
         return;
     };
@@ -245,6 +251,7 @@ fn fifty_run_rm_and_fifty_detached_rm_f_leave_nothing_behind() {
 
 #[test]
 fn a_sixty_second_soak_keeps_memory_fds_and_the_store_flat() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let test = "load-soak-60s";
     let Some(env) = Env::new(test) else {
         return;
