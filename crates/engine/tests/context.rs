@@ -867,3 +867,55 @@ fn context_is_shared_across_solver_threads() {
     assert!(sums.windows(2).all(|w| w[0] == w[1]));
     assert_eq!(ctx.stats().files_hashed + ctx.stats().cache_hits, 4);
 }
+
+/// Directories nested far deeper than a thread's stack allows recursion
+/// for (paths past PATH_MAX too): the walk, the visit and the checksum go
+/// depth first with explicit stacks, and each directory is opened relative
+/// to its parent. 3000 levels overflowed the solver thread's stack (an
+/// abort, not an error) when the checksum recursed.
+#[test]
+fn a_context_nested_thousands_deep_is_walked_and_summed() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut dir = fs::File::open(tmp.path()).expect("open");
+    const DEPTH: usize = 3000;
+    for _ in 0..DEPTH {
+        rustix::fs::mkdirat(&dir, "d", rustix::fs::Mode::from_raw_mode(0o755)).expect("mkdir");
+        let next = rustix::fs::openat(
+            &dir,
+            "d",
+            rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .expect("open");
+        dir = fs::File::from(next);
+    }
+    let leaf = rustix::fs::openat(
+        &dir,
+        "leaf",
+        rustix::fs::OFlags::CREATE | rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::from_raw_mode(0o644),
+    )
+    .expect("create leaf");
+    rustix::io::write(&leaf, b"x").expect("write leaf");
+    let ctx = open(tmp.path());
+    // On a thread with a small stack, as the solver's workers have.
+    let (entries, sum, leaves) = std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(move || {
+            let entries = ctx.walk().expect("walk");
+            let sum = ctx.checksum(&["."]).expect("checksum");
+            let mut leaves = 0;
+            ctx.visit_under("d", |entry| {
+                leaves += usize::from(entry.kind == EntryKind::File);
+                Ok::<(), Error>(())
+            })
+            .expect("visit");
+            (entries.len(), sum.path_count(), leaves)
+        })
+        .expect("spawn")
+        .join()
+        .expect("no stack overflow");
+    assert_eq!(entries, DEPTH + 1);
+    assert_eq!(sum, DEPTH + 2, "the root, every directory and the leaf");
+    assert_eq!(leaves, 1);
+}

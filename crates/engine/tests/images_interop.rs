@@ -129,7 +129,7 @@ fn umoci_applies_the_whiteouts_of_a_second_layer() {
         upper: &upper,
     })
     .unwrap();
-    let names = diff.names();
+    let names = diff.names().unwrap();
     assert!(names.contains(&"etc/.wh.empty".to_owned()), "{names:?}");
     assert!(names.contains(&"home/.wh.app".to_owned()), "{names:?}");
 

@@ -69,40 +69,78 @@ pub(crate) struct Entry {
     pub link: Option<Vec<u8>>,
 }
 
-/// The computed changes of one layer, in tar order. Write it with
+/// The changes of one layer, in tar order. Write it with
 /// [`Diff::write_layer`] or [`Diff::write_tar`].
+///
+/// An overlay upper dir is not listed up front: every write walks it again,
+/// one directory at a time, so memory follows the widest directory, not
+/// the layer (a 500k-file `COPY` held ~300 bytes per entry, twice over,
+/// when the diff was a list). Two trees are merged into a list.
 #[derive(Debug, Clone)]
 pub struct Diff {
-    pub(crate) entries: Vec<Entry>,
+    changes: Changes,
+}
+
+#[derive(Debug, Clone)]
+enum Changes {
+    Listed(Vec<Entry>),
+    Upper(PathBuf),
 }
 
 impl Diff {
-    /// Computes the changes from `source`.
+    /// Computes the changes from `source`. For an overlay upper dir this
+    /// only checks that it is a directory; what is in it is read (and
+    /// refused, for `redirect_dir` or `metacopy`) when the diff is written.
     pub fn compute(source: DiffSource<'_>) -> Result<Diff> {
-        let mut entries = match source {
-            DiffSource::OverlayUpper(upper) => overlay_entries(upper)?,
-            DiffSource::Trees { lower, upper } => tree_entries(lower, upper)?,
+        let changes = match source {
+            DiffSource::OverlayUpper(upper) => {
+                let meta = std::fs::metadata(upper).map_err(|e| Error::io("stat", upper, e))?;
+                if !meta.is_dir() {
+                    return Err(Error::io(
+                        "walk",
+                        upper,
+                        std::io::Error::from(std::io::ErrorKind::NotADirectory),
+                    ));
+                }
+                Changes::Upper(upper.to_path_buf())
+            }
+            DiffSource::Trees { lower, upper } => {
+                let mut entries = tree_entries(lower, upper)?;
+                entries.sort_unstable_by(|a, b| cmp_paths(&a.name, &b.name));
+                Changes::Listed(entries)
+            }
         };
-        entries.sort_by(|a, b| cmp_paths(&a.name, &b.name));
-        Ok(Diff { entries })
+        Ok(Diff { changes })
+    }
+
+    /// Calls `each` with every entry, in tar order.
+    pub(crate) fn for_each(&self, mut each: impl FnMut(&Entry) -> Result<()>) -> Result<()> {
+        match &self.changes {
+            Changes::Listed(entries) => entries.iter().try_for_each(each),
+            Changes::Upper(upper) => walk_upper(upper, &mut each),
+        }
     }
 
     /// The tar names in order (whiteouts as `.wh.` names), for inspection.
-    pub fn names(&self) -> Vec<String> {
-        self.entries
-            .iter()
-            .map(|e| String::from_utf8_lossy(&e.name).into_owned())
-            .collect()
-    }
-
-    /// Number of entries.
-    pub fn len(&self) -> usize {
-        self.entries.len()
+    pub fn names(&self) -> Result<Vec<String>> {
+        let mut names = Vec::new();
+        self.for_each(|entry| {
+            names.push(String::from_utf8_lossy(&entry.name).into_owned());
+            Ok(())
+        })?;
+        Ok(names)
     }
 
     /// True when nothing changed.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+    pub fn is_empty(&self) -> Result<bool> {
+        match &self.changes {
+            Changes::Listed(entries) => Ok(entries.is_empty()),
+            // Sockets are the only entries a layer leaves out.
+            Changes::Upper(upper) => Ok(Level::open(upper, Vec::new(), false)?
+                .children
+                .next()
+                .is_none()),
+        }
     }
 }
 
@@ -156,7 +194,7 @@ fn walk(root: &Path) -> Result<Vec<Walked>> {
     Ok(out)
 }
 
-fn node(w: &Walked, xattrs: Xattrs) -> Result<Entry> {
+fn node(w: Walked, xattrs: Xattrs) -> Result<Entry> {
     let link = if w.stat.kind == Kind::Symlink {
         let target = std::fs::read_link(&w.abs).map_err(|e| Error::io("read link", &w.abs, e))?;
         Some(target.as_os_str().as_bytes().to_vec())
@@ -164,13 +202,22 @@ fn node(w: &Walked, xattrs: Xattrs) -> Result<Entry> {
         None
     };
     Ok(Entry {
-        name: w.rel.clone(),
+        name: w.rel,
         kind: EntryKind::Node,
-        source: w.abs.clone(),
-        stat: Some(w.stat.clone()),
+        source: w.abs,
+        stat: Some(w.stat),
         xattrs,
         link,
     })
+}
+
+fn node_of(w: &Walked, xattrs: Xattrs) -> Result<Entry> {
+    let walked = Walked {
+        rel: w.rel.clone(),
+        abs: w.abs.clone(),
+        stat: w.stat.clone(),
+    };
+    node(walked, xattrs)
 }
 
 fn marker(name: Vec<u8>, kind: EntryKind) -> Entry {
@@ -192,48 +239,120 @@ fn whiteout_name(rel: &[u8]) -> Vec<u8> {
     }
 }
 
-fn opaque_name(dir: &[u8]) -> Vec<u8> {
-    [dir, b"/.wh..wh..opq"].concat()
-}
-
 fn xattrs_of(path: &Path) -> Result<Xattrs> {
     read_xattrs(path).map_err(|e| Error::io("read xattrs of", path, e))
 }
 
-fn overlay_entries(upper: &Path) -> Result<Vec<Entry>> {
-    let mut entries = Vec::new();
-    for w in walk(upper)? {
-        match w.stat.kind {
-            Kind::Socket => continue,
-            Kind::Char if w.stat.rdev == 0 => {
-                entries.push(marker(whiteout_name(&w.rel), EntryKind::Whiteout));
-                continue;
-            }
-            _ => {}
+/// One entry of an upper dir, as its directory's listing sorts it.
+struct Child {
+    /// The name in the tar: `.wh.<name>` for a whiteout.
+    tar_name: Vec<u8>,
+    /// The name on disk and its `lstat` (`None`: the opaque marker).
+    node: Option<(Vec<u8>, Stat)>,
+}
+
+/// A directory of the upper dir being walked: its children left to visit.
+struct Level {
+    path: PathBuf,
+    /// Relative to the upper dir; empty for the upper dir itself.
+    rel: Vec<u8>,
+    children: std::vec::IntoIter<Child>,
+}
+
+impl Level {
+    /// Lists and `lstat`s the directory at `path`, children sorted by tar
+    /// name with the opaque marker among them (so the walk is in
+    /// component-wise order, see [`cmp_paths`]), sockets left out.
+    fn open(path: &Path, rel: Vec<u8>, opaque: bool) -> Result<Level> {
+        let read_err = |e| Error::io("read directory", path, e);
+        let mut children = Vec::new();
+        for item in std::fs::read_dir(path).map_err(read_err)? {
+            let item = item.map_err(read_err)?;
+            let name = item.file_name().as_bytes().to_vec();
+            let meta = item
+                .metadata()
+                .map_err(|e| Error::io("stat", item.path(), e))?;
+            let stat = Stat::from_metadata(&meta);
+            let tar_name = match stat.kind {
+                Kind::Socket => continue,
+                Kind::Char if stat.rdev == 0 => [b".wh.", name.as_slice()].concat(),
+                _ => name.clone(),
+            };
+            children.push(Child {
+                tar_name,
+                node: Some((name, stat)),
+            });
         }
-        let mut xattrs = xattrs_of(&w.abs)?;
-        for name in xattrs.keys() {
+        if opaque {
+            children.push(Child {
+                tar_name: b".wh..wh..opq".to_vec(),
+                node: None,
+            });
+        }
+        children.sort_unstable_by(|a, b| a.tar_name.cmp(&b.tar_name));
+        Ok(Level {
+            path: path.to_path_buf(),
+            rel,
+            children: children.into_iter(),
+        })
+    }
+}
+
+/// Walks an overlay upper dir depth first without recursion (a layer may
+/// nest directories deeper than a thread's stack), one listing per level
+/// held at a time, calling `each` with every entry in tar order.
+fn walk_upper(upper: &Path, each: &mut dyn FnMut(&Entry) -> Result<()>) -> Result<()> {
+    let mut stack = vec![Level::open(upper, Vec::new(), false)?];
+    while let Some(level) = stack.last_mut() {
+        let Some(child) = level.children.next() else {
+            stack.pop();
+            continue;
+        };
+        let name = if level.rel.is_empty() {
+            child.tar_name
+        } else {
+            [level.rel.as_slice(), b"/", child.tar_name.as_slice()].concat()
+        };
+        let Some((disk_name, stat)) = child.node else {
+            each(&marker(name, EntryKind::Opaque))?;
+            continue;
+        };
+        if stat.kind == Kind::Char && stat.rdev == 0 {
+            each(&marker(name, EntryKind::Whiteout))?;
+            continue;
+        }
+        let source = level.path.join(std::ffi::OsStr::from_bytes(&disk_name));
+        let mut xattrs = xattrs_of(&source)?;
+        for xattr in xattrs.keys() {
             let unsupported = ["redirect", "metacopy"].iter().any(|f| {
-                name == &format!("trusted.overlay.{f}") || name == &format!("user.overlay.{f}")
+                xattr == &format!("trusted.overlay.{f}") || xattr == &format!("user.overlay.{f}")
             });
             if unsupported {
                 return Err(Error::UnsupportedOverlay {
-                    path: w.abs.clone(),
-                    xattr: name.clone(),
+                    path: source,
+                    xattr: xattr.clone(),
                 });
             }
         }
-        let opaque = w.stat.kind == Kind::Dir
+        let opaque = stat.kind == Kind::Dir
             && ["trusted.overlay.opaque", "user.overlay.opaque"]
                 .iter()
                 .any(|n| xattrs.get(*n).is_some_and(|v| v == b"y"));
-        xattrs.retain(|name, _| !is_overlay_xattr(name));
-        entries.push(node(&w, xattrs)?);
-        if opaque {
-            entries.push(marker(opaque_name(&w.rel), EntryKind::Opaque));
+        xattrs.retain(|xattr, _| !is_overlay_xattr(xattr));
+        let is_dir = stat.kind == Kind::Dir;
+        let walked = Walked {
+            rel: name,
+            abs: source,
+            stat,
+        };
+        let entry = node(walked, xattrs)?;
+        each(&entry)?;
+        if is_dir {
+            let level = Level::open(&entry.source, entry.name, opaque)?;
+            stack.push(level);
         }
     }
-    Ok(entries)
+    Ok(())
 }
 
 fn tree_entries(lower: &Path, upper: &Path) -> Result<Vec<Entry>> {
@@ -275,7 +394,7 @@ fn tree_entries(lower: &Path, upper: &Path) -> Result<Vec<Entry>> {
                 }
                 let xattrs = xattrs_of(&u.abs)?;
                 emitted.insert(u.rel.clone());
-                entries.push(node(u, xattrs)?);
+                entries.push(node_of(u, xattrs)?);
             }
             Ordering::Equal => {
                 let (l, u) = (&lowers[li], &uppers[ui]);
@@ -296,7 +415,7 @@ fn tree_entries(lower: &Path, upper: &Path) -> Result<Vec<Entry>> {
                 let ux = xattrs_of(&u.abs)?;
                 if changed(l, u, &lx, &ux)? {
                     emitted.insert(u.rel.clone());
-                    entries.push(node(u, ux)?);
+                    entries.push(node_of(u, ux)?);
                 }
             }
         }
@@ -313,7 +432,7 @@ fn tree_entries(lower: &Path, upper: &Path) -> Result<Vec<Entry>> {
                 break;
             }
             if let Some(w) = by_rel.get(name) {
-                parents.push(node(w, xattrs_of(&w.abs)?)?);
+                parents.push(node_of(w, xattrs_of(&w.abs)?)?);
             }
         }
     }
@@ -393,6 +512,5 @@ mod tests {
     fn whiteout_names() {
         assert_eq!(whiteout_name(b"x"), b".wh.x");
         assert_eq!(whiteout_name(b"a/b/x"), b"a/b/.wh.x");
-        assert_eq!(opaque_name(b"a"), b"a/.wh..wh..opq");
     }
 }

@@ -58,15 +58,15 @@ impl Diff {
     /// Writes the uncompressed tar to `out` and returns it.
     pub fn write_tar<W: Write>(&self, out: W, source_date_epoch: Option<i64>) -> Result<W> {
         let mut builder = tar::Builder::new(out);
-        let mut first_names: HashMap<(u64, u64), &[u8]> = HashMap::new();
-        for entry in &self.entries {
+        let mut first_names: HashMap<(u64, u64), Vec<u8>> = HashMap::new();
+        self.for_each(|entry| {
             write_entry(&mut builder, entry, source_date_epoch, &mut first_names).map_err(
                 |source| Error::Write {
                     entry: String::from_utf8_lossy(&entry.name).into_owned(),
                     source,
                 },
-            )?;
-        }
+            )
+        })?;
         builder.into_inner().map_err(|source| Error::Write {
             entry: "(end of layer)".into(),
             source,
@@ -74,11 +74,11 @@ impl Diff {
     }
 }
 
-fn write_entry<'a, W: Write>(
+fn write_entry<W: Write>(
     builder: &mut tar::Builder<W>,
-    entry: &'a Entry,
+    entry: &Entry,
     epoch: Option<i64>,
-    first_names: &mut HashMap<(u64, u64), &'a [u8]>,
+    first_names: &mut HashMap<(u64, u64), Vec<u8>>,
 ) -> io::Result<()> {
     let mut pax: Vec<(String, Vec<u8>)> = Vec::new();
     let mut header = Header::new_ustar();
@@ -140,7 +140,7 @@ fn write_entry<'a, W: Write>(
                     set_link(&mut header, first, &mut pax);
                     return append(builder, header, &pax, &mut io::empty());
                 }
-                first_names.insert((stat.dev, stat.ino), &entry.name);
+                first_names.insert((stat.dev, stat.ino), entry.name.clone());
             }
             header.set_entry_type(EntryType::Regular);
             if stat.size > USTAR_MAX_SIZE {

@@ -12,26 +12,21 @@
 //! the op's definition carries), and so are mtime and ctime: a touched but
 //! unchanged file keeps its checksum, so the solver still hits.
 
-use std::collections::BTreeMap;
 use std::fmt;
-use std::io::Write;
+use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
 use super::atomic_write;
 use super::fsx::EntryKind;
-use super::walk::Node;
 use crate::error::Result;
 
 const RECORD_MAGIC: &[u8; 8] = b"BRCTXSL1";
-
-/// Path -> checksum pairs, in the order a scan produces them.
-pub(crate) type RecordEntries = Vec<(String, [u8; 32])>;
 
 pub(crate) fn perm(mode: u32) -> u32 {
     mode & 0o7777
 }
 
-fn framed(hasher: &mut blake3::Hasher, bytes: &[u8]) {
+pub(crate) fn framed(hasher: &mut blake3::Hasher, bytes: &[u8]) {
     hasher.update(&(bytes.len() as u64).to_le_bytes());
     hasher.update(bytes);
 }
@@ -45,55 +40,97 @@ pub(crate) fn file_sum(mode: u32, content: &[u8; 32]) -> [u8; 32] {
     *hasher.finalize().as_bytes()
 }
 
-fn link_sum(target: &[u8]) -> [u8; 32] {
+/// The checksum of a symlink to `target`.
+pub(crate) fn link_sum(target: &[u8]) -> [u8; 32] {
     let mut hasher = blake3::Hasher::new();
     hasher.update(&[EntryKind::Symlink.tag()]);
     framed(&mut hasher, target);
     *hasher.finalize().as_bytes()
 }
 
-fn dir_header(mode: u32) -> blake3::Hasher {
+/// A directory's checksum so far: its type and permission bits; each
+/// included child follows, in byte order of name, as the framed name and
+/// the child's checksum. Finalized before any child, it is the directory's
+/// own entry in a record.
+pub(crate) fn dir_header(mode: u32) -> blake3::Hasher {
     let mut hasher = blake3::Hasher::new();
     hasher.update(&[EntryKind::Dir.tag()]);
     hasher.update(&perm(mode).to_le_bytes());
     hasher
 }
 
-/// The checksum of a hashed node; every entry's own checksum (a
-/// directory's: its header only) goes into `record` under its path.
-pub(crate) fn node_sum(node: &Node, record: &mut RecordEntries) -> [u8; 32] {
-    let path = if node.rel.is_empty() {
-        ".".to_owned()
-    } else {
-        node.rel.clone()
-    };
-    match node.kind {
-        EntryKind::Dir => {
-            record.push((path, *dir_header(node.stat.st_mode).finalize().as_bytes()));
-            dir_sum(node.stat.st_mode, &node.children, record)
+/// Path -> checksum of every entry a selection covers, packed: each entry
+/// is its path's length (`u32` LE), the path and the 32-byte checksum, in
+/// the order the scan produced them. About 40 bytes plus the path per
+/// entry, where a map of strings took four times that; it is sorted only
+/// when a miss must be explained.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RecordBuf {
+    bytes: Vec<u8>,
+    count: usize,
+}
+
+impl RecordBuf {
+    /// Where the record ends now, for [`truncate`](Self::truncate).
+    pub(crate) fn mark(&self) -> (usize, usize) {
+        (self.bytes.len(), self.count)
+    }
+
+    /// Drops what was pushed since `mark`.
+    pub(crate) fn truncate(&mut self, (bytes, count): (usize, usize)) {
+        self.bytes.truncate(bytes);
+        self.count = count;
+    }
+
+    pub(crate) fn push(&mut self, path: &str, sum: &[u8; 32]) {
+        self.bytes
+            .extend_from_slice(&(path.len() as u32).to_le_bytes());
+        self.bytes.extend_from_slice(path.as_bytes());
+        self.bytes.extend_from_slice(sum);
+        self.count += 1;
+    }
+
+    pub(crate) fn append(&mut self, other: RecordBuf) {
+        if self.bytes.capacity() == 0 {
+            *self = other;
+            return;
         }
-        EntryKind::Symlink => {
-            let sum = link_sum(node.link.as_deref().unwrap_or_default());
-            record.push((path, sum));
-            sum
-        }
-        _ => {
-            let sum = file_sum(node.stat.st_mode, &node.content.unwrap_or_default());
-            record.push((path, sum));
-            sum
-        }
+        self.bytes.extend_from_slice(&other.bytes);
+        self.count += other.count;
+    }
+
+    /// How many entries (a path named by two sources counts twice).
+    pub(crate) fn len(&self) -> usize {
+        self.count
+    }
+
+    /// The entries in order. Stops at the first malformed entry, which
+    /// only [`load_record`] could let in, and it checks them all.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8; 32])> {
+        let mut rest = self.bytes.as_slice();
+        std::iter::from_fn(move || {
+            let (entry, tail) = split_entry(rest)?;
+            rest = tail;
+            Some(entry)
+        })
+    }
+
+    /// The entries sorted by path, each path once.
+    fn sorted(&self) -> Vec<(&[u8], &[u8; 32])> {
+        let mut entries: Vec<_> = self.iter().collect();
+        entries.sort_by(|a, b| a.0.cmp(b.0));
+        entries.dedup_by(|a, b| a.0 == b.0);
+        entries
     }
 }
 
-/// The checksum of a directory with permission bits from `mode` and the
-/// (name-sorted) `children`.
-pub(crate) fn dir_sum(mode: u32, children: &[Node], record: &mut RecordEntries) -> [u8; 32] {
-    let mut hasher = dir_header(mode);
-    for child in children {
-        framed(&mut hasher, &child.name);
-        hasher.update(&node_sum(child, record));
-    }
-    *hasher.finalize().as_bytes()
+type Entry<'a> = (&'a [u8], &'a [u8; 32]);
+
+fn split_entry(bytes: &[u8]) -> Option<(Entry<'_>, &[u8])> {
+    let len = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
+    let path = bytes.get(4..4 + len)?;
+    let sum: &[u8; 32] = bytes.get(4 + len..36 + len)?.try_into().ok()?;
+    Some(((path, sum), &bytes[36 + len..]))
 }
 
 /// How one path differs from the previous build.
@@ -123,24 +160,23 @@ impl fmt::Display for Change {
     }
 }
 
-/// Path -> checksum of every entry a selection covers, sorted by path.
-pub(crate) type Record = BTreeMap<String, [u8; 32]>;
-
-/// The first difference between two records.
-pub(crate) fn first_change(old: &Record, new: &Record) -> Option<Change> {
+/// The first difference (in byte order of path) between two records.
+pub(crate) fn first_change(old: &RecordBuf, new: &RecordBuf) -> Option<Change> {
+    let old = old.sorted();
+    let new = new.sorted();
     let mut old_iter = old.iter().peekable();
     let mut new_iter = new.iter().peekable();
     loop {
         let change = match (old_iter.peek(), new_iter.peek()) {
             (None, None) => return None,
-            (Some((path, _)), None) => (path.as_str(), ChangeKind::Removed),
-            (None, Some((path, _))) => (path.as_str(), ChangeKind::Added),
+            (Some((path, _)), None) => (*path, ChangeKind::Removed),
+            (None, Some((path, _))) => (*path, ChangeKind::Added),
             (Some((old_path, old_sum)), Some((new_path, new_sum))) => {
                 match old_path.cmp(new_path) {
-                    std::cmp::Ordering::Less => (old_path.as_str(), ChangeKind::Removed),
-                    std::cmp::Ordering::Greater => (new_path.as_str(), ChangeKind::Added),
+                    std::cmp::Ordering::Less => (*old_path, ChangeKind::Removed),
+                    std::cmp::Ordering::Greater => (*new_path, ChangeKind::Added),
                     std::cmp::Ordering::Equal if old_sum != new_sum => {
-                        (new_path.as_str(), ChangeKind::Modified)
+                        (*new_path, ChangeKind::Modified)
                     }
                     std::cmp::Ordering::Equal => {
                         old_iter.next();
@@ -151,31 +187,36 @@ pub(crate) fn first_change(old: &Record, new: &Record) -> Option<Change> {
             }
         };
         return Some(Change {
-            path: change.0.to_owned(),
+            path: String::from_utf8_lossy(change.0).into_owned(),
             kind: change.1,
         });
     }
 }
 
-/// Writes a record atomically: magic, count, `(len, path, checksum)`
-/// entries, blake3 trailer.
-pub(crate) fn save_record(path: &Path, record: &Record) -> Result<()> {
-    let mut out = Vec::with_capacity(16 + record.len() * 64);
-    out.extend_from_slice(RECORD_MAGIC);
-    out.extend_from_slice(&(record.len() as u64).to_le_bytes());
-    for (entry, sum) in record {
-        out.extend_from_slice(&(entry.len() as u32).to_le_bytes());
-        out.extend_from_slice(entry.as_bytes());
-        out.extend_from_slice(sum);
-    }
-    let trailer = blake3::hash(&out);
-    out.extend_from_slice(trailer.as_bytes());
-    atomic_write(path, |file| file.write_all(&out))
+/// Writes a record atomically: magic, count, the packed entries, blake3
+/// trailer over everything before it.
+pub(crate) fn save_record(path: &Path, record: &RecordBuf) -> Result<()> {
+    atomic_write(path, |file| {
+        let mut out = BufWriter::new(file);
+        let mut hasher = blake3::Hasher::new();
+        for part in [
+            RECORD_MAGIC.as_slice(),
+            &(record.count as u64).to_le_bytes(),
+            &record.bytes,
+        ] {
+            hasher.update(part);
+            out.write_all(part)?;
+        }
+        out.write_all(hasher.finalize().as_bytes())?;
+        out.flush()
+    })
 }
 
-/// Reads a record; `None` when missing or corrupt.
-pub(crate) fn load_record(path: &Path) -> Option<Record> {
-    let bytes = std::fs::read(path).ok()?;
+/// Reads a record; `None` when missing or corrupt (every entry is checked).
+pub(crate) fn load_record(path: &Path) -> Option<RecordBuf> {
+    let mut file = BufReader::new(std::fs::File::open(path).ok()?);
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).ok()?;
     let body_len = bytes.len().checked_sub(32)?;
     let (body, trailer) = bytes.split_at(body_len);
     if blake3::hash(body).as_bytes() != trailer || !body.starts_with(RECORD_MAGIC) {
@@ -183,48 +224,72 @@ pub(crate) fn load_record(path: &Path) -> Option<Record> {
     }
     let count = u64::from_le_bytes(body.get(8..16)?.try_into().ok()?);
     let mut rest = body.get(16..)?;
-    let mut record = Record::new();
-    for _ in 0..count {
-        let len = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
-        let entry = std::str::from_utf8(rest.get(4..4 + len)?).ok()?;
-        let sum: [u8; 32] = rest.get(4 + len..36 + len)?.try_into().ok()?;
-        record.insert(entry.to_owned(), sum);
-        rest = &rest[36 + len..];
+    let mut seen = 0u64;
+    while !rest.is_empty() {
+        let (entry, tail) = split_entry(rest)?;
+        std::str::from_utf8(entry.0).ok()?;
+        rest = tail;
+        seen += 1;
     }
-    rest.is_empty().then_some(record)
+    if seen != count {
+        return None;
+    }
+    bytes.truncate(body_len);
+    bytes.drain(..16);
+    Some(RecordBuf {
+        bytes,
+        count: count as usize,
+    })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{ChangeKind, Record, first_change};
+    use super::{ChangeKind, RecordBuf, first_change, load_record, save_record};
+
+    fn record(entries: &[(&str, u8)]) -> RecordBuf {
+        let mut record = RecordBuf::default();
+        for (path, sum) in entries {
+            record.push(path, &[*sum; 32]);
+        }
+        record
+    }
 
     #[test]
-    fn first_change_names_the_first_differing_path() {
-        let old: Record = [
-            ("a".into(), [1; 32]),
-            ("b/c".into(), [2; 32]),
-            ("d".into(), [3; 32]),
-        ]
-        .into();
-        let mut new = old.clone();
-        assert_eq!(first_change(&old, &new), None);
-        new.insert("b/c".into(), [9; 32]);
+    fn first_change_names_the_first_differing_path_in_byte_order() {
+        // Scan order ("b" before "b/c" before "b-d") is not byte order.
+        let old = record(&[("a", 1), ("b", 2), ("b/c", 3), ("b-d", 4)]);
+        assert_eq!(first_change(&old, &old.clone()), None);
+        let new = record(&[("a", 1), ("b", 2), ("b/c", 9), ("b-d", 5)]);
         let change = first_change(&old, &new).expect("a change");
         assert_eq!(
             (change.path.as_str(), change.kind),
-            ("b/c", ChangeKind::Modified)
+            ("b-d", ChangeKind::Modified)
         );
-        assert_eq!(change.to_string(), "b/c changed");
-        new.insert("b/a".into(), [0; 32]);
+        assert_eq!(change.to_string(), "b-d changed");
+        let added = record(&[("a", 1), ("b", 2), ("b/a", 0), ("b/c", 3), ("b-d", 4)]);
         assert_eq!(
-            first_change(&old, &new).map(|c| c.to_string()),
+            first_change(&old, &added).map(|c| c.to_string()),
             Some("b/a was added".into())
         );
-        let mut fewer = old.clone();
-        fewer.remove("a");
+        let fewer = record(&[("b", 2), ("b/c", 3), ("b-d", 4)]);
         assert_eq!(
             first_change(&old, &fewer).map(|c| c.to_string()),
             Some("a was removed".into())
         );
+    }
+
+    #[test]
+    fn a_saved_record_loads_back_and_a_damaged_one_does_not() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("r.bin");
+        let saved = record(&[("src", 1), ("src/main.rs", 2), ("Cargo.toml", 3)]);
+        save_record(&path, &saved).expect("save");
+        let loaded = load_record(&path).expect("load");
+        assert_eq!(loaded.len(), 3);
+        assert!(loaded.iter().eq(saved.iter()));
+        let mut bytes = std::fs::read(&path).expect("read");
+        bytes[20] ^= 1;
+        std::fs::write(&path, &bytes).expect("write");
+        assert!(load_record(&path).is_none());
     }
 }

@@ -49,10 +49,11 @@ pub use fsx::EntryKind;
 pub use source::{StdinInput, find_dockerignore, load_dockerignore};
 pub use statcache::RACY_WINDOW_NS;
 
-use checksum::{Record, RecordEntries};
+use checksum::RecordBuf;
 use fsx::{FsError, Resolved};
 use statcache::StatCache;
-use walk::{Node, Scan};
+use walk::Scan;
+pub use walk::VisitError;
 
 use crate::dockerignore::{Decision, DockerIgnore};
 use crate::error::{Error, Result};
@@ -107,7 +108,7 @@ pub struct Selection {
     key: [u8; 32],
     checksum: ContentHash,
     matches: Vec<SourceMatch>,
-    record: Record,
+    record: RecordBuf,
 }
 
 impl Selection {
@@ -227,11 +228,7 @@ impl BuildContext {
     /// Every entry of the context the `.dockerignore` lets through, parents
     /// before children, siblings in byte order of name. Never opens a file.
     pub fn walk(&self) -> Result<Vec<ContextEntry>> {
-        let scan = self.scan(None);
-        let nodes = scan.dir(&self.root, "")?;
-        let mut out = Vec::new();
-        flatten(&nodes, &mut out);
-        Ok(out)
+        self.scan().walk(&self.root, "")
     }
 
     /// Like [`walk`](Self::walk) but only below the directory `rel` (a
@@ -239,23 +236,46 @@ impl BuildContext {
     /// the root). Paths stay relative to the context root, the directory
     /// itself is not listed; a missing `rel` is BuildKit's not-found error.
     pub fn walk_under(&self, rel: &str) -> Result<Vec<ContextEntry>> {
-        let scan = self.scan(None);
+        let mut out = Vec::new();
+        self.visit_under(rel, |entry| {
+            out.push(entry);
+            Ok::<(), Error>(())
+        })
+        .map_err(VisitError::flatten)?;
+        Ok(out)
+    }
+
+    /// [`walk_under`](Self::walk_under), calling `each` with one entry at a
+    /// time instead of listing them (`""` for the whole context): memory
+    /// follows the widest directory, not the context. Stops at the first
+    /// error, the walk's or the visitor's.
+    pub fn visit_under<E>(
+        &self,
+        rel: &str,
+        mut each: impl FnMut(ContextEntry) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), VisitError<E>> {
+        let scan = self.scan();
         let cleaned = clean_source(rel);
-        let not_found = || Error::ContextSourceNotFound {
-            source_path: format!("/{cleaned}"),
+        if cleaned.is_empty() {
+            return scan.visit(&self.root, "", &mut each);
+        }
+        let not_found = || {
+            VisitError::Walk(Error::ContextSourceNotFound {
+                source_path: format!("/{cleaned}"),
+            })
         };
-        let dir = self.lookup(&scan, &cleaned)?.ok_or_else(not_found)?;
+        let dir = self
+            .lookup(&scan, &cleaned)
+            .map_err(VisitError::Walk)?
+            .ok_or_else(not_found)?;
         if EntryKind::of(&dir.stat) != EntryKind::Dir
             || self.ignore.decide(&dir.rel, true) == Decision::Exclude
         {
             return Err(not_found());
         }
         let fd = fsx::open_dir_at(dir.parent.as_fd(), OsStr::from_bytes(&dir.name), &dir.stat)
-            .map_err(|e| scan.error(&dir.rel, e))?;
-        let nodes = scan.dir(&fd, &dir.rel)?;
-        let mut out = Vec::new();
-        flatten(&nodes, &mut out);
-        Ok(out)
+            .map_err(|e| VisitError::Walk(scan.error(&dir.rel, e)))?;
+        scan.visit(&fd, &dir.rel, &mut each)
     }
 
     /// The entries the sources of one `COPY` name. A path that does not
@@ -285,7 +305,7 @@ impl BuildContext {
         hasher.update(b"buildr-context-selection/v1");
         let mut key = blake3::Hasher::new();
         let mut matches = Vec::new();
-        let mut record = Record::new();
+        let mut record = RecordBuf::default();
         for source in sources {
             let source = source.as_ref();
             let cleaned = clean_source(source);
@@ -304,7 +324,7 @@ impl BuildContext {
                     hasher.update(path.rsplit('/').next().unwrap_or_default().as_bytes());
                 }
                 hasher.update(&sum);
-                record.extend(entries);
+                record.append(entries);
                 matches.push(SourceMatch {
                     source: source.to_owned(),
                     path,
@@ -365,11 +385,10 @@ impl BuildContext {
         Some(with_ext(base, "sel").join(format!("{name}.bin")))
     }
 
-    fn scan<'a>(&'a self, hash: Option<&'a StatCache>) -> Scan<'a> {
+    fn scan(&self) -> Scan<'_> {
         Scan {
             ignore: &self.ignore,
             root_path: &self.root_path,
-            hash,
         }
     }
 
@@ -379,7 +398,7 @@ impl BuildContext {
         let not_found = || Error::ContextSourceNotFound {
             source_path: format!("/{cleaned}"),
         };
-        let scan = self.scan(None);
+        let scan = self.scan();
         let parts: Vec<&str> = cleaned.split('/').filter(|p| !p.is_empty()).collect();
         let mut candidates = vec![String::new()];
         let wildcard = parts.iter().any(|part| glob::has_wildcards(part));
@@ -460,51 +479,32 @@ impl BuildContext {
     }
 
     /// The checksum of one resolved source and the record of what it covers.
-    fn entry_sum(&self, resolved: &Resolved) -> Result<([u8; 32], RecordEntries)> {
-        let scan = self.scan(Some(&self.cache));
-        let kind = EntryKind::of(&resolved.stat);
-        let mut node = Node {
-            name: resolved.name.clone(),
-            rel: resolved.rel.clone(),
-            kind,
-            stat: resolved.stat,
-            content: None,
-            link: None,
-            included: true,
-            readable: true,
-            children: Vec::new(),
-        };
-        match kind {
-            EntryKind::Dir => {
-                let fd = fsx::open_dir_at(
-                    resolved.parent.as_fd(),
-                    OsStr::from_bytes(&resolved.name),
-                    &resolved.stat,
-                )
-                .map_err(|e| scan.error(&resolved.rel, e))?;
-                node.children = scan.dir(&fd, &resolved.rel)?;
-            }
-            EntryKind::File => {
-                node.content =
-                    Some(scan.file_content(&self.cache, resolved.parent.as_fd(), &node)?);
-            }
-            EntryKind::Symlink => {
-                // Only reached for a symlink that was not followed.
-                let target =
-                    fsx::read_link_at(resolved.parent.as_fd(), OsStr::from_bytes(&resolved.name))
-                        .map_err(|e| scan.error(&resolved.rel, e))?;
-                node.link = Some(target);
-            }
-            EntryKind::Socket => node.content = Some(EntryKind::socket_content()),
-            special => {
-                return Err(Error::ContextSpecialFile {
-                    path: self.root_path.join(&resolved.rel),
-                    kind: special.describe(),
-                });
-            }
+    fn entry_sum(&self, resolved: &Resolved) -> Result<([u8; 32], RecordBuf)> {
+        let scan = self.scan();
+        if EntryKind::of(&resolved.stat) == EntryKind::Dir {
+            let fd = fsx::open_dir_at(
+                resolved.parent.as_fd(),
+                OsStr::from_bytes(&resolved.name),
+                &resolved.stat,
+            )
+            .map_err(|e| scan.error(&resolved.rel, e))?;
+            return scan.sum_dir(&self.cache, &fd, &resolved.rel, resolved.stat.st_mode);
         }
-        let mut record = Vec::new();
-        let sum = checksum::node_sum(&node, &mut record);
+        // A symlink here is one that was not followed.
+        let sum = scan.leaf_sum(
+            &self.cache,
+            resolved.parent.as_fd(),
+            &resolved.name,
+            &resolved.rel,
+            &resolved.stat,
+        )?;
+        let mut record = RecordBuf::default();
+        let path = if resolved.rel.is_empty() {
+            "."
+        } else {
+            &resolved.rel
+        };
+        record.push(path, &sum);
         Ok((sum, record))
     }
 }
@@ -543,20 +543,6 @@ fn list_names(dir: &OwnedFd) -> Result<Vec<String>, FsError> {
         }
     }
     Ok(names)
-}
-
-fn flatten(nodes: &[Node], out: &mut Vec<ContextEntry>) {
-    for node in nodes {
-        out.push(ContextEntry {
-            path: node.rel.clone(),
-            kind: node.kind,
-            mode: node.stat.st_mode,
-            size: node.stat.st_size as u64,
-            included: node.included,
-            readable: node.readable,
-        });
-        flatten(&node.children, out);
-    }
 }
 
 fn with_ext(base: &Path, ext: &str) -> PathBuf {

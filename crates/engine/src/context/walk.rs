@@ -34,40 +34,68 @@ use std::path::Path;
 use rayon::prelude::*;
 use rustix::fs::{Dir, Stat};
 
+use super::ContextEntry;
+use super::checksum::{self, RecordBuf};
 use super::fsx::{self, EntryKind, FsError};
 use super::statcache::{FileStamp, StatCache};
 use crate::dockerignore::{Decision, DockerIgnore};
 use crate::error::{Error, Result};
-
-/// One entry of a scanned tree.
-#[derive(Debug)]
-pub(crate) struct Node {
-    pub name: Vec<u8>,
-    pub rel: String,
-    pub kind: EntryKind,
-    pub stat: Stat,
-    /// A file's content hash (when hashing).
-    pub content: Option<[u8; 32]>,
-    /// A symlink's target (when hashing).
-    pub link: Option<Vec<u8>>,
-    /// False for an excluded directory kept because an exception
-    /// re-includes something below it.
-    pub included: bool,
-    /// False for a directory that could not be listed (walk only).
-    pub readable: bool,
-    pub children: Vec<Node>,
-}
 
 /// Settings of one scan.
 pub(crate) struct Scan<'a> {
     pub ignore: &'a DockerIgnore,
     /// Where the context lives, for messages.
     pub root_path: &'a Path,
-    /// When set, file contents are hashed (through this cache), symlink
-    /// targets read, and unreadable or special entries are errors.
-    pub hash: Option<&'a StatCache>,
 }
 
+/// An entry the `.dockerignore` does not exclude outright.
+struct Seen {
+    name: Vec<u8>,
+    rel: String,
+    kind: EntryKind,
+    stat: Stat,
+    /// False for a directory excluded but descended into, because an
+    /// exception may re-include something below it.
+    included: bool,
+}
+
+/// Why a visit stopped: the walk failed, or the visitor did.
+#[derive(Debug)]
+pub enum VisitError<E> {
+    Walk(Error),
+    Visitor(E),
+}
+
+impl<E: std::fmt::Display> std::fmt::Display for VisitError<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VisitError::Walk(err) => err.fmt(f),
+            VisitError::Visitor(err) => err.fmt(f),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for VisitError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            VisitError::Walk(err) => Some(err),
+            VisitError::Visitor(err) => Some(err),
+        }
+    }
+}
+
+impl VisitError<Error> {
+    pub(crate) fn flatten(self) -> Error {
+        match self {
+            VisitError::Walk(err) | VisitError::Visitor(err) => err,
+        }
+    }
+}
+
+/// Nothing of a scan outlives the directory being scanned but its result:
+/// a walk returns flat entries, a checksum returns the sum and a compact
+/// record, so memory follows the context's entry count at a few dozen bytes
+/// each, not a tree of `stat`s.
 impl Scan<'_> {
     pub(crate) fn error(&self, rel: &str, err: FsError) -> Error {
         let path = self.root_path.join(rel);
@@ -87,22 +115,17 @@ impl Scan<'_> {
         }
     }
 
-    /// Scans the directory `dir` (relative path `rel`, `""` for the root).
-    pub(crate) fn dir(&self, dir: &OwnedFd, rel: &str) -> Result<Vec<Node>> {
-        let names = match list(dir.as_fd()) {
-            Ok(names) => names,
-            Err(err) => return Err(self.error(rel, err)),
-        };
-        let mut nodes = names
-            .into_par_iter()
-            .map(|name| self.entry(dir.as_fd(), rel, name))
-            .filter_map(Result::transpose)
-            .collect::<Result<Vec<Node>>>()?;
-        nodes.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-        Ok(nodes)
+    /// The names in `dir`, in byte order (the order of the walk and of a
+    /// directory's checksum).
+    fn names(&self, dir: BorrowedFd<'_>, rel: &str) -> Result<Vec<Vec<u8>>> {
+        let mut names = list(dir).map_err(|err| self.error(rel, err))?;
+        names.sort_unstable();
+        Ok(names)
     }
 
-    fn entry(&self, dir: BorrowedFd<'_>, parent_rel: &str, name: Vec<u8>) -> Result<Option<Node>> {
+    /// `lstat`s `name` in `dir` and applies the `.dockerignore`; `None`
+    /// when the entry is excluded or was deleted since the listing.
+    fn see(&self, dir: BorrowedFd<'_>, parent_rel: &str, name: Vec<u8>) -> Result<Option<Seen>> {
         let rel = join(parent_rel, &name);
         let stat = match fsx::lstat_at(dir, OsStr::from_bytes(&name)) {
             Ok(stat) => stat,
@@ -115,92 +138,283 @@ impl Scan<'_> {
         };
         let kind = EntryKind::of(&stat);
         let decision = self.ignore.decide(&rel, kind == EntryKind::Dir);
-        if decision == Decision::Exclude {
+        if decision == Decision::Exclude
+            || (decision != Decision::Include && kind != EntryKind::Dir)
+        {
             return Ok(None);
         }
-        let os_name = OsStr::from_bytes(&name).to_os_string();
-        let os_name = os_name.as_os_str();
-        let mut node = Node {
+        Ok(Some(Seen {
             name,
             rel,
             kind,
             stat,
-            content: None,
-            link: None,
             included: decision == Decision::Include,
-            readable: true,
-            children: Vec::new(),
+        }))
+    }
+
+    /// Every entry below the directory `dir` (relative path `rel`, `""`
+    /// for the root), parents before children, siblings in byte order of
+    /// name. Opens no file; a directory it may not list is reported as
+    /// unreadable, not an error.
+    pub(crate) fn walk(&self, dir: &OwnedFd, rel: &str) -> Result<Vec<ContextEntry>> {
+        let mut out = Vec::new();
+        self.visit(dir, rel, &mut |entry| {
+            out.push(entry);
+            Ok::<(), Error>(())
+        })
+        .map_err(VisitError::flatten)?;
+        Ok(out)
+    }
+
+    /// [`walk`](Self::walk), one entry at a time: memory follows the depth
+    /// and the widest directory, not the context. Depth first without
+    /// recursion (a context may nest deeper than a thread's stack); each
+    /// directory's entries are `lstat`ed in parallel.
+    pub(crate) fn visit<E>(
+        &self,
+        dir: &OwnedFd,
+        rel: &str,
+        each: &mut dyn FnMut(ContextEntry) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), VisitError<E>> {
+        /// A directory being visited.
+        struct Level {
+            fd: OwnedFd,
+            children: std::vec::IntoIter<Seen>,
+            /// An excluded directory's own entry, sent only once something
+            /// below it is.
+            pending: Option<ContextEntry>,
+        }
+        let open = |fd: OwnedFd, rel: &str, pending| -> Result<Level> {
+            let seen = self
+                .names(fd.as_fd(), rel)?
+                .into_par_iter()
+                .map(|name| self.see(fd.as_fd(), rel, name))
+                .filter_map(Result::transpose)
+                .collect::<Result<Vec<Seen>>>()?;
+            Ok(Level {
+                fd,
+                children: seen.into_iter(),
+                pending,
+            })
         };
-        match kind {
-            EntryKind::Dir => {
-                match fsx::open_dir_at(dir, os_name, &stat) {
-                    Ok(sub) => node.children = self.dir(&sub, &node.rel)?,
+        let first = rustix::io::fcntl_dupfd_cloexec(dir, 0)
+            .map_err(|errno| VisitError::Walk(self.error(rel, fsx::io("duplicate")(errno))))?;
+        let mut stack = vec![open(first, rel, None).map_err(VisitError::Walk)?];
+        while let Some(level) = stack.last_mut() {
+            let Some(seen) = level.children.next() else {
+                stack.pop();
+                continue;
+            };
+            let mut entry = ContextEntry {
+                path: String::new(),
+                kind: seen.kind,
+                mode: seen.stat.st_mode,
+                size: seen.stat.st_size as u64,
+                included: seen.included,
+                readable: true,
+            };
+            let sub = if seen.kind == EntryKind::Dir {
+                let name = OsStr::from_bytes(&seen.name);
+                match fsx::open_dir_at(level.fd.as_fd(), name, &seen.stat) {
+                    Ok(sub) => Some(sub),
                     Err(FsError::Io {
                         errno: rustix::io::Errno::ACCESS,
                         ..
-                    }) if self.hash.is_none() => node.readable = false,
-                    Err(err) => return Err(self.error(&node.rel, err)),
+                    }) => {
+                        entry.readable = false;
+                        None
+                    }
+                    Err(err) => return Err(VisitError::Walk(self.error(&seen.rel, err))),
                 }
-                if !node.included && node.children.is_empty() {
-                    return Ok(None);
+            } else {
+                None
+            };
+            entry.path.clone_from(&seen.rel);
+            if !seen.included {
+                // Kept only for what an exception re-includes below it.
+                if let Some(sub) = sub {
+                    let level = open(sub, &seen.rel, Some(entry)).map_err(VisitError::Walk)?;
+                    stack.push(level);
+                }
+                continue;
+            }
+            // Ancestors held back until now go first.
+            for level in &mut stack {
+                if let Some(parent) = level.pending.take() {
+                    each(parent).map_err(VisitError::Visitor)?;
                 }
             }
-            _ if !node.included => return Ok(None),
-            EntryKind::File => {
-                if let Some(cache) = self.hash {
-                    node.content = Some(self.file_content(cache, dir, &node)?);
-                }
+            each(entry).map_err(VisitError::Visitor)?;
+            if let Some(sub) = sub {
+                let level = open(sub, &seen.rel, None).map_err(VisitError::Walk)?;
+                stack.push(level);
             }
-            EntryKind::Symlink => {
-                if self.hash.is_some() {
-                    let target =
-                        fsx::read_link_at(dir, os_name).map_err(|e| self.error(&node.rel, e))?;
-                    node.link = Some(target);
+        }
+        Ok(())
+    }
+
+    /// The checksum of the directory `dir` (relative path `rel`, permission
+    /// bits from `mode`) and its record: the directory's own entry, then
+    /// every entry below it. Hashes file contents through `cache`, reads
+    /// symlink targets; unreadable or special entries are errors.
+    pub(crate) fn sum_dir(
+        &self,
+        cache: &StatCache,
+        dir: &OwnedFd,
+        rel: &str,
+        mode: u32,
+    ) -> Result<([u8; 32], RecordBuf)> {
+        /// A directory being summed.
+        struct Level {
+            fd: OwnedFd,
+            name: Vec<u8>,
+            included: bool,
+            hasher: blake3::Hasher,
+            children: std::vec::IntoIter<Child>,
+            /// Children folded into `hasher` so far.
+            folded: usize,
+            /// Where its entries start in the record.
+            mark: (usize, usize),
+        }
+        /// A child, its checksum already made unless it is a directory.
+        enum Child {
+            Leaf {
+                name: Vec<u8>,
+                rel: String,
+                sum: [u8; 32],
+            },
+            Dir(Seen),
+        }
+        let mut record = RecordBuf::default();
+        let open = |fd: OwnedFd, rel: &str, mode, name, included, record: &mut RecordBuf| {
+            // Listed, `lstat`ed and files hashed in parallel; the walk
+            // itself goes on in order.
+            let children = self
+                .names(fd.as_fd(), rel)?
+                .into_par_iter()
+                .map(|name| {
+                    let Some(seen) = self.see(fd.as_fd(), rel, name)? else {
+                        return Ok(None);
+                    };
+                    if seen.kind == EntryKind::Dir {
+                        return Ok(Some(Child::Dir(seen)));
+                    }
+                    let sum =
+                        self.leaf_sum(cache, fd.as_fd(), &seen.name, &seen.rel, &seen.stat)?;
+                    Ok(Some(Child::Leaf {
+                        name: seen.name,
+                        rel: seen.rel,
+                        sum,
+                    }))
+                })
+                .filter_map(Result::transpose)
+                .collect::<Result<Vec<Child>>>()?;
+            let hasher = checksum::dir_header(mode);
+            let mark = record.mark();
+            record.push(
+                if rel.is_empty() { "." } else { rel },
+                &hasher.finalize().into(),
+            );
+            Ok::<_, Error>(Level {
+                fd,
+                name,
+                included,
+                hasher,
+                children: children.into_iter(),
+                folded: 0,
+                mark,
+            })
+        };
+        let first = rustix::io::fcntl_dupfd_cloexec(dir, 0)
+            .map_err(|errno| self.error(rel, fsx::io("duplicate")(errno)))?;
+        let mut stack = vec![open(first, rel, mode, Vec::new(), true, &mut record)?];
+        // Depth first without recursion: a context may nest directories
+        // deeper than a thread's stack.
+        while let Some(level) = stack.last_mut() {
+            match level.children.next() {
+                Some(Child::Leaf { name, rel, sum }) => {
+                    checksum::framed(&mut level.hasher, &name);
+                    level.hasher.update(&sum);
+                    level.folded += 1;
+                    record.push(&rel, &sum);
                 }
-            }
-            EntryKind::Socket => {
-                if self.hash.is_some() {
-                    node.content = Some(EntryKind::socket_content());
+                Some(Child::Dir(seen)) => {
+                    let sub = fsx::open_dir_at(
+                        level.fd.as_fd(),
+                        OsStr::from_bytes(&seen.name),
+                        &seen.stat,
+                    )
+                    .map_err(|err| self.error(&seen.rel, err))?;
+                    let mode = seen.stat.st_mode;
+                    let level = open(sub, &seen.rel, mode, seen.name, seen.included, &mut record)?;
+                    stack.push(level);
                 }
-            }
-            special => {
-                if self.hash.is_some() {
-                    return Err(Error::ContextSpecialFile {
-                        path: self.root_path.join(&node.rel),
-                        kind: special.describe(),
-                    });
+                None => {
+                    let Some(done) = stack.pop() else { break };
+                    let sum = *done.hasher.finalize().as_bytes();
+                    let Some(parent) = stack.last_mut() else {
+                        return Ok((sum, record));
+                    };
+                    // An excluded directory counts only for what it
+                    // re-includes.
+                    if !done.included && done.folded == 0 {
+                        record.truncate(done.mark);
+                        continue;
+                    }
+                    checksum::framed(&mut parent.hasher, &done.name);
+                    parent.hasher.update(&sum);
+                    parent.folded += 1;
                 }
             }
         }
-        Ok(Some(node))
+        Ok((*checksum::dir_header(mode).finalize().as_bytes(), record))
     }
 
-    /// The blake3 of a regular file's content, from the cache when its stat
-    /// is unchanged, else read through a verified descriptor.
-    pub(crate) fn file_content(
+    /// The checksum of the non-directory `name` in `dir`.
+    pub(crate) fn leaf_sum(
         &self,
         cache: &StatCache,
         dir: BorrowedFd<'_>,
-        node: &Node,
+        name: &[u8],
+        rel: &str,
+        stat: &Stat,
     ) -> Result<[u8; 32]> {
-        hash_file(cache, dir, &node.name, &node.stat).map_err(|e| match e {
-            HashError::Fs(err) => self.error(&node.rel, err),
-            HashError::Read(source) => Error::Io {
-                action: "read",
-                path: self.root_path.join(&node.rel),
-                source,
-            },
-        })
+        match EntryKind::of(stat) {
+            EntryKind::File => {
+                let content = hash_file(cache, dir, name, stat).map_err(|e| match e {
+                    HashError::Fs(err) => self.error(rel, err),
+                    HashError::Read(source) => Error::Io {
+                        action: "read",
+                        path: self.root_path.join(rel),
+                        source,
+                    },
+                })?;
+                Ok(checksum::file_sum(stat.st_mode, &content))
+            }
+            EntryKind::Socket => Ok(checksum::file_sum(
+                stat.st_mode,
+                &EntryKind::socket_content(),
+            )),
+            EntryKind::Symlink => {
+                let target = fsx::read_link_at(dir, OsStr::from_bytes(name))
+                    .map_err(|err| self.error(rel, err))?;
+                Ok(checksum::link_sum(&target))
+            }
+            special => Err(Error::ContextSpecialFile {
+                path: self.root_path.join(rel),
+                kind: special.describe(),
+            }),
+        }
     }
 }
 
-pub(crate) enum HashError {
+enum HashError {
     Fs(FsError),
     Read(std::io::Error),
 }
 
 /// Hashes the regular file `name` in `dir` that `stat` describes.
-pub(crate) fn hash_file(
+fn hash_file(
     cache: &StatCache,
     dir: BorrowedFd<'_>,
     name: &[u8],

@@ -53,7 +53,7 @@ impl Env {
     /// Commits `upper` (overlay form) as a layer; `None` when nothing changed.
     pub(crate) fn commit(&self, upper: &Path) -> Result<Option<Layer>> {
         let diff = Diff::compute(DiffSource::OverlayUpper(upper))?;
-        if diff.is_empty() {
+        if diff.is_empty()? {
             return Ok(None);
         }
         let layer = if !self.defers_compression() {

@@ -35,7 +35,7 @@ use rustix::fs::{Mode, OFlags, ResolveFlags};
 use super::commit::Env;
 use super::merged::Merged;
 use super::{State, StateData, field, input, op_error};
-use crate::context::{BuildContext, ContextEntry, EntryKind, Selection};
+use crate::context::{BuildContext, ContextEntry, EntryKind, Selection, VisitError};
 use crate::dockerignore::{Decision, DockerIgnore};
 use crate::error::Error;
 pub(crate) use chmod::ChmodSpec;
@@ -388,7 +388,6 @@ impl CopyOp {
         let matches = context.resolve(&self.sources).map_err(|e| self.err(e))?;
         let root =
             File::open(context.root()).map_err(|e| self.err(format!("open build context: {e}")))?;
-        let mut walked = None;
         for m in &matches {
             if ctx.is_cancelled() {
                 return Err(self.err("cancelled"));
@@ -399,10 +398,6 @@ impl CopyOp {
             match m.kind {
                 EntryKind::Dir => {
                     let target = dest;
-                    let entries = match &walked {
-                        Some(entries) => entries,
-                        None => walked.insert(context.walk().map_err(|e| self.err(e))?),
-                    };
                     let resolved = clean(&m.resolved);
                     let source = open_beneath(&root, &resolved, false)
                         .and_then(|dir| dir.metadata())
@@ -413,14 +408,23 @@ impl CopyOp {
                     } else {
                         format!("{resolved}/")
                     };
-                    for entry in entries.iter().filter(|e| e.path.starts_with(&prefix)) {
-                        let rel = &entry.path[prefix.len()..];
+                    // One entry at a time: a 500k-file context is never
+                    // listed in memory.
+                    let copied = context.visit_under(&resolved, |entry| {
+                        if ctx.is_cancelled() {
+                            return Err(self.err("cancelled"));
+                        }
+                        let rel = entry.path.get(prefix.len()..).unwrap_or_default();
                         if writer.excluded(rel, entry.kind == EntryKind::Dir) {
-                            continue;
+                            return Ok(());
                         }
                         let out = join(target, rel);
-                        self.copy_context_entry(&root, &entry.path, entry.kind, &out, writer)?;
-                    }
+                        self.copy_context_entry(&root, &entry.path, entry.kind, &out, writer)
+                    });
+                    copied.map_err(|err| match err {
+                        VisitError::Walk(err) => self.err(err),
+                        VisitError::Visitor(err) => err,
+                    })?;
                 }
                 kind => {
                     // As BuildKit, each source on its own: into the
