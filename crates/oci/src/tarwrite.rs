@@ -147,7 +147,7 @@ fn write_entry<W: Write>(
                 pax.push(("size".into(), stat.size.to_string().into_bytes()));
             }
             header.set_size(stat.size);
-            let file = File::open(&entry.source)?;
+            let file = open_noatime(&entry.source)?;
             let mut data = Exact {
                 inner: file.take(stat.size),
                 left: stat.size,
@@ -156,6 +156,22 @@ fn write_entry<W: Write>(
         }
     }
     append(builder, header, &pax, &mut io::empty())
+}
+
+/// Opens a layer file for reading without updating its access time where
+/// the kernel allows it (owner or `CAP_FOWNER`): a snapshot's files are
+/// read again for every tar made of them, and under `relatime` the first
+/// read after a change of the inode (a hard link made by a COPY rerun
+/// changes its ctime) writes the inode back, a journal write per file.
+fn open_noatime(path: &std::path::Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let noatime = rustix::fs::OFlags::NOATIME.bits() as i32;
+    match File::options().read(true).custom_flags(noatime).open(path) {
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::PERM.raw_os_error()) => {
+            File::open(path)
+        }
+        other => other,
+    }
 }
 
 fn set_name(header: &mut Header, name: &[u8], dir: bool, pax: &mut Vec<(String, Vec<u8>)>) {

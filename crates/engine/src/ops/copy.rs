@@ -206,6 +206,7 @@ impl Op<State> for CopyOp {
             previous: None,
             previous_dir: None,
             reused: HashSet::new(),
+            prepared: None,
         };
         // Only a copy from the context has a previous run to link from; a
         // lease keeps a prune from taking that snapshot meanwhile.

@@ -51,6 +51,11 @@ pub(super) struct Writer<'a> {
     /// Inodes of `previous` linked so far: each at most once, so two
     /// sources never become one file.
     pub(super) reused: HashSet<(u64, u64)>,
+    /// The parent (components joined by `/`) the last [`Writer::prepare`]
+    /// found or made a directory in the upper dir: the entries of a walk
+    /// come directory by directory, so its parents are checked once, not
+    /// once per file. Forgotten whenever this copy removes anything.
+    pub(super) prepared: Option<String>,
 }
 
 /// The mtime of `meta`, to the nanosecond.
@@ -91,9 +96,23 @@ impl Writer<'_> {
     /// directories (with the target's metadata where it has them).
     fn prepare(&mut self, rel: &str) -> Result<PathBuf, BoxError> {
         let comps = components(rel);
+        let parents = &comps[..comps.len().saturating_sub(1)];
+        if let Some(prepared) = &self.prepared
+            && parents
+                .iter()
+                .copied()
+                .eq(prepared.split('/').filter(|c| !c.is_empty()))
+        {
+            let mut host = self.upper.join(prepared);
+            if let Some(last) = comps.last() {
+                host.push(last);
+            }
+            return Ok(host);
+        }
+        self.prepared = None;
         let mut host = self.upper.to_path_buf();
         let mut path = String::new();
-        for comp in comps.iter().take(comps.len().saturating_sub(1)) {
+        for comp in parents {
             host.push(comp);
             if !path.is_empty() {
                 path.push('/');
@@ -106,6 +125,7 @@ impl Writer<'_> {
             }
             self.make_dir(&host, &path, None)?;
         }
+        self.prepared = Some(path);
         if let Some(last) = comps.last() {
             host.push(last);
         }
@@ -158,7 +178,10 @@ impl Writer<'_> {
         }
         match fs::symlink_metadata(&host) {
             Ok(existing) if existing.is_dir() => return Ok(host),
-            Ok(_) => fs::remove_file(&host).map_err(|e| self.err(e))?,
+            Ok(_) => {
+                self.prepared = None;
+                fs::remove_file(&host).map_err(|e| self.err(e))?;
+            }
             Err(_) => {}
         }
         self.make_dir(&host, &clean(rel), meta)?;
@@ -215,11 +238,16 @@ impl Writer<'_> {
         Ok(())
     }
 
-    fn replace(&self, host: &Path) -> Result<(), BoxError> {
-        match fs::symlink_metadata(host) {
-            Ok(meta) if meta.is_dir() => fs::remove_dir_all(host).map_err(|e| self.err(e)),
-            Ok(_) => fs::remove_file(host).map_err(|e| self.err(e)),
-            Err(_) => Ok(()),
+    fn replace(&mut self, host: &Path) -> Result<(), BoxError> {
+        let meta = match fs::symlink_metadata(host) {
+            Ok(meta) => meta,
+            Err(_) => return Ok(()),
+        };
+        self.prepared = None;
+        if meta.is_dir() {
+            fs::remove_dir_all(host).map_err(|e| self.err(e))
+        } else {
+            fs::remove_file(host).map_err(|e| self.err(e))
         }
     }
 
@@ -231,18 +259,31 @@ impl Writer<'_> {
         owner: (u32, u32),
     ) -> Result<PathBuf, BoxError> {
         let host = self.prepare(rel)?;
-        self.replace(&host)?;
         let mode = self.mode_of(meta.mode() & 0o7777, false);
         let owner = self.owner.unwrap_or(owner);
+        // Whatever is in the way (an earlier source's entry) is found by
+        // the link or the create failing, not looked up for every file.
         if self.reused(rel, &host, meta, mode, owner) {
             return Ok(host);
         }
-        let mut out = File::options()
-            .write(true)
-            .create_new(true)
-            .custom_flags(libc_nofollow())
-            .open(&host)
-            .map_err(|e| self.err(format!("create /{}: {e}", clean(rel))))?;
+        let create = || {
+            File::options()
+                .write(true)
+                .create_new(true)
+                .custom_flags(libc_nofollow())
+                .open(&host)
+        };
+        let out = match create() {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                self.replace(&host)?;
+                if self.reused(rel, &host, meta, mode, owner) {
+                    return Ok(host);
+                }
+                create()
+            }
+            other => other,
+        };
+        let mut out = out.map_err(|e| self.err(format!("create /{}: {e}", clean(rel))))?;
         io::copy(&mut from, &mut out)
             .map_err(|e| self.err(format!("write /{}: {e}", clean(rel))))?;
         drop(out);
@@ -292,10 +333,15 @@ impl Writer<'_> {
             && (old.st_mtime, old.st_mtime_nsec as i64) == (meta.mtime(), meta.mtime_nsec())
             && old.st_mode & 0o7777 == mode
             && (!rustix::process::geteuid().is_root() || (old.st_uid, old.st_gid) == (uid, gid));
-        if !same || !self.reused.insert((old.st_dev, old.st_ino)) {
+        let inode = (old.st_dev, old.st_ino);
+        if !same || !self.reused.insert(inode) {
             return false;
         }
-        rustix::fs::linkat(dir, name, CWD, host, AtFlags::empty()).is_ok()
+        let linked = rustix::fs::linkat(dir, name, CWD, host, AtFlags::empty()).is_ok();
+        if !linked {
+            self.reused.remove(&inode);
+        }
+        linked
     }
 
     /// Links `rel` to the earlier copy `first`; `false` when `first` is
