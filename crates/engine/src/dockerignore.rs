@@ -271,7 +271,7 @@ impl DockerIgnore {
     /// matching the path or one of its parent directories decides. The
     /// context root (`""` or `.`) is never excluded.
     pub fn is_excluded(&self, rel_path: &str) -> bool {
-        if rel_path.is_empty() || rel_path == "." {
+        if self.rules.is_empty() || rel_path.is_empty() || rel_path == "." {
             return false;
         }
         let parent = gopath::dir(rel_path);

@@ -221,6 +221,12 @@ impl StatCache {
         let fresh = fresh.sorted();
         let total = self.loaded.len() + fresh.len();
         let only_used = total > MAX_ENTRIES;
+        // Nothing new and nothing to drop: the body would be the one
+        // loaded (its entries were not racy when saved, and time only
+        // moves them further from the window).
+        if fresh.is_empty() && !only_used && self.loaded_body.is_some() {
+            return Ok(());
+        }
         let kept = || {
             merged(&self.loaded, &fresh)
                 .filter(|(_, entry)| now_ns - i128::from(entry.stamp.mtime_ns) >= RACY_WINDOW_NS)

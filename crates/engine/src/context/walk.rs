@@ -466,8 +466,11 @@ fn list(dir: BorrowedFd<'_>) -> Result<Vec<Vec<u8>>, FsError> {
 pub(crate) fn join(parent: &str, name: &[u8]) -> String {
     let name = String::from_utf8_lossy(name);
     if parent.is_empty() {
-        name.into_owned()
-    } else {
-        format!("{parent}/{name}")
+        return name.into_owned();
     }
+    let mut path = String::with_capacity(parent.len() + 1 + name.len());
+    path.push_str(parent);
+    path.push('/');
+    path.push_str(&name);
+    path
 }
