@@ -54,7 +54,7 @@ pub use container::{
 };
 pub use context::{
     BuildContext, Change, ChangeKind, ContextEntry, ContextOptions, ContextStats, EntryKind,
-    RACY_WINDOW_NS, Selection, SourceMatch, find_dockerignore, load_dockerignore,
+    RACY_WINDOW_NS, Selection, SourceMatch, VisitError, find_dockerignore, load_dockerignore,
 };
 pub use dockerignore::{
     Decision, DockerIgnore, DockerIgnoreError, IgnoreLine, IgnoreRule, PatternSyntax,
