@@ -247,8 +247,16 @@ fn xattrs_of(path: &Path) -> Result<Xattrs> {
 struct Child {
     /// The name in the tar: `.wh.<name>` for a whiteout.
     tar_name: Vec<u8>,
-    /// The name on disk and its `lstat` (`None`: the opaque marker).
-    node: Option<(Vec<u8>, Stat)>,
+    found: Found,
+}
+
+enum Found {
+    /// A file, directory, symlink, fifo or device: its name on disk.
+    Node { name: Vec<u8>, stat: Stat },
+    /// A 0/0 character device.
+    Whiteout,
+    /// The directory's opaque xattr, as `.wh..wh..opq`.
+    Opaque,
 }
 
 /// A directory of the upper dir being walked: its children left to visit.
@@ -273,20 +281,22 @@ impl Level {
                 .metadata()
                 .map_err(|e| Error::io("stat", item.path(), e))?;
             let stat = Stat::from_metadata(&meta);
-            let tar_name = match stat.kind {
+            children.push(match stat.kind {
                 Kind::Socket => continue,
-                Kind::Char if stat.rdev == 0 => [b".wh.", name.as_slice()].concat(),
-                _ => name.clone(),
-            };
-            children.push(Child {
-                tar_name,
-                node: Some((name, stat)),
+                Kind::Char if stat.rdev == 0 => Child {
+                    tar_name: [b".wh.", name.as_slice()].concat(),
+                    found: Found::Whiteout,
+                },
+                _ => Child {
+                    tar_name: name.clone(),
+                    found: Found::Node { name, stat },
+                },
             });
         }
         if opaque {
             children.push(Child {
                 tar_name: b".wh..wh..opq".to_vec(),
-                node: None,
+                found: Found::Opaque,
             });
         }
         children.sort_unstable_by(|a, b| a.tar_name.cmp(&b.tar_name));
@@ -313,14 +323,17 @@ fn walk_upper(upper: &Path, each: &mut dyn FnMut(&Entry) -> Result<()>) -> Resul
         } else {
             [level.rel.as_slice(), b"/", child.tar_name.as_slice()].concat()
         };
-        let Some((disk_name, stat)) = child.node else {
-            each(&marker(name, EntryKind::Opaque))?;
-            continue;
+        let (disk_name, stat) = match child.found {
+            Found::Node { name, stat } => (name, stat),
+            Found::Whiteout => {
+                each(&marker(name, EntryKind::Whiteout))?;
+                continue;
+            }
+            Found::Opaque => {
+                each(&marker(name, EntryKind::Opaque))?;
+                continue;
+            }
         };
-        if stat.kind == Kind::Char && stat.rdev == 0 {
-            each(&marker(name, EntryKind::Whiteout))?;
-            continue;
-        }
         let source = level.path.join(std::ffi::OsStr::from_bytes(&disk_name));
         let mut xattrs = xattrs_of(&source)?;
         for xattr in xattrs.keys() {

@@ -13,7 +13,7 @@
 //! unchanged file keeps its checksum, so the solver still hits.
 
 use std::fmt;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use super::atomic_write;
@@ -214,9 +214,7 @@ pub(crate) fn save_record(path: &Path, record: &RecordBuf) -> Result<()> {
 
 /// Reads a record; `None` when missing or corrupt (every entry is checked).
 pub(crate) fn load_record(path: &Path) -> Option<RecordBuf> {
-    let mut file = BufReader::new(std::fs::File::open(path).ok()?);
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes).ok()?;
+    let mut bytes = std::fs::read(path).ok()?;
     let body_len = bytes.len().checked_sub(32)?;
     let (body, trailer) = bytes.split_at(body_len);
     if blake3::hash(body).as_bytes() != trailer || !body.starts_with(RECORD_MAGIC) {

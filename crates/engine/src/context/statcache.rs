@@ -79,27 +79,27 @@ struct Fresh {
 }
 
 impl Fresh {
-    fn hash(&self, key: Key) -> u64 {
-        std::hash::BuildHasher::hash_one(&self.hasher, key)
+    fn hash(hasher: &hashbrown::DefaultHashBuilder, key: Key) -> u64 {
+        std::hash::BuildHasher::hash_one(hasher, key)
+    }
+
+    /// Where the entry of `key` (whose hash is `hash`) is in `entries`.
+    fn position(&self, hash: u64, key: Key) -> Option<usize> {
+        let idx = self.index.find(hash, |&idx| {
+            self.entries.get(idx as usize).is_some_and(|e| e.key == key)
+        })?;
+        Some(*idx as usize)
     }
 
     fn get(&self, key: Key) -> Option<&Entry> {
-        let idx = self.index.find(self.hash(key), |&idx| {
-            self.entries.get(idx as usize).is_some_and(|e| e.key == key)
-        })?;
-        self.entries.get(*idx as usize)
+        let idx = self.position(Fresh::hash(&self.hasher, key), key)?;
+        self.entries.get(idx)
     }
 
     fn insert(&mut self, entry: Entry) {
-        let hash = self.hash(entry.key);
-        let entries = &self.entries;
-        let found = self.index.find(hash, |&idx| {
-            entries
-                .get(idx as usize)
-                .is_some_and(|e| e.key == entry.key)
-        });
-        if let Some(&idx) = found {
-            self.entries[idx as usize] = entry;
+        let hash = Fresh::hash(&self.hasher, entry.key);
+        if let Some(idx) = self.position(hash, entry.key) {
+            self.entries[idx] = entry;
             return;
         }
         let Ok(idx) = u32::try_from(self.entries.len()) else {
@@ -110,7 +110,7 @@ impl Fresh {
         let (entries, hasher) = (&self.entries, &self.hasher);
         self.index.insert_unique(hash, idx, |&idx| {
             let key = entries.get(idx as usize).map_or((0, 0), |e| e.key);
-            std::hash::BuildHasher::hash_one(hasher, key)
+            Fresh::hash(hasher, key)
         });
     }
 

@@ -70,6 +70,9 @@ impl CopyOp {
         );
         writer.dir_times = times;
         writer.owner = owner;
+        // The extractor replaces what is in its way without the writer:
+        // the parent it last checked may be gone.
+        writer.prepared = None;
         extracted.map_err(|e| self.err(format!("ADD {rel}: {e}")))?;
         Ok(true)
     }
