@@ -276,6 +276,18 @@ pub struct BuildArgs {
     /// Always attempt to pull a newer base image.
     #[arg(long)]
     pub pull: bool,
+    /// Export the build cache: `type=registry,ref=REG/REPO[:TAG][,mode=min|max]` or `type=local,dest=DIR` (repeatable).
+    #[arg(
+        long = "cache-to",
+        value_name = "type=registry,ref=REF|type=local,dest=DIR"
+    )]
+    pub cache_to: Vec<String>,
+    /// Use a build cache: `type=registry,ref=REF`, `type=local,src=DIR` or `REF`; tried in order (repeatable).
+    #[arg(
+        long = "cache-from",
+        value_name = "REF|type=registry,ref=REF|type=local,src=DIR"
+    )]
+    pub cache_from: Vec<String>,
     /// Push every `-t` name to its registry after the build.
     #[arg(long)]
     pub push: bool,

@@ -7,17 +7,17 @@
 //! otherwise the test says loudly that it skips.
 
 use std::fs;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
 
 use base64::Engine as _;
 use serde_json::Value;
 
-const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
+mod registry_common;
+
+use registry_common::{Machine as Env, REGISTRY_BIN, Registry};
 
 fn missing(test: &str, what: &str) -> bool {
     if std::env::var("CI").as_deref() == Ok("true") {
@@ -61,110 +61,7 @@ fn workspace() -> PathBuf {
         .to_owned()
 }
 
-/// A `docker-registry` on a free loopback port, storage in a temp dir,
-/// optionally behind htpasswd basic auth; killed on drop.
-struct Registry {
-    addr: String,
-    child: Child,
-    dir: tempfile::TempDir,
-}
-
-impl Registry {
-    fn start(test: &str, htpasswd: Option<(&str, &str)>) -> Registry {
-        let dir = tempfile::tempdir().unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr = format!("127.0.0.1:{port}");
-        let mut auth = String::new();
-        if let Some((user, pass)) = htpasswd {
-            let path = dir.path().join("htpasswd");
-            let hash = bcrypt::hash(pass, 4).unwrap();
-            fs::write(&path, format!("{user}:{hash}\n")).unwrap();
-            auth = format!(
-                "auth:\n  htpasswd:\n    realm: buildr-test\n    path: {}\n",
-                path.display()
-            );
-        }
-        let config = format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n{auth}",
-            dir.path().join("data").display()
-        );
-        let cfg = dir.path().join("config.yml");
-        fs::write(&cfg, config).unwrap();
-        let child = Command::new(REGISTRY_BIN)
-            .arg("serve")
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(dir.path().join("registry.log")).unwrap())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{test}: cannot start {REGISTRY_BIN}: {e}"));
-        let mut registry = Registry { addr, child, dir };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(mut s) = TcpStream::connect(&registry.addr) {
-                let _ = s.write_all(b"GET /v2/ HTTP/1.0\r\n\r\n");
-                let mut buf = [0u8; 8];
-                if s.read_exact(&mut buf).is_ok() && buf.starts_with(b"HTTP/1") {
-                    break;
-                }
-            }
-            if let Ok(Some(status)) = registry.child.try_wait() {
-                let log = fs::read_to_string(registry.dir.path().join("registry.log"))
-                    .unwrap_or_default();
-                panic!("{test}: registry exited with {status}: {log}");
-            }
-            assert!(Instant::now() < deadline, "{test}: registry did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        registry
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A store, a docker config dir and an empty XDG config dir (no registry
-/// config file from the host) for one test.
-struct Env {
-    dir: tempfile::TempDir,
-}
-
 impl Env {
-    fn new() -> Env {
-        let env = Env {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        fs::create_dir_all(env.path("xdg")).unwrap();
-        env
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_buildr"));
-        cmd.env_remove("BUILDR_ROOT")
-            .env("DOCKER_CONFIG", self.path("docker"))
-            .env("XDG_CONFIG_HOME", self.path("xdg"))
-            .arg("--root")
-            .arg(self.path("root"))
-            .args(args);
-        cmd
-    }
-
-    /// Runs buildr without asserting.
-    fn try_buildr(&self, args: &[&str]) -> Output {
-        self.command(args).stdin(Stdio::null()).output().unwrap()
-    }
-
     /// Runs buildr, returns stdout; panics on failure.
     fn buildr(&self, args: &[&str]) -> String {
         ok(self.try_buildr(args), &format!("buildr {args:?}"))

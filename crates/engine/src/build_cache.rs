@@ -8,10 +8,12 @@
 
 use std::fs::{self, File};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use buildr_cache::{Record, Store};
 use buildr_solver::{BoxError, CacheBackend, CacheKey, KeyLock};
 
+use crate::build::cache_io::{Imports, Seen};
 use crate::ops::{State, StateData};
 
 /// The file-backed cache of one store.
@@ -26,6 +28,10 @@ pub(crate) struct BuildCache {
     /// compression changes their blobs): such a build never reuses, nor
     /// overwrites, the records of a default build.
     salt: Option<blake3::Hash>,
+    /// `--cache-from`: asked after the store misses.
+    imports: Option<Arc<Imports>>,
+    /// Every key this build looked up or computed, for `--cache-to`.
+    seen: Arc<Seen>,
 }
 
 impl BuildCache {
@@ -37,7 +43,20 @@ impl BuildCache {
             locks,
             no_lookup,
             salt: None,
+            imports: None,
+            seen: Arc::default(),
         })
+    }
+
+    /// Asks `imports` for what the store does not have.
+    pub(crate) fn imports(mut self, imports: Arc<Imports>) -> BuildCache {
+        self.imports = (!imports.is_empty()).then_some(imports);
+        self
+    }
+
+    /// The keys and results of this build so far.
+    pub(crate) fn seen(&self) -> Arc<Seen> {
+        Arc::clone(&self.seen)
     }
 
     /// Keys records by `layer` as well, unless it is `default`.
@@ -64,7 +83,7 @@ impl BuildCache {
 
     /// The solver's key as the store's key: both are blake3, of the same
     /// bytes, unless the layer options salt it.
-    fn store_key(&self, key: &CacheKey) -> buildr_cache::CacheKey {
+    pub(crate) fn store_key(&self, key: &CacheKey) -> buildr_cache::CacheKey {
         match &self.salt {
             None => buildr_cache::CacheKey::from_bytes(*key.as_bytes()),
             Some(salt) => {
@@ -82,30 +101,37 @@ impl CacheBackend<State> for BuildCache {
         if self.no_lookup {
             return Ok(None);
         }
-        let Some(record) = self.store.get_record(&self.store_key(key))? else {
-            return Ok(None);
+        let key = self.store_key(key);
+        let local = match self.store.get_record(&key)? {
+            // A record from another version is a miss: recompute.
+            Some(record) => serde_json::from_value::<StateData>(record.value)
+                .ok()
+                .map(State::new),
+            None => None,
         };
-        match serde_json::from_value::<StateData>(record.value) {
-            Ok(state) => Ok(Some(State::new(state))),
-            // A record from another version: recompute.
-            Err(_) => Ok(None),
+        let found = match local {
+            Some(state) => Some(state),
+            None => self.imports.as_ref().and_then(|i| i.lookup(&key)),
+        };
+        if let Some(state) = &found {
+            self.seen.add(key, state);
         }
+        Ok(found)
     }
 
     fn save(&self, key: &CacheKey, output: &State) -> Result<(), BoxError> {
-        // A layer kept only as its snapshot has no blob to name.
-        let mut blobs = Vec::with_capacity(output.layers.len());
-        for layer in &output.layers {
-            if self.store.has_blob(&layer.digest)? {
-                blobs.push(layer.digest);
+        let key = self.store_key(key);
+        save_record(&self.store, &key, output)?;
+        self.seen.add(key, output);
+        Ok(())
+    }
+
+    fn prepare(&self, inputs: &[State]) -> Result<(), BoxError> {
+        if let Some(imports) = &self.imports {
+            for input in inputs {
+                imports.materialize(&self.store, input)?;
             }
         }
-        let record = Record {
-            blobs,
-            snapshots: output.layers.iter().map(|l| l.snapshot.clone()).collect(),
-            value: serde_json::to_value(&**output)?,
-        };
-        self.store.put_record(&self.store_key(key), &record)?;
         Ok(())
     }
 
@@ -113,6 +139,33 @@ impl CacheBackend<State> for BuildCache {
         let path = self.locks.join(format!("{}.lock", key.to_hex()));
         Ok(Box::new(KeyFile::lock(path)?))
     }
+}
+
+/// Records `state` under `key` in `store`: the blobs of its layers that
+/// are stored (a layer kept only as its snapshot has none) and their
+/// snapshots.
+pub(crate) fn save_record(
+    store: &Store,
+    key: &buildr_cache::CacheKey,
+    state: &StateData,
+) -> buildr_cache::Result<()> {
+    let mut blobs = Vec::with_capacity(state.layers.len());
+    for layer in &state.layers {
+        if store.has_blob(&layer.digest)? {
+            blobs.push(layer.digest);
+        }
+    }
+    let value = serde_json::to_value(state).map_err(|e| buildr_cache::Error::CorruptRecord {
+        key: *key,
+        path: store.root().to_path_buf(),
+        reason: format!("cannot serialize: {e}"),
+    })?;
+    let record = Record {
+        blobs,
+        snapshots: state.layers.iter().map(|l| l.snapshot.clone()).collect(),
+        value,
+    };
+    store.put_record(key, &record)
 }
 
 /// A held per-key lock file. The holder removes the file before it lets

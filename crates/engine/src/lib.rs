@@ -34,8 +34,9 @@ mod source_map;
 mod verify;
 
 pub use build::{
-    BuildResult, Builder, DEFAULT_GZIP_LEVEL, LayerCompression, LogStream, NetworkMode, Output,
-    ProgressEvent, RewriteTimestamp, SecretSource, StepReport, VertexInfo, parse_ssh,
+    BuildResult, Builder, CacheDestination, CacheExport, CacheExportReport, CacheImport, CacheMode,
+    DEFAULT_GZIP_LEVEL, LayerCompression, LogStream, NetworkMode, Output, ProgressEvent,
+    RewriteTimestamp, SecretSource, StepReport, VertexInfo, parse_ssh,
 };
 pub use buildr_cache::{Digest, PruneReport};
 pub use buildr_exec::Limits;

@@ -29,6 +29,7 @@ use buildr_oci::{
 
 use crate::error::{Error, Result};
 use crate::image::layer_bytes::distributable;
+use crate::image::remote_blobs;
 use crate::image::{Image, Images};
 
 /// One step of a pull or push, per layer (docker's progress lines).
@@ -166,6 +167,11 @@ impl Registry {
     /// `config.json` credentials from their usual places.
     pub fn from_env() -> Result<Registry> {
         Ok(Registry::new(ClientOptions::from_env()?))
+    }
+
+    /// The client underneath, for what is not an image (a build cache).
+    pub(crate) fn client(&self) -> &RegistryClient {
+        &self.client
     }
 
     /// Where `login` and `logout` store credentials.
@@ -319,6 +325,10 @@ impl Registry {
             }
             None => (manifest, image.manifest.layers),
         };
+        // Layers a cached build left in its cache's repository are mounted
+        // from there when it is on this registry, else fetched first.
+        let mut mount_from = remote_blobs::mount_sources(store, parsed.domain(), &layers)?;
+        mount_from.extend(mount_sources(store, &parsed)?);
         let layers: Vec<Digest> = layers.iter().map(|l| l.digest).collect();
         emit(
             &opts.progress,
@@ -326,8 +336,13 @@ impl Registry {
                 layers: layers.clone(),
             },
         );
+        let fetch_store = store.clone();
+        let fetch_missing: buildr_oci::FetchMissingFn = Arc::new(move |desc| {
+            remote_blobs::ensure_blob(&fetch_store, desc).map_err(|e| e.to_string())
+        });
         let client_opts = buildr_oci::PushOptions {
-            mount_from: mount_sources(store, &parsed)?,
+            mount_from,
+            fetch_missing: Some(fetch_missing),
             progress: opts
                 .progress
                 .clone()
@@ -518,7 +533,7 @@ fn server_host(server: Option<&str>) -> Result<String> {
 
 /// Other repositories of the same registry in the store: mount sources for
 /// a push (a blob pulled from one of them need not be uploaded again).
-fn mount_sources(store: &Store, target: &Reference) -> Result<Vec<String>> {
+pub(crate) fn mount_sources(store: &Store, target: &Reference) -> Result<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
     for name in store.list_tags()?.keys() {
         let Ok(r) = Reference::parse(name) else {

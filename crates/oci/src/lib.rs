@@ -51,9 +51,9 @@ pub use image::{
 pub use reference::{DEFAULT_DOMAIN, Reference};
 pub use registry::{
     Anonymous, ClientOptions, CredentialSource, Credentials, DOCKER_HUB_KEY, DockerConfig,
-    FetchedManifest, Progress, ProgressFn, PullOptions, PulledImage, PushOptions, PushReport,
-    RegistryClient, RegistryConfig, RegistryHost, SkipReason, StaticCredentials, config_paths,
-    host_platform, is_layer_media_type, parse_platform, unpack_layer,
+    FetchMissingFn, FetchedManifest, Progress, ProgressFn, PullOptions, PulledImage, PushOptions,
+    PushReport, RegistryClient, RegistryConfig, RegistryHost, SkipReason, StaticCredentials,
+    config_paths, host_platform, is_layer_media_type, parse_platform, unpack_layer,
 };
 pub use tarwrite::LayerOptions;
 

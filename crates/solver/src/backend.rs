@@ -34,6 +34,16 @@ pub trait CacheBackend<O>: Send + Sync {
     /// can hang (another process) should bound it itself.
     fn lock(&self, key: &CacheKey) -> Result<KeyLock<'_>, BoxError>;
 
+    /// Makes `inputs` ready to be read by an op about to run on them: a
+    /// backend whose lookups can return results that are not materialised
+    /// yet (a hit in a remote cache names layers it has not fetched) does
+    /// that here, once it is known that they are needed. The default does
+    /// nothing.
+    fn prepare(&self, inputs: &[O]) -> Result<(), BoxError> {
+        let _ = inputs;
+        Ok(())
+    }
+
     /// Why `vertex` missed under `key`, if the backend can tell (e.g. from
     /// the nearest previous record for a vertex of that name or location).
     /// Carried in [`Event::Started`](crate::Event::Started); when it returns

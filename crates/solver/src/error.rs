@@ -29,7 +29,7 @@ pub enum Error {
     /// The cache backend failed for a vertex.
     #[error("cache {action} failed for vertex `{name}` at {location} (key {key})")]
     Backend {
-        /// `lookup`, `save` or `lock`.
+        /// `lookup`, `save`, `lock` or `prepare`.
         action: &'static str,
         name: String,
         location: String,

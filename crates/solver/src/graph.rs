@@ -226,6 +226,23 @@ impl<O> Graph<O> {
         self.resolve(id).ok().map(|idx| &*self.nodes[idx].info)
     }
 
+    /// `id` and, following each vertex's first input, the vertices it is
+    /// built on, in that order: for a graph of stages, a stage's steps back
+    /// to its base. Empty if this graph never handed `id` out.
+    pub fn first_input_chain(&self, id: VertexId) -> Vec<VertexDigest> {
+        let mut out = Vec::new();
+        let mut next = self.resolve(id).ok();
+        while let Some(idx) = next {
+            // Checked graphs are acyclic; the bound only guards the loop.
+            if out.len() > self.nodes.len() {
+                break;
+            }
+            out.push(self.nodes[idx].info.digest);
+            next = self.nodes[idx].inputs.first().copied();
+        }
+        out
+    }
+
     pub(crate) fn resolve(&self, id: VertexId) -> Result<usize> {
         self.canonical
             .get(id.0)

@@ -34,13 +34,23 @@ pub trait Op<O>: Send + Sync {
     /// selects). `None` (the default) means the result is determined by the
     /// definition and the inputs.
     ///
-    /// Called lazily: only when the definition-level key misses in the cache,
+    /// Called lazily: only when the definition-level key misses in the cache
+    /// (or is not looked up, see [`reads_content`](Self::reads_content)),
     /// and with the inputs' outputs available. Whether an op returns `Some`
     /// must depend on its definition only (the solver never stores a
     /// content-reading op's result under its definition-level key).
     fn content_key(&self, inputs: &[&O], ctx: &ExecCtx) -> Result<Option<ContentHash>, BoxError> {
         let _ = (inputs, ctx);
         Ok(None)
+    }
+
+    /// Whether [`content_key`](Self::content_key) returns `Some`: such an
+    /// op's result is never under its definition-level key, so the solver
+    /// does not look that key up (a remote cache would answer a request for
+    /// nothing). The default, `false`, is always correct, only slower for
+    /// ops that do read content.
+    fn reads_content(&self) -> bool {
+        false
     }
 
     /// Runs the op. Long-running ops should poll [`ExecCtx::is_cancelled`] or

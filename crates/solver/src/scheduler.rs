@@ -428,7 +428,8 @@ impl<O: Clone + Send + Sync> Job<'_, O> {
     fn attempt(&self, started: Instant) -> Result<Option<Done<O>>> {
         let node = self.node;
         let definition_key = CacheKey::definition(&node.definition, &self.input_keys);
-        if let Some(output) = self.lookup(&definition_key)? {
+        let reads_content = node.op.reads_content();
+        if !reads_content && let Some(output) = self.lookup(&definition_key)? {
             return Ok(Some(self.cached(definition_key, output, started)));
         }
 
@@ -452,7 +453,12 @@ impl<O: Clone + Send + Sync> Job<'_, O> {
                 }
                 key
             }
-            None => definition_key,
+            None => {
+                if reads_content && let Some(output) = self.lookup(&definition_key)? {
+                    return Ok(Some(self.cached(definition_key, output, started)));
+                }
+                definition_key
+            }
         };
 
         let guard = self
@@ -478,6 +484,9 @@ impl<O: Clone + Send + Sync> Job<'_, O> {
             at: exec_started,
             explain,
         });
+        self.backend
+            .prepare(&self.inputs)
+            .map_err(|source| self.backend_error("prepare", key, source))?;
         let output =
             node.op
                 .execute(&self.inputs, &self.ctx)

@@ -9,8 +9,8 @@ use std::sync::mpsc;
 
 use anyhow::{Context, bail};
 use buildr::{
-    Builder, DockerfileSource, LayerCompression, NetworkMode, Output, RewriteTimestamp,
-    SecretSource,
+    Builder, CacheExport, CacheImport, DockerfileSource, LayerCompression, NetworkMode, Output,
+    RewriteTimestamp, SecretSource,
 };
 
 use crate::args::{BuildArgs, Cli};
@@ -64,6 +64,12 @@ pub fn run(cli: &Cli, args: &BuildArgs) -> anyhow::Result<ExitCode> {
         builder = builder.no_cache_filter(stage);
     }
     builder = builder.no_cache(args.no_cache);
+    for spec in &args.cache_to {
+        builder = builder.cache_to(CacheExport::parse(spec)?);
+    }
+    for spec in &args.cache_from {
+        builder = builder.cache_from(CacheImport::parse(spec)?);
+    }
     builder = builder.network(match args.network.as_str() {
         "none" => NetworkMode::None,
         "host" => NetworkMode::Host,
@@ -148,6 +154,16 @@ pub fn run(cli: &Cli, args: &BuildArgs) -> anyhow::Result<ExitCode> {
                 writeln!(stderr, "{done}")?;
             }
             _ => {
+                for export in &result.cache_exports {
+                    writeln!(
+                        stderr,
+                        "exporting cache to {}: {} entries, {} blobs ({} bytes) uploaded done",
+                        export.destination,
+                        export.entries,
+                        export.blobs_uploaded,
+                        export.bytes_uploaded
+                    )?;
+                }
                 writeln!(stderr, "writing image {} done", result.image_id)?;
                 for tag in &result.tags {
                     writeln!(stderr, "naming to {tag} done")?;

@@ -53,15 +53,18 @@ use crate::image::Images;
 use crate::lower::{Plan, lower};
 use crate::ops::commit::Env;
 use crate::ops::export::export;
+use cache_io::Imports;
 
 /// A progress event of a build (a step started, was cached, logged,
 /// finished or failed), as the solver emits it.
 pub use buildr_solver::Event as ProgressEvent;
 pub use buildr_solver::{LogStream, VertexInfo};
+pub use cache_io::{CacheDestination, CacheExport, CacheExportReport, CacheImport, CacheMode};
 pub use epoch::RewriteTimestamp;
 pub(crate) use secrets::Secrets;
 pub use secrets::{SecretSource, parse_ssh};
 
+pub(crate) mod cache_io;
 mod epoch;
 mod secrets;
 
@@ -247,6 +250,8 @@ pub struct Builder {
     output: Output,
     layer_compression: LayerCompression,
     rewrite_timestamp: RewriteTimestamp,
+    cache_to: Vec<CacheExport>,
+    cache_from: Vec<CacheImport>,
 }
 
 impl fmt::Debug for Builder {
@@ -286,6 +291,8 @@ pub struct BuildResult {
     pub warnings: Vec<String>,
     /// The stages that were built (names, or `stage-N`), dependencies first.
     pub stages: Vec<String>,
+    /// One per `--cache-to` that was written.
+    pub cache_exports: Vec<CacheExportReport>,
 }
 
 impl Builder {
@@ -313,7 +320,22 @@ impl Builder {
             output: Output::Image,
             layer_compression: LayerCompression::default(),
             rewrite_timestamp: RewriteTimestamp::default(),
+            cache_to: Vec::new(),
+            cache_from: Vec::new(),
         }
+    }
+
+    /// Also exports the build cache there (`--cache-to`, repeatable).
+    pub fn cache_to(mut self, export: CacheExport) -> Builder {
+        self.cache_to.push(export);
+        self
+    }
+
+    /// Also looks steps up there, after the store and in the order given
+    /// (`--cache-from`, repeatable).
+    pub fn cache_from(mut self, import: CacheImport) -> Builder {
+        self.cache_from.push(import);
+        self
     }
 
     /// Also writes the result there (`-o`).
@@ -569,6 +591,7 @@ impl Builder {
             env,
         };
         let lowered = lower(&plan)?;
+        let imports = Arc::new(Imports::open(&self.cache_from));
         let cache = BuildCache::new(store.clone(), self.no_cache)
             .map_err(|source| Error::Io {
                 action: "create the cache lock directory in",
@@ -578,7 +601,10 @@ impl Builder {
             .layer_options(
                 &plan.env.layer,
                 &layer_options(LayerCompression::default(), None),
-            );
+            )
+            .imports(Arc::clone(&imports));
+        let seen = cache.seen();
+        let cache_key_salt = cache.clone();
         let jobs = self
             .jobs
             .unwrap_or_else(|| std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN));
@@ -596,6 +622,10 @@ impl Builder {
             .output(lowered.target)
             .cloned()
             .ok_or_else(|| Error::from(buildr_solver::Error::Cancelled))?;
+
+        // Layers no step read stay in the cache they came from until
+        // something reads them (see `image::remote_blobs`).
+        imports.finish(&store, &state)?;
 
         let mut config = lowered.config;
         if !self.labels.is_empty() {
@@ -617,6 +647,27 @@ impl Builder {
         self.write_output(&store, &images, &state, &tags, &exported.manifest)?;
         // Best effort: a stat cache that cannot be saved only costs rehashing.
         let _ = context.save();
+        let mut warnings = lowered.warnings;
+        warnings.extend(imports.take_warnings());
+        let mut cache_exports = Vec::new();
+        let chain = lowered
+            .graph
+            .first_input_chain(lowered.target)
+            .iter()
+            .filter_map(|digest| solution.report(digest))
+            .map(|report| cache_key_salt.store_key(&report.key))
+            .collect();
+        for export in &self.cache_to {
+            match cache_io::export(&store, export, &seen, &chain) {
+                Ok(report) => cache_exports.push(report),
+                Err(e) if export.ignore_error => {
+                    let warning = format!("cache export failed (ignore-error=true): {e}");
+                    tracing::warn!("{warning}");
+                    warnings.push(warning);
+                }
+                Err(e) => return Err(e),
+            }
+        }
         let steps = solution
             .reports()
             .iter()
@@ -642,8 +693,9 @@ impl Builder {
             manifest_digest: exported.manifest,
             tags,
             steps,
-            warnings: lowered.warnings,
+            warnings,
             stages,
+            cache_exports,
         })
     }
 

@@ -27,6 +27,7 @@ use buildr_oci::{
     Flavour, HashCount, LayerOptions, Manifest, extract_layer, media_type,
 };
 
+use super::remote_blobs;
 use crate::error::{Error, Result};
 
 /// The snapshot that backs `layer` when its blob is not stored: an
@@ -42,6 +43,12 @@ pub(crate) fn backing_snapshot(layer: &Descriptor) -> Option<SnapshotId> {
 /// Whether the bytes of `layer` can be had: its blob is stored, or it is an
 /// uncompressed tar kept as its snapshot.
 pub(crate) fn layer_available(store: &Store, layer: &Descriptor) -> Result<bool> {
+    Ok(layer_local(store, layer)? || remote_blobs::source(store, &layer.digest)?.is_some())
+}
+
+/// Whether the bytes of `layer` are in the store: its blob, or the
+/// snapshot of an uncompressed tar kept that way.
+pub(crate) fn layer_local(store: &Store, layer: &Descriptor) -> Result<bool> {
     if store.has_blob(&layer.digest)? {
         return Ok(true);
     }
@@ -51,10 +58,20 @@ pub(crate) fn layer_available(store: &Store, layer: &Descriptor) -> Result<bool>
     }
 }
 
+/// Fetches the blob of `layer` from its recorded source when its bytes
+/// are not in the store (a layer a cached build left remote).
+fn fetch_if_remote(store: &Store, layer: &Descriptor) -> Result<()> {
+    if !layer_local(store, layer)? {
+        remote_blobs::ensure_blob(store, layer)?;
+    }
+    Ok(())
+}
+
 /// The bytes of `layer` as its descriptor names them: the stored blob, or
 /// the tar made again from the snapshot (checked against digest and size
 /// when the stream ends; a mismatch is a read error naming the layer).
 pub(crate) fn open_layer(store: &Store, layer: &Descriptor) -> Result<Box<dyn Read + Send>> {
+    fetch_if_remote(store, layer)?;
     let snapshot = match backing_snapshot(layer) {
         Some(id) if !store.has_blob(&layer.digest)? && store.has_snapshot(&id)? => id,
         // The stored blob, or the store's own "not found" error.
@@ -73,6 +90,7 @@ pub(crate) fn unpack_layer(
     dest: &std::path::Path,
     opts: &ExtractOptions,
 ) -> Result<ExtractStats> {
+    fetch_if_remote(store, layer)?;
     if store.has_blob(&layer.digest)? || backing_snapshot(layer).is_none() {
         return Ok(buildr_oci::unpack_layer(store, layer, dest, opts)?);
     }
@@ -193,6 +211,11 @@ pub(crate) fn compressed_layer(
     let Some(snapshot) = backing_snapshot(layer) else {
         return Ok(layer.clone());
     };
+    if !store.has_snapshot(&snapshot)? {
+        // An uncompressed layer a cached build left remote: as it is.
+        fetch_if_remote(store, layer)?;
+        return Ok(layer.clone());
+    }
     let key = compressed_key(&layer.digest, compress);
     if let Some(record) = store.get_record(&key)?
         && let Ok(found) = serde_json::from_value::<Descriptor>(record.value)

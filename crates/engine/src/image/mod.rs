@@ -13,6 +13,7 @@ mod inspect;
 pub(crate) mod layer_bytes;
 mod list;
 mod load;
+pub(crate) mod remote_blobs;
 mod save;
 pub(crate) mod time;
 mod unpack;

@@ -415,6 +415,7 @@ impl Images {
             path: self.store.root().to_path_buf(),
             source: e,
         })?;
+        super::remote_blobs::ensure_blob(&self.store, layer)?;
         let reader = self.store.open_blob_sized(&layer.digest, layer.size)?;
         let layer_err = |e: io::Error| Error::BadImage {
             image: what.to_owned(),

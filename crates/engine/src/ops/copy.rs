@@ -133,6 +133,10 @@ impl Op<State> for CopyOp {
         def
     }
 
+    fn reads_content(&self) -> bool {
+        matches!(self.source, Source::Context(_) | Source::Url { .. })
+    }
+
     fn content_key(
         &self,
         _inputs: &[&State],

@@ -223,6 +223,10 @@ impl Op<State> for RunOp {
         def
     }
 
+    fn reads_content(&self) -> bool {
+        !self.binds.is_empty()
+    }
+
     fn content_key(
         &self,
         inputs: &[&State],

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -368,15 +367,7 @@ impl RegistryClient {
             .header("content-type")
             .map(|c| c.split(';').next().unwrap_or(c).trim().to_owned());
         let header_digest = resp.header("docker-content-digest").map(str::to_owned);
-        let mut bytes = Vec::new();
-        resp.body
-            .into_reader()
-            .take(cap + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| Error::Protocol {
-                url: url.clone(),
-                reason: format!("reading manifest: {e}"),
-            })?;
+        let bytes = resp.read_capped(cap, "manifest")?;
         if bytes.len() as u64 > cap {
             return Err(Error::JsonTooLarge {
                 what: format!("manifest {url}"),

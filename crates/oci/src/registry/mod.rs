@@ -4,7 +4,10 @@
 //! - [`RegistryClient`] (built from [`ClientOptions`]) pulls into and pushes
 //!   from a [`buildr_cache::Store`]: [`RegistryClient::pull`],
 //!   [`RegistryClient::push`], [`RegistryClient::fetch_manifest`],
-//!   [`RegistryClient::check_login`].
+//!   [`RegistryClient::check_login`]; and for content that is not an image
+//!   (a build cache): [`RegistryClient::find_manifest`],
+//!   [`RegistryClient::push_tagged`], [`RegistryClient::fetch_blobs_into`],
+//!   [`RegistryClient::list_tags`], [`RegistryClient::delete_manifest`].
 //! - [`RegistryConfig`]: mirrors and insecure registries from
 //!   `config.toml`.
 //! - [`DockerConfig`]: docker's `config.json` (auths, credsStore,
@@ -17,6 +20,7 @@
 //! in plain HTTP except to loopback or registries configured insecure, and
 //! never logged.
 
+mod artifact;
 mod auth;
 mod client;
 mod config;
@@ -35,4 +39,4 @@ pub use creds::{
 pub use pull::{
     PullOptions, PulledImage, host_platform, is_layer_media_type, parse_platform, unpack_layer,
 };
-pub use push::{PushOptions, PushReport};
+pub use push::{FetchMissingFn, PushOptions, PushReport};

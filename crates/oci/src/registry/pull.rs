@@ -286,7 +286,7 @@ impl RegistryClient {
 
     /// Downloads `blobs` with at most `parallel` at once; the first error
     /// stops the others from starting new blobs.
-    fn fetch_blobs(
+    pub(crate) fn fetch_blobs(
         &self,
         store: &Store,
         repo: &Repo,

@@ -34,7 +34,15 @@ pub struct PushOptions {
     /// tried as mount sources.
     pub mount_from: Vec<String>,
     pub progress: Option<ProgressFn>,
+    /// Called for a blob the store does not hold when it must be uploaded
+    /// (the repository does not have it and no mount worked): brings it
+    /// into the store, or says why it cannot.
+    pub fetch_missing: Option<FetchMissingFn>,
 }
+
+/// See [`PushOptions::fetch_missing`].
+pub type FetchMissingFn =
+    std::sync::Arc<dyn Fn(&Descriptor) -> std::result::Result<(), String> + Send + Sync>;
 
 impl Default for PushOptions {
     fn default() -> Self {
@@ -43,6 +51,7 @@ impl Default for PushOptions {
             chunk_size: 16 << 20,
             mount_from: Vec::new(),
             progress: None,
+            fetch_missing: None,
         }
     }
 }
@@ -54,6 +63,7 @@ impl std::fmt::Debug for PushOptions {
             .field("chunk_size", &self.chunk_size)
             .field("mount_from", &self.mount_from)
             .field("progress", &self.progress.is_some())
+            .field("fetch_missing", &self.fetch_missing.is_some())
             .finish()
     }
 }
@@ -170,7 +180,7 @@ impl RegistryClient {
         }
     }
 
-    fn put_manifest(
+    pub(crate) fn put_manifest(
         &self,
         repo: &Repo,
         reference: &str,
@@ -203,7 +213,7 @@ impl RegistryClient {
         Ok(())
     }
 
-    fn push_blobs(
+    pub(crate) fn push_blobs(
         &self,
         store: &Store,
         repo: &Repo,
@@ -267,20 +277,6 @@ impl RegistryClient {
             }
         };
         let digest = desc.digest;
-        let size = store.blob_size(&digest).map_err(|source| Error::Store {
-            what: format!("find blob {digest} to push"),
-            source,
-        })?;
-        if size != desc.size {
-            return Err(Error::Verify {
-                digest,
-                url: store.root().display().to_string(),
-                reason: format!(
-                    "stored blob is {size} bytes, the descriptor says {}",
-                    desc.size
-                ),
-            });
-        }
         let scopes = [push_scope(&repo.name)];
         let head_url = repo.url(&format!("blobs/{digest}"));
         let resp = self.request(repo, &scopes, Method::Head, &head_url, &[], &ReqBody::Empty)?;
@@ -335,6 +331,32 @@ impl RegistryClient {
                     tracing::debug!(from, status = resp.status, "mount refused");
                 }
             }
+        }
+        // Only now is the blob read: a blob the store does not hold
+        // (left remote by a cached build) may have been mounted above.
+        let present = store.has_blob(&digest).map_err(|source| Error::Store {
+            what: format!("find blob {digest} to push"),
+            source,
+        })?;
+        if !present && let Some(fetch) = &opts.fetch_missing {
+            fetch(desc).map_err(|reason| Error::Protocol {
+                url: repo.url(&format!("blobs/{digest}")),
+                reason: format!("blob {digest} is not in the store: {reason}"),
+            })?;
+        }
+        let size = store.blob_size(&digest).map_err(|source| Error::Store {
+            what: format!("find blob {digest} to push"),
+            source,
+        })?;
+        if size != desc.size {
+            return Err(Error::Verify {
+                digest,
+                url: store.root().display().to_string(),
+                reason: format!(
+                    "stored blob is {size} bytes, the descriptor says {}",
+                    desc.size
+                ),
+            });
         }
         let location = match location {
             Some(l) => l,

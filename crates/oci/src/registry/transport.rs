@@ -32,6 +32,7 @@ pub(crate) enum Method {
     Post,
     Put,
     Patch,
+    Delete,
 }
 
 impl Method {
@@ -42,6 +43,7 @@ impl Method {
             Method::Post => "POST",
             Method::Put => "PUT",
             Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
         }
     }
 }
@@ -77,6 +79,21 @@ pub(crate) struct Response {
 }
 
 impl Response {
+    /// The body, at most `cap + 1` bytes (so a caller can tell "too
+    /// long"); a broken read is a protocol error naming `what`.
+    pub fn read_capped(self, cap: u64, what: &str) -> Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        self.body
+            .into_reader()
+            .take(cap.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::Protocol {
+                url: self.url.clone(),
+                reason: format!("reading {what}: {e}"),
+            })?;
+        Ok(bytes)
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }

@@ -1,0 +1,567 @@
+//! `--cache-to` / `--cache-from` end to end: the real binary, Debian's
+//! `docker-registry` on loopback and local cache directories, with stores
+//! standing for CI machines that share nothing but the cache.
+//!
+//! A step whose result came from a cache says `CACHED` in the plain
+//! progress; each Dockerfile writes random bytes in a RUN step, so an
+//! identical image id after a rebuild on another machine can only come
+//! from the cache. Under CI=true a missing prerequisite fails; otherwise
+//! the tests skip loudly.
+
+mod registry_common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use registry_common::{Machine, REGISTRY_BIN, Registry};
+
+fn prerequisites(test: &str) -> bool {
+    let mut missing = Vec::new();
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !root {
+        missing.push("root".to_owned());
+    }
+    for path in [REGISTRY_BIN, "/bin/busybox"] {
+        if !Path::new(path).exists() {
+            missing.push(path.to_owned());
+        }
+    }
+    if missing.is_empty() {
+        return true;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{test}: prerequisites missing under CI=true: {missing:?}");
+    }
+    eprintln!("\n!!! SKIPPING {test}: needs {missing:?} !!!\n");
+    false
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .unwrap()
+        .to_owned()
+}
+
+/// What these tests do on a machine (one CI runner).
+impl Machine {
+    fn buildr(&self, args: &[&str]) -> Output {
+        let out = self.try_buildr(args);
+        assert!(
+            out.status.success(),
+            "buildr {args:?} failed ({}):\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// Builds `ctx` with `extra` flags; the image id and the plain progress.
+    fn build(&self, ctx: &Path, tag: &str, extra: &[&str]) -> (String, String) {
+        let mut args = vec!["build", "--progress=plain", "-t", tag];
+        args.extend_from_slice(extra);
+        args.push(ctx.to_str().unwrap());
+        let out = self.buildr(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let id = self.image_id(tag);
+        (id, stderr)
+    }
+
+    fn image_id(&self, tag: &str) -> String {
+        let out = self.buildr(&["inspect", tag]);
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        doc[0]["Id"].as_str().unwrap().to_owned()
+    }
+
+    fn verify(&self) {
+        let out = self.buildr(&["verify"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("is consistent"), "{text}");
+    }
+}
+
+/// Steps the progress shows as cached, and as run.
+fn counts(progress: &str) -> (usize, usize) {
+    let cached = progress.lines().filter(|l| l.ends_with(" CACHED")).count();
+    let done = progress
+        .lines()
+        .filter(|l| l.contains(" DONE ") && !l.contains("exporting"))
+        .count();
+    (cached, done)
+}
+
+/// Pushes the busybox fixture to `registry` as `base/busybox:1`; its name.
+fn push_base(registry: &Registry) -> String {
+    let m = Machine::new();
+    let tar = m.path("busybox-rootfs.tar");
+    let out = Command::new("bash")
+        .arg(workspace().join("fixtures/base/busybox-rootfs.sh"))
+        .arg(&tar)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let name = format!("{}/base/busybox:1", registry.addr);
+    m.buildr(&["import", tar.to_str().unwrap(), &name]);
+    m.buildr(&["push", &name]);
+    name
+}
+
+/// A context: a Dockerfile on `base` with five steps (one random), and
+/// `files` source files.
+fn context(dir: &Path, base: &str, project: &str) {
+    fs::create_dir_all(dir.join("src")).unwrap();
+    fs::write(
+        dir.join("Dockerfile"),
+        format!(
+            "FROM {base}\n\
+             WORKDIR /app\n\
+             COPY deps.txt ./\n\
+             RUN head -c 4096 /dev/urandom > /app/deps.bin && echo {project} > /app/project\n\
+             COPY src/ src/\n\
+             RUN head -c 512 /dev/urandom > /app/build.bin && ls src > /app/listing\n"
+        ),
+    )
+    .unwrap();
+    fs::write(dir.join("deps.txt"), format!("{project}-deps 1\n")).unwrap();
+    for i in 0..20 {
+        fs::write(
+            dir.join("src").join(format!("f{i}.txt")),
+            format!("{project} {i}\n"),
+        )
+        .unwrap();
+    }
+}
+
+/// A copy of `from` at another path, owned by another user, every file
+/// with another mtime: what a fresh checkout on another runner looks like.
+fn checkout_elsewhere(from: &Path, to: &Path) {
+    let out = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let out = Command::new("chown")
+        .args(["-R", "4321:4321"])
+        .arg(to)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let out = Command::new("touch")
+        .args(["-d", "2001-02-03 04:05:06"])
+        .arg(to.join("deps.txt"))
+        .arg(to.join("src/f3.txt"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    fs::set_permissions(to, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn registry_tags(registry: &Registry, repo: &str) -> Vec<String> {
+    let out = Command::new("curl")
+        .args([
+            "-sf",
+            &format!("http://{}/v2/{repo}/tags/list", registry.addr),
+        ])
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return Vec::new();
+    }
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut tags: Vec<String> = doc["tags"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| t.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    tags.sort();
+    tags
+}
+
+/// The layer digests every entry of the cache repository `repo` names.
+fn cache_layers(registry: &Registry, repo: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for tag in registry_tags(registry, repo) {
+        let m = manifest(registry, repo, &tag);
+        for l in m["layers"].as_array().into_iter().flatten() {
+            out.push(l["digest"].as_str().unwrap().to_owned());
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn manifest(registry: &Registry, repo: &str, tag: &str) -> serde_json::Value {
+    let out = Command::new("curl")
+        .args([
+            "-sf",
+            "-H",
+            "Accept: application/vnd.oci.image.manifest.v1+json",
+            &format!("http://{}/v2/{repo}/manifests/{tag}", registry.addr),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn a_registry_cache_moves_a_build_to_another_machine() {
+    let test = "a_registry_cache_moves_a_build_to_another_machine";
+    if !prerequisites(test) {
+        return;
+    }
+    let registry = Registry::start_logged(test);
+    let base = push_base(&registry);
+    let cache = format!("{}/cache/app:main", registry.addr);
+    let work = tempfile::tempdir().unwrap();
+    let ctx_a = work.path().join("checkout-a");
+    context(&ctx_a, &base, "app");
+
+    // Machine A builds and exports every step (mode=max).
+    let a = Machine::new();
+    let (id_a, progress) = a.build(
+        &ctx_a,
+        "app:1",
+        &["--cache-to", &format!("type=registry,ref={cache},mode=max")],
+    );
+    assert!(progress.contains("exporting cache to"), "{progress}");
+    let tags = registry_tags(&registry, "cache/app");
+    assert!(
+        tags.len() >= 5 && tags.iter().all(|t| t.starts_with("main-")),
+        "{tags:?}"
+    );
+
+    // Machine B: another store, the checkout at another path, owned by
+    // another user, other mtimes. Every step comes from the cache and the
+    // image is the same (the random bytes included), and no layer was
+    // downloaded: nothing read them.
+    let layer_gets = || {
+        let layers = cache_layers(&registry, "cache/app");
+        registry
+            .requests("\"GET /v2/cache/app/blobs/")
+            .into_iter()
+            .filter(|l| layers.iter().any(|d| l.contains(d.as_str())))
+            .count()
+    };
+    let b = Machine::new();
+    let ctx_b = work.path().join("elsewhere").join("ci-build-7");
+    fs::create_dir_all(ctx_b.parent().unwrap()).unwrap();
+    checkout_elsewhere(&ctx_a, &ctx_b);
+    let (id_b, progress) = b.build(&ctx_b, "app:1", &["--cache-from", &cache]);
+    let (cached, ran) = counts(&progress);
+    assert_eq!((cached, ran), (6, 0), "{progress}");
+    assert_eq!(id_a, id_b, "{progress}");
+    assert_eq!(layer_gets(), 0);
+    b.verify();
+
+    // Pushed as it is: the layers are mounted from the cache repository,
+    // still none downloaded; the pushed image is A's.
+    let pushed = format!("{}/release/app:1", registry.addr);
+    b.buildr(&["tag", "app:1", &pushed]);
+    b.buildr(&["push", &pushed]);
+    assert_eq!(layer_gets(), 0);
+    assert!(
+        registry
+            .requests("POST /v2/release/app/blobs/uploads/?mount=")
+            .iter()
+            .any(|l| l.contains("from=cache/app") && l.contains("\" 201 ")),
+        "{:#?}",
+        registry.requests("/v2/release/app/")
+    );
+    let pulled = Machine::new();
+    pulled.buildr(&["pull", &pushed]);
+    assert_eq!(pulled.image_id(&pushed), id_a);
+
+    // Run reads them: fetched now, verified, unpacked.
+    let run = b.buildr(&[
+        "run",
+        "--rm",
+        "app:1",
+        "cat",
+        "/app/project",
+        "/app/listing",
+    ]);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(stdout.starts_with("app\nf0.txt\n"), "{stdout}");
+    assert!(layer_gets() > 0);
+    b.verify();
+
+    // With the layers local, the next build records its hits in B's store,
+    // and the one after that asks the cache nothing.
+    let (_, progress) = b.build(&ctx_b, "app:1", &["--cache-from", &cache]);
+    assert_eq!(counts(&progress), (6, 0), "{progress}");
+    let before = registry.requests("/v2/cache/app/").len();
+    let (_, progress) = b.build(&ctx_b, "app:1", &["--cache-from", &cache]);
+    assert_eq!(counts(&progress), (6, 0), "{progress}");
+    let after = registry.requests("/v2/cache/app/");
+    assert_eq!(after.len(), before, "{:#?}", &after[before..]);
+
+    // Machine C changes one source file: the steps before `COPY src/` hit
+    // the cache, the two after run, and the layers under them are fetched
+    // (the first RUN's random bytes are A's).
+    let c = Machine::new();
+    let ctx_c = work.path().join("checkout-c");
+    checkout_elsewhere(&ctx_a, &ctx_c);
+    fs::write(ctx_c.join("src/f7.txt"), "changed\n").unwrap();
+    let (_, progress) = c.build(&ctx_c, "app:2", &["--cache-from", &cache]);
+    assert_eq!(counts(&progress), (4, 2), "{progress}");
+    let deps = |m: &Machine, tag: &str| {
+        m.buildr(&["run", "--rm", tag, "md5sum", "/app/deps.bin"])
+            .stdout
+    };
+    assert_eq!(deps(&a, "app:1"), deps(&c, "app:2"));
+    c.verify();
+}
+
+#[test]
+fn exports_to_one_ref_add_up() {
+    let test = "exports_to_one_ref_add_up";
+    if !prerequisites(test) {
+        return;
+    }
+    let registry = Registry::start(test, None);
+    let base = push_base(&registry);
+    let cache = format!("{}/cache/shared:ci", registry.addr);
+    let work = tempfile::tempdir().unwrap();
+    let projects = ["alpha", "beta", "gamma", "delta"];
+    for p in projects {
+        context(&work.path().join(p), &base, p);
+    }
+    let to = format!("type=registry,ref={cache}");
+
+    // Two projects in turn, then two at the same time, all to one ref.
+    let m = Machine::new();
+    let mut ids = Vec::new();
+    for p in &projects[..2] {
+        ids.push(m.build(&work.path().join(p), p, &["--cache-to", &to]).0);
+    }
+    let (m3, m4) = (Machine::new(), Machine::new());
+    let (id3, id4) = std::thread::scope(|s| {
+        let t3 = s.spawn(|| {
+            m3.build(&work.path().join("gamma"), "gamma", &["--cache-to", &to])
+                .0
+        });
+        let t4 = s.spawn(|| {
+            m4.build(&work.path().join("delta"), "delta", &["--cache-to", &to])
+                .0
+        });
+        (t3.join().unwrap(), t4.join().unwrap())
+    });
+    ids.extend([id3, id4]);
+
+    // A fresh machine finds every project fully cached.
+    let fresh = Machine::new();
+    for (p, id) in projects.iter().zip(&ids) {
+        let (got, progress) = fresh.build(&work.path().join(p), p, &["--cache-from", &cache]);
+        assert_eq!(counts(&progress), (6, 0), "{p}: {progress}");
+        assert_eq!(&got, id, "{p}");
+    }
+    fresh.verify();
+}
+
+#[test]
+fn min_exports_the_final_stage_and_max_every_stage() {
+    let test = "min_exports_the_final_stage_and_max_every_stage";
+    if !prerequisites(test) {
+        return;
+    }
+    let registry = Registry::start(test, None);
+    let base = push_base(&registry);
+    let work = tempfile::tempdir().unwrap();
+    let ctx = work.path().join("ctx");
+    fs::create_dir_all(&ctx).unwrap();
+    fs::write(
+        ctx.join("Dockerfile"),
+        format!(
+            "FROM {base} AS builder\n\
+             RUN head -c 64 /dev/urandom > /tool\n\
+             RUN cp /tool /tool2\n\
+             FROM {base}\n\
+             COPY --from=builder /tool2 /tool\n\
+             RUN head -c 64 /dev/urandom > /own\n"
+        ),
+    )
+    .unwrap();
+    let m = Machine::new();
+    for mode in ["min", "max"] {
+        let cache = format!("{}/cache/{mode}:t", registry.addr);
+        m.build(
+            &ctx,
+            "multi",
+            &[
+                "--no-cache",
+                "--cache-to",
+                &format!("type=registry,ref={cache},mode={mode}"),
+            ],
+        );
+    }
+    // min: FROM, COPY --from, RUN of the final stage; max adds the
+    // builder's two RUN steps (its FROM is the same key as the final's).
+    assert_eq!(registry_tags(&registry, "cache/min").len(), 3);
+    assert_eq!(registry_tags(&registry, "cache/max").len(), 5);
+
+    // From min on a fresh machine the builder stage runs again, and the
+    // final stage's steps after it hit.
+    let fresh = Machine::new();
+    let cache = format!("type=registry,ref={}/cache/min:t", registry.addr);
+    let (_, progress) = fresh.build(&ctx, "multi", &["--cache-from", &cache]);
+    let (cached, ran) = counts(&progress);
+    assert_eq!(ran, 2, "{progress}");
+    assert_eq!(cached, 3, "{progress}");
+    let fresh = Machine::new();
+    let cache = format!("type=registry,ref={}/cache/max:t", registry.addr);
+    let (id, progress) = fresh.build(&ctx, "multi", &["--cache-from", &cache]);
+    assert_eq!(counts(&progress), (5, 0), "{progress}");
+    assert_eq!(id, m.image_id("multi"));
+}
+
+#[test]
+fn a_local_cache_directory_works_like_a_registry() {
+    let test = "a_local_cache_directory_works_like_a_registry";
+    if !prerequisites(test) {
+        return;
+    }
+    let registry = Registry::start(test, None);
+    let base = push_base(&registry);
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("cache dir");
+    for p in ["one", "two"] {
+        context(&work.path().join(p), &base, p);
+        Machine::new().build(
+            &work.path().join(p),
+            p,
+            &[
+                "--cache-to",
+                &format!("type=local,dest={},mode=max", dir.display()),
+            ],
+        );
+    }
+    assert!(dir.join("oci-layout").is_file() && dir.join("index.json").is_file());
+    let fresh = Machine::new();
+    for p in ["one", "two"] {
+        let (_, progress) = fresh.build(
+            &work.path().join(p),
+            p,
+            &["--cache-from", &format!("type=local,src={}", dir.display())],
+        );
+        assert_eq!(counts(&progress), (6, 0), "{p}: {progress}");
+    }
+    fresh.verify();
+}
+
+#[test]
+fn a_broken_cache_never_fails_the_build() {
+    let test = "a_broken_cache_never_fails_the_build";
+    if !prerequisites(test) {
+        return;
+    }
+    let registry = Registry::start(test, None);
+    let base = push_base(&registry);
+    let work = tempfile::tempdir().unwrap();
+    let ctx = work.path().join("ctx");
+    context(&ctx, &base, "app");
+    // Nothing listens on this port.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!(
+        "127.0.0.1:{}/cache/x:1",
+        closed.local_addr().unwrap().port()
+    );
+    drop(closed);
+
+    let m = Machine::new();
+    let (_, progress) = m.build(
+        &ctx,
+        "app",
+        &[
+            "--cache-from",
+            &dead,
+            "--cache-from",
+            &format!("type=local,src={}", work.path().join("nothing").display()),
+            "--cache-to",
+            &format!("type=registry,ref={dead}"),
+        ],
+    );
+    assert_eq!(counts(&progress), (0, 6), "{progress}");
+    assert!(
+        progress.contains(&format!("WARNING: cache {dead} is not used")),
+        "{progress}"
+    );
+    assert!(
+        progress.contains("WARNING: cache export failed"),
+        "{progress}"
+    );
+    let out = m.try_buildr(&[
+        "build",
+        "--progress=plain",
+        "--cache-to",
+        &format!("type=registry,ref={dead},ignore-error=false"),
+        ctx.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("export cache to"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A corrupt entry: the document of one entry replaced by another
+    // entry's (it answers another key). It is skipped with a warning, the
+    // step runs, the store stays clean.
+    let cache = format!("{}/cache/app:c", registry.addr);
+    m.build(
+        &ctx,
+        "app",
+        &[
+            "--no-cache",
+            "--cache-to",
+            &format!("type=registry,ref={cache},mode=max"),
+        ],
+    );
+    let tags = registry_tags(&registry, "cache/app");
+    let manifest = |tag: &str| manifest(&registry, "cache/app", tag);
+    let (victim, donor) = (&tags[0], &tags[1]);
+    let mut bad = manifest(victim);
+    bad["config"] = manifest(donor)["config"].clone();
+    let body = serde_json::to_vec(&bad).unwrap();
+    let put = Command::new("curl")
+        .args([
+            "-sf",
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/vnd.oci.image.manifest.v1+json",
+            "--data-binary",
+            "@-",
+            &format!("http://{}/v2/cache/app/manifests/{victim}", registry.addr),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(&body)?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(put.status.success(), "{put:?}");
+    let fresh = Machine::new();
+    let (_, progress) = fresh.build(&ctx, "app", &["--cache-from", &cache]);
+    assert!(progress.contains("entry skipped"), "{progress}");
+    assert!(progress.contains("is for key"), "{progress}");
+    let (_, ran) = counts(&progress);
+    assert!(ran >= 1, "{progress}");
+    fresh.verify();
+}

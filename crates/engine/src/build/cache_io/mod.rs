@@ -1,0 +1,381 @@
+//! Build caches that travel: `--cache-to` and `--cache-from`.
+//!
+//! A build looks every step up in its own store first; on a miss it asks
+//! each `--cache-from` source in order for the entry of that key
+//! ([`Imports::lookup`]). A hit there costs metadata only (the entry's
+//! manifest and document, a HEAD per layer blob not seen before): its
+//! result names layers that need not be local. They are fetched and
+//! unpacked only when something reads them ([`Imports::materialize`]):
+//! before a step that missed runs on them, and for the final image. A
+//! source that cannot be reached is a warning and is not asked again; an
+//! entry that does not check out is a warning and a miss. Either way the
+//! build goes on as if the source had no entry.
+//!
+//! After the build, each `--cache-to` gets the entries of the steps its
+//! mode selects ([`export`]), written as [`format`] describes: one object
+//! per key, so exports from many builds to one ref add up instead of
+//! replacing each other.
+
+mod format;
+mod local;
+pub(crate) mod registry;
+mod spec;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use buildr_cache::{CacheKey, Digest, Store};
+use buildr_oci::{Descriptor, ExtractMode, ExtractOptions};
+
+pub use spec::{CacheDestination, CacheExport, CacheImport, CacheMode};
+
+use crate::error::{Error, Result};
+use crate::image::layer_bytes::layer_local;
+use crate::image::remote_blobs::{self, BlobSource};
+use crate::ops::{State, StateData};
+use registry::Problem;
+
+enum Source {
+    Registry(registry::RegistrySource),
+    Local(local::LocalSource),
+}
+
+impl Source {
+    fn name(&self) -> String {
+        match self {
+            Source::Registry(s) => s.name(),
+            Source::Local(s) => s.name(),
+        }
+    }
+
+    fn entry(&self, key: &CacheKey) -> std::result::Result<Option<StateData>, Problem> {
+        match self {
+            Source::Registry(s) => s.entry(key),
+            Source::Local(s) => s.entry(key),
+        }
+    }
+
+    fn fetch(&self, store: &Store, blobs: &[Descriptor]) -> Result<()> {
+        match self {
+            Source::Registry(s) => s.fetch(store, blobs),
+            Source::Local(_) => remote_blobs::fetch(store, &self.blob_source(), blobs),
+        }
+    }
+
+    /// Where a blob of one of its entries is, for later.
+    fn blob_source(&self) -> BlobSource {
+        match self {
+            Source::Registry(s) => BlobSource::Registry {
+                repository: s.repository(),
+            },
+            Source::Local(s) => BlobSource::Local { dir: s.dir() },
+        }
+    }
+}
+
+/// The `--cache-from` sources of one build, and what they gave it.
+pub(crate) struct Imports {
+    sources: Vec<(Source, AtomicBool)>,
+    /// Which source each layer blob of a hit can be fetched from.
+    origins: Mutex<HashMap<Digest, usize>>,
+    /// Hits not yet in the local store: written as local records once
+    /// their layers are.
+    hits: Mutex<Vec<(CacheKey, State)>>,
+    warnings: Mutex<Vec<String>>,
+    /// One materialisation at a time: two steps needing the same layer
+    /// fetch it once.
+    busy: Mutex<()>,
+}
+
+impl Imports {
+    /// Opens the sources; one that cannot be opened is a warning.
+    pub(crate) fn open(imports: &[CacheImport]) -> Imports {
+        let mut out = Imports {
+            sources: Vec::new(),
+            origins: Mutex::new(HashMap::new()),
+            hits: Mutex::new(Vec::new()),
+            warnings: Mutex::new(Vec::new()),
+            busy: Mutex::new(()),
+        };
+        let mut client = None;
+        for import in imports {
+            let opened = match import {
+                CacheImport::Registry(reference) => {
+                    let client = match &client {
+                        Some(c) => Ok(c),
+                        None => crate::registry::Registry::from_env()
+                            .map(|r| &*client.insert(r.client().clone())),
+                    };
+                    client
+                        .and_then(|c| registry::RegistrySource::new(c.clone(), reference))
+                        .map(Source::Registry)
+                        .map_err(|e| format!("cache {reference}: {e}"))
+                }
+                CacheImport::Local(dir) => local::LocalSource::open(dir)
+                    .map(Source::Local)
+                    .map_err(|p| format!("cache {}: {}", dir.display(), problem_text(&p))),
+            };
+            match opened {
+                Ok(source) => out.sources.push((source, AtomicBool::new(true))),
+                Err(warning) => out.warn(warning),
+            }
+        }
+        out
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.sources.is_empty()
+    }
+
+    fn warn(&self, warning: String) {
+        tracing::warn!("{warning}");
+        self.warnings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(warning);
+    }
+
+    /// What went wrong with the sources, for the build's warnings.
+    pub(crate) fn take_warnings(&self) -> Vec<String> {
+        std::mem::take(&mut *self.warnings.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The first source's entry for `key`. Never an error: a source that
+    /// fails is reported and skipped.
+    pub(crate) fn lookup(&self, key: &CacheKey) -> Option<State> {
+        for (idx, (source, live)) in self.sources.iter().enumerate() {
+            if !live.load(Ordering::Relaxed) {
+                continue;
+            }
+            match source.entry(key) {
+                Ok(None) => {}
+                Ok(Some(state)) => {
+                    let mut origins = self.origins.lock().unwrap_or_else(|e| e.into_inner());
+                    for layer in &state.layers {
+                        origins.entry(layer.digest).or_insert(idx);
+                    }
+                    let state = State::new(state);
+                    self.hits
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((*key, State::clone(&state)));
+                    return Some(state);
+                }
+                Err(Problem::Corrupt(why)) => {
+                    self.warn(format!("cache {}: entry skipped: {why}", source.name()));
+                }
+                Err(Problem::Unreachable(why)) => {
+                    live.store(false, Ordering::Relaxed);
+                    self.warn(format!("cache {} is not used: {why}", source.name()));
+                }
+            }
+        }
+        None
+    }
+
+    /// Makes every layer of `state` local: its blob fetched (verified)
+    /// from the source that named it, and unpacked into its snapshot.
+    /// Then every hit whose layers are now all local is recorded in the
+    /// store, so the next build finds it there.
+    pub(crate) fn materialize(&self, store: &Store, state: &StateData) -> Result<()> {
+        let _busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        let mut wanted: HashMap<usize, Vec<Descriptor>> = HashMap::new();
+        let mut unpack = Vec::new();
+        {
+            let origins = self.origins.lock().unwrap_or_else(|e| e.into_inner());
+            for layer in &state.layers {
+                let need_snapshot = !store.has_snapshot(&layer.snapshot)?;
+                let need_blob = !layer_local(store, &layer.descriptor())?;
+                if need_blob {
+                    let Some(&idx) = origins.get(&layer.digest) else {
+                        return Err(Error::Build {
+                            location: "cache import".into(),
+                            message: format!(
+                                "layer {} is neither local nor in a cache",
+                                layer.digest
+                            ),
+                        });
+                    };
+                    wanted.entry(idx).or_default().push(layer.descriptor());
+                }
+                if need_snapshot {
+                    unpack.push(layer.clone());
+                }
+            }
+        }
+        for (idx, blobs) in &wanted {
+            self.sources[*idx].0.fetch(store, blobs)?;
+        }
+        let opts = ExtractOptions {
+            mode: ExtractMode::Overlay,
+            ..ExtractOptions::default()
+        };
+        let failed = Mutex::new(None);
+        std::thread::scope(|scope| {
+            for layer in &unpack {
+                let (opts, failed) = (&opts, &failed);
+                scope.spawn(move || {
+                    let made = store.create_snapshot::<Error, _>(&layer.snapshot, |dir| {
+                        crate::image::layer_bytes::unpack_layer(
+                            store,
+                            &layer.descriptor(),
+                            dir,
+                            opts,
+                        )?;
+                        Ok(())
+                    });
+                    if let Err(e) = made {
+                        failed
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .get_or_insert(e);
+                    }
+                });
+            }
+        });
+        if let Some(e) = failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            return Err(e);
+        }
+        self.record_local_hits(store)
+    }
+
+    /// What the end of a build does with its result: nothing is fetched.
+    /// Each layer whose bytes are not in the store gets a source file (the
+    /// cache it came from), so whatever reads it later (run, push, save,
+    /// a later build's `FROM`) fetches it then, or a push mounts it; the
+    /// hits whose layers are all local are recorded.
+    pub(crate) fn finish(&self, store: &Store, state: &StateData) -> Result<()> {
+        let origins = self
+            .origins
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for layer in &state.layers {
+            let d = layer.descriptor();
+            if layer_local(store, &d)? {
+                continue;
+            }
+            let Some(&idx) = origins.get(&layer.digest) else {
+                return Err(Error::Build {
+                    location: "cache import".into(),
+                    message: format!("layer {} is neither local nor in a cache", layer.digest),
+                });
+            };
+            remote_blobs::remember(store, &layer.digest, &self.sources[idx].0.blob_source())?;
+        }
+        self.record_local_hits(store)
+    }
+
+    fn record_local_hits(&self, store: &Store) -> Result<()> {
+        let mut hits = self.hits.lock().unwrap_or_else(|e| e.into_inner());
+        let mut left = Vec::new();
+        for (key, state) in hits.drain(..) {
+            let mut local = true;
+            for layer in &state.layers {
+                local &= store.has_snapshot(&layer.snapshot)?
+                    && layer_local(store, &layer.descriptor())?;
+            }
+            if local {
+                crate::build_cache::save_record(store, &key, &state)?;
+            } else {
+                left.push((key, state));
+            }
+        }
+        *hits = left;
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Imports {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.sources.iter().map(|(s, _)| s.name()))
+            .finish()
+    }
+}
+
+fn problem_text(p: &Problem) -> &str {
+    match p {
+        Problem::Unreachable(s) | Problem::Corrupt(s) => s,
+    }
+}
+
+/// What one build's steps gave, for the exports: every store key looked
+/// up or computed, with its result.
+#[derive(Debug, Default)]
+pub(crate) struct Seen {
+    entries: Mutex<Vec<(CacheKey, State)>>,
+}
+
+impl Seen {
+    pub(crate) fn add(&self, key: CacheKey, state: &State) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((key, State::clone(state)));
+    }
+
+    /// The entries `mode` selects: every one (max), or those of `chain`,
+    /// the steps the final image is built of (min). Each key once; steps
+    /// that made the empty state (`FROM scratch`) are left out.
+    fn select(&self, mode: CacheMode, chain: &HashSet<CacheKey>) -> Vec<(CacheKey, State)> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut seen = HashSet::new();
+        entries
+            .iter()
+            .filter(|(key, _)| seen.insert(*key))
+            .filter(|(key, _)| mode == CacheMode::Max || chain.contains(key))
+            .filter(|(_, state)| !state.layers.is_empty() || !state.added.is_empty())
+            .cloned()
+            .collect()
+    }
+}
+
+/// What exporting the cache did, for the build's report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheExportReport {
+    /// The `--cache-to` destination, as given.
+    pub destination: String,
+    pub entries: usize,
+    pub blobs_uploaded: usize,
+    pub bytes_uploaded: u64,
+}
+
+/// Writes the entries `export` selects (`chain`: the store keys of the
+/// final stage's steps, for `mode=min`). The caller decides whether a
+/// failure fails the build (`ignore-error`).
+pub(crate) fn export(
+    store: &Store,
+    export: &CacheExport,
+    seen: &Seen,
+    chain: &HashSet<CacheKey>,
+) -> Result<CacheExportReport> {
+    let selected = seen.select(export.mode, chain);
+    let compress = export.compression.options();
+    let mut encoded = Vec::with_capacity(selected.len());
+    for (key, state) in &selected {
+        encoded.push(format::encode(store, key, state, &compress)?);
+    }
+    match &export.destination {
+        CacheDestination::Registry(reference) => {
+            let client = crate::registry::Registry::from_env()?;
+            let report = registry::push(client.client(), store, reference, &encoded)?;
+            Ok(CacheExportReport {
+                destination: reference.clone(),
+                entries: encoded.len(),
+                blobs_uploaded: report.uploaded,
+                bytes_uploaded: report.bytes_uploaded,
+            })
+        }
+        CacheDestination::Local(dir) => {
+            local::write(store, dir, &encoded)?;
+            Ok(CacheExportReport {
+                destination: dir.display().to_string(),
+                entries: encoded.len(),
+                blobs_uploaded: 0,
+                bytes_uploaded: 0,
+            })
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! A cache in a registry repository: entries tagged `TAG-<key>`.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use buildr_cache::{CacheKey, Digest, Store};
+use buildr_oci::{Descriptor, Reference, RegistryClient};
+
+use super::format::{self, MAX_ENTRY_BYTES};
+use crate::error::{Error, Result};
+use crate::ops::StateData;
+
+/// Longest `TAG` of a cache ref: `TAG-<64 hex>` must stay a valid tag (128).
+const MAX_TAG: usize = 128 - 65;
+
+/// The repository and tag a cache ref names (`latest` when it has none);
+/// refs pinned by digest and tags too long to carry a key are refused.
+pub(crate) fn cache_repository(reference: &str) -> Result<(Reference, String)> {
+    let parsed = Reference::parse(reference)?;
+    if parsed.digest().is_some() {
+        return Err(Error::BadReference {
+            reference: reference.to_owned(),
+            reason: "a cache ref names a tag, not a digest".into(),
+        });
+    }
+    let tag = parsed.tag().unwrap_or("latest").to_owned();
+    if tag.len() > MAX_TAG {
+        return Err(Error::BadReference {
+            reference: reference.to_owned(),
+            reason: format!(
+                "the tag of a cache ref is at most {MAX_TAG} characters (entries are tagged TAG-<key>)"
+            ),
+        });
+    }
+    Ok((parsed, tag))
+}
+
+/// The reference of the entry for `key` in the repository of `repo`.
+fn entry_ref(repo: &Reference, tag: &str, key: &CacheKey) -> Result<Reference> {
+    Ok(Reference::parse(&format!(
+        "{}:{tag}-{}",
+        repo.repository(),
+        key.hex()
+    ))?)
+}
+
+/// One registry cache read by a build.
+pub(crate) struct RegistrySource {
+    client: RegistryClient,
+    repo: Reference,
+    tag: String,
+    /// Whether each layer blob is in the repository, asked once.
+    blobs: Mutex<HashMap<Digest, bool>>,
+}
+
+impl RegistrySource {
+    pub(crate) fn new(client: RegistryClient, reference: &str) -> Result<RegistrySource> {
+        let (repo, tag) = cache_repository(reference)?;
+        Ok(RegistrySource {
+            client,
+            repo,
+            tag,
+            blobs: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub(crate) fn name(&self) -> String {
+        format!("{}:{}", self.repo.repository(), self.tag)
+    }
+
+    /// `host/path` of the repository.
+    pub(crate) fn repository(&self) -> String {
+        self.repo.repository()
+    }
+
+    /// The entry for `key`: `Ok(None)` when there is none (or it is not
+    /// usable: `Err(Corrupt)` says why), `Err(Unreachable)` when the
+    /// registry cannot be asked. Every layer it names is checked to be in
+    /// the repository (a HEAD, once per blob), so a hit never names a
+    /// blob that cannot be fetched.
+    pub(crate) fn entry(&self, key: &CacheKey) -> std::result::Result<Option<StateData>, Problem> {
+        let reference =
+            entry_ref(&self.repo, &self.tag, key).map_err(|e| Problem::Corrupt(e.to_string()))?;
+        let found = self
+            .client
+            .find_manifest(&reference)
+            .map_err(|e| Problem::Unreachable(e.to_string()))?;
+        let Some(manifest) = found else {
+            return Ok(None);
+        };
+        let what = format!("cache entry {reference}");
+        let state = format::decode(key, &manifest.bytes, &what, |d| {
+            self.client
+                .fetch_blob_bytes(&self.repo, d, MAX_ENTRY_BYTES)
+                .map_err(|e| Error::Registry {
+                    operation: "read cache entry",
+                    reference: reference.to_string(),
+                    source: Box::new(e),
+                })
+        })
+        .map_err(Problem::Corrupt)?;
+        for layer in &state.layers {
+            if !self.has_blob(&layer.descriptor())? {
+                return Err(Problem::Corrupt(format!(
+                    "{what}: layer {} is not in {}",
+                    layer.digest,
+                    self.repo.repository()
+                )));
+            }
+        }
+        Ok(Some(state))
+    }
+
+    fn has_blob(&self, d: &Descriptor) -> std::result::Result<bool, Problem> {
+        if let Some(&known) = self
+            .blobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&d.digest)
+        {
+            return Ok(known);
+        }
+        let size = self
+            .client
+            .blob_size(&self.repo, &d.digest)
+            .map_err(|e| Problem::Unreachable(e.to_string()))?;
+        let there = size == Some(d.size);
+        self.blobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(d.digest, there);
+        Ok(there)
+    }
+
+    /// Downloads `blobs` into `store`, verified.
+    pub(crate) fn fetch(&self, store: &Store, blobs: &[Descriptor]) -> Result<()> {
+        self.client
+            .fetch_blobs_into(store, &self.repo, blobs, None)
+            .map_err(|e| Error::Registry {
+                operation: "fetch cache layers from",
+                reference: self.name(),
+                source: Box::new(e),
+            })
+    }
+}
+
+/// Why a cache source gave no entry.
+#[derive(Debug)]
+pub(crate) enum Problem {
+    /// The source cannot be asked (network, auth): stop asking it.
+    Unreachable(String),
+    /// This entry is unusable; others may be fine.
+    Corrupt(String),
+}
+
+/// Pushes `entries` (manifests already in `store`) to the registry cache
+/// `reference`: layer blobs first, each once (skipped where the repository
+/// has them, mounted from another repository of the registry where the
+/// store knows one), then one manifest per entry under `TAG-<key>`. An
+/// entry already there under that tag is replaced by an equivalent one (the
+/// same key is the same step on the same inputs); no other entry is
+/// touched, so exports from other builds to the same ref all stay.
+pub(crate) fn push(
+    client: &RegistryClient,
+    store: &Store,
+    reference: &str,
+    entries: &[format::Encoded],
+) -> Result<buildr_oci::PushReport> {
+    let (repo, tag) = cache_repository(reference)?;
+    let tagged: Vec<(String, Digest)> = entries
+        .iter()
+        .map(|e| (format!("{tag}-{}", e.key.hex()), e.manifest))
+        .collect();
+    let opts = buildr_oci::PushOptions {
+        mount_from: crate::registry::mount_sources(store, &repo)?,
+        ..buildr_oci::PushOptions::default()
+    };
+    client
+        .push_tagged(store, &repo, &tagged, &opts)
+        .map_err(|e| Error::Registry {
+            operation: "export cache to",
+            reference: reference.to_owned(),
+            source: Box::new(e),
+        })
+}
