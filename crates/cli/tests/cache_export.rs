@@ -260,11 +260,15 @@ fn a_registry_cache_moves_a_build_to_another_machine() {
     let ctx_b = work.path().join("elsewhere").join("ci-build-7");
     fs::create_dir_all(ctx_b.parent().unwrap()).unwrap();
     checkout_elsewhere(&ctx_a, &ctx_b);
+    let base_gets = || registry.requests("\"GET /v2/base/busybox/blobs/").len();
+    let base_before = base_gets();
     let (id_b, progress) = b.build(&ctx_b, "app:1", &["--cache-from", &cache]);
     let (cached, ran) = counts(&progress);
     assert_eq!((cached, ran), (6, 0), "{progress}");
     assert_eq!(id_a, id_b, "{progress}");
     assert_eq!(layer_gets(), 0);
+    // Of the base image only its config was read.
+    assert_eq!(base_gets() - base_before, 1);
     b.verify();
 
     // Pushed as it is: the layers are mounted from the cache repository,

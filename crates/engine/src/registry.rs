@@ -84,12 +84,18 @@ pub struct PullOptions {
     /// `os/arch[/variant]`; `None` is the host's.
     pub platform: Option<String>,
     pub progress: Option<RegistryProgress>,
+    /// Leave the layers in the registry: the image is tagged with its
+    /// manifest and config, and each layer is fetched the first time
+    /// something reads it (a build's `FROM` whose steps all come from a
+    /// cache reads none). A layer the store has is used as it is.
+    pub lazy: bool,
 }
 
 impl fmt::Debug for PullOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PullOptions")
             .field("platform", &self.platform)
+            .field("lazy", &self.lazy)
             .field("progress", &self.progress.is_some())
             .finish()
     }
@@ -218,6 +224,7 @@ impl Registry {
             platform: platform.clone(),
             tag: None,
             no_tag: true,
+            config_only: opts.lazy,
             progress: opts
                 .progress
                 .clone()
@@ -240,9 +247,20 @@ impl Registry {
             }));
         }
         let mut image = images.read_image(&pulled.manifest_digest, &name)?;
-        crate::image::ensure_snapshots(store, &image, |digest| {
-            emit(&opts.progress, RegistryEvent::LayerUnpacked { digest })
-        })?;
+        if opts.lazy {
+            let source = remote_blobs::BlobSource::Registry {
+                repository: parsed.repository(),
+            };
+            for layer in &image.manifest.layers {
+                if !crate::image::layer_bytes::layer_local(store, layer)? {
+                    remote_blobs::remember(store, &layer.digest, &source)?;
+                }
+            }
+        } else {
+            crate::image::ensure_snapshots(store, &image, |digest| {
+                emit(&opts.progress, RegistryEvent::LayerUnpacked { digest })
+            })?;
+        }
         store.set_tag(&name, &pulled.manifest_digest)?;
         image.names = vec![name.clone()];
         Ok(PullReport {
@@ -420,13 +438,15 @@ pub fn repository_name(reference: &str) -> Result<String> {
 /// pulled per `policy` (registry settings and credentials from their usual
 /// places, see [`Registry::from_env`]); `platform` is `os/arch[/variant]`.
 /// A registry is contacted only when the policy requires it; the pull's
-/// report comes back when it was.
+/// report comes back when it was. `lazy` pulls leave the layers in the
+/// registry until read ([`PullOptions::lazy`]).
 pub(crate) fn ensure_image(
     images: &Images,
     reference: &str,
     platform: Option<&str>,
     policy: PullPolicy,
     progress: Option<RegistryProgress>,
+    lazy: bool,
 ) -> Result<(Image, Option<PullReport>)> {
     if let Some(image) = local_image(images, reference, platform, policy)? {
         return Ok((image, None));
@@ -434,6 +454,7 @@ pub(crate) fn ensure_image(
     let opts = PullOptions {
         platform: platform.map(str::to_owned),
         progress,
+        lazy,
     };
     let report = Registry::from_env()?.pull(images, reference, &opts)?;
     Ok((report.image.clone(), Some(report)))
@@ -721,12 +742,14 @@ mod tests {
         let opts = PullOptions {
             platform: Some(host),
             progress: None,
+            lazy: false,
         };
         let local = registry.ensure(&images, "127.0.0.1:1/x:1", PullPolicy::Missing, &opts);
         assert_eq!(local.unwrap().id, imported.id);
         let other = PullOptions {
             platform: Some("linux/s390x".to_owned()),
             progress: None,
+            lazy: false,
         };
         let pulled = registry.ensure(&images, "127.0.0.1:1/x:1", PullPolicy::Missing, &other);
         assert!(matches!(pulled, Err(Error::Registry { .. })), "{pulled:?}");

@@ -21,6 +21,7 @@ pub fn run(cli: &Cli, args: &PullArgs) -> anyhow::Result<ExitCode> {
     let opts = PullOptions {
         platform: args.platform.clone(),
         progress,
+        lazy: false,
     };
     let report = registry.pull(&images, &args.image, &opts)?;
     let familiar = buildr::familiar_name(&report.name);

@@ -586,6 +586,7 @@ impl Builder {
             secrets: Arc::new(self.secrets.clone()),
             no_cache_filter: self.no_cache_filter.clone(),
             pull: self.pull,
+            lazy_pull: !self.cache_from.is_empty(),
             images: &images,
             context: Arc::clone(&context),
             env,

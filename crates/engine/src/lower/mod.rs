@@ -48,6 +48,9 @@ pub(crate) struct Plan<'a> {
     pub no_cache_filter: Vec<String>,
     /// `--pull`: ask the registry even when the local store has the image.
     pub pull: bool,
+    /// Pull base images lazily (config now, layers when read): the build
+    /// has `--cache-from` sources, so its steps may never read them.
+    pub lazy_pull: bool,
     pub images: &'a Images,
     pub context: Arc<BuildContext>,
     pub env: Env,
@@ -274,6 +277,7 @@ impl Lowering<'_> {
                 Some(&self.plan.platform),
                 policy,
                 None,
+                self.plan.lazy_pull,
             )
             .map_err(|e| match e {
                 Error::ImageNotFound { .. }

@@ -33,6 +33,9 @@ pub struct PullOptions {
     pub tag: Option<String>,
     /// Do not tag at all.
     pub no_tag: bool,
+    /// Fetch the manifest and the config only: the layers stay in the
+    /// registry (the caller records where, and fetches them when read).
+    pub config_only: bool,
     pub progress: Option<ProgressFn>,
 }
 
@@ -42,6 +45,7 @@ impl std::fmt::Debug for PullOptions {
             .field("platform", &self.platform)
             .field("tag", &self.tag)
             .field("no_tag", &self.no_tag)
+            .field("config_only", &self.config_only)
             .field("progress", &self.progress.is_some())
             .finish()
     }
@@ -210,7 +214,7 @@ impl RegistryClient {
         }
 
         let mut wanted: Vec<Descriptor> = vec![manifest.config.clone()];
-        for layer in &manifest.layers {
+        for layer in manifest.layers.iter().filter(|_| !opts.config_only) {
             if layer.urls.as_ref().is_some_and(|u| !u.is_empty())
                 && layer.media_type.contains("foreign")
             {
