@@ -52,6 +52,9 @@ pub enum Command {
     /// Manage buildr.
     #[command(subcommand)]
     System(SystemCommand),
+    /// Manage build caches kept in registries (`--cache-to type=registry`).
+    #[command(subcommand)]
+    Cache(CacheCommand),
     /// Create and run a new container from an image.
     Run(Box<RunArgs>),
     /// Create a new container (run it with `start`).
@@ -228,6 +231,22 @@ pub enum SystemCommand {
     /// Remove stopped containers, dangling images, unused build cache
     /// (and unused volumes with --volumes).
     Prune(SystemPruneArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Delete the entries of a registry cache last exported longer ago than --keep-duration.
+    Prune(CachePruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CachePruneArgs {
+    /// The cache, as `--cache-to type=registry,ref=` names it.
+    #[arg(long = "ref", value_name = "REG/REPO[:TAG]")]
+    pub reference: String,
+    /// Keep entries exported within this long (Go duration: 168h, 30m, ...).
+    #[arg(long = "keep-duration", value_name = "DURATION", default_value = "0")]
+    pub keep_duration: String,
 }
 
 #[derive(Debug, Args)]

@@ -40,6 +40,7 @@ fn main() -> ExitCode {
         Command::Import(args) => cmd::import::run(&cli, args),
         Command::Prune(args) => cmd::prune::run(&cli, args),
         Command::System(args) => cmd::system::run(&cli, args),
+        Command::Cache(args) => cmd::cache::run(args),
         Command::Verify(args) => cmd::verify::run(&cli, args),
         Command::Pull(args) => cmd::pull::run(&cli, args),
         Command::Push(args) => cmd::push::run(&cli, args),

@@ -97,9 +97,27 @@ fn counts(progress: &str) -> (usize, usize) {
     (cached, done)
 }
 
+/// A registry with the base image, and a work dir; `None` when the test
+/// must skip.
+fn setup(test: &str) -> Option<(Registry, String, tempfile::TempDir)> {
+    if !prerequisites(test) {
+        return None;
+    }
+    let registry = Registry::start(test, None);
+    let base = push_base(&registry);
+    Some((registry, base, tempfile::tempdir().unwrap()))
+}
+
 /// Pushes the busybox fixture to `registry` as `base/busybox:1`; its name.
 fn push_base(registry: &Registry) -> String {
+    push_base_as(registry, None)
+}
+
+fn push_base_as(registry: &Registry, login: Option<(&str, &str)>) -> String {
     let m = Machine::new();
+    if let Some((user, pass)) = login {
+        m.buildr(&["login", "-u", user, "-p", pass, &registry.addr]);
+    }
     let tar = m.path("busybox-rootfs.tar");
     let out = Command::new("bash")
         .arg(workspace().join("fixtures/base/busybox-rootfs.sh"))
@@ -332,14 +350,10 @@ fn a_registry_cache_moves_a_build_to_another_machine() {
 
 #[test]
 fn exports_to_one_ref_add_up() {
-    let test = "exports_to_one_ref_add_up";
-    if !prerequisites(test) {
+    let Some((registry, base, work)) = setup("exports_to_one_ref_add_up") else {
         return;
-    }
-    let registry = Registry::start(test, None);
-    let base = push_base(&registry);
+    };
     let cache = format!("{}/cache/shared:ci", registry.addr);
-    let work = tempfile::tempdir().unwrap();
     let projects = ["alpha", "beta", "gamma", "delta"];
     for p in projects {
         context(&work.path().join(p), &base, p);
@@ -378,13 +392,10 @@ fn exports_to_one_ref_add_up() {
 
 #[test]
 fn min_exports_the_final_stage_and_max_every_stage() {
-    let test = "min_exports_the_final_stage_and_max_every_stage";
-    if !prerequisites(test) {
+    let Some((registry, base, work)) = setup("min_exports_the_final_stage_and_max_every_stage")
+    else {
         return;
-    }
-    let registry = Registry::start(test, None);
-    let base = push_base(&registry);
-    let work = tempfile::tempdir().unwrap();
+    };
     let ctx = work.path().join("ctx");
     fs::create_dir_all(&ctx).unwrap();
     fs::write(
@@ -434,13 +445,10 @@ fn min_exports_the_final_stage_and_max_every_stage() {
 
 #[test]
 fn a_local_cache_directory_works_like_a_registry() {
-    let test = "a_local_cache_directory_works_like_a_registry";
-    if !prerequisites(test) {
+    let Some((_registry, base, work)) = setup("a_local_cache_directory_works_like_a_registry")
+    else {
         return;
-    }
-    let registry = Registry::start(test, None);
-    let base = push_base(&registry);
-    let work = tempfile::tempdir().unwrap();
+    };
     let dir = work.path().join("cache dir");
     for p in ["one", "two"] {
         context(&work.path().join(p), &base, p);
@@ -468,13 +476,9 @@ fn a_local_cache_directory_works_like_a_registry() {
 
 #[test]
 fn a_broken_cache_never_fails_the_build() {
-    let test = "a_broken_cache_never_fails_the_build";
-    if !prerequisites(test) {
+    let Some((registry, base, work)) = setup("a_broken_cache_never_fails_the_build") else {
         return;
-    }
-    let registry = Registry::start(test, None);
-    let base = push_base(&registry);
-    let work = tempfile::tempdir().unwrap();
+    };
     let ctx = work.path().join("ctx");
     context(&ctx, &base, "app");
     // Nothing listens on this port.
@@ -568,4 +572,278 @@ fn a_broken_cache_never_fails_the_build() {
     let (_, ran) = counts(&progress);
     assert!(ran >= 1, "{progress}");
     fresh.verify();
+}
+
+/// The command lines between the `# buildr-ci` markers of each YAML block
+/// of the README's "In CI" section: a GitHub `run: |` body (indentation
+/// dropped) or GitLab `script:` items (`- ` dropped).
+fn readme_ci_scripts() -> Vec<String> {
+    let readme = fs::read_to_string(workspace().join("README.md")).unwrap();
+    let section = readme
+        .split("\n## In CI\n")
+        .nth(1)
+        .expect("README.md has an \"In CI\" section");
+    let mut scripts = Vec::new();
+    for block in section.split("```yaml\n").skip(1) {
+        let block = block.split("```").next().unwrap();
+        let mut inside = false;
+        let mut lines = Vec::new();
+        for line in block.lines() {
+            let text = line.trim_start();
+            if text == "# buildr-ci" {
+                inside = !inside;
+                continue;
+            }
+            if inside {
+                lines.push(text.strip_prefix("- ").unwrap_or(text).to_owned());
+            }
+        }
+        assert!(
+            !inside && !lines.is_empty(),
+            "unbalanced markers in:\n{block}"
+        );
+        scripts.push(lines.join("\n"));
+    }
+    scripts
+}
+
+#[test]
+fn the_readme_ci_jobs_run_against_a_registry_with_a_login() {
+    let test = "the_readme_ci_jobs_run_against_a_registry_with_a_login";
+    if !prerequisites(test) {
+        return;
+    }
+    let scripts = readme_ci_scripts();
+    assert_eq!(scripts.len(), 2, "a GitHub and a GitLab job: {scripts:#?}");
+    let (user, pass) = ("ci-bot", "s3cret-token");
+    let registry = Registry::start(test, Some((user, pass)));
+    let base = push_base_as(&registry, Some((user, pass)));
+    let work = tempfile::tempdir().unwrap();
+    let ctx = work.path().join("project");
+    context(&ctx, &base, "project");
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_buildr"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for (n, script) in scripts.iter().enumerate() {
+        let cache = format!("{}/proj/cache:main", registry.addr);
+        let image = format!("{}/proj:job{n}", registry.addr);
+        // Each job twice, each time on a fresh runner: the second finds
+        // every step in the cache the first exported.
+        for run in 0..2 {
+            let runner = Machine::new();
+            let out = Command::new("sh")
+                .args(["-ec", script])
+                .current_dir(&ctx)
+                .env("PATH", &path)
+                .env("BUILDR_ROOT", runner.path("root"))
+                .env("DOCKER_CONFIG", runner.path("docker"))
+                .env("XDG_CONFIG_HOME", runner.path("xdg"))
+                .envs([
+                    ("REGISTRY", registry.addr.as_str()),
+                    ("REGISTRY_USER", user),
+                    ("REGISTRY_PASSWORD", pass),
+                    ("CI_REGISTRY", registry.addr.as_str()),
+                    ("CI_REGISTRY_USER", user),
+                    ("CI_REGISTRY_PASSWORD", pass),
+                    ("IMAGE", image.as_str()),
+                    ("CACHE", cache.as_str()),
+                ])
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "job {n} run {run}: {stderr}");
+            assert!(!stderr.contains("WARNING"), "job {n} run {run}: {stderr}");
+            let (cached, ran) = counts(&stderr);
+            match (n, run) {
+                (0, 0) => assert_eq!((cached, ran), (0, 6), "{stderr}"),
+                _ => assert_eq!((cached, ran), (6, 0), "job {n} run {run}: {stderr}"),
+            }
+        }
+        let pulled = Machine::new();
+        pulled.buildr(&["login", "-u", user, "-p", pass, &registry.addr]);
+        pulled.buildr(&["pull", &image]);
+    }
+}
+
+#[test]
+fn an_inline_cache_travels_in_the_pushed_image() {
+    let Some((registry, base, work)) = setup("an_inline_cache_travels_in_the_pushed_image") else {
+        return;
+    };
+    let ctx = work.path().join("ctx");
+    context(&ctx, &base, "inline");
+    let image = format!("{}/app/inline:1", registry.addr);
+    let a = Machine::new();
+    let (_, progress) = a.build(&ctx, &image, &["--cache-to", "type=inline", "--push"]);
+    assert!(
+        progress.contains("exporting cache to inline: 6 entries"),
+        "{progress}"
+    );
+    let layers = |m: &Machine, tag: &str| {
+        let out = m.buildr(&["inspect", tag]);
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        doc[0]["RootFS"]["Layers"].clone()
+    };
+
+    // Another machine takes every step from the pushed image's config.
+    let b = Machine::new();
+    let (_, progress) = b.build(&ctx, "app:b", &["--cache-from", &image]);
+    assert_eq!(counts(&progress), (6, 0), "{progress}");
+    assert_eq!(layers(&a, &image), layers(&b, "app:b"));
+    b.verify();
+
+    // Its base's inline cache is not inherited by an image built on it.
+    let derived = work.path().join("derived");
+    fs::create_dir_all(&derived).unwrap();
+    fs::write(
+        derived.join("Dockerfile"),
+        format!("FROM {image}\nRUN echo x > /x\n"),
+    )
+    .unwrap();
+    b.build(&derived, "derived", &[]);
+    let raw_config = |m: &Machine, tag: &str| {
+        let tar = m.path("image.tar");
+        m.buildr(&["save", "-o", tar.to_str().unwrap(), tag]);
+        let untar = |member: &str| {
+            let out = Command::new("tar")
+                .arg("-xOf")
+                .arg(&tar)
+                .arg(member)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+            out.stdout
+        };
+        let manifest: serde_json::Value = serde_json::from_slice(&untar("manifest.json")).unwrap();
+        let config = manifest[0]["Config"].as_str().unwrap().to_owned();
+        serde_json::from_slice::<serde_json::Value>(&untar(&config)).unwrap()
+    };
+    assert!(raw_config(&a, &image).get("dev.buildr.cache.v1").is_some());
+    assert!(
+        raw_config(&b, "derived")
+            .get("dev.buildr.cache.v1")
+            .is_none()
+    );
+}
+
+#[test]
+fn cache_mounts_travel_with_mounts_true() {
+    let Some((registry, base, work)) = setup("cache_mounts_travel_with_mounts_true") else {
+        return;
+    };
+    let ctx = work.path().join("ctx");
+    fs::create_dir_all(&ctx).unwrap();
+    // A package manager's download cache: filled once, then reused.
+    fs::write(
+        ctx.join("Dockerfile"),
+        format!(
+            "FROM {base}\n\
+             COPY lock.txt /lock.txt\n\
+             RUN --mount=type=cache,id=pkg,target=/var/cache/pkg \\\n\
+             \x20   if [ -f /var/cache/pkg/dl ]; then echo reused > /how; \\\n\
+             \x20   else head -c 256 /dev/urandom > /var/cache/pkg/dl; echo downloaded > /how; fi \\\n\
+             \x20   && md5sum /var/cache/pkg/dl > /sum\n"
+        ),
+    )
+    .unwrap();
+    fs::write(ctx.join("lock.txt"), "v1\n").unwrap();
+    let cache = format!("{}/cache/mounts:main", registry.addr);
+    let a = Machine::new();
+    let (_, progress) = a.build(
+        &ctx,
+        "pkg",
+        &[
+            "--cache-to",
+            &format!("type=registry,ref={cache},mode=max,mounts=true"),
+        ],
+    );
+    assert!(
+        progress.contains("4 entries"),
+        "FROM, COPY, RUN and the mount: {progress}"
+    );
+    assert!(
+        registry_tags(&registry, "cache/mounts")
+            .iter()
+            .any(|t| t.starts_with("main-mount-"))
+    );
+    let file = |m: &Machine, tag: &str, path: &str| {
+        String::from_utf8_lossy(&m.buildr(&["run", "--rm", tag, "cat", path]).stdout).into_owned()
+    };
+    assert_eq!(file(&a, "pkg", "/how"), "downloaded\n");
+
+    // Another machine with the lock file changed: the RUN step runs again,
+    // on the download cache A left.
+    let b = Machine::new();
+    fs::write(ctx.join("lock.txt"), "v2\n").unwrap();
+    let (_, progress) = b.build(&ctx, "pkg", &["--cache-from", &cache]);
+    assert_eq!(counts(&progress), (1, 2), "{progress}");
+    assert_eq!(file(&b, "pkg", "/how"), "reused\n");
+    assert_eq!(file(&a, "pkg", "/sum"), file(&b, "pkg", "/sum"));
+
+    // Without mounts=true no mount entry is written.
+    let c = Machine::new();
+    let plain = format!("{}/cache/plain:main", registry.addr);
+    c.build(
+        &ctx,
+        "pkg",
+        &["--cache-to", &format!("type=registry,ref={plain},mode=max")],
+    );
+    assert!(
+        !registry_tags(&registry, "cache/plain")
+            .iter()
+            .any(|t| t.contains("mount"))
+    );
+}
+
+#[test]
+fn cache_prune_deletes_old_entries_of_one_ref() {
+    let Some((registry, base, work)) = setup("cache_prune_deletes_old_entries_of_one_ref") else {
+        return;
+    };
+    let ctx = work.path().join("ctx");
+    context(&ctx, &base, "pruned");
+    let m = Machine::new();
+    for tag in ["main", "other"] {
+        let to = format!("type=registry,ref={}/cache/p:{tag},mode=max", registry.addr);
+        m.build(&ctx, "p", &["--no-cache", "--cache-to", &to]);
+    }
+    let main = format!("{}/cache/p:main", registry.addr);
+    let prune = |keep: &str| {
+        let out = m.buildr(&["cache", "prune", "--ref", &main, "--keep-duration", keep]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let n = registry_tags(&registry, "cache/p")
+        .iter()
+        .filter(|t| t.starts_with("main-"))
+        .count();
+    assert!(n >= 5);
+    let out = prune("1h");
+    assert!(
+        out.ends_with(&format!("0 of {n} entries deleted from {main}\n")),
+        "{out}"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let out = prune("1s");
+    assert!(
+        out.ends_with(&format!("{n} of {n} entries deleted from {main}\n")),
+        "{out}"
+    );
+    let tags = registry_tags(&registry, "cache/p");
+    assert!(
+        tags.iter().all(|t| t.starts_with("other-")) && tags.len() == n,
+        "{tags:?}"
+    );
+    // The pruned cache gives nothing; the other ref still everything.
+    let (_, progress) = Machine::new().build(&ctx, "p", &["--cache-from", &main]);
+    assert_eq!(counts(&progress), (0, 6), "{progress}");
+    let other = format!("{}/cache/p:other", registry.addr);
+    let (_, progress) = Machine::new().build(&ctx, "p", &["--cache-from", &other]);
+    assert_eq!(counts(&progress), (6, 0), "{progress}");
 }

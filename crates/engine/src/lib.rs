@@ -35,8 +35,9 @@ mod verify;
 
 pub use build::{
     BuildResult, Builder, CacheDestination, CacheExport, CacheExportReport, CacheImport, CacheMode,
-    DEFAULT_GZIP_LEVEL, LayerCompression, LogStream, NetworkMode, Output, ProgressEvent,
-    RewriteTimestamp, SecretSource, StepReport, VertexInfo, parse_ssh,
+    CachePruneReport, DEFAULT_GZIP_LEVEL, LayerCompression, LogStream, NetworkMode, Output,
+    ProgressEvent, RewriteTimestamp, SecretSource, StepReport, VertexInfo, parse_ssh,
+    prune_registry_cache,
 };
 pub use buildr_cache::{Digest, PruneReport};
 pub use buildr_exec::Limits;

@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod bundle;
+pub mod cache;
 pub mod check;
 pub mod commit;
 pub mod container;

@@ -59,7 +59,10 @@ use cache_io::Imports;
 /// finished or failed), as the solver emits it.
 pub use buildr_solver::Event as ProgressEvent;
 pub use buildr_solver::{LogStream, VertexInfo};
-pub use cache_io::{CacheDestination, CacheExport, CacheExportReport, CacheImport, CacheMode};
+pub use cache_io::{
+    CacheDestination, CacheExport, CacheExportReport, CacheImport, CacheMode, CachePruneReport,
+    prune_registry_cache,
+};
 pub use epoch::RewriteTimestamp;
 pub(crate) use secrets::Secrets;
 pub use secrets::{SecretSource, parse_ssh};
@@ -567,6 +570,7 @@ impl Builder {
                 source,
             })?;
         let source_date_epoch = epoch::source_date_epoch();
+        let imports = Arc::new(Imports::open(&self.cache_from));
         let env = Env {
             store: store.clone(),
             work: work.path().to_path_buf(),
@@ -574,6 +578,7 @@ impl Builder {
                 self.layer_compression,
                 self.rewrite_timestamp.layer_epoch(source_date_epoch),
             ),
+            caches: Arc::clone(&imports),
         };
         let context = Arc::new(context);
         let plan = Plan {
@@ -592,7 +597,6 @@ impl Builder {
             env,
         };
         let lowered = lower(&plan)?;
-        let imports = Arc::new(Imports::open(&self.cache_from));
         let cache = BuildCache::new(store.clone(), self.no_cache)
             .map_err(|source| Error::Io {
                 action: "create the cache lock directory in",
@@ -628,7 +632,21 @@ impl Builder {
         // something reads them (see `image::remote_blobs`).
         imports.finish(&store, &state)?;
 
+        // The store keys of the final stage's steps (`mode=min`, inline).
+        let chain = lowered
+            .graph
+            .first_input_chain(lowered.target)
+            .iter()
+            .filter_map(|digest| solution.report(digest))
+            .map(|report| cache_key_salt.store_key(&report.key))
+            .collect();
         let mut config = lowered.config;
+        // A base image's inline cache describes the base's build, not this one.
+        config.extra.remove(cache_io::INLINE_FIELD);
+        if let Some((field, value)) = cache_io::inline_field(&self.cache_to, &seen, &chain, &state)
+        {
+            config.extra.insert(field.to_owned(), value);
+        }
         if !self.labels.is_empty() {
             let container = config.config.get_or_insert_with(Default::default);
             let labels = container.labels.get_or_insert_with(BTreeMap::new);
@@ -651,15 +669,8 @@ impl Builder {
         let mut warnings = lowered.warnings;
         warnings.extend(imports.take_warnings());
         let mut cache_exports = Vec::new();
-        let chain = lowered
-            .graph
-            .first_input_chain(lowered.target)
-            .iter()
-            .filter_map(|digest| solution.report(digest))
-            .map(|report| cache_key_salt.store_key(&report.key))
-            .collect();
         for export in &self.cache_to {
-            match cache_io::export(&store, export, &seen, &chain) {
+            match cache_io::export(&store, export, &seen, &chain, &imports) {
                 Ok(report) => cache_exports.push(report),
                 Err(e) if export.ignore_error => {
                     let warning = format!("cache export failed (ignore-error=true): {e}");

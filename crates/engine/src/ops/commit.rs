@@ -26,6 +26,9 @@ pub(crate) struct Env {
     /// filesystem as the snapshots, so committing is a rename).
     pub work: PathBuf,
     pub layer: LayerOptions,
+    /// The build's `--cache-from` sources, and the cache mounts its RUN
+    /// steps used (for `--cache-to ...,mounts=true`).
+    pub caches: std::sync::Arc<crate::build::cache_io::Imports>,
 }
 
 impl Env {

@@ -313,6 +313,9 @@ impl Op<State> for RunOp {
                 )),
                 None => None,
             };
+            if cache.seed.is_none() {
+                self.env_ctx.caches.use_mount(&self.env_ctx.store, &host);
+            }
             mounts::ensure_cache_dir(
                 &host,
                 view.as_ref().map(|(view, source)| (view, *source)),

@@ -20,6 +20,20 @@ use crate::ops::{Layer, StateData};
 pub(crate) const ENTRY_ARTIFACT: &str = "application/vnd.buildr.cache.entry.v1";
 /// Media type of an entry's config: the [`EntryDoc`].
 pub(crate) const ENTRY_CONFIG: &str = "application/vnd.buildr.cache.entry.v1+json";
+/// `artifactType` of a cache mount's contents (`mounts=true`).
+pub(crate) const MOUNT_ARTIFACT: &str = "application/vnd.buildr.cache.mount.v1";
+/// Media type of a cache mount entry's config: its [`MountDoc`].
+pub(crate) const MOUNT_CONFIG: &str = "application/vnd.buildr.cache.mount.v1+json";
+
+/// When the entry was last exported (RFC 3339): what `cache prune
+/// --keep-duration` goes by. Each export writes it again, so an entry
+/// that builds keep exporting stays.
+pub(crate) const CREATED_ANNOTATION: &str = "org.opencontainers.image.created";
+
+fn exported_now() -> String {
+    crate::image::time::now_rfc3339()
+}
+
 /// The annotation that repeats the key on the manifest.
 pub(crate) const KEY_ANNOTATION: &str = "dev.buildr.cache.key";
 /// An entry document is a few hundred bytes; anything near this is not one.
@@ -44,7 +58,8 @@ pub(crate) struct EntryDoc {
 /// An entry ready to be written: its manifest (stored as a blob of the
 /// local store, as is its document) and the name it goes under.
 pub(crate) struct Encoded {
-    pub key: CacheKey,
+    /// The key's hex for a step's entry, `mount-<id>` for a cache mount's.
+    pub name: String,
     pub manifest: Digest,
     pub manifest_size: u64,
 }
@@ -74,29 +89,50 @@ pub(crate) fn encode(
         added: state.added.clone(),
         created: state.created,
     };
-    let bytes = serde_json::to_vec(&doc).map_err(|e| Error::Build {
+    let annotations = [(KEY_ANNOTATION.to_owned(), key.hex())];
+    write_entry(
+        store,
+        key.hex(),
+        (ENTRY_ARTIFACT, ENTRY_CONFIG),
+        &doc,
+        layers,
+        annotations,
+    )
+}
+
+/// Stores an entry's document and manifest (artifact type and config
+/// type as `kinds` says, `layers` as they are, `annotations` and the
+/// export time); the entry, named `name`.
+fn write_entry<const N: usize>(
+    store: &Store,
+    name: String,
+    (artifact, config_type): (&str, &str),
+    doc: &impl Serialize,
+    layers: Vec<Descriptor>,
+    annotations: [(String, String); N],
+) -> Result<Encoded> {
+    let bytes = serde_json::to_vec(doc).map_err(|e| Error::Build {
         location: "cache export".into(),
-        message: format!("cannot encode the entry of {}: {e}", key.hex()),
+        message: format!("cannot encode the cache entry {name}: {e}"),
     })?;
     let config = store.put_blob(&bytes)?;
+    let mut annotations: std::collections::BTreeMap<String, String> =
+        annotations.into_iter().collect();
+    annotations.insert(CREATED_ANNOTATION.to_owned(), exported_now());
     let manifest = Manifest {
         schema_version: 2,
         media_type: Some(media_type::OCI_MANIFEST.to_owned()),
-        artifact_type: Some(ENTRY_ARTIFACT.to_owned()),
-        config: Descriptor::new(ENTRY_CONFIG, config.digest, config.size),
+        artifact_type: Some(artifact.to_owned()),
+        config: Descriptor::new(config_type, config.digest, config.size),
         layers,
         subject: None,
-        annotations: Some(
-            [(KEY_ANNOTATION.to_owned(), key.hex())]
-                .into_iter()
-                .collect(),
-        ),
+        annotations: Some(annotations),
         extra: Default::default(),
     };
     let encoded = EncodedManifest::encode(&manifest)?;
     let blob = store.put_blob(&encoded.bytes)?;
     Ok(Encoded {
-        key: *key,
+        name,
         manifest: blob.digest,
         manifest_size: blob.size,
     })
@@ -166,4 +202,165 @@ pub(crate) fn decode(
         added: doc.added,
         created: doc.created,
     })
+}
+
+/// The image config field (top level, as BuildKit's
+/// `moby.buildkit.cache.v0`) an inline cache is written to.
+pub(crate) const INLINE_FIELD: &str = "dev.buildr.cache.v1";
+
+/// An inline cache: the final stage's steps, each described by how many
+/// of the image's own layers its result is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct InlineDoc {
+    pub schema_version: u32,
+    pub entries: Vec<InlineEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct InlineEntry {
+    /// The store key, hex.
+    pub key: String,
+    /// The step's result is the image's first `layers` layers.
+    pub layers: usize,
+    pub added: Vec<bool>,
+    pub created: i64,
+}
+
+/// The inline cache of an image whose layers are `last`'s: every entry
+/// whose result is a bottom part of them (the final stage's steps are).
+pub(crate) fn inline_doc(entries: &[(CacheKey, crate::ops::State)], last: &StateData) -> InlineDoc {
+    let entries = entries
+        .iter()
+        .filter(|(_, s)| last.layers.starts_with(&s.layers) && last.added.starts_with(&s.added))
+        .map(|(key, s)| InlineEntry {
+            key: key.hex(),
+            layers: s.layers.len(),
+            added: s.added.clone(),
+            created: s.created,
+        })
+        .collect();
+    InlineDoc {
+        schema_version: 1,
+        entries,
+    }
+}
+
+/// The step results an image's inline cache describes, by key hex: its
+/// layers as its manifest names them (the registry's blobs) with the
+/// config's diff ids. An entry naming more layers than the image has is
+/// left out.
+pub(crate) fn inline_states(
+    doc: &InlineDoc,
+    layers: &[Descriptor],
+    diff_ids: &[Digest],
+) -> std::collections::HashMap<String, StateData> {
+    let mut out = std::collections::HashMap::new();
+    if doc.schema_version != 1 || layers.len() != diff_ids.len() {
+        return out;
+    }
+    for e in &doc.entries {
+        if e.layers > layers.len()
+            || layers[..e.layers]
+                .iter()
+                .any(|d| !is_layer_media_type(&d.media_type))
+        {
+            continue;
+        }
+        let state = StateData {
+            layers: layers[..e.layers]
+                .iter()
+                .zip(diff_ids)
+                .map(|(d, diff_id)| Layer {
+                    diff_id: *diff_id,
+                    digest: d.digest,
+                    size: d.size,
+                    media_type: d.media_type.clone(),
+                    snapshot: SnapshotId::from_digest(diff_id),
+                })
+                .collect(),
+            added: e.added.clone(),
+            created: e.created,
+        };
+        out.insert(e.key.clone(), state);
+    }
+    out
+}
+
+/// What a cache mount entry says: which mount directory its one layer is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct MountDoc {
+    pub schema_version: u32,
+    /// The directory's name in the store (`cache/mounts/<id>`): a hash of
+    /// the mount's `id=`, so the same on every machine.
+    pub id: String,
+}
+
+/// The entry name of the cache mount directory `id`.
+pub(crate) fn mount_name(id: &str) -> String {
+    format!("mount-{id}")
+}
+
+/// Writes the entry of the cache mount directory `dir` (named `id`) into
+/// `store`: its whole tree as one compressed layer.
+pub(crate) fn encode_mount(
+    store: &Store,
+    id: &str,
+    dir: &std::path::Path,
+    compress: &buildr_oci::CompressOptions,
+) -> Result<Encoded> {
+    let empty = tempfile::tempdir_in(store.root().join("tmp")).map_err(|source| Error::Io {
+        action: "create a temp dir in",
+        path: store.root().join("tmp"),
+        source,
+    })?;
+    let diff = buildr_oci::Diff::compute(buildr_oci::DiffSource::Trees {
+        lower: empty.path(),
+        upper: dir,
+    })?;
+    let options = buildr_oci::LayerOptions {
+        compress: *compress,
+        source_date_epoch: None,
+    };
+    let (digests, writer) = diff.write_layer(store.blob_writer()?, &options)?;
+    let blob = writer.commit(Some(digests.digest))?;
+    let layer = Descriptor::new(digests.media_type, blob.digest, blob.size);
+    let doc = MountDoc {
+        schema_version: 1,
+        id: id.to_owned(),
+    };
+    write_entry(
+        store,
+        mount_name(id),
+        (MOUNT_ARTIFACT, MOUNT_CONFIG),
+        &doc,
+        vec![layer],
+        [],
+    )
+}
+
+/// The one layer of a cache mount entry for `id`, after checking it is one.
+pub(crate) fn decode_mount(
+    id: &str,
+    manifest_bytes: &[u8],
+    what: &str,
+    read_doc: impl FnOnce(&Descriptor) -> Result<Vec<u8>>,
+) -> std::result::Result<Descriptor, String> {
+    let manifest: Manifest = serde_json::from_slice(manifest_bytes)
+        .map_err(|e| format!("{what}: the manifest is not JSON: {e}"))?;
+    if manifest.config.media_type != MOUNT_CONFIG || manifest.config.size > MAX_ENTRY_BYTES {
+        return Err(format!("{what}: not a buildr cache mount entry"));
+    }
+    let bytes = read_doc(&manifest.config).map_err(|e| format!("{what}: {e}"))?;
+    let doc: MountDoc = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("{what}: the entry document does not parse: {e}"))?;
+    if doc.schema_version != 1 || doc.id != id {
+        return Err(format!("{what}: the entry is for mount {}", doc.id));
+    }
+    match manifest.layers.as_slice() {
+        [layer] if is_layer_media_type(&layer.media_type) => Ok(layer.clone()),
+        _ => Err(format!("{what}: a cache mount entry has one layer")),
+    }
 }

@@ -125,6 +125,20 @@ impl LocalSource {
         Ok(bytes)
     }
 
+    /// The layer of the cache mount entry for `id`, if there is one.
+    pub(crate) fn mount(&self, id: &str) -> std::result::Result<Option<Descriptor>, Problem> {
+        let Some(d) = self.entries.get(&format::mount_name(id)) else {
+            return Ok(None);
+        };
+        let what = format!("cache mount {id} in {}", self.dir.display());
+        let bytes = self
+            .read_blob(d, 4 << 20)
+            .map_err(|e| Problem::Corrupt(format!("{what}: {e}")))?;
+        format::decode_mount(id, &bytes, &what, |d| self.read_blob(d, MAX_ENTRY_BYTES))
+            .map(Some)
+            .map_err(Problem::Corrupt)
+    }
+
     pub(crate) fn entry(&self, key: &CacheKey) -> std::result::Result<Option<StateData>, Problem> {
         let Some(d) = self.entries.get(&key.hex()) else {
             return Ok(None);
@@ -198,7 +212,7 @@ pub(crate) fn write(store: &Store, dir: &Path, entries: &[format::Encoded]) -> R
         .map_err(|e| io_err("lock", &lock_path)(e.into()))?;
     let mut index = read_index(dir)?;
     for e in entries {
-        let name = e.key.hex();
+        let name = e.name.clone();
         index.manifests.retain(|d| {
             d.annotations
                 .as_ref()

@@ -21,13 +21,15 @@ mod local;
 pub(crate) mod registry;
 mod spec;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use buildr_cache::{CacheKey, Digest, Store};
 use buildr_oci::{Descriptor, ExtractMode, ExtractOptions};
 
+pub(crate) use format::INLINE_FIELD;
 pub use spec::{CacheDestination, CacheExport, CacheImport, CacheMode};
 
 use crate::error::{Error, Result};
@@ -64,6 +66,13 @@ impl Source {
     }
 
     /// Where a blob of one of its entries is, for later.
+    fn mount(&self, id: &str) -> std::result::Result<Option<Descriptor>, Problem> {
+        match self {
+            Source::Registry(s) => s.mount(id),
+            Source::Local(s) => s.mount(id),
+        }
+    }
+
     fn blob_source(&self) -> BlobSource {
         match self {
             Source::Registry(s) => BlobSource::Registry {
@@ -86,6 +95,8 @@ pub(crate) struct Imports {
     /// One materialisation at a time: two steps needing the same layer
     /// fetch it once.
     busy: Mutex<()>,
+    /// The cache mount directories (ids) RUN steps of this build used.
+    mounts_used: Mutex<BTreeSet<String>>,
 }
 
 impl Imports {
@@ -97,6 +108,7 @@ impl Imports {
             hits: Mutex::new(Vec::new()),
             warnings: Mutex::new(Vec::new()),
             busy: Mutex::new(()),
+            mounts_used: Mutex::new(BTreeSet::new()),
         };
         let mut client = None;
         for import in imports {
@@ -240,6 +252,59 @@ impl Imports {
         self.record_local_hits(store)
     }
 
+    /// A RUN step is about to mount the cache directory `host`
+    /// (`cache/mounts/<id>`): remembered for `mounts=true`, and when it does
+    /// not exist yet, its contents are restored from the first source that
+    /// has them. A source that fails is a warning; the step then starts
+    /// with an empty cache, as it would without one.
+    pub(crate) fn use_mount(&self, store: &Store, host: &Path) {
+        let Some(id) = host.file_name().and_then(|n| n.to_str()) else {
+            return;
+        };
+        self.mounts_used
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_owned());
+        if host.exists() {
+            return;
+        }
+        for (source, live) in &self.sources {
+            if !live.load(Ordering::Relaxed) {
+                continue;
+            }
+            let found = match source.mount(id) {
+                Ok(Some(layer)) => layer,
+                Ok(None) => continue,
+                Err(Problem::Corrupt(why)) => {
+                    self.warn(format!("cache {}: mount skipped: {why}", source.name()));
+                    continue;
+                }
+                Err(Problem::Unreachable(why)) => {
+                    live.store(false, Ordering::Relaxed);
+                    self.warn(format!("cache {} is not used: {why}", source.name()));
+                    continue;
+                }
+            };
+            match restore_mount(store, source, &found, host) {
+                Ok(()) => return,
+                Err(e) => self.warn(format!(
+                    "cache {}: mount {id} not restored: {e}",
+                    source.name()
+                )),
+            }
+        }
+    }
+
+    /// The ids of the cache mounts this build's RUN steps used.
+    fn mounts_used(&self) -> Vec<String> {
+        self.mounts_used
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
+
     /// What the end of a build does with its result: nothing is fetched.
     /// Each layer whose bytes are not in the store gets a source file (the
     /// cache it came from), so whatever reads it later (run, push, save,
@@ -284,6 +349,32 @@ impl Imports {
         }
         *hits = left;
         Ok(())
+    }
+}
+
+/// Fetches `layer` from `source` and unpacks it as the cache directory
+/// `host`: into a temp dir beside it, renamed into place (a half-restored
+/// cache is never seen; one another step made first is kept).
+fn restore_mount(store: &Store, source: &Source, layer: &Descriptor, host: &Path) -> Result<()> {
+    source.fetch(store, std::slice::from_ref(layer))?;
+    let parent = host.parent().unwrap_or(Path::new("."));
+    let io_err = |action, path: &Path, source| Error::Io {
+        action,
+        path: path.to_owned(),
+        source,
+    };
+    std::fs::create_dir_all(parent).map_err(|e| io_err("create", parent, e))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".restore-")
+        .tempdir_in(parent)
+        .map_err(|e| io_err("create a temp dir in", parent, e))?;
+    let dir = tmp.path().join("dir");
+    std::fs::create_dir(&dir).map_err(|e| io_err("create", &dir, e))?;
+    crate::image::layer_bytes::unpack_layer(store, layer, &dir, &ExtractOptions::default())?;
+    match std::fs::rename(&dir, host) {
+        Ok(()) => Ok(()),
+        Err(_) if host.is_dir() => Ok(()),
+        Err(e) => Err(io_err("rename into", host, e)),
     }
 }
 
@@ -332,6 +423,24 @@ impl Seen {
     }
 }
 
+/// The inline cache to write into the image config of `last` (the
+/// field's name and value), or `None` when no `--cache-to` is inline.
+pub(crate) fn inline_field(
+    exports: &[CacheExport],
+    seen: &Seen,
+    chain: &HashSet<CacheKey>,
+    last: &StateData,
+) -> Option<(&'static str, serde_json::Value)> {
+    exports
+        .iter()
+        .find(|e| e.destination == CacheDestination::Inline)?;
+    let selected = seen.select(CacheMode::Min, chain);
+    let doc = format::inline_doc(&selected, last);
+    serde_json::to_value(doc)
+        .ok()
+        .map(|v| (format::INLINE_FIELD, v))
+}
+
 /// What exporting the cache did, for the build's report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheExportReport {
@@ -350,32 +459,113 @@ pub(crate) fn export(
     export: &CacheExport,
     seen: &Seen,
     chain: &HashSet<CacheKey>,
+    imports: &Imports,
 ) -> Result<CacheExportReport> {
     let selected = seen.select(export.mode, chain);
-    let compress = export.compression.options();
-    let mut encoded = Vec::with_capacity(selected.len());
-    for (key, state) in &selected {
-        encoded.push(format::encode(store, key, state, &compress)?);
-    }
+    let report = |destination: String, entries: usize, pushed: Option<&buildr_oci::PushReport>| {
+        CacheExportReport {
+            destination,
+            entries,
+            blobs_uploaded: pushed.map_or(0, |p| p.uploaded),
+            bytes_uploaded: pushed.map_or(0, |p| p.bytes_uploaded),
+        }
+    };
+    let encode = || -> Result<Vec<format::Encoded>> {
+        let compress = export.compression.options();
+        let mut out = selected
+            .iter()
+            .map(|(key, state)| format::encode(store, key, state, &compress))
+            .collect::<Result<Vec<_>>>()?;
+        if export.mounts {
+            let root = store.root().join("cache").join("mounts");
+            for id in imports.mounts_used() {
+                let dir = root.join(&id);
+                if dir.is_dir() {
+                    out.push(format::encode_mount(store, &id, &dir, &compress)?);
+                }
+            }
+        }
+        Ok(out)
+    };
     match &export.destination {
+        // Written into the image config by `inline_field`, before the image.
+        CacheDestination::Inline => Ok(report("inline".into(), selected.len(), None)),
         CacheDestination::Registry(reference) => {
+            let encoded = encode()?;
             let client = crate::registry::Registry::from_env()?;
-            let report = registry::push(client.client(), store, reference, &encoded)?;
-            Ok(CacheExportReport {
-                destination: reference.clone(),
-                entries: encoded.len(),
-                blobs_uploaded: report.uploaded,
-                bytes_uploaded: report.bytes_uploaded,
-            })
+            let pushed = registry::push(client.client(), store, reference, &encoded)?;
+            Ok(report(reference.clone(), encoded.len(), Some(&pushed)))
         }
         CacheDestination::Local(dir) => {
+            let encoded = encode()?;
             local::write(store, dir, &encoded)?;
-            Ok(CacheExportReport {
-                destination: dir.display().to_string(),
-                entries: encoded.len(),
-                blobs_uploaded: 0,
-                bytes_uploaded: 0,
-            })
+            Ok(report(dir.display().to_string(), encoded.len(), None))
         }
     }
+}
+
+/// What [`prune_registry_cache`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachePruneReport {
+    /// Entries of the cache (tags `TAG-...`) looked at.
+    pub entries: usize,
+    /// The tags of the entries deleted.
+    pub deleted: Vec<String>,
+}
+
+/// Deletes the entries of the registry cache `reference` last exported
+/// more than `keep` ago (each export writes an entry's time again, so what
+/// builds still export stays). Entries without a time, and tags that are
+/// not entries of this cache, are left alone. The registry must allow
+/// deletes; its own garbage collection frees the blobs.
+pub fn prune_registry_cache(
+    reference: &str,
+    keep: std::time::Duration,
+) -> Result<CachePruneReport> {
+    let (repo, tag) = registry::cache_repository(reference)?;
+    let client = crate::registry::Registry::from_env()?;
+    let client = client.client();
+    let fail = |operation, e| Error::Registry {
+        operation,
+        reference: reference.to_owned(),
+        source: Box::new(e),
+    };
+    let prefix = format!("{tag}-");
+    let tags: Vec<String> = client
+        .list_tags(&repo)
+        .map_err(|e| fail("list the tags of", e))?
+        .into_iter()
+        .filter(|t| t.starts_with(&prefix))
+        .collect();
+    let cutoff = crate::ops::unix_now().saturating_sub(keep.as_secs() as i64);
+    let mut report = CachePruneReport {
+        entries: tags.len(),
+        deleted: Vec::new(),
+    };
+    for t in tags {
+        let entry = buildr_oci::Reference::parse(&format!("{}:{t}", repo.repository()))?;
+        let Some(found) = client
+            .find_manifest(&entry)
+            .map_err(|e| fail("read cache entry of", e))?
+        else {
+            continue;
+        };
+        let Ok(manifest) = serde_json::from_slice::<buildr_oci::Manifest>(&found.bytes) else {
+            continue;
+        };
+        let ours = [format::ENTRY_CONFIG, format::MOUNT_CONFIG]
+            .contains(&manifest.config.media_type.as_str());
+        let created = manifest
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(format::CREATED_ANNOTATION))
+            .and_then(|c| crate::image::time::parse_rfc3339(c));
+        if ours && created.is_some_and(|c| c < cutoff) {
+            client
+                .delete_manifest(&repo, &found.digest)
+                .map_err(|e| fail("delete cache entry of", e))?;
+            report.deleted.push(t);
+        }
+    }
+    Ok(report)
 }

@@ -1,7 +1,7 @@
 //! A cache in a registry repository: entries tagged `TAG-<key>`.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use buildr_cache::{CacheKey, Digest, Store};
 use buildr_oci::{Descriptor, Reference, RegistryClient};
@@ -51,6 +51,9 @@ pub(crate) struct RegistrySource {
     tag: String,
     /// Whether each layer blob is in the repository, asked once.
     blobs: Mutex<HashMap<Digest, bool>>,
+    /// The inline cache of the image the ref itself names, read on the
+    /// first lookup (empty when it names no image, or one without).
+    inline: OnceLock<HashMap<String, StateData>>,
 }
 
 impl RegistrySource {
@@ -61,6 +64,7 @@ impl RegistrySource {
             repo,
             tag,
             blobs: Mutex::new(HashMap::new()),
+            inline: OnceLock::new(),
         })
     }
 
@@ -79,6 +83,17 @@ impl RegistrySource {
     /// the repository (a HEAD, once per blob), so a hit never names a
     /// blob that cannot be fetched.
     pub(crate) fn entry(&self, key: &CacheKey) -> std::result::Result<Option<StateData>, Problem> {
+        let inline = match self.inline.get() {
+            Some(map) => map,
+            None => {
+                let map = self.read_inline()?;
+                self.inline.get_or_init(|| map)
+            }
+        };
+        if let Some(state) = inline.get(&key.hex()) {
+            self.check_layers(state, &format!("inline cache of {}", self.name()))?;
+            return Ok(Some(state.clone()));
+        }
         let reference =
             entry_ref(&self.repo, &self.tag, key).map_err(|e| Problem::Corrupt(e.to_string()))?;
         let found = self
@@ -99,6 +114,42 @@ impl RegistrySource {
                 })
         })
         .map_err(Problem::Corrupt)?;
+        self.check_layers(&state, &what)?;
+        Ok(Some(state))
+    }
+
+    /// The layer of the cache mount entry for `id`, if there is one.
+    pub(crate) fn mount(&self, id: &str) -> std::result::Result<Option<Descriptor>, Problem> {
+        let reference = Reference::parse(&format!(
+            "{}:{}-{}",
+            self.repo.repository(),
+            self.tag,
+            format::mount_name(id)
+        ))
+        .map_err(|e| Problem::Corrupt(e.to_string()))?;
+        let Some(manifest) = self
+            .client
+            .find_manifest(&reference)
+            .map_err(|e| Problem::Unreachable(e.to_string()))?
+        else {
+            return Ok(None);
+        };
+        let what = format!("cache mount {reference}");
+        format::decode_mount(id, &manifest.bytes, &what, |d| {
+            self.client
+                .fetch_blob_bytes(&self.repo, d, MAX_ENTRY_BYTES)
+                .map_err(|e| Error::Registry {
+                    operation: "read cache mount entry",
+                    reference: reference.to_string(),
+                    source: Box::new(e),
+                })
+        })
+        .map(Some)
+        .map_err(Problem::Corrupt)
+    }
+
+    /// Every layer of `state` is in the repository.
+    fn check_layers(&self, state: &StateData, what: &str) -> std::result::Result<(), Problem> {
         for layer in &state.layers {
             if !self.has_blob(&layer.descriptor())? {
                 return Err(Problem::Corrupt(format!(
@@ -108,7 +159,48 @@ impl RegistrySource {
                 )));
             }
         }
-        Ok(Some(state))
+        Ok(())
+    }
+
+    /// The inline cache in the config of the image the ref names, if it
+    /// names an image (an index or anything else has none).
+    fn read_inline(&self) -> std::result::Result<HashMap<String, StateData>, Problem> {
+        let Some(found) = self
+            .client
+            .find_manifest(&self.repo)
+            .map_err(|e| Problem::Unreachable(e.to_string()))?
+        else {
+            return Ok(HashMap::new());
+        };
+        let Ok(manifest) = serde_json::from_slice::<buildr_oci::Manifest>(&found.bytes) else {
+            return Ok(HashMap::new());
+        };
+        let image_config = [
+            buildr_oci::media_type::OCI_CONFIG,
+            buildr_oci::media_type::DOCKER_CONFIG,
+        ];
+        if !image_config.contains(&manifest.config.media_type.as_str()) {
+            return Ok(HashMap::new());
+        }
+        let bytes = self
+            .client
+            .fetch_blob_bytes(&self.repo, &manifest.config, 16 << 20)
+            .map_err(|e| Problem::Unreachable(e.to_string()))?;
+        let Ok(config) = serde_json::from_slice::<buildr_oci::ImageConfig>(&bytes) else {
+            return Ok(HashMap::new());
+        };
+        let Some(doc) = config
+            .extra
+            .get(format::INLINE_FIELD)
+            .and_then(|v| serde_json::from_value::<format::InlineDoc>(v.clone()).ok())
+        else {
+            return Ok(HashMap::new());
+        };
+        Ok(format::inline_states(
+            &doc,
+            &manifest.layers,
+            &config.rootfs.diff_ids,
+        ))
     }
 
     fn has_blob(&self, d: &Descriptor) -> std::result::Result<bool, Problem> {
@@ -169,7 +261,7 @@ pub(crate) fn push(
     let (repo, tag) = cache_repository(reference)?;
     let tagged: Vec<(String, Digest)> = entries
         .iter()
-        .map(|e| (format!("{tag}-{}", e.key.hex()), e.manifest))
+        .map(|e| (format!("{tag}-{}", e.name), e.manifest))
         .collect();
     let opts = buildr_oci::PushOptions {
         mount_from: crate::registry::mount_sources(store, &repo)?,

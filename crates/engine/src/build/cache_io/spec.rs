@@ -25,6 +25,10 @@ pub enum CacheDestination {
     Registry(String),
     /// `type=local,dest=DIR`: the same entries in an OCI image layout.
     Local(PathBuf),
+    /// `type=inline`: the final stage's steps described in the image's
+    /// config (by how many of its layers each is), so `--cache-from IMAGE`
+    /// finds them once the image is pushed. Always `mode=min`.
+    Inline,
 }
 
 /// One `--cache-to`.
@@ -43,7 +47,9 @@ pub struct CacheExport {
 /// One `--cache-from`, tried in the order given.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CacheImport {
-    /// `type=registry,ref=...`, or a plain reference (the same).
+    /// `type=registry,ref=...`, or a plain reference (the same): the
+    /// entries of a registry cache there, and the inline cache of the image
+    /// the ref names.
     Registry(String),
     /// `type=local,src=DIR`.
     Local(PathBuf),
@@ -75,8 +81,8 @@ fn boolean(flag: &str, spec: &str, key: &str, value: &str) -> Result<bool> {
 impl CacheExport {
     /// Parses a `--cache-to` value: `type=registry,ref=...[,mode=min|max]
     /// [,compression=...][,compression-level=N][,mounts=true]
-    /// [,ignore-error=true|false]` or `type=local,dest=DIR[,...]`
-    /// (`type=inline` is refused, by name). Keys BuildKit has that change nothing here
+    /// [,ignore-error=true|false]`, `type=local,dest=DIR[,...]` or
+    /// `type=inline`. Keys BuildKit has that change nothing here
     /// (`oci-mediatypes`, `image-manifest`: entries always are OCI artifact
     /// manifests) are accepted; unknown keys are errors.
     pub fn parse(spec: &str) -> Result<CacheExport> {
@@ -123,13 +129,16 @@ impl CacheExport {
             Some("local") => {
                 CacheDestination::Local(dest.ok_or_else(|| bad("type=local needs dest=".into()))?)
             }
-            Some("inline") => {
+            Some("inline") if mode == CacheMode::Max => {
                 return Err(bad(
-                    "type=inline is not supported: use type=registry (entries beside the image) or type=local".into(),
+                    "type=inline only describes the final image (mode=min): use type=registry for mode=max".into(),
                 ));
             }
+            Some("inline") => CacheDestination::Inline,
             Some(other) => {
-                return Err(bad(format!("type={other:?}: expected registry or local")));
+                return Err(bad(format!(
+                    "type={other:?}: expected registry, local or inline"
+                )));
             }
             None => return Err(bad("type= is required".into())),
         };
@@ -199,6 +208,10 @@ mod tests {
         );
         assert_eq!(e.mode, CacheMode::Max);
         assert!(e.mounts && e.ignore_error);
+        assert_eq!(
+            CacheExport::parse("type=inline").unwrap().destination,
+            CacheDestination::Inline
+        );
         let e = CacheExport::parse("type=local,dest=/tmp/c,ignore-error=false,compression=zstd")
             .unwrap();
         assert_eq!(e.destination, CacheDestination::Local("/tmp/c".into()));
@@ -220,8 +233,8 @@ mod tests {
         for (spec, phrase) in [
             ("type=registry", "needs ref="),
             ("type=registry,ref=r/a,mode=all", "expected min or max"),
-            ("type=s3,ref=x", "expected registry or local"),
-            ("type=inline", "not supported"),
+            ("type=s3,ref=x", "expected registry, local or inline"),
+            ("type=inline,mode=max", "only describes the final image"),
             ("type=local", "needs dest="),
             ("ref=r/a", "type= is required"),
             ("type=registry,ref=r/a,bogus=1", "unknown key"),
