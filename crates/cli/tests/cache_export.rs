@@ -525,6 +525,15 @@ fn a_broken_cache_never_fails_the_build() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // A cache on a registry that wants credentials nobody gave: a warning.
+    let locked = Registry::start("a_broken_cache_never_fails_the_build", Some(("u", "p")));
+    let denied = format!("{}/cache/x:1", locked.addr);
+    let (_, progress) = Machine::new().build(&ctx, "app", &["--cache-from", &denied]);
+    assert!(
+        progress.contains(&format!("WARNING: cache {denied} is not used")),
+        "{progress}"
+    );
+
     // A corrupt entry: the document of one entry replaced by another
     // entry's (it answers another key). It is skipped with a warning, the
     // step runs, the store stays clean.
@@ -846,4 +855,62 @@ fn cache_prune_deletes_old_entries_of_one_ref() {
     let other = format!("{}/cache/p:other", registry.addr);
     let (_, progress) = Machine::new().build(&ctx, "p", &["--cache-from", &other]);
     assert_eq!(counts(&progress), (6, 0), "{progress}");
+}
+
+#[test]
+fn what_a_cache_left_remote_re_exports_and_pushes_anywhere() {
+    let Some((registry, base, work)) =
+        setup("what_a_cache_left_remote_re_exports_and_pushes_anywhere")
+    else {
+        return;
+    };
+    let ctx = work.path().join("ctx");
+    context(&ctx, &base, "again");
+    let main = format!("{}/cache/again:main", registry.addr);
+    let a = Machine::new();
+    let (id, _) = a.build(
+        &ctx,
+        "app",
+        &["--cache-to", &format!("type=registry,ref={main},mode=max")],
+    );
+
+    // B hits everything (its layers stay in the registry) and exports the
+    // same steps to another ref and to a directory: layers are mounted
+    // into the other repository, fetched for the directory.
+    let b = Machine::new();
+    let branch = format!("{}/cache/branch:feature", registry.addr);
+    let dir = work.path().join("local-cache");
+    let (_, progress) = b.build(
+        &ctx,
+        "app",
+        &[
+            "--cache-from",
+            &main,
+            "--cache-to",
+            &format!("type=registry,ref={branch},mode=max"),
+            "--cache-to",
+            &format!("type=local,dest={},mode=max", dir.display()),
+        ],
+    );
+    assert_eq!(counts(&progress), (6, 0), "{progress}");
+    assert!(!progress.contains("WARNING"), "{progress}");
+    for from in [branch.clone(), format!("type=local,src={}", dir.display())] {
+        let (got, progress) = Machine::new().build(&ctx, "app", &["--cache-from", &from]);
+        assert_eq!(counts(&progress), (6, 0), "{from}: {progress}");
+        assert_eq!(got, id, "{from}");
+    }
+
+    // Pushed to another registry, where nothing can be mounted: the
+    // layers are fetched from the cache, then uploaded.
+    let other = Registry::start(
+        "what_a_cache_left_remote_re_exports_and_pushes_anywhere",
+        None,
+    );
+    let elsewhere = format!("{}/shipped/app:1", other.addr);
+    b.buildr(&["tag", "app", &elsewhere]);
+    b.buildr(&["push", &elsewhere]);
+    let pulled = Machine::new();
+    pulled.buildr(&["pull", &elsewhere]);
+    assert_eq!(pulled.image_id(&elsewhere), id);
+    b.verify();
 }

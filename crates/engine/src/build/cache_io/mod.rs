@@ -295,6 +295,35 @@ impl Imports {
         }
     }
 
+    /// Where each layer of `states` the store does not hold can be had.
+    fn layer_origins<'a>(
+        &self,
+        store: &Store,
+        states: impl Iterator<Item = &'a StateData>,
+    ) -> Result<registry::LayerOrigins> {
+        let origins = self
+            .origins
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut sources = Vec::new();
+        for state in states {
+            for layer in &state.layers {
+                if store.has_blob(&layer.digest)? {
+                    continue;
+                }
+                let source = match origins.get(&layer.digest) {
+                    Some(&idx) => Some(self.sources[idx].0.blob_source()),
+                    None => remote_blobs::source(store, &layer.digest)?,
+                };
+                if let Some(source) = source {
+                    sources.push((layer.descriptor(), source));
+                }
+            }
+        }
+        Ok(registry::LayerOrigins { sources })
+    }
+
     /// The ids of the cache mounts this build's RUN steps used.
     fn mounts_used(&self) -> Vec<String> {
         self.mounts_used
@@ -493,11 +522,15 @@ pub(crate) fn export(
         CacheDestination::Registry(reference) => {
             let encoded = encode()?;
             let client = crate::registry::Registry::from_env()?;
-            let pushed = registry::push(client.client(), store, reference, &encoded)?;
+            let origins = imports.layer_origins(store, selected.iter().map(|(_, s)| &**s))?;
+            let pushed = registry::push(client.client(), store, reference, &encoded, &origins)?;
             Ok(report(reference.clone(), encoded.len(), Some(&pushed)))
         }
         CacheDestination::Local(dir) => {
             let encoded = encode()?;
+            imports
+                .layer_origins(store, selected.iter().map(|(_, s)| &**s))?
+                .fetch_all(store)?;
             local::write(store, dir, &encoded)?;
             Ok(report(dir.display().to_string(), encoded.len(), None))
         }

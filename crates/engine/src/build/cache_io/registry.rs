@@ -8,6 +8,7 @@ use buildr_oci::{Descriptor, Reference, RegistryClient};
 
 use super::format::{self, MAX_ENTRY_BYTES};
 use crate::error::{Error, Result};
+use crate::image::remote_blobs::{self, BlobSource};
 use crate::ops::StateData;
 
 /// Longest `TAG` of a cache ref: `TAG-<64 hex>` must stay a valid tag (128).
@@ -257,14 +258,20 @@ pub(crate) fn push(
     store: &Store,
     reference: &str,
     entries: &[format::Encoded],
+    layers: &LayerOrigins,
 ) -> Result<buildr_oci::PushReport> {
     let (repo, tag) = cache_repository(reference)?;
     let tagged: Vec<(String, Digest)> = entries
         .iter()
         .map(|e| (format!("{tag}-{}", e.name), e.manifest))
         .collect();
+    // Layers a hit left where they were: mounted from their repository
+    // when it is on this registry, else fetched only if they must be sent.
+    let mut mount_from = layers.mount_sources(repo.domain());
+    mount_from.extend(crate::registry::mount_sources(store, &repo)?);
     let opts = buildr_oci::PushOptions {
-        mount_from: crate::registry::mount_sources(store, &repo)?,
+        mount_from,
+        fetch_missing: Some(layers.fetcher(store)),
         ..buildr_oci::PushOptions::default()
     };
     client
@@ -274,4 +281,52 @@ pub(crate) fn push(
             reference: reference.to_owned(),
             source: Box::new(e),
         })
+}
+
+/// Where the layers an export names can be had when the store does not
+/// hold them: the build's cache sources (a hit's layers), or a source
+/// file a lazy pull or an earlier build left.
+pub(crate) struct LayerOrigins {
+    pub(crate) sources: Vec<(Descriptor, BlobSource)>,
+}
+
+impl LayerOrigins {
+    /// Brings every such layer into the store (what a local export,
+    /// which copies blobs, needs).
+    pub(crate) fn fetch_all(&self, store: &Store) -> Result<()> {
+        for (d, source) in &self.sources {
+            remote_blobs::fetch(store, source, std::slice::from_ref(d))?;
+        }
+        Ok(())
+    }
+
+    fn mount_sources(&self, host: &str) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for (_, source) in &self.sources {
+            if let BlobSource::Registry { repository } = source
+                && let Ok(r) = Reference::parse(repository)
+                && r.domain() == host
+                && !out.iter().any(|p| p == r.path())
+            {
+                out.push(r.path().to_owned());
+            }
+        }
+        out
+    }
+
+    fn fetcher(&self, store: &Store) -> buildr_oci::FetchMissingFn {
+        let sources: HashMap<Digest, BlobSource> = self
+            .sources
+            .iter()
+            .map(|(d, source)| (d.digest, source.clone()))
+            .collect();
+        let store = store.clone();
+        std::sync::Arc::new(move |d: &Descriptor| {
+            let found = match sources.get(&d.digest) {
+                Some(source) => remote_blobs::fetch(&store, source, std::slice::from_ref(d)),
+                None => remote_blobs::ensure_blob(&store, d),
+            };
+            found.map_err(|e| e.to_string())
+        })
+    }
 }
