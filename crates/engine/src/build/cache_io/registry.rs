@@ -55,6 +55,10 @@ pub(crate) struct RegistrySource {
     /// The inline cache of the image the ref itself names, read on the
     /// first lookup (empty when it names no image, or one without).
     inline: OnceLock<HashMap<String, StateData>>,
+    /// The repository's tags, listed once on the first lookup, so a key
+    /// with no entry costs no request; `None` when the registry does not
+    /// list them (every key is then asked for).
+    tags: OnceLock<Option<std::collections::HashSet<String>>>,
 }
 
 impl RegistrySource {
@@ -66,6 +70,7 @@ impl RegistrySource {
             tag,
             blobs: Mutex::new(HashMap::new()),
             inline: OnceLock::new(),
+            tags: OnceLock::new(),
         })
     }
 
@@ -94,6 +99,16 @@ impl RegistrySource {
         if let Some(state) = inline.get(&key.hex()) {
             self.check_layers(state, &format!("inline cache of {}", self.name()))?;
             return Ok(Some(state.clone()));
+        }
+        let tags = self.tags.get_or_init(|| {
+            self.client
+                .list_tags(&self.repo)
+                .ok()
+                .map(|tags| tags.into_iter().collect())
+        });
+        let wanted = format!("{}-{}", self.tag, key.hex());
+        if tags.as_ref().is_some_and(|t| !t.contains(&wanted)) {
+            return Ok(None);
         }
         let reference =
             entry_ref(&self.repo, &self.tag, key).map_err(|e| Problem::Corrupt(e.to_string()))?;
