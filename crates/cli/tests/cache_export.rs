@@ -914,3 +914,120 @@ fn what_a_cache_left_remote_re_exports_and_pushes_anywhere() {
     assert_eq!(pulled.image_id(&elsewhere), id);
     b.verify();
 }
+
+/// Uploads `bytes` as a blob of `repo` (monolithic upload); its digest.
+fn upload_blob(registry: &Registry, repo: &str, bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    let hex: String = sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let digest = format!("sha256:{hex}");
+    let out = Command::new("curl")
+        .args(["-sf", "-X", "POST", "-D", "-", "-o", "/dev/null"])
+        .arg(format!("http://{}/v2/{repo}/blobs/uploads/", registry.addr))
+        .output()
+        .unwrap();
+    let headers = String::from_utf8_lossy(&out.stdout);
+    let location = headers
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("location")
+                .then(|| v.trim().to_owned())
+        })
+        .unwrap();
+    let url = if location.starts_with("http") {
+        location
+    } else {
+        format!("http://{}{location}", registry.addr)
+    };
+    let sep = if url.contains('?') { '&' } else { '?' };
+    put_body(
+        &format!("{url}{sep}digest={digest}"),
+        "application/octet-stream",
+        bytes,
+    );
+    digest
+}
+
+fn put_body(url: &str, content_type: &str, body: &[u8]) {
+    use std::io::Write;
+    let mut child = Command::new("curl")
+        .args(["-sf", "-X", "PUT", "-H"])
+        .arg(format!("Content-Type: {content_type}"))
+        .args(["--data-binary", "@-", url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(body).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "PUT {url}: {out:?}");
+}
+
+#[test]
+fn an_entry_lying_about_its_layers_never_poisons_the_store() {
+    let Some((registry, base, work)) =
+        setup("an_entry_lying_about_its_layers_never_poisons_the_store")
+    else {
+        return;
+    };
+    let ctx = work.path().join("ctx");
+    context(&ctx, &base, "liar");
+    let cache = format!("{}/cache/liar:t", registry.addr);
+    Machine::new().build(
+        &ctx,
+        "app",
+        &["--cache-to", &format!("type=registry,ref={cache},mode=max")],
+    );
+    // Every entry now says its top layer has another diff id than its
+    // blob's tar: a layer fetched for one would fill a snapshot under a
+    // name that is not its content.
+    let lie = format!("sha256:{}", "1".repeat(64));
+    for tag in registry_tags(&registry, "cache/liar") {
+        let mut m = manifest(&registry, "cache/liar", &tag);
+        let doc_url = format!(
+            "http://{}/v2/cache/liar/blobs/{}",
+            registry.addr,
+            m["config"]["digest"].as_str().unwrap()
+        );
+        let out = Command::new("curl")
+            .args(["-sfL", &doc_url])
+            .output()
+            .unwrap();
+        let mut doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let Some(ids) = doc["diffIds"].as_array_mut().filter(|a| !a.is_empty()) else {
+            continue;
+        };
+        *ids.last_mut().unwrap() = serde_json::Value::String(lie.clone());
+        let bytes = serde_json::to_vec(&doc).unwrap();
+        m["config"]["digest"] = upload_blob(&registry, "cache/liar", &bytes).into();
+        m["config"]["size"] = bytes.len().into();
+        put_body(
+            &format!("http://{}/v2/cache/liar/manifests/{tag}", registry.addr),
+            "application/vnd.oci.image.manifest.v1+json",
+            &serde_json::to_vec(&m).unwrap(),
+        );
+    }
+    // One source file changed: the changed COPY needs the layers under it,
+    // they do not check out, and the build runs again without the cache.
+    fs::write(ctx.join("src/f5.txt"), "changed\n").unwrap();
+    let c = Machine::new();
+    let (_, progress) = c.build(&ctx, "app", &["--cache-from", &cache]);
+    assert!(
+        progress.contains("WARNING: a cache hit could not be used"),
+        "{progress}"
+    );
+    assert!(progress.contains("not to its diff id"), "{progress}");
+    c.verify();
+    let snapshots = fs::read_dir(c.path("root/snapshots")).unwrap();
+    assert!(
+        snapshots
+            .filter_map(|e| e.ok())
+            .all(|e| !e.file_name().to_string_lossy().contains("1111111111")),
+        "a snapshot was made under the lying diff id"
+    );
+    let run = c.buildr(&["run", "--rm", "app", "cat", "/app/project"]);
+    assert_eq!(String::from_utf8_lossy(&run.stdout), "liar\n");
+}

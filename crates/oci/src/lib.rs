@@ -54,6 +54,7 @@ pub use registry::{
     FetchMissingFn, FetchedManifest, Progress, ProgressFn, PullOptions, PulledImage, PushOptions,
     PushReport, RegistryClient, RegistryConfig, RegistryHost, SkipReason, StaticCredentials,
     config_paths, host_platform, is_layer_media_type, parse_platform, unpack_layer,
+    unpack_layer_as,
 };
 pub use tarwrite::LayerOptions;
 

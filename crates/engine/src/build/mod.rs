@@ -620,9 +620,27 @@ impl Builder {
         if let Some(cancel) = &self.cancel {
             solver = solver.cancel_token(cancel.clone());
         }
-        let solution = solver
-            .solve(&lowered.graph, &[lowered.target])
-            .map_err(located)?;
+        let solution = match solver.solve(&lowered.graph, &[lowered.target]) {
+            // A cache hit whose layers turned out unusable when a step
+            // needed them (a blob gone or not what its entry says): the
+            // build runs again without the caches, on what is verified
+            // and local by now. A cache never fails a build.
+            Err(buildr_solver::Error::Backend {
+                action: "prepare",
+                source,
+                ..
+            }) if !imports.is_empty() => {
+                imports.abandon(&format!(
+                    "a cache hit could not be used ({}); building without the caches",
+                    crate::error::error_chain(&*source)
+                ));
+                seen.clear();
+                solver
+                    .solve(&lowered.graph, &[lowered.target])
+                    .map_err(located)?
+            }
+            other => other.map_err(located)?,
+        };
         let state = solution
             .output(lowered.target)
             .cloned()
@@ -878,7 +896,13 @@ fn unpack_rootfs(store: &Store, state: &crate::ops::StateData, dir: &Path) -> Re
     })?;
     let opts = buildr_oci::ExtractOptions::default();
     for layer in &state.layers {
-        crate::image::layer_bytes::unpack_layer(store, &layer.descriptor(), dir, &opts)?;
+        crate::image::layer_bytes::unpack_layer(
+            store,
+            &layer.descriptor(),
+            Some(&layer.diff_id),
+            dir,
+            &opts,
+        )?;
     }
     Ok(())
 }

@@ -97,8 +97,10 @@ impl Images {
         let layers = &image.manifest.layers;
         let opts = ExtractOptions::default();
         let mut entries = 0;
-        for layer in layers {
-            entries += unpack_layer(self.store(), layer, &rootfs, &opts)?.entries;
+        let diff_ids = &image.config.rootfs.diff_ids;
+        for (n, layer) in layers.iter().enumerate() {
+            let diff_id = diff_ids.get(n);
+            entries += unpack_layer(self.store(), layer, diff_id, &rootfs, &opts)?.entries;
         }
         let spec = runtime_spec(image, &rootfs, cmd)?;
         let encode_err = |e: serde_json::Error| Error::BadImage {

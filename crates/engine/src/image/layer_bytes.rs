@@ -82,17 +82,22 @@ pub(crate) fn open_layer(store: &Store, layer: &Descriptor) -> Result<Box<dyn Re
 }
 
 /// Unpacks `layer` into `dest` with the hardened extractor: a stored blob
-/// as [`buildr_oci::unpack_layer`] does, a layer kept as its snapshot from
-/// the tar made again from it, read to its end so it is checked whole.
+/// as [`buildr_oci::unpack_layer_as`] does (its tar checked against
+/// `diff_id` when one is given: the snapshot it fills is named by it), a
+/// layer kept as its snapshot from the tar made again from it, read to its
+/// end so it is checked whole (its digest is its diff id).
 pub(crate) fn unpack_layer(
     store: &Store,
     layer: &Descriptor,
+    diff_id: Option<&Digest>,
     dest: &std::path::Path,
     opts: &ExtractOptions,
 ) -> Result<ExtractStats> {
     fetch_if_remote(store, layer)?;
     if store.has_blob(&layer.digest)? || backing_snapshot(layer).is_none() {
-        return Ok(buildr_oci::unpack_layer(store, layer, dest, opts)?);
+        return Ok(buildr_oci::unpack_layer_as(
+            store, layer, diff_id, dest, opts,
+        )?);
     }
     let mut tar = open_layer(store, layer)?;
     let stats = extract_layer(&mut tar, dest, opts)?;

@@ -39,7 +39,7 @@ pub(crate) fn ensure_snapshots(
         let id = SnapshotId::from_digest(diff_id);
         if !store.has_snapshot(&id)? {
             store.create_snapshot::<Error, _>(&id, |dir| {
-                unpack_layer(store, layer, dir, &opts)?;
+                unpack_layer(store, layer, Some(diff_id), dir, &opts)?;
                 Ok(())
             })?;
         }

@@ -25,6 +25,7 @@ use buildr_solver::{BoxError, ExecCtx, Graph, GraphBuilder, Op, VertexId};
 use self::args::{BuildArgs, Scope, platform_args};
 use self::config::StageConfig;
 use crate::context::BuildContext;
+use crate::error::error_chain;
 use crate::error::{Error, Result};
 use crate::image::Images;
 use crate::ops::commit::Env;
@@ -731,16 +732,4 @@ impl Op<State> for Uncached {
     fn explain_miss(&self) -> Option<String> {
         Some("--no-cache-filter".to_owned())
     }
-}
-
-/// The error and its sources on one line: "failed to pull x: manifest unknown".
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -56,7 +56,7 @@ impl Op<State> for FromOp {
                 continue;
             }
             store.create_snapshot::<Error, _>(&layer.snapshot, |dir| {
-                unpack_layer(store, &layer.descriptor(), dir, &opts)?;
+                unpack_layer(store, &layer.descriptor(), Some(&layer.diff_id), dir, &opts)?;
                 Ok(())
             })?;
         }

@@ -38,5 +38,6 @@ pub use creds::{
 };
 pub use pull::{
     PullOptions, PulledImage, host_platform, is_layer_media_type, parse_platform, unpack_layer,
+    unpack_layer_as,
 };
 pub use push::{FetchMissingFn, PushOptions, PushReport};

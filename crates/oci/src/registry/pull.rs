@@ -515,6 +515,21 @@ pub fn unpack_layer(
     dest: &std::path::Path,
     opts: &ExtractOptions,
 ) -> Result<ExtractStats> {
+    unpack_layer_as(store, layer, None, dest, opts)
+}
+
+/// [`unpack_layer`], also checking that the uncompressed tar hashes to
+/// `diff_id` (the config's name for the layer, which names its snapshot):
+/// a mismatch is an error when the stream ends, so no snapshot is ever
+/// made under a diff id from other bytes (an image config or a cache
+/// entry naming another layer's diff id cannot plant content there).
+pub fn unpack_layer_as(
+    store: &Store,
+    layer: &Descriptor,
+    diff_id: Option<&Digest>,
+    dest: &std::path::Path,
+    opts: &ExtractOptions,
+) -> Result<ExtractStats> {
     if !is_layer_media_type(&layer.media_type) {
         return Err(Error::BadEntry {
             entry: layer.digest.to_string(),
@@ -529,9 +544,10 @@ pub fn unpack_layer(
         .open_blob_sized(&layer.digest, layer.size)
         .map_err(store_err)?;
     let (chunks, rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(4);
+    let expected = diff_id.copied();
     let reader = std::thread::Builder::new()
         .name("layer-inflate".into())
-        .spawn(move || inflate(blob, &chunks))
+        .spawn(move || inflate(blob, expected, &chunks))
         .map_err(|source| Error::Read { entries: 0, source })?;
     let mut tar = Chunks {
         rx,
@@ -569,10 +585,12 @@ pub fn unpack_layer(
 /// blob to its end. The outer error is the store's verdict on the blob.
 fn inflate(
     mut blob: buildr_cache::BlobReader,
+    diff_id: Option<Digest>,
     chunks: &mpsc::SyncSender<io::Result<Vec<u8>>>,
 ) -> std::result::Result<std::result::Result<(), String>, buildr_cache::Error> {
     let sent = (|| -> io::Result<bool> {
         let mut tar = decompress(&mut blob)?;
+        let mut hasher = diff_id.map(|_| buildr_cache::Hasher::new());
         loop {
             let mut chunk = vec![0u8; 1 << 20];
             let mut filled = 0;
@@ -585,9 +603,20 @@ fn inflate(
                 }
             }
             if filled == 0 {
+                if let (Some(want), Some(hasher)) = (diff_id, hasher) {
+                    let got = hasher.finish();
+                    if got != want {
+                        return Err(io::Error::other(format!(
+                            "the layer's tar hashes to {got}, not to its diff id {want}"
+                        )));
+                    }
+                }
                 return Ok(true);
             }
             chunk.truncate(filled);
+            if let Some(h) = hasher.as_mut() {
+                h.update(&chunk);
+            }
             if chunks.send(Ok(chunk)).is_err() {
                 // The extractor stopped (it failed): nothing left to check.
                 return Ok(false);

@@ -39,7 +39,7 @@ use crate::ops::{State, StateData};
 use registry::Problem;
 
 enum Source {
-    Registry(registry::RegistrySource),
+    Registry(Box<registry::RegistrySource>),
     Local(local::LocalSource),
 }
 
@@ -121,7 +121,7 @@ impl Imports {
                     };
                     client
                         .and_then(|c| registry::RegistrySource::new(c.clone(), reference))
-                        .map(Source::Registry)
+                        .map(|s| Source::Registry(Box::new(s)))
                         .map_err(|e| format!("cache {reference}: {e}"))
                 }
                 CacheImport::Local(dir) => local::LocalSource::open(dir)
@@ -138,6 +138,14 @@ impl Imports {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.sources.is_empty()
+    }
+
+    /// Stops asking every source, with `why` as the build's warning.
+    pub(crate) fn abandon(&self, why: &str) {
+        for (_, live) in &self.sources {
+            live.store(false, Ordering::Relaxed);
+        }
+        self.warn(why.to_owned());
     }
 
     fn warn(&self, warning: String) {
@@ -232,6 +240,7 @@ impl Imports {
                         crate::image::layer_bytes::unpack_layer(
                             store,
                             &layer.descriptor(),
+                            Some(&layer.diff_id),
                             dir,
                             opts,
                         )?;
@@ -399,7 +408,7 @@ fn restore_mount(store: &Store, source: &Source, layer: &Descriptor, host: &Path
         .map_err(|e| io_err("create a temp dir in", parent, e))?;
     let dir = tmp.path().join("dir");
     std::fs::create_dir(&dir).map_err(|e| io_err("create", &dir, e))?;
-    crate::image::layer_bytes::unpack_layer(store, layer, &dir, &ExtractOptions::default())?;
+    crate::image::layer_bytes::unpack_layer(store, layer, None, &dir, &ExtractOptions::default())?;
     match std::fs::rename(&dir, host) {
         Ok(()) => Ok(()),
         Err(_) if host.is_dir() => Ok(()),
@@ -429,6 +438,14 @@ pub(crate) struct Seen {
 }
 
 impl Seen {
+    /// Forgets everything (a solve that is run again records its own).
+    pub(crate) fn clear(&self) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
     pub(crate) fn add(&self, key: CacheKey, state: &State) {
         self.entries
             .lock()
