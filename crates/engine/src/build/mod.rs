@@ -570,7 +570,7 @@ impl Builder {
                 source,
             })?;
         let source_date_epoch = epoch::source_date_epoch();
-        let imports = Arc::new(Imports::open(&self.cache_from));
+        let imports = Arc::new(Imports::open(&self.cache_from, !self.cache_to.is_empty()));
         let env = Env {
             store: store.clone(),
             work: work.path().to_path_buf(),

@@ -193,28 +193,36 @@ pub(crate) fn first_change(old: &RecordBuf, new: &RecordBuf) -> Option<Change> {
     }
 }
 
-/// Writes a record atomically: magic, count, the packed entries, blake3
-/// trailer over everything before it.
+/// Writes a record atomically ([`record_bytes`]).
 pub(crate) fn save_record(path: &Path, record: &RecordBuf) -> Result<()> {
+    let bytes = record_bytes(record);
     atomic_write(path, |file| {
         let mut out = BufWriter::new(file);
-        let mut hasher = blake3::Hasher::new();
-        for part in [
-            RECORD_MAGIC.as_slice(),
-            &(record.count as u64).to_le_bytes(),
-            &record.bytes,
-        ] {
-            hasher.update(part);
-            out.write_all(part)?;
-        }
-        out.write_all(hasher.finalize().as_bytes())?;
+        out.write_all(&bytes)?;
         out.flush()
     })
 }
 
+/// A record as stored: magic, count, the packed entries, blake3 trailer
+/// over everything before it.
+pub(crate) fn record_bytes(record: &RecordBuf) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + record.bytes.len() + 32);
+    out.extend_from_slice(RECORD_MAGIC);
+    out.extend_from_slice(&(record.count as u64).to_le_bytes());
+    out.extend_from_slice(&record.bytes);
+    let trailer = blake3::hash(&out);
+    out.extend_from_slice(trailer.as_bytes());
+    out
+}
+
 /// Reads a record; `None` when missing or corrupt (every entry is checked).
 pub(crate) fn load_record(path: &Path) -> Option<RecordBuf> {
-    let mut bytes = std::fs::read(path).ok()?;
+    parse_record(std::fs::read(path).ok()?)
+}
+
+/// A record from [`record_bytes`]' form; `None` when it is not one (every
+/// entry is checked: these bytes may come from a cache).
+pub(crate) fn parse_record(mut bytes: Vec<u8>) -> Option<RecordBuf> {
     let body_len = bytes.len().checked_sub(32)?;
     let (body, trailer) = bytes.split_at(body_len);
     if blake3::hash(body).as_bytes() != trailer || !body.starts_with(RECORD_MAGIC) {

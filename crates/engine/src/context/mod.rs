@@ -117,6 +117,26 @@ impl Selection {
         self.checksum
     }
 
+    /// Which sources were selected (not their content): the same for the
+    /// same `COPY` sources on every machine.
+    pub(crate) fn key(&self) -> &[u8; 32] {
+        &self.key
+    }
+
+    /// The per-path record, as a cache carries it for another machine's
+    /// [`Selection::first_change_from`].
+    pub(crate) fn record_bytes(&self) -> Vec<u8> {
+        checksum::record_bytes(&self.record)
+    }
+
+    /// The first path that differs from a record in
+    /// [`Selection::record_bytes`]' form; `None` when `old` is not one, or
+    /// nothing differs.
+    pub(crate) fn first_change_from(&self, old: Vec<u8>) -> Option<Change> {
+        let old = checksum::parse_record(old)?;
+        checksum::first_change(&old, &self.record)
+    }
+
     /// The entries the sources matched.
     pub fn matches(&self) -> &[SourceMatch] {
         &self.matches

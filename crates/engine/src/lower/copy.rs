@@ -174,6 +174,7 @@ impl Lowering<'_> {
             link,
             env: self.plan.env.clone(),
             selection: Mutex::new(None),
+            explain_id: Mutex::new(None),
         };
         let name = op.name.clone();
         let copied = self.add(Arc::new(op), &inputs, location.clone(), st.uncached);

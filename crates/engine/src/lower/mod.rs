@@ -575,6 +575,7 @@ impl Lowering<'_> {
             link: false,
             env: self.plan.env.clone(),
             selection: std::sync::Mutex::new(None),
+            explain_id: std::sync::Mutex::new(None),
         };
         let location = self.location(at);
         st.vertex = self.add(Arc::new(op), &[st.vertex], location, st.uncached);

@@ -83,6 +83,32 @@ pub(crate) struct CopyOp {
     pub link: bool,
     pub env: Env,
     pub selection: Mutex<Option<Selection>>,
+    /// The step, independent of its content, for explaining a miss from
+    /// a cache another machine wrote: hex of blake3 over the definition,
+    /// which sources were selected, and the diff ids under the copy.
+    pub explain_id: Mutex<Option<String>>,
+}
+
+impl CopyOp {
+    /// See [`CopyOp::explain_id`]: 32 hex characters.
+    fn explain_id(&self, base: Option<&State>, selection: &Selection) -> String {
+        let mut h = blake3::Hasher::new();
+        h.update(b"buildr/copy-explain/v1\0");
+        h.update(&self.definition());
+        h.update(selection.key());
+        if let Some(base) = base {
+            for layer in &base.layers {
+                h.update(layer.diff_id.to_string().as_bytes());
+            }
+            h.update(&[0]);
+            for added in &base.added {
+                h.update(&[u8::from(*added)]);
+            }
+        }
+        let mut hex = h.finalize().to_hex().to_string();
+        hex.truncate(32);
+        hex
+    }
 }
 
 impl Op<State> for CopyOp {
@@ -139,7 +165,7 @@ impl Op<State> for CopyOp {
 
     fn content_key(
         &self,
-        _inputs: &[&State],
+        inputs: &[&State],
         _ctx: &ExecCtx,
     ) -> Result<Option<ContentHash>, BoxError> {
         if let Source::Url { .. } = &self.source {
@@ -167,6 +193,12 @@ impl Op<State> for CopyOp {
                 .map_err(|e| op_error(&self.location, e))?;
             (selection.checksum(), selection)
         };
+        let id = self.explain_id(inputs.first().copied(), &selection);
+        self.env.caches.note_selection(&id, &selection);
+        *self
+            .explain_id
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(id);
         *self
             .selection
             .lock()
@@ -182,7 +214,16 @@ impl Op<State> for CopyOp {
             .selection
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let change = context.explain(selection.as_ref()?)?;
+        let selection = selection.as_ref()?;
+        let change = context.explain(selection).or_else(|| {
+            let id = self
+                .explain_id
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            self.env
+                .caches
+                .explain_from_caches(id.as_deref()?, selection)
+        })?;
         Some(format!("{}: {change}", self.line()))
     }
 

@@ -34,6 +34,15 @@ fn exported_now() -> String {
     crate::image::time::now_rfc3339()
 }
 
+/// `artifactType` of a `COPY`'s per-path record (why a later build missed).
+pub(crate) const SELECTION_ARTIFACT: &str = "application/vnd.buildr.cache.selection.v1";
+/// Media type of a selection entry's config: its [`SelectionDoc`].
+pub(crate) const SELECTION_CONFIG: &str = "application/vnd.buildr.cache.selection.v1+json";
+/// Media type of the record itself (buildr's packed per-path record).
+pub(crate) const SELECTION_RECORD: &str = "application/vnd.buildr.context.record.v1";
+/// Largest record carried (a context of about a million files).
+pub(crate) const MAX_SELECTION_BYTES: u64 = 64 << 20;
+
 /// The annotation that repeats the key on the manifest.
 pub(crate) const KEY_ANNOTATION: &str = "dev.buildr.cache.key";
 /// An entry document is a few hundred bytes; anything near this is not one.
@@ -288,13 +297,15 @@ pub(crate) fn inline_states(
     out
 }
 
-/// What a cache mount entry says: which mount directory its one layer is.
+/// What a cache mount entry or a selection entry says: what its one blob
+/// is of.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct MountDoc {
+pub(crate) struct IdDoc {
     pub schema_version: u32,
-    /// The directory's name in the store (`cache/mounts/<id>`): a hash of
-    /// the mount's `id=`, so the same on every machine.
+    /// A mount: the directory's name in the store (`cache/mounts/<id>`, a
+    /// hash of the mount's `id=`); a selection: the `COPY`'s explain id.
+    /// The same on every machine.
     pub id: String,
 }
 
@@ -327,7 +338,7 @@ pub(crate) fn encode_mount(
     let (digests, writer) = diff.write_layer(store.blob_writer()?, &options)?;
     let blob = writer.commit(Some(digests.digest))?;
     let layer = Descriptor::new(digests.media_type, blob.digest, blob.size);
-    let doc = MountDoc {
+    let doc = IdDoc {
         schema_version: 1,
         id: id.to_owned(),
     };
@@ -348,19 +359,75 @@ pub(crate) fn decode_mount(
     what: &str,
     read_doc: impl FnOnce(&Descriptor) -> Result<Vec<u8>>,
 ) -> std::result::Result<Descriptor, String> {
+    decode_single(id, manifest_bytes, what, MOUNT_CONFIG, read_doc, |layer| {
+        is_layer_media_type(&layer.media_type)
+    })
+}
+
+/// The one blob of an entry made by [`write_entry`] with an [`IdDoc`]
+/// (config type `config_type`, answering `id`), if `accept` takes it.
+fn decode_single(
+    id: &str,
+    manifest_bytes: &[u8],
+    what: &str,
+    config_type: &str,
+    read_doc: impl FnOnce(&Descriptor) -> Result<Vec<u8>>,
+    accept: impl Fn(&Descriptor) -> bool,
+) -> std::result::Result<Descriptor, String> {
     let manifest: Manifest = serde_json::from_slice(manifest_bytes)
         .map_err(|e| format!("{what}: the manifest is not JSON: {e}"))?;
-    if manifest.config.media_type != MOUNT_CONFIG || manifest.config.size > MAX_ENTRY_BYTES {
-        return Err(format!("{what}: not a buildr cache mount entry"));
+    if manifest.config.media_type != config_type || manifest.config.size > MAX_ENTRY_BYTES {
+        return Err(format!("{what}: not an entry of type {config_type}"));
     }
     let bytes = read_doc(&manifest.config).map_err(|e| format!("{what}: {e}"))?;
-    let doc: MountDoc = serde_json::from_slice(&bytes)
+    let doc: IdDoc = serde_json::from_slice(&bytes)
         .map_err(|e| format!("{what}: the entry document does not parse: {e}"))?;
     if doc.schema_version != 1 || doc.id != id {
-        return Err(format!("{what}: the entry is for mount {}", doc.id));
+        return Err(format!("{what}: the entry is for {}", doc.id));
     }
     match manifest.layers.as_slice() {
-        [layer] if is_layer_media_type(&layer.media_type) => Ok(layer.clone()),
-        _ => Err(format!("{what}: a cache mount entry has one layer")),
+        [one] if accept(one) => Ok(one.clone()),
+        _ => Err(format!(
+            "{what}: the entry does not have the one blob it should"
+        )),
     }
+}
+
+/// The entry name of the selection record of the `COPY` `id`.
+pub(crate) fn selection_name(id: &str) -> String {
+    format!("sel-{id}")
+}
+
+/// Writes the entry of a `COPY`'s per-path record `bytes` into `store`.
+pub(crate) fn encode_selection(store: &Store, id: &str, bytes: &[u8]) -> Result<Encoded> {
+    let blob = store.put_blob(bytes)?;
+    let doc = IdDoc {
+        schema_version: 1,
+        id: id.to_owned(),
+    };
+    write_entry(
+        store,
+        selection_name(id),
+        (SELECTION_ARTIFACT, SELECTION_CONFIG),
+        &doc,
+        vec![Descriptor::new(SELECTION_RECORD, blob.digest, blob.size)],
+        [],
+    )
+}
+
+/// The record blob of a selection entry for `id`, after checking it is one.
+pub(crate) fn decode_selection(
+    id: &str,
+    manifest_bytes: &[u8],
+    what: &str,
+    read_doc: impl FnOnce(&Descriptor) -> Result<Vec<u8>>,
+) -> std::result::Result<Descriptor, String> {
+    decode_single(
+        id,
+        manifest_bytes,
+        what,
+        SELECTION_CONFIG,
+        read_doc,
+        |record| record.media_type == SELECTION_RECORD && record.size <= MAX_SELECTION_BYTES,
+    )
 }

@@ -139,6 +139,23 @@ impl LocalSource {
             .map_err(Problem::Corrupt)
     }
 
+    /// The per-path record of the `COPY` `id`'s last export, if any.
+    pub(crate) fn selection(&self, id: &str) -> std::result::Result<Option<Vec<u8>>, Problem> {
+        let Some(d) = self.entries.get(&format::selection_name(id)) else {
+            return Ok(None);
+        };
+        let what = format!("cache selection {id} in {}", self.dir.display());
+        let bytes = self
+            .read_blob(d, 4 << 20)
+            .map_err(|e| Problem::Corrupt(format!("{what}: {e}")))?;
+        let record =
+            format::decode_selection(id, &bytes, &what, |d| self.read_blob(d, MAX_ENTRY_BYTES))
+                .map_err(Problem::Corrupt)?;
+        self.read_blob(&record, format::MAX_SELECTION_BYTES)
+            .map(Some)
+            .map_err(|e| Problem::Corrupt(e.to_string()))
+    }
+
     pub(crate) fn entry(&self, key: &CacheKey) -> std::result::Result<Option<StateData>, Problem> {
         let Some(d) = self.entries.get(&key.hex()) else {
             return Ok(None);

@@ -73,6 +73,13 @@ impl Source {
         }
     }
 
+    fn selection(&self, id: &str) -> std::result::Result<Option<Vec<u8>>, Problem> {
+        match self {
+            Source::Registry(s) => s.selection(id),
+            Source::Local(s) => s.selection(id),
+        }
+    }
+
     fn blob_source(&self) -> BlobSource {
         match self {
             Source::Registry(s) => BlobSource::Registry {
@@ -97,11 +104,16 @@ pub(crate) struct Imports {
     busy: Mutex<()>,
     /// The cache mount directories (ids) RUN steps of this build used.
     mounts_used: Mutex<BTreeSet<String>>,
+    /// Whether the build exports: then the per-path records of its
+    /// `COPY`s from the context are kept, to go with the entries.
+    exporting: bool,
+    /// Those records, by explain id.
+    selections: Mutex<Vec<(String, Vec<u8>)>>,
 }
 
 impl Imports {
     /// Opens the sources; one that cannot be opened is a warning.
-    pub(crate) fn open(imports: &[CacheImport]) -> Imports {
+    pub(crate) fn open(imports: &[CacheImport], exporting: bool) -> Imports {
         let mut out = Imports {
             sources: Vec::new(),
             origins: Mutex::new(HashMap::new()),
@@ -109,6 +121,8 @@ impl Imports {
             warnings: Mutex::new(Vec::new()),
             busy: Mutex::new(()),
             mounts_used: Mutex::new(BTreeSet::new()),
+            exporting,
+            selections: Mutex::new(Vec::new()),
         };
         let mut client = None;
         for import in imports {
@@ -333,6 +347,42 @@ impl Imports {
         Ok(registry::LayerOrigins { sources })
     }
 
+    /// A `COPY` from the context selected `selection`; `id` names the
+    /// step apart from its content ([`crate::ops::copy::CopyOp`]). Kept
+    /// for the exports (the record of a very large selection, over 64
+    /// MiB, is not).
+    pub(crate) fn note_selection(&self, id: &str, selection: &crate::context::Selection) {
+        if !self.exporting {
+            return;
+        }
+        let bytes = selection.record_bytes();
+        if bytes.len() as u64 > format::MAX_SELECTION_BYTES {
+            return;
+        }
+        let mut kept = self.selections.lock().unwrap_or_else(|e| e.into_inner());
+        kept.retain(|(other, _)| other != id);
+        kept.push((id.to_owned(), bytes));
+    }
+
+    /// Why the `COPY` `id` missed, from the record a cache has of its
+    /// last export: the first path that differs. `None` when no source
+    /// has one (a problem with a source only costs the explanation).
+    pub(crate) fn explain_from_caches(
+        &self,
+        id: &str,
+        selection: &crate::context::Selection,
+    ) -> Option<crate::context::Change> {
+        for (source, live) in &self.sources {
+            if !live.load(Ordering::Relaxed) {
+                continue;
+            }
+            if let Ok(Some(old)) = source.selection(id) {
+                return selection.first_change_from(old);
+            }
+        }
+        None
+    }
+
     /// The ids of the cache mounts this build's RUN steps used.
     fn mounts_used(&self) -> Vec<String> {
         self.mounts_used
@@ -522,6 +572,14 @@ pub(crate) fn export(
             .iter()
             .map(|(key, state)| format::encode(store, key, state, &compress))
             .collect::<Result<Vec<_>>>()?;
+        let selections = imports
+            .selections
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for (id, bytes) in &selections {
+            out.push(format::encode_selection(store, id, bytes)?);
+        }
         if export.mounts {
             let root = store.root().join("cache").join("mounts");
             for id in imports.mounts_used() {
@@ -603,8 +661,12 @@ pub fn prune_registry_cache(
         let Ok(manifest) = serde_json::from_slice::<buildr_oci::Manifest>(&found.bytes) else {
             continue;
         };
-        let ours = [format::ENTRY_CONFIG, format::MOUNT_CONFIG]
-            .contains(&manifest.config.media_type.as_str());
+        let ours = [
+            format::ENTRY_CONFIG,
+            format::MOUNT_CONFIG,
+            format::SELECTION_CONFIG,
+        ]
+        .contains(&manifest.config.media_type.as_str());
         let created = manifest
             .annotations
             .as_ref()

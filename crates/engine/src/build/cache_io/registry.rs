@@ -100,14 +100,7 @@ impl RegistrySource {
             self.check_layers(state, &format!("inline cache of {}", self.name()))?;
             return Ok(Some(state.clone()));
         }
-        let tags = self.tags.get_or_init(|| {
-            self.client
-                .list_tags(&self.repo)
-                .ok()
-                .map(|tags| tags.into_iter().collect())
-        });
-        let wanted = format!("{}-{}", self.tag, key.hex());
-        if tags.as_ref().is_some_and(|t| !t.contains(&wanted)) {
+        if !self.may_have(&key.hex()) {
             return Ok(None);
         }
         let reference =
@@ -136,13 +129,41 @@ impl RegistrySource {
 
     /// The layer of the cache mount entry for `id`, if there is one.
     pub(crate) fn mount(&self, id: &str) -> std::result::Result<Option<Descriptor>, Problem> {
-        let reference = Reference::parse(&format!(
-            "{}:{}-{}",
-            self.repo.repository(),
-            self.tag,
-            format::mount_name(id)
-        ))
-        .map_err(|e| Problem::Corrupt(e.to_string()))?;
+        self.single(&format::mount_name(id), |bytes, what, read| {
+            format::decode_mount(id, bytes, what, read)
+        })
+    }
+
+    /// The per-path record of the `COPY` `id`'s last export, if any.
+    pub(crate) fn selection(&self, id: &str) -> std::result::Result<Option<Vec<u8>>, Problem> {
+        let found = self.single(&format::selection_name(id), |bytes, what, read| {
+            format::decode_selection(id, bytes, what, read)
+        })?;
+        let Some(record) = found else {
+            return Ok(None);
+        };
+        self.client
+            .fetch_blob_bytes(&self.repo, &record, format::MAX_SELECTION_BYTES)
+            .map(Some)
+            .map_err(|e| Problem::Corrupt(format!("cache selection {id}: {e}")))
+    }
+
+    /// The one blob of the entry `TAG-name`, as `decode` checks it.
+    fn single(
+        &self,
+        name: &str,
+        decode: impl FnOnce(
+            &[u8],
+            &str,
+            &dyn Fn(&Descriptor) -> Result<Vec<u8>>,
+        ) -> std::result::Result<Descriptor, String>,
+    ) -> std::result::Result<Option<Descriptor>, Problem> {
+        if !self.may_have(name) {
+            return Ok(None);
+        }
+        let reference =
+            Reference::parse(&format!("{}:{}-{name}", self.repo.repository(), self.tag))
+                .map_err(|e| Problem::Corrupt(e.to_string()))?;
         let Some(manifest) = self
             .client
             .find_manifest(&reference)
@@ -150,18 +171,32 @@ impl RegistrySource {
         else {
             return Ok(None);
         };
-        let what = format!("cache mount {reference}");
-        format::decode_mount(id, &manifest.bytes, &what, |d| {
+        let what = format!("cache entry {reference}");
+        let read = |d: &Descriptor| {
             self.client
                 .fetch_blob_bytes(&self.repo, d, MAX_ENTRY_BYTES)
                 .map_err(|e| Error::Registry {
-                    operation: "read cache mount entry",
+                    operation: "read cache entry",
                     reference: reference.to_string(),
                     source: Box::new(e),
                 })
-        })
-        .map(Some)
-        .map_err(Problem::Corrupt)
+        };
+        decode(&manifest.bytes, &what, &read)
+            .map(Some)
+            .map_err(Problem::Corrupt)
+    }
+
+    /// Whether the repository may have the entry `TAG-name`: false only
+    /// when its tag list (read once) says it does not.
+    fn may_have(&self, name: &str) -> bool {
+        let tags = self.tags.get_or_init(|| {
+            self.client
+                .list_tags(&self.repo)
+                .ok()
+                .map(|tags| tags.into_iter().collect())
+        });
+        let wanted = format!("{}-{name}", self.tag);
+        tags.as_ref().is_none_or(|t| t.contains(&wanted))
     }
 
     /// Every layer of `state` is in the repository.
