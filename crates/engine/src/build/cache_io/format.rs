@@ -431,3 +431,114 @@ pub(crate) fn decode_selection(
         |record| record.media_type == SELECTION_RECORD && record.size <= MAX_SELECTION_BYTES,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> CacheKey {
+        CacheKey::from_bytes([7; 32])
+    }
+
+    fn manifest_with(config: Descriptor, layers: Vec<Descriptor>) -> Vec<u8> {
+        serde_json::to_vec(&Manifest {
+            schema_version: 2,
+            media_type: Some(media_type::OCI_MANIFEST.to_owned()),
+            artifact_type: Some(ENTRY_ARTIFACT.to_owned()),
+            config,
+            layers,
+            subject: None,
+            annotations: None,
+            extra: Default::default(),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn hostile_entries_are_refused_by_name_never_a_panic() {
+        let d = |m: &str, n: u8| Descriptor::new(m, Digest::of(&[n]), 10);
+        let doc = |ids: usize, key: &str| {
+            serde_json::to_vec(&EntryDoc {
+                schema_version: 1,
+                key: key.to_owned(),
+                diff_ids: (0..ids).map(|i| Digest::of(&[i as u8])).collect(),
+                added: vec![true; ids],
+                created: 0,
+            })
+            .unwrap()
+        };
+        let layer = media_type::OCI_LAYER_GZIP;
+        let cases: Vec<(Vec<u8>, Vec<u8>, &str)> = vec![
+            (b"not json".to_vec(), doc(1, &key().hex()), "not JSON"),
+            (
+                manifest_with(d(media_type::OCI_CONFIG, 0), vec![d(layer, 1)]),
+                doc(1, &key().hex()),
+                "not a buildr cache entry",
+            ),
+            (
+                manifest_with(d(ENTRY_CONFIG, 0), vec![d(layer, 1)]),
+                b"{\"schemaVersion\":1".to_vec(),
+                "does not parse",
+            ),
+            (
+                manifest_with(d(ENTRY_CONFIG, 0), vec![d(layer, 1)]),
+                doc(1, "another"),
+                "is for key another",
+            ),
+            (
+                manifest_with(d(ENTRY_CONFIG, 0), vec![d(layer, 1), d(layer, 2)]),
+                doc(1, &key().hex()),
+                "2 layers but 1 diff ids",
+            ),
+            (
+                manifest_with(d(ENTRY_CONFIG, 0), vec![d("text/plain", 1)]),
+                doc(1, &key().hex()),
+                "has type",
+            ),
+            (
+                manifest_with(
+                    Descriptor::new(ENTRY_CONFIG, Digest::of(b"x"), 1 << 30),
+                    vec![],
+                ),
+                doc(0, &key().hex()),
+                "entry document of",
+            ),
+        ];
+        for (manifest, doc, phrase) in cases {
+            let err = decode(&key(), &manifest, "entry", |_| Ok(doc.clone())).unwrap_err();
+            assert!(err.contains(phrase), "{phrase}: {err}");
+        }
+        // A good one decodes, its snapshots named by its diff ids.
+        let good = manifest_with(d(ENTRY_CONFIG, 0), vec![d(layer, 1)]);
+        let state = decode(&key(), &good, "entry", |_| Ok(doc(1, &key().hex()))).unwrap();
+        assert_eq!(
+            state.layers[0].snapshot,
+            SnapshotId::from_digest(&Digest::of(&[0]))
+        );
+    }
+
+    #[test]
+    fn an_inline_cache_naming_more_layers_than_the_image_has_is_ignored() {
+        let layers = vec![Descriptor::new(
+            media_type::OCI_LAYER_GZIP,
+            Digest::of(b"l"),
+            1,
+        )];
+        let diff_ids = vec![Digest::of(b"d")];
+        let entry = |n: usize| InlineEntry {
+            key: format!("k{n}"),
+            layers: n,
+            added: vec![],
+            created: 0,
+        };
+        let doc = InlineDoc {
+            schema_version: 1,
+            entries: vec![entry(0), entry(1), entry(2), entry(usize::MAX)],
+        };
+        let states = inline_states(&doc, &layers, &diff_ids);
+        assert_eq!(states.len(), 2, "{states:?}");
+        assert_eq!(states["k1"].layers[0].diff_id, diff_ids[0]);
+        // Layers and diff ids that disagree in number give nothing.
+        assert!(inline_states(&doc, &layers, &[]).is_empty());
+    }
+}
