@@ -555,27 +555,11 @@ fn a_broken_cache_never_fails_the_build() {
     let mut bad = manifest(victim);
     bad["config"] = manifest(donor)["config"].clone();
     let body = serde_json::to_vec(&bad).unwrap();
-    let put = Command::new("curl")
-        .args([
-            "-sf",
-            "-X",
-            "PUT",
-            "-H",
-            "Content-Type: application/vnd.oci.image.manifest.v1+json",
-            "--data-binary",
-            "@-",
-            &format!("http://{}/v2/cache/app/manifests/{victim}", registry.addr),
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child.stdin.take().unwrap().write_all(&body)?;
-            child.wait_with_output()
-        })
-        .unwrap();
-    assert!(put.status.success(), "{put:?}");
+    put_body(
+        &format!("http://{}/v2/cache/app/manifests/{victim}", registry.addr),
+        "application/vnd.oci.image.manifest.v1+json",
+        &body,
+    );
     let fresh = Machine::new();
     let (_, progress) = fresh.build(&ctx, "app", &["--cache-from", &cache]);
     assert!(progress.contains("entry skipped"), "{progress}");

@@ -36,15 +36,6 @@ pub(crate) fn cache_repository(reference: &str) -> Result<(Reference, String)> {
     Ok((parsed, tag))
 }
 
-/// The reference of the entry for `key` in the repository of `repo`.
-fn entry_ref(repo: &Reference, tag: &str, key: &CacheKey) -> Result<Reference> {
-    Ok(Reference::parse(&format!(
-        "{}:{tag}-{}",
-        repo.repository(),
-        key.hex()
-    ))?)
-}
-
 /// One registry cache read by a build.
 pub(crate) struct RegistrySource {
     client: RegistryClient,
@@ -100,29 +91,18 @@ impl RegistrySource {
             self.check_layers(state, &format!("inline cache of {}", self.name()))?;
             return Ok(Some(state.clone()));
         }
-        if !self.may_have(&key.hex()) {
-            return Ok(None);
-        }
-        let reference =
-            entry_ref(&self.repo, &self.tag, key).map_err(|e| Problem::Corrupt(e.to_string()))?;
-        let found = self
-            .client
-            .find_manifest(&reference)
-            .map_err(|e| Problem::Unreachable(e.to_string()))?;
-        let Some(manifest) = found else {
+        let what = format!(
+            "cache entry {}:{}-{}",
+            self.repo.repository(),
+            self.tag,
+            key.hex()
+        );
+        let Some(state) = self.single(&key.hex(), |bytes, what, read| {
+            format::decode(key, bytes, what, read)
+        })?
+        else {
             return Ok(None);
         };
-        let what = format!("cache entry {reference}");
-        let state = format::decode(key, &manifest.bytes, &what, |d| {
-            self.client
-                .fetch_blob_bytes(&self.repo, d, MAX_ENTRY_BYTES)
-                .map_err(|e| Error::Registry {
-                    operation: "read cache entry",
-                    reference: reference.to_string(),
-                    source: Box::new(e),
-                })
-        })
-        .map_err(Problem::Corrupt)?;
         self.check_layers(&state, &what)?;
         Ok(Some(state))
     }
@@ -148,16 +128,17 @@ impl RegistrySource {
             .map_err(|e| Problem::Corrupt(format!("cache selection {id}: {e}")))
     }
 
-    /// The one blob of the entry `TAG-name`, as `decode` checks it.
-    fn single(
+    /// The entry `TAG-name` as `decode` reads it (its manifest, a name for
+    /// messages, and a reader of its small blobs); `None` when there is none.
+    fn single<T>(
         &self,
         name: &str,
         decode: impl FnOnce(
             &[u8],
             &str,
             &dyn Fn(&Descriptor) -> Result<Vec<u8>>,
-        ) -> std::result::Result<Descriptor, String>,
-    ) -> std::result::Result<Option<Descriptor>, Problem> {
+        ) -> std::result::Result<T, String>,
+    ) -> std::result::Result<Option<T>, Problem> {
         if !self.may_have(name) {
             return Ok(None);
         }
@@ -344,8 +325,12 @@ impl LayerOrigins {
     /// Brings every such layer into the store (what a local export,
     /// which copies blobs, needs).
     pub(crate) fn fetch_all(&self, store: &Store) -> Result<()> {
+        let mut by_source: HashMap<&BlobSource, Vec<Descriptor>> = HashMap::new();
         for (d, source) in &self.sources {
-            remote_blobs::fetch(store, source, std::slice::from_ref(d))?;
+            by_source.entry(source).or_default().push(d.clone());
+        }
+        for (source, blobs) in by_source {
+            remote_blobs::fetch(store, source, &blobs)?;
         }
         Ok(())
     }
