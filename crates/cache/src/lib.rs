@@ -42,4 +42,4 @@ pub use gc::{DiskUsage, Problem, PruneOptions, PruneReport, Roots, Usage};
 pub use key::{CacheKey, KeyHasher};
 pub use record::Record;
 pub use snapshot::SnapshotId;
-pub use store::{LAYOUT_VERSION, Store, StoreLease, default_root};
+pub use store::{LAYOUT_VERSION, Store, StoreLease, default_root, default_root_for};

@@ -227,8 +227,15 @@ fn truncate(text: &str) -> String {
 /// `$XDG_DATA_HOME/buildr`, else `$HOME/.local/share/buildr` (relative
 /// values of those variables are ignored, as the XDG spec says).
 pub fn default_root() -> Result<PathBuf> {
+    default_root_for(nix::unistd::geteuid().is_root())
+}
+
+/// [`default_root`] for a caller that knows better whether it is root: a
+/// rootless command runs as root in its user's namespace and keeps the
+/// user's store.
+pub fn default_root_for(is_root: bool) -> Result<PathBuf> {
     root_for(
-        nix::unistd::geteuid().is_root(),
+        is_root,
         std::env::var_os("XDG_DATA_HOME").map(PathBuf::from),
         std::env::var_os("HOME").map(PathBuf::from),
     )

@@ -93,6 +93,18 @@ pub enum Command {
     Supervise(SuperviseArgs),
 }
 
+impl Command {
+    /// Whether the command touches the store or containers, and so runs
+    /// in an ordinary user's namespace (rootless); checking a Dockerfile
+    /// and registry-only commands do not.
+    pub fn needs_namespace(&self) -> bool {
+        !matches!(
+            self,
+            Command::Check(_) | Command::Login(_) | Command::Logout(_) | Command::Cache(_)
+        )
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct ImagesArgs {
     /// Only show images of this repository (and tag).

@@ -17,6 +17,14 @@ fn main() -> ExitCode {
     // First thing: this process may be a sandbox's init, re-executed.
     buildr::init_main_if_requested();
     let mut cli = Cli::parse();
+    // An ordinary user's commands all run in that user's namespace, as
+    // its root (see buildr_exec::rootless); before any thread starts.
+    if cli.command.needs_namespace()
+        && let Err(err) = buildr::rootless::enter()
+    {
+        eprintln!("buildr: error: {err}");
+        return ExitCode::from(2);
+    }
     // The store root is handed to sandboxes and overlay mounts, which need
     // absolute paths: `--root store` means `$PWD/store`.
     if let Some(root) = &cli.root {

@@ -42,6 +42,7 @@ pub use build::{
 pub use buildr_cache::{Digest, PruneReport};
 pub use buildr_exec::Limits;
 pub use buildr_exec::init_main_if_requested;
+pub use buildr_exec::rootless;
 pub use buildr_oci::{ClientOptions as RegistryOptions, Credentials, RegistryConfig};
 pub use buildr_parser as parser;
 pub use buildr_solver::{CacheKey, CancelToken};

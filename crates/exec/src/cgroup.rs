@@ -97,6 +97,14 @@ fn join_cgroup(mount: &Path, mount_root: &str, own: &str, name: &str) -> PathBuf
     mount.join(relative).join(name)
 }
 
+/// Whether `dir` is a cgroup buildr made for a sandbox's limits (named
+/// `buildr-<pid>-<n>` by the launcher).
+pub(crate) fn is_ours(dir: &Path) -> bool {
+    dir.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("buildr-"))
+}
+
 /// The cgroup directories of process `pid`, one per mounted hierarchy it
 /// belongs to, as this process sees them (for joining them).
 pub(crate) fn dirs_of(pid: i32) -> std::io::Result<Vec<PathBuf>> {
@@ -205,6 +213,34 @@ fn plan(mountinfo: &str, proc_cgroup: &str, name: &str, limits: &Limits) -> Resu
     Ok(Plan::V2 { parent, dir })
 }
 
+/// The error for a cgroup we may not create: for an ordinary user, says
+/// that limits need a delegated cgroup and how to get one (never a silent
+/// run without the limits asked for).
+fn not_delegated(path: &Path, source: std::io::Error, limits: &Limits) -> Error {
+    let denied = matches!(
+        source.kind(),
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+    ) || source.raw_os_error() == Some(libc::EPERM);
+    if denied && crate::rootless::is_rootless() {
+        let asked: Vec<&str> = wanted(limits)
+            .into_iter()
+            .map(|c| match c {
+                "memory" => "--memory",
+                "pids" => "--pids-limit",
+                _ => "--cpus",
+            })
+            .collect();
+        let verb = if asked.len() == 1 { "needs" } else { "need" };
+        return Error::Rootless(format!(
+            "{} {verb} a cgroup this user may create, and {} is not delegated to uid {} ({source}): run buildr in a delegated cgroup (systemd: `systemd-run --user --scope -p Delegate=yes buildr ...`, with user@.service delegating memory, pids and cpu), or run without these limits",
+            asked.join(", "),
+            path.display(),
+            crate::rootless::host_uid(),
+        ));
+    }
+    cg_err("create", path)(source)
+}
+
 impl Cgroup {
     /// Creates the cgroup `name` (see [`Plan`]) and applies `limits`.
     pub(crate) fn create(name: &str, limits: &Limits) -> Result<Self> {
@@ -223,7 +259,7 @@ impl Cgroup {
                         for (_, dir) in &made {
                             let _ = std::fs::remove_dir(dir);
                         }
-                        return Err(cg_err("create", &dir)(e));
+                        return Err(not_delegated(&dir, e, limits));
                     }
                     made.push((ctrl, dir));
                 }
@@ -238,9 +274,11 @@ impl Cgroup {
                     .map(|c| format!("+{c}"))
                     .collect();
                 if !missing.is_empty() {
-                    write(&parent.join("cgroup.subtree_control"), &missing.join(" "))?;
+                    let control = parent.join("cgroup.subtree_control");
+                    std::fs::write(&control, missing.join(" "))
+                        .map_err(|e| not_delegated(&control, e, limits))?;
                 }
-                std::fs::create_dir(&dir).map_err(cg_err("create", &dir))?;
+                std::fs::create_dir(&dir).map_err(|e| not_delegated(&dir, e, limits))?;
                 Layout::V2(dir)
             }
         };

@@ -202,12 +202,25 @@ pub(crate) fn run_enter() -> Res<i32> {
 
     // The cgroups first: their files are the host's.
     let dirs = crate::cgroup::dirs_of(pid1).map_err(ctx(format!("read cgroups of pid {pid1}")))?;
+    let own =
+        crate::cgroup::dirs_of(i32::try_from(std::process::id()).unwrap_or(0)).unwrap_or_default();
+    let rootless = crate::rootless::is_rootless();
     for dir in dirs {
         let procs = dir.join("cgroup.procs");
-        if !procs.exists() {
+        if own.contains(&dir) || !procs.exists() {
             continue;
         }
-        std::fs::write(&procs, "0").map_err(ctx(format!("join cgroup {}", dir.display())))?;
+        match std::fs::write(&procs, "0") {
+            Ok(()) => {}
+            // Rootless, a container without limits has no cgroup of its
+            // own, only the one its supervisor started in, which this
+            // user may not be allowed to move into: nothing is lost.
+            Err(e)
+                if rootless
+                    && e.kind() == std::io::ErrorKind::PermissionDenied
+                    && !crate::cgroup::is_ours(&dir) => {}
+            Err(e) => return Err(ctx(format!("join cgroup {}", dir.display()))(e)),
+        }
     }
     // The id maps of the user namespace we are about to share; from the
     // host's /proc, since ours will be the sandbox's, where E has no pid.

@@ -49,6 +49,9 @@ pub enum Error {
     /// The init process broke the protocol or died without a word.
     #[error("sandbox init failed: {0}")]
     Init(String),
+    /// Rootless mode cannot work here, and why (what to set up).
+    #[error("rootless: {0}")]
+    Rootless(String),
     /// A user name, group name or `USER` value could not be resolved.
     #[error("{0}")]
     User(String),

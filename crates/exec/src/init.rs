@@ -129,6 +129,8 @@ pub fn init_main_if_requested() {
     };
     let outcome = if mode == crate::enter::ENTER_MODE {
         crate::enter::run_enter()
+    } else if mode == crate::rootless::HOLDER_MODE {
+        crate::rootless::run_holder()
     } else {
         run_outer()
     };

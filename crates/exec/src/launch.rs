@@ -42,8 +42,17 @@ impl Default for Sandbox {
 /// Where per-run state goes by default: the first tmpfs among
 /// `$XDG_RUNTIME_DIR`, `/run` and `/dev/shm` (small files created and
 /// removed on every run: a disk would cost milliseconds), else the temp dir.
+/// For an ordinary user (rootless, inside its namespace or not) the user's
+/// private runtime directory ([`crate::rootless::user_runtime_dir`]), never
+/// a directory shared with root or other users; the temp dir if even that
+/// cannot be made (the error comes when something is created in it).
 pub fn default_state_root() -> PathBuf {
     use nix::sys::statfs::{TMPFS_MAGIC, statfs};
+    if crate::rootless::is_rootless() {
+        return crate::rootless::user_runtime_dir().unwrap_or_else(|_| {
+            std::env::temp_dir().join(format!("buildr-{}", crate::rootless::host_uid()))
+        });
+    }
     let candidates = std::env::var_os("XDG_RUNTIME_DIR")
         .map(PathBuf::from)
         .into_iter()

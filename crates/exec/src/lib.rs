@@ -94,6 +94,7 @@ mod outcome;
 mod path;
 mod pty;
 mod rootfs;
+pub mod rootless;
 mod spec;
 mod sys;
 mod user;

@@ -547,6 +547,7 @@ fn bridge_containers_talk_publish_ports_and_masquerade() {
         nat: true,
         state_dir: state.path().to_path_buf(),
         nameservers: Vec::new(),
+        home: None,
     };
     let bridge = BridgeNetwork::new(config.clone()).unwrap();
     let a = bridge
@@ -636,6 +637,7 @@ fn bridge_attach_failure_leaves_nothing() {
         nat: false,
         state_dir: state.path().to_path_buf(),
         nameservers: Vec::new(),
+        home: None,
     };
     let bridge = BridgeNetwork::new(config).unwrap();
     let only = bridge.attach("one").unwrap();
@@ -981,6 +983,7 @@ fn bridge_setup_over_netlink_heals_a_half_made_bridge() {
         nat: true,
         state_dir: state.path().to_path_buf(),
         nameservers: Vec::new(),
+        home: None,
     };
     let bridge = BridgeNetwork::new(config).unwrap();
     let has_table = || {

@@ -112,15 +112,21 @@ impl Containers {
     /// The bridge network containers with `--network bridge` join. The
     /// bridge is host-wide, so its leases are too: they live on the runtime
     /// tmpfs (`/run/buildr/network/buildr0`), shared by every store, and
-    /// vanish with the bridge at reboot.
+    /// vanish with the bridge at reboot. Rootless, the bridge is the
+    /// user's own: in the user's network home (reaching out through
+    /// slirp4netns, whose DNS forwarder containers use), leases in the
+    /// user's runtime directory.
     pub(crate) fn bridge(&self) -> Result<buildr_exec::BridgeNetwork> {
         let dir = buildr_exec::default_state_root()
             .join("buildr")
             .join("network")
             .join("buildr0");
-        Ok(buildr_exec::BridgeNetwork::new(
-            buildr_exec::BridgeConfig::new(dir),
-        )?)
+        let mut config = buildr_exec::BridgeConfig::new(dir);
+        if let Some(home) = buildr_exec::rootless::network_home()? {
+            config.home = Some(home);
+            config.nameservers = vec![std::net::IpAddr::V4(buildr_exec::SLIRP_DNS)];
+        }
+        Ok(buildr_exec::BridgeNetwork::new(config)?)
     }
 
     /// The underlying store.

@@ -37,9 +37,12 @@ pub use load::{LoadReport, LoadedImage};
 pub use save::{ArchiveFormat, SaveOptions};
 
 /// The default store root (`/var/lib/buildr` for root, else under
-/// `$XDG_DATA_HOME` or `$HOME`).
+/// `$XDG_DATA_HOME` or `$HOME`, also for a rootless command running as
+/// root in its user's namespace).
 pub fn default_root() -> Result<PathBuf> {
-    Ok(buildr_cache::default_root()?)
+    Ok(buildr_cache::default_root_for(
+        !buildr_exec::rootless::is_rootless(),
+    )?)
 }
 
 /// The image commands over one store. Cheap to clone.

@@ -41,6 +41,12 @@ pub struct BridgeConfig {
     /// `nameserver` lines for containers; empty means the host's
     /// resolvers, loopback ones left out.
     pub nameservers: Vec<IpAddr>,
+    /// The network namespace the bridge, its NAT and the host ends of the
+    /// veths live in (a path naming it); `None` is this process's own.
+    /// Rootless: the user's network home ([`crate::rootless::network_home`]),
+    /// connected to the outside by slirp4netns, where published ports
+    /// connect from too.
+    pub home: Option<PathBuf>,
 }
 
 impl BridgeConfig {
@@ -52,6 +58,7 @@ impl BridgeConfig {
             nat: true,
             state_dir: state_dir.into(),
             nameservers: Vec::new(),
+            home: None,
         }
     }
 }
@@ -108,6 +115,20 @@ impl BridgeNetwork {
     /// attached now), a default route through the bridge. On error nothing
     /// of it remains.
     pub fn attach(&self, owner: &str) -> Result<Endpoint> {
+        self.at_home(|| self.attach_here(owner))
+    }
+
+    /// Runs `work` in the bridge's namespace ([`BridgeConfig::home`]): on
+    /// a thread that entered it, so netlink sockets and the `nft` it
+    /// starts are there; directly when the home is ours.
+    fn at_home<T: Send>(&self, work: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+        match &self.config.home {
+            None => work(),
+            Some(home) => NetNs::open(home)?.enter(work)?,
+        }
+    }
+
+    fn attach_here(&self, owner: &str) -> Result<Endpoint> {
         let netns = NetNs::new()?;
         let mut file = LeaseFile::lock(&self.config.state_dir)?;
         let ip = file.leases.allocate(&self.config.subnet, owner)?;
@@ -151,6 +172,10 @@ impl BridgeNetwork {
     /// whose supervisor died (its namespace, and so its veth pair, went
     /// with its processes). Removes the bridge if it was the last.
     pub fn release(&self, owner: &str) -> Result<()> {
+        self.at_home(|| self.release_here(owner))
+    }
+
+    fn release_here(&self, owner: &str) -> Result<()> {
         let mut file = LeaseFile::lock(&self.config.state_dir)?;
         if let Some(ip) = file.leases.release(owner) {
             let veth = format!("bv{:08x}", u32::from(ip));
@@ -384,7 +409,11 @@ impl Endpoint {
 
     /// Publishes a port of this container on the host (`-p`).
     pub fn publish(&self, mapping: &PortMapping) -> Result<PortProxy> {
-        PortProxy::start(mapping, IpAddr::V4(self.ip))
+        let upstream_ns = match &self.network.config.home {
+            Some(home) => Some(NetNs::open(home)?),
+            None => None,
+        };
+        PortProxy::start_to(mapping, IpAddr::V4(self.ip), upstream_ns)
     }
 
     /// Removes the endpoint now, reporting errors that drop would ignore.
@@ -436,6 +465,11 @@ impl Endpoint {
     }
 
     fn teardown(&mut self) -> Result<()> {
+        let network = self.network.clone();
+        network.at_home(|| self.teardown_here())
+    }
+
+    fn teardown_here(&mut self) -> Result<()> {
         let bridge = &self.network;
         let mut file = LeaseFile::lock(&bridge.config.state_dir)?;
         let held = file.leases.leases.get(&self.ip) == Some(&self.owner);

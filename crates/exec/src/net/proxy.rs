@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
+use super::netns::NetNs;
 use crate::error::{Error, Result, sys};
 
 /// Transport protocol of a published port.
@@ -133,6 +134,18 @@ impl PortProxy {
     /// Listens on `mapping`'s host side and forwards to
     /// `target:container_port` (the container's address on its bridge).
     pub fn start(mapping: &PortMapping, target: IpAddr) -> Result<Self> {
+        Self::start_to(mapping, target, None)
+    }
+
+    /// As [`PortProxy::start`], with the connections to the container
+    /// made from network namespace `upstream_ns` (the bridge's, when it is
+    /// not this process's: rootless), while the listener stays here.
+    pub fn start_to(
+        mapping: &PortMapping,
+        target: IpAddr,
+        upstream_ns: Option<NetNs>,
+    ) -> Result<Self> {
+        let upstream_ns = upstream_ns.map(Arc::new);
         let bind = SocketAddr::new(mapping.host_ip, mapping.host_port);
         let upstream = SocketAddr::new(target, mapping.container_port);
         let listen_err = |source| Error::Sys {
@@ -149,7 +162,13 @@ impl PortProxy {
                 let local = listener.local_addr().map_err(listen_err)?;
                 (
                     local,
-                    Box::new(move || tcp_accept_loop(&listener, upstream, &wake_read, &worker)),
+                    Box::new(move || {
+                        let upstream = Upstream {
+                            addr: upstream,
+                            netns: upstream_ns,
+                        };
+                        tcp_accept_loop(&listener, &upstream, &wake_read, &worker);
+                    }),
                 )
             }
             Protocol::Udp => {
@@ -157,7 +176,13 @@ impl PortProxy {
                 let local = socket.local_addr().map_err(listen_err)?;
                 (
                     local,
-                    Box::new(move || udp_loop(&socket, upstream, &wake_read, &worker)),
+                    Box::new(move || {
+                        let upstream = Upstream {
+                            addr: upstream,
+                            netns: upstream_ns,
+                        };
+                        udp_loop(&socket, &upstream, &wake_read, &worker);
+                    }),
                 )
             }
         };
@@ -252,9 +277,27 @@ fn spawn_worker(shared: &Arc<Shared>, name: String, work: impl FnOnce() + Send +
     }
 }
 
+/// Where forwarded traffic goes: the container's address, reached from a
+/// network namespace of its own when given.
+#[derive(Debug, Clone)]
+struct Upstream {
+    addr: SocketAddr,
+    netns: Option<Arc<NetNs>>,
+}
+
+impl Upstream {
+    /// Runs `open` (which makes a socket) in the upstream namespace.
+    fn open<T: Send>(&self, open: impl FnOnce() -> std::io::Result<T> + Send) -> Option<T> {
+        match &self.netns {
+            None => open().ok(),
+            Some(ns) => ns.enter(open).ok()?.ok(),
+        }
+    }
+}
+
 fn tcp_accept_loop(
     listener: &TcpListener,
-    upstream: SocketAddr,
+    upstream: &Upstream,
     wake: &OwnedFd,
     shared: &Arc<Shared>,
 ) {
@@ -271,16 +314,19 @@ fn tcp_accept_loop(
             }
         };
         let conn = Arc::clone(shared);
+        let upstream = upstream.clone();
         spawn_worker(shared, "buildr-proxy-conn".into(), move || {
-            forward_tcp(client, upstream, &conn);
+            forward_tcp(client, &upstream, &conn);
         });
     }
 }
 
 /// Pipes one client connection to the container both ways; each side's
 /// end of stream is passed on as a half-close.
-fn forward_tcp(client: TcpStream, upstream: SocketAddr, shared: &Shared) {
-    let Ok(server) = TcpStream::connect_timeout(&upstream, Duration::from_secs(5)) else {
+fn forward_tcp(client: TcpStream, upstream: &Upstream, shared: &Shared) {
+    let addr = upstream.addr;
+    let connect = move || TcpStream::connect_timeout(&addr, Duration::from_secs(5));
+    let Some(server) = upstream.open(connect) else {
         return; // The client sees its connection closed, as with docker-proxy.
     };
     let _ = client.set_nodelay(true);
@@ -320,7 +366,7 @@ fn pipe_tcp(mut from: TcpStream, mut to: TcpStream) {
 
 /// One UDP flow per client address, each with its own upstream socket
 /// whose replies go back to that client; idle flows expire.
-fn udp_loop(socket: &UdpSocket, upstream: SocketAddr, wake: &OwnedFd, shared: &Arc<Shared>) {
+fn udp_loop(socket: &UdpSocket, upstream: &Upstream, wake: &OwnedFd, shared: &Arc<Shared>) {
     let flows: Arc<Mutex<HashMap<SocketAddr, (UdpSocket, Instant)>>> = Arc::default();
     let mut buf = vec![0u8; 65536];
     while wait_readable(socket, wake, shared) {
@@ -349,16 +395,17 @@ fn udp_loop(socket: &UdpSocket, upstream: SocketAddr, wake: &OwnedFd, shared: &A
 
 /// An upstream socket connected to the container, a clone to read its
 /// replies from, and a clone of the listening socket to answer through.
-fn open_flow(
-    socket: &UdpSocket,
-    upstream: SocketAddr,
-) -> Option<(UdpSocket, UdpSocket, UdpSocket)> {
-    let any: SocketAddr = match upstream {
+fn open_flow(socket: &UdpSocket, upstream: &Upstream) -> Option<(UdpSocket, UdpSocket, UdpSocket)> {
+    let addr = upstream.addr;
+    let any: SocketAddr = match addr {
         SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
         SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
     };
-    let up = UdpSocket::bind(any).ok()?;
-    up.connect(upstream).ok()?;
+    let up = upstream.open(move || {
+        let up = UdpSocket::bind(any)?;
+        up.connect(addr)?;
+        Ok(up)
+    })?;
     up.set_read_timeout(Some(Duration::from_millis(250))).ok()?;
     let reader = up.try_clone().ok()?;
     let replier = socket.try_clone().ok()?;
