@@ -14,6 +14,7 @@ pkgs=(
   nftables         # NAT for bridge networks (buildr run)
   util-linux       # unshare, nsenter
   uidmap           # newuidmap/newgidmap for rootless sandboxes
+  acl              # setfacl: /dev/net/tun for the rootless tests' user (scripts/rootless-user.sh)
   docker-registry  # the loopback registry the registry tests start
   debootstrap      # the Debian base image for realistic builds
   docker.io        # dockerd with BuildKit: the reference the comparison tests run

@@ -6,10 +6,9 @@
 //! the test, otherwise it says loudly that it skips.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 mod container_common;
-use container_common::{Env, IMAGE, missing};
+use container_common::{Env, IMAGE, Tmux, missing};
 
 fn prerequisites(test: &str) -> bool {
     container_common::prerequisites(test)
@@ -31,89 +30,6 @@ impl Env {
             env!("CARGO_BIN_EXE_buildr"),
             self.root().display()
         ))
-    }
-}
-
-struct Tmux {
-    session: String,
-}
-
-impl Tmux {
-    fn start(command: &str) -> Tmux {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let session = format!("buildr-attach-{}-{nanos}", std::process::id());
-        // `; sleep` keeps the pane (and its last screen) after the exit.
-        let script = format!("{command}; echo EXITED=$?; sleep 60");
-        let status = Command::new("tmux")
-            .args(["new-session", "-d", "-s", &session, "-x", "100", "-y", "30"])
-            .arg(&script)
-            .status()
-            .unwrap();
-        assert!(status.success(), "tmux new-session failed");
-        Tmux { session }
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let status = Command::new("tmux")
-            .args(["send-keys", "-t", &self.session])
-            .args(keys)
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    fn screen(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["capture-pane", "-p", "-t", &self.session])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Waits until the screen has a line equal (trimmed) to `line`.
-    fn wait_line(&self, line: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let screen = self.screen();
-            if screen.lines().any(|l| l.trim() == line) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "never saw {line:?}:\n{screen}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Types `command` into the attached shell and waits for `output`;
-    /// the shell may still be starting, so the command is retyped while
-    /// nothing came back.
-    fn interact(&self, command: &str, output: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            self.keys(&[command, "Enter"]);
-            let until = Instant::now() + Duration::from_secs(3);
-            while Instant::now() < until {
-                if self.screen().lines().any(|l| l.trim() == output) {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            assert!(
-                Instant::now() < deadline,
-                "never saw {output:?}:\n{}",
-                self.screen()
-            );
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.session])
-            .status();
     }
 }
 

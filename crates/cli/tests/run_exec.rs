@@ -11,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 mod container_common;
-use container_common::{Env, IMAGE, check, missing, prerequisites};
+use container_common::{Env, IMAGE, Tmux, check, missing, prerequisites};
 
 /// Docker's default capability set as /proc/PID/status prints it.
 const DOCKER_CAP_HEX: &str = "00000000a80425fb";
@@ -244,90 +244,6 @@ fn interactive_stdin_reaches_run_and_exec() {
     let out = env.run_with_input(&["exec", "execd", "cat"], b"ignored\n");
     check(&out, "exec cat");
     assert_eq!(text(&out.stdout), "");
-}
-
-/// A tmux session running one command, driven by send-keys and read by
-/// capture-pane: a real terminal on the client side.
-struct Tmux {
-    session: String,
-}
-
-impl Tmux {
-    fn start(command: &str) -> Tmux {
-        let session = format!("buildr-test-{}-{}", std::process::id(), rand_suffix());
-        // `; sleep` keeps the pane (and its last screen) after the exit.
-        let script = format!("{command}; echo EXITED=$?; sleep 60");
-        let status = Command::new("tmux")
-            .args([
-                "new-session",
-                "-d",
-                "-s",
-                &session,
-                "-x",
-                "100",
-                "-y",
-                "30",
-                &script,
-            ])
-            .status()
-            .unwrap();
-        assert!(status.success(), "tmux new-session failed");
-        Tmux { session }
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let status = Command::new("tmux")
-            .args(["send-keys", "-t", &self.session])
-            .args(keys)
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    fn screen(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["capture-pane", "-p", "-t", &self.session])
-            .output()
-            .unwrap();
-        text(&out.stdout)
-    }
-
-    /// Waits until the screen has a line for which `found` holds.
-    fn wait_for(&self, what: &str, found: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let screen = self.screen();
-            if screen.lines().any(&found) {
-                return screen;
-            }
-            assert!(Instant::now() < deadline, "never saw {what}:\n{screen}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn resize(&self, cols: u32, rows: u32) {
-        let status = Command::new("tmux")
-            .args(["resize-window", "-t", &self.session])
-            .args(["-x", &cols.to_string(), "-y", &rows.to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.session])
-            .status();
-    }
-}
-
-fn rand_suffix() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
 }
 
 /// Drives a shell on a pty: arithmetic, `tty`, `stty size` before and after
