@@ -492,6 +492,8 @@ fn rootless_and_root_build_the_same_image() {
              COPY --chown=4242:4343 f.txt /app/g.txt\n\
              RUN mkdir -p /data && echo y > /data/y && chown -R 1000:1000 /data && chown 123:456 /app \
              && touch /odd && chown 65534:65534 /odd\n\
+             RUN rm -rf /home/app && mkdir /home/app && echo new > /home/app/n\n\
+             RUN test \"$(ls -A /home/app)\" = n\n\
              USER app\n"
         ),
     );
@@ -666,6 +668,31 @@ fn rootless_state_is_the_users_own() {
     // The store is where XDG says, and the user's.
     let meta = std::fs::metadata(s.store()).unwrap();
     assert_eq!(meta.uid(), user.uid);
+
+    // A layer with device nodes (as a Debian base has) unpacks: the nodes
+    // are skipped, as dockerd does in a user namespace.
+    let tree = s.dir.path().join("devtree");
+    std::fs::create_dir_all(tree.join("dev")).unwrap();
+    std::fs::write(tree.join("file"), "x").unwrap();
+    let made = Command::new("mknod")
+        .arg(tree.join("dev/full"))
+        .args(["c", "1", "7"])
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let devtar = s.dir.path().join("dev.tar");
+    let tarred = Command::new("tar")
+        .arg("-C")
+        .arg(&tree)
+        .arg("-cf")
+        .arg(&devtar)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(tarred.success());
+    std::fs::set_permissions(&devtar, std::fs::Permissions::from_mode(0o644)).unwrap();
+    s.ok(&["import", devtar.to_str().unwrap(), "with-devices:1"]);
+    s.ok(&["verify"]);
 
     // An XDG_RUNTIME_DIR that is not the user's is not used: the private
     // default is.

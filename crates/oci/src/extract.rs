@@ -61,23 +61,35 @@ pub struct ExtractOptions {
     pub max_entries: u64,
     /// Apply the uids and gids from the tar (needs root).
     pub same_owner: bool,
-    /// Create device nodes; when false they are skipped and counted.
+    /// Create device nodes; when false they are skipped and counted
+    /// (the default when not root of the host, as dockerd does rootless).
     pub devices: bool,
     /// The xattr that marks an opaque dir in [`ExtractMode::Overlay`]
     /// (`trusted.overlay.opaque`, or `user.overlay.opaque` rootless).
     pub opaque_xattr: String,
 }
 
+/// Whether this process is root of the host's user namespace (the identity
+/// map): only then can it make device nodes and `trusted.*` xattrs. Root in
+/// a user namespace (rootless) can chown to its mapped ids, no more.
+fn host_root() -> bool {
+    rustix::process::geteuid().is_root()
+        && std::fs::read_to_string("/proc/self/uid_map")
+            .is_ok_and(|map| map.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
+}
+
 impl Default for ExtractOptions {
     fn default() -> Self {
         let root = rustix::process::geteuid().is_root();
+        let host_root = host_root();
         ExtractOptions {
             mode: ExtractMode::Apply,
             max_bytes: 64 << 30,
             max_entries: 2_000_000,
             same_owner: root,
-            devices: root,
-            opaque_xattr: if root {
+            // As dockerd in a user namespace: device nodes are skipped.
+            devices: host_root,
+            opaque_xattr: if host_root {
                 "trusted.overlay.opaque".into()
             } else {
                 "user.overlay.opaque".into()
