@@ -77,13 +77,15 @@ fn user(test: &str) -> Option<&'static User> {
         let bin = dir.join("buildr");
         std::fs::copy(env!("CARGO_BIN_EXE_buildr"), &bin).unwrap();
         std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
-        Ok(User {
+        let user = User {
             uid: id("-u"),
             gid: id("-g"),
             home,
             bin,
             delegated,
-        })
+        };
+        restart_holder(&user)?;
+        Ok(user)
     });
     match setup {
         Ok(user) => Some(user),
@@ -92,6 +94,62 @@ fn user(test: &str) -> Option<&'static User> {
             None
         }
     }
+}
+
+/// The user's holder record.
+fn holder(user: &User) -> Option<serde_json::Value> {
+    let path = format!("/dev/shm/buildr-{}/buildr/rootless/holder.json", user.uid);
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
+/// Kills the user's holder if one runs (an earlier run's, maybe of another
+/// binary), then has a command start a new one through a shell that leaks
+/// a descriptor (fd 7, a copy of stdout, without close-on-exec): the
+/// command's output ends only if the holder, which lives on, dropped it.
+fn restart_holder(user: &User) -> Result<(), String> {
+    if let Some(pid) = holder(user).and_then(|h| h["pid"].as_u64()) {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let owner = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|v| v.split_whitespace().next().map(str::to_string));
+        if owner == Some(user.uid.to_string()) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+    }
+    let mut child = Command::new("/bin/sh")
+        .args(["-c", "exec 7>&1; exec \"$0\" images"])
+        .arg(&user.bin)
+        .current_dir("/")
+        .env_clear()
+        .env("HOME", &user.home)
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
+        .env("SECRET_OF_THE_CALLER", "must-not-reach-the-holder")
+        .uid(user.uid)
+        .gid(user.gid)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let mut stdout = child.stdout.take().unwrap();
+    let (done, ended) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        let _ = done.send(text);
+    });
+    let status = child.wait().map_err(|e| e.to_string())?;
+    let mut stderr = String::new();
+    let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
+    if !status.success() {
+        return Err(format!("the first command as {USER} failed: {stderr}"));
+    }
+    ended.recv_timeout(Duration::from_secs(20)).map_err(|_| {
+        "the holder kept a descriptor it inherited (stdout never ended)".to_string()
+    })?;
+    Ok(())
 }
 
 fn nix_is_root() -> bool {
@@ -664,7 +722,15 @@ fn rootless_state_is_the_users_own() {
     let meta = std::fs::symlink_metadata(&runtime).unwrap();
     assert_eq!(meta.uid(), user.uid);
     assert_eq!(meta.permissions().mode() & 0o777, 0o700);
-    assert!(runtime.join("buildr/rootless/holder.json").exists());
+    // The holder keeps nothing of its caller's environment.
+    let pid = holder(user).and_then(|h| h["pid"].as_u64()).unwrap();
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    let mut names: Vec<String> = String::from_utf8_lossy(&environ)
+        .split('\0')
+        .filter_map(|kv| kv.split_once('=').map(|(k, _)| k.to_string()))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["PATH", "_BUILDR_EXEC_INIT"]);
     // The store is where XDG says, and the user's.
     let meta = std::fs::metadata(s.store()).unwrap();
     assert_eq!(meta.uid(), user.uid);

@@ -284,16 +284,23 @@ fn start_holder(dir: &Path) -> Result<HolderRecord> {
         .ok()
         .flatten()
         .map_or_else(|| nix::unistd::geteuid().to_string(), |u| u.name);
-    let maps = subordinate_maps().ok_or_else(|| {
-        Error::Rootless(format!(
-            "user {user} has no subordinate ids: add a range for it to /etc/subuid and /etc/subgid (e.g. `usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {user}`) and install newuidmap/newgidmap (Debian package uidmap)"
-        ))
-    })?;
+    // Without subordinate ids the user alone is mapped (as 0): images whose
+    // files belong to other ids cannot be unpacked, and say so by name.
+    let maps = subordinate_maps();
+    if maps.is_none() {
+        eprintln!(
+            "buildr: warning: rootless: user {user} has no subordinate ids, so only uid and gid 0 exist in images (files owned by others cannot be unpacked): add a range to /etc/subuid and /etc/subgid (e.g. `usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {user}`) and install newuidmap/newgidmap (Debian package uidmap)"
+        );
+    }
     let exe = std::env::current_exe().map_err(|source| Error::Sys {
         op: "find this program to start the rootless holder".into(),
         source,
     })?;
+    // Nothing of the caller's environment (a CI job's secrets) lives on in
+    // the holder: PATH only, for slirp4netns.
     let mut child = Command::new(&exe)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env(crate::init::INIT_ENV, HOLDER_MODE)
         .current_dir("/")
         .stdin(Stdio::piped())
@@ -324,17 +331,25 @@ fn start_holder(dir: &Path) -> Result<HolderRecord> {
         );
     }
     let pid_i32 = i32::try_from(pid).unwrap_or(i32::MAX);
-    if !apply_maps(pid_i32, &maps) {
-        return fail(
-            &mut child,
-            format!(
-                "newuidmap/newgidmap refused to map user {user}'s ranges (uid map {}, gid map {}): check /etc/subuid and /etc/subgid and that both tools are setuid root",
-                maps.0.join(" "),
-                maps.1.join(" ")
-            ),
-        );
+    match &maps {
+        Some(maps) if !apply_maps(pid_i32, maps) => {
+            return fail(
+                &mut child,
+                format!(
+                    "newuidmap/newgidmap refused to map user {user}'s ranges (uid map {}, gid map {}): check /etc/subuid and /etc/subgid and that both tools are setuid root",
+                    maps.0.join(" "),
+                    maps.1.join(" ")
+                ),
+            );
+        }
+        Some(_) => {
+            let _ = to.write_all(b"go\n");
+        }
+        // The holder maps itself: its own ids only.
+        None => {
+            let _ = to.write_all(b"self\n");
+        }
     }
-    let _ = to.write_all(b"go\n");
     line.clear();
     let _ = from.read_line(&mut line);
     let Some(netns) = line.trim().strip_prefix("ready ") else {
@@ -367,6 +382,11 @@ fn start_holder(dir: &Path) -> Result<HolderRecord> {
 /// The holder's main (see the module docs); never returns while it works.
 pub(crate) fn run_holder() -> std::result::Result<i32, String> {
     let _ = nix::unistd::setsid();
+    // Descriptors the caller leaked (opened without close-on-exec) would
+    // stay open as long as the holder: a CI job waiting for a pipe's end
+    // would wait forever.
+    close_inherited_fds();
+    let (uid, gid) = (nix::unistd::geteuid(), nix::unistd::getegid());
     let say = |text: &str| {
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(text.as_bytes());
@@ -380,8 +400,22 @@ pub(crate) fn run_holder() -> std::result::Result<i32, String> {
     say("userns");
     let mut line = String::new();
     let _ = std::io::stdin().lock().read_line(&mut line);
-    if line.trim() != "go" {
-        return Ok(1);
+    match line.trim() {
+        "go" => {}
+        "self" => {
+            let maps = [
+                ("/proc/self/setgroups", "deny".to_string()),
+                ("/proc/self/uid_map", format!("0 {uid} 1\n")),
+                ("/proc/self/gid_map", format!("0 {gid} 1\n")),
+            ];
+            for (file, text) in maps {
+                if let Err(e) = std::fs::write(file, text) {
+                    say(&format!("error write {file}: {e}"));
+                    return Ok(1);
+                }
+            }
+        }
+        _ => return Ok(1),
     }
     // The network home: a namespace with slirp4netns, no loopback of the
     // host's reachable; it lives as long as this process.
@@ -412,6 +446,21 @@ pub(crate) fn run_holder() -> std::result::Result<i32, String> {
     }
     loop {
         nix::unistd::pause();
+    }
+}
+
+/// Closes every descriptor above stderr.
+fn close_inherited_fds() {
+    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .map(|dir| {
+            dir.flatten()
+                .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+                .filter(|fd| *fd > 2)
+                .collect()
+        })
+        .unwrap_or_default();
+    for fd in fds {
+        let _ = nix::unistd::close(fd);
     }
 }
 
