@@ -10,8 +10,8 @@
 #     only, when the device is not open to all users already (Debian's udev
 #     makes it 0666; minimal machines without udev leave it 0600);
 #   - with --delegate: a cgroup per memory, pids and cpu controller owned by
-#     the user (v1: one directory per controller; v2: one directory with the
-#     controllers enabled), as systemd's user@.service delegation provides.
+#     the user (v1: one directory per controller; v2: one directory, with a
+#     leaf to run in), as systemd's user@.service delegation provides.
 #     Their directories are printed, one per line; a test moves the user's
 #     process into them before starting buildr.
 # Usage: rootless-user.sh USER [--delegate]
@@ -55,15 +55,16 @@ if $delegate; then
     fi
   done
   if [ ${#made[@]} -eq 0 ]; then
-    # cgroup v2 only: one directory, the controllers enabled above it.
+    # cgroup v2 only: a directory of the user's with a leaf for its process
+    # (buildr makes its cgroups beside the one it runs in, so the parent
+    # must be the user's too). The controllers must already be enabled at
+    # the root, as systemd does; this script changes nothing outside its
+    # own directory.
     v2=$cg
     [ -f "$cg/unified/cgroup.controllers" ] && v2=$cg/unified
-    for ctrl in memory pids cpu; do
-      echo "+$ctrl" >"$v2/cgroup.subtree_control" 2>/dev/null || true
-    done
-    mkdir -p "$v2/$name"
+    mkdir -p "$v2/$name/main"
     chown -R "$user:" "$v2/$name"
-    made+=("$v2/$name")
+    made+=("$v2/$name/main")
   fi
   printf '%s\n' "${made[@]}"
 fi
