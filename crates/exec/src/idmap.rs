@@ -17,10 +17,7 @@ pub(crate) fn subordinate_maps() -> Option<(Vec<String>, Vec<String>)> {
     }
     let uid = nix::unistd::geteuid();
     let gid = nix::unistd::getegid();
-    let name = nix::unistd::User::from_uid(uid)
-        .ok()
-        .flatten()
-        .map(|u| u.name);
+    let name = caller_name();
     let range = |file: &str, id: u32| -> Option<(u64, u64)> {
         let text = std::fs::read_to_string(file).ok()?;
         text.lines().find_map(|line| {
@@ -48,6 +45,16 @@ pub(crate) fn subordinate_maps() -> Option<(Vec<String>, Vec<String>)> {
         args(uid.as_raw(), uid_start, uid_count),
         args(gid.as_raw(), gid_start, gid_count),
     ))
+}
+
+/// The invoking user's name, from the host's user database: the one
+/// host-side lookup buildr makes (for its /etc/subuid ranges and messages
+/// about them; never an image's user).
+pub(crate) fn caller_name() -> Option<String> {
+    nix::unistd::User::from_uid(nix::unistd::geteuid())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
 }
 
 /// Runs newuidmap and newgidmap on `pid`.

@@ -29,7 +29,7 @@ use nix::sched::CloneFlags;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::idmap::{apply_maps, in_initial_userns, subordinate_maps};
+use crate::idmap::{apply_maps, caller_name, in_initial_userns, subordinate_maps};
 
 /// The `_BUILDR_EXEC_INIT` value that makes a re-executed binary a holder.
 pub(crate) const HOLDER_MODE: &str = "rootless-holder";
@@ -280,10 +280,7 @@ pub fn enter() -> Result<Entered> {
 /// ids with newuidmap/newgidmap, it makes the network home, starts
 /// slirp4netns for it and reports its path; we record it.
 fn start_holder(dir: &Path) -> Result<HolderRecord> {
-    let user = nix::unistd::User::from_uid(nix::unistd::geteuid())
-        .ok()
-        .flatten()
-        .map_or_else(|| nix::unistd::geteuid().to_string(), |u| u.name);
+    let user = caller_name().unwrap_or_else(|| nix::unistd::geteuid().to_string());
     // Without subordinate ids the user alone is mapped (as 0): images whose
     // files belong to other ids cannot be unpacked, and say so by name.
     let maps = subordinate_maps();
