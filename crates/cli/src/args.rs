@@ -12,6 +12,14 @@ pub struct Cli {
     /// $XDG_DATA_HOME/buildr or ~/.local/share/buildr).
     #[arg(long, global = true, env = "BUILDR_ROOT", value_name = "DIR")]
     pub root: Option<PathBuf>,
+    /// Say more on stderr: -v info, -vv debug, -vvv trace (before the
+    /// command: `buildr -v build .`; `run -v` is a volume).
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Log filter: error, warn (the default), info, debug, trace, or
+    /// tracing's directives (`buildr_oci=debug`); also $BUILDR_LOG.
+    #[arg(long, global = true, value_name = "LEVEL")]
+    pub log_level: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -5,6 +5,7 @@
 
 mod args;
 mod cmd;
+mod log;
 mod progress;
 
 use std::process::ExitCode;
@@ -17,6 +18,13 @@ fn main() -> ExitCode {
     // First thing: this process may be a sandbox's init, re-executed.
     buildr::init_main_if_requested();
     let mut cli = Cli::parse();
+    match log::filter(cli.log_level.as_deref(), cli.verbose) {
+        Ok(filter) => log::init(filter),
+        Err(err) => {
+            eprintln!("buildr: error: {err}");
+            return ExitCode::from(2);
+        }
+    }
     // An ordinary user's commands all run in that user's namespace, as
     // its root (see buildr_exec::rootless); before any thread starts.
     if cli.command.needs_namespace()

@@ -1201,3 +1201,76 @@ fn copy_from_a_number_that_is_no_stage_fails_before_building() {
     );
     assert!(failed.steps("started").is_empty(), "{}", failed.stderr());
 }
+
+/// The library's log events reach stderr: warnings by default, debug with
+/// `BUILDR_LOG=debug`, `-vv` or `--log-level debug`; a bad filter is an
+/// error naming where it came from.
+#[test]
+fn library_log_events_reach_stderr_at_the_asked_level() {
+    let Some(env) = Env::new("library_log_events_reach_stderr_at_the_asked_level") else {
+        return;
+    };
+    let ctx = env.context(
+        "logs",
+        "FROM buildr-fixtures/busybox:latest\nCOPY Dockerfile /d\n",
+    );
+    env.build(&ctx, &[]);
+    // A corrupt context stat cache is dropped with a debug event.
+    let corrupt = || {
+        let mut dirs = vec![env.root().join("cache").join("context-stat")];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+                if entry.file_type().unwrap().is_dir() {
+                    dirs.push(entry.path());
+                } else {
+                    std::fs::write(entry.path(), b"not a stat cache").unwrap();
+                }
+            }
+        }
+    };
+    let event = "ignoring corrupt context stat cache";
+    let stderr = |args: &[&str], log: Option<&str>| {
+        corrupt();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_buildr"));
+        cmd.env_remove("BUILDR_LOG");
+        if let Some(log) = log {
+            cmd.env("BUILDR_LOG", log);
+        }
+        let out = cmd
+            .args(args)
+            .arg("--root")
+            .arg(env.root())
+            .args(["build", "--progress", "plain"])
+            .arg(&ctx)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    assert!(!stderr(&[], None).contains(event));
+    for (args, log) in [
+        (&[][..], Some("debug")),
+        (&["-vv"][..], None),
+        (&["--log-level", "buildr=debug"][..], Some("off")),
+    ] {
+        let said = stderr(args, log);
+        let line = said.lines().find(|l| l.contains(event));
+        let line = line.unwrap_or_else(|| panic!("{args:?} {log:?}: no {event:?} in:\n{said}"));
+        assert!(
+            line.starts_with("buildr: debug: [buildr::context::statcache] "),
+            "{line}"
+        );
+        assert!(line.contains("path="), "{line}");
+    }
+    let out = env.buildr(&["--log-level", "a=b=c", "images"]);
+    assert_eq!(out.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("invalid log filter \"a=b=c\" (--log-level)"),
+        "{said}"
+    );
+}

@@ -467,10 +467,26 @@ struct Screen<W: Write> {
     /// Lines of the last frame, above the cursor.
     drawn: usize,
     cursor_hidden: bool,
+    /// The process's stderr: the frame's line count is shared with the
+    /// log writer (`crate::log`), which erases the frame to print above it.
+    shared: bool,
 }
 
 impl<W: Write> Screen<W> {
     fn draw(&mut self, lines: &[Line]) {
+        if self.shared {
+            crate::log::with_frame(|drawn| {
+                self.drawn = drawn;
+                self.draw_over(lines);
+                ((), self.drawn)
+            });
+        } else {
+            self.draw_over(lines);
+        }
+    }
+
+    /// Draws `lines` over the last frame's `drawn` lines.
+    fn draw_over(&mut self, lines: &[Line]) {
         let mut buf = String::new();
         if !self.cursor_hidden {
             buf.push_str("\x1b[?25l");
@@ -543,6 +559,7 @@ pub fn run(rx: &Receiver<ProgressEvent>, cancel: &CancelToken) {
         color,
         drawn: 0,
         cursor_hidden: false,
+        shared: true,
     };
     // The first frame waits a tick: a build that is done by then is drawn
     // once, finished, without flicker.
@@ -570,6 +587,8 @@ pub fn run(rx: &Receiver<ProgressEvent>, cancel: &CancelToken) {
     state.finish(now, cancel.is_cancelled());
     let (width, height) = terminal_size();
     screen.draw(&frame(&state, width, height, now));
+    // The final frame stays: later log lines go below it.
+    crate::log::with_frame(|_| ((), 0));
     screen.show_cursor();
     let report = error_report(&state);
     if !report.is_empty() {

@@ -692,7 +692,7 @@ impl Builder {
                 Ok(report) => cache_exports.push(report),
                 Err(e) if export.ignore_error => {
                     let warning = format!("cache export failed (ignore-error=true): {e}");
-                    tracing::warn!("{warning}");
+                    tracing::debug!("{warning}");
                     warnings.push(warning);
                 }
                 Err(e) => return Err(e),

@@ -163,7 +163,9 @@ impl Imports {
     }
 
     fn warn(&self, warning: String) {
-        tracing::warn!("{warning}");
+        // The build's warnings reach the user in its result; the log has it
+        // when it happens.
+        tracing::debug!("{warning}");
         self.warnings
             .lock()
             .unwrap_or_else(|e| e.into_inner())
