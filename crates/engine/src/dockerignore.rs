@@ -31,7 +31,6 @@
 //! `MatchesOrParentMatches` throughout, where BuildKit's incremental walker can
 //! disagree for an include pattern repeated after an exception.
 
-mod gopath;
 mod pattern;
 
 use std::fmt;
@@ -194,7 +193,7 @@ impl DockerIgnore {
             }
             let mut cleaned = String::new();
             if !pattern.is_empty() {
-                cleaned = gopath::clean(pattern);
+                cleaned = crate::gopath::clean(pattern);
                 if cleaned.len() > 1 && cleaned.starts_with('/') {
                     cleaned.remove(0);
                 }
@@ -220,7 +219,7 @@ impl DockerIgnore {
             if trimmed.is_empty() {
                 continue;
             }
-            let cleaned = gopath::clean(trimmed);
+            let cleaned = crate::gopath::clean(trimmed);
             let (exception, text) = match cleaned.strip_prefix('!') {
                 Some("") => {
                     return Err(DockerIgnoreError::EmptyException {
@@ -274,7 +273,7 @@ impl DockerIgnore {
         if self.rules.is_empty() || rel_path.is_empty() || rel_path == "." {
             return false;
         }
-        let parent = gopath::dir(rel_path);
+        let parent = crate::gopath::dir(rel_path);
         let parent = (parent != ".").then_some(parent.as_str());
         self.rules
             .iter()
@@ -295,7 +294,7 @@ impl DockerIgnore {
             return true;
         }
         let probe = format!("{rel_dir}/");
-        let parent = gopath::dir(rel_dir);
+        let parent = crate::gopath::dir(rel_dir);
         let parent = (parent != ".").then_some(parent.as_str());
         // Walk back from the last rule: an include rule that matches the
         // directory also matches everything below it, so it overrides every

@@ -26,6 +26,7 @@ mod container;
 mod context;
 mod dockerignore;
 mod error;
+mod gopath;
 mod image;
 mod lower;
 mod ops;

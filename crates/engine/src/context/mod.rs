@@ -27,7 +27,6 @@
 
 mod checksum;
 mod fsx;
-mod glob;
 mod source;
 mod statcache;
 mod walk;
@@ -275,7 +274,7 @@ impl BuildContext {
         mut each: impl FnMut(ContextEntry) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), VisitError<E>> {
         let scan = self.scan();
-        let cleaned = clean_source(rel);
+        let cleaned = crate::gopath::clean_relative(rel);
         if cleaned.is_empty() {
             return scan.visit(&self.root, "", &mut each);
         }
@@ -328,8 +327,8 @@ impl BuildContext {
         let mut record = RecordBuf::default();
         for source in sources {
             let source = source.as_ref();
-            let cleaned = clean_source(source);
-            let wildcard = cleaned.split('/').any(glob::has_wildcards);
+            let cleaned = crate::gopath::clean_relative(source);
+            let wildcard = cleaned.split('/').any(crate::gopath::glob::has_wildcards);
             key.update(&(cleaned.len() as u64).to_le_bytes());
             key.update(cleaned.as_bytes());
             hasher.update(cleaned.as_bytes());
@@ -414,18 +413,20 @@ impl BuildContext {
 
     /// Expands one source into `(path as named, resolved entry)` pairs.
     fn expand(&self, source: &str) -> Result<Vec<(String, Resolved)>> {
-        let cleaned = clean_source(source);
+        let cleaned = crate::gopath::clean_relative(source);
         let not_found = || Error::ContextSourceNotFound {
             source_path: format!("/{cleaned}"),
         };
         let scan = self.scan();
         let parts: Vec<&str> = cleaned.split('/').filter(|p| !p.is_empty()).collect();
         let mut candidates = vec![String::new()];
-        let wildcard = parts.iter().any(|part| glob::has_wildcards(part));
+        let wildcard = parts
+            .iter()
+            .any(|part| crate::gopath::glob::has_wildcards(part));
         if wildcard {
             let fixed: Vec<&str> = parts
                 .iter()
-                .take_while(|part| !glob::has_wildcards(part))
+                .take_while(|part| !crate::gopath::glob::has_wildcards(part))
                 .copied()
                 .collect();
             // fsutil walks the directory before the first wildcard.
@@ -433,14 +434,16 @@ impl BuildContext {
                 return Err(not_found());
             }
             for part in parts {
-                if !glob::has_wildcards(part) {
+                if !crate::gopath::glob::has_wildcards(part) {
                     for candidate in &mut candidates {
                         push_part(candidate, part);
                     }
                     continue;
                 }
-                glob::validate_pattern(part).map_err(|_| Error::ContextBadPattern {
-                    pattern: source.to_owned(),
+                crate::gopath::glob::validate_pattern(part).map_err(|_| {
+                    Error::ContextBadPattern {
+                        pattern: source.to_owned(),
+                    }
                 })?;
                 let mut next = Vec::new();
                 for candidate in candidates {
@@ -459,7 +462,7 @@ impl BuildContext {
                     let mut names = list_names(&fd).map_err(|e| scan.error(&dir.rel, e))?;
                     names.sort();
                     for name in names {
-                        if glob::matches(part, &name).unwrap_or(false) {
+                        if crate::gopath::glob::matches(part, &name).unwrap_or(false) {
                             let mut path = candidate.clone();
                             push_part(&mut path, &name);
                             next.push(path);
@@ -527,22 +530,6 @@ impl BuildContext {
         record.push(path, &sum);
         Ok((sum, record))
     }
-}
-
-/// Cleans a `COPY` source the way BuildKit does: as if rooted at `/`, so
-/// `..` never climbs out (`../x` is `x`); `""` for the root itself.
-fn clean_source(source: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in source.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            part => parts.push(part),
-        }
-    }
-    parts.join("/")
 }
 
 fn push_part(path: &mut String, part: &str) {

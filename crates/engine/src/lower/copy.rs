@@ -8,7 +8,8 @@ use buildr_parser::{CopyLike, CopySource, Instruction, Spanned};
 
 use super::{Lowering, StageLowering, expand};
 use crate::error::{Error, Result};
-use crate::ops::copy::{CopyOp, LinkOp, Source, clean};
+use crate::gopath::clean_relative;
+use crate::ops::copy::{CopyOp, LinkOp, Source};
 use crate::ops::export::Step;
 
 mod flags;
@@ -85,7 +86,7 @@ impl Lowering<'_> {
         } else {
             format!("{}/{raw_dest}", st.config.workdir())
         };
-        let dest = format!("/{}", clean(&dest));
+        let dest = format!("/{}", clean_relative(&dest));
         let chown = copy
             .chown
             .as_deref()

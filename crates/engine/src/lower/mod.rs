@@ -555,7 +555,7 @@ impl Lowering<'_> {
         } else {
             format!("{}/{dir}", st.config.workdir())
         };
-        let path = format!("/{}", crate::ops::copy::clean(&path));
+        let path = format!("/{}", crate::gopath::clean_relative(&path));
         st.config.config().working_dir = Some(path.clone());
         let name = st.title(&self.lexer, &at.source);
         // As BuildKit: the directory belongs to the USER in effect.

@@ -80,7 +80,7 @@ impl Lowering<'_> {
             } else {
                 format!(
                     "/{}",
-                    crate::ops::copy::clean(&format!("{workdir}/{target}"))
+                    crate::gopath::clean_relative(&format!("{workdir}/{target}"))
                 )
             }
         };
@@ -134,7 +134,7 @@ impl Lowering<'_> {
                     // (BuildKit's `path.Join("/", source)`; "/" is the whole).
                     let subpath = match (from, source) {
                         (None, Some(source)) => {
-                            Some(crate::ops::copy::clean(source)).filter(|s| !s.is_empty())
+                            Some(crate::gopath::clean_relative(source)).filter(|s| !s.is_empty())
                         }
                         _ => None,
                     };
@@ -177,7 +177,7 @@ impl Lowering<'_> {
                     from: None,
                     readonly,
                 } => {
-                    let rel = crate::ops::copy::clean(source.as_deref().unwrap_or("."));
+                    let rel = crate::gopath::clean_relative(source.as_deref().unwrap_or("."));
                     // Symlinks are resolved inside the context, as BuildKit
                     // scopes them: no link can lead the bind out of it.
                     let src = crate::ops::mounts::resolve_in(self.plan.context.root(), &rel)

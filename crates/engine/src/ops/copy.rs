@@ -38,6 +38,7 @@ use super::{State, StateData, field, input, op_error};
 use crate::context::{BuildContext, ContextEntry, EntryKind, Selection, VisitError};
 use crate::dockerignore::{Decision, DockerIgnore};
 use crate::error::Error;
+use crate::gopath::{clean_relative, glob};
 pub(crate) use chmod::ChmodSpec;
 use parents::ParentsSource;
 use writer::{Writer, libc_nofollow, mtime_of};
@@ -438,13 +439,13 @@ impl CopyOp {
             if ctx.is_cancelled() {
                 return Err(self.err("cancelled"));
             }
-            let named = clean(&m.path);
+            let named = clean_relative(&m.path);
             // As BuildKit, hard links are kept within one source, not across.
             writer.links.clear();
             match m.kind {
                 EntryKind::Dir => {
                     let target = dest;
-                    let resolved = clean(&m.resolved);
+                    let resolved = clean_relative(&m.resolved);
                     let source = open_beneath(&root, &resolved, false)
                         .and_then(|dir| dir.metadata())
                         .map_err(|e| self.err(format!("cannot read /{resolved}: {e}")))?;
@@ -487,7 +488,13 @@ impl CopyOp {
                     {
                         continue;
                     }
-                    self.copy_context_entry(&root, &clean(&m.resolved), kind, &out, writer)?;
+                    self.copy_context_entry(
+                        &root,
+                        &clean_relative(&m.resolved),
+                        kind,
+                        &out,
+                        writer,
+                    )?;
                 }
             }
         }
@@ -576,11 +583,11 @@ impl CopyOp {
                         let mut dirs = Vec::new();
                         for m in found {
                             if m.kind == EntryKind::Dir {
-                                dirs.push(clean(&m.resolved));
+                                dirs.push(clean_relative(&m.resolved));
                             } else if !spec.pivot_has_wildcards() {
                                 return Err(self.err(format!(
                                     "COPY --parents {source}: /{} is not a directory",
-                                    clean(&m.path)
+                                    clean_relative(&m.path)
                                 )));
                             }
                         }
@@ -781,12 +788,12 @@ impl CopyOp {
     ) -> Result<(), BoxError> {
         let mut matches = Vec::new();
         for source in &self.sources {
-            let cleaned = clean(source);
+            let cleaned = clean_relative(source);
             let (parent, last) = match cleaned.rfind('/') {
                 Some(idx) => (&cleaned[..idx], &cleaned[idx + 1..]),
                 None => ("", cleaned.as_str()),
             };
-            if has_wildcards(last) {
+            if glob::has_wildcards(last) {
                 let parent_resolved = view.resolve(parent, true)?;
                 // As fsutil, the directory before the wildcard must exist;
                 // a wildcard matching nothing in it is fine.
@@ -796,7 +803,7 @@ impl CopyOp {
                     )));
                 }
                 for name in view.list(&parent_resolved)?.keys() {
-                    if glob_match(last, name) {
+                    if glob::matches(last, name).unwrap_or(false) {
                         matches.push((
                             join(parent, name),
                             view.resolve(&join(&parent_resolved, name), true)?,
@@ -994,25 +1001,9 @@ fn resolve_owner(target: &Merged, spec: &str) -> Result<(u32, u32), String> {
     Ok((uid, gid))
 }
 
-/// A path without leading `/`, `.` components or trailing slash; `..`
-/// clamped at the root.
-pub(crate) fn clean(path: &str) -> String {
-    let mut out: Vec<&str> = Vec::new();
-    for comp in path.split('/') {
-        match comp {
-            "" | "." => {}
-            ".." => {
-                out.pop();
-            }
-            comp => out.push(comp),
-        }
-    }
-    out.join("/")
-}
-
 fn join(base: &str, rel: &str) -> String {
-    let base = clean(base);
-    let rel = clean(rel);
+    let base = clean_relative(base);
+    let rel = clean_relative(rel);
     match (base.is_empty(), rel.is_empty()) {
         (true, _) => rel,
         (_, true) => base,
@@ -1024,70 +1015,13 @@ fn base_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-fn has_wildcards(part: &str) -> bool {
-    part.contains(['*', '?', '['])
-}
-
-/// Go's `filepath.Match` for one path element (`*`, `?`, `[...]`, `\`).
-fn glob_match(pattern: &str, name: &str) -> bool {
-    fn go(p: &[char], n: &[char]) -> bool {
-        match p.first() {
-            None => n.is_empty(),
-            Some('*') => (0..=n.len()).any(|i| go(&p[1..], &n[i..])),
-            Some('?') => !n.is_empty() && go(&p[1..], &n[1..]),
-            Some('[') => {
-                let Some(&c) = n.first() else { return false };
-                let Some(end) = p.iter().skip(1).position(|&x| x == ']').map(|i| i + 1) else {
-                    return false;
-                };
-                let class = &p[1..end];
-                let (negate, class) = match class.first() {
-                    Some('^' | '!') => (true, &class[1..]),
-                    _ => (false, class),
-                };
-                let mut hit = false;
-                let mut i = 0;
-                while i < class.len() {
-                    if i + 2 < class.len() && class[i + 1] == '-' {
-                        hit |= class[i] <= c && c <= class[i + 2];
-                        i += 3;
-                    } else {
-                        hit |= class[i] == c;
-                        i += 1;
-                    }
-                }
-                hit != negate && go(&p[end + 1..], &n[1..])
-            }
-            Some('\\') if p.len() > 1 => n.first() == Some(&p[1]) && go(&p[2..], &n[1..]),
-            Some(&c) => n.first() == Some(&c) && go(&p[1..], &n[1..]),
-        }
-    }
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    go(&p, &n)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn glob_matches_like_go() {
-        for (pattern, name, want) in [
-            ("*.txt", "a.txt", true),
-            ("*.txt", "a.rs", false),
-            ("a?c", "abc", true),
-            ("[a-c]x", "bx", true),
-            ("[^a-c]x", "bx", false),
-            ("\\*", "*", true),
-        ] {
-            assert_eq!(glob_match(pattern, name), want, "{pattern} {name}");
-        }
-    }
-
-    #[test]
     fn clean_clamps_dotdot() {
-        assert_eq!(clean("/../a/./b/"), "a/b");
+        assert_eq!(clean_relative("/../a/./b/"), "a/b");
         // A relative part never climbs out of its base.
         assert_eq!(join("/app", "../x"), "app/x");
         assert_eq!(join("app", "b/c"), "app/b/c");

@@ -17,8 +17,10 @@
 
 use std::collections::HashMap;
 
-use super::{clean, join};
+use super::join;
 use crate::dockerignore::{DockerIgnore, DockerIgnoreError};
+use crate::gopath::clean_relative;
+use crate::gopath::glob::contains_wildcards;
 
 /// One `--parents` source, split and compiled.
 #[derive(Debug)]
@@ -48,8 +50,8 @@ impl ParentsSource {
     /// Splits `source` at its first `/./` and compiles the pattern.
     pub(super) fn parse(source: &str) -> Result<ParentsSource, DockerIgnoreError> {
         let (pivot, pattern) = match source.split_once("/./") {
-            Some((pivot, pattern)) => (clean(pivot), clean(pattern)),
-            None => (String::new(), clean(source)),
+            Some((pivot, pattern)) => (clean_relative(pivot), clean_relative(pattern)),
+            None => (String::new(), clean_relative(source)),
         };
         let matcher = if pattern.is_empty() {
             None
@@ -66,14 +68,14 @@ impl ParentsSource {
     /// The path (relative to the root) that must exist: set when neither the
     /// pivot nor the pattern has wildcards.
     pub(super) fn required(&self) -> Option<String> {
-        (!has_wildcards(&self.pivot) && !has_wildcards(&self.pattern))
+        (!contains_wildcards(&self.pivot) && !contains_wildcards(&self.pattern))
             .then(|| join(&self.pivot, &self.pattern))
     }
 
     /// Whether the pivot has wildcards (then it may match several
     /// directories, or none).
     pub(super) fn pivot_has_wildcards(&self) -> bool {
-        has_wildcards(&self.pivot)
+        contains_wildcards(&self.pivot)
     }
 
     /// Whether the pattern matches `rel` (relative to the pivot) or one of
@@ -134,22 +136,6 @@ pub(super) fn select(
         }
     }
     out
-}
-
-/// Go's `containsWildcards` as the Dockerfile frontend has it on Unix: `*`,
-/// `?` or `[`, where `\` escapes the next character.
-pub(super) fn has_wildcards(path: &str) -> bool {
-    let mut chars = path.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => {
-                chars.next();
-            }
-            '*' | '?' | '[' => return true,
-            _ => {}
-        }
-    }
-    false
 }
 
 /// `path` as a source that names exactly it: each wildcard character (and
@@ -254,10 +240,10 @@ mod tests {
 
     #[test]
     fn wildcards_are_told_as_go_does() {
-        assert!(has_wildcards("a/*.txt"));
-        assert!(has_wildcards("a[0-9]"));
-        assert!(!has_wildcards("a\\*b"));
-        assert!(!has_wildcards("plain/path"));
+        assert!(contains_wildcards("a/*.txt"));
+        assert!(contains_wildcards("a[0-9]"));
+        assert!(!contains_wildcards("a\\*b"));
+        assert!(!contains_wildcards("plain/path"));
         assert_eq!(escape("a*b/[c]"), "a\\*b/\\[c]");
     }
 }

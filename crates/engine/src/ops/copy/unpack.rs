@@ -17,7 +17,8 @@ use buildr_oci::{ExtractMode, ExtractOptions, extract_layer_mapped};
 use buildr_solver::BoxError;
 
 use super::writer::Writer;
-use super::{CopyOp, clean, join, open_beneath};
+use super::{CopyOp, join, open_beneath};
+use crate::gopath::clean_relative;
 use crate::ops::merged::components;
 
 /// A path as the extractor's components.
@@ -33,7 +34,7 @@ impl CopyOp {
         dest: &str,
         writer: &mut Writer<'_>,
     ) -> Result<bool, BoxError> {
-        let file = open_beneath(root, &clean(rel), false)
+        let file = open_beneath(root, &clean_relative(rel), false)
             .map_err(|e| self.err(format!("cannot read {rel} from the build context: {e}")))?;
         let Some(stream) = crate::ops::archive::open_archive(file)
             .map_err(|e| self.err(format!("ADD {rel}: {e}")))?
@@ -45,7 +46,7 @@ impl CopyOp {
         let times = std::mem::take(&mut writer.dir_times);
         let dir = writer.ensure_dir(dest, None)?;
         writer.dir_times.clear();
-        let dest = clean(dest);
+        let dest = clean_relative(dest);
         let owner = writer.owner.take();
         // The last parent asked and its answer: tar entries come by directory.
         let mut last: Option<(Components, Components)> = None;

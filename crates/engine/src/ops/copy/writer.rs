@@ -17,8 +17,9 @@ use std::path::{Path, PathBuf};
 use buildr_solver::BoxError;
 use rustix::fs::{AtFlags, CWD, FileType, OFlags, Timespec, Timestamps};
 
-use super::{ChmodSpec, clean, open_beneath};
+use super::{ChmodSpec, open_beneath};
 use crate::dockerignore::{Decision, DockerIgnore};
+use crate::gopath::clean_relative;
 use crate::ops::merged::{Merged, components};
 use crate::ops::op_error;
 
@@ -184,14 +185,14 @@ impl Writer<'_> {
             }
             Err(_) => {}
         }
-        self.make_dir(&host, &clean(rel), meta)?;
+        self.make_dir(&host, &clean_relative(rel), meta)?;
         Ok(host)
     }
 
     /// Whether `rel` is a directory by now: in what this copy wrote, else
     /// in the state copied into.
     fn is_dir_now(&self, rel: &str) -> Option<bool> {
-        let host = self.upper.join(clean(rel));
+        let host = self.upper.join(clean_relative(rel));
         match fs::symlink_metadata(&host) {
             Ok(meta) => Some(meta.is_dir()),
             Err(_) => self.target.lookup(rel).map(|f| f.meta.is_dir()),
@@ -215,7 +216,10 @@ impl Writer<'_> {
         source_mtime: Option<Timespec>,
     ) -> Result<PathBuf, BoxError> {
         if self.is_dir_now(rel) == Some(false) {
-            return Err(self.err(format!("cannot copy to non-directory: /{}", clean(rel))));
+            return Err(self.err(format!(
+                "cannot copy to non-directory: /{}",
+                clean_relative(rel)
+            )));
         }
         let host = self.ensure_dir(rel, None)?;
         if let Some(mtime) = source_mtime
@@ -283,9 +287,9 @@ impl Writer<'_> {
             }
             other => other,
         };
-        let mut out = out.map_err(|e| self.err(format!("create /{}: {e}", clean(rel))))?;
+        let mut out = out.map_err(|e| self.err(format!("create /{}: {e}", clean_relative(rel))))?;
         io::copy(&mut from, &mut out)
-            .map_err(|e| self.err(format!("write /{}: {e}", clean(rel))))?;
+            .map_err(|e| self.err(format!("write /{}: {e}", clean_relative(rel))))?;
         drop(out);
         self.finish(&host, mode, owner, Some(mtime_of(meta)))?;
         Ok(host)
@@ -316,7 +320,7 @@ impl Writer<'_> {
         // way (one the earlier run copied, `a -> /etc`, would lead the
         // lookup and the link out of it); the file is then looked up and
         // linked relative to that directory, never followed.
-        let rel = clean(rel);
+        let rel = clean_relative(rel);
         let (parent, name) = rel.rsplit_once('/').unwrap_or(("", &rel));
         if self.previous_dir.as_ref().is_none_or(|(p, _)| p != parent) {
             let dir = open_beneath(previous, parent, false).ok();
@@ -356,14 +360,15 @@ impl Writer<'_> {
         }
         self.replace(&host)?;
         fs::hard_link(first, &host)
-            .map_err(|e| self.err(format!("hard link /{}: {e}", clean(rel))))?;
+            .map_err(|e| self.err(format!("hard link /{}: {e}", clean_relative(rel))))?;
         Ok(true)
     }
 
     pub(super) fn write_bytes(&mut self, rel: &str, content: &[u8]) -> Result<(), BoxError> {
         let host = self.prepare(rel)?;
         self.replace(&host)?;
-        fs::write(&host, content).map_err(|e| self.err(format!("write /{}: {e}", clean(rel))))?;
+        fs::write(&host, content)
+            .map_err(|e| self.err(format!("write /{}: {e}", clean_relative(rel))))?;
         self.finish(
             &host,
             self.mode_of(0o644, false),
@@ -381,12 +386,14 @@ impl Writer<'_> {
     ) -> Result<(), BoxError> {
         let host = self.prepare(rel)?;
         self.replace(&host)?;
-        symlink(target, &host).map_err(|e| self.err(format!("symlink /{}: {e}", clean(rel))))?;
+        symlink(target, &host)
+            .map_err(|e| self.err(format!("symlink /{}: {e}", clean_relative(rel))))?;
         let (uid, gid) = self.owner.unwrap_or(owner);
         if rustix::process::geteuid().is_root() {
             std::os::unix::fs::lchown(&host, Some(uid), Some(gid)).map_err(|e| self.err(e))?;
         }
-        set_mtime(&host, mtime).map_err(|e| self.err(format!("set mtime of /{}: {e}", clean(rel))))
+        set_mtime(&host, mtime)
+            .map_err(|e| self.err(format!("set mtime of /{}: {e}", clean_relative(rel))))
     }
 
     fn finish(

@@ -9,10 +9,28 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct BadPattern;
 
-/// Whether a source path element contains wildcard syntax (Go's
-/// `containsWildcards`: `*`, `?`, `[` and, on Unix, `\`).
+/// Whether a source path element is a pattern for [`matches`]: `*`, `?`,
+/// `[`, or `\` (an escape only `matches` undoes), as BuildKit's context
+/// source resolution decides.
 pub(crate) fn has_wildcards(element: &str) -> bool {
     element.contains(['*', '?', '[', '\\'])
+}
+
+/// BuildKit's `containsWildcards` on Unix, for a whole path: `*`, `?` or
+/// `[`, where `\` escapes the next character (`a\*b` has none). `COPY
+/// --parents` decides with it whether its pivot is a pattern.
+pub(crate) fn contains_wildcards(path: &str) -> bool {
+    let mut chars = path.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '*' | '?' | '[' => return true,
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Go's `filepath.Match(pattern, name)` for a name without `/`.
