@@ -28,7 +28,7 @@ fn main() -> ExitCode {
     // An ordinary user's commands all run in that user's namespace, as
     // its root (see buildr_exec::rootless); before any thread starts.
     if cli.command.needs_namespace()
-        && let Err(err) = buildr::rootless::enter()
+        && let Err(err) = buildr::sandbox::rootless::enter()
     {
         eprintln!("buildr: error: {err}");
         return ExitCode::from(2);

@@ -10,7 +10,9 @@ use std::io::{IsTerminal, Write};
 use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
-use buildr::{CancelToken, LogStream, ProgressEvent};
+use buildr::build::CancelToken;
+use buildr::build::LogStream;
+use buildr::build::ProgressEvent;
 
 /// How to show progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

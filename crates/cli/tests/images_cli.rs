@@ -329,7 +329,7 @@ fn tree(root: &Path) -> BTreeMap<String, (String, u32, u32, u32, String)> {
             } else if ft.is_file() {
                 (
                     "file",
-                    buildr::Digest::of(&std::fs::read(&path).unwrap()).to_string(),
+                    buildr::image::Digest::of(&std::fs::read(&path).unwrap()).to_string(),
                 )
             } else {
                 ("other", meta.rdev().to_string())

@@ -129,7 +129,7 @@ pub enum Error {
 impl Error {
     /// The Dockerfile lines this build error points at, which BuildKit
     /// prints above the error (`Dockerfile:2`, `>>>` on the instruction).
-    pub fn source_map(&self) -> Option<&crate::SourceMap> {
+    pub fn source_map(&self) -> Option<&crate::source_map::SourceMap> {
         match self {
             Error::InDockerfile(located) => Some(&located.source_map),
             _ => None,
@@ -151,7 +151,7 @@ impl Error {
             },
             _ => return self,
         };
-        match crate::SourceMap::locate(dockerfile, text, location) {
+        match crate::source_map::SourceMap::locate(dockerfile, text, location) {
             Some(source_map) => Error::InDockerfile(Box::new(InDockerfile {
                 error: self,
                 source_map,
@@ -166,7 +166,7 @@ impl Error {
 #[derive(Debug)]
 pub struct InDockerfile {
     pub error: Error,
-    pub source_map: crate::SourceMap,
+    pub source_map: crate::source_map::SourceMap,
 }
 
 impl std::fmt::Display for InDockerfile {

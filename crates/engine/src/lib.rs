@@ -5,73 +5,60 @@
 //! execution), the store (blobs, snapshots, cache records, image index), the
 //! sandbox (RUN steps and containers) and the OCI layer/image code.
 //!
-//! Today it offers [`check`]: parse a Dockerfile and collect its errors and
-//! warnings; and [`Images`]: list, tag, remove, inspect, save, load, import
-//! and prune images in the store, with docker's semantics. The build and
-//! container operations arrive with their issues. [`Registry`] pulls images
-//! (layers unpacked into snapshots), pushes them, and logs in and out, with
-//! docker's names and `config.json`. [`Containers`] creates and runs
-//! containers (attached, or under a detached supervisor that outlives the
-//! caller), lists, signals, stops, removes and commits them, and manages
-//! [`Volumes`], with docker's semantics and no daemon.
+//! One module per concern, each with docker's semantics and no daemon:
+//!
+//! - [`build`]: [`Builder`] turns a Dockerfile and a context into an image,
+//!   with progress events, registry and local build caches, outputs;
+//!   [`context`] and [`dockerignore`] are what it reads.
+//! - [`mod@check`]: parse a Dockerfile and collect its errors and warnings.
+//! - [`image`]: [`Images`] lists, tags, removes, inspects, saves, loads,
+//!   imports and prunes images in the store.
+//! - [`registry`]: [`Registry`] pulls, pushes, logs in and out, with
+//!   docker's names and `config.json`.
+//! - [`container`]: [`Containers`] creates and runs containers (attached, or
+//!   under a detached supervisor that outlives the caller), lists, signals,
+//!   stops, removes and commits them, and manages volumes.
+//! - [`mod@verify`]: a whole-store consistency check and repair.
+//!
+//! The crates underneath are re-exported ([`oci`], [`store`], [`sandbox`],
+//! [`solver`], [`parser`]), so the types the API exposes need no
+//! version-matched dependency of the embedder's own.
+//!
+//! A binary that runs builds or containers calls [`init_main_if_requested`]
+//! first thing in `main` (it may be re-executed as a sandbox's init or as
+//! the rootless namespace holder), and, to run rootless as an ordinary
+//! user, [`sandbox::rootless::enter`] before starting threads.
 //!
 //! What it is not: it never prints or installs a tracing subscriber; progress
-//! and diagnostics are returned as data for the caller to render.
+//! and diagnostics are returned as data for the caller to render, and log
+//! events go to whatever subscriber the caller installs.
 #![forbid(unsafe_code)]
 
-mod build;
+pub mod build;
 mod build_cache;
-mod check;
-mod container;
-mod context;
-mod dockerignore;
+pub mod check;
+pub mod container;
+pub mod context;
+pub mod dockerignore;
 mod error;
 mod gopath;
-mod image;
+pub mod image;
 mod lower;
 mod ops;
-mod registry;
-mod source_map;
-mod verify;
+pub mod registry;
+pub mod source_map;
+pub mod verify;
 
-pub use build::{
-    BuildResult, Builder, CacheDestination, CacheExport, CacheExportReport, CacheImport, CacheMode,
-    CachePruneReport, DEFAULT_GZIP_LEVEL, LayerCompression, LogStream, NetworkMode, Output,
-    ProgressEvent, RewriteTimestamp, SecretSource, StepReport, VertexInfo, parse_ssh,
-    prune_registry_cache,
-};
-pub use buildr_cache::{Digest, PruneReport};
-pub use buildr_exec::Limits;
-pub use buildr_exec::init_main_if_requested;
-pub use buildr_exec::rootless;
-pub use buildr_oci::{ClientOptions as RegistryOptions, Credentials, RegistryConfig};
+pub use buildr_cache as store;
+pub use buildr_exec as sandbox;
+pub use buildr_oci as oci;
 pub use buildr_parser as parser;
-pub use buildr_solver::{CacheKey, CancelToken};
-pub use check::{CheckOptions, CheckReport, DockerfileSource, check};
-pub use container::{
-    AttachOptions, BUNDLE_OCI_VERSION, BundleRunOptions, Committed, Container, ContainerConfig,
-    ContainerState, Containers, CreateOptions, EXIT_SUPERVISOR_DIED, ExecOptions, ExitInfo, Health,
-    HealthOptions, HealthResult, HealthStatus, Healthcheck, LogEntry, LogOptions,
-    LogStream as ContainerLogStream, NetworkMode as ContainerNetwork, OciBundle,
-    Status as ContainerStatus, SystemPruneOptions, SystemPruneReport, UnpackedBundle, Volume,
-    VolumeMount, Volumes, parse_bytes, parse_duration, parse_signal, supervise,
-};
-pub use context::{
-    BuildContext, Change, ChangeKind, ContextEntry, ContextOptions, ContextStats, EntryKind,
-    RACY_WINDOW_NS, Selection, SourceMatch, VisitError, find_dockerignore, load_dockerignore,
-};
-pub use dockerignore::{
-    Decision, DockerIgnore, DockerIgnoreError, IgnoreLine, IgnoreRule, PatternSyntax,
-};
+pub use buildr_solver as solver;
+
+pub use build::Builder;
+pub use buildr_exec::init_main_if_requested;
+pub use check::check;
+pub use container::Containers;
 pub use error::{Error, Result};
-pub use image::{
-    ArchiveFormat, DiskUsageRow, Image, ImageInspect, ImageSummary, Images, ImportOptions,
-    Imported, InspectDescriptor, InspectMetadata, InspectRootFs, LoadReport, LoadedImage,
-    PruneImagesOptions, SaveOptions, SystemDf, default_root, familiar_name, format_size,
-};
-pub use registry::{
-    PullOptions, PullPolicy, PullReport, PushOptions, PushReport, Registry, RegistryEvent,
-    RegistryProgress, repository_name,
-};
-pub use source_map::{SourceLine, SourceMap};
-pub use verify::{Problem as VerifyProblem, RepairReport, repair, verify};
+pub use image::{Images, default_root};
+pub use registry::Registry;

@@ -22,9 +22,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use buildr_cache::{Digest, Store};
+pub use buildr_oci::{ClientOptions, Credentials, RegistryConfig};
 use buildr_oci::{
-    ClientOptions, Credentials, DEFAULT_DOMAIN, DockerConfig, EncodedManifest, ManifestOrIndex,
-    Platform, Progress, Reference, RegistryClient, SkipReason, parse_platform,
+    DEFAULT_DOMAIN, DockerConfig, EncodedManifest, ManifestOrIndex, Platform, Progress, Reference,
+    RegistryClient, SkipReason, parse_platform,
 };
 
 use crate::error::{Error, Result};

@@ -6,7 +6,8 @@ use std::io::Read;
 use std::path::Path;
 use std::sync::mpsc;
 
-use buildr::{Builder, ProgressEvent};
+use buildr::Builder;
+use buildr::build::ProgressEvent;
 
 fn write(dir: &Path, name: &str, text: &str) {
     let path = dir.join(name);
@@ -15,7 +16,7 @@ fn write(dir: &Path, name: &str, text: &str) {
 }
 
 /// Runs a build, returning the result and the names of started and cached steps.
-fn build(builder: Builder) -> (buildr::BuildResult, Vec<String>, Vec<String>) {
+fn build(builder: Builder) -> (buildr::build::BuildResult, Vec<String>, Vec<String>) {
     let (tx, rx) = mpsc::channel();
     let result = builder.progress(tx).build().expect("build");
     let mut started = Vec::new();
@@ -255,4 +256,10 @@ fn missing_base_images_and_bad_options_are_clear_errors() {
         .build()
         .unwrap_err();
     assert!(err.to_string().contains("only the host platform"), "{err}");
+    // No context is an error, not the current directory.
+    let err = Builder::new(dir.path().join("store"))
+        .dockerfile_bytes("Dockerfile", "FROM scratch\n")
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("no build context"), "{err}");
 }

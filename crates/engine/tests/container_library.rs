@@ -14,10 +14,12 @@ use std::process::{Command, ExitCode};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use buildr::{
-    AttachOptions, ContainerLogStream, ContainerStatus, Containers, CreateOptions, Images,
-    ImportOptions, LogOptions,
-};
+use buildr::Containers;
+use buildr::Images;
+use buildr::container::AttachOptions;
+use buildr::container::CreateOptions;
+use buildr::container::LogOptions;
+use buildr::image::ImportOptions;
 
 fn main() -> ExitCode {
     buildr::init_main_if_requested();
@@ -130,8 +132,8 @@ fn run(containers: &Containers, id: &str) -> (i32, String, String) {
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let info = containers
         .run_attached(id, AttachOptions::default(), |stream, chunk| match stream {
-            ContainerLogStream::Stdout => out.extend_from_slice(chunk),
-            ContainerLogStream::Stderr => err.extend_from_slice(chunk),
+            buildr::container::LogStream::Stdout => out.extend_from_slice(chunk),
+            buildr::container::LogStream::Stderr => err.extend_from_slice(chunk),
         })
         .unwrap();
     let mut err = String::from_utf8(err).unwrap();
@@ -187,7 +189,7 @@ fn image_config_is_honoured(dir: &Path) {
     assert!(err.contains("--network bridge"), "{err}");
     let container = containers
         .create(&CreateOptions {
-            network: buildr::ContainerNetwork::Bridge,
+            network: buildr::container::NetworkMode::Bridge,
             publish: vec!["127.0.0.1:0:80".into()],
             ..options
         })
@@ -198,7 +200,7 @@ fn image_config_is_honoured(dir: &Path) {
         .unwrap();
     let bad = CreateOptions {
         image: CONFIGURED.into(),
-        network: buildr::ContainerNetwork::Bridge,
+        network: buildr::container::NetworkMode::Bridge,
         publish: vec!["99999:80".into()],
         ..CreateOptions::default()
     };
@@ -297,7 +299,7 @@ fn stop_sends_the_image_stop_signal(dir: &Path) {
     ready_rx.recv_timeout(Duration::from_secs(20)).unwrap();
     assert_eq!(
         containers.get(&id).unwrap().state.status,
-        ContainerStatus::Running
+        buildr::container::Status::Running
     );
     let stopped = containers.stop(&id, Duration::from_secs(10)).unwrap();
     assert_eq!(stopped.state.exit_code, Some(4));

@@ -9,10 +9,14 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use buildr::{
-    BuildContext, ChangeKind, ContextOptions, DockerIgnore, EntryKind, Error, find_dockerignore,
-    load_dockerignore,
-};
+use buildr::Error;
+use buildr::context::BuildContext;
+use buildr::context::ChangeKind;
+use buildr::context::ContextOptions;
+use buildr::context::EntryKind;
+use buildr::context::find_dockerignore;
+use buildr::context::load_dockerignore;
+use buildr::dockerignore::DockerIgnore;
 
 fn write(root: &Path, rel: &str, content: &str) -> PathBuf {
     let path = root.join(rel);

@@ -6,7 +6,8 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use buildr::{Builder, Images};
+use buildr::Builder;
+use buildr::Images;
 
 fn write(dir: &Path, name: &str, text: &str) {
     let path = dir.join(name);
@@ -16,7 +17,7 @@ fn write(dir: &Path, name: &str, text: &str) {
 
 /// Builds `ctx` into `root` as `tag`; returns the COPY layer's snapshot dir
 /// and its diff id.
-fn build(root: &Path, ctx: &Path, tag: &str) -> (PathBuf, buildr::Digest) {
+fn build(root: &Path, ctx: &Path, tag: &str) -> (PathBuf, buildr::image::Digest) {
     Builder::new(root)
         .context_dir(ctx)
         .tag(tag)
@@ -94,7 +95,7 @@ fn a_rerun_copy_links_its_unchanged_files_and_makes_the_same_layer() {
         inode(&second, "f5.txt").ino(),
         inode(&third, "f5.txt").ino()
     );
-    assert!(buildr::verify(&root).unwrap().is_empty());
+    assert!(buildr::verify::verify(&root).unwrap().is_empty());
 }
 
 /// A symlink the previous run copied (`a -> <host dir>`) never leads the

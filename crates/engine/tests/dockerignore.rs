@@ -5,7 +5,10 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use buildr::{Decision, DockerIgnore, DockerIgnoreError, PatternSyntax};
+use buildr::dockerignore::Decision;
+use buildr::dockerignore::DockerIgnore;
+use buildr::dockerignore::DockerIgnoreError;
+use buildr::dockerignore::PatternSyntax;
 use proptest::prelude::*;
 
 fn matcher(patterns: &[&str]) -> DockerIgnore {

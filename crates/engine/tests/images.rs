@@ -5,9 +5,13 @@ mod images_common;
 
 use std::io::Read;
 
-use buildr::{
-    ArchiveFormat, Error, Images, ImportOptions, LoadReport, PruneImagesOptions, SaveOptions,
-};
+use buildr::Error;
+use buildr::Images;
+use buildr::image::ArchiveFormat;
+use buildr::image::ImportOptions;
+use buildr::image::LoadReport;
+use buildr::image::PruneImagesOptions;
+use buildr::image::SaveOptions;
 use images_common::{Item, rootfs_tar, sample_rootfs};
 
 fn store() -> (tempfile::TempDir, Images) {
@@ -16,7 +20,7 @@ fn store() -> (tempfile::TempDir, Images) {
     (dir, images)
 }
 
-fn import(images: &Images, rootfs: &[u8], name: &str) -> buildr::Imported {
+fn import(images: &Images, rootfs: &[u8], name: &str) -> buildr::image::Imported {
     images
         .import(rootfs, &ImportOptions::new(name, "test.tar"))
         .unwrap()
@@ -36,7 +40,10 @@ fn import_list_inspect_tag_rmi() {
     let (_dir, images) = store();
     let imported = import(&images, &sample_rootfs(), "buildr-fixtures/sample");
     assert_eq!(imported.name, "docker.io/buildr-fixtures/sample:latest");
-    assert_eq!(imported.diff_id, buildr::Digest::of(&sample_rootfs()));
+    assert_eq!(
+        imported.diff_id,
+        buildr::image::Digest::of(&sample_rootfs())
+    );
 
     let rows = images.list().unwrap();
     assert_eq!(rows.len(), 1);
@@ -224,7 +231,7 @@ fn save_load_round_trips_in_both_formats() {
         let (_b, target) = store();
         let report = load(&target, &archive);
         assert_eq!(report.format, format);
-        let mut names: Vec<(String, buildr::Digest)> = target
+        let mut names: Vec<(String, buildr::image::Digest)> = target
             .list()
             .unwrap()
             .into_iter()

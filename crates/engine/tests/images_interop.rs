@@ -9,7 +9,10 @@ mod images_common;
 use std::path::Path;
 use std::process::Command;
 
-use buildr::{ArchiveFormat, Images, ImportOptions, SaveOptions};
+use buildr::Images;
+use buildr::image::ArchiveFormat;
+use buildr::image::ImportOptions;
+use buildr::image::SaveOptions;
 use buildr_oci::{
     ContainerConfig, Descriptor, Diff, DiffSource, History, ImageConfig, LayerOptions, Manifest,
     RootFs, media_type,

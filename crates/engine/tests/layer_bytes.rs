@@ -7,7 +7,10 @@ use std::fs;
 use std::io::Read;
 use std::path::Path;
 
-use buildr::{ArchiveFormat, Builder, Images, SaveOptions};
+use buildr::Builder;
+use buildr::Images;
+use buildr::image::ArchiveFormat;
+use buildr::image::SaveOptions;
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) {
     let path = dir.join(name);
@@ -78,7 +81,7 @@ fn a_built_layer_is_its_snapshot_until_an_archive_needs_a_blob() {
         .find(|(name, _)| *name == format!("{}/layer.tar", diff_id.hex()))
         .expect("layer.tar")
         .1;
-    assert_eq!(buildr::Digest::of(tar), diff_id);
+    assert_eq!(buildr::image::Digest::of(tar), diff_id);
     assert_eq!(tar.len() as u64, layer.size);
 
     // An OCI archive gets the layer compressed: made once, stored, reused.
@@ -110,7 +113,7 @@ fn a_built_layer_is_its_snapshot_until_an_archive_needs_a_blob() {
     assert!(df.build_cache.size < text.len() as u64, "{df:?}");
 
     // verify knows such a layer is backed by its snapshot.
-    let problems = buildr::verify(&root).unwrap();
+    let problems = buildr::verify::verify(&root).unwrap();
     assert!(problems.is_empty(), "{problems:?}");
 
     // A snapshot changed behind the store's back: the docker archive is

@@ -8,17 +8,22 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::mpsc;
 
 use anyhow::{Context, bail};
-use buildr::{
-    Builder, CacheExport, CacheImport, DockerfileSource, LayerCompression, NetworkMode, Output,
-    RewriteTimestamp, SecretSource,
-};
+use buildr::Builder;
+use buildr::build::CacheExport;
+use buildr::build::CacheImport;
+use buildr::build::LayerCompression;
+use buildr::build::NetworkMode;
+use buildr::build::Output;
+use buildr::build::RewriteTimestamp;
+use buildr::build::SecretSource;
+use buildr::check::DockerfileSource;
 
 use crate::args::{BuildArgs, Cli};
 use crate::progress::{self, Mode};
 
 pub fn run(cli: &Cli, args: &BuildArgs) -> anyhow::Result<ExitCode> {
     // First, before any thread is spawned (they inherit the mask).
-    let cancel = buildr::CancelToken::new();
+    let cancel = buildr::build::CancelToken::new();
     let caught = cancel_on_signals(&cancel);
     let root = match &cli.root {
         Some(root) => root.clone(),
@@ -86,7 +91,7 @@ pub fn run(cli: &Cli, args: &BuildArgs) -> anyhow::Result<ExitCode> {
         builder = builder.secret(&id, source);
     }
     for spec in &args.ssh {
-        let (id, socket) = buildr::parse_ssh(spec)?;
+        let (id, socket) = buildr::build::parse_ssh(spec)?;
         builder = builder.ssh(&id, socket);
     }
     if let Some(platform) = &args.platform {
@@ -188,7 +193,7 @@ pub fn run(cli: &Cli, args: &BuildArgs) -> anyhow::Result<ExitCode> {
 /// and cancels `cancel` from a thread when one arrives, so the build tears
 /// down its sandboxes, mounts and temp files instead of dying mid-write.
 /// Returns the signal caught (0 while none).
-fn cancel_on_signals(cancel: &buildr::CancelToken) -> Arc<AtomicI32> {
+fn cancel_on_signals(cancel: &buildr::build::CancelToken) -> Arc<AtomicI32> {
     let caught = Arc::new(AtomicI32::new(0));
     let set = signal_set();
     if set.thread_block().is_err() {

@@ -5,7 +5,8 @@
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
-use buildr::{BundleRunOptions, ContainerLogStream, OciBundle};
+use buildr::container::BundleRunOptions;
+use buildr::container::OciBundle;
 
 use crate::args::{BundleCommand, Cli};
 
@@ -53,8 +54,10 @@ fn run_bundle(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
     let (mut stdout, mut stderr) = (std::io::stdout(), std::io::stderr());
     let info = bundle.run(&options, |stream, chunk| {
         let _ = match stream {
-            ContainerLogStream::Stdout => stdout.write_all(chunk).and_then(|()| stdout.flush()),
-            ContainerLogStream::Stderr => stderr.write_all(chunk),
+            buildr::container::LogStream::Stdout => {
+                stdout.write_all(chunk).and_then(|()| stdout.flush())
+            }
+            buildr::container::LogStream::Stderr => stderr.write_all(chunk),
         };
     });
     drop(raw);

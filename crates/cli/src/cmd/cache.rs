@@ -10,9 +10,9 @@ use crate::args::CacheCommand;
 pub fn run(command: &CacheCommand) -> anyhow::Result<ExitCode> {
     match command {
         CacheCommand::Prune(args) => {
-            let keep = buildr::parse_duration(&args.keep_duration)
+            let keep = buildr::container::parse_duration(&args.keep_duration)
                 .with_context(|| format!("invalid --keep-duration {:?}", args.keep_duration))?;
-            let report = buildr::prune_registry_cache(&args.reference, keep)?;
+            let report = buildr::build::prune_registry_cache(&args.reference, keep)?;
             for tag in &report.deleted {
                 println!("deleted {tag}");
             }

@@ -3,7 +3,8 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use buildr::{CheckOptions, DockerfileSource};
+use buildr::check::CheckOptions;
+use buildr::check::DockerfileSource;
 
 use crate::args::CheckArgs;
 

@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::bail;
-use buildr::{Container, ContainerStatus, HealthStatus, LogOptions};
+use buildr::container::Container;
+use buildr::container::HealthStatus;
+use buildr::container::LogOptions;
 use serde::Serialize;
 
 use super::images::render_table;
@@ -52,7 +54,7 @@ pub fn stop(cli: &Cli, args: &StopArgs) -> anyhow::Result<ExitCode> {
 
 pub fn kill(cli: &Cli, args: &KillArgs) -> anyhow::Result<ExitCode> {
     let containers = super::open_containers(cli)?;
-    let signal = buildr::parse_signal(&args.signal)?;
+    let signal = buildr::container::parse_signal(&args.signal)?;
     Ok(each(&args.containers, |name| {
         containers.kill(name, signal)?;
         println!("{name}");
@@ -94,8 +96,8 @@ pub fn logs(cli: &Cli, args: &LogsArgs) -> anyhow::Result<ExitCode> {
     let (mut stdout, mut stderr) = (std::io::stdout(), std::io::stderr());
     containers.logs(&args.container, options, |entry| {
         let out: &mut dyn Write = match entry.stream {
-            buildr::ContainerLogStream::Stdout => &mut stdout,
-            buildr::ContainerLogStream::Stderr => &mut stderr,
+            buildr::container::LogStream::Stdout => &mut stdout,
+            buildr::container::LogStream::Stderr => &mut stderr,
         };
         if args.timestamps {
             write!(out, "{} ", entry.time)?;
@@ -241,8 +243,8 @@ fn inspect(cli: &Cli, args: &WaitArgs) -> anyhow::Result<ExitCode> {
 /// `Up 3 seconds`, `Exited (137) 2 minutes ago`, `Created`.
 fn status(c: &Container, now: i128) -> String {
     match c.state.status {
-        ContainerStatus::Created => "Created".into(),
-        ContainerStatus::Running => {
+        buildr::container::Status::Created => "Created".into(),
+        buildr::container::Status::Running => {
             let health = match c.state.health.as_ref().map(|h| h.status) {
                 Some(HealthStatus::Starting) => " (health: starting)",
                 Some(HealthStatus::Healthy) => " (healthy)",
@@ -254,10 +256,11 @@ fn status(c: &Container, now: i128) -> String {
                 human_duration(now - c.state.started_at.unwrap_or(now))
             )
         }
-        ContainerStatus::Exited => {
+        buildr::container::Status::Exited => {
             let code = c.state.exit_code.unwrap_or(0);
             let oom = if c.state.oom_killed { " (OOM)" } else { "" };
-            let dead = if code == buildr::EXIT_SUPERVISOR_DIED && c.state.error.is_some() {
+            let dead = if code == buildr::container::EXIT_SUPERVISOR_DIED && c.state.error.is_some()
+            {
                 " (supervisor died)"
             } else {
                 ""

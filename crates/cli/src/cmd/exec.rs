@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use buildr::{ContainerLogStream, ExecOptions};
+use buildr::container::ExecOptions;
 
 use crate::args::{Cli, ExecArgs};
 
@@ -22,8 +22,10 @@ pub fn run(cli: &Cli, args: &ExecArgs) -> anyhow::Result<ExitCode> {
     let (mut stdout, mut stderr) = (std::io::stdout(), std::io::stderr());
     let info = containers.exec(&args.container, &options, |stream, chunk| {
         let _ = match stream {
-            ContainerLogStream::Stdout => stdout.write_all(chunk).and_then(|()| stdout.flush()),
-            ContainerLogStream::Stderr => stderr.write_all(chunk),
+            buildr::container::LogStream::Stdout => {
+                stdout.write_all(chunk).and_then(|()| stdout.flush())
+            }
+            buildr::container::LogStream::Stderr => stderr.write_all(chunk),
         };
     })?;
     drop(_raw);

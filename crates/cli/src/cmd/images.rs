@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use buildr::ImageSummary;
+use buildr::image::ImageSummary;
 
 use crate::args::{Cli, ImagesArgs};
 

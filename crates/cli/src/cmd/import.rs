@@ -4,7 +4,7 @@ use std::fs::File;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use buildr::ImportOptions;
+use buildr::image::ImportOptions;
 
 use crate::args::{Cli, ImportArgs};
 

@@ -32,7 +32,7 @@ pub fn run(cli: &Cli, args: &LoadArgs) -> anyhow::Result<ExitCode> {
                 println!("Loaded image ID: {}", image.id);
             }
             for name in &image.names {
-                println!("Loaded image: {}", buildr::familiar_name(name));
+                println!("Loaded image: {}", buildr::image::familiar_name(name));
             }
         }
     }

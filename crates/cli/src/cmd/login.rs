@@ -6,7 +6,8 @@ use std::io::{BufRead, IsTerminal, Read, Write};
 use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::{Context, bail};
-use buildr::{Credentials, Registry};
+use buildr::Registry;
+use buildr::registry::Credentials;
 
 use crate::args::LoginArgs;
 

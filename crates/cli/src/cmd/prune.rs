@@ -3,7 +3,7 @@
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
 
-use buildr::PruneImagesOptions;
+use buildr::image::PruneImagesOptions;
 
 use crate::args::{Cli, PruneArgs};
 
@@ -40,7 +40,7 @@ pub fn run(cli: &Cli, args: &PruneArgs) -> anyhow::Result<ExitCode> {
     }
     println!(
         "Total reclaimed space: {}",
-        buildr::format_size(report.bytes_freed)
+        buildr::image::format_size(report.bytes_freed)
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -5,7 +5,10 @@ use std::collections::HashSet;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
-use buildr::{PullOptions, Registry, RegistryEvent, RegistryProgress};
+use buildr::Registry;
+use buildr::registry::PullOptions;
+use buildr::registry::RegistryEvent;
+use buildr::registry::RegistryProgress;
 
 use crate::args::{Cli, PullArgs};
 
@@ -24,7 +27,7 @@ pub fn run(cli: &Cli, args: &PullArgs) -> anyhow::Result<ExitCode> {
         lazy: false,
     };
     let report = registry.pull(&images, &args.image, &opts)?;
-    let familiar = buildr::familiar_name(&report.name);
+    let familiar = buildr::image::familiar_name(&report.name);
     if !args.quiet {
         println!("Digest: {}", report.digest);
         if report.downloaded {
@@ -46,7 +49,7 @@ fn has_tag_or_digest(image: &str) -> bool {
 
 /// Prints one line per layer state change, as docker does without a tty.
 fn printer() -> RegistryProgress {
-    let present: Mutex<HashSet<buildr::Digest>> = Mutex::new(HashSet::new());
+    let present: Mutex<HashSet<buildr::image::Digest>> = Mutex::new(HashSet::new());
     Arc::new(move |event: &RegistryEvent| {
         let mut present = present.lock().unwrap_or_else(|e| e.into_inner());
         match event {
@@ -93,7 +96,7 @@ fn remote_path(reference: &str) -> (&str, &str) {
     (path, what)
 }
 
-pub(crate) fn short(digest: &buildr::Digest) -> String {
+pub(crate) fn short(digest: &buildr::image::Digest) -> String {
     digest.hex()[..12].to_owned()
 }
 

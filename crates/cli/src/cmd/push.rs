@@ -4,7 +4,9 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use buildr::{PushOptions, Registry, RegistryEvent};
+use buildr::Registry;
+use buildr::registry::PushOptions;
+use buildr::registry::RegistryEvent;
 
 use super::pull::short;
 use crate::args::{Cli, PushArgs};
@@ -21,7 +23,7 @@ pub fn push(cli: &Cli, image: &str, quiet: bool) -> anyhow::Result<()> {
     let registry = Registry::from_env()?;
     let mut opts = PushOptions::default();
     if !quiet {
-        let repository = buildr::repository_name(image)?;
+        let repository = buildr::registry::repository_name(image)?;
         println!("The push refers to repository [{repository}]");
         opts.progress = Some(Arc::new(|event: &RegistryEvent| match event {
             RegistryEvent::Preparing { layers } => {

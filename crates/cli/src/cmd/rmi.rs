@@ -11,7 +11,7 @@ pub fn run(cli: &Cli, args: &RmiArgs) -> anyhow::Result<ExitCode> {
         match images.remove(image, args.force) {
             Ok(names) => {
                 for name in names {
-                    println!("Untagged: {}", buildr::familiar_name(&name));
+                    println!("Untagged: {}", buildr::image::familiar_name(&name));
                 }
             }
             Err(err) => {

@@ -6,9 +6,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use buildr::{
-    AttachOptions, ContainerLogStream, ContainerNetwork, CreateOptions, HealthOptions, Limits,
-};
+use buildr::container::AttachOptions;
+use buildr::container::CreateOptions;
+use buildr::container::HealthOptions;
+use buildr::container::Limits;
 
 use crate::args::{AttachArgs, Cli, RunArgs, StartArgs, SuperviseArgs};
 
@@ -85,7 +86,7 @@ pub fn start(cli: &Cli, args: &StartArgs) -> anyhow::Result<ExitCode> {
 
 pub fn supervise(cli: &Cli, args: &SuperviseArgs) -> anyhow::Result<ExitCode> {
     let root = super::store_root(cli)?;
-    let info = buildr::supervise(&root, &args.id)?;
+    let info = buildr::container::supervise(&root, &args.id)?;
     Ok(exit_code(info.exit_code))
 }
 
@@ -157,7 +158,7 @@ fn attach(
     id: &str,
     stdin: bool,
     tty: bool,
-) -> anyhow::Result<buildr::ExitInfo> {
+) -> anyhow::Result<buildr::container::ExitInfo> {
     let options = AttachOptions {
         proxy_signals: true,
         stdin,
@@ -168,8 +169,10 @@ fn attach(
     Ok(containers.run_attached(id, options, |stream, chunk| {
         // A closed terminal must not stop the container.
         let _ = match stream {
-            ContainerLogStream::Stdout => stdout.write_all(chunk).and_then(|()| stdout.flush()),
-            ContainerLogStream::Stderr => stderr.write_all(chunk),
+            buildr::container::LogStream::Stdout => {
+                stdout.write_all(chunk).and_then(|()| stdout.flush())
+            }
+            buildr::container::LogStream::Stderr => stderr.write_all(chunk),
         };
     })?)
 }
@@ -195,9 +198,9 @@ fn options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
         bail!("-d -i without -t is not supported yet: use -dit (a pty `attach` can reach)");
     }
     let network = match args.network.as_str() {
-        "none" => ContainerNetwork::None,
-        "host" => ContainerNetwork::Host,
-        "bridge" | "default" => ContainerNetwork::Bridge,
+        "none" => buildr::container::NetworkMode::None,
+        "host" => buildr::container::NetworkMode::Host,
+        "bridge" | "default" => buildr::container::NetworkMode::Bridge,
         other => bail!("unknown --network {other}: none, host or bridge"),
     };
     let mut env = Vec::new();
@@ -216,7 +219,7 @@ fn options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
     let memory = args
         .memory
         .as_deref()
-        .map(buildr::parse_bytes)
+        .map(buildr::container::parse_bytes)
         .transpose()?;
     if let Some(cpus) = args.cpus
         && !(cpus.is_finite() && cpus > 0.0)
@@ -256,7 +259,9 @@ fn health_options(args: &RunArgs) -> anyhow::Result<HealthOptions> {
     let duration = |flag: &str, value: &Option<String>| -> anyhow::Result<Option<Duration>> {
         value
             .as_deref()
-            .map(|text| buildr::parse_duration(text).with_context(|| format!("invalid --{flag}")))
+            .map(|text| {
+                buildr::container::parse_duration(text).with_context(|| format!("invalid --{flag}"))
+            })
             .transpose()
     };
     Ok(HealthOptions {

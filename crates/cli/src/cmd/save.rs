@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::bail;
-use buildr::SaveOptions;
+use buildr::image::SaveOptions;
 
 use crate::args::{Cli, SaveArgs};
 

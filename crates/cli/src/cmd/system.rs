@@ -4,7 +4,8 @@
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
 
-use buildr::{DiskUsageRow, SystemPruneOptions};
+use buildr::container::SystemPruneOptions;
+use buildr::image::DiskUsageRow;
 
 use super::images::render_table;
 use crate::args::{Cli, SystemCommand, SystemPruneArgs};
@@ -79,7 +80,7 @@ fn prune(cli: &Cli, args: &SystemPruneArgs) -> anyhow::Result<ExitCode> {
     let mut images: Vec<String> = report
         .untagged
         .iter()
-        .map(|name| format!("untagged: {}", buildr::familiar_name(name)))
+        .map(|name| format!("untagged: {}", buildr::image::familiar_name(name)))
         .collect();
     images.extend(report.store.blobs.iter().map(|d| format!("deleted: {d}")));
     section("Deleted Images", &images);
@@ -92,7 +93,7 @@ fn prune(cli: &Cli, args: &SystemPruneArgs) -> anyhow::Result<ExitCode> {
     }
     println!(
         "Total reclaimed space: {}",
-        buildr::format_size(report.bytes_freed)
+        buildr::image::format_size(report.bytes_freed)
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -107,7 +108,10 @@ fn line(kind: &str, row: &DiskUsageRow) -> Vec<String> {
         kind.to_owned(),
         row.total.to_string(),
         row.active.to_string(),
-        buildr::format_size(row.size),
-        format!("{} ({percent}%)", buildr::format_size(row.reclaimable)),
+        buildr::image::format_size(row.size),
+        format!(
+            "{} ({percent}%)",
+            buildr::image::format_size(row.reclaimable)
+        ),
     ]
 }

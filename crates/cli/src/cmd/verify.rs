@@ -9,7 +9,7 @@ use crate::args::{Cli, VerifyArgs};
 pub fn run(cli: &Cli, args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     let root = super::store_root(cli)?;
     if args.repair {
-        let report = buildr::repair(&root).map_err(|e| {
+        let report = buildr::verify::repair(&root).map_err(|e| {
             anyhow::Error::new(e).context(format!("cannot repair the store at {}", root.display()))
         })?;
         for digest in &report.removed_blobs {
@@ -19,7 +19,7 @@ pub fn run(cli: &Cli, args: &VerifyArgs) -> anyhow::Result<ExitCode> {
             println!("removed cache record {key} (its content is gone)");
         }
     }
-    let problems = buildr::verify(&root).map_err(|e| {
+    let problems = buildr::verify::verify(&root).map_err(|e| {
         anyhow::Error::new(e).context(format!("cannot verify the store at {}", root.display()))
     })?;
     for problem in &problems {

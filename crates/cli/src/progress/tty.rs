@@ -16,7 +16,8 @@ use std::io::Write;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use buildr::{CancelToken, ProgressEvent};
+use buildr::build::CancelToken;
+use buildr::build::ProgressEvent;
 use unicode_width::UnicodeWidthChar;
 
 /// How often the view is redrawn at most.

@@ -40,7 +40,7 @@ use std::time::Duration;
 
 use buildr_cache::{Digest, Store};
 use buildr_oci::LayerOptions;
-use buildr_solver::{CacheStatus, CancelToken, Solver};
+use buildr_solver::{CacheStatus, Solver};
 
 use crate::build_cache::BuildCache;
 use crate::check::DockerfileSource;
@@ -58,7 +58,7 @@ use cache_io::Imports;
 /// A progress event of a build (a step started, was cached, logged,
 /// finished or failed), as the solver emits it.
 pub use buildr_solver::Event as ProgressEvent;
-pub use buildr_solver::{LogStream, VertexInfo};
+pub use buildr_solver::{CacheKey, CancelToken, LogStream, VertexInfo};
 pub use cache_io::{
     CacheDestination, CacheExport, CacheExportReport, CacheImport, CacheMode, CachePruneReport,
     prune_registry_cache,
@@ -74,7 +74,9 @@ mod secrets;
 /// The network `RUN` steps get by default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum NetworkMode {
-    /// The default network; today an isolated namespace with loopback only.
+    /// The default network: one isolated namespace per build, reaching the
+    /// outside through slirp4netns (user-mode networking), never the host's
+    /// loopback; steps that hit the cache never start it.
     #[default]
     Default,
     /// No network (loopback only).
@@ -234,7 +236,7 @@ enum DockerfileInput {
 /// [`build`](Builder::build).
 pub struct Builder {
     root: PathBuf,
-    context: ContextInput,
+    context: Option<ContextInput>,
     dockerfile: DockerfileInput,
     tags: Vec<String>,
     build_args: BTreeMap<String, String>,
@@ -299,12 +301,15 @@ pub struct BuildResult {
 }
 
 impl Builder {
-    /// A build against the store at `root`, with the current directory as
-    /// context and `<context>/Dockerfile`.
+    /// A build against the store at `root`. It needs a context
+    /// ([`Builder::context_dir`], [`Builder::context_tar`] or
+    /// [`Builder::context_tar_or_dockerfile`]; a build without one is an
+    /// error, never the current directory by accident) and reads
+    /// `<context>/Dockerfile` unless told otherwise.
     pub fn new(root: impl Into<PathBuf>) -> Builder {
         Builder {
             root: root.into(),
-            context: ContextInput::Dir(PathBuf::from(".")),
+            context: None,
             dockerfile: DockerfileInput::Default,
             tags: Vec::new(),
             build_args: BTreeMap::new(),
@@ -363,13 +368,13 @@ impl Builder {
 
     /// The build context directory.
     pub fn context_dir(mut self, dir: impl AsRef<Path>) -> Builder {
-        self.context = ContextInput::Dir(dir.as_ref().to_path_buf());
+        self.context = Some(ContextInput::Dir(dir.as_ref().to_path_buf()));
         self
     }
 
     /// A tar stream (plain, gzip or zstd) as the context (`buildr build -`).
     pub fn context_tar(mut self, tar: impl Read + Send + 'static) -> Builder {
-        self.context = ContextInput::Tar(Box::new(tar));
+        self.context = Some(ContextInput::Tar(Box::new(tar)));
         self
     }
 
@@ -377,7 +382,7 @@ impl Builder {
     /// empty context, told by content as docker's `build -` does (the
     /// Dockerfile then replaces any [`dockerfile`](Self::dockerfile)).
     pub fn context_tar_or_dockerfile(mut self, input: impl Read + Send + 'static) -> Builder {
-        self.context = ContextInput::TarOrDockerfile(Box::new(input));
+        self.context = Some(ContextInput::TarOrDockerfile(Box::new(input)));
         self
     }
 
@@ -807,7 +812,9 @@ impl Builder {
             temp_dir: Some(store.root().join("tmp")),
             ..ContextOptions::default()
         };
-        let input = std::mem::replace(&mut self.context, ContextInput::Dir(PathBuf::from(".")));
+        let input = self.context.take().ok_or_else(|| Error::BuildOption {
+            message: "no build context: give a directory (context_dir), a tar (context_tar) or stdin's tar or Dockerfile (context_tar_or_dockerfile)".into(),
+        })?;
         let context = match input {
             ContextInput::Dir(dir) => {
                 let ignore = load_dockerignore(dockerfile_path.as_deref(), &dir)?;

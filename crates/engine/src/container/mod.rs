@@ -42,6 +42,7 @@ use buildr_cache::Store;
 
 use crate::error::{Error, Result};
 use crate::image::Images;
+pub use buildr_exec::Limits;
 pub use bundle::{BUNDLE_OCI_VERSION, BundleRunOptions, OciBundle, UnpackedBundle};
 pub use commit::Committed;
 pub use create::{CreateOptions, parse_bytes, parse_signal};

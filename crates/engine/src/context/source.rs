@@ -22,6 +22,17 @@ pub enum StdinInput {
     Dockerfile(Vec<u8>),
 }
 
+impl std::fmt::Debug for StdinInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StdinInput::Tar(_) => f.write_str("StdinInput::Tar(..)"),
+            StdinInput::Dockerfile(bytes) => {
+                write!(f, "StdinInput::Dockerfile({} bytes)", bytes.len())
+            }
+        }
+    }
+}
+
 impl StdinInput {
     /// Reads just enough of `input` to tell which it is (all of it for a
     /// Dockerfile).

@@ -23,13 +23,14 @@ pub(crate) use unpack::ensure_snapshots;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use buildr_cache::{Digest, Store};
+use buildr_cache::Store;
 use buildr_oci::{
     DEFAULT_JSON_CAP, ImageConfig, Index, Manifest, ManifestOrIndex, Reference, media_type,
 };
 
 use crate::error::{Error, Result};
 
+pub use buildr_cache::{Digest, PruneReport};
 pub use import::{ImportOptions, Imported};
 pub use inspect::{ImageInspect, InspectDescriptor, InspectMetadata, InspectRootFs};
 pub use list::{DiskUsageRow, ImageSummary, PruneImagesOptions, SystemDf, format_size};

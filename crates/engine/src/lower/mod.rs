@@ -316,7 +316,7 @@ impl Lowering<'_> {
                     format!(
                         "pulled {} blobs, {}",
                         report.blobs_fetched,
-                        crate::format_size(report.bytes_fetched)
+                        crate::image::format_size(report.bytes_fetched)
                     )
                 } else {
                     "image is up to date".to_owned()

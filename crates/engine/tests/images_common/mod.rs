@@ -6,7 +6,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 use std::process::Command;
 
-use buildr::Digest;
+use buildr::image::Digest;
 
 fn missing(test: &str, what: &str) -> bool {
     if std::env::var("CI").as_deref() == Ok("true") {
