@@ -19,7 +19,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     buildr::sandbox::rootless::enter()?;
 
     let mut args = std::env::args().skip(1);
-    let context = args.next().ok_or("usage: build_with_progress CONTEXT [TAG]")?;
+    let context = args
+        .next()
+        .ok_or("usage: build_with_progress CONTEXT [TAG]")?;
     let tag = args.next().unwrap_or_else(|| "example:latest".into());
 
     let (events, progress) = mpsc::channel();
@@ -29,10 +31,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 ProgressEvent::Started { vertex, .. } => eprintln!("=> {}", vertex.name),
                 ProgressEvent::Cached { vertex, .. } => eprintln!("=> CACHED {}", vertex.name),
                 ProgressEvent::Log { data, .. } => eprint!("   {}", String::from_utf8_lossy(data)),
-                ProgressEvent::Finished { vertex, duration, .. } => {
+                ProgressEvent::Finished {
+                    vertex, duration, ..
+                } => {
                     eprintln!("=> DONE {} ({:.1}s)", vertex.name, duration.as_secs_f64())
                 }
-                ProgressEvent::Failed { vertex, message, .. } => {
+                ProgressEvent::Failed {
+                    vertex, message, ..
+                } => {
                     eprintln!("=> ERROR {}: {message}", vertex.name)
                 }
             }
