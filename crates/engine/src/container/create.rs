@@ -11,6 +11,7 @@ use buildr_exec::{BindMount, Limits, TmpfsMount};
 
 use super::state::NetworkMode;
 use super::volume::valid_name;
+use super::*;
 use crate::error::{Error, Result};
 use crate::image::Image;
 use crate::ops::merged::Merged;
@@ -459,6 +460,188 @@ fn set_owner_and_mode(path: &Path, meta: &fs::Metadata) -> Result<()> {
             source,
         }
     })
+}
+
+impl Containers {
+    /// Creates a container from `options` (status `created`).
+    pub fn create(&self, options: &CreateOptions) -> Result<Container> {
+        let image = self.images.resolve(&options.image)?;
+        let snapshots = crate::image::ensure_snapshots(self.store(), &image, |_| {})?;
+        let argv = create::command(&image, options)?;
+        let ports = create::ports(&image, options)?;
+        let env = create::environment(&image, options)?;
+        let image_config = image.config.config.clone().unwrap_or_default();
+        let healthcheck = health::resolve(image_config.healthcheck.as_ref(), &options.health)?;
+        let mut labels = image_config.labels.clone().unwrap_or_default();
+        for label in &options.labels {
+            let (key, value) = label.split_once('=').unwrap_or((label, ""));
+            if key.is_empty() {
+                return Err(Error::ContainerOption {
+                    message: format!("invalid label {label:?}: expected KEY=VALUE"),
+                });
+            }
+            labels.insert(key.to_owned(), value.to_owned());
+        }
+        let mut requests = Vec::new();
+        for spec in &options.volumes {
+            requests.push(create::parse_volume_flag(spec)?);
+        }
+        for spec in &options.mounts {
+            requests.push(create::parse_mount_flag(spec)?);
+        }
+        // The image's VOLUMEs not covered by a mount become anonymous volumes.
+        for path in image_config.volumes.iter().flat_map(|v| v.keys()) {
+            let Ok(destination) = create::parse_volume_flag(path).map(|r| r.destination()) else {
+                continue;
+            };
+            if !requests.iter().any(|r| r.destination() == destination) {
+                requests.push(MountRequest::Volume {
+                    name: None,
+                    destination,
+                    readonly: false,
+                });
+            }
+        }
+        let stop_signal = match &image_config.stop_signal {
+            Some(sig) => parse_signal(sig)?,
+            None => libc_sigterm(),
+        };
+        let cwd = options
+            .workdir
+            .clone()
+            .or(image_config.working_dir.clone().filter(|w| !w.is_empty()))
+            .unwrap_or_else(|| "/".into());
+        if !cwd.starts_with('/') {
+            return Err(Error::ContainerOption {
+                message: format!("working directory {cwd:?} is not absolute"),
+            });
+        }
+        let id = random_hex(32)?;
+
+        let _names = state::lock(&self.dir.join(".lock"))?;
+        let name = match &options.name {
+            Some(name) => {
+                let name = name.strip_prefix('/').unwrap_or(name);
+                if !valid_container_name(name) {
+                    return Err(Error::ContainerOption {
+                        message: format!(
+                            "invalid container name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                        ),
+                    });
+                }
+                if let Some(other) = self.all()?.into_iter().find(|c| c.config.name == name) {
+                    return Err(Error::ContainerConflict {
+                        container: name.to_owned(),
+                        reason: format!(
+                            "the name is already in use by container {}; remove it or use another name",
+                            other.config.id
+                        ),
+                    });
+                }
+                name.to_owned()
+            }
+            None => format!("buildr_{}", &id[..10]),
+        };
+
+        let mut binds = Vec::new();
+        let mut volumes = Vec::new();
+        let mut tmpfs = Vec::new();
+        for request in requests {
+            match request {
+                MountRequest::Bind(bind) => {
+                    if !bind.src.exists() {
+                        // `-v /host/path:/dst` creates a missing host directory, as docker does.
+                        fs::create_dir_all(&bind.src).map_err(|source| Error::Io {
+                            action: "create bind source",
+                            path: bind.src.clone(),
+                            source,
+                        })?;
+                    }
+                    binds.push(bind);
+                }
+                MountRequest::Volume {
+                    name,
+                    destination,
+                    readonly,
+                } => {
+                    let anonymous = name.is_none();
+                    let name = match name {
+                        Some(name) => name,
+                        None => random_hex(32)?,
+                    };
+                    let volume = self.volumes.create(&name, anonymous)?;
+                    create::populate_volume(
+                        self.store(),
+                        &image,
+                        &snapshots,
+                        &destination,
+                        &volume.mountpoint,
+                    )?;
+                    volumes.push(VolumeMount {
+                        name,
+                        destination,
+                        readonly,
+                        anonymous,
+                    });
+                }
+                MountRequest::Tmpfs(t) => tmpfs.push(t),
+            }
+        }
+
+        let config = ContainerConfig {
+            id: id.clone(),
+            name,
+            image: options.image.clone(),
+            image_id: image.id.to_string(),
+            snapshots: snapshots.iter().map(|s| s.as_str().to_owned()).collect(),
+            created: now_nanos(),
+            argv,
+            env,
+            cwd,
+            user: options
+                .user
+                .clone()
+                .or(image_config.user)
+                .unwrap_or_default(),
+            hostname: options
+                .hostname
+                .clone()
+                .unwrap_or_else(|| id[..12].to_owned()),
+            network: options.network,
+            binds,
+            volumes,
+            tmpfs,
+            limits: options.limits,
+            stop_signal,
+            auto_remove: options.auto_remove,
+            ports,
+            read_only: options.read_only,
+            healthcheck,
+            labels,
+            tty: options.tty,
+            open_stdin: options.interactive,
+            shell: image_config.shell.clone().unwrap_or_default(),
+        };
+        let tmp = self.dir.join(format!(".tmp-{id}"));
+        let io = |action: &'static str, path: &Path| {
+            let path = path.to_owned();
+            move |source| Error::Io {
+                action,
+                path,
+                source,
+            }
+        };
+        let tmp_paths = Paths { dir: tmp.clone() };
+        for dir in [tmp_paths.dir.clone(), tmp_paths.upper(), tmp_paths.work()] {
+            fs::create_dir_all(&dir).map_err(io("create", &dir))?;
+        }
+        write_json(&tmp_paths.config(), &config)?;
+        let state = ContainerState::default();
+        write_json(&tmp_paths.state(), &state)?;
+        let final_dir = self.paths(&id).dir;
+        fs::rename(&tmp, &final_dir).map_err(io("rename into place", &final_dir))?;
+        Ok(Container { config, state })
+    }
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ mod commit;
 mod create;
 mod exec;
 mod health;
+mod inspect;
 mod logs;
 mod prune;
 mod state;
@@ -54,7 +55,6 @@ pub use state::{ContainerConfig, ContainerState, NetworkMode, Status, VolumeMoun
 pub use supervisor::{AttachOptions, ExitInfo};
 pub use volume::{Volume, Volumes};
 
-use create::MountRequest;
 use state::{Paths, now_nanos, read_json, supervisor_alive, write_json};
 
 /// Exit code recorded when a supervisor died without recording one.
@@ -139,186 +139,6 @@ impl Containers {
         Paths {
             dir: self.dir.join(id),
         }
-    }
-
-    /// Creates a container from `options` (status `created`).
-    pub fn create(&self, options: &CreateOptions) -> Result<Container> {
-        let image = self.images.resolve(&options.image)?;
-        let snapshots = crate::image::ensure_snapshots(self.store(), &image, |_| {})?;
-        let argv = create::command(&image, options)?;
-        let ports = create::ports(&image, options)?;
-        let env = create::environment(&image, options)?;
-        let image_config = image.config.config.clone().unwrap_or_default();
-        let healthcheck = health::resolve(image_config.healthcheck.as_ref(), &options.health)?;
-        let mut labels = image_config.labels.clone().unwrap_or_default();
-        for label in &options.labels {
-            let (key, value) = label.split_once('=').unwrap_or((label, ""));
-            if key.is_empty() {
-                return Err(Error::ContainerOption {
-                    message: format!("invalid label {label:?}: expected KEY=VALUE"),
-                });
-            }
-            labels.insert(key.to_owned(), value.to_owned());
-        }
-        let mut requests = Vec::new();
-        for spec in &options.volumes {
-            requests.push(create::parse_volume_flag(spec)?);
-        }
-        for spec in &options.mounts {
-            requests.push(create::parse_mount_flag(spec)?);
-        }
-        // The image's VOLUMEs not covered by a mount become anonymous volumes.
-        for path in image_config.volumes.iter().flat_map(|v| v.keys()) {
-            let Ok(destination) = create::parse_volume_flag(path).map(|r| r.destination()) else {
-                continue;
-            };
-            if !requests.iter().any(|r| r.destination() == destination) {
-                requests.push(MountRequest::Volume {
-                    name: None,
-                    destination,
-                    readonly: false,
-                });
-            }
-        }
-        let stop_signal = match &image_config.stop_signal {
-            Some(sig) => parse_signal(sig)?,
-            None => libc_sigterm(),
-        };
-        let cwd = options
-            .workdir
-            .clone()
-            .or(image_config.working_dir.clone().filter(|w| !w.is_empty()))
-            .unwrap_or_else(|| "/".into());
-        if !cwd.starts_with('/') {
-            return Err(Error::ContainerOption {
-                message: format!("working directory {cwd:?} is not absolute"),
-            });
-        }
-        let id = random_hex(32)?;
-
-        let _names = state::lock(&self.dir.join(".lock"))?;
-        let name = match &options.name {
-            Some(name) => {
-                let name = name.strip_prefix('/').unwrap_or(name);
-                if !valid_container_name(name) {
-                    return Err(Error::ContainerOption {
-                        message: format!(
-                            "invalid container name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
-                        ),
-                    });
-                }
-                if let Some(other) = self.all()?.into_iter().find(|c| c.config.name == name) {
-                    return Err(Error::ContainerConflict {
-                        container: name.to_owned(),
-                        reason: format!(
-                            "the name is already in use by container {}; remove it or use another name",
-                            other.config.id
-                        ),
-                    });
-                }
-                name.to_owned()
-            }
-            None => format!("buildr_{}", &id[..10]),
-        };
-
-        let mut binds = Vec::new();
-        let mut volumes = Vec::new();
-        let mut tmpfs = Vec::new();
-        for request in requests {
-            match request {
-                MountRequest::Bind(bind) => {
-                    if !bind.src.exists() {
-                        // `-v /host/path:/dst` creates a missing host directory, as docker does.
-                        fs::create_dir_all(&bind.src).map_err(|source| Error::Io {
-                            action: "create bind source",
-                            path: bind.src.clone(),
-                            source,
-                        })?;
-                    }
-                    binds.push(bind);
-                }
-                MountRequest::Volume {
-                    name,
-                    destination,
-                    readonly,
-                } => {
-                    let anonymous = name.is_none();
-                    let name = match name {
-                        Some(name) => name,
-                        None => random_hex(32)?,
-                    };
-                    let volume = self.volumes.create(&name, anonymous)?;
-                    create::populate_volume(
-                        self.store(),
-                        &image,
-                        &snapshots,
-                        &destination,
-                        &volume.mountpoint,
-                    )?;
-                    volumes.push(VolumeMount {
-                        name,
-                        destination,
-                        readonly,
-                        anonymous,
-                    });
-                }
-                MountRequest::Tmpfs(t) => tmpfs.push(t),
-            }
-        }
-
-        let config = ContainerConfig {
-            id: id.clone(),
-            name,
-            image: options.image.clone(),
-            image_id: image.id.to_string(),
-            snapshots: snapshots.iter().map(|s| s.as_str().to_owned()).collect(),
-            created: now_nanos(),
-            argv,
-            env,
-            cwd,
-            user: options
-                .user
-                .clone()
-                .or(image_config.user)
-                .unwrap_or_default(),
-            hostname: options
-                .hostname
-                .clone()
-                .unwrap_or_else(|| id[..12].to_owned()),
-            network: options.network,
-            binds,
-            volumes,
-            tmpfs,
-            limits: options.limits,
-            stop_signal,
-            auto_remove: options.auto_remove,
-            ports,
-            read_only: options.read_only,
-            healthcheck,
-            labels,
-            tty: options.tty,
-            open_stdin: options.interactive,
-            shell: image_config.shell.clone().unwrap_or_default(),
-        };
-        let tmp = self.dir.join(format!(".tmp-{id}"));
-        let io = |action: &'static str, path: &Path| {
-            let path = path.to_owned();
-            move |source| Error::Io {
-                action,
-                path,
-                source,
-            }
-        };
-        let tmp_paths = Paths { dir: tmp.clone() };
-        for dir in [tmp_paths.dir.clone(), tmp_paths.upper(), tmp_paths.work()] {
-            fs::create_dir_all(&dir).map_err(io("create", &dir))?;
-        }
-        write_json(&tmp_paths.config(), &config)?;
-        let state = ContainerState::default();
-        write_json(&tmp_paths.state(), &state)?;
-        let final_dir = self.paths(&id).dir;
-        fs::rename(&tmp, &final_dir).map_err(io("rename into place", &final_dir))?;
-        Ok(Container { config, state })
     }
 
     /// Every container, oldest first, with dead supervisors detected.
@@ -634,38 +454,6 @@ impl Containers {
         Ok(removed)
     }
 
-    fn volume_in_use(&self, name: &str) -> Result<bool> {
-        Ok(self
-            .all()?
-            .iter()
-            .any(|c| c.config.volumes.iter().any(|v| v.name == name)))
-    }
-
-    /// Removes a volume unless a container (running or not) uses it.
-    pub fn remove_volume(&self, name: &str, force: bool) -> Result<()> {
-        self.volumes.inspect(name)?;
-        if !force && self.volume_in_use(name)? {
-            return Err(Error::VolumeConflict {
-                name: name.to_owned(),
-                reason: "volume is in use by a container".into(),
-            });
-        }
-        self.volumes.remove_unchecked(name)
-    }
-
-    /// Removes the volumes no container uses (anonymous ones only unless
-    /// `all`); returns their names.
-    pub fn prune_volumes(&self, all: bool) -> Result<Vec<String>> {
-        let mut removed = Vec::new();
-        for volume in self.volumes.list()? {
-            if (all || volume.anonymous) && !self.volume_in_use(&volume.name)? {
-                self.volumes.remove_unchecked(&volume.name)?;
-                removed.push(volume.name);
-            }
-        }
-        Ok(removed)
-    }
-
     /// Streams a container's log entries.
     pub fn logs(
         &self,
@@ -712,92 +500,6 @@ impl Containers {
                 Err(_) => std::thread::sleep(Duration::from_millis(20)),
             }
         }
-    }
-
-    /// A docker-like `inspect` document.
-    pub fn inspect(&self, reference: &str) -> Result<serde_json::Value> {
-        let c = self.get(reference)?;
-        let time = |t: Option<i128>| {
-            t.map_or_else(|| "0001-01-01T00:00:00Z".to_owned(), logs::format_time)
-        };
-        let mut mounts = Vec::new();
-        for bind in &c.config.binds {
-            mounts.push(serde_json::json!({
-                "Type": "bind", "Source": bind.src, "Destination": bind.dst, "RW": !bind.readonly,
-            }));
-        }
-        for volume in &c.config.volumes {
-            let source = self
-                .volumes
-                .inspect(&volume.name)
-                .map(|v| v.mountpoint)
-                .ok();
-            mounts.push(serde_json::json!({
-                "Type": "volume", "Name": volume.name, "Source": source,
-                "Destination": volume.destination, "RW": !volume.readonly,
-            }));
-        }
-        for t in &c.config.tmpfs {
-            mounts.push(serde_json::json!({"Type": "tmpfs", "Destination": t.dst, "RW": true}));
-        }
-        let paths = self.paths(&c.config.id);
-        let mut doc = serde_json::json!({
-            "Id": c.config.id,
-            "Name": format!("/{}", c.config.name),
-            "Created": logs::format_time(c.config.created),
-            "Path": c.config.argv.first(),
-            "Args": c.config.argv.get(1..).unwrap_or_default(),
-            "State": {
-                "Status": c.state.status.as_str(),
-                "Running": c.is_running(),
-                "OOMKilled": c.state.oom_killed,
-                "Dead": c.state.exit_code == Some(EXIT_SUPERVISOR_DIED) && c.state.error.is_some(),
-                "Pid": if c.is_running() { c.state.pid.or(c.state.supervisor_pid.map(|p| p as i32)) } else { None },
-                "ExitCode": c.state.exit_code.unwrap_or(0),
-                "Error": c.state.error.clone().unwrap_or_default(),
-                "StartedAt": time(c.state.started_at),
-                "FinishedAt": time(c.state.finished_at),
-            },
-            "Image": c.config.image_id,
-            "LogPath": paths.log(),
-            "HostConfig": {
-                "NetworkMode": c.config.network.as_str(),
-                "PortBindings": c.config.ports,
-                "Memory": c.config.limits.memory.unwrap_or(0),
-                "PidsLimit": c.config.limits.pids,
-                "NanoCpus": c.config.limits.cpus.map_or(0, |c| (c * 1e9) as i64),
-                "AutoRemove": c.config.auto_remove,
-                "ReadonlyRootfs": c.config.read_only,
-            },
-            "Mounts": mounts,
-            "NetworkSettings": {
-                "IPAddress": c.state.ip.clone().unwrap_or_default(),
-                "Ports": c.state.ports,
-            },
-            "Config": {
-                "Hostname": c.config.hostname,
-                "User": c.config.user,
-                "Env": c.config.env,
-                "Cmd": c.config.argv,
-                "Image": c.config.image,
-                "WorkingDir": c.config.cwd,
-                "StopSignal": c.config.stop_signal,
-                "Labels": c.config.labels,
-                "Tty": c.config.tty,
-                "OpenStdin": c.config.open_stdin,
-            },
-            "GraphDriver": {
-                "Name": "overlay2",
-                "Data": { "UpperDir": paths.upper(), "WorkDir": paths.work() },
-            },
-        });
-        if let Some(health) = &c.state.health {
-            doc["State"]["Health"] = health.to_json();
-        }
-        if let Some(check) = &c.config.healthcheck {
-            doc["Config"]["Healthcheck"] = serde_json::json!(check);
-        }
-        Ok(doc)
     }
 
     /// Starts a created or exited container under a detached supervisor:

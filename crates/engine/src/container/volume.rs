@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::state::{now_nanos, read_json, write_json};
+use super::*;
 use crate::error::{Error, Result};
 
 /// One volume as `volume inspect` shows it.
@@ -139,6 +140,40 @@ impl Volumes {
             path: dir,
             source,
         })
+    }
+}
+
+impl Containers {
+    pub(super) fn volume_in_use(&self, name: &str) -> Result<bool> {
+        Ok(self
+            .all()?
+            .iter()
+            .any(|c| c.config.volumes.iter().any(|v| v.name == name)))
+    }
+
+    /// Removes a volume unless a container (running or not) uses it.
+    pub fn remove_volume(&self, name: &str, force: bool) -> Result<()> {
+        self.volumes.inspect(name)?;
+        if !force && self.volume_in_use(name)? {
+            return Err(Error::VolumeConflict {
+                name: name.to_owned(),
+                reason: "volume is in use by a container".into(),
+            });
+        }
+        self.volumes.remove_unchecked(name)
+    }
+
+    /// Removes the volumes no container uses (anonymous ones only unless
+    /// `all`); returns their names.
+    pub fn prune_volumes(&self, all: bool) -> Result<Vec<String>> {
+        let mut removed = Vec::new();
+        for volume in self.volumes.list()? {
+            if (all || volume.anonymous) && !self.volume_in_use(&volume.name)? {
+                self.volumes.remove_unchecked(&volume.name)?;
+                removed.push(volume.name);
+            }
+        }
+        Ok(removed)
     }
 }
 
