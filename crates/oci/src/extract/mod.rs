@@ -39,6 +39,11 @@ use tar::EntryType;
 use crate::compress::decompress;
 use crate::error::{Error, Result};
 
+mod entries;
+mod whiteouts;
+use entries::Slot;
+use whiteouts::remove_all;
+
 /// What to do with whiteouts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ExtractMode {
@@ -315,190 +320,51 @@ impl Extractor<'_> {
         let owner = self.owner(uid, gid, &name)?;
         let xattrs = self.xattrs(entry, &name)?;
 
-        let dirfd = self.parent(&parent, &name, true)?;
-        let base_c = cname(&base);
         let mut key = join(&parent);
         if !key.is_empty() {
             key.push(b'/');
         }
         key.extend_from_slice(&base);
-        let apply = |op, e: Errno| Error::Apply {
-            op,
-            entry: name.clone(),
-            source: e.into(),
+        let slot = Slot {
+            dirfd: self.parent(&parent, &name, true)?,
+            base: cname(&base),
+            name,
+            owner,
+            mode,
+            mtime,
         };
-
-        match etype {
+        let created = match etype {
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
-                self.clear_slot(&dirfd, &base_c, false, &name)?;
-                let fd = openat(
-                    &dirfd,
-                    &base_c,
-                    OFlags::WRONLY
-                        | OFlags::CREATE
-                        | OFlags::EXCL
-                        | OFlags::NOFOLLOW
-                        | OFlags::CLOEXEC,
-                    Mode::from_raw_mode(0o600),
-                )
-                .map_err(|e| apply("create file", e))?;
-                let mut file = File::from(fd);
-                self.copy(entry, &mut file, &name)?;
-                self.set_meta(file.as_fd(), owner, mode, &xattrs, &name)?;
-                futimens(&file, &times(mtime)).map_err(|e| apply("set mtime of", e))?;
+                self.regular(entry, &slot, &xattrs)?;
+                true
             }
             EntryType::Directory => {
-                let existed = self.clear_slot(&dirfd, &base_c, true, &name)?;
-                if !existed {
-                    mkdirat(&dirfd, &base_c, Mode::from_raw_mode(0o700))
-                        .map_err(|e| apply("create directory", e))?;
-                }
-                let fd = openat(
-                    &dirfd,
-                    &base_c,
-                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                    Mode::empty(),
-                )
-                .map_err(|e| apply("open directory", e))?;
-                self.set_meta(fd.as_fd(), owner, mode, &xattrs, &name)?;
-                let mut path = parent.clone();
-                path.push(base.clone());
-                self.dir_times.push((path, mtime));
+                let mut path = parent;
+                path.push(base);
+                self.directory(&slot, &xattrs, path)?;
+                true
             }
             EntryType::Symlink => {
-                let target = entry.link_name_bytes().ok_or_else(|| Error::BadEntry {
-                    entry: name.clone(),
-                    reason: "symlink without a target".into(),
-                })?;
-                if target.contains(&0) {
-                    return Err(Error::BadEntry {
-                        entry: name,
-                        reason: "symlink target contains a NUL byte".into(),
-                    });
-                }
-                self.clear_slot(&dirfd, &base_c, false, &name)?;
-                // The target is stored verbatim: it is never followed except
-                // through RESOLVE_IN_ROOT, so it cannot lead outside.
-                symlinkat(cname(&target), &dirfd, &base_c)
-                    .map_err(|e| apply("create symlink", e))?;
-                self.cached_parent = None;
-                if let Some((uid, gid)) = owner {
-                    chownat(
-                        &dirfd,
-                        &base_c,
-                        Some(uid),
-                        Some(gid),
-                        AtFlags::SYMLINK_NOFOLLOW,
-                    )
-                    .map_err(|e| apply("chown", e))?;
-                }
-                utimensat(&dirfd, &base_c, &times(mtime), AtFlags::SYMLINK_NOFOLLOW)
-                    .map_err(|e| apply("set mtime of", e))?;
+                self.symlink(entry, &slot)?;
+                true
             }
             EntryType::Link => {
-                let target = entry.link_name_bytes().ok_or_else(|| Error::BadEntry {
-                    entry: name.clone(),
-                    reason: "hardlink without a target".into(),
-                })?;
-                let mut tparts = components(&target, &name)?;
-                let Some(tbase) = tparts.pop() else {
-                    return Err(Error::BadEntry {
-                        entry: name,
-                        reason: "hardlink to the root".into(),
-                    });
-                };
-                let tparts = self.mapped(&tparts, &name)?;
-                self.clear_slot(&dirfd, &base_c, false, &name)?;
-                let tdir = match self.parent(&tparts, &name, false) {
-                    Ok(fd) => fd,
-                    Err(Error::Apply { source, .. }) if is_missing(&source) => {
-                        return Err(Error::BadEntry {
-                            entry: name,
-                            reason: format!(
-                                "hardlink target {:?} does not exist",
-                                String::from_utf8_lossy(&target)
-                            ),
-                        });
-                    }
-                    Err(e) => return Err(e),
-                };
-                let tbase_c = cname(&tbase);
-                match statat(&tdir, &tbase_c, AtFlags::SYMLINK_NOFOLLOW) {
-                    Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
-                        return Err(Error::BadEntry {
-                            entry: name,
-                            reason: "hardlink to a directory".into(),
-                        });
-                    }
-                    Ok(_) => {}
-                    Err(Errno::NOENT) => {
-                        return Err(Error::BadEntry {
-                            entry: name,
-                            reason: format!(
-                                "hardlink target {:?} does not exist",
-                                String::from_utf8_lossy(&target)
-                            ),
-                        });
-                    }
-                    Err(e) => return Err(apply("stat hardlink target of", e)),
-                }
-                linkat(&tdir, &tbase_c, &dirfd, &base_c, AtFlags::empty())
-                    .map_err(|e| apply("create hardlink", e))?;
+                self.hardlink(entry, &slot)?;
+                true
             }
             EntryType::Char | EntryType::Block | EntryType::Fifo => {
-                let file_type = match etype {
-                    EntryType::Char => FileType::CharacterDevice,
-                    EntryType::Block => FileType::BlockDevice,
-                    _ => FileType::Fifo,
-                };
-                if file_type != FileType::Fifo && !self.opts.devices {
-                    tracing::warn!(entry = %name, "skipping device node (not permitted)");
-                    self.stats.skipped += 1;
-                    return Ok(());
-                }
-                let (major, minor) = if file_type == FileType::Fifo {
-                    (0, 0)
-                } else {
-                    let major = header
-                        .device_major()
-                        .map_err(|e| self.bad_header(&name, e))?;
-                    let minor = header
-                        .device_minor()
-                        .map_err(|e| self.bad_header(&name, e))?;
-                    (major.unwrap_or(0), minor.unwrap_or(0))
-                };
-                self.clear_slot(&dirfd, &base_c, false, &name)?;
-                mknodat(
-                    &dirfd,
-                    &base_c,
-                    file_type,
-                    Mode::from_raw_mode(0o600),
-                    makedev(major, minor),
-                )
-                .map_err(|e| apply("create node", e))?;
-                if let Some((uid, gid)) = owner {
-                    chownat(
-                        &dirfd,
-                        &base_c,
-                        Some(uid),
-                        Some(gid),
-                        AtFlags::SYMLINK_NOFOLLOW,
-                    )
-                    .map_err(|e| apply("chown", e))?;
-                }
-                rustix::fs::chmodat(&dirfd, &base_c, Mode::from_raw_mode(mode), AtFlags::empty())
-                    .map_err(|e| apply("chmod", e))?;
-                utimensat(&dirfd, &base_c, &times(mtime), AtFlags::SYMLINK_NOFOLLOW)
-                    .map_err(|e| apply("set mtime of", e))?;
+                self.node(etype, &header, &slot)?
             }
             other => {
                 return Err(Error::BadEntry {
-                    entry: name,
+                    entry: slot.name,
                     reason: format!("unsupported entry type {other:?}"),
                 });
             }
+        };
+        if created {
+            self.created.insert(key);
         }
-        self.created.insert(key);
         Ok(())
     }
 
@@ -768,91 +634,6 @@ impl Extractor<'_> {
         Ok(())
     }
 
-    fn whiteout(&mut self, parent: &[Vec<u8>], target: &[u8], entry: &str) -> Result<()> {
-        let target_c = cname(target);
-        match self.opts.mode {
-            ExtractMode::Apply => {
-                let dirfd = match self.parent(parent, entry, false) {
-                    Ok(fd) => fd,
-                    // Nothing below a missing or non-directory parent to delete.
-                    Err(Error::Apply { source, .. }) if is_missing(&source) => return Ok(()),
-                    Err(e) => return Err(e),
-                };
-                self.clear_slot(&dirfd, &target_c, false, entry)?;
-            }
-            ExtractMode::Overlay => {
-                let dirfd = self.parent(parent, entry, true)?;
-                self.clear_slot(&dirfd, &target_c, false, entry)?;
-                mknodat(
-                    &dirfd,
-                    &target_c,
-                    FileType::CharacterDevice,
-                    Mode::empty(),
-                    makedev(0, 0),
-                )
-                .map_err(|e| Error::Apply {
-                    op: "create whiteout device for",
-                    entry: entry.to_owned(),
-                    source: e.into(),
-                })?;
-                let mut key = join(parent);
-                if !key.is_empty() {
-                    key.push(b'/');
-                }
-                key.extend_from_slice(target);
-                self.created.insert(key);
-            }
-        }
-        Ok(())
-    }
-
-    fn opaque(&mut self, parent: &[Vec<u8>], entry: &str) -> Result<()> {
-        let dirfd = match self.parent(parent, entry, self.opts.mode == ExtractMode::Overlay) {
-            Ok(fd) => fd,
-            // Applying: a missing directory has no lower contents to hide.
-            Err(Error::Apply { source, .. }) if is_missing(&source) => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        match self.opts.mode {
-            ExtractMode::Overlay => fsetxattr(
-                &dirfd,
-                self.opts.opaque_xattr.as_str(),
-                b"y",
-                rustix::fs::XattrFlags::empty(),
-            )
-            .map_err(|e| Error::Apply {
-                op: "set opaque xattr for",
-                entry: entry.to_owned(),
-                source: e.into(),
-            }),
-            ExtractMode::Apply => {
-                let prefix = join(parent);
-                let names = list_dir(&dirfd).map_err(|e| Error::Apply {
-                    op: "list directory of",
-                    entry: entry.to_owned(),
-                    source: e.into(),
-                })?;
-                for child in names {
-                    let key = if prefix.is_empty() {
-                        child.clone()
-                    } else {
-                        [prefix.as_slice(), b"/", &child].concat()
-                    };
-                    if self.created.contains(&key) {
-                        continue;
-                    }
-                    self.cached_parent = None;
-                    remove_all(&dirfd, &cname(&child)).map_err(|e| Error::Apply {
-                        op: "clear opaque directory of",
-                        entry: entry.to_owned(),
-                        source: e.into(),
-                    })?;
-                }
-                Ok(())
-            }
-        }
-    }
-
     /// Sets directory mtimes, deepest first.
     fn finish(&mut self) -> Result<()> {
         let mut dirs = std::mem::take(&mut self.dir_times);
@@ -906,45 +687,6 @@ fn times(mtime: i64) -> Timestamps {
         last_access: ts,
         last_modification: ts,
     }
-}
-
-fn list_dir(dirfd: &OwnedFd) -> rustix::io::Result<Vec<Vec<u8>>> {
-    let fd = openat(
-        dirfd,
-        c".",
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    let mut names = Vec::new();
-    for item in rustix::fs::Dir::read_from(&fd)? {
-        let name = item?.file_name().to_bytes().to_vec();
-        if name != b"." && name != b".." {
-            names.push(name);
-        }
-    }
-    Ok(names)
-}
-
-/// Removes `name` under `dirfd`, recursively, never following symlinks.
-fn remove_all(dirfd: &OwnedFd, name: &CString) -> rustix::io::Result<()> {
-    let st = match statat(dirfd, name, AtFlags::SYMLINK_NOFOLLOW) {
-        Ok(st) => st,
-        Err(Errno::NOENT) => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
-        return unlinkat(dirfd, name, AtFlags::empty());
-    }
-    let sub = openat(
-        dirfd,
-        name,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    for child in list_dir(&sub)? {
-        remove_all(&sub, &cname(&child))?;
-    }
-    unlinkat(dirfd, name, AtFlags::REMOVEDIR)
 }
 
 #[cfg(test)]
