@@ -30,23 +30,7 @@ impl Lowering<'_> {
         };
         let (argv, inline) = heredoc_argv(st, run).map_err(fail)?;
         let only_heredoc = single_heredoc(run).is_some();
-        // Build args in effect reach the command's environment unless an
-        // ENV of the same name overrides them; proxy args are added (over
-        // both) when the step runs, outside its key.
-        let image_env = st.config.env();
-        let mut env: Vec<String> = image_env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        // Only this stage's own ARGs are named in the history, as BuildKit.
-        let arg_words: Vec<String> = st
-            .args
-            .iter()
-            .map(|(name, value)| format!("{name}={value}"))
-            .collect();
-        let args = st.args_in_effect();
-        for (name, value) in args.iter() {
-            if !image_env.iter().any(|(k, _)| k == name) {
-                env.push(format!("{name}={value}"));
-            }
-        }
+        let (mut env, args) = run_env(st);
         let network = match run.network {
             buildr_parser::Network::None => Network::None,
             buildr_parser::Network::Host => Network::Host,
@@ -65,243 +49,24 @@ impl Lowering<'_> {
                 "--security=insecure needs the entitlement security.insecure, which buildr does not grant (RUN steps always run sandboxed)".to_owned(),
             ));
         }
-        let mut tmpfs = Vec::new();
-        let mut binds = Vec::new();
-        let mut stage_binds = Vec::new();
-        let mut caches = Vec::new();
-        let mut secrets = Vec::new();
-        let mut ssh = Vec::new();
         let mut inputs = vec![st.vertex];
-        let workdir = st.config.workdir();
-        // As BuildKit, a relative target is under the working directory.
-        let absolute = |target: &str| {
-            if target.starts_with('/') {
-                target.to_owned()
-            } else {
-                format!(
-                    "/{}",
-                    crate::gopath::clean_relative(&format!("{workdir}/{target}"))
-                )
-            }
-        };
-        for written in &run.mounts {
-            // As BuildKit, every option is expanded with the stage's ARGs
-            // and ENV before it is typed.
-            let mount = {
-                let mut expand = |word: &str| {
-                    self.lexer
-                        .process_word(word, &expand_env)
-                        .map(|r| r.value)
-                        .map_err(|e| e.to_string())
-                };
-                Mount::parse(&written.spec, &mut expand).map_err(|e| {
-                    let help = e.help.map(|h| format!(" ({h})")).unwrap_or_default();
-                    fail(format!("--mount={}: {}{help}", written.spec, e.message))
-                })?
-            };
-            let spec = &mount.spec;
-            match &mount.kind {
-                MountKind::Tmpfs { target, size } => tmpfs.push(TmpfsMount {
-                    dst: PathBuf::from(absolute(target)),
-                    size: *size,
-                }),
-                MountKind::Cache {
-                    target,
-                    id,
-                    sharing,
-                    readonly,
-                    from,
-                    source,
-                    mode,
-                    uid,
-                    gid,
-                } => {
-                    let target = absolute(target);
-                    let id = id
-                        .clone()
-                        .filter(|id| !id.is_empty())
-                        .unwrap_or_else(|| target.clone());
-                    let hash = blake3::hash(id.as_bytes()).to_hex();
-                    let seed = match from {
-                        Some(from) => {
-                            let vertex = self.mount_source(st, from, &location)?;
-                            let source = source.clone().unwrap_or_else(|| "/".to_owned());
-                            Some((input_index(&mut inputs, vertex), source))
-                        }
-                        None => None,
-                    };
-                    // Without from=, source= selects a path of the cache
-                    // (BuildKit's `path.Join("/", source)`; "/" is the whole).
-                    let subpath = match (from, source) {
-                        (None, Some(source)) => {
-                            Some(crate::gopath::clean_relative(source)).filter(|s| !s.is_empty())
-                        }
-                        _ => None,
-                    };
-                    caches.push(CacheMount {
-                        host: self
-                            .plan
-                            .env
-                            .store
-                            .root()
-                            .join("cache")
-                            .join("mounts")
-                            .join(&hash[..32]),
-                        target,
-                        readonly: *readonly,
-                        locked: *sharing == Sharing::Locked,
-                        seed,
-                        subpath,
-                        mode: *mode,
-                        uid: *uid,
-                        gid: *gid,
-                    });
-                }
-                MountKind::Bind {
-                    target,
-                    source,
-                    from: Some(from),
-                    readonly,
-                } => {
-                    let vertex = self.mount_source(st, from, &location)?;
-                    stage_binds.push(StageBind {
-                        input: input_index(&mut inputs, vertex),
-                        source: source.clone().unwrap_or_else(|| "/".to_owned()),
-                        target: absolute(target),
-                        readonly: *readonly,
-                    });
-                }
-                MountKind::Bind {
-                    target,
-                    source,
-                    from: None,
-                    readonly,
-                } => {
-                    let rel = crate::gopath::clean_relative(source.as_deref().unwrap_or("."));
-                    // Symlinks are resolved inside the context, as BuildKit
-                    // scopes them: no link can lead the bind out of it.
-                    let src = crate::ops::mounts::resolve_in(self.plan.context.root(), &rel)
-                        .map_err(|e| fail(format!("--mount={spec}: in the build context: {e}")))?;
-                    // Never writable: `rw` gets a copy when the step runs.
-                    binds.push(BindMount {
-                        src,
-                        dst: PathBuf::from(absolute(target)),
-                        readonly: *readonly,
-                        subpath: None,
-                    });
-                }
-                MountKind::Secret {
-                    id,
-                    target,
-                    env,
-                    required,
-                    mode,
-                    uid,
-                    gid,
-                } => {
-                    let id = match (id, target) {
-                        (Some(id), _) if !id.is_empty() => id.clone(),
-                        (_, Some(target)) => target
-                            .rsplit('/')
-                            .find(|p| !p.is_empty())
-                            .unwrap_or_default()
-                            .to_owned(),
-                        _ => String::new(),
-                    };
-                    if id.is_empty() {
-                        return Err(fail(format!("--mount={spec}: the secret needs an id")));
-                    }
-                    let target = match (target, env) {
-                        (Some(target), _) => Some(absolute(target)),
-                        (None, Some(_)) => None,
-                        (None, None) => Some(format!("/run/secrets/{id}")),
-                    };
-                    secrets.push(SecretMount {
-                        id,
-                        target,
-                        env: env.clone().filter(|e| !e.is_empty()),
-                        required: *required,
-                        mode: mode.unwrap_or(0o400),
-                        uid: uid.unwrap_or(0),
-                        gid: gid.unwrap_or(0),
-                    });
-                }
-                MountKind::Ssh {
-                    id,
-                    target,
-                    required,
-                    mode,
-                    uid,
-                    gid,
-                } => {
-                    let target = match target {
-                        Some(target) if !target.is_empty() => absolute(target),
-                        _ => format!("/run/buildkit/ssh_agent.{}", ssh.len()),
-                    };
-                    ssh.push(SshMount {
-                        id: id
-                            .clone()
-                            .filter(|id| !id.is_empty())
-                            .unwrap_or_else(|| "default".to_owned()),
-                        target,
-                        required: *required,
-                        mode: mode.unwrap_or(0o600),
-                        uid: uid.unwrap_or(0),
-                        gid: gid.unwrap_or(0),
-                    });
-                }
-            }
-        }
+        let RunMounts {
+            tmpfs,
+            binds,
+            stage_binds,
+            caches,
+            secrets,
+            ssh,
+        } = self.run_mounts(st, run, expand_env, &location, &mut inputs)?;
         // As BuildKit: the first agent is the command's SSH_AUTH_SOCK.
         if let Some(first) = ssh.first()
             && !env.iter().any(|e| e.starts_with("SSH_AUTH_SOCK="))
         {
             env.push(format!("SSH_AUTH_SOCK={}", first.target));
         }
-        let shown = match &run.command {
-            CommandLine::Shell(_) => argv.join(" "),
-            CommandLine::Exec(argv) => argv.join(" "),
-        };
-        let created_by = if arg_words.is_empty() {
-            format!("RUN {shown} # buildkit")
-        } else {
-            format!(
-                "RUN |{} {} {shown} # buildkit",
-                arg_words.len(),
-                arg_words.join(" ")
-            )
-        };
-        let identity = format!(
-            "{}\0{}\0{}\0{}",
-            self.plan.context.root().display(),
-            self.plan.dockerfile.file,
-            st.label,
-            st.k + 1
-        );
-        let memo = self
-            .plan
-            .env
-            .store
-            .root()
-            .join("cache")
-            .join("run-memo")
-            .join(format!(
-                "{}.json",
-                blake3::hash(identity.as_bytes()).to_hex()
-            ));
-        // As BuildKit: a command that is one heredoc is summed up after
-        // the line (`RUN <<EOT (echo one...)`); quotes stay as written and
-        // unset variables as `$NAME`.
-        let mut text = at.source.lines().next().unwrap_or_default().to_owned();
-        if let Some(heredoc) = run.heredocs.first().filter(|_| only_heredoc) {
-            let doc = heredoc.content.trim();
-            let mut lines = doc.lines();
-            text.push_str(&format!(" ({}", lines.next().unwrap_or_default()));
-            if lines.next().is_some() {
-                text.push_str("...");
-            }
-            text.push(')');
-        }
+        let created_by = created_by(st, run, &argv);
+        let memo = self.run_memo(st);
+        let text = step_text(at, run, only_heredoc);
         let title_lexer = self.lexer.raw_quotes(true).skip_unset_env(true);
         let op = RunOp {
             name: st.title(&title_lexer, &text),
@@ -336,6 +101,215 @@ impl Lowering<'_> {
 }
 
 impl Lowering<'_> {
+    /// RUN's `--mount`s, typed after expansion with the stage's ARGs and
+    /// ENV; stages and images they read from join `inputs`.
+    fn run_mounts(
+        &mut self,
+        st: &StageLowering,
+        run: &Run,
+        expand_env: &[(String, String)],
+        location: &str,
+        inputs: &mut Vec<VertexId>,
+    ) -> Result<RunMounts> {
+        let fail = |message: String| Error::Build {
+            location: location.to_owned(),
+            message,
+        };
+        let mut m = RunMounts::default();
+        let workdir = st.config.workdir();
+        // As BuildKit, a relative target is under the working directory.
+        let absolute = |target: &str| {
+            if target.starts_with('/') {
+                target.to_owned()
+            } else {
+                format!(
+                    "/{}",
+                    crate::gopath::clean_relative(&format!("{workdir}/{target}"))
+                )
+            }
+        };
+        for written in &run.mounts {
+            // As BuildKit, every option is expanded with the stage's ARGs
+            // and ENV before it is typed.
+            let mount = {
+                let mut expand = |word: &str| {
+                    self.lexer
+                        .process_word(word, &expand_env)
+                        .map(|r| r.value)
+                        .map_err(|e| e.to_string())
+                };
+                Mount::parse(&written.spec, &mut expand).map_err(|e| {
+                    let help = e.help.map(|h| format!(" ({h})")).unwrap_or_default();
+                    fail(format!("--mount={}: {}{help}", written.spec, e.message))
+                })?
+            };
+            let spec = &mount.spec;
+            match &mount.kind {
+                MountKind::Tmpfs { target, size } => m.tmpfs.push(TmpfsMount {
+                    dst: PathBuf::from(absolute(target)),
+                    size: *size,
+                }),
+                MountKind::Cache { .. } => {
+                    let cache = self.cache_mount(st, &mount.kind, location, inputs, &absolute)?;
+                    m.caches.push(cache);
+                }
+                MountKind::Bind {
+                    target,
+                    source,
+                    from: Some(from),
+                    readonly,
+                } => {
+                    let vertex = self.mount_source(st, from, location)?;
+                    m.stage_binds.push(StageBind {
+                        input: input_index(inputs, vertex),
+                        source: source.clone().unwrap_or_else(|| "/".to_owned()),
+                        target: absolute(target),
+                        readonly: *readonly,
+                    });
+                }
+                MountKind::Bind {
+                    target,
+                    source,
+                    from: None,
+                    readonly,
+                } => {
+                    let rel = crate::gopath::clean_relative(source.as_deref().unwrap_or("."));
+                    // Symlinks are resolved inside the context, as BuildKit
+                    // scopes them: no link can lead the bind out of it.
+                    let src = crate::ops::mounts::resolve_in(self.plan.context.root(), &rel)
+                        .map_err(|e| fail(format!("--mount={spec}: in the build context: {e}")))?;
+                    // Never writable: `rw` gets a copy when the step runs.
+                    m.binds.push(BindMount {
+                        src,
+                        dst: PathBuf::from(absolute(target)),
+                        readonly: *readonly,
+                        subpath: None,
+                    });
+                }
+                MountKind::Secret { .. } => {
+                    m.secrets
+                        .push(secret_mount(&mount.kind, spec, &absolute).map_err(fail)?);
+                }
+                MountKind::Ssh {
+                    id,
+                    target,
+                    required,
+                    mode,
+                    uid,
+                    gid,
+                } => {
+                    let target = match target {
+                        Some(target) if !target.is_empty() => absolute(target),
+                        _ => format!("/run/buildkit/ssh_agent.{}", m.ssh.len()),
+                    };
+                    m.ssh.push(SshMount {
+                        id: id
+                            .clone()
+                            .filter(|id| !id.is_empty())
+                            .unwrap_or_else(|| "default".to_owned()),
+                        target,
+                        required: *required,
+                        mode: mode.unwrap_or(0o600),
+                        uid: uid.unwrap_or(0),
+                        gid: gid.unwrap_or(0),
+                    });
+                }
+            }
+        }
+        Ok(m)
+    }
+
+    /// A `type=cache` mount: its directory under the store (by id, the
+    /// target when none), seeded `from=` a stage or image when asked.
+    fn cache_mount(
+        &mut self,
+        st: &StageLowering,
+        kind: &MountKind,
+        location: &str,
+        inputs: &mut Vec<VertexId>,
+        absolute: &dyn Fn(&str) -> String,
+    ) -> Result<CacheMount> {
+        let MountKind::Cache {
+            target,
+            id,
+            sharing,
+            readonly,
+            from,
+            source,
+            mode,
+            uid,
+            gid,
+        } = kind
+        else {
+            return Err(Error::Build {
+                location: location.to_owned(),
+                message: "internal error: not a cache mount".into(),
+            });
+        };
+        let target = absolute(target);
+        let id = id
+            .clone()
+            .filter(|id| !id.is_empty())
+            .unwrap_or_else(|| target.clone());
+        let hash = blake3::hash(id.as_bytes()).to_hex();
+        let seed = match from {
+            Some(from) => {
+                let vertex = self.mount_source(st, from, location)?;
+                let source = source.clone().unwrap_or_else(|| "/".to_owned());
+                Some((input_index(inputs, vertex), source))
+            }
+            None => None,
+        };
+        // Without from=, source= selects a path of the cache
+        // (BuildKit's `path.Join("/", source)`; "/" is the whole).
+        let subpath = match (from, source) {
+            (None, Some(source)) => {
+                Some(crate::gopath::clean_relative(source)).filter(|s| !s.is_empty())
+            }
+            _ => None,
+        };
+        Ok(CacheMount {
+            host: self
+                .plan
+                .env
+                .store
+                .root()
+                .join("cache")
+                .join("mounts")
+                .join(&hash[..32]),
+            target,
+            readonly: *readonly,
+            locked: *sharing == Sharing::Locked,
+            seed,
+            subpath,
+            mode: *mode,
+            uid: *uid,
+            gid: *gid,
+        })
+    }
+
+    /// Where the step remembers its last run (for change explanations),
+    /// per context, Dockerfile, stage and step.
+    fn run_memo(&self, st: &StageLowering) -> PathBuf {
+        let identity = format!(
+            "{}\0{}\0{}\0{}",
+            self.plan.context.root().display(),
+            self.plan.dockerfile.file,
+            st.label,
+            st.k + 1
+        );
+        self.plan
+            .env
+            .store
+            .root()
+            .join("cache")
+            .join("run-memo")
+            .join(format!(
+                "{}.json",
+                blake3::hash(identity.as_bytes()).to_hex()
+            ))
+    }
+
     /// The vertex a mount's `from=` names: an earlier stage (by name or
     /// index) or an image (from the store, or pulled).
     fn mount_source(&mut self, st: &StageLowering, from: &str, location: &str) -> Result<VertexId> {
@@ -356,6 +330,119 @@ impl Lowering<'_> {
             }
         }
     }
+}
+
+/// The mounts of one RUN step, by kind.
+#[derive(Default)]
+struct RunMounts {
+    tmpfs: Vec<TmpfsMount>,
+    binds: Vec<BindMount>,
+    stage_binds: Vec<StageBind>,
+    caches: Vec<CacheMount>,
+    secrets: Vec<SecretMount>,
+    ssh: Vec<SshMount>,
+}
+
+/// A `type=secret` mount: its id (else the target's last element), where
+/// it appears (a file, an environment variable, or both) and its mode.
+fn secret_mount(
+    kind: &MountKind,
+    spec: &str,
+    absolute: &dyn Fn(&str) -> String,
+) -> std::result::Result<SecretMount, String> {
+    let MountKind::Secret {
+        id,
+        target,
+        env,
+        required,
+        mode,
+        uid,
+        gid,
+    } = kind
+    else {
+        return Err("internal error: not a secret mount".into());
+    };
+    let id = match (id, target) {
+        (Some(id), _) if !id.is_empty() => id.clone(),
+        (_, Some(target)) => target
+            .rsplit('/')
+            .find(|p| !p.is_empty())
+            .unwrap_or_default()
+            .to_owned(),
+        _ => String::new(),
+    };
+    if id.is_empty() {
+        return Err(format!("--mount={spec}: the secret needs an id"));
+    }
+    let target = match (target, env) {
+        (Some(target), _) => Some(absolute(target)),
+        (None, Some(_)) => None,
+        (None, None) => Some(format!("/run/secrets/{id}")),
+    };
+    Ok(SecretMount {
+        id,
+        target,
+        env: env.clone().filter(|e| !e.is_empty()),
+        required: *required,
+        mode: mode.unwrap_or(0o400),
+        uid: uid.unwrap_or(0),
+        gid: gid.unwrap_or(0),
+    })
+}
+
+/// The command's environment: the image's ENV, then the build args in
+/// effect that no ENV of the same name overrides (proxy args are added,
+/// over both, when the step runs, outside its key); and those args.
+fn run_env(st: &StageLowering) -> (Vec<String>, super::args::Scope) {
+    let image_env = st.config.env();
+    let mut env: Vec<String> = image_env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let args = st.args_in_effect();
+    for (name, value) in args.iter() {
+        if !image_env.iter().any(|(k, _)| k == name) {
+            env.push(format!("{name}={value}"));
+        }
+    }
+    (env, args)
+}
+
+/// The history's `created_by`: BuildKit's `RUN |N A=1 B=2 cmd # buildkit`,
+/// naming only this stage's own ARGs.
+fn created_by(st: &StageLowering, run: &Run, argv: &[String]) -> String {
+    let arg_words: Vec<String> = st
+        .args
+        .iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    let shown = match &run.command {
+        CommandLine::Shell(_) => argv.join(" "),
+        CommandLine::Exec(argv) => argv.join(" "),
+    };
+    if arg_words.is_empty() {
+        format!("RUN {shown} # buildkit")
+    } else {
+        format!(
+            "RUN |{} {} {shown} # buildkit",
+            arg_words.len(),
+            arg_words.join(" ")
+        )
+    }
+}
+
+/// The step's text for progress: its first line, and as BuildKit, a
+/// command that is one heredoc summed up after it (`RUN <<EOT (echo
+/// one...)`); quotes stay as written and unset variables as `$NAME`.
+fn step_text(at: &Spanned<Instruction>, run: &Run, only_heredoc: bool) -> String {
+    let mut text = at.source.lines().next().unwrap_or_default().to_owned();
+    if let Some(heredoc) = run.heredocs.first().filter(|_| only_heredoc) {
+        let doc = heredoc.content.trim();
+        let mut lines = doc.lines();
+        text.push_str(&format!(" ({}", lines.next().unwrap_or_default()));
+        if lines.next().is_some() {
+            text.push_str("...");
+        }
+        text.push(')');
+    }
+    text
 }
 
 /// The command's argv through SHELL, heredocs as BuildKit runs them: a
