@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::fs::{self, File};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use buildr_exec::{BindMount, Cancel, Network, Rootfs, Sandbox, SpawnSpec, Stream, TmpfsMount};
@@ -254,169 +254,12 @@ impl Op<State> for RunOp {
             fs::create_dir(path)
                 .map_err(|e| op_error(&self.location, format!("create {}: {e}", path.display())))?;
         }
-        let mut binds = Vec::new();
-        let mut env = with_proxies(&self.env, &self.proxy_env);
-        let mut locks = Vec::new();
-        let fail = |message: String| op_error(&self.location, message);
-        // A `rw` bind from the context writes into a copy dropped after the
-        // step, never into the context.
-        for (n, bind) in self.binds.iter().enumerate() {
-            if bind.readonly {
-                binds.push(bind.clone());
-                continue;
-            }
-            let copy = dir.path().join(format!("context-{n}"));
-            mounts::copy_host_tree(&bind.src, &copy)
-                .map_err(|e| fail(format!("--mount=type=bind,rw: {e}")))?;
-            binds.push(BindMount {
-                src: copy,
-                dst: bind.dst.clone(),
-                readonly: false,
-                subpath: None,
-            });
-        }
-        for (n, bind) in self.stage_binds.iter().enumerate() {
-            let view = Merged::new(&self.env_ctx.store, &input(inputs, bind.input))?;
-            let copy = dir.path().join(format!("bind-{n}"));
-            mounts::copy_out(&view, &bind.source, &copy)
-                .map_err(|e| fail(format!("--mount=type=bind,source={}: {e}", bind.source)))?;
-            binds.push(BindMount {
-                src: copy,
-                dst: PathBuf::from(&bind.target),
-                readonly: bind.readonly,
-                subpath: None,
-            });
-        }
-        for cache in &self.caches {
-            let host = match &cache.seed {
-                None => cache.host.clone(),
-                Some((idx, source)) => {
-                    let state = input(inputs, *idx);
-                    let mut seed = blake3::Hasher::new();
-                    for layer in &state.layers {
-                        seed.update(layer.diff_id.to_string().as_bytes());
-                        seed.update(b"\0");
-                    }
-                    seed.update(source.as_bytes());
-                    let name = format!(
-                        "{}-{}",
-                        cache.host.file_name().unwrap_or_default().to_string_lossy(),
-                        &seed.finalize().to_hex()[..16]
-                    );
-                    cache.host.with_file_name(name)
-                }
-            };
-            let view = match &cache.seed {
-                Some((idx, source)) => Some((
-                    Merged::new(&self.env_ctx.store, &input(inputs, *idx))?,
-                    source.as_str(),
-                )),
-                None => None,
-            };
-            if cache.seed.is_none() {
-                self.env_ctx.caches.use_mount(&self.env_ctx.store, &host);
-            }
-            mounts::ensure_cache_dir(
-                &host,
-                view.as_ref().map(|(view, source)| (view, *source)),
-                cache.mode,
-                (cache.uid, cache.gid),
-            )
-            .map_err(|e| fail(format!("cache mount {}: {e}", cache.target)))?;
-            if cache.locked {
-                let lock_path = host.with_extension("lock");
-                let file = File::create(&lock_path).map_err(|e| {
-                    op_error(&self.location, format!("lock {}: {e}", lock_path.display()))
-                })?;
-                rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).map_err(
-                    |e| op_error(&self.location, format!("lock {}: {e}", lock_path.display())),
-                )?;
-                locks.push(file);
-            }
-            binds.push(BindMount {
-                src: host,
-                dst: PathBuf::from(&cache.target),
-                readonly: cache.readonly,
-                subpath: cache.subpath.as_ref().map(PathBuf::from),
-            });
-        }
-        for (n, secret) in self.secrets.iter().enumerate() {
-            let value = match self.sources.secrets.get(&secret.id) {
-                Some(source) => source
-                    .read()
-                    .map_err(|e| fail(format!("secret {}: {e}", secret.id)))?,
-                None => None,
-            };
-            let Some(value) = value else {
-                if secret.required {
-                    return Err(fail(format!(
-                        "secret {}: not found (it is required: pass --secret id={},src=FILE)",
-                        secret.id, secret.id
-                    )));
-                }
-                continue;
-            };
-            if let Some(var) = &secret.env {
-                let text = String::from_utf8(value.clone())
-                    .ok()
-                    .filter(|v| !v.contains('\0'))
-                    .ok_or_else(|| {
-                        fail(format!(
-                            "secret {}: env={var} needs a value in UTF-8 without NUL bytes",
-                            secret.id
-                        ))
-                    })?;
-                env.retain(|e| !e.starts_with(&format!("{var}=")));
-                env.push(format!("{var}={text}"));
-            }
-            if let Some(target) = &secret.target {
-                let file = mounts::write_secret(
-                    &dir.path().join("secrets"),
-                    &n.to_string(),
-                    &value,
-                    secret,
-                )
-                .map_err(|e| fail(format!("secret {}: {e}", secret.id)))?;
-                binds.push(BindMount {
-                    src: file,
-                    dst: PathBuf::from(target),
-                    readonly: true,
-                    subpath: None,
-                });
-            }
-        }
-        for (n, inline) in self.inline.iter().enumerate() {
-            let file = mounts::write_inline(&dir.path().join("inline"), &n.to_string(), inline)
-                .map_err(|e| fail(format!("{}: {e}", inline.target)))?;
-            binds.push(BindMount {
-                src: file,
-                dst: PathBuf::from(&inline.target),
-                readonly: true,
-                subpath: None,
-            });
-        }
-        let mut relays = Vec::new();
-        for (n, ssh) in self.ssh.iter().enumerate() {
-            let Some(socket) = self.sources.ssh.get(&ssh.id) else {
-                if ssh.required {
-                    return Err(fail(format!(
-                        "ssh agent {} is required but was not given (pass --ssh {}=SOCKET)",
-                        ssh.id, ssh.id
-                    )));
-                }
-                continue;
-            };
-            let path = dir.path().join(format!("ssh-{n}.sock"));
-            let relay = AgentRelay::start(socket, &path, ssh)
-                .map_err(|e| fail(format!("ssh agent {}: {e}", ssh.id)))?;
-            binds.push(BindMount {
-                src: relay.path().to_path_buf(),
-                dst: PathBuf::from(&ssh.target),
-                readonly: false,
-                subpath: None,
-            });
-            relays.push(relay);
-        }
+        let Prepared {
+            binds,
+            env,
+            locks,
+            relays,
+        } = self.prepare(inputs, dir.path())?;
         let mut spec = SpawnSpec {
             rootfs: Rootfs {
                 lowers: merged.layers().to_vec(),
@@ -577,6 +420,219 @@ fn with_proxies(env: &[String], proxies: &[(String, String)]) -> Vec<String> {
             .map(|(name, value)| format!("{name}={value}")),
     );
     out
+}
+
+impl RunOp {
+    /// Everything the sandbox needs besides the rootfs, made in `dir`:
+    /// the binds of every mount, the environment with secrets in it, cache
+    /// locks and ssh agent relays (held until the command ends).
+    fn prepare(&self, inputs: &[State], dir: &Path) -> Result<Prepared, BoxError> {
+        let mut p = Prepared {
+            binds: Vec::new(),
+            env: with_proxies(&self.env, &self.proxy_env),
+            locks: Vec::new(),
+            relays: Vec::new(),
+        };
+        self.bind_copies(inputs, dir, &mut p)?;
+        self.cache_binds(inputs, &mut p)?;
+        self.secret_binds(dir, &mut p)?;
+        self.inline_and_ssh_binds(dir, &mut p)?;
+        Ok(p)
+    }
+
+    fn fail(&self, message: String) -> BoxError {
+        op_error(&self.location, message)
+    }
+
+    /// Context binds (a `rw` one writes into a copy dropped after the
+    /// step, never into the context) and stage binds (always a copy).
+    fn bind_copies(&self, inputs: &[State], dir: &Path, p: &mut Prepared) -> Result<(), BoxError> {
+        let fail = |message: String| self.fail(message);
+        // A `rw` bind from the context writes into a copy dropped after the
+        // step, never into the context.
+        for (n, bind) in self.binds.iter().enumerate() {
+            if bind.readonly {
+                p.binds.push(bind.clone());
+                continue;
+            }
+            let copy = dir.join(format!("context-{n}"));
+            mounts::copy_host_tree(&bind.src, &copy)
+                .map_err(|e| fail(format!("--mount=type=bind,rw: {e}")))?;
+            p.binds.push(BindMount {
+                src: copy,
+                dst: bind.dst.clone(),
+                readonly: false,
+                subpath: None,
+            });
+        }
+        for (n, bind) in self.stage_binds.iter().enumerate() {
+            let view = Merged::new(&self.env_ctx.store, &input(inputs, bind.input))?;
+            let copy = dir.join(format!("bind-{n}"));
+            mounts::copy_out(&view, &bind.source, &copy)
+                .map_err(|e| fail(format!("--mount=type=bind,source={}: {e}", bind.source)))?;
+            p.binds.push(BindMount {
+                src: copy,
+                dst: PathBuf::from(&bind.target),
+                readonly: bind.readonly,
+                subpath: None,
+            });
+        }
+        Ok(())
+    }
+
+    /// Cache mounts: their directories (seeded from a stage when asked,
+    /// locked when `sharing=locked`).
+    fn cache_binds(&self, inputs: &[State], p: &mut Prepared) -> Result<(), BoxError> {
+        let fail = |message: String| self.fail(message);
+        for cache in &self.caches {
+            let host = match &cache.seed {
+                None => cache.host.clone(),
+                Some((idx, source)) => {
+                    let state = input(inputs, *idx);
+                    let mut seed = blake3::Hasher::new();
+                    for layer in &state.layers {
+                        seed.update(layer.diff_id.to_string().as_bytes());
+                        seed.update(b"\0");
+                    }
+                    seed.update(source.as_bytes());
+                    let name = format!(
+                        "{}-{}",
+                        cache.host.file_name().unwrap_or_default().to_string_lossy(),
+                        &seed.finalize().to_hex()[..16]
+                    );
+                    cache.host.with_file_name(name)
+                }
+            };
+            let view = match &cache.seed {
+                Some((idx, source)) => Some((
+                    Merged::new(&self.env_ctx.store, &input(inputs, *idx))?,
+                    source.as_str(),
+                )),
+                None => None,
+            };
+            if cache.seed.is_none() {
+                self.env_ctx.caches.use_mount(&self.env_ctx.store, &host);
+            }
+            mounts::ensure_cache_dir(
+                &host,
+                view.as_ref().map(|(view, source)| (view, *source)),
+                cache.mode,
+                (cache.uid, cache.gid),
+            )
+            .map_err(|e| fail(format!("cache mount {}: {e}", cache.target)))?;
+            if cache.locked {
+                let lock_path = host.with_extension("lock");
+                let file = File::create(&lock_path).map_err(|e| {
+                    op_error(&self.location, format!("lock {}: {e}", lock_path.display()))
+                })?;
+                rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).map_err(
+                    |e| op_error(&self.location, format!("lock {}: {e}", lock_path.display())),
+                )?;
+                p.locks.push(file);
+            }
+            p.binds.push(BindMount {
+                src: host,
+                dst: PathBuf::from(&cache.target),
+                readonly: cache.readonly,
+                subpath: cache.subpath.as_ref().map(PathBuf::from),
+            });
+        }
+        Ok(())
+    }
+
+    /// Secrets as files (bound read-only) and environment variables.
+    fn secret_binds(&self, dir: &Path, p: &mut Prepared) -> Result<(), BoxError> {
+        let fail = |message: String| self.fail(message);
+        for (n, secret) in self.secrets.iter().enumerate() {
+            let value = match self.sources.secrets.get(&secret.id) {
+                Some(source) => source
+                    .read()
+                    .map_err(|e| fail(format!("secret {}: {e}", secret.id)))?,
+                None => None,
+            };
+            let Some(value) = value else {
+                if secret.required {
+                    return Err(fail(format!(
+                        "secret {}: not found (it is required: pass --secret id={},src=FILE)",
+                        secret.id, secret.id
+                    )));
+                }
+                continue;
+            };
+            if let Some(var) = &secret.env {
+                let text = String::from_utf8(value.clone())
+                    .ok()
+                    .filter(|v| !v.contains('\0'))
+                    .ok_or_else(|| {
+                        fail(format!(
+                            "secret {}: env={var} needs a value in UTF-8 without NUL bytes",
+                            secret.id
+                        ))
+                    })?;
+                p.env.retain(|e| !e.starts_with(&format!("{var}=")));
+                p.env.push(format!("{var}={text}"));
+            }
+            if let Some(target) = &secret.target {
+                let file =
+                    mounts::write_secret(&dir.join("secrets"), &n.to_string(), &value, secret)
+                        .map_err(|e| fail(format!("secret {}: {e}", secret.id)))?;
+                p.binds.push(BindMount {
+                    src: file,
+                    dst: PathBuf::from(target),
+                    readonly: true,
+                    subpath: None,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Heredoc files and ssh agent relays.
+    fn inline_and_ssh_binds(&self, dir: &Path, p: &mut Prepared) -> Result<(), BoxError> {
+        let fail = |message: String| self.fail(message);
+        for (n, inline) in self.inline.iter().enumerate() {
+            let file = mounts::write_inline(&dir.join("inline"), &n.to_string(), inline)
+                .map_err(|e| fail(format!("{}: {e}", inline.target)))?;
+            p.binds.push(BindMount {
+                src: file,
+                dst: PathBuf::from(&inline.target),
+                readonly: true,
+                subpath: None,
+            });
+        }
+        for (n, ssh) in self.ssh.iter().enumerate() {
+            let Some(socket) = self.sources.ssh.get(&ssh.id) else {
+                if ssh.required {
+                    return Err(fail(format!(
+                        "ssh agent {} is required but was not given (pass --ssh {}=SOCKET)",
+                        ssh.id, ssh.id
+                    )));
+                }
+                continue;
+            };
+            let path = dir.join(format!("ssh-{n}.sock"));
+            let relay = AgentRelay::start(socket, &path, ssh)
+                .map_err(|e| fail(format!("ssh agent {}: {e}", ssh.id)))?;
+            p.binds.push(BindMount {
+                src: relay.path().to_path_buf(),
+                dst: PathBuf::from(&ssh.target),
+                readonly: false,
+                subpath: None,
+            });
+            p.relays.push(relay);
+        }
+        Ok(())
+    }
+}
+
+/// A RUN step's mounts made ready ([`RunOp::prepare`]).
+struct Prepared {
+    binds: Vec<BindMount>,
+    env: Vec<String>,
+    /// `sharing=locked` caches, held until the command ends.
+    locks: Vec<File>,
+    /// ssh agent relays, serving until the command ends.
+    relays: Vec<AgentRelay>,
 }
 
 #[cfg(test)]
