@@ -196,34 +196,7 @@ impl Sandbox {
         write_state_files(&state_dir, spec)?;
 
         let rootfs = &spec.rootfs;
-        let (root, manifest, scratch) = if direct {
-            (
-                RootSource::Dir(rootfs.upper.clone()),
-                None,
-                rootfs.upper.clone(),
-            )
-        } else if copy {
-            crate::rootfs::clear_dir(&rootfs.work)?;
-            guard.snapshot = Some(rootfs.work.clone());
-            // What an earlier run left in the upper dir is the top layer,
-            // as it would be for overlay.
-            let layers: Vec<PathBuf> = std::iter::once(rootfs.upper.clone())
-                .chain(rootfs.lowers.iter().cloned())
-                .collect();
-            crate::rootfs::populate(&layers, &rootfs.work)?;
-            (
-                RootSource::Dir(rootfs.work.clone()),
-                Some(Manifest::take(&rootfs.work)?),
-                rootfs.work.clone(),
-            )
-        } else {
-            let root = RootSource::Overlay {
-                lowers: rootfs.lowers.clone(),
-                upper: rootfs.upper.clone(),
-                work: rootfs.work.clone(),
-            };
-            (root, None, rootfs.upper.clone())
-        };
+        let (root, manifest, scratch) = root_source(rootfs, direct, copy, &mut guard)?;
         let absent_dirs = absent_mountpoint_dirs(&scratch, spec);
 
         // Without limits the pid namespace alone bounds the tree: killing
@@ -247,41 +220,12 @@ impl Sandbox {
         let mut config_json =
             serde_json::to_vec(&config).map_err(|e| Error::Init(format!("encode config: {e}")))?;
         config_json.push(b'\n');
-        let (config_read, config_write) =
-            nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(sys("create config pipe"))?;
-        let (report_read, report_write) =
-            nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(sys("create report pipe"))?;
-        let mut cmd = Command::new(&self.init_exe);
-        cmd.env_clear()
-            .env(INIT_ENV, "1")
-            .stdin(stdin.map_or_else(Stdio::null, Stdio::from))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        crate::sys::map_fds_on_spawn(
-            &mut cmd,
-            [
-                (config_read.as_raw_fd(), CONFIG_FD),
-                (report_write.as_raw_fd(), REPORT_FD),
-            ],
-            true,
-        );
-        let mut child = cmd.spawn().map_err(io("execute", &self.init_exe))?;
-        drop((config_read, report_write));
-        let stdout = child.stdout.take().map(OwnedFd::from);
-        let stderr = child.stderr.take().map(OwnedFd::from);
-        let pid = child.id();
-        guard.child = Some(child);
-        if let Some(cgroup) = &guard.cgroup {
-            cgroup.add(pid)?;
-        }
-        // A failed write means the init died; its report or exit says why.
-        let mut config_write = Some(std::fs::File::from(config_write));
-        if let Some(pipe) = config_write.as_mut() {
-            let _ = pipe.write_all(&config_json);
-        }
-        if id_maps.is_none() {
-            config_write = None;
-        }
+        let InitPipes {
+            stdout,
+            stderr,
+            report_read,
+            config_write,
+        } = self.spawn_init(&config_json, stdin, id_maps.is_some(), &mut guard)?;
 
         let mut pump = Pump {
             streams: [
@@ -317,24 +261,7 @@ impl Sandbox {
             drop(child);
         }
 
-        let mut created = Vec::new();
-        let mut final_status = None;
-        let mut failure = None;
-        for report in reports {
-            match report {
-                Report::Init { .. } | Report::MapRequest { .. } => {}
-                Report::Started { created: c } => created = c,
-                Report::Failed {
-                    message,
-                    created: c,
-                } => {
-                    created = c;
-                    failure = Some(message);
-                }
-                Report::Exited { code } => final_status = Some(ExitStatus::Code(code)),
-                Report::Signaled { signal } => final_status = Some(ExitStatus::Signal(signal)),
-            }
-        }
+        let (created, final_status, failure) = read_reports(reports);
         let oom_killed = guard.cgroup.as_ref().is_some_and(|c| c.oom_killed());
         let memory_limit = guard.cgroup.as_ref().and_then(|c| c.memory_limit());
         if let Some(mut cgroup) = guard.cgroup.take() {
@@ -377,6 +304,131 @@ impl Sandbox {
             },
         })
     }
+
+    /// Starts the init (this binary re-executed) with the config on one
+    /// pipe and its reports on another, in the cgroup if there is one; the
+    /// config pipe stays open when id maps are still to come.
+    fn spawn_init(
+        &self,
+        config_json: &[u8],
+        stdin: Option<OwnedFd>,
+        maps_follow: bool,
+        guard: &mut RunGuard,
+    ) -> Result<InitPipes> {
+        let (config_read, config_write) =
+            nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(sys("create config pipe"))?;
+        let (report_read, report_write) =
+            nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(sys("create report pipe"))?;
+        let mut cmd = Command::new(&self.init_exe);
+        cmd.env_clear()
+            .env(INIT_ENV, "1")
+            .stdin(stdin.map_or_else(Stdio::null, Stdio::from))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        crate::sys::map_fds_on_spawn(
+            &mut cmd,
+            [
+                (config_read.as_raw_fd(), CONFIG_FD),
+                (report_write.as_raw_fd(), REPORT_FD),
+            ],
+            true,
+        );
+        let mut child = cmd.spawn().map_err(io("execute", &self.init_exe))?;
+        drop((config_read, report_write));
+        let stdout = child.stdout.take().map(OwnedFd::from);
+        let stderr = child.stderr.take().map(OwnedFd::from);
+        let pid = child.id();
+        guard.child = Some(child);
+        if let Some(cgroup) = &guard.cgroup {
+            cgroup.add(pid)?;
+        }
+        // A failed write means the init died; its report or exit says why.
+        let mut config_write = Some(std::fs::File::from(config_write));
+        if let Some(pipe) = config_write.as_mut() {
+            let _ = pipe.write_all(config_json);
+        }
+        if !maps_follow {
+            config_write = None;
+        }
+        Ok(InitPipes {
+            stdout,
+            stderr,
+            report_read,
+            config_write,
+        })
+    }
+}
+
+/// The sandbox's root: the upper dir itself (direct), a copy of the layers
+/// in the work dir with a manifest to diff against later (copy mode), or
+/// an overlay of the layers; and the dir the command's writes land in.
+fn root_source(
+    rootfs: &crate::spec::Rootfs,
+    direct: bool,
+    copy: bool,
+    guard: &mut RunGuard,
+) -> Result<(RootSource, Option<Manifest>, PathBuf)> {
+    Ok(if direct {
+        (
+            RootSource::Dir(rootfs.upper.clone()),
+            None,
+            rootfs.upper.clone(),
+        )
+    } else if copy {
+        crate::rootfs::clear_dir(&rootfs.work)?;
+        guard.snapshot = Some(rootfs.work.clone());
+        // What an earlier run left in the upper dir is the top layer,
+        // as it would be for overlay.
+        let layers: Vec<PathBuf> = std::iter::once(rootfs.upper.clone())
+            .chain(rootfs.lowers.iter().cloned())
+            .collect();
+        crate::rootfs::populate(&layers, &rootfs.work)?;
+        (
+            RootSource::Dir(rootfs.work.clone()),
+            Some(Manifest::take(&rootfs.work)?),
+            rootfs.work.clone(),
+        )
+    } else {
+        let root = RootSource::Overlay {
+            lowers: rootfs.lowers.clone(),
+            upper: rootfs.upper.clone(),
+            work: rootfs.work.clone(),
+        };
+        (root, None, rootfs.upper.clone())
+    })
+}
+
+/// The launcher's ends of a started init's pipes.
+struct InitPipes {
+    stdout: Option<OwnedFd>,
+    stderr: Option<OwnedFd>,
+    report_read: OwnedFd,
+    /// Open while the init waits for its id maps.
+    config_write: Option<std::fs::File>,
+}
+
+/// What the init's reports say: the mountpoints it created, the command's
+/// status, or why setup failed.
+fn read_reports(reports: Vec<Report>) -> (Vec<PathBuf>, Option<ExitStatus>, Option<String>) {
+    let mut created = Vec::new();
+    let mut final_status = None;
+    let mut failure = None;
+    for report in reports {
+        match report {
+            Report::Init { .. } | Report::MapRequest { .. } => {}
+            Report::Started { created: c } => created = c,
+            Report::Failed {
+                message,
+                created: c,
+            } => {
+                created = c;
+                failure = Some(message);
+            }
+            Report::Exited { code } => final_status = Some(ExitStatus::Code(code)),
+            Report::Signaled { signal } => final_status = Some(ExitStatus::Signal(signal)),
+        }
+    }
+    (created, final_status, failure)
 }
 
 /// Moves bytes from the init's pipes to the callback and the report list
