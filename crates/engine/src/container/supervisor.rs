@@ -4,7 +4,7 @@
 //! the control fifo (`signal N`, `stop N MILLIS`), streams output to the
 //! json log (and the caller), and records the exit atomically.
 
-use std::fs::{self, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::AsFd;
 use std::path::PathBuf;
@@ -17,7 +17,8 @@ use nix::sys::signal::{SigSet, Signal};
 use super::health::{Health, HealthStatus, Monitor, Target};
 use super::logs::{DEFAULT_LOG_MAX, LogStream, LogWriter};
 use super::state::{
-    ContainerState, Status, now_nanos, process_start, read_json, supervisor_alive, write_json,
+    ContainerState, Paths, Status, now_nanos, process_start, read_json, supervisor_alive,
+    write_json,
 };
 use super::{Container, Containers};
 use crate::error::{Error, Result};
@@ -71,51 +72,7 @@ impl Containers {
         // Claim the container, its control fifo ready before the state says
         // running: whoever sees "running" can signal it at once (the pipe
         // buffers lines until the control thread reads them).
-        let (fifo, mut quit, started_at) = {
-            let _lock = super::state::lock(&paths.lock())?;
-            let current: ContainerState = read_json(&paths.state())?;
-            if current.status == Status::Running && supervisor_alive(&current) {
-                return Err(Error::ContainerConflict {
-                    container: container.config.id.clone(),
-                    reason: "is already running".into(),
-                });
-            }
-            let _ = fs::remove_file(&control);
-            nix::unistd::mkfifo(&control, nix::sys::stat::Mode::from_bits_truncate(0o600))
-                .map_err(|e| Error::Io {
-                    action: "create control fifo",
-                    path: control.clone(),
-                    source: e.into(),
-                })?;
-            // Read and write: the fifo never reports end-of-file to the loop.
-            let open_error = |source| Error::Io {
-                action: "open control fifo",
-                path: control.clone(),
-                source,
-            };
-            let fifo = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(&control)
-                .map_err(open_error)?;
-            let quit = fifo.try_clone().map_err(open_error)?;
-            let pid = std::process::id();
-            let active_check = container
-                .config
-                .healthcheck
-                .as_ref()
-                .is_some_and(|c| c.probe_argv(&container.config.shell).is_some());
-            let state = ContainerState {
-                status: Status::Running,
-                supervisor_pid: Some(pid),
-                supervisor_start: process_start(pid),
-                started_at: Some(now_nanos()),
-                health: active_check.then(Health::default),
-                ..ContainerState::default()
-            };
-            write_json(&paths.state(), &state)?;
-            (fifo, quit, state.started_at.unwrap_or_default())
-        };
+        let (fifo, mut quit, started_at) = self.claim(&container, &paths)?;
         let control_thread = {
             let cancel = cancel.clone();
             std::thread::spawn(move || control_loop(fifo, &cancel))
@@ -241,47 +198,64 @@ impl Containers {
         let _ = control_thread.join();
         let _ = fs::remove_file(&control);
 
-        let info = match result {
-            Ok(outcome) => ExitInfo {
-                exit_code: if outcome.oom_killed {
-                    137
-                } else {
-                    match outcome.status {
-                        ExitStatus::Code(code) => code,
-                        ExitStatus::Signal(signal) => 128 + signal,
-                    }
-                },
-                oom_killed: outcome.oom_killed,
-                error: None,
-            },
-            Err(e) => {
-                let message = e.to_string();
-                let not_found = message.contains("not found") || message.contains("No such file");
-                ExitInfo {
-                    exit_code: if not_found { 127 } else { 126 },
-                    oom_killed: false,
-                    error: Some(message),
-                }
-            }
-        };
-        let _lock = super::state::lock(&paths.lock())?;
-        let mut state: ContainerState = read_json(&paths.state())?;
-        state.status = Status::Exited;
-        state.exit_code = Some(info.exit_code);
-        state.oom_killed = info.oom_killed;
-        state.error = info.error.clone();
-        state.finished_at = Some(now_nanos());
-        state.supervisor_pid = None;
-        state.supervisor_start = None;
-        state.ports.clear();
-        state.ip = None;
-        state.pid = None;
-        if let Some(health) = &mut state.health {
-            // Docker's: unhealthy once the monitor has stopped.
-            health.status = HealthStatus::Unhealthy;
-        }
-        write_json(&paths.state(), &state)?;
+        let info = exit_info(result);
+        record_exit(&paths, &info)?;
         Ok(info)
+    }
+
+    /// Claims a container for this supervisor: its control fifo made and
+    /// opened (twice: the loop's end and the quit line's), then its state
+    /// set running, under the state lock; refused if another supervisor
+    /// runs it. The fifo is ready before the state says running: whoever
+    /// sees "running" can signal it at once (the pipe buffers lines until
+    /// the control thread reads them). Returns the fifo, its writer and
+    /// the start time.
+    fn claim(&self, container: &Container, paths: &Paths) -> Result<(File, File, i128)> {
+        let control = paths.control();
+        let _lock = super::state::lock(&paths.lock())?;
+        let current: ContainerState = read_json(&paths.state())?;
+        if current.status == Status::Running && supervisor_alive(&current) {
+            return Err(Error::ContainerConflict {
+                container: container.config.id.clone(),
+                reason: "is already running".into(),
+            });
+        }
+        let _ = fs::remove_file(&control);
+        nix::unistd::mkfifo(&control, nix::sys::stat::Mode::from_bits_truncate(0o600)).map_err(
+            |e| Error::Io {
+                action: "create control fifo",
+                path: control.clone(),
+                source: e.into(),
+            },
+        )?;
+        // Read and write: the fifo never reports end-of-file to the loop.
+        let open_error = |source| Error::Io {
+            action: "open control fifo",
+            path: control.clone(),
+            source,
+        };
+        let fifo = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&control)
+            .map_err(open_error)?;
+        let quit = fifo.try_clone().map_err(open_error)?;
+        let pid = std::process::id();
+        let active_check = container
+            .config
+            .healthcheck
+            .as_ref()
+            .is_some_and(|c| c.probe_argv(&container.config.shell).is_some());
+        let state = ContainerState {
+            status: Status::Running,
+            supervisor_pid: Some(pid),
+            supervisor_start: process_start(pid),
+            started_at: Some(now_nanos()),
+            health: active_check.then(Health::default),
+            ..ContainerState::default()
+        };
+        write_json(&paths.state(), &state)?;
+        Ok((fifo, quit, state.started_at.unwrap_or_default()))
     }
 
     /// Attaches a bridge container to the bridge and publishes its ports,
@@ -481,4 +455,56 @@ pub(super) fn proxy_signals(cancel: &Cancel) {
             cancel.send_signal(signal as i32);
         }
     });
+}
+
+/// Docker's exit information for a run: the command's code (137 when the
+/// kernel killed it for memory, 128+N for signal N), or 127/126 when it
+/// could not start.
+fn exit_info(result: Result<buildr_exec::Outcome>) -> ExitInfo {
+    match result {
+        Ok(outcome) => ExitInfo {
+            exit_code: if outcome.oom_killed {
+                137
+            } else {
+                match outcome.status {
+                    ExitStatus::Code(code) => code,
+                    ExitStatus::Signal(signal) => 128 + signal,
+                }
+            },
+            oom_killed: outcome.oom_killed,
+            error: None,
+        },
+        Err(e) => {
+            let message = e.to_string();
+            let not_found = message.contains("not found") || message.contains("No such file");
+            ExitInfo {
+                exit_code: if not_found { 127 } else { 126 },
+                oom_killed: false,
+                error: Some(message),
+            }
+        }
+    }
+}
+
+/// Records the end of a run in the container's state: exited, its code,
+/// no supervisor, pid, address or ports; an active healthcheck ends
+/// unhealthy, as docker's.
+fn record_exit(paths: &Paths, info: &ExitInfo) -> Result<()> {
+    let _lock = super::state::lock(&paths.lock())?;
+    let mut state: ContainerState = read_json(&paths.state())?;
+    state.status = Status::Exited;
+    state.exit_code = Some(info.exit_code);
+    state.oom_killed = info.oom_killed;
+    state.error = info.error.clone();
+    state.finished_at = Some(now_nanos());
+    state.supervisor_pid = None;
+    state.supervisor_start = None;
+    state.ports.clear();
+    state.ip = None;
+    state.pid = None;
+    if let Some(health) = &mut state.health {
+        // Docker's: unhealthy once the monitor has stopped.
+        health.status = HealthStatus::Unhealthy;
+    }
+    write_json(&paths.state(), &state)
 }
