@@ -376,20 +376,15 @@ impl Builder {
             .map_err(|err| err.in_dockerfile(&dockerfile, &text))
     }
 
-    /// [`Builder::build`] once the context is open and the Dockerfile parsed.
-    fn build_parsed(
+    /// The network RUN steps join: the default one is one isolated
+    /// user-mode network (slirp4netns) set up once per build and joined by
+    /// every RUN step, so it costs no per-step latency; it starts only when
+    /// a RUN step actually runs (a fully cached build starts no helper) and
+    /// is torn down when the returned holder drops.
+    fn run_network(
         &self,
-        store: Store,
-        images: Images,
-        platform: String,
-        context: BuildContext,
         dockerfile: &buildr_parser::Dockerfile,
-    ) -> Result<BuildResult> {
-        // The default network is one isolated user-mode network (slirp4netns)
-        // set up once per build and joined by every RUN step, so it costs no
-        // per-step latency; it starts only when a RUN step actually runs (a
-        // fully cached build starts no helper) and is torn down when
-        // `build_network` drops.
+    ) -> Result<(Option<buildr_exec::BuildNetwork>, buildr_exec::Network)> {
         let build_network = match self.network {
             // Made even without a RUN instruction in the file: a base
             // image's ONBUILD RUN needs it too. Without slirp4netns, only
@@ -418,6 +413,88 @@ impl Builder {
                 });
             }
         };
+        Ok((build_network, network))
+    }
+
+    /// Solves the lowered graph. A cache hit whose layers turned out
+    /// unusable when a step needed them (a blob gone or not what its entry
+    /// says) makes the build run again without the caches, on what is
+    /// verified and local by now: a cache never fails a build.
+    fn solve(
+        &self,
+        cache: Arc<BuildCache>,
+        lowered: &crate::lower::Lowered,
+        imports: &Imports,
+        seen: &cache_io::Seen,
+    ) -> Result<buildr_solver::Solution<crate::ops::State>> {
+        let jobs = self
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN));
+        let mut solver = Solver::new(cache).jobs(jobs);
+        if let Some(events) = &self.events {
+            solver = solver.events(events.clone());
+        }
+        if let Some(cancel) = &self.cancel {
+            solver = solver.cancel_token(cancel.clone());
+        }
+        Ok(match solver.solve(&lowered.graph, &[lowered.target]) {
+            // A cache hit whose layers turned out unusable when a step
+            // needed them (a blob gone or not what its entry says): the
+            // build runs again without the caches, on what is verified
+            // and local by now. A cache never fails a build.
+            Err(buildr_solver::Error::Backend {
+                action: "prepare",
+                source,
+                ..
+            }) if !imports.is_empty() => {
+                imports.abandon(&format!(
+                    "a cache hit could not be used ({}); building without the caches",
+                    crate::error::error_chain(&*source)
+                ));
+                seen.clear();
+                solver
+                    .solve(&lowered.graph, &[lowered.target])
+                    .map_err(located)?
+            }
+            other => other.map_err(located)?,
+        })
+    }
+
+    /// Writes every `--cache-to`; a failed one with `ignore-error=true` is a
+    /// warning.
+    fn export_caches(
+        &self,
+        store: &Store,
+        seen: &cache_io::Seen,
+        chain: &std::collections::HashSet<buildr_cache::CacheKey>,
+        imports: &Imports,
+        warnings: &mut Vec<String>,
+    ) -> Result<Vec<CacheExportReport>> {
+        let mut cache_exports = Vec::new();
+        for export in &self.cache_to {
+            match cache_io::export(store, export, seen, chain, imports) {
+                Ok(report) => cache_exports.push(report),
+                Err(e) if export.ignore_error => {
+                    let warning = format!("cache export failed (ignore-error=true): {e}");
+                    tracing::debug!("{warning}");
+                    warnings.push(warning);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(cache_exports)
+    }
+
+    /// [`Builder::build`] once the context is open and the Dockerfile parsed.
+    fn build_parsed(
+        &self,
+        store: Store,
+        images: Images,
+        platform: String,
+        context: BuildContext,
+        dockerfile: &buildr_parser::Dockerfile,
+    ) -> Result<BuildResult> {
+        let (_build_network, network) = self.run_network(dockerfile)?;
         let _lease = store.lease()?;
         // Blobs, snapshots and records of this build skip their fsyncs; one
         // `syncfs` before the tags makes them durable (the rule is in
@@ -473,37 +550,7 @@ impl Builder {
             .imports(Arc::clone(&imports));
         let seen = cache.seen();
         let cache_key_salt = cache.clone();
-        let jobs = self
-            .jobs
-            .unwrap_or_else(|| std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN));
-        let mut solver = Solver::new(Arc::new(cache)).jobs(jobs);
-        if let Some(events) = &self.events {
-            solver = solver.events(events.clone());
-        }
-        if let Some(cancel) = &self.cancel {
-            solver = solver.cancel_token(cancel.clone());
-        }
-        let solution = match solver.solve(&lowered.graph, &[lowered.target]) {
-            // A cache hit whose layers turned out unusable when a step
-            // needed them (a blob gone or not what its entry says): the
-            // build runs again without the caches, on what is verified
-            // and local by now. A cache never fails a build.
-            Err(buildr_solver::Error::Backend {
-                action: "prepare",
-                source,
-                ..
-            }) if !imports.is_empty() => {
-                imports.abandon(&format!(
-                    "a cache hit could not be used ({}); building without the caches",
-                    crate::error::error_chain(&*source)
-                ));
-                seen.clear();
-                solver
-                    .solve(&lowered.graph, &[lowered.target])
-                    .map_err(located)?
-            }
-            other => other.map_err(located)?,
-        };
+        let solution = self.solve(Arc::new(cache), &lowered, &imports, &seen)?;
         let state = solution
             .output(lowered.target)
             .cloned()
@@ -549,18 +596,7 @@ impl Builder {
         let _ = context.save();
         let mut warnings = lowered.warnings;
         warnings.extend(imports.take_warnings());
-        let mut cache_exports = Vec::new();
-        for export in &self.cache_to {
-            match cache_io::export(&store, export, &seen, &chain, &imports) {
-                Ok(report) => cache_exports.push(report),
-                Err(e) if export.ignore_error => {
-                    let warning = format!("cache export failed (ignore-error=true): {e}");
-                    tracing::debug!("{warning}");
-                    warnings.push(warning);
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        let cache_exports = self.export_caches(&store, &seen, &chain, &imports, &mut warnings)?;
         let steps = solution
             .reports()
             .iter()
