@@ -69,14 +69,17 @@ fn user(test: &str) -> Option<&'static User> {
             String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
         };
         let home = PathBuf::from(format!("/home/{USER}"));
-        // The user's own copy of the binary: the build tree may not be
-        // readable by others.
-        let dir = PathBuf::from(format!("/tmp/buildr-rootless-bin-{}", std::process::id()));
+        // The user's own copy of the binary (the build tree may not be
+        // readable by others), one path for every run: renamed into place,
+        // so a holder still running the last copy keeps its own inode.
+        let dir = PathBuf::from("/tmp/buildr-rootless-bin");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         let bin = dir.join("buildr");
-        std::fs::copy(env!("CARGO_BIN_EXE_buildr"), &bin).unwrap();
-        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let tmp = dir.join(format!("buildr.{}", std::process::id()));
+        std::fs::copy(env!("CARGO_BIN_EXE_buildr"), &tmp).unwrap();
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::rename(&tmp, &bin).unwrap();
         let user = User {
             uid: id("-u"),
             gid: id("-g"),
