@@ -271,93 +271,29 @@ impl RegistryClient {
         desc: &Descriptor,
         opts: &PushOptions,
     ) -> Result<Outcome> {
-        let emit = |p: Progress| {
-            if let Some(f) = &opts.progress {
-                f(&p);
-            }
-        };
         let digest = desc.digest;
         let scopes = [push_scope(&repo.name)];
         let head_url = repo.url(&format!("blobs/{digest}"));
         let resp = self.request(repo, &scopes, Method::Head, &head_url, &[], &ReqBody::Empty)?;
         if resp.status == 200 {
-            emit(Progress::BlobSkipped {
-                digest,
-                why: SkipReason::Exists,
-            });
+            emit(
+                opts,
+                Progress::BlobSkipped {
+                    digest,
+                    why: SkipReason::Exists,
+                },
+            );
             self.remember_blob(&repo.host, digest, &repo.name);
             return Ok(Outcome::Exists);
         }
-
-        // Mount sources: known to this client, then the caller's.
-        let mut sources: Vec<String> = Vec::new();
-        if let Some(r) = self.known_repo(&repo.host, &digest) {
-            sources.push(r);
-        }
-        sources.extend(opts.mount_from.iter().cloned());
-        sources.retain(|s| *s != repo.name);
-        sources.dedup();
-        let mut location = None;
-        for from in &sources {
-            let url = repo.url(&format!(
-                "blobs/uploads/?mount={}&from={}",
-                encode(&digest.to_string()),
-                encode(from)
-            ));
-            let scopes = [push_scope(&repo.name), pull_scope(from)];
-            let resp = self.request(
-                repo,
-                &scopes,
-                Method::Post,
-                &url,
-                &[("content-length", "0".into())],
-                &ReqBody::Empty,
-            )?;
-            match resp.status {
-                201 => {
-                    emit(Progress::BlobSkipped {
-                        digest,
-                        why: SkipReason::Mounted,
-                    });
-                    self.remember_blob(&repo.host, digest, &repo.name);
-                    return Ok(Outcome::Mounted);
-                }
-                202 => {
-                    // Not mountable: the registry opened an upload instead.
-                    location = Some(upload_location(&resp.url, resp.header("location"))?);
-                    break;
-                }
-                _ => {
-                    tracing::debug!(from, status = resp.status, "mount refused");
-                }
-            }
-        }
+        let location = match self.try_mount(repo, digest, opts)? {
+            Mounting::Mounted => return Ok(Outcome::Mounted),
+            Mounting::Upload(location) => Some(location),
+            Mounting::Refused => None,
+        };
         // Only now is the blob read: a blob the store does not hold
         // (left remote by a cached build) may have been mounted above.
-        let present = store.has_blob(&digest).map_err(|source| Error::Store {
-            what: format!("find blob {digest} to push"),
-            source,
-        })?;
-        if !present && let Some(fetch) = &opts.fetch_missing {
-            fetch(desc).map_err(|reason| Error::Protocol {
-                url: repo.url(&format!("blobs/{digest}")),
-                reason: format!("blob {digest} is not in the store: {reason}"),
-            })?;
-        }
-        let size = store.blob_size(&digest).map_err(|source| Error::Store {
-            what: format!("find blob {digest} to push"),
-            source,
-        })?;
-        if size != desc.size {
-            return Err(Error::Verify {
-                digest,
-                url: store.root().display().to_string(),
-                reason: format!(
-                    "stored blob is {size} bytes, the descriptor says {}",
-                    desc.size
-                ),
-            });
-        }
+        let size = local_blob(store, repo, desc, opts)?;
         let location = match location {
             Some(l) => l,
             None => {
@@ -376,8 +312,78 @@ impl RegistryClient {
                 upload_location(&resp.url, resp.header("location"))?
             }
         };
+        emit(opts, Progress::BlobStart { digest, size });
+        self.upload(store, repo, digest, size, location, opts)?;
+        self.remember_blob(&repo.host, digest, &repo.name);
+        emit(opts, Progress::BlobDone { digest });
+        Ok(Outcome::Uploaded)
+    }
 
-        emit(Progress::BlobStart { digest, size });
+    /// Cross-repository mounts: from repositories this client saw the blob
+    /// in, then the caller's; the first that works, or the upload a
+    /// registry opened instead.
+    fn try_mount(&self, repo: &Repo, digest: Digest, opts: &PushOptions) -> Result<Mounting> {
+        let mut sources: Vec<String> = Vec::new();
+        if let Some(r) = self.known_repo(&repo.host, &digest) {
+            sources.push(r);
+        }
+        sources.extend(opts.mount_from.iter().cloned());
+        sources.retain(|s| *s != repo.name);
+        sources.dedup();
+        for from in &sources {
+            let url = repo.url(&format!(
+                "blobs/uploads/?mount={}&from={}",
+                encode(&digest.to_string()),
+                encode(from)
+            ));
+            let scopes = [push_scope(&repo.name), pull_scope(from)];
+            let resp = self.request(
+                repo,
+                &scopes,
+                Method::Post,
+                &url,
+                &[("content-length", "0".into())],
+                &ReqBody::Empty,
+            )?;
+            match resp.status {
+                201 => {
+                    emit(
+                        opts,
+                        Progress::BlobSkipped {
+                            digest,
+                            why: SkipReason::Mounted,
+                        },
+                    );
+                    self.remember_blob(&repo.host, digest, &repo.name);
+                    return Ok(Mounting::Mounted);
+                }
+                202 => {
+                    // Not mountable: the registry opened an upload instead.
+                    return Ok(Mounting::Upload(upload_location(
+                        &resp.url,
+                        resp.header("location"),
+                    )?));
+                }
+                _ => {
+                    tracing::debug!(from, status = resp.status, "mount refused");
+                }
+            }
+        }
+        Ok(Mounting::Refused)
+    }
+
+    /// Sends the blob to an open upload: one PUT up to
+    /// `monolithic_max`, else PATCHed chunks and a closing PUT.
+    fn upload(
+        &self,
+        store: &Store,
+        repo: &Repo,
+        digest: Digest,
+        size: u64,
+        location: String,
+        opts: &PushOptions,
+    ) -> Result<()> {
+        let scopes = [push_scope(&repo.name)];
         let open_range = |start: u64, len: u64| -> Result<Box<dyn Read + Send>> {
             if start == 0 && len == size {
                 // The whole blob: read through the store's verifying reader.
@@ -395,81 +401,112 @@ impl RegistryClient {
                 .map_err(|e| Error::io("seek in blob", store.root(), e))?;
             Ok(Box::new(f.take(len)))
         };
-
-        let final_location = if size <= opts.monolithic_max {
-            let open = || open_range(0, size);
-            let url = with_query(
-                &location,
-                &format!("digest={}", encode(&digest.to_string())),
-            );
+        let put = |location: &str, body: &ReqBody<'_>| -> Result<()> {
+            let url = with_query(location, &format!("digest={}", encode(&digest.to_string())));
             let resp = self.request(
                 repo,
                 &scopes,
                 Method::Put,
                 &url,
                 &[("content-type", "application/octet-stream".into())],
+                body,
+            )?;
+            if resp.status != 201 {
+                return Err(resp.into_status_error(Method::Put));
+            }
+            Ok(())
+        };
+        if size <= opts.monolithic_max {
+            let open = || open_range(0, size);
+            return put(
+                &location,
                 &ReqBody::Reader {
                     len: size,
                     open: &open,
                 },
-            )?;
-            if resp.status != 201 {
-                return Err(resp.into_status_error(Method::Put));
-            }
-            None
-        } else {
-            let chunk = opts.chunk_size.max(1);
-            let mut location = location;
-            let mut offset = 0;
-            while offset < size {
-                let len = chunk.min(size - offset);
-                let start = offset;
-                let open = move || open_range(start, len);
-                let resp = self.request(
-                    repo,
-                    &scopes,
-                    Method::Patch,
-                    &location,
-                    &[
-                        ("content-type", "application/octet-stream".into()),
-                        ("content-range", format!("{}-{}", start, start + len - 1)),
-                    ],
-                    &ReqBody::Reader { len, open: &open },
-                )?;
-                if resp.status != 202 {
-                    return Err(resp.into_status_error(Method::Patch));
-                }
-                location = upload_location(&resp.url, resp.header("location"))?;
-                offset += len;
-                emit(Progress::BlobBytes {
-                    digest,
-                    done: offset,
-                    total: size,
-                });
-            }
-            Some(location)
-        };
-        if let Some(location) = final_location {
-            let url = with_query(
-                &location,
-                &format!("digest={}", encode(&digest.to_string())),
             );
+        }
+        let chunk = opts.chunk_size.max(1);
+        let mut location = location;
+        let mut offset = 0;
+        while offset < size {
+            let len = chunk.min(size - offset);
+            let start = offset;
+            let open = move || open_range(start, len);
             let resp = self.request(
                 repo,
                 &scopes,
-                Method::Put,
-                &url,
-                &[("content-type", "application/octet-stream".into())],
-                &ReqBody::Bytes(&[]),
+                Method::Patch,
+                &location,
+                &[
+                    ("content-type", "application/octet-stream".into()),
+                    ("content-range", format!("{}-{}", start, start + len - 1)),
+                ],
+                &ReqBody::Reader { len, open: &open },
             )?;
-            if resp.status != 201 {
-                return Err(resp.into_status_error(Method::Put));
+            if resp.status != 202 {
+                return Err(resp.into_status_error(Method::Patch));
             }
+            location = upload_location(&resp.url, resp.header("location"))?;
+            offset += len;
+            emit(
+                opts,
+                Progress::BlobBytes {
+                    digest,
+                    done: offset,
+                    total: size,
+                },
+            );
         }
-        self.remember_blob(&repo.host, digest, &repo.name);
-        emit(Progress::BlobDone { digest });
-        Ok(Outcome::Uploaded)
+        put(&location, &ReqBody::Bytes(&[]))
     }
+}
+
+/// What a mount attempt came to.
+enum Mounting {
+    Mounted,
+    /// The registry opened an upload instead, at this location.
+    Upload(String),
+    Refused,
+}
+
+/// Reports `progress` to the caller's callback, if any.
+fn emit(opts: &PushOptions, progress: Progress) {
+    if let Some(f) = &opts.progress {
+        f(&progress);
+    }
+}
+
+/// The blob's size in the store, fetched first if the store does not hold
+/// it and the caller can fetch it; refused if it is not what the
+/// descriptor says.
+fn local_blob(store: &Store, repo: &Repo, desc: &Descriptor, opts: &PushOptions) -> Result<u64> {
+    let digest = desc.digest;
+    let present = store.has_blob(&digest).map_err(|source| Error::Store {
+        what: format!("find blob {digest} to push"),
+        source,
+    })?;
+    if !present && let Some(fetch) = &opts.fetch_missing {
+        fetch(desc).map_err(|reason| Error::Protocol {
+            url: repo.url(&format!("blobs/{digest}")),
+            reason: format!("blob {digest} is not in the store: {reason}"),
+        })?;
+    }
+    let size = store.blob_size(&digest).map_err(|source| Error::Store {
+        what: format!("find blob {digest} to push"),
+        source,
+    })?;
+    if size != desc.size {
+        return Err(Error::Verify {
+            digest,
+            url: store.root().display().to_string(),
+            reason: format!(
+                "stored blob is {size} bytes, the descriptor says {}",
+                desc.size
+            ),
+        });
+    }
+    Ok(size)
 }
 
 enum Outcome {
