@@ -472,36 +472,8 @@ impl Containers {
         let env = create::environment(&image, options)?;
         let image_config = image.config.config.clone().unwrap_or_default();
         let healthcheck = health::resolve(image_config.healthcheck.as_ref(), &options.health)?;
-        let mut labels = image_config.labels.clone().unwrap_or_default();
-        for label in &options.labels {
-            let (key, value) = label.split_once('=').unwrap_or((label, ""));
-            if key.is_empty() {
-                return Err(Error::ContainerOption {
-                    message: format!("invalid label {label:?}: expected KEY=VALUE"),
-                });
-            }
-            labels.insert(key.to_owned(), value.to_owned());
-        }
-        let mut requests = Vec::new();
-        for spec in &options.volumes {
-            requests.push(create::parse_volume_flag(spec)?);
-        }
-        for spec in &options.mounts {
-            requests.push(create::parse_mount_flag(spec)?);
-        }
-        // The image's VOLUMEs not covered by a mount become anonymous volumes.
-        for path in image_config.volumes.iter().flat_map(|v| v.keys()) {
-            let Ok(destination) = create::parse_volume_flag(path).map(|r| r.destination()) else {
-                continue;
-            };
-            if !requests.iter().any(|r| r.destination() == destination) {
-                requests.push(MountRequest::Volume {
-                    name: None,
-                    destination,
-                    readonly: false,
-                });
-            }
-        }
+        let labels = labels(&image_config, options)?;
+        let requests = mount_requests(&image_config, options)?;
         let stop_signal = match &image_config.stop_signal {
             Some(sig) => parse_signal(sig)?,
             None => libc_sigterm(),
@@ -519,74 +491,9 @@ impl Containers {
         let id = random_hex(32)?;
 
         let _names = state::lock(&self.dir.join(".lock"))?;
-        let name = match &options.name {
-            Some(name) => {
-                let name = name.strip_prefix('/').unwrap_or(name);
-                if !valid_container_name(name) {
-                    return Err(Error::ContainerOption {
-                        message: format!(
-                            "invalid container name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
-                        ),
-                    });
-                }
-                if let Some(other) = self.all()?.into_iter().find(|c| c.config.name == name) {
-                    return Err(Error::ContainerConflict {
-                        container: name.to_owned(),
-                        reason: format!(
-                            "the name is already in use by container {}; remove it or use another name",
-                            other.config.id
-                        ),
-                    });
-                }
-                name.to_owned()
-            }
-            None => format!("buildr_{}", &id[..10]),
-        };
+        let name = self.claim_name(options.name.as_deref(), &id)?;
 
-        let mut binds = Vec::new();
-        let mut volumes = Vec::new();
-        let mut tmpfs = Vec::new();
-        for request in requests {
-            match request {
-                MountRequest::Bind(bind) => {
-                    if !bind.src.exists() {
-                        // `-v /host/path:/dst` creates a missing host directory, as docker does.
-                        fs::create_dir_all(&bind.src).map_err(|source| Error::Io {
-                            action: "create bind source",
-                            path: bind.src.clone(),
-                            source,
-                        })?;
-                    }
-                    binds.push(bind);
-                }
-                MountRequest::Volume {
-                    name,
-                    destination,
-                    readonly,
-                } => {
-                    let anonymous = name.is_none();
-                    let name = match name {
-                        Some(name) => name,
-                        None => random_hex(32)?,
-                    };
-                    let volume = self.volumes.create(&name, anonymous)?;
-                    create::populate_volume(
-                        self.store(),
-                        &image,
-                        &snapshots,
-                        &destination,
-                        &volume.mountpoint,
-                    )?;
-                    volumes.push(VolumeMount {
-                        name,
-                        destination,
-                        readonly,
-                        anonymous,
-                    });
-                }
-                MountRequest::Tmpfs(t) => tmpfs.push(t),
-            }
-        }
+        let (binds, volumes, tmpfs) = self.make_mounts(requests, &image, &snapshots)?;
 
         let config = ContainerConfig {
             id: id.clone(),
@@ -622,6 +529,97 @@ impl Containers {
             open_stdin: options.interactive,
             shell: image_config.shell.clone().unwrap_or_default(),
         };
+        let state = self.persist(&id, &config)?;
+        Ok(Container { config, state })
+    }
+
+    /// The container's name: the one asked for (checked, and free among
+    /// this store's containers; the caller holds the names lock), else
+    /// `buildr_` and the id's start.
+    fn claim_name(&self, name: Option<&str>, id: &str) -> Result<String> {
+        Ok(match name {
+            Some(name) => {
+                let name = name.strip_prefix('/').unwrap_or(name);
+                if !valid_container_name(name) {
+                    return Err(Error::ContainerOption {
+                        message: format!(
+                            "invalid container name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                        ),
+                    });
+                }
+                if let Some(other) = self.all()?.into_iter().find(|c| c.config.name == name) {
+                    return Err(Error::ContainerConflict {
+                        container: name.to_owned(),
+                        reason: format!(
+                            "the name is already in use by container {}; remove it or use another name",
+                            other.config.id
+                        ),
+                    });
+                }
+                name.to_owned()
+            }
+            None => format!("buildr_{}", &id[..10.min(id.len())]),
+        })
+    }
+
+    /// The mounts made real: missing bind sources created (as docker
+    /// does), volumes created and filled from the image on first use.
+    fn make_mounts(
+        &self,
+        requests: Vec<MountRequest>,
+        image: &crate::image::Image,
+        snapshots: &[buildr_cache::SnapshotId],
+    ) -> Result<(Vec<BindMount>, Vec<VolumeMount>, Vec<TmpfsMount>)> {
+        let mut binds = Vec::new();
+        let mut volumes = Vec::new();
+        let mut tmpfs = Vec::new();
+        for request in requests {
+            match request {
+                MountRequest::Bind(bind) => {
+                    if !bind.src.exists() {
+                        // `-v /host/path:/dst` creates a missing host directory, as docker does.
+                        fs::create_dir_all(&bind.src).map_err(|source| Error::Io {
+                            action: "create bind source",
+                            path: bind.src.clone(),
+                            source,
+                        })?;
+                    }
+                    binds.push(bind);
+                }
+                MountRequest::Volume {
+                    name,
+                    destination,
+                    readonly,
+                } => {
+                    let anonymous = name.is_none();
+                    let name = match name {
+                        Some(name) => name,
+                        None => random_hex(32)?,
+                    };
+                    let volume = self.volumes.create(&name, anonymous)?;
+                    create::populate_volume(
+                        self.store(),
+                        image,
+                        snapshots,
+                        &destination,
+                        &volume.mountpoint,
+                    )?;
+                    volumes.push(VolumeMount {
+                        name,
+                        destination,
+                        readonly,
+                        anonymous,
+                    });
+                }
+                MountRequest::Tmpfs(t) => tmpfs.push(t),
+            }
+        }
+        Ok((binds, volumes, tmpfs))
+    }
+
+    /// Writes the container's directory (config, state, upper and work
+    /// dirs) under a temporary name and renames it into place.
+    fn persist(&self, id: &str, config: &ContainerConfig) -> Result<ContainerState> {
         let tmp = self.dir.join(format!(".tmp-{id}"));
         let io = |action: &'static str, path: &Path| {
             let path = path.to_owned();
@@ -638,10 +636,57 @@ impl Containers {
         write_json(&tmp_paths.config(), &config)?;
         let state = ContainerState::default();
         write_json(&tmp_paths.state(), &state)?;
-        let final_dir = self.paths(&id).dir;
+        let final_dir = self.paths(id).dir;
         fs::rename(&tmp, &final_dir).map_err(io("rename into place", &final_dir))?;
-        Ok(Container { config, state })
+        Ok(state)
     }
+}
+
+/// The image's labels with `--label KEY=VALUE` over them.
+fn labels(
+    image_config: &buildr_oci::ContainerConfig,
+    options: &CreateOptions,
+) -> Result<std::collections::BTreeMap<String, String>> {
+    let mut labels = image_config.labels.clone().unwrap_or_default();
+    for label in &options.labels {
+        let (key, value) = label.split_once('=').unwrap_or((label, ""));
+        if key.is_empty() {
+            return Err(Error::ContainerOption {
+                message: format!("invalid label {label:?}: expected KEY=VALUE"),
+            });
+        }
+        labels.insert(key.to_owned(), value.to_owned());
+    }
+    Ok(labels)
+}
+
+/// `-v` and `--mount` requests, then the image's VOLUMEs no request
+/// covers, as anonymous volumes.
+fn mount_requests(
+    image_config: &buildr_oci::ContainerConfig,
+    options: &CreateOptions,
+) -> Result<Vec<MountRequest>> {
+    let mut requests = Vec::new();
+    for spec in &options.volumes {
+        requests.push(create::parse_volume_flag(spec)?);
+    }
+    for spec in &options.mounts {
+        requests.push(create::parse_mount_flag(spec)?);
+    }
+    // The image's VOLUMEs not covered by a mount become anonymous volumes.
+    for path in image_config.volumes.iter().flat_map(|v| v.keys()) {
+        let Ok(destination) = create::parse_volume_flag(path).map(|r| r.destination()) else {
+            continue;
+        };
+        if !requests.iter().any(|r| r.destination() == destination) {
+            requests.push(MountRequest::Volume {
+                name: None,
+                destination,
+                readonly: false,
+            });
+        }
+    }
+    Ok(requests)
 }
 
 #[cfg(test)]
