@@ -32,61 +32,18 @@ impl Lowering<'_> {
             message,
         };
         let word = |w: &str| expand(&self.lexer, w, env, dockerfile, at);
-        let mut paths = Vec::new();
-        let mut inline = Vec::new();
-        for source in &copy.sources {
-            match source {
-                CopySource::Path(path) => {
-                    let path = word(path)?;
-                    if is_add
-                        && (path.starts_with("git@")
-                            || path.ends_with(".git")
-                            || path.contains(".git#"))
-                    {
-                        return Err(fail(format!(
-                            "ADD {path}: git sources are not supported yet (no git client)"
-                        )));
-                    }
-                    paths.push(path);
-                }
-                CopySource::Inline {
-                    name,
-                    content,
-                    expand: do_expand,
-                } => {
-                    // As BuildKit: quotes are content, `\` escapes whatever
-                    // the escape directive says.
-                    let content = if *do_expand {
-                        buildr_parser::Lexer::new('\\')
-                            .skip_process_quotes(true)
-                            .process_word(content, &env)
-                            .map(|r| r.value)
-                            .map_err(|e| fail(format!("{keyword} <<{name}: {e}")))?
-                    } else {
-                        content.clone()
-                    };
-                    inline.push((name.clone(), content));
-                }
-            }
-        }
+        let (paths, inline) =
+            copy_sources(copy, is_add, keyword, env, &word).map_err(|e| match e {
+                SourceError::Build(e) => e,
+                SourceError::Message(message) => fail(message),
+            })?;
         if !paths.is_empty() && !inline.is_empty() {
             return Err(fail(format!(
                 "{keyword}: mixing heredoc and path sources is not supported yet"
             )));
         }
         let raw_dest = word(&copy.dest)?;
-        // As BuildKit, several sources need no `/` here: each is copied on
-        // its own, into the destination when it is a directory by then.
-        let dest_is_dir = raw_dest.ends_with('/')
-            || raw_dest == "."
-            || raw_dest.ends_with("/.")
-            || (raw_dest.is_empty());
-        let dest = if raw_dest.starts_with('/') {
-            raw_dest.clone()
-        } else {
-            format!("{}/{raw_dest}", st.config.workdir())
-        };
-        let dest = format!("/{}", clean_relative(&dest));
+        let (dest, dest_is_dir) = copy_dest(&raw_dest, &st.config.workdir());
         let chown = copy
             .chown
             .as_deref()
@@ -106,14 +63,7 @@ impl Lowering<'_> {
         // path requires no chmod).
         let link = copy.link && chmod.is_none();
         if link && let Some(chown) = &chown {
-            let named = chown
-                .split(':')
-                .find(|part| *part != "root" && part.parse::<u32>().is_err());
-            if let Some(name) = named {
-                return Err(fail(format!(
-                    "{keyword} --link --chown={chown}: {name:?} is a name; with --link only numeric ids (or root) are supported, since the stage's /etc/passwd is not read"
-                )));
-            }
+            check_link_chown(keyword, chown).map_err(fail)?;
         }
         let mut inputs = if link { Vec::new() } else { vec![st.vertex] };
         let urls = paths.iter().filter(|p| is_url(p)).count();
@@ -145,21 +95,7 @@ impl Lowering<'_> {
         } else {
             Source::Context(Arc::clone(&self.plan.context))
         };
-        let mut shown = String::new();
-        if copy.parents {
-            shown.push_str("--parents ");
-        }
-        if let Some(chown) = &chown {
-            shown.push_str(&format!("--chown={chown} "));
-        }
-        if let Some(mode) = copy.chmod.as_deref() {
-            shown.push_str(&format!("--chmod={mode} "));
-        }
-        let names: Vec<String> = match &source {
-            Source::Inline(files) => files.iter().map(|(n, _)| n.clone()).collect(),
-            _ => paths.clone(),
-        };
-        let created_by = format!("{keyword} {shown}{} {raw_dest} # buildkit", names.join(" "));
+        let created_by = created_by(keyword, copy, chown.as_deref(), &source, &paths, &raw_dest);
         let op = CopyOp {
             name: st.title(&self.lexer, &at.source),
             location: location.clone(),
@@ -206,4 +142,123 @@ impl Lowering<'_> {
 /// A source BuildKit fetches over HTTP (`ADD` only; `COPY` refuses it).
 fn is_url(path: &str) -> bool {
     path.starts_with("http://") || path.starts_with("https://")
+}
+
+/// Why a source could not be taken: an expansion error (located by its
+/// word) or a message for the instruction's location.
+enum SourceError {
+    Build(Error),
+    Message(String),
+}
+
+/// Path sources (expanded) and heredoc files (name, content).
+type Sources = (Vec<String>, Vec<(String, String)>);
+
+/// The sources of a COPY or ADD: paths (expanded; no git sources) or
+/// heredoc files (their content expanded when the heredoc says so, with
+/// quotes as content, as BuildKit).
+fn copy_sources(
+    copy: &CopyLike,
+    is_add: bool,
+    keyword: &str,
+    env: &[(String, String)],
+    word: &dyn Fn(&str) -> Result<String>,
+) -> std::result::Result<Sources, SourceError> {
+    let mut paths = Vec::new();
+    let mut inline = Vec::new();
+    for source in &copy.sources {
+        match source {
+            CopySource::Path(path) => {
+                let path = word(path).map_err(SourceError::Build)?;
+                if is_add
+                    && (path.starts_with("git@")
+                        || path.ends_with(".git")
+                        || path.contains(".git#"))
+                {
+                    return Err(SourceError::Message(format!(
+                        "ADD {path}: git sources are not supported yet (no git client)"
+                    )));
+                }
+                paths.push(path);
+            }
+            CopySource::Inline {
+                name,
+                content,
+                expand: do_expand,
+            } => {
+                // As BuildKit: quotes are content, `\` escapes whatever
+                // the escape directive says.
+                let content = if *do_expand {
+                    buildr_parser::Lexer::new('\\')
+                        .skip_process_quotes(true)
+                        .process_word(content, &env)
+                        .map(|r| r.value)
+                        .map_err(|e| SourceError::Message(format!("{keyword} <<{name}: {e}")))?
+                } else {
+                    content.clone()
+                };
+                inline.push((name.clone(), content));
+            }
+        }
+    }
+    Ok((paths, inline))
+}
+
+/// The destination, absolute (under the workdir when relative) and
+/// cleaned, and whether it names a directory. As BuildKit, several
+/// sources need no `/` here: each is copied on its own, into the
+/// destination when it is a directory by then.
+fn copy_dest(raw_dest: &str, workdir: &str) -> (String, bool) {
+    let dest_is_dir = raw_dest.ends_with('/')
+        || raw_dest == "."
+        || raw_dest.ends_with("/.")
+        || (raw_dest.is_empty());
+    let dest = if raw_dest.starts_with('/') {
+        raw_dest.to_owned()
+    } else {
+        format!("{workdir}/{raw_dest}")
+    };
+    let dest = format!("/{}", clean_relative(&dest));
+    (dest, dest_is_dir)
+}
+
+/// `--link --chown` takes numeric ids (or root) only: the stage's
+/// /etc/passwd is not read.
+fn check_link_chown(keyword: &str, chown: &str) -> std::result::Result<(), String> {
+    let named = chown
+        .split(':')
+        .find(|part| *part != "root" && part.parse::<u32>().is_err());
+    if let Some(name) = named {
+        return Err(format!(
+            "{keyword} --link --chown={chown}: {name:?} is a name; with --link only numeric ids (or root) are supported, since the stage's /etc/passwd is not read"
+        ));
+    }
+    Ok(())
+}
+
+/// The history's `created_by`: `COPY [--parents] [--chown=..] [--chmod=..]
+/// SOURCES DEST # buildkit`, heredoc names for heredoc sources.
+fn created_by(
+    keyword: &str,
+    copy: &CopyLike,
+    chown: Option<&str>,
+    source: &Source,
+    paths: &[String],
+    raw_dest: &str,
+) -> String {
+    let mut shown = String::new();
+    if copy.parents {
+        shown.push_str("--parents ");
+    }
+    if let Some(chown) = chown {
+        shown.push_str(&format!("--chown={chown} "));
+    }
+    if let Some(mode) = copy.chmod.as_deref() {
+        shown.push_str(&format!("--chmod={mode} "));
+    }
+    let names: Vec<String> = match &source {
+        Source::Inline(files) => files.iter().map(|(n, _)| n.clone()).collect(),
+        _ => paths.to_vec(),
+    };
+    format!("{keyword} {shown}{} {raw_dest} # buildkit", names.join(" "))
 }
