@@ -110,49 +110,14 @@ pub(crate) fn build(ast: Ast) -> std::result::Result<Dockerfile, ParseError> {
             }
             continue;
         };
-        let once_slot = match &instruction {
-            Instruction::Cmd(_) => Some(0),
-            Instruction::Entrypoint(_) => Some(1),
-            Instruction::Healthcheck(_) => Some(2),
-            _ => None,
-        };
-        if let Some(slot) = once_slot {
-            if let Some(earlier) = used_once[slot] {
-                warnings.push((
-                    Rule::MultipleInstructionsDisallowed,
-                    lint::multiple_instructions(earlier, &req.upper),
-                ));
-            }
-            used_once[slot] = Some(node.span.start);
-        }
-        match &instruction {
-            Instruction::Env(pairs) | Instruction::Label(pairs)
-                if pairs.iter().any(|p| p.legacy) =>
-            {
-                warnings.push((
-                    Rule::LegacyKeyValueFormat,
-                    lint::legacy_key_value(node.span.start, &req.upper),
-                ));
-            }
-            Instruction::Maintainer(_) => {
-                warnings.push((
-                    Rule::MaintainerDeprecated,
-                    lint::maintainer(node.span.start),
-                ));
-            }
-            Instruction::Shell(_) => has_shell = true,
-            Instruction::Cmd(CommandLine::Shell(cmd))
-            | Instruction::Entrypoint(CommandLine::Shell(cmd))
-                if !has_shell =>
-            {
-                let hint = config::json_hint(std::slice::from_ref(cmd));
-                warnings.push((
-                    Rule::JsonArgsRecommended,
-                    lint::json_args(node.span.start, &req.upper, &hint),
-                ));
-            }
-            _ => {}
-        }
+        stage_lints(
+            &instruction,
+            node.span.start,
+            &req,
+            &mut has_shell,
+            &mut used_once,
+            &mut warnings,
+        );
         keywords.push((req.written, node.span.start));
         stage.instructions.push(Spanned {
             value: instruction,
@@ -224,6 +189,58 @@ pub(crate) fn build(ast: Ast) -> std::result::Result<Dockerfile, ParseError> {
         stages,
         warnings: all_warnings,
     })
+}
+
+/// The lint rules one instruction of a stage can break: CMD, ENTRYPOINT
+/// or HEALTHCHECK given twice, legacy `KEY value` ENV and LABEL,
+/// MAINTAINER, shell-form CMD and ENTRYPOINT without a SHELL (per stage:
+/// `has_shell`, `used_once` are reset at each FROM).
+fn stage_lints(
+    instruction: &Instruction,
+    pos: Pos,
+    req: &Req<'_>,
+    has_shell: &mut bool,
+    used_once: &mut [Option<Pos>; 3],
+    warnings: &mut Vec<(Rule, Problem)>,
+) {
+    let once_slot = match instruction {
+        Instruction::Cmd(_) => Some(0),
+        Instruction::Entrypoint(_) => Some(1),
+        Instruction::Healthcheck(_) => Some(2),
+        _ => None,
+    };
+    if let Some(slot) = once_slot {
+        if let Some(earlier) = used_once[slot] {
+            warnings.push((
+                Rule::MultipleInstructionsDisallowed,
+                lint::multiple_instructions(earlier, &req.upper),
+            ));
+        }
+        used_once[slot] = Some(pos);
+    }
+    match instruction {
+        Instruction::Env(pairs) | Instruction::Label(pairs) if pairs.iter().any(|p| p.legacy) => {
+            warnings.push((
+                Rule::LegacyKeyValueFormat,
+                lint::legacy_key_value(pos, &req.upper),
+            ));
+        }
+        Instruction::Maintainer(_) => {
+            warnings.push((Rule::MaintainerDeprecated, lint::maintainer(pos)));
+        }
+        Instruction::Shell(_) => *has_shell = true,
+        Instruction::Cmd(CommandLine::Shell(cmd))
+        | Instruction::Entrypoint(CommandLine::Shell(cmd))
+            if !*has_shell =>
+        {
+            let hint = config::json_hint(std::slice::from_ref(cmd));
+            warnings.push((
+                Rule::JsonArgsRecommended,
+                lint::json_args(pos, &req.upper, &hint),
+            ));
+        }
+        _ => {}
+    }
 }
 
 /// Duplicate stage names (error) and the FROM lint rules.
