@@ -29,7 +29,60 @@ pub fn run(cli: &Cli, args: &BuildArgs) -> anyhow::Result<ExitCode> {
         Some(root) => root.clone(),
         None => buildr::default_root()?,
     };
-    let mut builder = Builder::new(&root).pull(args.pull);
+    let mut builder = configure(Builder::new(&root), args)?;
+    let mode = Mode::choose(args.quiet, &args.progress);
+    let (tx, rx) = mpsc::channel();
+    builder = builder.progress(tx);
+    let interrupted = cancel.clone();
+    let render = std::thread::spawn(move || progress::render(mode, &rx, &interrupted));
+    let result = builder.cancel_token(cancel).build();
+    let _ = render.join();
+    // From here on (push, output), SIGINT and SIGTERM act as usual again.
+    let _ = signal_set().thread_unblock();
+    let signal = caught.load(Ordering::SeqCst);
+    if signal != 0 {
+        // The build was cancelled and cleaned up; exit as a shell would
+        // report the signal.
+        eprintln!("buildr: build interrupted by signal {signal}");
+        return Ok(ExitCode::from(128u8.saturating_add(signal as u8)));
+    }
+    let result = match result {
+        Ok(result) => result,
+        Err(err) => {
+            // BuildKit's source block (`Dockerfile:2`, the instruction's
+            // lines marked `>>>`) above the error, as `docker build` prints
+            // it (in every mode: the error itself is plain text too).
+            if let Some(source_map) = err.source_map() {
+                eprint!("{source_map}");
+            }
+            return Err(err.into());
+        }
+    };
+    let mut stderr = std::io::stderr().lock();
+    for warning in &result.warnings {
+        writeln!(stderr, "WARNING: {warning}")?;
+    }
+    if let Some(path) = &args.iidfile {
+        std::fs::write(path, result.image_id.to_string())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    report(&result, args.quiet, mode, &mut stderr)?;
+    if args.push {
+        if result.tags.is_empty() {
+            bail!("--push needs at least one -t NAME:TAG");
+        }
+        drop(stderr);
+        for tag in &result.tags {
+            super::push::push(cli, tag, args.quiet)
+                .with_context(|| format!("the build succeeded but pushing {tag} failed"))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The build the flags ask for.
+fn configure(builder: Builder, args: &BuildArgs) -> anyhow::Result<Builder> {
+    let mut builder = builder.pull(args.pull);
     builder = if args.context == "-" {
         if args.file.as_deref().is_some_and(|f| f.as_os_str() == "-") {
             bail!("the context and the Dockerfile cannot both come from stdin");
@@ -108,43 +161,18 @@ pub fn run(cli: &Cli, args: &BuildArgs) -> anyhow::Result<ExitCode> {
     if let Some(jobs) = args.jobs {
         builder = builder.jobs(jobs);
     }
-    let mode = Mode::choose(args.quiet, &args.progress);
-    let (tx, rx) = mpsc::channel();
-    builder = builder.progress(tx);
-    let interrupted = cancel.clone();
-    let render = std::thread::spawn(move || progress::render(mode, &rx, &interrupted));
-    let result = builder.cancel_token(cancel).build();
-    let _ = render.join();
-    // From here on (push, output), SIGINT and SIGTERM act as usual again.
-    let _ = signal_set().thread_unblock();
-    let signal = caught.load(Ordering::SeqCst);
-    if signal != 0 {
-        // The build was cancelled and cleaned up; exit as a shell would
-        // report the signal.
-        eprintln!("buildr: build interrupted by signal {signal}");
-        return Ok(ExitCode::from(128u8.saturating_add(signal as u8)));
-    }
-    let result = match result {
-        Ok(result) => result,
-        Err(err) => {
-            // BuildKit's source block (`Dockerfile:2`, the instruction's
-            // lines marked `>>>`) above the error, as `docker build` prints
-            // it (in every mode: the error itself is plain text too).
-            if let Some(source_map) = err.source_map() {
-                eprint!("{source_map}");
-            }
-            return Err(err.into());
-        }
-    };
-    let mut stderr = std::io::stderr().lock();
-    for warning in &result.warnings {
-        writeln!(stderr, "WARNING: {warning}")?;
-    }
-    if let Some(path) = &args.iidfile {
-        std::fs::write(path, result.image_id.to_string())
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    if args.quiet {
+    Ok(builder)
+}
+
+/// What a finished build prints: its id (`-q`), the json `done` event, or
+/// the cache exports, image id and tags as BuildKit's last lines.
+fn report(
+    result: &buildr::build::BuildResult,
+    quiet: bool,
+    mode: Mode,
+    stderr: &mut impl Write,
+) -> anyhow::Result<()> {
+    if quiet {
         println!("{}", result.image_id);
     } else {
         match mode {
@@ -176,17 +204,7 @@ pub fn run(cli: &Cli, args: &BuildArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    if args.push {
-        if result.tags.is_empty() {
-            bail!("--push needs at least one -t NAME:TAG");
-        }
-        drop(stderr);
-        for tag in &result.tags {
-            super::push::push(cli, tag, args.quiet)
-                .with_context(|| format!("the build succeeded but pushing {tag} failed"))?;
-        }
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// Blocks SIGINT and SIGTERM here (and so in every thread spawned later)
