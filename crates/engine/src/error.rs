@@ -195,6 +195,19 @@ impl From<buildr_exec::Error> for Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// The error for a failed `action` on `path`, for `map_err`.
+pub(crate) fn io_at(
+    action: &'static str,
+    path: &std::path::Path,
+) -> impl FnOnce(std::io::Error) -> Error {
+    let path = path.to_owned();
+    move |source| Error::Io {
+        action,
+        path,
+        source,
+    }
+}
+
 /// The error and its sources on one line: "failed to pull x: manifest unknown".
 pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();

@@ -19,11 +19,10 @@
 //! the host.
 
 use std::ffi::CString;
-use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::io::Read;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use nix::fcntl::OFlag;
@@ -34,12 +33,11 @@ use nix::unistd::ForkResult;
 use serde::{Deserialize, Serialize};
 
 use crate::cancel::Cancel;
-use crate::error::{Error, Result, io, sys};
+use crate::error::{Error, Result};
 use crate::init::{
-    CONFIG_FD, INIT_ENV, REPORT_FD, Report, Res, ctx, exec_command, find_program, forwarded,
-    id_mapped, open_protocol, report,
+    Report, Res, ctx, exec_command, find_program, forwarded, id_mapped, open_protocol, report,
 };
-use crate::launch::{Pump, RunGuard, Sandbox};
+use crate::launch::{InitPipes, Pump, RunGuard, Sandbox};
 use crate::outcome::{ExitStatus, Outcome, Stream, Timings};
 use crate::spec::ExecSpec;
 
@@ -98,37 +96,19 @@ impl Sandbox {
         let mut config_json =
             serde_json::to_vec(&config).map_err(|e| Error::Init(format!("encode config: {e}")))?;
         config_json.push(b'\n');
-        let (config_read, config_write) =
-            nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(sys("create config pipe"))?;
-        let (report_read, report_write) =
-            nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(sys("create report pipe"))?;
-        let mut cmd = Command::new(&self.init_exe);
-        cmd.env_clear()
-            .env(INIT_ENV, ENTER_MODE)
-            .stdin(stdin.map_or_else(Stdio::null, Stdio::from))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        crate::sys::map_fds_on_spawn(
-            &mut cmd,
-            [
-                (config_read.as_raw_fd(), CONFIG_FD),
-                (report_write.as_raw_fd(), REPORT_FD),
-            ],
-            true,
-        );
         let mut guard = RunGuard {
             child: None,
             cgroup: None,
             state_dir: Default::default(),
             snapshot: None,
         };
-        let mut child = cmd.spawn().map_err(io("execute", &self.init_exe))?;
-        drop((config_read, report_write));
-        let stdout = child.stdout.take().map(OwnedFd::from);
-        let stderr = child.stderr.take().map(OwnedFd::from);
-        guard.child = Some(child);
-        // A failed write means E died; its report or exit says why.
-        let _ = std::fs::File::from(config_write).write_all(&config_json);
+        // A failed config write means E died; its report or exit says why.
+        let InitPipes {
+            stdout,
+            stderr,
+            report_read,
+            ..
+        } = self.spawn_init(ENTER_MODE, &config_json, stdin, false, &mut guard)?;
 
         let mut pump = Pump {
             streams: [

@@ -75,3 +75,14 @@ pub(crate) fn sys(op: impl Into<String>) -> impl FnOnce(nix::Error) -> Error {
         source: errno.into(),
     }
 }
+
+/// `err` and its sources, joined with `: `.
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    text
+}

@@ -44,14 +44,14 @@ impl Default for Sandbox {
 /// removed on every run: a disk would cost milliseconds), else the temp dir.
 /// For an ordinary user (rootless, inside its namespace or not) the user's
 /// private runtime directory ([`crate::rootless::user_runtime_dir`]), never
-/// a directory shared with root or other users; the temp dir if even that
-/// cannot be made (the error comes when something is created in it).
+/// a directory shared with root or other users; when that cannot be had
+/// (someone else planted it), a fresh private directory of this process's
+/// (what it makes is then not shared with the user's other commands; the
+/// CLI refuses to start in that case, with the reason, before it gets here).
 pub fn default_state_root() -> PathBuf {
     use nix::sys::statfs::{TMPFS_MAGIC, statfs};
     if crate::rootless::is_rootless() {
-        return crate::rootless::user_runtime_dir().unwrap_or_else(|_| {
-            std::env::temp_dir().join(format!("buildr-{}", crate::rootless::host_uid()))
-        });
+        return crate::rootless::user_runtime_dir().unwrap_or_else(|_| private_fallback());
     }
     let candidates = std::env::var_os("XDG_RUNTIME_DIR")
         .map(PathBuf::from)
@@ -64,6 +64,22 @@ pub fn default_state_root() -> PathBuf {
         }
     }
     std::env::temp_dir()
+}
+
+/// A private directory made once per process, for [`default_state_root`]
+/// when the user's runtime directory is unusable: never a guessable path
+/// another user could have planted.
+fn private_fallback() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let template = std::env::temp_dir().join("buildr-run-XXXXXX");
+        // mkdtemp makes it 0700 and fails rather than reuse a name; if even
+        // that fails, a path in procfs that nothing can be created under,
+        // so whatever needs it fails by name instead of using a stray dir.
+        nix::unistd::mkdtemp(&template)
+            .unwrap_or_else(|_| PathBuf::from("/proc/self/buildr-no-runtime-dir"))
+    })
+    .clone()
 }
 
 static RUN_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -225,7 +241,7 @@ impl Sandbox {
             stderr,
             report_read,
             config_write,
-        } = self.spawn_init(&config_json, stdin, id_maps.is_some(), &mut guard)?;
+        } = self.spawn_init("1", &config_json, stdin, id_maps.is_some(), &mut guard)?;
 
         let mut pump = Pump {
             streams: [
@@ -305,11 +321,13 @@ impl Sandbox {
         })
     }
 
-    /// Starts the init (this binary re-executed) with the config on one
-    /// pipe and its reports on another, in the cgroup if there is one; the
+    /// Starts the init (this binary re-executed in `mode`: a sandbox's
+    /// init, or `exec`'s entering process) with the config on one pipe and
+    /// its reports on another, in the guard's cgroup if there is one; the
     /// config pipe stays open when id maps are still to come.
-    fn spawn_init(
+    pub(crate) fn spawn_init(
         &self,
+        mode: &str,
         config_json: &[u8],
         stdin: Option<OwnedFd>,
         maps_follow: bool,
@@ -321,7 +339,7 @@ impl Sandbox {
             nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(sys("create report pipe"))?;
         let mut cmd = Command::new(&self.init_exe);
         cmd.env_clear()
-            .env(INIT_ENV, "1")
+            .env(INIT_ENV, mode)
             .stdin(stdin.map_or_else(Stdio::null, Stdio::from))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -343,18 +361,13 @@ impl Sandbox {
             cgroup.add(pid)?;
         }
         // A failed write means the init died; its report or exit says why.
-        let mut config_write = Some(std::fs::File::from(config_write));
-        if let Some(pipe) = config_write.as_mut() {
-            let _ = pipe.write_all(config_json);
-        }
-        if !maps_follow {
-            config_write = None;
-        }
+        let mut config_write = std::fs::File::from(config_write);
+        let _ = config_write.write_all(config_json);
         Ok(InitPipes {
             stdout,
             stderr,
             report_read,
-            config_write,
+            config_write: maps_follow.then_some(config_write),
         })
     }
 }
@@ -399,12 +412,12 @@ fn root_source(
 }
 
 /// The launcher's ends of a started init's pipes.
-struct InitPipes {
-    stdout: Option<OwnedFd>,
-    stderr: Option<OwnedFd>,
-    report_read: OwnedFd,
+pub(crate) struct InitPipes {
+    pub(crate) stdout: Option<OwnedFd>,
+    pub(crate) stderr: Option<OwnedFd>,
+    pub(crate) report_read: OwnedFd,
     /// Open while the init waits for its id maps.
-    config_write: Option<std::fs::File>,
+    pub(crate) config_write: Option<std::fs::File>,
 }
 
 /// What the init's reports say: the mountpoints it created, the command's

@@ -419,12 +419,7 @@ pub(crate) fn run_holder() -> std::result::Result<i32, String> {
     let network = match crate::net::BuildNetwork::new() {
         Ok(network) => network,
         Err(e) => {
-            let mut why = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                why.push_str(&format!(": {s}"));
-                source = s.source();
-            }
+            let mut why = crate::error::error_chain(&e);
             if why.contains("/dev/net/tun") {
                 why.push_str(
                     " (user-mode networking needs /dev/net/tun open to this user: mode 0666, as Debian's udev rules set it, or an ACL such as `setfacl -m u:USER:rw /dev/net/tun`)",

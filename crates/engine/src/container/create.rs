@@ -12,7 +12,7 @@ use buildr_exec::{BindMount, Limits, TmpfsMount};
 use super::state::NetworkMode;
 use super::volume::valid_name;
 use super::*;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, io_at};
 use crate::image::Image;
 use crate::ops::merged::Merged;
 use crate::ops::{Layer, StateData};
@@ -415,27 +415,19 @@ pub(crate) fn populate_volume(
 }
 
 fn copy_children(view: &Merged, path: &str, dest: &Path) -> Result<()> {
-    let io = |action: &'static str, path: &Path| {
-        let path = path.to_owned();
-        move |source| Error::Io {
-            action,
-            path,
-            source,
-        }
-    };
     for (name, found) in view.list(path)? {
         let target = dest.join(&name);
         let kind = found.meta.file_type();
         if kind.is_dir() {
-            fs::create_dir(&target).map_err(io("create", &target))?;
+            fs::create_dir(&target).map_err(io_at("create", &target))?;
             copy_children(view, &format!("{path}/{name}"), &target)?;
             set_owner_and_mode(&target, &found.meta)?;
         } else if kind.is_file() {
-            fs::copy(&found.host, &target).map_err(io("copy into volume", &target))?;
+            fs::copy(&found.host, &target).map_err(io_at("copy into volume", &target))?;
             set_owner_and_mode(&target, &found.meta)?;
         } else if kind.is_symlink() {
-            let link = fs::read_link(&found.host).map_err(io("read link", &found.host))?;
-            std::os::unix::fs::symlink(&link, &target).map_err(io("create symlink", &target))?;
+            let link = fs::read_link(&found.host).map_err(io_at("read link", &found.host))?;
+            std::os::unix::fs::symlink(&link, &target).map_err(io_at("create symlink", &target))?;
             let _ =
                 std::os::unix::fs::lchown(&target, Some(found.meta.uid()), Some(found.meta.gid()));
         }
@@ -621,23 +613,15 @@ impl Containers {
     /// dirs) under a temporary name and renames it into place.
     fn persist(&self, id: &str, config: &ContainerConfig) -> Result<ContainerState> {
         let tmp = self.dir.join(format!(".tmp-{id}"));
-        let io = |action: &'static str, path: &Path| {
-            let path = path.to_owned();
-            move |source| Error::Io {
-                action,
-                path,
-                source,
-            }
-        };
         let tmp_paths = Paths { dir: tmp.clone() };
         for dir in [tmp_paths.dir.clone(), tmp_paths.upper(), tmp_paths.work()] {
-            fs::create_dir_all(&dir).map_err(io("create", &dir))?;
+            fs::create_dir_all(&dir).map_err(io_at("create", &dir))?;
         }
         write_json(&tmp_paths.config(), &config)?;
         let state = ContainerState::default();
         write_json(&tmp_paths.state(), &state)?;
         let final_dir = self.paths(id).dir;
-        fs::rename(&tmp, &final_dir).map_err(io("rename into place", &final_dir))?;
+        fs::rename(&tmp, &final_dir).map_err(io_at("rename into place", &final_dir))?;
         Ok(state)
     }
 }

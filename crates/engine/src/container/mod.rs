@@ -190,21 +190,11 @@ impl Containers {
         let _lock = state::lock(&paths.lock())?;
         let mut state: ContainerState = read_json(&paths.state())?;
         if state.status == Status::Running && !supervisor_alive(&state) {
-            state.status = Status::Exited;
-            state.exit_code = Some(EXIT_SUPERVISOR_DIED);
-            state.finished_at = Some(now_nanos());
-            state.error = Some(format!(
+            let why = format!(
                 "supervisor (pid {}) died without recording an exit",
                 state.supervisor_pid.unwrap_or(0)
-            ));
-            state.supervisor_pid = None;
-            state.supervisor_start = None;
-            state.ports.clear();
-            state.ip = None;
-            state.pid = None;
-            if let Some(health) = &mut state.health {
-                health.status = HealthStatus::Unhealthy;
-            }
+            );
+            state.mark_exited(EXIT_SUPERVISOR_DIED, Some(why));
             write_json(&paths.state(), &state)?;
             // What the dead supervisor's sandbox left on the tmpfs.
             let _ = fs::remove_dir_all(run_dir(&container.config.id));

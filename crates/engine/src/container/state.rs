@@ -20,7 +20,7 @@ use buildr_exec::{BindMount, Limits, TmpfsMount};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, io_at};
 
 pub(crate) const CONFIG_FILE: &str = "config.json";
 pub(crate) const STATE_FILE: &str = "state.json";
@@ -169,6 +169,27 @@ pub struct ContainerState {
     pub health: Option<super::health::Health>,
 }
 
+impl ContainerState {
+    /// The state of a run that ended with `exit_code` (and `error`, when it
+    /// ended abnormally): exited now, no supervisor, pid, address or
+    /// ports; an active healthcheck ends unhealthy, as docker's once its
+    /// monitor has stopped.
+    pub(crate) fn mark_exited(&mut self, exit_code: i32, error: Option<String>) {
+        self.status = Status::Exited;
+        self.exit_code = Some(exit_code);
+        self.error = error;
+        self.finished_at = Some(now_nanos());
+        self.supervisor_pid = None;
+        self.supervisor_start = None;
+        self.ports.clear();
+        self.ip = None;
+        self.pid = None;
+        if let Some(health) = &mut self.health {
+            health.status = super::health::HealthStatus::Unhealthy;
+        }
+    }
+}
+
 /// Now, in nanoseconds since the epoch.
 pub(crate) fn now_nanos() -> i128 {
     SystemTime::now()
@@ -200,26 +221,20 @@ pub(crate) fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
 /// directory, fsync, rename, fsync of the directory.
 pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let io = |action: &'static str, path: &Path| {
-        let path = path.to_owned();
-        move |source| Error::Io {
-            action,
-            path,
-            source,
-        }
-    };
     let mut tmp = tempfile::Builder::new()
         .prefix(".tmp-")
         .tempfile_in(dir)
-        .map_err(io("create temp file in", dir))?;
+        .map_err(io_at("create temp file in", dir))?;
     let bytes = serde_json::to_vec_pretty(value).map_err(|e| Error::ContainerState {
         path: path.to_owned(),
         reason: format!("encode: {e}"),
     })?;
-    tmp.write_all(&bytes).map_err(io("write", tmp.path()))?;
-    tmp.as_file().sync_all().map_err(io("fsync", tmp.path()))?;
+    tmp.write_all(&bytes).map_err(io_at("write", tmp.path()))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(io_at("fsync", tmp.path()))?;
     tmp.persist(path)
-        .map_err(|e| io("rename into place", path)(e.error))?;
+        .map_err(|e| io_at("rename into place", path)(e.error))?;
     if let Ok(dir) = File::open(dir) {
         let _ = dir.sync_all();
     }

@@ -14,7 +14,7 @@ use buildr_cache::SnapshotId;
 use buildr_exec::{BindMount, Cancel, ExitStatus, Network, Rootfs, Sandbox, SpawnSpec, Stream};
 use nix::sys::signal::{SigSet, Signal};
 
-use super::health::{Health, HealthStatus, Monitor, Target};
+use super::health::{Health, Monitor, Target};
 use super::logs::{DEFAULT_LOG_MAX, LogStream, LogWriter};
 use super::state::{
     ContainerState, Paths, Status, now_nanos, process_start, read_json, supervisor_alive,
@@ -492,19 +492,7 @@ fn exit_info(result: Result<buildr_exec::Outcome>) -> ExitInfo {
 fn record_exit(paths: &Paths, info: &ExitInfo) -> Result<()> {
     let _lock = super::state::lock(&paths.lock())?;
     let mut state: ContainerState = read_json(&paths.state())?;
-    state.status = Status::Exited;
-    state.exit_code = Some(info.exit_code);
+    state.mark_exited(info.exit_code, info.error.clone());
     state.oom_killed = info.oom_killed;
-    state.error = info.error.clone();
-    state.finished_at = Some(now_nanos());
-    state.supervisor_pid = None;
-    state.supervisor_start = None;
-    state.ports.clear();
-    state.ip = None;
-    state.pid = None;
-    if let Some(health) = &mut state.health {
-        // Docker's: unhealthy once the monitor has stopped.
-        health.status = HealthStatus::Unhealthy;
-    }
     write_json(&paths.state(), &state)
 }

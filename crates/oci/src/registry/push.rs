@@ -297,15 +297,7 @@ impl RegistryClient {
         let location = match location {
             Some(l) => l,
             None => {
-                let url = repo.url("blobs/uploads/");
-                let resp = self.request(
-                    repo,
-                    &scopes,
-                    Method::Post,
-                    &url,
-                    &[("content-length", "0".into())],
-                    &ReqBody::Empty,
-                )?;
+                let resp = self.post_empty(repo, &scopes, &repo.url("blobs/uploads/"))?;
                 if resp.status != 202 {
                     return Err(resp.into_status_error(Method::Post));
                 }
@@ -317,6 +309,23 @@ impl RegistryClient {
         self.remember_blob(&repo.host, digest, &repo.name);
         emit(opts, Progress::BlobDone { digest });
         Ok(Outcome::Uploaded)
+    }
+
+    /// A POST with no body: opening an upload, or asking for a mount.
+    fn post_empty(
+        &self,
+        repo: &Repo,
+        scopes: &[String],
+        url: &str,
+    ) -> Result<super::transport::Response> {
+        self.request(
+            repo,
+            scopes,
+            Method::Post,
+            url,
+            &[("content-length", "0".into())],
+            &ReqBody::Empty,
+        )
     }
 
     /// Cross-repository mounts: from repositories this client saw the blob
@@ -337,14 +346,7 @@ impl RegistryClient {
                 encode(from)
             ));
             let scopes = [push_scope(&repo.name), pull_scope(from)];
-            let resp = self.request(
-                repo,
-                &scopes,
-                Method::Post,
-                &url,
-                &[("content-length", "0".into())],
-                &ReqBody::Empty,
-            )?;
+            let resp = self.post_empty(repo, &scopes, &url)?;
             match resp.status {
                 201 => {
                     emit(
