@@ -20,27 +20,12 @@ use buildr::container::AttachOptions;
 use buildr::container::CreateOptions;
 use buildr::container::LogOptions;
 use buildr::image::ImportOptions;
+use buildr_testkit::prereq::{need_root, need_tool};
 
 fn main() -> ExitCode {
     buildr::init_main_if_requested();
-    let ci = std::env::var("CI").as_deref() == Ok("true");
-    let root_user = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    let missing = if !root_user {
-        Some("needs root")
-    } else if !Path::new("/bin/busybox").exists() {
-        Some("needs /bin/busybox")
-    } else {
-        None
-    };
-    if let Some(what) = missing {
-        if ci {
-            eprintln!("container_library: prerequisite missing under CI=true: {what}");
-            return ExitCode::FAILURE;
-        }
-        eprintln!("\n!!! SKIPPING container_library: {what} !!!\n");
+    let test = "container_library";
+    if !(need_root(test) && need_tool(test, "/bin/busybox")) {
         return ExitCode::SUCCESS;
     }
     let tests: [(&str, Case); 3] = [

@@ -7,36 +7,20 @@
 
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use buildr_exec::{
     Cancel, Error, ExecSpec, ExitStatus, Limits, Outcome, Rootfs, Sandbox, SpawnSpec, Stream,
 };
+use buildr_testkit::prereq::{need_root, need_tool};
 
 const INIT: &str = env!("CARGO_BIN_EXE_buildr-sandbox");
 const DOCKER_CAP_HEX: &str = "00000000a80425fb";
 
 fn prerequisites(test: &str) -> bool {
-    let mut missing = Vec::new();
-    if !nix::unistd::geteuid().is_root() {
-        missing.push("root");
-    }
-    if !Path::new("/bin/busybox").exists() {
-        missing.push("/bin/busybox (scripts/install-deps.sh)");
-    }
-    if missing.is_empty() {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!(
-            "{test}: CI=true and prerequisites are missing: {}",
-            missing.join(", ")
-        );
-    }
-    eprintln!("!!! SKIPPING {test}: missing {} !!!", missing.join(", "));
-    false
+    need_root(test) && need_tool(test, "/bin/busybox")
 }
 
 struct Fixture {

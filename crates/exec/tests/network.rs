@@ -22,6 +22,7 @@ use buildr_exec::{
     BridgeConfig, BridgeNetwork, BuildNetwork, Cancel, NetNs, Network, Outcome, PortMapping,
     PortProxy, Protocol, Rootfs, Sandbox, SpawnSpec, Stream,
 };
+use buildr_testkit::prereq::{is_root, missing, need_tools};
 
 const INIT: &str = env!("CARGO_BIN_EXE_buildr-sandbox");
 
@@ -30,37 +31,12 @@ const INIT: &str = env!("CARGO_BIN_EXE_buildr-sandbox");
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn prerequisites(tools: &[&str]) -> Option<MutexGuard<'static, ()>> {
-    let mut missing = Vec::new();
-    if !nix::unistd::geteuid().is_root()
-        || (rootless() && std::env::var_os("BUILDR_NET_TEST_OWN_NETNS").is_none())
-    {
-        missing.push("real root".to_string());
-    }
-    if !Path::new("/bin/busybox").exists() {
-        missing.push("/bin/busybox (busybox-static)".into());
-    }
-    for tool in tools {
-        let found = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
-            .iter()
-            .any(|dir| Path::new(dir).join(tool).exists());
-        if !found {
-            missing.push(format!("{tool} (run scripts/install-deps.sh)"));
-        }
-    }
-    if !missing.is_empty() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!(
-                "CI=true and network test prerequisites are missing: {}",
-                missing.join(", ")
-            );
-        }
-        eprintln!(
-            "!!! SKIPPING network test: missing {} !!!",
-            missing.join(", ")
-        );
-        return None;
-    }
-    Some(SERIAL.lock().unwrap_or_else(|e| e.into_inner()))
+    let test = "network test";
+    let real_root =
+        is_root() && !(rootless() && std::env::var_os("BUILDR_NET_TEST_OWN_NETNS").is_none());
+    let ready = (real_root || missing(test, "needs real root"))
+        && need_tools(test, &[&["/bin/busybox"], tools].concat());
+    ready.then(|| SERIAL.lock().unwrap_or_else(|e| e.into_inner()))
 }
 
 fn rootless() -> bool {

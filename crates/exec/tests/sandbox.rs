@@ -14,6 +14,7 @@ use buildr_exec::{
     BindMount, Cancel, Change, ChangeKind, Error, ExitStatus, Limits, Network, Outcome, Rootfs,
     RootfsMode, Sandbox, SpawnSpec, Stream, TmpfsMount, diff,
 };
+use buildr_testkit::prereq::{need_root, need_tool, need_tools};
 
 const INIT: &str = env!("CARGO_BIN_EXE_buildr-sandbox");
 const MODES: [RootfsMode; 2] = [RootfsMode::Overlay, RootfsMode::Copy];
@@ -23,27 +24,9 @@ const MODES: [RootfsMode; 2] = [RootfsMode::Overlay, RootfsMode::Copy];
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn prerequisites() -> Option<MutexGuard<'static, ()>> {
-    let mut missing = Vec::new();
-    if !nix::unistd::geteuid().is_root() {
-        missing.push("root");
-    }
-    if !Path::new("/bin/busybox").exists() {
-        missing.push("/bin/busybox (busybox-static; run scripts/install-deps.sh)");
-    }
-    if !missing.is_empty() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!(
-                "CI=true and sandbox test prerequisites are missing: {}",
-                missing.join(", ")
-            );
-        }
-        eprintln!(
-            "!!! SKIPPING sandbox test: missing {} !!!",
-            missing.join(", ")
-        );
-        return None;
-    }
-    Some(SERIAL.lock().unwrap_or_else(|e| e.into_inner()))
+    let test = "sandbox test";
+    let ready = need_root(test) && need_tool(test, "/bin/busybox");
+    ready.then(|| SERIAL.lock().unwrap_or_else(|e| e.into_inner()))
 }
 
 /// A busybox rootfs (the lower), plus upper and work dirs.
@@ -951,18 +934,8 @@ fn rootless_subset() {
     if skip_rootless("the nested rootless runs") {
         return;
     }
-    for tool in ["unshare", "setpriv"] {
-        let found = std::env::var_os("PATH")
-            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).exists()));
-        if !found {
-            assert_ne!(
-                std::env::var("CI").as_deref(),
-                Ok("true"),
-                "CI=true and {tool} (util-linux) is missing"
-            );
-            eprintln!("!!! SKIPPING rootless_subset: {tool} missing !!!");
-            return;
-        }
+    if !need_tools("rootless_subset", &["unshare", "setpriv"]) {
+        return;
     }
     let script = "echo \"pid=$$\"; echo \"uid=$(id -u)\"; echo \"hostname=$(hostname)\"; \
         grep -E '^Cap(Bnd|Inh|Amb)' /proc/$$/status | tr -d '\\t' | sed 's/:/=/'; \
@@ -1138,15 +1111,7 @@ fn rootless_with_subordinate_ids() {
         "/etc/subuid",
         "/etc/subgid",
     ];
-    if let Some(missing) = tools.iter().find(|t| !Path::new(t).exists()) {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "CI=true and {missing} is missing (Debian package uidmap)"
-        );
-        eprintln!(
-            "!!! SKIPPING rootless_with_subordinate_ids: {missing} missing (install uidmap) !!!"
-        );
+    if !need_tools("rootless_with_subordinate_ids", &tools) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

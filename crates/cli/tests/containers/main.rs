@@ -1,0 +1,18 @@
+//! Integration tests: containers (one binary; each file a module).
+
+#[path = "../support/build_common.rs"]
+mod build_common;
+#[path = "../support/container_common.rs"]
+mod container_common;
+
+mod fault_kill9;
+mod hostile_faults;
+mod hostile_inputs;
+mod hostile_races;
+mod hostile_sandbox;
+mod rootless;
+mod run_attach;
+mod run_exec;
+mod run_health;
+mod run_lifecycle;
+mod run_network;
