@@ -91,3 +91,13 @@ impl<T> IoContext<T> for io::Result<T> {
         })
     }
 }
+
+impl From<crate::atomic::AtomicWriteError> for Error {
+    fn from(e: crate::atomic::AtomicWriteError) -> Error {
+        Error::Io {
+            op: e.step,
+            path: e.path,
+            source: e.source,
+        }
+    }
+}

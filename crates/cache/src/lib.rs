@@ -22,6 +22,7 @@
 //! and [`DiskUsage`], and the one [`Error`].
 #![forbid(unsafe_code)]
 
+pub mod atomic;
 mod blob;
 mod digest;
 mod durability;

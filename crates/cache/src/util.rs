@@ -2,11 +2,12 @@
 
 use std::collections::HashSet;
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
-use crate::error::{Error, IoContext, Result};
+use crate::atomic::AtomicWrite;
+use crate::error::{IoContext, Result};
 
 /// Makes a rename or unlink inside `dir` durable.
 pub(crate) fn fsync_dir(dir: &Path) -> Result<()> {
@@ -26,24 +27,12 @@ pub(crate) fn write_atomic(tmp_dir: &Path, dest: &Path, bytes: &[u8]) -> Result<
 /// durability a [`crate::DeferredSync`] provides passes `false`; it is still
 /// never visible half-written.
 pub(crate) fn write_renamed(tmp_dir: &Path, dest: &Path, bytes: &[u8], sync: bool) -> Result<()> {
-    let mut tmp = tempfile::Builder::new()
+    AtomicWrite::new()
+        .temp_dir(tmp_dir)
         .prefix("write-")
-        .tempfile_in(tmp_dir)
-        .ctx("create temp file in", tmp_dir)?;
-    tmp.write_all(bytes).ctx("write", tmp.path())?;
-    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644))
-        .ctx("set permissions on", tmp.path())?;
-    if sync {
-        tmp.as_file().sync_all().ctx("fsync", tmp.path())?;
-    }
-    tmp.persist(dest).map_err(|e| Error::Io {
-        op: "rename temp file to",
-        path: dest.to_path_buf(),
-        source: e.error,
-    })?;
-    if sync {
-        fsync_dir(dest.parent().unwrap_or(Path::new("/")))?;
-    }
+        .mode(0o644)
+        .sync(sync)
+        .bytes(dest, bytes)?;
     Ok(())
 }
 

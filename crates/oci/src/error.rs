@@ -157,3 +157,9 @@ impl Error {
         }
     }
 }
+
+impl From<buildr_cache::atomic::AtomicWriteError> for Error {
+    fn from(e: buildr_cache::atomic::AtomicWriteError) -> Error {
+        Error::io(e.step, e.path, e.source)
+    }
+}

@@ -169,10 +169,6 @@ impl Builder {
             Output::Docker(path) => archive(path, crate::image::ArchiveFormat::Docker),
             Output::Local(dir) => unpack_rootfs(store, state, dir),
             Output::Tar(path) => {
-                let parent = path
-                    .parent()
-                    .filter(|p| !p.as_os_str().is_empty())
-                    .unwrap_or(Path::new("."));
                 let tree =
                     tempfile::tempdir_in(store.root().join("tmp")).map_err(|source| Error::Io {
                         action: "create a temp dir in",
@@ -193,16 +189,10 @@ impl Builder {
                     lower: &empty,
                     upper: &rootfs,
                 })?;
-                let io_err = |source| Error::Io {
-                    action: "write",
-                    path: path.clone(),
-                    source,
-                };
-                let mut tmp = tempfile::NamedTempFile::new_in(parent).map_err(io_err)?;
-                diff.write_tar(std::io::BufWriter::new(tmp.as_file_mut()), None)?;
-                tmp.as_file().sync_all().map_err(io_err)?;
-                tmp.persist(path).map_err(|e| io_err(e.error))?;
-                Ok(())
+                buildr_cache::atomic::AtomicWrite::new().with(path, |file| {
+                    diff.write_tar(std::io::BufWriter::new(file), None)?;
+                    Ok(())
+                })
             }
         }
     }

@@ -12,7 +12,6 @@
 //! ```
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -20,7 +19,8 @@ use buildr_exec::{BindMount, Limits, TmpfsMount};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result, io_at};
+use crate::error::{Error, Result};
+use buildr_cache::atomic::AtomicWrite;
 
 pub(crate) const CONFIG_FILE: &str = "config.json";
 pub(crate) const STATE_FILE: &str = "state.json";
@@ -217,27 +217,13 @@ pub(crate) fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
     })
 }
 
-/// Writes `value` as JSON to `path` atomically: a temp file in the same
-/// directory, fsync, rename, fsync of the directory.
+/// Writes `value` as JSON to `path` atomically.
 pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .map_err(io_at("create temp file in", dir))?;
     let bytes = serde_json::to_vec_pretty(value).map_err(|e| Error::ContainerState {
         path: path.to_owned(),
         reason: format!("encode: {e}"),
     })?;
-    tmp.write_all(&bytes).map_err(io_at("write", tmp.path()))?;
-    tmp.as_file()
-        .sync_all()
-        .map_err(io_at("fsync", tmp.path()))?;
-    tmp.persist(path)
-        .map_err(|e| io_at("rename into place", path)(e.error))?;
-    if let Ok(dir) = File::open(dir) {
-        let _ = dir.sync_all();
-    }
+    AtomicWrite::new().bytes(path, &bytes)?;
     Ok(())
 }
 

@@ -56,6 +56,7 @@ pub use walk::VisitError;
 
 use crate::dockerignore::{Decision, DockerIgnore};
 use crate::error::{Error, Result};
+use buildr_cache::atomic::AtomicWrite;
 
 /// How to open a build context.
 #[derive(Debug, Clone, Default)]
@@ -559,29 +560,17 @@ fn with_ext(base: &Path, ext: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Writes `path` atomically: a temp file in the same directory, `fsync`,
-/// `rename`, then `fsync` of the directory. Parents are created.
+/// Writes `path` atomically (durably, parents created), `write` filling
+/// the file.
 pub(crate) fn atomic_write(
     path: &Path,
     write: impl FnOnce(&mut File) -> std::io::Result<()>,
 ) -> Result<()> {
-    let io_err = |action: &'static str| {
-        move |source| Error::Io {
-            action,
+    AtomicWrite::new().create_parent().with(path, |file| {
+        write(file).map_err(|source| Error::Io {
+            action: "write",
             path: path.to_path_buf(),
             source,
-        }
-    };
-    let parent = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(io_err("create the directory of"))?;
-    let mut temp =
-        tempfile::NamedTempFile::new_in(parent).map_err(io_err("create a temp file for"))?;
-    write(temp.as_file_mut()).map_err(io_err("write"))?;
-    temp.as_file().sync_all().map_err(io_err("sync"))?;
-    temp.persist(path)
-        .map_err(|e| io_err("rename into place")(e.error))?;
-    if let Ok(dir) = File::open(parent) {
-        dir.sync_all().map_err(io_err("sync the directory of"))?;
-    }
-    Ok(())
+        })
+    })
 }

@@ -10,13 +10,14 @@
 
 use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use buildr_cache::{Digest, Store};
 use buildr_oci::{Descriptor, Reference};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use buildr_cache::atomic::AtomicWrite;
 
 /// Where a blob the store does not hold can be fetched from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -40,26 +41,14 @@ fn source_path(store: &Store, digest: &Digest) -> PathBuf {
 /// recorded before). Not fsynced: a build's writes are flushed together
 /// before its tags.
 pub(crate) fn remember(store: &Store, digest: &Digest, source: &BlobSource) -> Result<()> {
-    let dir = sources_dir(store);
-    let io_err = |action, path: &Path| {
-        let path = path.to_owned();
-        move |source| Error::Io {
-            action,
-            path,
-            source,
-        }
-    };
-    fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
     let bytes = serde_json::to_vec(source).map_err(|e| Error::BadImage {
         image: format!("layer {digest}"),
         reason: format!("cannot record its source: {e}"),
     })?;
-    let path = source_path(store, digest);
-    let mut tmp =
-        tempfile::NamedTempFile::new_in(&dir).map_err(io_err("create a temp file in", &dir))?;
-    io::Write::write_all(&mut tmp, &bytes).map_err(io_err("write", &path))?;
-    tmp.persist(&path)
-        .map_err(|e| io_err("rename into", &path)(e.error))?;
+    AtomicWrite::new()
+        .create_parent()
+        .sync(false)
+        .bytes(&source_path(store, digest), &bytes)?;
     Ok(())
 }
 

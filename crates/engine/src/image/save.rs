@@ -15,7 +15,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{self, BufWriter, Read, Seek, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -29,6 +28,7 @@ use super::to_json;
 use super::{Image, Images, familiar_name, split_tag};
 use crate::build::LayerCompression;
 use crate::error::{Error, Result};
+use buildr_cache::atomic::AtomicWrite;
 
 /// The archive layout `save` writes (and `load` detects).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -135,38 +135,21 @@ impl Images {
     fn write_file(
         &self,
         path: &Path,
-        write: impl FnOnce(
-            BufWriter<tempfile::NamedTempFile>,
-        ) -> Result<BufWriter<tempfile::NamedTempFile>>,
+        write: impl FnOnce(BufWriter<&mut fs::File>) -> Result<BufWriter<&mut fs::File>>,
     ) -> Result<()> {
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let io_err = |action: &'static str, source: io::Error| Error::Io {
-            action,
-            path: path.to_path_buf(),
-            source,
-        };
-        let tmp = tempfile::Builder::new()
+        AtomicWrite::new()
             .prefix(".buildr-save-")
-            .tempfile_in(&dir)
-            .map_err(|e| io_err("create a temp file next to", e))?;
-        let writer = write(BufWriter::new(tmp))?;
-        let tmp = writer
-            .into_inner()
-            .map_err(|e| io_err("write", e.into_error()))?;
-        tmp.as_file()
-            .set_permissions(fs::Permissions::from_mode(0o644))
-            .map_err(|e| io_err("set permissions on", e))?;
-        tmp.as_file().sync_all().map_err(|e| io_err("fsync", e))?;
-        tmp.persist(path)
-            .map_err(|e| io_err("rename into", e.error))?;
-        if let Ok(d) = fs::File::open(&dir) {
-            d.sync_all()
-                .map_err(|e| io_err("fsync the directory of", e))?;
-        }
-        Ok(())
+            .mode(0o644)
+            .with(path, |file| {
+                write(BufWriter::new(file))?
+                    .into_inner()
+                    .map_err(|e| Error::Io {
+                        action: "write",
+                        path: path.to_path_buf(),
+                        source: e.into_error(),
+                    })?;
+                Ok(())
+            })
     }
 
     fn select(&self, inputs: &[String]) -> Result<Vec<Selected>> {

@@ -97,16 +97,11 @@ impl RunOp {
         let Ok(bytes) = serde_json::to_vec(&self.memo()) else {
             return;
         };
-        let Some(dir) = path.parent() else { return };
-        if fs::create_dir_all(dir).is_err() {
-            return;
-        }
         // Best effort and atomic: a torn memo would only lose an explanation.
-        if let Ok(mut tmp) = tempfile::NamedTempFile::new_in(dir)
-            && std::io::Write::write_all(&mut tmp, &bytes).is_ok()
-        {
-            let _ = tmp.persist(path);
-        }
+        let _ = buildr_cache::atomic::AtomicWrite::new()
+            .create_parent()
+            .sync(false)
+            .bytes(path, &bytes);
     }
 }
 

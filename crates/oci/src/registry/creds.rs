@@ -10,7 +10,7 @@
 use std::fmt;
 use std::fs;
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -20,6 +20,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::reference::DEFAULT_DOMAIN;
+use buildr_cache::atomic::AtomicWrite;
 
 /// The key docker uses for Docker Hub in `auths` and with helpers.
 pub const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
@@ -336,23 +337,15 @@ impl DockerConfig {
             path: self.path.clone(),
             reason: e.to_string(),
         })?;
-        let mut tmp = tempfile::Builder::new()
+        let path = &self.path;
+        AtomicWrite::new()
             .prefix(".config.json-")
-            .tempfile_in(&dir)
-            .map_err(|e| Error::io("create temp file in", &dir, e))?;
-        let tmp_path = tmp.path().to_owned();
-        fs::set_permissions(&tmp_path, fs::Permissions::from_mode(0o600))
-            .map_err(|e| Error::io("set permissions on", &tmp_path, e))?;
-        tmp.write_all(&bytes)
-            .and_then(|()| tmp.write_all(b"\n"))
-            .and_then(|()| tmp.as_file().sync_all())
-            .map_err(|e| Error::io("write", &tmp_path, e))?;
-        tmp.persist(&self.path)
-            .map_err(|e| Error::io("rename temp file to", &self.path, e.error))?;
-        fs::File::open(&dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| Error::io("fsync", &dir, e))?;
-        Ok(())
+            .mode(0o600)
+            .with(path, |file| {
+                file.write_all(&bytes)
+                    .and_then(|()| file.write_all(b"\n"))
+                    .map_err(|e| Error::io("write", path, e))
+            })
     }
 }
 
@@ -459,6 +452,7 @@ fn helper_call(helper: &str, action: &str, input: &[u8]) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn reads_auths_in_docker_forms() {

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use buildr_cache::{CacheKey, Digest, Store};
@@ -18,6 +18,7 @@ use super::format::{self, MAX_ENTRY_BYTES};
 use super::registry::Problem;
 use crate::error::{Error, Result};
 use crate::ops::StateData;
+use buildr_cache::atomic::AtomicWrite;
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 const MAX_INDEX_BYTES: u64 = 256 << 20;
@@ -187,7 +188,7 @@ pub(crate) fn write(store: &Store, dir: &Path, entries: &[format::Encoded]) -> R
     fs::create_dir_all(&blobs_dir).map_err(io_err("create", &blobs_dir))?;
     let layout = dir.join("oci-layout");
     if !layout.exists() {
-        write_renamed(dir, &layout, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+        AtomicWrite::new().bytes(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
     }
     let mut wanted: Vec<Descriptor> = Vec::new();
     for e in entries {
@@ -211,12 +212,11 @@ pub(crate) fn write(store: &Store, dir: &Path, entries: &[format::Encoded]) -> R
             continue;
         }
         let mut reader = crate::image::layer_bytes::open_layer(store, d)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(&blobs_dir)
-            .map_err(io_err("create a temp file in", &blobs_dir))?;
-        io::copy(&mut reader, tmp.as_file_mut()).map_err(io_err("write", &path))?;
-        tmp.as_file().sync_all().map_err(io_err("sync", &path))?;
-        tmp.persist(&path)
-            .map_err(|e| io_err("rename into", &path)(e.error))?;
+        AtomicWrite::new().with(&path, |file| {
+            io::copy(&mut reader, file)
+                .map(drop)
+                .map_err(io_err("write", &path))
+        })?;
     }
     let lock_path = dir.join(".buildr-cache.lock");
     let lock = File::options()
@@ -245,17 +245,7 @@ pub(crate) fn write(store: &Store, dir: &Path, entries: &[format::Encoded]) -> R
         location: dir.display().to_string(),
         message: format!("cannot encode index.json: {e}"),
     })?;
-    write_renamed(dir, &dir.join("index.json"), &bytes)?;
+    AtomicWrite::new().bytes(&dir.join("index.json"), &bytes)?;
     drop(lock);
-    Ok(())
-}
-
-fn write_renamed(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut tmp =
-        tempfile::NamedTempFile::new_in(dir).map_err(io_err("create a temp file in", dir))?;
-    tmp.write_all(bytes).map_err(io_err("write", path))?;
-    tmp.as_file().sync_all().map_err(io_err("sync", path))?;
-    tmp.persist(path)
-        .map_err(|e| io_err("rename into", path)(e.error))?;
     Ok(())
 }
