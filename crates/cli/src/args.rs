@@ -96,9 +96,6 @@ pub enum Command {
     /// OCI runtime bundles: unpack an image into one, run one.
     #[command(subcommand)]
     Bundle(BundleCommand),
-    /// Internal: the detached supervisor of one container.
-    #[command(name = "__supervise", hide = true)]
-    Supervise(SuperviseArgs),
 }
 
 impl Command {
@@ -632,11 +629,6 @@ pub enum VolumeCommand {
         #[arg(short, long)]
         all: bool,
     },
-}
-
-#[derive(Debug, Args)]
-pub struct SuperviseArgs {
-    pub id: String,
 }
 
 #[derive(Debug, Args)]

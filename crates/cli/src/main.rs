@@ -15,8 +15,9 @@ use clap::Parser;
 use crate::args::{Cli, Command};
 
 fn main() -> ExitCode {
-    // First thing: this process may be a sandbox's init, re-executed.
-    buildr::init_main_if_requested();
+    // First thing: this process may be a sandbox's init or a detached
+    // container's supervisor, started again by buildr.
+    buildr::entry_hook();
     let mut cli = Cli::parse();
     match log::filter(cli.log_level.as_deref(), cli.verbose) {
         Ok(filter) => log::init(filter),
@@ -65,7 +66,6 @@ fn main() -> ExitCode {
         Command::Run(args) => cmd::run::run(&cli, args),
         Command::Create(args) => cmd::run::create(&cli, args),
         Command::Start(args) => cmd::run::start(&cli, args),
-        Command::Supervise(args) => cmd::run::supervise(&cli, args),
         Command::Stop(args) => cmd::container::stop(&cli, args),
         Command::Kill(args) => cmd::container::kill(&cli, args),
         Command::Rm(args) => cmd::container::rm(&cli, args),

@@ -14,7 +14,7 @@ use buildr::build::ProgressEvent;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // First thing: this process may be re-executed as a sandbox's init.
-    buildr::init_main_if_requested();
+    buildr::entry_hook();
     // Before any thread: as an ordinary user, join the user's namespace.
     buildr::sandbox::rootless::enter()?;
 

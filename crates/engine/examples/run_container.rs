@@ -8,10 +8,10 @@
 
 use std::io::Write;
 
-use buildr::container::{AttachOptions, CreateOptions, LogStream, NetworkMode};
+use buildr::container::{AttachOptions, CreateOptions, LogStream, NetworkMode, RemoveOptions};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    buildr::init_main_if_requested();
+    buildr::entry_hook();
     buildr::sandbox::rootless::enter()?;
 
     let mut args = std::env::args().skip(1);
@@ -31,7 +31,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
     });
     // Removed whatever happened, as `--rm`.
-    containers.remove(&id, true, false)?;
+    containers.remove(
+        &id,
+        RemoveOptions {
+            force: true,
+            volumes: false,
+        },
+    )?;
     let exit = exit?;
     if let Some(error) = exit.error {
         eprintln!("error: {error}");

@@ -24,10 +24,11 @@
 //! [`solver`], [`parser`]), so the types the API exposes need no
 //! version-matched dependency of the embedder's own.
 //!
-//! A binary that runs builds or containers calls [`init_main_if_requested`]
-//! first thing in `main` (it may be re-executed as a sandbox's init or as
-//! the rootless namespace holder), and, to run rootless as an ordinary
-//! user, [`sandbox::rootless::enter`] before starting threads.
+//! A binary that runs builds or containers calls [`entry_hook`] first thing
+//! in `main` (it may be run again as a sandbox's init, the rootless
+//! namespace holder or a detached container's supervisor), and, to run
+//! rootless as an ordinary user, [`sandbox::rootless::enter`] before
+//! starting threads.
 //!
 //! What it is not: it never prints or installs a tracing subscriber; progress
 //! and diagnostics are returned as data for the caller to render, and log
@@ -40,6 +41,7 @@ pub mod check;
 pub mod container;
 pub mod context;
 pub mod dockerignore;
+mod entry;
 mod error;
 mod gopath;
 pub mod image;
@@ -56,9 +58,9 @@ pub use buildr_parser as parser;
 pub use buildr_solver as solver;
 
 pub use build::Builder;
-pub use buildr_exec::init_main_if_requested;
 pub use check::check;
 pub use container::Containers;
+pub use entry::entry_hook;
 pub use error::{Error, Result};
 pub use image::{Images, default_root};
 pub use registry::Registry;

@@ -5,7 +5,7 @@
 //! image's StopSignal, and `remove` takes the anonymous volume along.
 //!
 //! A custom main (`harness = false`): this binary is re-executed as the
-//! sandbox's init, so `init_main_if_requested` must run first. Root and
+//! sandbox's init, so `entry_hook` must run first. Root and
 //! busybox are needed: under CI=true their absence fails, otherwise the
 //! test says loudly that it skips.
 
@@ -19,11 +19,12 @@ use buildr::Images;
 use buildr::container::AttachOptions;
 use buildr::container::CreateOptions;
 use buildr::container::LogOptions;
+use buildr::container::RemoveOptions;
 use buildr::image::ImportOptions;
 use buildr_testkit::prereq::{need_root, need_tool};
 
 fn main() -> ExitCode {
-    buildr::init_main_if_requested();
+    buildr::entry_hook();
     let test = "container_library";
     if !(need_root(test) && need_tool(test, "/bin/busybox")) {
         return ExitCode::SUCCESS;
@@ -153,11 +154,19 @@ fn image_config_is_honoured(dir: &Path) {
         .unwrap();
     assert_eq!(logged, out);
     let doc = containers.inspect(&id).unwrap();
-    assert_eq!(doc["State"]["Status"], "exited");
-    assert_eq!(doc["Mounts"][0]["Destination"], "/data");
+    assert_eq!(doc.state.status, "exited");
+    assert_eq!(doc.mounts[0].destination, std::path::Path::new("/data"));
     let volume = container.config.volumes[0].name.clone();
     assert!(containers.volumes().inspect(&volume).is_ok());
-    containers.remove(&id, false, true).unwrap();
+    containers
+        .remove(
+            &id,
+            RemoveOptions {
+                force: false,
+                volumes: true,
+            },
+        )
+        .unwrap();
     assert!(
         containers.volumes().inspect(&volume).is_err(),
         "anonymous volume kept"
@@ -175,21 +184,26 @@ fn image_config_is_honoured(dir: &Path) {
     let container = containers
         .create(&CreateOptions {
             network: buildr::container::NetworkMode::Bridge,
-            publish: vec!["127.0.0.1:0:80".into()],
+            publish: vec!["127.0.0.1:0:80".parse().unwrap()],
             ..options
         })
         .unwrap();
-    assert_eq!(container.config.ports, ["127.0.0.1:0:80", "8080/tcp"]);
+    // Stored in docker's syntax, canonical: what `-p` would read back.
+    assert_eq!(container.config.ports, ["127.0.0.1::80/tcp", "8080/tcp"]);
     containers
-        .remove(&container.config.id, false, true)
+        .remove(
+            &container.config.id,
+            RemoveOptions {
+                force: false,
+                volumes: true,
+            },
+        )
         .unwrap();
-    let bad = CreateOptions {
-        image: CONFIGURED.into(),
-        network: buildr::container::NetworkMode::Bridge,
-        publish: vec!["99999:80".into()],
-        ..CreateOptions::default()
-    };
-    assert!(containers.create(&bad).is_err());
+    assert!(
+        "99999:80"
+            .parse::<buildr::container::PortMapping>()
+            .is_err()
+    );
 }
 
 fn options_override_the_image(dir: &Path) {
@@ -198,7 +212,7 @@ fn options_override_the_image(dir: &Path) {
         (
             CreateOptions {
                 cmd: vec!["echo $GREETING-x; pwd".into()],
-                env: vec!["GREETING=bye".into()],
+                env: vec![("GREETING".into(), "bye".into())],
                 workdir: Some("/tmp".into()),
                 ..CreateOptions::default()
             },
@@ -224,7 +238,7 @@ fn options_override_the_image(dir: &Path) {
         (
             CreateOptions {
                 cmd: vec!["echo $PATH; ls /data".into()],
-                volumes: vec!["named:/data".into()],
+                mounts: vec![buildr::container::Mount::from_volume_spec("named:/data").unwrap()],
                 ..CreateOptions::default()
             },
             "/bin:/usr/bin\n",
@@ -243,7 +257,13 @@ fn options_override_the_image(dir: &Path) {
             "{options:?}"
         );
         containers
-            .remove(&container.config.id, false, true)
+            .remove(
+                &container.config.id,
+                RemoveOptions {
+                    force: false,
+                    volumes: true,
+                },
+            )
             .unwrap();
     }
     // The named volume replaced the image's anonymous one and outlives rm -v.

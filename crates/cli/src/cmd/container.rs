@@ -8,6 +8,7 @@ use anyhow::bail;
 use buildr::container::Container;
 use buildr::container::HealthStatus;
 use buildr::container::LogOptions;
+use buildr::container::RemoveOptions;
 use serde::Serialize;
 
 use super::images::render_table;
@@ -65,7 +66,13 @@ pub fn kill(cli: &Cli, args: &KillArgs) -> anyhow::Result<ExitCode> {
 pub fn rm(cli: &Cli, args: &RmArgs) -> anyhow::Result<ExitCode> {
     let containers = super::open_containers(cli)?;
     Ok(each(&args.containers, |name| {
-        containers.remove(name, args.force, args.volumes)?;
+        containers.remove(
+            name,
+            RemoveOptions {
+                force: args.force,
+                volumes: args.volumes,
+            },
+        )?;
         println!("{name}");
         Ok(())
     }))

@@ -15,7 +15,9 @@ pub fn run(cli: &Cli, args: &InspectArgs) -> anyhow::Result<ExitCode> {
     let mut found = Vec::new();
     let mut code = ExitCode::SUCCESS;
     for name in &args.images {
-        let container = || -> anyhow::Result<serde_json::Value> { Ok(containers.inspect(name)?) };
+        let container = || -> anyhow::Result<serde_json::Value> {
+            Ok(serde_json::to_value(containers.inspect(name)?)?)
+        };
         let image = || -> anyhow::Result<serde_json::Value> {
             Ok(serde_json::to_value(images.inspect(name)?)?)
         };

@@ -1,24 +1,23 @@
-//! `buildr run`, `create`, `start`, and the hidden `__supervise`.
+//! `buildr run`, `create`, `start` and `attach`.
 
-use std::ffi::OsString;
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use buildr::container::AttachOptions;
-use buildr::container::CreateOptions;
 use buildr::container::HealthOptions;
 use buildr::container::Limits;
+use buildr::container::{CreateOptions, EnvVar, Label, Mount, PortMapping, RemoveOptions};
 
-use crate::args::{AttachArgs, Cli, RunArgs, StartArgs, SuperviseArgs};
+use crate::args::{AttachArgs, Cli, RunArgs, StartArgs};
 
 pub fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let containers = super::open_containers(cli)?;
     let container = containers.create(&options(args)?)?;
     let id = container.config.id.clone();
     if args.detach {
-        containers.start_detached(&id, &supervisor(cli)?)?;
+        containers.start_detached(&id)?;
         println!("{id}");
         return Ok(ExitCode::SUCCESS);
     }
@@ -27,7 +26,13 @@ pub fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
     drop(raw);
     let info = info?;
     if args.rm {
-        containers.remove(&id, true, true)?;
+        containers.remove(
+            &id,
+            RemoveOptions {
+                force: true,
+                volumes: true,
+            },
+        )?;
     }
     if let Some(error) = &info.error {
         eprintln!("buildr: error: {error}");
@@ -58,22 +63,27 @@ pub fn start(cli: &Cli, args: &StartArgs) -> anyhow::Result<ExitCode> {
         if container.config.tty {
             // Started under a detached supervisor that holds the pty, then
             // attached to, as docker does.
-            containers.start_detached(&container.config.id, &supervisor(cli)?)?;
+            containers.start_detached(&container.config.id)?;
             return attach_pty(&containers, &container.config.id, args.interactive);
         }
         let info = attach(&containers, &container.config.id, args.interactive, false)?;
         if container.config.auto_remove {
-            containers.remove(&container.config.id, true, true)?;
+            containers.remove(
+                &container.config.id,
+                RemoveOptions {
+                    force: true,
+                    volumes: true,
+                },
+            )?;
         }
         if let Some(error) = &info.error {
             eprintln!("buildr: error: {error}");
         }
         return Ok(exit_code(info.exit_code));
     }
-    let supervisor = supervisor(cli)?;
     let mut code = ExitCode::SUCCESS;
     for name in &args.containers {
-        match containers.start_detached(name, &supervisor) {
+        match containers.start_detached(name) {
             Ok(_) => println!("{name}"),
             Err(err) => {
                 eprintln!("buildr: error: {err}");
@@ -82,12 +92,6 @@ pub fn start(cli: &Cli, args: &StartArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(code)
-}
-
-pub fn supervise(cli: &Cli, args: &SuperviseArgs) -> anyhow::Result<ExitCode> {
-    let root = super::store_root(cli)?;
-    let info = buildr::container::supervise(&root, &args.id)?;
-    Ok(exit_code(info.exit_code))
 }
 
 /// `buildr attach`: to a running `-t` container's pty.
@@ -177,18 +181,6 @@ fn attach(
     })?)
 }
 
-/// How to start a detached supervisor: this binary, same store.
-fn supervisor(cli: &Cli) -> anyhow::Result<Vec<OsString>> {
-    let exe = std::env::current_exe().context("cannot find the buildr binary")?;
-    let root = super::store_root(cli)?;
-    Ok(vec![
-        exe.into(),
-        "--root".into(),
-        root.into(),
-        "__supervise".into(),
-    ])
-}
-
 pub(crate) fn exit_code(code: i32) -> ExitCode {
     ExitCode::from(u8::try_from(code.rem_euclid(256)).unwrap_or(255))
 }
@@ -212,10 +204,30 @@ fn options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            env.push(line.to_owned());
+            env.extend(line.parse::<EnvVar>()?.resolve());
         }
     }
-    env.extend(args.env.iter().cloned());
+    for var in &args.env {
+        env.extend(var.parse::<EnvVar>()?.resolve());
+    }
+    let mut mounts = Vec::new();
+    for spec in &args.volume {
+        mounts.push(Mount::from_volume_spec(spec)?);
+    }
+    for spec in &args.mount {
+        mounts.push(spec.parse::<Mount>()?);
+    }
+    let publish = args
+        .publish
+        .iter()
+        .map(|p| p.parse::<PortMapping>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("invalid container option: {e}"))?;
+    let labels = args
+        .label
+        .iter()
+        .map(|l| l.parse::<Label>().map(|l| (l.key, l.value)))
+        .collect::<Result<Vec<_>, _>>()?;
     let memory = args
         .memory
         .as_deref()
@@ -236,8 +248,7 @@ fn options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
         user: args.user.clone(),
         hostname: args.hostname.clone(),
         network,
-        volumes: args.volume.clone(),
-        mounts: args.mount.clone(),
+        mounts,
         limits: Limits {
             memory,
             pids: args.pids_limit,
@@ -245,10 +256,10 @@ fn options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
         },
         read_only: args.read_only,
         auto_remove: args.rm,
-        publish: args.publish.clone(),
+        publish,
         publish_all: args.publish_all,
         health: health_options(args)?,
-        labels: args.label.clone(),
+        labels,
         tty: args.tty,
         interactive: args.interactive,
     })

@@ -307,25 +307,22 @@ pub struct Health {
 }
 
 impl Health {
-    /// Docker's `State.Health` document.
-    pub fn to_json(&self) -> serde_json::Value {
-        let log: Vec<serde_json::Value> = self
-            .log
-            .iter()
-            .map(|r| {
-                serde_json::json!({
-                    "Start": super::logs::format_time(r.start),
-                    "End": super::logs::format_time(r.end),
-                    "ExitCode": r.exit_code,
-                    "Output": r.output,
+    /// `State.Health` of docker's inspect document.
+    pub fn inspect(&self) -> super::inspect::InspectHealth {
+        super::inspect::InspectHealth {
+            status: self.status.as_str().to_owned(),
+            failing_streak: self.failing_streak,
+            log: self
+                .log
+                .iter()
+                .map(|r| super::inspect::HealthLogEntry {
+                    start: super::logs::format_time(r.start),
+                    end: super::logs::format_time(r.end),
+                    exit_code: r.exit_code,
+                    output: r.output.clone(),
                 })
-            })
-            .collect();
-        serde_json::json!({
-            "Status": self.status.as_str(),
-            "FailingStreak": self.failing_streak,
-            "Log": log,
-        })
+                .collect(),
+        }
     }
 
     /// Docker's `handleProbeResult`.

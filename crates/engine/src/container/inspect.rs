@@ -1,91 +1,263 @@
-//! `container inspect`: docker's document for a container.
+//! `container inspect`: docker's document for a container, as types. They
+//! serialize (serde) to the JSON docker prints, field names and nesting as
+//! docker's; an embedder reads the fields.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
 
 use super::*;
 
+/// Docker's `inspect` document of one container.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerInspect {
+    pub id: String,
+    /// `/NAME`, as docker.
+    pub name: String,
+    /// RFC 3339, UTC.
+    pub created: String,
+    /// The command's program.
+    pub path: Option<String>,
+    /// The command's arguments.
+    pub args: Vec<String>,
+    pub state: InspectState,
+    /// The image id (`sha256:...`).
+    pub image: String,
+    pub log_path: PathBuf,
+    pub host_config: InspectHostConfig,
+    pub mounts: Vec<MountPoint>,
+    pub network_settings: InspectNetwork,
+    pub config: InspectConfig,
+    pub graph_driver: GraphDriver,
+}
+
+/// `State`: what the container is doing or did.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InspectState {
+    /// `created`, `running`, `exited`, ...
+    pub status: String,
+    pub running: bool,
+    #[serde(rename = "OOMKilled")]
+    pub oom_killed: bool,
+    /// Its supervisor died and left it unmanaged.
+    pub dead: bool,
+    /// The container's init, while it runs.
+    pub pid: Option<i32>,
+    pub exit_code: i32,
+    pub error: String,
+    /// RFC 3339, `0001-01-01T00:00:00Z` for never.
+    pub started_at: String,
+    pub finished_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<InspectHealth>,
+}
+
+/// `State.Health`, for a container with a healthcheck.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InspectHealth {
+    /// `starting`, `healthy` or `unhealthy`.
+    pub status: String,
+    pub failing_streak: u32,
+    pub log: Vec<HealthLogEntry>,
+}
+
+/// One probe in `State.Health.Log`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HealthLogEntry {
+    pub start: String,
+    pub end: String,
+    pub exit_code: i32,
+    pub output: String,
+}
+
+/// `HostConfig`: what `run` asked of the host.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InspectHostConfig {
+    pub network_mode: String,
+    /// `-p` publications in docker's syntax.
+    pub port_bindings: Vec<String>,
+    /// Bytes; 0 for no limit.
+    pub memory: u64,
+    pub pids_limit: Option<u64>,
+    /// CPUs times 10^9; 0 for no limit.
+    pub nano_cpus: i64,
+    pub auto_remove: bool,
+    pub readonly_rootfs: bool,
+}
+
+/// One entry of `Mounts`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MountPoint {
+    /// `bind`, `volume` or `tmpfs`.
+    #[serde(rename = "Type")]
+    pub kind: &'static str,
+    /// A volume's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The host path (a volume's mountpoint); absent for a tmpfs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<PathBuf>,
+    pub destination: PathBuf,
+    #[serde(rename = "RW")]
+    pub rw: bool,
+}
+
+/// `NetworkSettings`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InspectNetwork {
+    /// Empty unless on the bridge.
+    #[serde(rename = "IPAddress")]
+    pub ip_address: String,
+    /// The publications as bound (`IP:PORT->CTR/PROTO`).
+    pub ports: Vec<String>,
+}
+
+/// `Config`: the container's own configuration.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InspectConfig {
+    pub hostname: String,
+    pub user: String,
+    pub env: Vec<String>,
+    /// The whole command (entrypoint and arguments).
+    pub cmd: Vec<String>,
+    /// The image as named at `run`.
+    pub image: String,
+    pub working_dir: String,
+    pub stop_signal: i32,
+    pub labels: BTreeMap<String, String>,
+    pub tty: bool,
+    pub open_stdin: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<Healthcheck>,
+}
+
+/// `GraphDriver`: where the writable layer lives.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GraphDriver {
+    /// `overlay2`.
+    pub name: &'static str,
+    pub data: GraphDriverData,
+}
+
+/// `GraphDriver.Data`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GraphDriverData {
+    pub upper_dir: PathBuf,
+    pub work_dir: PathBuf,
+}
+
 impl Containers {
-    /// A docker-like `inspect` document.
-    pub fn inspect(&self, reference: &str) -> Result<serde_json::Value> {
+    /// Docker's `inspect` document of a container.
+    pub fn inspect(&self, reference: &str) -> Result<ContainerInspect> {
         let c = self.get(reference)?;
-        let time = |t: Option<i128>| {
-            t.map_or_else(|| "0001-01-01T00:00:00Z".to_owned(), logs::format_time)
-        };
-        let mut mounts = Vec::new();
-        for bind in &c.config.binds {
-            mounts.push(serde_json::json!({
-                "Type": "bind", "Source": bind.src, "Destination": bind.dst, "RW": !bind.readonly,
-            }));
-        }
-        for volume in &c.config.volumes {
-            let source = self
+        let paths = self.paths(&c.config.id);
+        Ok(ContainerInspect {
+            id: c.config.id.clone(),
+            name: format!("/{}", c.config.name),
+            created: logs::format_time(c.config.created),
+            path: c.config.argv.first().cloned(),
+            args: c.config.argv.get(1..).unwrap_or_default().to_vec(),
+            state: inspect_state(&c),
+            image: c.config.image_id.clone(),
+            log_path: paths.log(),
+            host_config: InspectHostConfig {
+                network_mode: c.config.network.as_str().to_owned(),
+                port_bindings: c.config.ports.clone(),
+                memory: c.config.limits.memory.unwrap_or(0),
+                pids_limit: c.config.limits.pids,
+                nano_cpus: c.config.limits.cpus.map_or(0, |c| (c * 1e9) as i64),
+                auto_remove: c.config.auto_remove,
+                readonly_rootfs: c.config.read_only,
+            },
+            mounts: self.mount_points(&c),
+            network_settings: InspectNetwork {
+                ip_address: c.state.ip.clone().unwrap_or_default(),
+                ports: c.state.ports.clone(),
+            },
+            config: InspectConfig {
+                hostname: c.config.hostname.clone(),
+                user: c.config.user.clone(),
+                env: c.config.env.clone(),
+                cmd: c.config.argv.clone(),
+                image: c.config.image.clone(),
+                working_dir: c.config.cwd.clone(),
+                stop_signal: c.config.stop_signal,
+                labels: c.config.labels.clone(),
+                tty: c.config.tty,
+                open_stdin: c.config.open_stdin,
+                healthcheck: c.config.healthcheck.clone(),
+            },
+            graph_driver: GraphDriver {
+                name: "overlay2",
+                data: GraphDriverData {
+                    upper_dir: paths.upper(),
+                    work_dir: paths.work(),
+                },
+            },
+        })
+    }
+
+    fn mount_points(&self, c: &Container) -> Vec<MountPoint> {
+        let binds = c.config.binds.iter().map(|bind| MountPoint {
+            kind: "bind",
+            name: None,
+            source: Some(bind.src.clone()),
+            destination: bind.dst.clone(),
+            rw: !bind.readonly,
+        });
+        let volumes = c.config.volumes.iter().map(|volume| MountPoint {
+            kind: "volume",
+            name: Some(volume.name.clone()),
+            source: self
                 .volumes
                 .inspect(&volume.name)
                 .map(|v| v.mountpoint)
-                .ok();
-            mounts.push(serde_json::json!({
-                "Type": "volume", "Name": volume.name, "Source": source,
-                "Destination": volume.destination, "RW": !volume.readonly,
-            }));
-        }
-        for t in &c.config.tmpfs {
-            mounts.push(serde_json::json!({"Type": "tmpfs", "Destination": t.dst, "RW": true}));
-        }
-        let paths = self.paths(&c.config.id);
-        let mut doc = serde_json::json!({
-            "Id": c.config.id,
-            "Name": format!("/{}", c.config.name),
-            "Created": logs::format_time(c.config.created),
-            "Path": c.config.argv.first(),
-            "Args": c.config.argv.get(1..).unwrap_or_default(),
-            "State": {
-                "Status": c.state.status.as_str(),
-                "Running": c.is_running(),
-                "OOMKilled": c.state.oom_killed,
-                "Dead": c.state.exit_code == Some(EXIT_SUPERVISOR_DIED) && c.state.error.is_some(),
-                "Pid": if c.is_running() { c.state.pid.or(c.state.supervisor_pid.map(|p| p as i32)) } else { None },
-                "ExitCode": c.state.exit_code.unwrap_or(0),
-                "Error": c.state.error.clone().unwrap_or_default(),
-                "StartedAt": time(c.state.started_at),
-                "FinishedAt": time(c.state.finished_at),
-            },
-            "Image": c.config.image_id,
-            "LogPath": paths.log(),
-            "HostConfig": {
-                "NetworkMode": c.config.network.as_str(),
-                "PortBindings": c.config.ports,
-                "Memory": c.config.limits.memory.unwrap_or(0),
-                "PidsLimit": c.config.limits.pids,
-                "NanoCpus": c.config.limits.cpus.map_or(0, |c| (c * 1e9) as i64),
-                "AutoRemove": c.config.auto_remove,
-                "ReadonlyRootfs": c.config.read_only,
-            },
-            "Mounts": mounts,
-            "NetworkSettings": {
-                "IPAddress": c.state.ip.clone().unwrap_or_default(),
-                "Ports": c.state.ports,
-            },
-            "Config": {
-                "Hostname": c.config.hostname,
-                "User": c.config.user,
-                "Env": c.config.env,
-                "Cmd": c.config.argv,
-                "Image": c.config.image,
-                "WorkingDir": c.config.cwd,
-                "StopSignal": c.config.stop_signal,
-                "Labels": c.config.labels,
-                "Tty": c.config.tty,
-                "OpenStdin": c.config.open_stdin,
-            },
-            "GraphDriver": {
-                "Name": "overlay2",
-                "Data": { "UpperDir": paths.upper(), "WorkDir": paths.work() },
-            },
+                .ok(),
+            destination: volume.destination.clone().into(),
+            rw: !volume.readonly,
         });
-        if let Some(health) = &c.state.health {
-            doc["State"]["Health"] = health.to_json();
-        }
-        if let Some(check) = &c.config.healthcheck {
-            doc["Config"]["Healthcheck"] = serde_json::json!(check);
-        }
-        Ok(doc)
+        let tmpfs = c.config.tmpfs.iter().map(|t| MountPoint {
+            kind: "tmpfs",
+            name: None,
+            source: None,
+            destination: t.dst.clone(),
+            rw: true,
+        });
+        binds.chain(volumes).chain(tmpfs).collect()
+    }
+}
+
+fn inspect_state(c: &Container) -> InspectState {
+    let time =
+        |t: Option<i128>| t.map_or_else(|| "0001-01-01T00:00:00Z".to_owned(), logs::format_time);
+    let running = c.is_running();
+    InspectState {
+        status: c.state.status.as_str().to_owned(),
+        running,
+        oom_killed: c.state.oom_killed,
+        dead: c.state.exit_code == Some(EXIT_SUPERVISOR_DIED) && c.state.error.is_some(),
+        pid: if running {
+            c.state
+                .pid
+                .or(c.state.supervisor_pid.and_then(|p| i32::try_from(p).ok()))
+        } else {
+            None
+        },
+        exit_code: c.state.exit_code.unwrap_or(0),
+        error: c.state.error.clone().unwrap_or_default(),
+        started_at: time(c.state.started_at),
+        finished_at: time(c.state.finished_at),
+        health: c.state.health.as_ref().map(Health::inspect),
     }
 }

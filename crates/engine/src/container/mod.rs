@@ -26,13 +26,13 @@ mod exec;
 mod health;
 mod inspect;
 mod logs;
+mod options;
 mod prune;
 mod state;
 mod supervisor;
 mod tty;
 mod volume;
 
-use std::ffi::OsString;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -44,12 +44,18 @@ use buildr_cache::Store;
 use crate::error::{Error, Result};
 use crate::image::Images;
 pub use buildr_exec::Limits;
+pub use buildr_exec::PortMapping;
 pub use bundle::{BUNDLE_OCI_VERSION, BundleRunOptions, OciBundle, UnpackedBundle};
 pub use commit::Committed;
-pub use create::{CreateOptions, parse_bytes, parse_signal};
+pub use create::CreateOptions;
 pub use exec::ExecOptions;
 pub use health::{Health, HealthOptions, HealthResult, HealthStatus, Healthcheck, parse_duration};
+pub use inspect::{
+    ContainerInspect, GraphDriver, GraphDriverData, HealthLogEntry, InspectConfig, InspectHealth,
+    InspectHostConfig, InspectNetwork, InspectState, MountPoint,
+};
 pub use logs::{LogEntry, LogOptions, LogStream};
+pub use options::{EnvVar, Label, Mount, parse_bytes, parse_signal};
 pub use prune::{SystemPruneOptions, SystemPruneReport};
 pub use state::{ContainerConfig, ContainerState, NetworkMode, Status, VolumeMount};
 pub use supervisor::{AttachOptions, ExitInfo};
@@ -82,6 +88,15 @@ impl Container {
     pub fn created_rfc3339(&self) -> String {
         logs::format_time(self.config.created)
     }
+}
+
+/// How [`Containers::remove`] removes (docker's `rm -f`, `rm -v`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RemoveOptions {
+    /// Kill a running container first instead of refusing.
+    pub force: bool,
+    /// Remove its anonymous volumes too.
+    pub volumes: bool,
 }
 
 /// The container commands over one store. Cheap to clone.
@@ -344,9 +359,10 @@ impl Containers {
     }
 
     /// Removes a container: its directory (the writable layer), and with
-    /// `volumes` (or for `--rm` containers) its anonymous volumes. A running
-    /// one is refused unless `force`, which kills it first.
-    pub fn remove(&self, reference: &str, force: bool, volumes: bool) -> Result<()> {
+    /// [`RemoveOptions::volumes`] (or for `--rm` containers) its anonymous
+    /// volumes. A running one is refused unless [`RemoveOptions::force`].
+    pub fn remove(&self, reference: &str, options: RemoveOptions) -> Result<()> {
+        let RemoveOptions { force, volumes } = options;
         let mut container = self.get(reference)?;
         if container.is_running() {
             if !force {
@@ -493,20 +509,21 @@ impl Containers {
     }
 
     /// Starts a created or exited container under a detached supervisor:
-    /// `supervisor` is the program and arguments that reach
-    /// [`supervise`] (the container id is appended). Returns once it runs
-    /// (or has already exited).
-    pub fn start_detached(&self, reference: &str, supervisor: &[OsString]) -> Result<Container> {
+    /// this program run again, which becomes the supervisor in
+    /// [`crate::entry_hook`] (so a binary that starts detached containers
+    /// calls it first thing in `main`). Returns once the container runs (or
+    /// has already exited).
+    pub fn start_detached(&self, reference: &str) -> Result<Container> {
         let container = self.get(reference)?;
         if container.is_running() {
             return Ok(container);
         }
         let paths = self.paths(&container.config.id);
-        let Some((program, args)) = supervisor.split_first() else {
-            return Err(Error::ContainerOption {
-                message: "empty supervisor command".into(),
-            });
-        };
+        let program = std::env::current_exe().map_err(|source| Error::Io {
+            action: "find this program to start a supervisor",
+            path: PathBuf::from("/proc/self/exe"),
+            source,
+        })?;
         let log_path = paths.dir.join("supervisor.log");
         let log = fs::File::create(&log_path).map_err(|source| Error::Io {
             action: "create",
@@ -514,8 +531,13 @@ impl Containers {
             source,
         })?;
         let before = container.state.started_at;
-        let mut child = std::process::Command::new(program)
-            .args(args)
+        let mut child = std::process::Command::new(&program)
+            .env(crate::entry::SUPERVISE_ENV, &container.config.id)
+            .env(crate::entry::SUPERVISE_ROOT_ENV, self.store().root())
+            // For `ps` only: the hook reads the environment, never these.
+            .arg("--root")
+            .arg(self.store().root())
+            .arg("__supervise")
             .arg(&container.config.id)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
@@ -523,7 +545,7 @@ impl Containers {
             .spawn()
             .map_err(|source| Error::Io {
                 action: "start supervisor",
-                path: PathBuf::from(program),
+                path: program.clone(),
                 source,
             })?;
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -553,9 +575,10 @@ impl Containers {
     }
 }
 
-/// Entry point of the detached supervisor process (`buildr __supervise ID`):
-/// leaves the caller's session, runs the container to its end, and removes
-/// it afterwards when it was created with `--rm`.
+/// The detached supervisor's work ([`crate::entry_hook`] calls it in the
+/// process [`Containers::start_detached`] started): leaves the caller's
+/// session, runs the container to its end, and removes it afterwards when
+/// it was created with `--rm`.
 pub fn supervise(root: &Path, id: &str) -> Result<ExitInfo> {
     let _ = nix::unistd::setsid();
     let containers = Containers::open(root)?;

@@ -95,6 +95,28 @@ impl FromStr for PortMapping {
     }
 }
 
+impl PortMapping {
+    /// Docker's `-p` syntax for this publication (`[IP:][HOST:]CTR/PROTO`),
+    /// which [`FromStr`] reads back to the same mapping.
+    pub fn spec(&self) -> String {
+        let proto = match self.protocol {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        };
+        let ctr = self.container_port;
+        let host = match self.host_port {
+            0 => String::new(),
+            port => port.to_string(),
+        };
+        match self.host_ip {
+            IpAddr::V4(ip) if ip.is_unspecified() && host.is_empty() => format!("{ctr}/{proto}"),
+            IpAddr::V4(ip) if ip.is_unspecified() => format!("{host}:{ctr}/{proto}"),
+            IpAddr::V4(ip) => format!("{ip}:{host}:{ctr}/{proto}"),
+            IpAddr::V6(ip) => format!("[{ip}]:{host}:{ctr}/{proto}"),
+        }
+    }
+}
+
 impl std::fmt::Display for PortMapping {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let proto = match self.protocol {
@@ -442,6 +464,30 @@ fn udp_replies(
             }
             // ICMP port unreachable from the container: keep the flow.
             Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_read_back_to_the_same_mapping() {
+        for (text, spec) in [
+            ("80", "80/tcp"),
+            ("8080:80", "8080:80/tcp"),
+            ("127.0.0.1:8080:80/udp", "127.0.0.1:8080:80/udp"),
+            ("127.0.0.1::80", "127.0.0.1::80/tcp"),
+            ("[::1]:9000:90", "[::1]:9000:90/tcp"),
+            ("[::1]::90/udp", "[::1]::90/udp"),
+        ] {
+            let mapping: PortMapping = text.parse().unwrap();
+            assert_eq!(mapping.spec(), spec, "{text}");
+            assert_eq!(spec.parse::<PortMapping>().unwrap(), mapping, "{spec}");
+        }
+        for bad in ["", "x", "80/sctp", "1:2:3:4", "70000:80", "8080:0"] {
+            assert!(bad.parse::<PortMapping>().is_err(), "{bad:?} parsed");
         }
     }
 }
