@@ -132,12 +132,8 @@ impl Lowering<'_> {
             // As BuildKit, every option is expanded with the stage's ARGs
             // and ENV before it is typed.
             let mount = {
-                let mut expand = |word: &str| {
-                    self.lexer
-                        .process_word(word, &expand_env)
-                        .map(|r| r.value)
-                        .map_err(|e| e.to_string())
-                };
+                let mut expand =
+                    |word: &str| self.lexer.process_word(word, &expand_env).map(|r| r.value);
                 Mount::parse(&written.spec, &mut expand).map_err(|e| {
                     let help = e.help.map(|h| format!(" ({h})")).unwrap_or_default();
                     fail(format!("--mount={}: {}{help}", written.spec, e.message))
