@@ -361,7 +361,7 @@ impl LayerOrigins {
                 Some(source) => remote_blobs::fetch(&store, source, std::slice::from_ref(d)),
                 None => remote_blobs::ensure_blob(&store, d),
             };
-            found.map_err(|e| e.to_string())
+            found.map_err(Into::into)
         })
     }
 }
