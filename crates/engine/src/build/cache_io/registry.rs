@@ -137,7 +137,7 @@ impl RegistrySource {
             &[u8],
             &str,
             &dyn Fn(&Descriptor) -> Result<Vec<u8>>,
-        ) -> std::result::Result<T, String>,
+        ) -> std::result::Result<T, format::BadEntry>,
     ) -> std::result::Result<Option<T>, Problem> {
         if !self.may_have(name) {
             return Ok(None);
@@ -164,7 +164,7 @@ impl RegistrySource {
         };
         decode(&manifest.bytes, &what, &read)
             .map(Some)
-            .map_err(Problem::Corrupt)
+            .map_err(Problem::from)
     }
 
     /// Whether the repository may have the entry `TAG-name`: false only
@@ -275,6 +275,13 @@ pub(crate) enum Problem {
     Unreachable(String),
     /// This entry is unusable; others may be fine.
     Corrupt(String),
+}
+
+/// A refused entry is corrupt; the text is its chain, as warnings show it.
+impl From<format::BadEntry> for Problem {
+    fn from(e: format::BadEntry) -> Self {
+        Problem::Corrupt(crate::error::error_chain(&e))
+    }
 }
 
 /// Pushes `entries` (manifests already in `store`) to the registry cache
