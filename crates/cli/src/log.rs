@@ -29,9 +29,34 @@ pub fn with_frame<R>(draw: impl FnOnce(usize) -> (R, usize)) -> R {
     result
 }
 
+/// A log filter that does not parse: the directive, where it came from
+/// (`--log-level`, `BUILDR_LOG`, ...) and the parser's error.
+///
+/// The parser's message ends this one and is not also offered as the
+/// source: tracing-subscriber's level errors return themselves as their
+/// source, so a chain would print them twice.
+#[derive(Debug)]
+pub struct FilterError {
+    directive: String,
+    from: &'static str,
+    cause: tracing_subscriber::filter::ParseError,
+}
+
+impl std::fmt::Display for FilterError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "invalid log filter {:?} ({}): {}",
+            self.directive, self.from, self.cause
+        )
+    }
+}
+
+impl std::error::Error for FilterError {}
+
 /// The filter the flags and the environment ask for: `--log-level`, else
 /// `-v`s, else `BUILDR_LOG`, else `warn`.
-pub fn filter(level: Option<&str>, verbose: u8) -> Result<EnvFilter, String> {
+pub fn filter(level: Option<&str>, verbose: u8) -> Result<EnvFilter, FilterError> {
     let env = std::env::var("BUILDR_LOG").ok().filter(|v| !v.is_empty());
     let (directive, from) = match (level, verbose, env) {
         (Some(level), _, _) => (level.to_string(), "--log-level"),
@@ -41,8 +66,11 @@ pub fn filter(level: Option<&str>, verbose: u8) -> Result<EnvFilter, String> {
         (None, 0, Some(env)) => (env, "BUILDR_LOG"),
         (None, 0, None) => ("warn".into(), "the default"),
     };
-    EnvFilter::try_new(&directive)
-        .map_err(|e| format!("invalid log filter {directive:?} ({from}): {e}"))
+    EnvFilter::try_new(&directive).map_err(|cause| FilterError {
+        directive,
+        from,
+        cause,
+    })
 }
 
 /// Installs the subscriber (once, first thing in `main`).

@@ -356,9 +356,8 @@ impl Registry {
             },
         );
         let fetch_store = store.clone();
-        let fetch_missing: buildr_oci::FetchMissingFn = Arc::new(move |desc| {
-            remote_blobs::ensure_blob(&fetch_store, desc).map_err(|e| e.to_string())
-        });
+        let fetch_missing: buildr_oci::FetchMissingFn =
+            Arc::new(move |desc| remote_blobs::ensure_blob(&fetch_store, desc).map_err(Into::into));
         let client_opts = buildr_oci::PushOptions {
             mount_from,
             fetch_missing: Some(fetch_missing),

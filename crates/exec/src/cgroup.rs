@@ -166,9 +166,23 @@ fn wanted(limits: &Limits) -> Vec<&'static str> {
         .collect()
 }
 
+/// Why no cgroup can be placed for the limits asked for.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+enum PlanError {
+    #[error("the {0} controller is not mounted")]
+    NotMounted(&'static str),
+    #[error("no cgroup hierarchy is mounted")]
+    NoHierarchy,
+}
+
 /// v1 when a needed controller is mounted as a v1 hierarchy (hybrid hosts
 /// keep an empty v2 tree beside them), v2 otherwise.
-fn plan(mountinfo: &str, proc_cgroup: &str, name: &str, limits: &Limits) -> Result<Plan, String> {
+fn plan(
+    mountinfo: &str,
+    proc_cgroup: &str,
+    name: &str,
+    limits: &Limits,
+) -> Result<Plan, PlanError> {
     let mounts = parse_mountinfo(mountinfo);
     let own = parse_proc_cgroup(proc_cgroup);
     let wanted = wanted(limits);
@@ -178,7 +192,7 @@ fn plan(mountinfo: &str, proc_cgroup: &str, name: &str, limits: &Limits) -> Resu
             let mount = mounts
                 .iter()
                 .find(|m| m.has(ctrl))
-                .ok_or_else(|| format!("the {ctrl} controller is not mounted"))?;
+                .ok_or(PlanError::NotMounted(ctrl))?;
             let own_path = own
                 .iter()
                 .find(|(c, _)| c.split(',').any(|c| c == ctrl))
@@ -191,10 +205,7 @@ fn plan(mountinfo: &str, proc_cgroup: &str, name: &str, limits: &Limits) -> Resu
         }
         return Ok(Plan::V1(dirs));
     }
-    let mount = mounts
-        .iter()
-        .find(|m| m.v2)
-        .ok_or("no cgroup hierarchy is mounted")?;
+    let mount = mounts.iter().find(|m| m.v2).ok_or(PlanError::NoHierarchy)?;
     let own_path = own
         .iter()
         .find(|(c, _)| c.is_empty())
@@ -561,7 +572,7 @@ mod tests {
         ];
         for (mounts, proc_cgroup, limits, want) in cases {
             assert_eq!(
-                plan(mounts, proc_cgroup, "n", &limits),
+                plan(mounts, proc_cgroup, "n", &limits).map_err(|e| e.to_string()),
                 want,
                 "{proc_cgroup}"
             );

@@ -35,7 +35,8 @@ use serde::{Deserialize, Serialize};
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 use crate::init::{
-    Report, Res, ctx, exec_command, find_program, forwarded, id_mapped, open_protocol, report,
+    InitError, Report, Res, ctx, exec_command, find_program, forwarded, id_mapped, open_protocol,
+    report,
 };
 use crate::launch::{InitPipes, Pump, RunGuard, Sandbox};
 use crate::outcome::{ExitStatus, Outcome, Stream, Timings};
@@ -240,17 +241,17 @@ pub(crate) fn run_enter() -> Res<i32> {
         None
     };
 
-    let passwd = crate::user::read_db(Path::new("/etc/passwd")).map_err(|e| e.to_string())?;
-    let group = crate::user::read_db(Path::new("/etc/group")).map_err(|e| e.to_string())?;
-    let identity = crate::user::resolve(&spec.user, &passwd, &group).map_err(|e| e.to_string())?;
+    let passwd = crate::user::read_db(Path::new("/etc/passwd"))?;
+    let group = crate::user::read_db(Path::new("/etc/group"))?;
+    let identity = crate::user::resolve(&spec.user, &passwd, &group)?;
     let unmapped_gid = std::iter::once(&identity.gid)
         .chain(&identity.groups)
         .find(|g| !id_mapped(&gid_map, **g));
     if !id_mapped(&uid_map, identity.uid) || unmapped_gid.is_some() {
-        return Err(format!(
+        return Err(InitError::Refused(format!(
             "user {:?} ({}:{}) is not mapped in the sandbox's user namespace",
             spec.user, identity.uid, identity.gid
-        ));
+        )));
     }
     let mut env: Vec<CString> = Vec::new();
     for var in &spec.env {
@@ -260,7 +261,10 @@ pub(crate) fn run_enter() -> Res<i32> {
         env.push(CString::new(format!("HOME={}", identity.home)).map_err(ctx("home with NUL"))?);
     }
     if !spec.cwd.starts_with('/') {
-        return Err(format!("working directory {:?} is not absolute", spec.cwd));
+        return Err(InitError::Refused(format!(
+            "working directory {:?} is not absolute",
+            spec.cwd
+        )));
     }
     let argv: Vec<CString> = spec
         .argv
@@ -269,7 +273,7 @@ pub(crate) fn run_enter() -> Res<i32> {
         .collect::<std::result::Result<_, _>>()
         .map_err(ctx("argument with NUL"))?;
     let Some(first) = spec.argv.first() else {
-        return Err("empty command".into());
+        return Err(InitError::Refused("empty command".into()));
     };
     let program = find_program(first, &env)?;
     let signals = forwarded();
@@ -286,7 +290,7 @@ pub(crate) fn run_enter() -> Res<i32> {
             drop((err_read, alive_write));
             let message = match child_stdio(slave.as_ref(), &alive_read) {
                 Ok(()) => exec_command(&spec, &identity, &program, &argv, &env),
-                Err(e) => e,
+                Err(e) => e.report_text(),
             };
             let _ = nix::unistd::write(&err_write, message.as_bytes());
             std::process::exit(127);
@@ -299,7 +303,7 @@ pub(crate) fn run_enter() -> Res<i32> {
     let _ = std::fs::File::from(err_read).read_to_string(&mut exec_error);
     if !exec_error.is_empty() {
         let _ = waitpid(child, None);
-        return Err(exec_error);
+        return Err(InitError::Refused(exec_error));
     }
     report(&Report::Init {
         pid: child.as_raw(),
@@ -326,7 +330,7 @@ pub(crate) fn run_enter() -> Res<i32> {
             }
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(format!("wait for the command: {e}")),
+            Err(e) => return Err(ctx("wait for the command")(e)),
         }
     }
 }
@@ -337,7 +341,7 @@ fn child_stdio(slave: Option<&OwnedFd>, alive: &OwnedFd) -> Res<()> {
     // Killing E (a cancelled exec) kills the command too.
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(ctx("set parent-death signal"))?;
     if crate::init::parent_gone(alive) {
-        return Err("the exec helper died".into());
+        return Err(InitError::Refused("the exec helper died".into()));
     }
     if let Some(slave) = slave {
         nix::unistd::dup2_stdin(slave.as_fd()).map_err(ctx("pty as stdin"))?;

@@ -49,6 +49,15 @@ pub enum Error {
     /// The init process broke the protocol or died without a word.
     #[error("sandbox init failed: {0}")]
     Init(String),
+    /// The init sent a report line that is not one of its reports.
+    #[error("sandbox init failed: bad report {line:?}")]
+    BadReport {
+        /// The line as received (lossily decoded).
+        line: String,
+        /// Why it did not parse.
+        #[source]
+        source: serde_json::Error,
+    },
     /// Rootless mode cannot work here, and why (what to set up).
     #[error("rootless: {0}")]
     Rootless(String),

@@ -130,15 +130,15 @@ pub fn init_main_if_requested() {
     let outcome = if mode == crate::enter::ENTER_MODE {
         crate::enter::run_enter()
     } else if mode == crate::rootless::HOLDER_MODE {
-        crate::rootless::run_holder()
+        Ok(crate::rootless::run_holder())
     } else {
         run_outer()
     };
     let code = match outcome {
         Ok(code) => code,
-        Err(message) => {
+        Err(e) => {
             report(&Report::Failed {
-                message,
+                message: e.report_text(),
                 created: Vec::new(),
             });
             1
@@ -161,10 +161,54 @@ pub(crate) fn report(msg: &Report) {
 /// The report pipe (fd 4), close-on-exec so the command never sees it.
 static REPORTS: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
 
-pub(crate) type Res<T> = std::result::Result<T, String>;
+/// A step of the sandbox's setup that failed inside the init (namespaces,
+/// mounts, user, working directory, exec...).
+///
+/// The init is another process and cannot hand an error object to the
+/// launcher: [`InitError::report_text`] renders it into the `Failed`
+/// report line at the pipe, and the launcher makes that text an
+/// [`Error::Setup`](crate::Error::Setup).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum InitError {
+    /// `what` failed because of `source`.
+    #[error("{what}")]
+    Step {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A failure with no error beneath it: a value refused, a peer gone, or
+    /// the text the command's process sent back over the exec pipe.
+    #[error("{0}")]
+    Refused(String),
+    /// A lookup of the crate's own failed (the user, a path in the rootfs).
+    #[error(transparent)]
+    Exec(#[from] crate::Error),
+}
 
-pub(crate) fn ctx<E: std::fmt::Display>(what: impl std::fmt::Display) -> impl FnOnce(E) -> String {
-    move |e| format!("{what}: {e}")
+impl InitError {
+    /// The text of the report line: `what: cause` for a failed step (the
+    /// cause's own message, as the launcher has always shown it), else the
+    /// error's message.
+    pub(crate) fn report_text(&self) -> String {
+        match self {
+            InitError::Step { what, source } => format!("{what}: {source}"),
+            other => other.to_string(),
+        }
+    }
+}
+
+pub(crate) type Res<T> = std::result::Result<T, InitError>;
+
+/// For `map_err`: the step `what` failed because of the error given.
+pub(crate) fn ctx<E>(what: impl std::fmt::Display) -> impl FnOnce(E) -> InitError
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    move |e| InitError::Step {
+        what: what.to_string(),
+        source: Box::new(e),
+    }
 }
 
 /// Closes every inherited descriptor but 0-2 and the two protocol pipes,
@@ -210,7 +254,9 @@ fn run_outer() -> Res<i32> {
                 .read_exact(&mut go)
                 .map_err(ctx("wait for id maps"))?;
             if go[0] != b'1' {
-                return Err("the launcher could not set up id maps".into());
+                return Err(InitError::Refused(
+                    "the launcher could not set up id maps".into(),
+                ));
             }
         } else {
             std::fs::write("/proc/self/setgroups", "deny").map_err(ctx("write setgroups"))?;
@@ -257,7 +303,7 @@ fn run_outer() -> Res<i32> {
                     Ok(WaitStatus::Signaled(_, signal, _)) => return Ok(128 + signal as i32),
                     Ok(_) => continue,
                     Err(nix::errno::Errno::EINTR) => continue,
-                    Err(e) => return Err(format!("wait for pid 1: {e}")),
+                    Err(e) => return Err(ctx("wait for pid 1")(e)),
                 }
             }
         }
@@ -277,7 +323,8 @@ fn run_pid1(config: &InitConfig) -> i32 {
     let prepared = prepare(config, &mut created);
     let (identity, env) = match prepared {
         Ok(v) => v,
-        Err(message) => {
+        Err(e) => {
+            let message = e.report_text();
             report(&Report::Failed { message, created });
             return 1;
         }
@@ -288,7 +335,8 @@ fn run_pid1(config: &InitConfig) -> i32 {
             report(&status);
             0
         }
-        Err(message) => {
+        Err(e) => {
+            let message = e.report_text();
             report(&Report::Failed { message, created });
             1
         }
@@ -363,19 +411,19 @@ fn prepare(
         sys::loopback_up().map_err(ctx("bring up loopback"))?;
     }
 
-    let passwd = crate::user::read_db(Path::new("/etc/passwd")).map_err(|e| e.to_string())?;
-    let group = crate::user::read_db(Path::new("/etc/group")).map_err(|e| e.to_string())?;
-    let identity = crate::user::resolve(&spec.user, &passwd, &group).map_err(|e| e.to_string())?;
+    let passwd = crate::user::read_db(Path::new("/etc/passwd"))?;
+    let group = crate::user::read_db(Path::new("/etc/group"))?;
+    let identity = crate::user::resolve(&spec.user, &passwd, &group)?;
     let uid_map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
     let gid_map = std::fs::read_to_string("/proc/self/gid_map").unwrap_or_default();
     let unmapped_gid = std::iter::once(&identity.gid)
         .chain(&identity.groups)
         .find(|g| !id_mapped(&gid_map, **g));
     if !id_mapped(&uid_map, identity.uid) || unmapped_gid.is_some() {
-        return Err(format!(
+        return Err(InitError::Refused(format!(
             "user {:?} ({}:{}) is not mapped in this sandbox's user namespace (rootless: add subordinate ids in /etc/subuid and /etc/subgid and install newuidmap)",
             spec.user, identity.uid, identity.gid
-        ));
+        )));
     }
 
     let mut env: Vec<CString> = Vec::new();
@@ -386,7 +434,10 @@ fn prepare(
         env.push(CString::new(format!("HOME={}", identity.home)).map_err(ctx("home with NUL"))?);
     }
     if !spec.cwd.starts_with('/') {
-        return Err(format!("working directory {:?} is not absolute", spec.cwd));
+        return Err(InitError::Refused(format!(
+            "working directory {:?} is not absolute",
+            spec.cwd
+        )));
     }
     // Created as root, as Docker does for WORKDIR.
     std::fs::create_dir_all(&spec.cwd)
@@ -445,7 +496,7 @@ fn supervise(
         .collect::<Result<_, _>>()
         .map_err(ctx("argument with NUL"))?;
     if argv.is_empty() {
-        return Err("empty command".into());
+        return Err(InitError::Refused("empty command".into()));
     }
     let program = find_program(&spec.argv[0], env)?;
     let signals = forwarded();
@@ -467,7 +518,7 @@ fn supervise(
     let _ = std::fs::File::from(err_read).read_to_string(&mut exec_error);
     if !exec_error.is_empty() {
         let _ = waitpid(child, None);
-        return Err(exec_error);
+        return Err(InitError::Refused(exec_error));
     }
     report(&Report::Started {
         created: created.to_vec(),
@@ -526,11 +577,14 @@ pub(crate) fn find_program(name: &str, env: &[CString]) -> Res<CString> {
             return CString::new(candidate.as_os_str().as_bytes()).map_err(ctx("program with NUL"));
         }
     }
-    Err(format!("exec {name}: executable file not found in $PATH"))
+    Err(InitError::Refused(format!(
+        "exec {name}: executable file not found in $PATH"
+    )))
 }
 
 /// Process U: drop to the requested identity and exec. Returns only with an
-/// error message.
+/// error message: the text written to the exec pipe, the one way back from
+/// the forked command's process.
 pub(crate) fn exec_command(
     spec: &SpawnSpec,
     identity: &crate::user::Identity,
@@ -540,7 +594,7 @@ pub(crate) fn exec_command(
 ) -> String {
     match drop_privileges(spec, identity) {
         Ok(()) => {}
-        Err(e) => return e,
+        Err(e) => return e.report_text(),
     }
     let cwd = &spec.cwd;
     if let Err(e) = nix::unistd::chdir(cwd.as_str()) {
@@ -623,7 +677,9 @@ fn drop_privileges(spec: &SpawnSpec, identity: &crate::user::Identity) -> Res<()
 }
 
 /// Parses one report line; anything else is an init protocol error.
-pub(crate) fn parse_report(line: &[u8]) -> std::result::Result<Report, String> {
-    serde_json::from_slice(line)
-        .map_err(|e| format!("bad report {:?}: {e}", String::from_utf8_lossy(line)))
+pub(crate) fn parse_report(line: &[u8]) -> crate::Result<Report> {
+    serde_json::from_slice(line).map_err(|source| crate::Error::BadReport {
+        line: String::from_utf8_lossy(line).into_owned(),
+        source,
+    })
 }

@@ -569,7 +569,7 @@ impl Pump<'_> {
         self.pending.extend_from_slice(bytes);
         while let Some(end) = self.pending.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = self.pending.drain(..=end).collect();
-            let report = crate::init::parse_report(&line[..end]).map_err(Error::Init)?;
+            let report = crate::init::parse_report(&line[..end])?;
             match report {
                 Report::Init { pid } => self.pid1 = Some(pid),
                 Report::MapRequest { pid } => {

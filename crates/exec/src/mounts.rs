@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use nix::mount::{MsFlags, mount};
 
-use crate::init::{ETC_FILES, InitConfig, Res, RootSource, ctx};
+use crate::init::{ETC_FILES, InitConfig, InitError, Res, RootSource, ctx};
 use crate::path::secure_join;
 
 /// runc's masked paths (`linux.maskedPaths` of `runc spec`), and more.
@@ -119,11 +119,11 @@ fn overlay_options(
     }
     let data = build(Some(&base));
     if data.len() > MOUNT_DATA_MAX || base.parent().is_none() {
-        return Err(format!(
+        return Err(InitError::Refused(format!(
             "{} lower dirs do not fit in one overlay mount ({} bytes of options)",
             lowers.len(),
             data.len()
-        ));
+        )));
     }
     Ok((Some(base), data))
 }
@@ -183,9 +183,7 @@ pub(crate) fn make_mountpoint(
 ) -> Res<()> {
     use nix::fcntl::{OFlag, openat};
     use nix::sys::stat::{Mode, mkdirat};
-    let rel = path
-        .strip_prefix(root)
-        .map_err(|_| format!("mount target {} is not under the root", path.display()))?;
+    let rel = path.strip_prefix(root).map_err(|_| not_under_root(path))?;
     let root_fd = open_root(root)?;
     let parts: Vec<_> = rel.components().collect();
     for depth in 1..=parts.len() {
@@ -193,16 +191,15 @@ pub(crate) fn make_mountpoint(
         match open_beneath(&root_fd, &prefix) {
             Ok(_) => continue,
             Err(nix::errno::Errno::ENOENT) => {}
-            Err(e) => return Err(format!("open {} in the rootfs: {e}", prefix.display())),
+            Err(e) => return Err(ctx(format!("open {} in the rootfs", prefix.display()))(e)),
         }
         let parent: PathBuf = parts[..depth - 1].iter().collect();
         let parent_fd = open_beneath(&root_fd, &parent)
-            .map_err(|e| format!("open {} in the rootfs: {e}", parent.display()))?;
+            .map_err(ctx(format!("open {} in the rootfs", parent.display())))?;
         let name = parts[depth - 1].as_os_str();
-        let show = || root.join(&prefix).display().to_string();
+        let create = ctx(format!("create {}", root.join(&prefix).display()));
         if depth < parts.len() || dir {
-            mkdirat(&parent_fd, name, Mode::from_bits_truncate(0o777))
-                .map_err(|e| format!("create {}: {e}", show()))?;
+            mkdirat(&parent_fd, name, Mode::from_bits_truncate(0o777)).map_err(create)?;
         } else {
             openat(
                 &parent_fd,
@@ -214,11 +211,19 @@ pub(crate) fn make_mountpoint(
                     | OFlag::O_CLOEXEC,
                 Mode::from_bits_truncate(0o666),
             )
-            .map_err(|e| format!("create {}: {e}", show()))?;
+            .map_err(create)?;
         }
         created.push(prefix);
     }
     Ok(())
+}
+
+/// The error for a mount target outside the root it is to be made in.
+fn not_under_root(path: &Path) -> InitError {
+    InitError::Refused(format!(
+        "mount target {} is not under the root",
+        path.display()
+    ))
 }
 
 fn open_root(root: &Path) -> Res<std::os::fd::OwnedFd> {
@@ -245,13 +250,11 @@ pub(crate) fn bind_source(
     };
     let root_fd = open_root(&bind.src)?;
     let rel = subpath.strip_prefix("/").unwrap_or(subpath);
-    let fd = open_beneath(&root_fd, rel).map_err(|e| {
-        format!(
-            "bind source {} inside {}: {e}",
-            subpath.display(),
-            bind.src.display()
-        )
-    })?;
+    let fd = open_beneath(&root_fd, rel).map_err(ctx(format!(
+        "bind source {} inside {}",
+        subpath.display(),
+        bind.src.display()
+    )))?;
     let path = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
     Ok((path, Some(fd)))
 }
@@ -290,11 +293,9 @@ pub(crate) struct Target {
 impl Target {
     /// `path` (under `root`, from [`secure_join`]) resolved inside `root`.
     pub(crate) fn open(root: &Path, path: &Path) -> Res<Target> {
-        let rel = path
-            .strip_prefix(root)
-            .map_err(|_| format!("mount target {} is not under the root", path.display()))?;
+        let rel = path.strip_prefix(root).map_err(|_| not_under_root(path))?;
         let fd = open_beneath(&open_root(root)?, rel)
-            .map_err(|e| format!("open mount target {}: {e}", path.display()))?;
+            .map_err(ctx(format!("open mount target {}", path.display())))?;
         Ok(Target {
             fd,
             shown: path.to_path_buf(),
@@ -315,7 +316,7 @@ impl Target {
         text.lines()
             .find_map(|l| l.strip_prefix("mnt_id:"))
             .and_then(|v| v.trim().parse().ok())
-            .ok_or_else(|| format!("no mnt_id in {info}"))
+            .ok_or_else(|| InitError::Refused(format!("no mnt_id in {info}")))
     }
 }
 
@@ -344,11 +345,11 @@ pub(crate) fn bind_in_root(root: &Path, src: &Path, dst: &Path, readonly: bool) 
     if mounted.mount_id()? == target.mount_id()?
         || (got.dev(), got.ino()) != (want.dev(), want.ino())
     {
-        return Err(format!(
+        return Err(InitError::Refused(format!(
             "mount target {} changed while {} was bound there; refusing to leave it writable",
             dst.display(),
             src.display()
-        ));
+        )));
     }
     remount_readonly(&mounted.proc_path())
 }
@@ -359,7 +360,7 @@ pub(crate) fn mount_system(
     created: &mut Vec<PathBuf>,
 ) -> Res<()> {
     let nsd = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    let at = |p: &str| secure_join(root, Path::new(p)).map_err(|e| e.to_string());
+    let at = |p: &str| secure_join(root, Path::new(p)).map_err(InitError::from);
 
     let proc_dir = at("/proc")?;
     make_mountpoint(root, &proc_dir, true, created)?;
@@ -483,7 +484,7 @@ fn make_device(target: &Path, rdev: u64) -> Res<bool> {
     match nix::sys::stat::mknod(target, SFlag::S_IFCHR, mode, rdev) {
         Ok(()) => {}
         Err(nix::errno::Errno::EPERM) => return Ok(false),
-        Err(e) => return Err(format!("mknod {}: {e}", target.display())),
+        Err(e) => return Err(ctx(format!("mknod {}", target.display()))(e)),
     }
     // mknod's mode passes through the umask; the node was just made in
     // our own tmpfs, so the path is that node.
@@ -557,7 +558,9 @@ mod tests {
         assert!(data.ends_with(",upperdir=upper,workdir=work"), "{data}");
         assert!(data.len() <= MOUNT_DATA_MAX);
 
-        let err = overlay_options(&many, &upper, &work, false).unwrap_err();
+        let err = overlay_options(&many, &upper, &work, false)
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("120 lower dirs do not fit"), "{err}");
     }
 }

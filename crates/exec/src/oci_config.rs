@@ -338,7 +338,8 @@ impl Bundle {
             .iter()
             .enumerate()
         {
-            place_mount(i, mount, dir, &mut spec, &mut warnings).map_err(bad)?;
+            place_mount(i, mount, dir, &mut spec, &mut warnings)
+                .map_err(|refused| bad(refused.to_string()))?;
         }
         Ok(Bundle {
             dir: dir.to_owned(),
@@ -497,6 +498,40 @@ fn limits(resources: &LinuxResources, warnings: &mut Vec<String>) -> Result<Limi
     Ok(limits)
 }
 
+/// An entry of `mounts` the sandbox cannot place: `mounts[INDEX] (DEST)`
+/// and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{label}: {reason}")]
+struct MountRefused {
+    label: String,
+    reason: MountReason,
+}
+
+/// Why a mount of a bundle is refused.
+#[derive(Debug, thiserror::Error)]
+enum MountReason {
+    #[error("destination is not absolute")]
+    NotAbsolute,
+    #[error("destination contains ..")]
+    ParentDir,
+    #[error("a {kind} mount over {dst} is not supported: buildr mounts its own {own} there")]
+    OverSandbox {
+        kind: String,
+        dst: String,
+        own: &'static str,
+    },
+    #[error("bind mount without a source")]
+    NoSource,
+    #[error("bind source {} does not exist", .0.display())]
+    MissingSource(PathBuf),
+    #[error("invalid tmpfs size {0:?}")]
+    TmpfsSize(String),
+    #[error(
+        "mount type {0:?} is not supported here (bind and tmpfs are; proc, sysfs, devpts, mqueue only at their standard places)"
+    )]
+    Type(String),
+}
+
 /// Maps one entry of `mounts` onto the sandbox: its own system mounts, a
 /// bind or a tmpfs. Anything else is refused.
 fn place_mount(
@@ -505,17 +540,21 @@ fn place_mount(
     dir: &Path,
     spec: &mut SpawnSpec,
     warnings: &mut Vec<String>,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), MountRefused> {
     let dst = mount.destination();
     let label = format!("mounts[{index}] ({})", dst.display());
+    let refuse = |reason| MountRefused {
+        label: label.clone(),
+        reason,
+    };
     if !dst.is_absolute() {
-        return Err(format!("{label}: destination is not absolute"));
+        return Err(refuse(MountReason::NotAbsolute));
     }
     if dst
         .components()
         .any(|c| matches!(c, std::path::Component::ParentDir))
     {
-        return Err(format!("{label}: destination contains .."));
+        return Err(refuse(MountReason::ParentDir));
     }
     let options = mount.options().clone().unwrap_or_default();
     let is_bind = options.iter().any(|o| o == "bind" || o == "rbind")
@@ -531,10 +570,11 @@ fn place_mount(
             // buildr's own mount is there, with runc's default options.
             return Ok(());
         }
-        return Err(format!(
-            "{label}: a {kind} mount over {dst_text} is not supported: buildr mounts its own {} there",
-            kinds[0]
-        ));
+        return Err(refuse(MountReason::OverSandbox {
+            kind: kind.to_owned(),
+            dst: dst_text.into_owned(),
+            own: kinds[0],
+        }));
     }
     if dst_text == "/sys/fs/cgroup" && kind == "cgroup" {
         warnings.push(format!("{label}: the cgroup filesystem is not mounted"));
@@ -553,13 +593,10 @@ fn place_mount(
             let source = mount
                 .source()
                 .as_ref()
-                .ok_or_else(|| format!("{label}: bind mount without a source"))?;
+                .ok_or_else(|| refuse(MountReason::NoSource))?;
             let src = dir.join(source);
             if std::fs::symlink_metadata(&src).is_err() {
-                return Err(format!(
-                    "{label}: bind source {} does not exist",
-                    src.display()
-                ));
+                return Err(refuse(MountReason::MissingSource(src)));
             }
             let readonly = options.iter().any(|o| o == "ro");
             let rest = unapplied(&["ro"]);
@@ -582,7 +619,7 @@ fn place_mount(
                 if let Some(value) = option.strip_prefix("size=") {
                     size = Some(
                         parse_size(value)
-                            .ok_or_else(|| format!("{label}: invalid tmpfs size {value:?}"))?,
+                            .ok_or_else(|| refuse(MountReason::TmpfsSize(value.to_owned())))?,
                     );
                 }
             }
@@ -602,9 +639,7 @@ fn place_mount(
             });
         }
         other => {
-            return Err(format!(
-                "{label}: mount type {other:?} is not supported here (bind and tmpfs are; proc, sysfs, devpts, mqueue only at their standard places)"
-            ));
+            return Err(refuse(MountReason::Type(other.to_owned())));
         }
     }
     Ok(())

@@ -14,7 +14,7 @@ use nix::fcntl::OFlag;
 use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
 
 use crate::error::{Error, Result, sys};
-use crate::init::{Res, ctx};
+use crate::init::{InitError, Res, ctx};
 
 /// A socketpair for [`crate::Sandbox::run_with_stdin`] /
 /// [`crate::Sandbox::exec_in`] with `tty` set: `(ours, theirs)`; hand
@@ -74,7 +74,7 @@ pub(crate) fn make_and_send(socket: BorrowedFd<'_>) -> Res<OwnedFd> {
     nix::pty::unlockpt(&master).map_err(ctx("unlockpt"))?;
     let name = nix::pty::ptsname_r(&master).map_err(ctx("ptsname"))?;
     if !name.starts_with("/dev/pts/") {
-        return Err(format!("unexpected pty name {name}"));
+        return Err(InitError::Refused(format!("unexpected pty name {name}")));
     }
     let slave: OwnedFd = std::fs::File::options()
         .read(true)

@@ -377,7 +377,7 @@ fn start_holder(dir: &Path) -> Result<HolderRecord> {
 }
 
 /// The holder's main (see the module docs); never returns while it works.
-pub(crate) fn run_holder() -> std::result::Result<i32, String> {
+pub(crate) fn run_holder() -> i32 {
     let _ = nix::unistd::setsid();
     // Descriptors the caller leaked (opened without close-on-exec) would
     // stay open as long as the holder: a CI job waiting for a pipe's end
@@ -392,7 +392,7 @@ pub(crate) fn run_holder() -> std::result::Result<i32, String> {
     };
     if let Err(e) = nix::sched::unshare(CloneFlags::CLONE_NEWUSER) {
         say(&format!("error unshare a user namespace: {e}"));
-        return Ok(1);
+        return 1;
     }
     say("userns");
     let mut line = String::new();
@@ -408,11 +408,11 @@ pub(crate) fn run_holder() -> std::result::Result<i32, String> {
             for (file, text) in maps {
                 if let Err(e) = std::fs::write(file, text) {
                     say(&format!("error write {file}: {e}"));
-                    return Ok(1);
+                    return 1;
                 }
             }
         }
-        _ => return Ok(1),
+        _ => return 1,
     }
     // The network home: a namespace with slirp4netns, no loopback of the
     // host's reachable; it lives as long as this process.
@@ -426,7 +426,7 @@ pub(crate) fn run_holder() -> std::result::Result<i32, String> {
                 );
             }
             say(&format!("error {why}"));
-            return Ok(1);
+            return 1;
         }
     };
     say(&format!("ready {}", network.netns().path().display()));

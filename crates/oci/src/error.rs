@@ -125,6 +125,16 @@ pub enum Error {
     /// A registry answer is malformed or breaks the protocol.
     #[error("{url}: {reason}")]
     Protocol { url: String, reason: String },
+    /// A blob to push is not in the store, and the caller's
+    /// [`fetch_missing`](crate::PushOptions::fetch_missing) could not
+    /// bring it in: the source says why.
+    #[error("{url}: blob {digest} is not in the store")]
+    MissingBlob {
+        url: String,
+        digest: Digest,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// No entry of an index matches the wanted platform.
     #[error("{reference}: no image for platform {platform} (available: {available})")]
     NoPlatform {

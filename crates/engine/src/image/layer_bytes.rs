@@ -112,7 +112,45 @@ pub(crate) fn unpack_layer(
 /// A layer tar made from a snapshot on a writer thread, read through a pipe.
 struct SnapshotTar {
     pipe: Option<io::PipeReader>,
-    writer: Option<JoinHandle<std::result::Result<(), String>>>,
+    writer: Option<JoinHandle<std::result::Result<(), SnapshotTarError>>>,
+}
+
+/// Why the writer thread of a [`SnapshotTar`] could not make the layer;
+/// the reader gets it as the source of an io error.
+#[derive(Debug, thiserror::Error)]
+enum SnapshotTarError {
+    /// Diffing the snapshot or writing its tar failed.
+    #[error("layer {digest}")]
+    Write {
+        digest: Digest,
+        #[source]
+        source: Box<buildr_oci::Error>,
+    },
+    /// The last buffered bytes did not reach the pipe.
+    #[error("layer {digest}")]
+    Flush {
+        digest: Digest,
+        #[source]
+        source: io::Error,
+    },
+    #[error(transparent)]
+    Changed(#[from] SnapshotChanged),
+}
+
+/// A snapshot that no longer makes the layer named after it.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "layer {digest} ({size} bytes) is kept only as its snapshot {}, which now makes \
+     {actual} ({actual_size} bytes): the snapshot was changed outside buildr; remove the \
+     image and build it again",
+    dir.display()
+)]
+struct SnapshotChanged {
+    digest: Digest,
+    size: u64,
+    actual: Digest,
+    actual_size: u64,
+    dir: PathBuf,
 }
 
 impl SnapshotTar {
@@ -142,33 +180,31 @@ fn write_snapshot_tar(
     digest: &Digest,
     size: u64,
     pipe: io::PipeWriter,
-) -> std::result::Result<(), String> {
-    let fail = |e: &dyn std::fmt::Display| format!("layer {digest}: {e}");
-    let diff = Diff::compute(DiffSource::OverlayUpper(dir)).map_err(|e| fail(&e))?;
+) -> std::result::Result<(), SnapshotTarError> {
+    let fail = |source| SnapshotTarError::Write {
+        digest: *digest,
+        source: Box::new(source),
+    };
+    let diff = Diff::compute(DiffSource::OverlayUpper(dir)).map_err(fail)?;
     let out = HashCount::new(BufWriter::with_capacity(1 << 20, pipe));
-    let out = diff.write_tar(out, None).map_err(|e| fail(&e))?;
+    let out = diff.write_tar(out, None).map_err(fail)?;
     let (actual, actual_size, mut buffered) = out.finish();
     // Checked before the last bytes go: the reader sees the error, not a
     // clean end, when the snapshot no longer makes this layer.
     if actual != *digest || actual_size != size {
-        return Err(changed_snapshot(digest, size, &actual, actual_size, dir));
+        return Err(SnapshotChanged {
+            digest: *digest,
+            size,
+            actual,
+            actual_size,
+            dir: dir.to_owned(),
+        }
+        .into());
     }
-    buffered.flush().map_err(|e| fail(&e))
-}
-
-fn changed_snapshot(
-    digest: &Digest,
-    size: u64,
-    actual: &Digest,
-    actual_size: u64,
-    dir: &std::path::Path,
-) -> String {
-    format!(
-        "layer {digest} ({size} bytes) is kept only as its snapshot {}, which now makes \
-         {actual} ({actual_size} bytes): the snapshot was changed outside buildr; remove the \
-         image and build it again",
-        dir.display()
-    )
+    buffered.flush().map_err(|source| SnapshotTarError::Flush {
+        digest: *digest,
+        source,
+    })
 }
 
 impl Read for SnapshotTar {
@@ -182,7 +218,7 @@ impl Read for SnapshotTar {
             if let Some(handle) = self.writer.take() {
                 match handle.join() {
                     Ok(Ok(())) => {}
-                    Ok(Err(reason)) => return Err(io::Error::other(reason)),
+                    Ok(Err(e)) => return Err(io::Error::other(e)),
                     Err(_) => return Err(io::Error::other("the layer tar writer panicked")),
                 }
             }
@@ -238,13 +274,14 @@ pub(crate) fn compressed_layer(
     if digests.diff_id != layer.digest || digests.uncompressed_size != layer.size {
         return Err(Error::BadImage {
             image: format!("layer {}", layer.digest),
-            reason: changed_snapshot(
-                &layer.digest,
-                layer.size,
-                &digests.diff_id,
-                digests.uncompressed_size,
-                &dir,
-            ),
+            reason: SnapshotChanged {
+                digest: layer.digest,
+                size: layer.size,
+                actual: digests.diff_id,
+                actual_size: digests.uncompressed_size,
+                dir,
+            }
+            .to_string(),
         });
     }
     let blob = writer.commit(Some(digests.digest))?;

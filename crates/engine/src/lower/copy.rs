@@ -52,7 +52,7 @@ impl Lowering<'_> {
             .filter(|c| !c.is_empty());
         let chmod = match copy.chmod.as_deref().map(word).transpose()? {
             None => None,
-            Some(mode) => Some(flags::chmod(&mode).map_err(fail)?),
+            Some(mode) => Some(flags::chmod(&mode).map_err(|e| fail(e.to_string()))?),
         };
         let excludes = copy
             .excludes
@@ -63,7 +63,7 @@ impl Lowering<'_> {
         // path requires no chmod).
         let link = copy.link && chmod.is_none();
         if link && let Some(chown) = &chown {
-            check_link_chown(keyword, chown).map_err(fail)?;
+            check_link_chown(keyword, chown).map_err(|e| fail(e.to_string()))?;
         }
         let mut inputs = if link { Vec::new() } else { vec![st.vertex] };
         let urls = paths.iter().filter(|p| is_url(p)).count();
@@ -73,7 +73,9 @@ impl Lowering<'_> {
         }
         let checksum = match copy.checksum.as_deref().map(word).transpose()? {
             None => None,
-            Some(sum) => Some(flags::checksum(&sum, &paths, urls == 1).map_err(fail)?),
+            Some(sum) => {
+                Some(flags::checksum(&sum, &paths, urls == 1).map_err(|e| fail(e.to_string()))?)
+            }
         };
         if urls > 0 && (urls != 1 || paths.len() != 1 || !is_add) {
             return Err(fail(format!(
@@ -222,18 +224,31 @@ fn copy_dest(raw_dest: &str, workdir: &str) -> (String, bool) {
     (dest, dest_is_dir)
 }
 
+/// A `--link --chown` that names a user or group.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{keyword} --link --chown={chown}: {name:?} is a name; with --link only numeric ids (or root) are supported, since the stage's /etc/passwd is not read"
+)]
+struct LinkChownByName {
+    keyword: String,
+    chown: String,
+    name: String,
+}
+
 /// `--link --chown` takes numeric ids (or root) only: the stage's
 /// /etc/passwd is not read.
-fn check_link_chown(keyword: &str, chown: &str) -> std::result::Result<(), String> {
+fn check_link_chown(keyword: &str, chown: &str) -> std::result::Result<(), LinkChownByName> {
     let named = chown
         .split(':')
         .find(|part| *part != "root" && part.parse::<u32>().is_err());
-    if let Some(name) = named {
-        return Err(format!(
-            "{keyword} --link --chown={chown}: {name:?} is a name; with --link only numeric ids (or root) are supported, since the stage's /etc/passwd is not read"
-        ));
+    match named {
+        Some(name) => Err(LinkChownByName {
+            keyword: keyword.to_owned(),
+            chown: chown.to_owned(),
+            name: name.to_owned(),
+        }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// The history's `created_by`: `COPY [--parents] [--chown=..] [--chmod=..]

@@ -132,12 +132,8 @@ impl Lowering<'_> {
             // As BuildKit, every option is expanded with the stage's ARGs
             // and ENV before it is typed.
             let mount = {
-                let mut expand = |word: &str| {
-                    self.lexer
-                        .process_word(word, &expand_env)
-                        .map(|r| r.value)
-                        .map_err(|e| e.to_string())
-                };
+                let mut expand =
+                    |word: &str| self.lexer.process_word(word, &expand_env).map(|r| r.value);
                 Mount::parse(&written.spec, &mut expand).map_err(|e| {
                     let help = e.help.map(|h| format!(" ({h})")).unwrap_or_default();
                     fail(format!("--mount={}: {}{help}", written.spec, e.message))
@@ -177,7 +173,12 @@ impl Lowering<'_> {
                     // Symlinks are resolved inside the context, as BuildKit
                     // scopes them: no link can lead the bind out of it.
                     let src = crate::ops::mounts::resolve_in(self.plan.context.root(), &rel)
-                        .map_err(|e| fail(format!("--mount={spec}: in the build context: {e}")))?;
+                        .map_err(|e| {
+                            fail(format!(
+                                "--mount={spec}: in the build context: {}",
+                                crate::error::error_chain(&e)
+                            ))
+                        })?;
                     // Never writable: `rw` gets a copy when the step runs.
                     m.binds.push(BindMount {
                         src,
@@ -187,8 +188,10 @@ impl Lowering<'_> {
                     });
                 }
                 MountKind::Secret { .. } => {
-                    m.secrets
-                        .push(secret_mount(&mount.kind, spec, &absolute).map_err(fail)?);
+                    m.secrets.push(
+                        secret_mount(&mount.kind, spec, &absolute)
+                            .map_err(|e| fail(e.to_string()))?,
+                    );
                 }
                 MountKind::Ssh {
                     id,
@@ -343,13 +346,22 @@ struct RunMounts {
     ssh: Vec<SshMount>,
 }
 
+/// Why a `type=secret` mount is refused.
+#[derive(Debug, thiserror::Error)]
+enum SecretMountError {
+    #[error("internal error: not a secret mount")]
+    NotSecret,
+    #[error("--mount={spec}: the secret needs an id")]
+    NoId { spec: String },
+}
+
 /// A `type=secret` mount: its id (else the target's last element), where
 /// it appears (a file, an environment variable, or both) and its mode.
 fn secret_mount(
     kind: &MountKind,
     spec: &str,
     absolute: &dyn Fn(&str) -> String,
-) -> std::result::Result<SecretMount, String> {
+) -> std::result::Result<SecretMount, SecretMountError> {
     let MountKind::Secret {
         id,
         target,
@@ -360,7 +372,7 @@ fn secret_mount(
         gid,
     } = kind
     else {
-        return Err("internal error: not a secret mount".into());
+        return Err(SecretMountError::NotSecret);
     };
     let id = match (id, target) {
         (Some(id), _) if !id.is_empty() => id.clone(),
@@ -372,7 +384,9 @@ fn secret_mount(
         _ => String::new(),
     };
     if id.is_empty() {
-        return Err(format!("--mount={spec}: the secret needs an id"));
+        return Err(SecretMountError::NoId {
+            spec: spec.to_owned(),
+        });
     }
     let target = match (target, env) {
         (Some(target), _) => Some(absolute(target)),

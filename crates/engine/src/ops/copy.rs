@@ -402,8 +402,8 @@ impl CopyOp {
         if let Some(done) = slot.as_ref() {
             return Ok((done.digest, done.modified));
         }
-        let download =
-            super::fetch::fetch(url, &self.env.work).map_err(|e| self.err(format!("ADD {e}")))?;
+        let download = super::fetch::fetch(url, &self.env.work)
+            .map_err(|e| self.err(format!("ADD {}", crate::error::error_chain(&e))))?;
         if let Some(want) = checksum
             && *want != download.digest
         {

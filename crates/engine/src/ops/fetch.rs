@@ -19,7 +19,7 @@
 use std::fs::{File, FileTimes, Permissions};
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -60,6 +60,86 @@ impl Default for Limits {
     }
 }
 
+/// Why `ADD <url>` could not download; `url` is the URL as written, its
+/// credentials redacted.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FetchError {
+    #[error("{url}: invalid URL")]
+    InvalidUrl {
+        url: String,
+        #[source]
+        source: http::uri::InvalidUri,
+    },
+    #[error("{url}: only http:// and https:// URLs are supported")]
+    Scheme { url: String },
+    #[error("{url}: no host in URL")]
+    NoHost { url: String },
+    #[error("{url}: bad request")]
+    Request {
+        url: String,
+        #[source]
+        source: http::Error,
+    },
+    /// The request failed; the message says why in words without ureq's
+    /// debug noise ([`describe`]), so `cause` is shown, not chained.
+    #[error("{url}: {}", describe(cause))]
+    Transport { url: String, cause: ureq::Error },
+    #[error("{url}: stopped after {max} redirects")]
+    Redirects { url: String, max: usize },
+    #[error("{url}: redirect {status} without a Location")]
+    NoLocation { url: String, status: u16 },
+    #[error("{url}: refusing the redirect from {from} to plain http {to}")]
+    Downgrade {
+        url: String,
+        from: String,
+        to: String,
+    },
+    /// `url` names the redirect's end when there was one.
+    #[error("{url}: HTTP status {status} {reason}")]
+    Status {
+        url: String,
+        status: u16,
+        reason: &'static str,
+    },
+    #[error("{url}: {length} bytes is more than the {max} bytes ADD accepts")]
+    Declared { url: String, length: u64, max: u64 },
+    #[error("{url}: more than the {max} bytes ADD accepts")]
+    TooLong { url: String, max: u64 },
+    #[error("temp file in {}", dir.display())]
+    TempFile {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Reading the body failed: ureq's error inside an io error, its
+    /// message shown (its sources repeat it).
+    #[error("{url}: download failed after {bytes} bytes: {cause}")]
+    Read {
+        url: String,
+        bytes: u64,
+        cause: std::io::Error,
+    },
+    #[error("{url}: write the download")]
+    Write {
+        url: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{url}: got {total} bytes, Content-Length said {length}")]
+    Short {
+        url: String,
+        total: u64,
+        length: u64,
+    },
+    /// Syncing the file or setting its mode or times failed.
+    #[error("{url}")]
+    Finish {
+        url: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// A URL split into what requests need, without its credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Target {
@@ -73,28 +153,25 @@ struct Target {
 }
 
 impl Target {
-    fn parse(url: &str) -> Result<Target, String> {
+    fn parse(url: &str) -> Result<Target, FetchError> {
         let shown = redact(url);
         let url = url.split('#').next().unwrap_or(url);
-        let uri = Uri::try_from(url).map_err(|e| format!("{shown}: invalid URL: {e}"))?;
+        let uri = Uri::try_from(url).map_err(|source| FetchError::InvalidUrl {
+            url: shown.clone(),
+            source,
+        })?;
         let scheme = match uri.scheme_str() {
             Some(s @ ("http" | "https")) => s.to_owned(),
-            _ => {
-                return Err(format!(
-                    "{shown}: only http:// and https:// URLs are supported"
-                ));
-            }
+            _ => return Err(FetchError::Scheme { url: shown }),
         };
-        let full = uri
-            .authority()
-            .map(|a| a.as_str())
-            .ok_or_else(|| format!("{shown}: no host in URL"))?;
+        let no_host = || FetchError::NoHost { url: shown.clone() };
+        let full = uri.authority().map(|a| a.as_str()).ok_or_else(no_host)?;
         let (userinfo, authority) = match full.rsplit_once('@') {
             Some((user, rest)) => (Some(user.to_owned()), rest.to_owned()),
             None => (None, full.to_owned()),
         };
         if authority.is_empty() || authority.starts_with(':') {
-            return Err(format!("{shown}: no host in URL"));
+            return Err(no_host());
         }
         let path = uri
             .path_and_query()
@@ -131,7 +208,7 @@ impl Target {
     }
 
     /// Where a `Location` header leads from here (credentials dropped).
-    fn follow(&self, location: &str) -> Result<Target, String> {
+    fn follow(&self, location: &str) -> Result<Target, FetchError> {
         let next = if location.starts_with("http://") || location.starts_with("https://") {
             location.to_owned()
         } else if let Some(rest) = location.strip_prefix("//") {
@@ -217,13 +294,80 @@ fn agent(limits: &Limits) -> Agent {
 }
 
 /// Downloads `url` into a temp file under `dir`.
-pub(crate) fn fetch(url: &str, dir: &Path) -> Result<Fetched, String> {
+pub(crate) fn fetch(url: &str, dir: &Path) -> Result<Fetched, FetchError> {
     fetch_with(url, dir, &Limits::default())
 }
 
-pub(crate) fn fetch_with(url: &str, dir: &Path, limits: &Limits) -> Result<Fetched, String> {
+pub(crate) fn fetch_with(url: &str, dir: &Path, limits: &Limits) -> Result<Fetched, FetchError> {
     let shown = redact(url);
     let first = Target::parse(url)?;
+    let (response, target) = get(&first, &shown, limits)?;
+    let status = response.status();
+    if !status.is_success() {
+        let reason = status.canonical_reason().unwrap_or("");
+        return Err(FetchError::Status {
+            url: if target == first {
+                shown
+            } else {
+                format!("{shown} (redirected to {})", target.url())
+            },
+            status: status.as_u16(),
+            reason,
+        });
+    }
+    let length = response
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if let Some(length) = length
+        && length > limits.max_bytes
+    {
+        return Err(FetchError::Declared {
+            url: shown,
+            length,
+            max: limits.max_bytes,
+        });
+    }
+    let modified = response
+        .headers()
+        .get("last-modified")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| httpdate::parse_http_date(v.trim()).ok())
+        .unwrap_or(UNIX_EPOCH);
+    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(|source| FetchError::TempFile {
+        dir: dir.to_owned(),
+        source,
+    })?;
+    let mut body = response.into_body().into_reader();
+    let (digest, total) = save(&mut body, file.as_file_mut(), &shown, limits.max_bytes)?;
+    if let Some(length) = length
+        && length != total
+    {
+        return Err(FetchError::Short {
+            url: shown,
+            total,
+            length,
+        });
+    }
+    finish_file(file.as_file(), modified)
+        .map_err(|source| FetchError::Finish { url: shown, source })?;
+    Ok(Fetched {
+        file,
+        digest,
+        name: file_name(url),
+        modified,
+    })
+}
+
+/// GETs `first`, following redirects (bounded, never from https to
+/// http, credentials only to `first`'s origin); returns the first
+/// answer that is not a redirect and the target that gave it.
+fn get(
+    first: &Target,
+    shown: &str,
+    limits: &Limits,
+) -> Result<(http::Response<ureq::Body>, Target), FetchError> {
     let credentials = first.userinfo.as_ref().map(|user| {
         let decoded = percent_decode(user);
         (
@@ -237,7 +381,7 @@ pub(crate) fn fetch_with(url: &str, dir: &Path, limits: &Limits) -> Result<Fetch
     let agent = agent(limits);
     let mut target = first.clone();
     let mut redirects = 0;
-    let response = loop {
+    loop {
         let mut request = http::Request::builder()
             .method("GET")
             .uri(target.url())
@@ -247,74 +391,54 @@ pub(crate) fn fetch_with(url: &str, dir: &Path, limits: &Limits) -> Result<Fetch
         {
             request = request.header("authorization", header.as_str());
         }
-        let request = request
-            .body(())
-            .map_err(|e| format!("{shown}: bad request: {e}"))?;
-        let response = agent
-            .run(request)
-            .map_err(|e| format!("{}: {}", target.url(), describe(&e)))?;
+        let request = request.body(()).map_err(|source| FetchError::Request {
+            url: shown.to_owned(),
+            source,
+        })?;
+        let response = agent.run(request).map_err(|cause| FetchError::Transport {
+            url: target.url(),
+            cause,
+        })?;
         let status = response.status().as_u16();
         if !matches!(status, 301 | 302 | 303 | 307 | 308) {
-            break response;
+            return Ok((response, target));
         }
         redirects += 1;
         if redirects > limits.max_redirects {
-            return Err(format!(
-                "{shown}: stopped after {} redirects",
-                limits.max_redirects
-            ));
+            return Err(FetchError::Redirects {
+                url: shown.to_owned(),
+                max: limits.max_redirects,
+            });
         }
         let location = response
             .headers()
             .get("location")
             .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| format!("{}: redirect {status} without a Location", target.url()))?;
+            .ok_or_else(|| FetchError::NoLocation {
+                url: target.url(),
+                status,
+            })?;
         let next = target.follow(location)?;
         if target.scheme == "https" && next.scheme == "http" {
-            return Err(format!(
-                "{shown}: refusing the redirect from {} to plain http {}",
-                target.url(),
-                next.url()
-            ));
+            return Err(FetchError::Downgrade {
+                url: shown.to_owned(),
+                from: target.url(),
+                to: next.url(),
+            });
         }
         tracing::debug!(from = %target.url(), to = %next.url(), "ADD follows a redirect");
         target = next;
-    };
-    let status = response.status();
-    if !status.is_success() {
-        let reason = status.canonical_reason().unwrap_or("");
-        return Err(format!(
-            "{}: HTTP status {} {reason}",
-            if target == first {
-                shown.clone()
-            } else {
-                format!("{shown} (redirected to {})", target.url())
-            },
-            status.as_u16()
-        ));
     }
-    let length = response
-        .headers()
-        .get("content-length")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if let Some(length) = length
-        && length > limits.max_bytes
-    {
-        return Err(format!(
-            "{shown}: {length} bytes is more than the {} bytes ADD accepts",
-            limits.max_bytes
-        ));
-    }
-    let modified = response
-        .headers()
-        .get("last-modified")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| httpdate::parse_http_date(v.trim()).ok())
-        .unwrap_or(UNIX_EPOCH);
-    let mut file = tempfile::NamedTempFile::new_in(dir)
-        .map_err(|e| format!("temp file in {}: {e}", dir.display()))?;
-    let mut body = response.into_body().into_reader();
+}
+
+/// Copies `body` into `file`, hashing it, at most `max` bytes; returns
+/// the digest and the length.
+fn save(
+    body: &mut impl Read,
+    file: &mut File,
+    shown: &str,
+    max: u64,
+) -> Result<(Digest, u64), FetchError> {
     let mut hasher = Hasher::new();
     let mut buf = vec![0u8; 128 << 10];
     let mut total = 0u64;
@@ -322,36 +446,31 @@ pub(crate) fn fetch_with(url: &str, dir: &Path, limits: &Limits) -> Result<Fetch
         let n = match body.read(&mut buf) {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(format!("{shown}: download failed after {total} bytes: {e}")),
+            Err(cause) => {
+                return Err(FetchError::Read {
+                    url: shown.to_owned(),
+                    bytes: total,
+                    cause,
+                });
+            }
         };
         if n == 0 {
-            break;
+            return Ok((hasher.finish(), total));
         }
         total += n as u64;
-        if total > limits.max_bytes {
-            return Err(format!(
-                "{shown}: more than the {} bytes ADD accepts",
-                limits.max_bytes
-            ));
+        if total > max {
+            return Err(FetchError::TooLong {
+                url: shown.to_owned(),
+                max,
+            });
         }
         hasher.update(&buf[..n]);
         file.write_all(&buf[..n])
-            .map_err(|e| format!("{shown}: write the download: {e}"))?;
+            .map_err(|source| FetchError::Write {
+                url: shown.to_owned(),
+                source,
+            })?;
     }
-    if let Some(length) = length
-        && length != total
-    {
-        return Err(format!(
-            "{shown}: got {total} bytes, Content-Length said {length}"
-        ));
-    }
-    finish_file(file.as_file(), modified).map_err(|e| format!("{shown}: {e}"))?;
-    Ok(Fetched {
-        file,
-        digest: hasher.finish(),
-        name: file_name(url),
-        modified,
-    })
 }
 
 fn finish_file(file: &File, modified: SystemTime) -> std::io::Result<()> {
@@ -395,7 +514,9 @@ mod tests {
         assert_eq!(Target::parse("https://h").unwrap().path, "/");
         assert!(Target::parse("ftp://h/x").is_err());
         assert!(Target::parse("http:///x").is_err());
-        let err = Target::parse("gopher://me:secret@h/x").unwrap_err();
+        let err = Target::parse("gopher://me:secret@h/x")
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("secret"), "{err}");
     }
 
@@ -463,11 +584,17 @@ mod tests {
             ..Limits::default()
         };
         let url = format!("http://127.0.0.1:{port}/f");
-        let declared = fetch_with(&url, dir.path(), &limits).unwrap_err();
+        let declared = fetch_with(&url, dir.path(), &limits)
+            .unwrap_err()
+            .to_string();
         assert!(declared.contains("more than the 8 bytes"), "{declared}");
-        let streamed = fetch_with(&url, dir.path(), &limits).unwrap_err();
+        let streamed = fetch_with(&url, dir.path(), &limits)
+            .unwrap_err()
+            .to_string();
         assert!(streamed.contains("more than the 8 bytes"), "{streamed}");
-        let short = fetch_with(&url, dir.path(), &Limits::default()).unwrap_err();
+        let short = fetch_with(&url, dir.path(), &Limits::default())
+            .unwrap_err()
+            .to_string();
         assert!(short.contains(&url), "{short}");
         server.join().unwrap();
     }
@@ -481,8 +608,9 @@ mod tests {
             max_redirects: 2,
             ..Limits::default()
         };
-        let err =
-            fetch_with(&format!("http://127.0.0.1:{port}/x"), dir.path(), &limits).unwrap_err();
+        let err = fetch_with(&format!("http://127.0.0.1:{port}/x"), dir.path(), &limits)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("stopped after 2 redirects"), "{err}");
         server.join().unwrap();
     }

@@ -19,6 +19,58 @@ use super::merged::{Found, Merged};
 
 const MAX_SYMLINKS: usize = 40;
 
+/// A host-side mount of a `RUN` step that could not be made ready. The
+/// step's error names the mount and shows this error's chain.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum MountError {
+    /// `op` on `path` failed: "create /x", "chmod /x".
+    #[error("{op} {}", path.display())]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// A path (as written, or on the host) could not be read.
+    #[error("{}", path.display())]
+    At {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// Reading the stage's merged view failed.
+    #[error(transparent)]
+    View(Box<crate::Error>),
+    #[error("{0}: not found")]
+    NotFound(String),
+    #[error("{0}: too many levels of symbolic links")]
+    SymlinkLoop(String),
+    #[error("{}: no parent directory", .0.display())]
+    NoParent(PathBuf),
+    #[error("{}: the cache source is not a directory", .0.display())]
+    NotADirectory(PathBuf),
+    #[error("start the ssh agent relay")]
+    Relay(#[source] io::Error),
+}
+
+impl From<crate::Error> for MountError {
+    fn from(e: crate::Error) -> Self {
+        MountError::View(Box::new(e))
+    }
+}
+
+/// For `map_err`: `op` on `path` failed.
+fn failed(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> MountError {
+    let path = path.to_owned();
+    move |source| MountError::Io { op, path, source }
+}
+
+/// For `map_err`: `path` could not be read.
+fn at(path: impl AsRef<Path>) -> impl FnOnce(io::Error) -> MountError {
+    let path = path.as_ref().to_owned();
+    move |source| MountError::At { path, source }
+}
+
 /// `--mount=type=bind,from=STAGE|IMAGE,source=PATH`: input `input` of the
 /// step is the stage's state.
 #[derive(Debug, Clone)]
@@ -55,7 +107,11 @@ pub(crate) struct InlineFile {
 }
 
 /// Writes an inline file to a new file `name` in `dir` (created 0700).
-pub(crate) fn write_inline(dir: &Path, name: &str, inline: &InlineFile) -> Result<PathBuf, String> {
+pub(crate) fn write_inline(
+    dir: &Path,
+    name: &str,
+    inline: &InlineFile,
+) -> Result<PathBuf, MountError> {
     write_private(dir, name, &inline.content, None, inline.mode)
 }
 
@@ -68,12 +124,12 @@ fn write_private(
     content: &[u8],
     owner: Option<(u32, u32)>,
     mode: u32,
-) -> Result<PathBuf, String> {
+) -> Result<PathBuf, MountError> {
     if !dir.exists() {
         fs::DirBuilder::new()
             .mode(0o700)
             .create(dir)
-            .map_err(|e| format!("create {}: {e}", dir.display()))?;
+            .map_err(failed("create", dir))?;
     }
     let path = dir.join(name);
     let mut file = File::options()
@@ -81,14 +137,13 @@ fn write_private(
         .create_new(true)
         .mode(0o600)
         .open(&path)
-        .map_err(|e| format!("create {}: {e}", path.display()))?;
-    io::Write::write_all(&mut file, content)
-        .map_err(|e| format!("write {}: {e}", path.display()))?;
+        .map_err(failed("create", &path))?;
+    io::Write::write_all(&mut file, content).map_err(failed("write", &path))?;
     if let Some((uid, gid)) = owner {
-        chown(&path, uid, gid).map_err(|e| format!("chown {}: {e}", path.display()))?;
+        chown(&path, uid, gid).map_err(failed("chown", &path))?;
     }
     fs::set_permissions(&path, fs::Permissions::from_mode(mode & 0o7777))
-        .map_err(|e| format!("chmod {}: {e}", path.display()))?;
+        .map_err(failed("chmod", &path))?;
     Ok(path)
 }
 
@@ -120,28 +175,37 @@ fn chown(path: &Path, uid: u32, gid: u32) -> io::Result<()> {
 /// view, so nothing outside the stage is reachable) to `dest`, which must
 /// not exist. Modes and owners are kept; sockets, fifos and devices are
 /// skipped, hard links become copies.
-pub(crate) fn copy_out(view: &Merged, source: &str, dest: &Path) -> Result<(), String> {
-    let resolved = view.resolve(source, true).map_err(|e| e.to_string())?;
+pub(crate) fn copy_out(view: &Merged, source: &str, dest: &Path) -> Result<(), MountError> {
+    let resolved = view.resolve(source, true)?;
     let found = if resolved.is_empty() {
         None
     } else {
         Some(
             view.lookup(&resolved)
-                .ok_or_else(|| format!("{source}: not found"))?,
+                .ok_or_else(|| MountError::NotFound(source.to_owned()))?,
         )
     };
     copy_entry(view, &resolved, found.as_ref(), dest)
 }
 
-fn copy_entry(view: &Merged, rel: &str, found: Option<&Found>, dest: &Path) -> Result<(), String> {
-    let io_err = |what: &str, e: io::Error| format!("{what} {}: {e}", dest.display());
+fn copy_entry(
+    view: &Merged,
+    rel: &str,
+    found: Option<&Found>,
+    dest: &Path,
+) -> Result<(), MountError> {
+    let io_err = |op: &'static str, source: io::Error| MountError::Io {
+        op,
+        path: dest.to_owned(),
+        source,
+    };
     let is_dir = found.is_none_or(|f| f.meta.is_dir());
     if is_dir {
         fs::DirBuilder::new()
             .mode(0o700)
             .create(dest)
             .map_err(|e| io_err("create", e))?;
-        let children = view.list(rel).map_err(|e| e.to_string())?;
+        let children = view.list(rel)?;
         for (name, child) in &children {
             let child_rel = if rel.is_empty() {
                 name.clone()
@@ -170,7 +234,7 @@ fn copy_entry(view: &Merged, rel: &str, found: Option<&Found>, dest: &Path) -> R
             .read(true)
             .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(&found.host)
-            .map_err(|e| format!("open {}: {e}", found.host.display()))?;
+            .map_err(failed("open", &found.host))?;
         let mut out = File::options()
             .write(true)
             .create_new(true)
@@ -189,23 +253,27 @@ fn copy_entry(view: &Merged, rel: &str, found: Option<&Found>, dest: &Path) -> R
 /// Copies the host tree at `src` (not following symlinks) to `dest`,
 /// which must not exist: a `rw` bind from the context gets a copy, so its
 /// writes are dropped after the step and never reach the context.
-pub(crate) fn copy_host_tree(src: &Path, dest: &Path) -> Result<(), String> {
+pub(crate) fn copy_host_tree(src: &Path, dest: &Path) -> Result<(), MountError> {
     use std::os::unix::fs::MetadataExt;
-    let meta = fs::symlink_metadata(src).map_err(|e| format!("{}: {e}", src.display()))?;
-    let io_err = |what: &str, e: io::Error| format!("{what} {}: {e}", dest.display());
+    let meta = fs::symlink_metadata(src).map_err(at(src))?;
+    let io_err = |op: &'static str, source: io::Error| MountError::Io {
+        op,
+        path: dest.to_owned(),
+        source,
+    };
     let kind = meta.file_type();
     if kind.is_dir() {
         fs::DirBuilder::new()
             .mode(0o700)
             .create(dest)
             .map_err(|e| io_err("create", e))?;
-        let entries = fs::read_dir(src).map_err(|e| format!("list {}: {e}", src.display()))?;
+        let entries = fs::read_dir(src).map_err(failed("list", src))?;
         for entry in entries {
-            let entry = entry.map_err(|e| format!("list {}: {e}", src.display()))?;
+            let entry = entry.map_err(failed("list", src))?;
             copy_host_tree(&entry.path(), &dest.join(entry.file_name()))?;
         }
     } else if kind.is_symlink() {
-        let target = fs::read_link(src).map_err(|e| format!("{}: {e}", src.display()))?;
+        let target = fs::read_link(src).map_err(at(src))?;
         std::os::unix::fs::symlink(&target, dest).map_err(|e| io_err("create", e))?;
         return Ok(());
     } else if kind.is_file() {
@@ -213,7 +281,7 @@ pub(crate) fn copy_host_tree(src: &Path, dest: &Path) -> Result<(), String> {
             .read(true)
             .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(src)
-            .map_err(|e| format!("open {}: {e}", src.display()))?;
+            .map_err(failed("open", src))?;
         let mut out = File::options()
             .write(true)
             .create_new(true)
@@ -231,7 +299,7 @@ pub(crate) fn copy_host_tree(src: &Path, dest: &Path) -> Result<(), String> {
 /// `rel` under `root` with every symlink resolved inside `root` (an
 /// absolute or `..` target cannot leave it, as BuildKit scopes a bind
 /// source); the result holds no symlink and exists.
-pub(crate) fn resolve_in(root: &Path, rel: &str) -> Result<PathBuf, String> {
+pub(crate) fn resolve_in(root: &Path, rel: &str) -> Result<PathBuf, MountError> {
     let mut pending: Vec<String> = parts(rel).into_iter().rev().collect();
     let mut done: Vec<String> = Vec::new();
     let mut hops = 0;
@@ -241,16 +309,16 @@ pub(crate) fn resolve_in(root: &Path, rel: &str) -> Result<PathBuf, String> {
             continue;
         }
         let candidate = root.join(done.join("/")).join(&part);
-        let meta = fs::symlink_metadata(&candidate).map_err(|e| format!("{rel}: {e}"))?;
+        let meta = fs::symlink_metadata(&candidate).map_err(at(rel))?;
         if !meta.file_type().is_symlink() {
             done.push(part);
             continue;
         }
         hops += 1;
         if hops > MAX_SYMLINKS {
-            return Err(format!("{rel}: too many levels of symbolic links"));
+            return Err(MountError::SymlinkLoop(rel.to_owned()));
         }
-        let target = fs::read_link(&candidate).map_err(|e| format!("{rel}: {e}"))?;
+        let target = fs::read_link(&candidate).map_err(at(rel))?;
         let target = target.to_string_lossy();
         if target.starts_with('/') {
             done.clear();
@@ -276,44 +344,40 @@ pub(crate) fn ensure_cache_dir(
     seed: Option<(&Merged, &str)>,
     mode: Option<u32>,
     owner: (Option<u32>, Option<u32>),
-) -> Result<(), String> {
+) -> Result<(), MountError> {
     if host.is_dir() {
         return Ok(());
     }
     let parent = host
         .parent()
-        .ok_or_else(|| format!("{}: no parent directory", host.display()))?;
-    fs::create_dir_all(parent).map_err(|e| format!("create {}: {e}", parent.display()))?;
+        .ok_or_else(|| MountError::NoParent(host.to_owned()))?;
+    fs::create_dir_all(parent).map_err(failed("create", parent))?;
     let tmp = tempfile::Builder::new()
         .prefix(".new-")
         .tempdir_in(parent)
-        .map_err(|e| format!("create a temp dir in {}: {e}", parent.display()))?;
+        .map_err(failed("create a temp dir in", parent))?;
     let dir = tmp.path().join("dir");
     let seeded = seed.is_some();
     match seed {
         Some((view, source)) => copy_out(view, source, &dir)?,
-        None => fs::create_dir(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?,
+        None => fs::create_dir(&dir).map_err(failed("create", &dir))?,
     }
     if !dir.is_dir() {
-        return Err(format!(
-            "{}: the cache source is not a directory",
-            host.display()
-        ));
+        return Err(MountError::NotADirectory(host.to_owned()));
     }
     let mode = mode.or((!seeded).then_some(0o755));
     if let Some(mode) = mode {
         fs::set_permissions(&dir, fs::Permissions::from_mode(mode))
-            .map_err(|e| format!("chmod {}: {e}", dir.display()))?;
+            .map_err(failed("chmod", &dir))?;
     }
     if owner.0.is_some() || owner.1.is_some() || !seeded {
-        chown(&dir, owner.0.unwrap_or(0), owner.1.unwrap_or(0))
-            .map_err(|e| format!("chown {}: {e}", dir.display()))?;
+        chown(&dir, owner.0.unwrap_or(0), owner.1.unwrap_or(0)).map_err(failed("chown", &dir))?;
     }
     match fs::rename(&dir, host) {
         Ok(()) => Ok(()),
         // Another build made it first; theirs is as good.
         Err(_) if host.is_dir() => Ok(()),
-        Err(e) => Err(format!("rename into {}: {e}", host.display())),
+        Err(e) => Err(failed("rename into", host)(e)),
     }
 }
 
@@ -323,7 +387,7 @@ pub(crate) fn write_secret(
     name: &str,
     value: &[u8],
     mount: &SecretMount,
-) -> Result<PathBuf, String> {
+) -> Result<PathBuf, MountError> {
     write_private(dir, name, value, Some((mount.uid, mount.gid)), mount.mode)
 }
 
@@ -337,12 +401,15 @@ pub(crate) struct AgentRelay {
 }
 
 impl AgentRelay {
-    pub(crate) fn start(upstream: &Path, path: &Path, mount: &SshMount) -> Result<Self, String> {
-        let listener =
-            UnixListener::bind(path).map_err(|e| format!("listen on {}: {e}", path.display()))?;
-        chown(path, mount.uid, mount.gid).map_err(|e| format!("chown {}: {e}", path.display()))?;
+    pub(crate) fn start(
+        upstream: &Path,
+        path: &Path,
+        mount: &SshMount,
+    ) -> Result<Self, MountError> {
+        let listener = UnixListener::bind(path).map_err(failed("listen on", path))?;
+        chown(path, mount.uid, mount.gid).map_err(failed("chown", path))?;
         fs::set_permissions(path, fs::Permissions::from_mode(mount.mode & 0o7777))
-            .map_err(|e| format!("chmod {}: {e}", path.display()))?;
+            .map_err(failed("chmod", path))?;
         let stop = Arc::new(AtomicBool::new(false));
         let upstream = upstream.to_path_buf();
         let thread = {
@@ -364,7 +431,7 @@ impl AgentRelay {
                             .spawn(move || relay(client, &upstream));
                     }
                 })
-                .map_err(|e| format!("start the ssh agent relay: {e}"))?
+                .map_err(MountError::Relay)?
         };
         Ok(AgentRelay {
             path: path.to_path_buf(),
@@ -428,7 +495,12 @@ mod tests {
         assert_eq!(resolve_in(&root, "../../a").unwrap(), root.join("a"));
         // `../outside` from the root is `outside` inside it: missing.
         assert!(resolve_in(&root, "up").is_err());
-        assert!(resolve_in(&root, "loop").unwrap_err().contains("too many"));
+        assert!(
+            resolve_in(&root, "loop")
+                .unwrap_err()
+                .to_string()
+                .contains("too many")
+        );
     }
 
     #[test]

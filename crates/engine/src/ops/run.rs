@@ -13,6 +13,7 @@ use super::commit::Env;
 use super::merged::Merged;
 use super::mounts::{self, AgentRelay, InlineFile, SecretMount, SshMount, StageBind};
 use super::{State, StateData, field, input, op_error};
+use crate::error::error_chain;
 
 /// Output kept for the error message of a failing step.
 const TAIL_BYTES: usize = 4096;
@@ -452,7 +453,7 @@ impl RunOp {
             }
             let copy = dir.join(format!("context-{n}"));
             mounts::copy_host_tree(&bind.src, &copy)
-                .map_err(|e| fail(format!("--mount=type=bind,rw: {e}")))?;
+                .map_err(|e| fail(format!("--mount=type=bind,rw: {}", error_chain(&e))))?;
             p.binds.push(BindMount {
                 src: copy,
                 dst: bind.dst.clone(),
@@ -463,8 +464,13 @@ impl RunOp {
         for (n, bind) in self.stage_binds.iter().enumerate() {
             let view = Merged::new(&self.env_ctx.store, &input(inputs, bind.input))?;
             let copy = dir.join(format!("bind-{n}"));
-            mounts::copy_out(&view, &bind.source, &copy)
-                .map_err(|e| fail(format!("--mount=type=bind,source={}: {e}", bind.source)))?;
+            mounts::copy_out(&view, &bind.source, &copy).map_err(|e| {
+                fail(format!(
+                    "--mount=type=bind,source={}: {}",
+                    bind.source,
+                    error_chain(&e)
+                ))
+            })?;
             p.binds.push(BindMount {
                 src: copy,
                 dst: PathBuf::from(&bind.target),
@@ -514,7 +520,7 @@ impl RunOp {
                 cache.mode,
                 (cache.uid, cache.gid),
             )
-            .map_err(|e| fail(format!("cache mount {}: {e}", cache.target)))?;
+            .map_err(|e| fail(format!("cache mount {}: {}", cache.target, error_chain(&e))))?;
             if cache.locked {
                 let lock_path = host.with_extension("lock");
                 let file = File::create(&lock_path).map_err(|e| {
@@ -570,7 +576,7 @@ impl RunOp {
             if let Some(target) = &secret.target {
                 let file =
                     mounts::write_secret(&dir.join("secrets"), &n.to_string(), &value, secret)
-                        .map_err(|e| fail(format!("secret {}: {e}", secret.id)))?;
+                        .map_err(|e| fail(format!("secret {}: {}", secret.id, error_chain(&e))))?;
                 p.binds.push(BindMount {
                     src: file,
                     dst: PathBuf::from(target),
@@ -587,7 +593,7 @@ impl RunOp {
         let fail = |message: String| self.fail(message);
         for (n, inline) in self.inline.iter().enumerate() {
             let file = mounts::write_inline(&dir.join("inline"), &n.to_string(), inline)
-                .map_err(|e| fail(format!("{}: {e}", inline.target)))?;
+                .map_err(|e| fail(format!("{}: {}", inline.target, error_chain(&e))))?;
             p.binds.push(BindMount {
                 src: file,
                 dst: PathBuf::from(&inline.target),
@@ -607,7 +613,7 @@ impl RunOp {
             };
             let path = dir.join(format!("ssh-{n}.sock"));
             let relay = AgentRelay::start(socket, &path, ssh)
-                .map_err(|e| fail(format!("ssh agent {}: {e}", ssh.id)))?;
+                .map_err(|e| fail(format!("ssh agent {}: {}", ssh.id, error_chain(&e))))?;
             p.binds.push(BindMount {
                 src: relay.path().to_path_buf(),
                 dst: PathBuf::from(&ssh.target),

@@ -6,29 +6,52 @@
 #![forbid(unsafe_code)]
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use buildr_exec::{Cancel, ExitStatus, Rootfs, RootfsMode, Sandbox, SpawnSpec, Stream};
+
+/// What stops the runner before the command's own exit status.
+#[derive(Debug, thiserror::Error)]
+enum RunError {
+    #[error(
+        "usage: buildr-sandbox [--copy] [--timings] [--net-host] [--netns PATH] [--memory BYTES] [--pids N] [--user U] [--upper DIR --work DIR] ROOTFS -- CMD..."
+    )]
+    Usage,
+    /// A directory given or made for the run is unusable.
+    #[error("{}", path.display())]
+    Dir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Sandbox(#[from] buildr_exec::Error),
+}
 
 fn main() -> ExitCode {
     buildr_exec::init_main_if_requested();
     match run() {
         Ok(code) => code,
-        Err(message) => {
-            eprintln!("buildr-sandbox: {message}");
+        Err(e) => {
+            eprintln!("buildr-sandbox: {}", error_chain(&e));
             ExitCode::from(125)
         }
     }
 }
 
-fn run() -> Result<ExitCode, String> {
-    let usage = "usage: buildr-sandbox [--copy] [--timings] [--net-host] [--netns PATH] [--memory BYTES] [--pids N] [--user U] [--upper DIR --work DIR] ROOTFS -- CMD...";
+/// For `map_err`: the directory `path` is unusable.
+fn dir_err(path: &Path) -> impl FnOnce(std::io::Error) -> RunError {
+    let path = path.to_owned();
+    move |source| RunError::Dir { path, source }
+}
+
+fn run() -> Result<ExitCode, RunError> {
     let mut args = std::env::args().skip(1);
     let mut timings = false;
     let mut network = buildr_exec::Network::None;
     let mut limits = buildr_exec::Limits::default();
-    let number = |v: Option<String>| v.and_then(|v| v.parse::<u64>().ok()).ok_or(usage);
+    let number = |v: Option<String>| v.and_then(|v| v.parse::<u64>().ok()).ok_or(RunError::Usage);
     let (mut copy, mut user, mut upper, mut work, mut lower) =
         (false, String::new(), None, None, None);
     let mut argv = Vec::new();
@@ -39,25 +62,25 @@ fn run() -> Result<ExitCode, String> {
             "--net-host" => network = buildr_exec::Network::Host,
             "--netns" => {
                 network = buildr_exec::Network::Join {
-                    netns: PathBuf::from(args.next().ok_or(usage)?),
+                    netns: PathBuf::from(args.next().ok_or(RunError::Usage)?),
                     nameservers: Vec::new(),
                 }
             }
             "--memory" => limits.memory = Some(number(args.next())?),
             "--pids" => limits.pids = Some(number(args.next())?),
-            "--user" => user = args.next().ok_or(usage)?,
-            "--upper" => upper = Some(PathBuf::from(args.next().ok_or(usage)?)),
-            "--work" => work = Some(PathBuf::from(args.next().ok_or(usage)?)),
+            "--user" => user = args.next().ok_or(RunError::Usage)?,
+            "--upper" => upper = Some(PathBuf::from(args.next().ok_or(RunError::Usage)?)),
+            "--work" => work = Some(PathBuf::from(args.next().ok_or(RunError::Usage)?)),
             "--" => {
                 argv = args.by_ref().collect();
                 break;
             }
             _ if lower.is_none() => lower = Some(PathBuf::from(arg)),
-            _ => return Err(usage.into()),
+            _ => return Err(RunError::Usage),
         }
     }
-    let lower = lower.ok_or(usage)?;
-    let lower = std::fs::canonicalize(&lower).map_err(|e| format!("{}: {e}", lower.display()))?;
+    let lower = lower.ok_or(RunError::Usage)?;
+    let lower = std::fs::canonicalize(&lower).map_err(dir_err(&lower))?;
     let scratch = match (&upper, &work) {
         (Some(_), Some(_)) => None,
         _ => Some(tempdir()?),
@@ -67,7 +90,7 @@ fn run() -> Result<ExitCode, String> {
         None => (upper.unwrap_or_default(), work.unwrap_or_default()),
     };
     for dir in [&upper, &work] {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(dir_err(dir))?;
     }
     let spec = SpawnSpec {
         rootfs: Rootfs {
@@ -86,7 +109,7 @@ fn run() -> Result<ExitCode, String> {
         network,
         ..SpawnSpec::default()
     };
-    let cancel = Cancel::new().map_err(|e| e.to_string())?;
+    let cancel = Cancel::new()?;
     let result = Sandbox::new().run(&spec, &cancel, |stream, chunk| {
         let _ = match stream {
             Stream::Stdout => std::io::stdout().write_all(chunk),
@@ -96,7 +119,7 @@ fn run() -> Result<ExitCode, String> {
     if let Some(dir) = scratch {
         remove_scratch(&dir);
     }
-    let outcome = result.map_err(|e| error_chain(&e))?;
+    let outcome = result?;
     if timings {
         let t = outcome.timings;
         eprintln!(
@@ -113,10 +136,10 @@ fn run() -> Result<ExitCode, String> {
     })
 }
 
-fn tempdir() -> Result<PathBuf, String> {
+fn tempdir() -> Result<PathBuf, RunError> {
     let base =
         buildr_exec::default_state_root().join(format!("buildr-sandbox-{}", std::process::id()));
-    std::fs::create_dir_all(&base).map_err(|e| format!("{}: {e}", base.display()))?;
+    std::fs::create_dir_all(&base).map_err(dir_err(&base))?;
     Ok(base)
 }
 

@@ -76,7 +76,44 @@ struct Slirp {
     /// Closing it tells slirp4netns to exit.
     exit_write: Option<OwnedFd>,
     /// Set once a start was tried: later joins get the same answer.
-    outcome: Option<std::result::Result<(), String>>,
+    outcome: Option<std::result::Result<(), Arc<SlirpError>>>,
+}
+
+/// Why slirp4netns did not start; the source of the [`Error::Sys`] every
+/// join of the network gets.
+#[derive(Debug, thiserror::Error)]
+enum SlirpError {
+    #[error("{what} pipe")]
+    Pipe {
+        what: &'static str,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("start {}", program.display())]
+    Spawn {
+        program: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// What went wrong, then what slirp4netns said on stderr (it names
+    /// the cause, such as `/dev/net/tun`, so it ends the message).
+    #[error("{}: {stderr}", crate::error::error_chain(why))]
+    NotReady { why: ReadyError, stderr: String },
+}
+
+/// Why slirp4netns's ready byte did not come.
+#[derive(Debug, thiserror::Error)]
+enum ReadyError {
+    #[error("not ready after {0:?}")]
+    Timeout(Duration),
+    #[error("poll ready pipe")]
+    Poll(#[source] nix::Error),
+    #[error("unexpected ready byte {0:?}")]
+    Byte(u8),
+    #[error("exited before it was ready")]
+    Exited,
+    #[error("read ready pipe")]
+    Read(#[source] nix::Error),
 }
 
 /// Lazily started build networks, by namespace path, for
@@ -183,24 +220,25 @@ impl Shared {
     fn start(&self) -> Result<()> {
         let mut slirp = self.slirp.lock().unwrap_or_else(PoisonError::into_inner);
         if slirp.outcome.is_none() {
-            let outcome = self.spawn(&mut slirp);
+            let outcome = self.spawn(&mut slirp).map_err(Arc::new);
             slirp.outcome = Some(outcome);
         }
         match &slirp.outcome {
             Some(Err(why)) => Err(Error::Sys {
                 op: "start slirp4netns for the build network".into(),
-                source: std::io::Error::other(why.clone()),
+                source: std::io::Error::other(Arc::clone(why)),
             }),
             _ => Ok(()),
         }
     }
 
-    fn spawn(&self, slirp: &mut Slirp) -> std::result::Result<(), String> {
+    fn spawn(&self, slirp: &mut Slirp) -> std::result::Result<(), SlirpError> {
         let program = self.options.slirp4netns.clone().unwrap_or_default();
-        let (ready_read, ready_write) =
-            nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("ready pipe: {e}"))?;
-        let (exit_read, exit_write) =
-            nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("exit pipe: {e}"))?;
+        let pipe = |what| {
+            nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|source| SlirpError::Pipe { what, source })
+        };
+        let (ready_read, ready_write) = pipe("ready")?;
+        let (exit_read, exit_write) = pipe("exit")?;
         let mut cmd = Command::new(&program);
         cmd.args([
             "--configure",
@@ -226,7 +264,7 @@ impl Shared {
         );
         let mut child = cmd
             .spawn()
-            .map_err(|e| format!("start {}: {e}", program.display()))?;
+            .map_err(|source| SlirpError::Spawn { program, source })?;
         drop((ready_write, exit_read));
         let (stderr, drainer) = drain(child.stderr.take());
         slirp.child = Some(child);
@@ -237,7 +275,10 @@ impl Shared {
                 let _ = drainer.join();
             }
             let said = stderr.lock().map(|s| s.clone()).unwrap_or_default();
-            return Err(format!("{why}: {}", String::from_utf8_lossy(&said).trim()));
+            return Err(SlirpError::NotReady {
+                why,
+                stderr: String::from_utf8_lossy(&said).trim().to_owned(),
+            });
         }
         Ok(())
     }
@@ -298,12 +339,12 @@ fn reachable_nameservers(resolv_conf: &str) -> Vec<IpAddr> {
 }
 
 /// Waits for slirp4netns to write its ready byte.
-fn wait_ready(ready: &OwnedFd, timeout: Duration) -> std::result::Result<(), String> {
+fn wait_ready(ready: &OwnedFd, timeout: Duration) -> std::result::Result<(), ReadyError> {
     let deadline = Instant::now() + timeout;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(format!("not ready after {timeout:?}"));
+            return Err(ReadyError::Timeout(timeout));
         }
         let ms = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
         let mut fds = [PollFd::new(ready.as_fd(), PollFlags::POLLIN)];
@@ -314,14 +355,14 @@ fn wait_ready(ready: &OwnedFd, timeout: Duration) -> std::result::Result<(), Str
             Ok(0) => continue,
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(format!("poll ready pipe: {e}")),
+            Err(e) => return Err(ReadyError::Poll(e)),
         }
         let mut byte = [0u8; 1];
         return match nix::unistd::read(ready, &mut byte) {
             Ok(1) if byte[0] == b'1' => Ok(()),
-            Ok(1) => Err(format!("unexpected ready byte {:?}", byte[0])),
-            Ok(_) => Err("exited before it was ready".into()),
-            Err(e) => Err(format!("read ready pipe: {e}")),
+            Ok(1) => Err(ReadyError::Byte(byte[0])),
+            Ok(_) => Err(ReadyError::Exited),
+            Err(e) => Err(ReadyError::Read(e)),
         };
     }
 }

@@ -159,8 +159,13 @@ impl Scheme {
     }
 }
 
+/// A mirror that is not `host[:port]` with an optional scheme.
+#[derive(Debug, thiserror::Error)]
+#[error("expected host[:port], optionally with http:// or https://")]
+pub(crate) struct BadEndpoint;
+
 impl Endpoint {
-    pub fn parse(input: &str) -> std::result::Result<Endpoint, String> {
+    pub fn parse(input: &str) -> std::result::Result<Endpoint, BadEndpoint> {
         let (scheme, rest) = if let Some(r) = input.strip_prefix("https://") {
             (Some(Scheme::Https), r)
         } else if let Some(r) = input.strip_prefix("http://") {
@@ -170,7 +175,7 @@ impl Endpoint {
         };
         let host = rest.trim_end_matches('/');
         if host.is_empty() || host.contains(['/', '?', '#', '@', ' ']) {
-            return Err("expected host[:port], optionally with http:// or https://".into());
+            return Err(BadEndpoint);
         }
         Ok(Endpoint {
             host: host.to_owned(),

@@ -562,9 +562,7 @@ pub fn unpack_layer_as(
         Err(_) => Ok(()),
     };
     drop(tar);
-    let checked = reader
-        .join()
-        .unwrap_or_else(|_| Ok(Err("the layer reader panicked".to_owned())));
+    let checked = reader.join().unwrap_or(Ok(Err(InflateError::Panicked)));
     // A blob that fails its check is named as such, whatever the
     // extractor made of the bytes before.
     let checked = checked.map_err(store_err)?;
@@ -573,11 +571,26 @@ pub fn unpack_layer_as(
         entries: stats.entries,
         source,
     })?;
-    checked.map_err(|reason| Error::Read {
+    checked.map_err(|e| Error::Read {
         entries: stats.entries,
-        source: io::Error::other(reason),
+        source: match e {
+            InflateError::Stream(source) => source,
+            panicked => io::Error::other(panicked),
+        },
     })?;
     Ok(stats)
+}
+
+/// Why [`inflate`]'s stream of a layer ended badly, when the blob itself
+/// checked out.
+#[derive(Debug, thiserror::Error)]
+enum InflateError {
+    #[error("the layer reader panicked")]
+    Panicked,
+    /// Decompressing or hashing the layer failed: a copy (kind and message)
+    /// of the error the extractor got as the last item of the channel.
+    #[error(transparent)]
+    Stream(io::Error),
 }
 
 /// The reader thread of [`unpack_layer`]: sends the decompressed tar in
@@ -587,7 +600,7 @@ fn inflate(
     mut blob: buildr_cache::BlobReader,
     diff_id: Option<Digest>,
     chunks: &mpsc::SyncSender<io::Result<Vec<u8>>>,
-) -> std::result::Result<std::result::Result<(), String>, buildr_cache::Error> {
+) -> std::result::Result<std::result::Result<(), InflateError>, buildr_cache::Error> {
     let sent = (|| -> io::Result<bool> {
         let mut tar = decompress(&mut blob)?;
         let mut hasher = diff_id.map(|_| buildr_cache::Hasher::new());
@@ -630,9 +643,9 @@ fn inflate(
             // The blob's own check failing shows here as a read error:
             // report it as the store's verdict on the blob.
             blob.finish()?;
-            let reason = e.to_string();
+            let copy = io::Error::new(e.kind(), e.to_string());
             let _ = chunks.send(Err(e));
-            Ok(Err(reason))
+            Ok(Err(InflateError::Stream(copy)))
         }
     }
 }

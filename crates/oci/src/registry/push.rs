@@ -36,13 +36,17 @@ pub struct PushOptions {
     pub progress: Option<ProgressFn>,
     /// Called for a blob the store does not hold when it must be uploaded
     /// (the repository does not have it and no mount worked): brings it
-    /// into the store, or says why it cannot.
+    /// into the store, or says why it cannot (the error becomes the source
+    /// of [`Error::MissingBlob`]).
     pub fetch_missing: Option<FetchMissingFn>,
 }
 
 /// See [`PushOptions::fetch_missing`].
-pub type FetchMissingFn =
-    std::sync::Arc<dyn Fn(&Descriptor) -> std::result::Result<(), String> + Send + Sync>;
+pub type FetchMissingFn = std::sync::Arc<
+    dyn Fn(&Descriptor) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>>
+        + Send
+        + Sync,
+>;
 
 impl Default for PushOptions {
     fn default() -> Self {
@@ -489,9 +493,10 @@ fn local_blob(store: &Store, repo: &Repo, desc: &Descriptor, opts: &PushOptions)
         source,
     })?;
     if !present && let Some(fetch) = &opts.fetch_missing {
-        fetch(desc).map_err(|reason| Error::Protocol {
+        fetch(desc).map_err(|source| Error::MissingBlob {
             url: repo.url(&format!("blobs/{digest}")),
-            reason: format!("blob {digest} is not in the store: {reason}"),
+            digest,
+            source,
         })?;
     }
     let size = store.blob_size(&digest).map_err(|source| Error::Store {

@@ -148,10 +148,25 @@ fn parse_go_int(s: &str) -> Option<i32> {
     s.parse().ok()
 }
 
+/// Why a Go duration did not parse (the text after `invalid duration ...:`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum DurationError {
+    #[error("empty duration")]
+    Empty,
+    #[error("expected a number")]
+    ExpectedNumber,
+    #[error("missing unit")]
+    MissingUnit,
+    #[error("unknown unit {0:?}")]
+    UnknownUnit(String),
+    #[error("duration out of range")]
+    OutOfRange,
+}
+
 /// Go's `time.ParseDuration`, in nanoseconds (negative allowed):
 /// `[-+]` then one or more `<number><unit>` with units `ns us µs μs ms s m h`
 /// and decimal fractions (`1.5h`); a bare `0` is zero.
-pub(crate) fn parse_go_duration(text: &str) -> std::result::Result<i64, String> {
+pub(crate) fn parse_go_duration(text: &str) -> std::result::Result<i64, DurationError> {
     let (negative, mut rest) = match text.as_bytes().first() {
         Some(b'-') => (true, &text[1..]),
         Some(b'+') => (false, &text[1..]),
@@ -161,7 +176,7 @@ pub(crate) fn parse_go_duration(text: &str) -> std::result::Result<i64, String> 
         return Ok(0);
     }
     if rest.is_empty() {
-        return Err("empty duration".to_string());
+        return Err(DurationError::Empty);
     }
     const MAX: u128 = i64::MAX as u128;
     let mut total: u128 = 0;
@@ -176,27 +191,27 @@ pub(crate) fn parse_go_duration(text: &str) -> std::result::Result<i64, String> 
             None => ("", after),
         };
         if int_digits.is_empty() && frac_digits.is_empty() {
-            return Err("expected a number".to_string());
+            return Err(DurationError::ExpectedNumber);
         }
         let unit_len = after
             .find(|c: char| c == '.' || c.is_ascii_digit())
             .unwrap_or(after.len());
         let (unit, after) = after.split_at(unit_len);
         let scale: u128 = match unit {
-            "" => return Err("missing unit".to_string()),
+            "" => return Err(DurationError::MissingUnit),
             "ns" => 1,
             "us" | "\u{b5}s" | "\u{3bc}s" => 1_000,
             "ms" => 1_000_000,
             "s" => 1_000_000_000,
             "m" => 60_000_000_000,
             "h" => 3_600_000_000_000,
-            other => return Err(format!("unknown unit {other:?}")),
+            other => return Err(DurationError::UnknownUnit(other.to_string())),
         };
         let mut whole: u128 = 0;
         for b in int_digits.bytes() {
             whole = whole * 10 + u128::from(b - b'0');
             if whole > MAX {
-                return Err("duration out of range".to_string());
+                return Err(DurationError::OutOfRange);
             }
         }
         let mut part = whole * scale;
@@ -211,7 +226,7 @@ pub(crate) fn parse_go_duration(text: &str) -> std::result::Result<i64, String> 
         part += frac * scale / denom;
         total += part;
         if total > MAX {
-            return Err("duration out of range".to_string());
+            return Err(DurationError::OutOfRange);
         }
         rest = after;
     }

@@ -1,6 +1,7 @@
 //! `RUN --mount=...`: the typed mount, parsed as BuildKit's
 //! `commands_runmount.go` does (CSV fields, per-type options, defaults).
 
+use crate::expand::ExpandError;
 use crate::suggest::{buildkit_hint, did_you_mean};
 
 /// Cache mount sharing between concurrent builds.
@@ -129,7 +130,7 @@ impl Mount {
     /// none and defers options that hold variables).
     pub fn parse(
         spec: &str,
-        expand: &mut dyn FnMut(&str) -> std::result::Result<String, String>,
+        expand: &mut dyn FnMut(&str) -> std::result::Result<String, ExpandError>,
     ) -> std::result::Result<Mount, MountError> {
         parse_mount(spec, Some(expand))
     }
@@ -153,7 +154,7 @@ struct Fields {
     env: Option<String>,
 }
 
-type Expander<'e> = &'e mut dyn FnMut(&str) -> std::result::Result<String, String>;
+type Expander<'e> = &'e mut dyn FnMut(&str) -> std::result::Result<String, ExpandError>;
 
 pub(crate) fn parse_mount(
     spec: &str,
@@ -589,7 +590,7 @@ mod tests {
         ));
         let d = literal("type=cache,target=/x,uid=$UID").unwrap();
         assert!(d.deferred);
-        let mut expand = |s: &str| Ok::<_, String>(s.replace("$UID", "1000"));
+        let mut expand = |s: &str| Ok::<_, ExpandError>(s.replace("$UID", "1000"));
         let m = Mount::parse(&d.spec, &mut expand).unwrap();
         assert!(matches!(
             m.kind,

@@ -147,6 +147,54 @@ fn write_entry<const N: usize>(
     })
 }
 
+/// A cache entry refused: `what` names it (`cache entry REF`), the source
+/// says what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}")]
+pub(crate) struct BadEntry {
+    pub what: String,
+    #[source]
+    pub fault: EntryFault,
+}
+
+/// What is wrong with a cache entry.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum EntryFault {
+    #[error("the manifest is not JSON")]
+    ManifestJson(#[source] serde_json::Error),
+    #[error("not a buildr cache entry (config type {0:?})")]
+    NotEntry(String),
+    #[error("entry document of {0} bytes")]
+    DocSize(u64),
+    /// Its document could not be read.
+    #[error(transparent)]
+    Read(Box<Error>),
+    #[error("the entry document does not parse")]
+    DocJson(#[source] serde_json::Error),
+    #[error("entry version {0} (this buildr reads 1)")]
+    Version(u32),
+    #[error("the entry is for key {0}")]
+    Key(String),
+    #[error("{layers} layers but {diff_ids} diff ids")]
+    Count { layers: usize, diff_ids: usize },
+    #[error("layer {digest} has type {media_type:?}")]
+    LayerType { digest: Digest, media_type: String },
+    #[error("not an entry of type {0}")]
+    Type(String),
+    #[error("the entry is for {0}")]
+    Id(String),
+    #[error("the entry does not have the one blob it should")]
+    Blobs,
+}
+
+/// For `map_err` and `Err`: the entry `what` has `fault`.
+fn bad(what: &str) -> impl Fn(EntryFault) -> BadEntry + '_ {
+    move |fault| BadEntry {
+        what: what.to_owned(),
+        fault,
+    }
+}
+
 /// The step result an entry describes, after checking that it is one of
 /// ours and answers `key`: the manifest's type, the document's version,
 /// key and diff ids one per layer, every layer an image layer type. The
@@ -156,47 +204,37 @@ pub(crate) fn decode(
     manifest_bytes: &[u8],
     what: &str,
     read_doc: impl FnOnce(&Descriptor) -> Result<Vec<u8>>,
-) -> std::result::Result<StateData, String> {
-    let manifest: Manifest = serde_json::from_slice(manifest_bytes)
-        .map_err(|e| format!("{what}: the manifest is not JSON: {e}"))?;
+) -> std::result::Result<StateData, BadEntry> {
+    let bad = bad(what);
+    let manifest: Manifest =
+        serde_json::from_slice(manifest_bytes).map_err(|e| bad(EntryFault::ManifestJson(e)))?;
     if manifest.config.media_type != ENTRY_CONFIG {
-        return Err(format!(
-            "{what}: not a buildr cache entry (config type {:?})",
-            manifest.config.media_type
-        ));
+        return Err(bad(EntryFault::NotEntry(manifest.config.media_type)));
     }
     if manifest.config.size > MAX_ENTRY_BYTES {
-        return Err(format!(
-            "{what}: entry document of {} bytes",
-            manifest.config.size
-        ));
+        return Err(bad(EntryFault::DocSize(manifest.config.size)));
     }
-    let bytes = read_doc(&manifest.config).map_err(|e| format!("{what}: {e}"))?;
-    let doc: EntryDoc = serde_json::from_slice(&bytes)
-        .map_err(|e| format!("{what}: the entry document does not parse: {e}"))?;
+    let bytes = read_doc(&manifest.config).map_err(|e| bad(EntryFault::Read(Box::new(e))))?;
+    let doc: EntryDoc = serde_json::from_slice(&bytes).map_err(|e| bad(EntryFault::DocJson(e)))?;
     if doc.schema_version != 1 {
-        return Err(format!(
-            "{what}: entry version {} (this buildr reads 1)",
-            doc.schema_version
-        ));
+        return Err(bad(EntryFault::Version(doc.schema_version)));
     }
     if doc.key != key.hex() {
-        return Err(format!("{what}: the entry is for key {}", doc.key));
+        return Err(bad(EntryFault::Key(doc.key)));
     }
     if doc.diff_ids.len() != manifest.layers.len() {
-        return Err(format!(
-            "{what}: {} layers but {} diff ids",
-            manifest.layers.len(),
-            doc.diff_ids.len()
-        ));
+        return Err(bad(EntryFault::Count {
+            layers: manifest.layers.len(),
+            diff_ids: doc.diff_ids.len(),
+        }));
     }
     let mut layers = Vec::with_capacity(doc.diff_ids.len());
     for (d, diff_id) in manifest.layers.iter().zip(&doc.diff_ids) {
         if !is_layer_media_type(&d.media_type) {
-            return Err(format!(
-                "{what}: layer {} has type {:?}",
-                d.digest, d.media_type
-            ));
+            return Err(bad(EntryFault::LayerType {
+                digest: d.digest,
+                media_type: d.media_type.clone(),
+            }));
         }
         layers.push(Layer {
             diff_id: *diff_id,
@@ -358,7 +396,7 @@ pub(crate) fn decode_mount(
     manifest_bytes: &[u8],
     what: &str,
     read_doc: impl FnOnce(&Descriptor) -> Result<Vec<u8>>,
-) -> std::result::Result<Descriptor, String> {
+) -> std::result::Result<Descriptor, BadEntry> {
     decode_single(id, manifest_bytes, what, MOUNT_CONFIG, read_doc, |layer| {
         is_layer_media_type(&layer.media_type)
     })
@@ -373,23 +411,21 @@ fn decode_single(
     config_type: &str,
     read_doc: impl FnOnce(&Descriptor) -> Result<Vec<u8>>,
     accept: impl Fn(&Descriptor) -> bool,
-) -> std::result::Result<Descriptor, String> {
-    let manifest: Manifest = serde_json::from_slice(manifest_bytes)
-        .map_err(|e| format!("{what}: the manifest is not JSON: {e}"))?;
+) -> std::result::Result<Descriptor, BadEntry> {
+    let bad = bad(what);
+    let manifest: Manifest =
+        serde_json::from_slice(manifest_bytes).map_err(|e| bad(EntryFault::ManifestJson(e)))?;
     if manifest.config.media_type != config_type || manifest.config.size > MAX_ENTRY_BYTES {
-        return Err(format!("{what}: not an entry of type {config_type}"));
+        return Err(bad(EntryFault::Type(config_type.to_owned())));
     }
-    let bytes = read_doc(&manifest.config).map_err(|e| format!("{what}: {e}"))?;
-    let doc: IdDoc = serde_json::from_slice(&bytes)
-        .map_err(|e| format!("{what}: the entry document does not parse: {e}"))?;
+    let bytes = read_doc(&manifest.config).map_err(|e| bad(EntryFault::Read(Box::new(e))))?;
+    let doc: IdDoc = serde_json::from_slice(&bytes).map_err(|e| bad(EntryFault::DocJson(e)))?;
     if doc.schema_version != 1 || doc.id != id {
-        return Err(format!("{what}: the entry is for {}", doc.id));
+        return Err(bad(EntryFault::Id(doc.id)));
     }
     match manifest.layers.as_slice() {
         [one] if accept(one) => Ok(one.clone()),
-        _ => Err(format!(
-            "{what}: the entry does not have the one blob it should"
-        )),
+        _ => Err(bad(EntryFault::Blobs)),
     }
 }
 
@@ -421,7 +457,7 @@ pub(crate) fn decode_selection(
     manifest_bytes: &[u8],
     what: &str,
     read_doc: impl FnOnce(&Descriptor) -> Result<Vec<u8>>,
-) -> std::result::Result<Descriptor, String> {
+) -> std::result::Result<Descriptor, BadEntry> {
     decode_single(
         id,
         manifest_bytes,
@@ -506,6 +542,7 @@ mod tests {
         ];
         for (manifest, doc, phrase) in cases {
             let err = decode(&key(), &manifest, "entry", |_| Ok(doc.clone())).unwrap_err();
+            let err = crate::error::error_chain(&err);
             assert!(err.contains(phrase), "{phrase}: {err}");
         }
         // A good one decodes, its snapshots named by its diff ids.

@@ -137,7 +137,7 @@ impl LocalSource {
             .map_err(|e| Problem::Corrupt(format!("{what}: {e}")))?;
         format::decode_mount(id, &bytes, &what, |d| self.read_blob(d, MAX_ENTRY_BYTES))
             .map(Some)
-            .map_err(Problem::Corrupt)
+            .map_err(Problem::from)
     }
 
     /// The per-path record of the `COPY` `id`'s last export, if any.
@@ -151,7 +151,7 @@ impl LocalSource {
             .map_err(|e| Problem::Corrupt(format!("{what}: {e}")))?;
         let record =
             format::decode_selection(id, &bytes, &what, |d| self.read_blob(d, MAX_ENTRY_BYTES))
-                .map_err(Problem::Corrupt)?;
+                .map_err(Problem::from)?;
         self.read_blob(&record, format::MAX_SELECTION_BYTES)
             .map(Some)
             .map_err(|e| Problem::Corrupt(e.to_string()))
@@ -166,7 +166,7 @@ impl LocalSource {
             .read_blob(d, 4 << 20)
             .map_err(|e| Problem::Corrupt(format!("{what}: {e}")))?;
         let state = format::decode(key, &bytes, &what, |d| self.read_blob(d, MAX_ENTRY_BYTES))
-            .map_err(Problem::Corrupt)?;
+            .map_err(Problem::from)?;
         for layer in &state.layers {
             let path = blob_path(&self.dir, &layer.digest);
             if fs::metadata(&path).map(|m| m.len()).ok() != Some(layer.size) {

@@ -137,7 +137,7 @@ impl RegistrySource {
             &[u8],
             &str,
             &dyn Fn(&Descriptor) -> Result<Vec<u8>>,
-        ) -> std::result::Result<T, String>,
+        ) -> std::result::Result<T, format::BadEntry>,
     ) -> std::result::Result<Option<T>, Problem> {
         if !self.may_have(name) {
             return Ok(None);
@@ -164,7 +164,7 @@ impl RegistrySource {
         };
         decode(&manifest.bytes, &what, &read)
             .map(Some)
-            .map_err(Problem::Corrupt)
+            .map_err(Problem::from)
     }
 
     /// Whether the repository may have the entry `TAG-name`: false only
@@ -277,6 +277,13 @@ pub(crate) enum Problem {
     Corrupt(String),
 }
 
+/// A refused entry is corrupt; the text is its chain, as warnings show it.
+impl From<format::BadEntry> for Problem {
+    fn from(e: format::BadEntry) -> Self {
+        Problem::Corrupt(crate::error::error_chain(&e))
+    }
+}
+
 /// Pushes `entries` (manifests already in `store`) to the registry cache
 /// `reference`: layer blobs first, each once (skipped where the repository
 /// has them, mounted from another repository of the registry where the
@@ -361,7 +368,7 @@ impl LayerOrigins {
                 Some(source) => remote_blobs::fetch(&store, source, std::slice::from_ref(d)),
                 None => remote_blobs::ensure_blob(&store, d),
             };
-            found.map_err(|e| e.to_string())
+            found.map_err(Into::into)
         })
     }
 }

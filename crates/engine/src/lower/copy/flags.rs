@@ -16,11 +16,26 @@ const USER: u32 = 0o4700;
 const GROUP: u32 = 0o2070;
 const OTHER: u32 = 0o0007;
 
+/// A `--chmod` or `--checksum` value refused, in BuildKit's words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum FlagError {
+    #[error("invalid chmod parameter: '{0}'. it should be octal string and between 0 and 07777")]
+    ChmodOctal(String),
+    #[error("invalid syntax")]
+    ChmodSyntax,
+    #[error("checksum can't be specified for multiple sources")]
+    ChecksumSources,
+    #[error("checksum can't be specified for non-HTTP sources")]
+    ChecksumNotUrl,
+    #[error("--checksum={0}: expected sha256:<64 hex digits>")]
+    ChecksumForm(String),
+}
+
 /// A `--chmod` mode: octal (at most 07777) or chmod's symbolic clauses.
 /// A mode starting with a digit is octal (BuildKit's "invalid chmod
 /// parameter" otherwise); any other that is not symbolic is BuildKit's
 /// "invalid syntax" (Go's `strconv.ErrSyntax`, from its mode parser).
-pub(super) fn chmod(mode: &str) -> Result<ChmodSpec, String> {
+pub(super) fn chmod(mode: &str) -> Result<ChmodSpec, FlagError> {
     if mode.is_empty() || mode.starts_with(|c: char| c.is_ascii_digit()) {
         // Go's `strconv.ParseUint(mode, 8, 32)`: octal digits only, no sign.
         return mode
@@ -30,18 +45,14 @@ pub(super) fn chmod(mode: &str) -> Result<ChmodSpec, String> {
             .flatten()
             .filter(|bits| *bits <= 0o7777)
             .map(ChmodSpec::Octal)
-            .ok_or_else(|| {
-                format!(
-                    "invalid chmod parameter: '{mode}'. it should be octal string and between 0 and 07777"
-                )
-            });
+            .ok_or_else(|| FlagError::ChmodOctal(mode.to_owned()));
     }
     symbolic(mode.as_bytes())
         .map(|steps| ChmodSpec::Symbolic {
             text: mode.to_owned(),
             steps,
         })
-        .ok_or_else(|| "invalid syntax".to_owned())
+        .ok_or(FlagError::ChmodSyntax)
 }
 
 /// Comma-separated clauses `[ugoa]*([-+=]([rwxXst]*|[ugo]))+`, as BSD's
@@ -162,16 +173,16 @@ fn copy_step(op: u8, who: u32, class: u8) -> Step {
 }
 
 /// `ADD --checksum=sha256:<hex>`: only for one source, an HTTP(S) URL.
-pub(super) fn checksum(sum: &str, paths: &[String], is_url: bool) -> Result<Digest, String> {
+pub(super) fn checksum(sum: &str, paths: &[String], is_url: bool) -> Result<Digest, FlagError> {
     if paths.len() != 1 {
-        return Err("checksum can't be specified for multiple sources".to_owned());
+        return Err(FlagError::ChecksumSources);
     }
     if !is_url {
-        return Err("checksum can't be specified for non-HTTP sources".to_owned());
+        return Err(FlagError::ChecksumNotUrl);
     }
     sum.strip_prefix("sha256:")
         .and_then(|hex| Digest::from_hex(hex).ok())
-        .ok_or_else(|| format!("--checksum={sum}: expected sha256:<64 hex digits>"))
+        .ok_or_else(|| FlagError::ChecksumForm(sum.to_owned()))
 }
 
 #[cfg(test)]
@@ -193,7 +204,7 @@ mod tests {
         assert_eq!(applied("0", 0o777, true), 0);
         for bad in ["64a", "10000", "", "8", "9x", "1+x", "99999999999999"] {
             assert_eq!(
-                chmod(bad).unwrap_err(),
+                chmod(bad).unwrap_err().to_string(),
                 format!(
                     "invalid chmod parameter: '{bad}'. it should be octal string and between 0 and 07777"
                 )
@@ -219,7 +230,7 @@ mod tests {
             "u\u{fc}+r",
             "u+r=x?",
         ] {
-            assert_eq!(chmod(bad), Err("invalid syntax".to_owned()), "{bad}");
+            assert_eq!(chmod(bad), Err(FlagError::ChmodSyntax), "{bad}");
         }
         // An operator without permissions is valid: nothing or, for `=`,
         // clearing.
@@ -312,17 +323,18 @@ mod tests {
         assert!(checksum(&sum, &one, true).is_ok());
         let local = ["foo".to_owned()];
         assert_eq!(
-            checksum(&sum, &local, false).unwrap_err(),
+            checksum(&sum, &local, false).unwrap_err().to_string(),
             "checksum can't be specified for non-HTTP sources"
         );
         let two = ["a".to_owned(), "b".to_owned()];
         assert_eq!(
-            checksum(&sum, &two, false).unwrap_err(),
+            checksum(&sum, &two, false).unwrap_err().to_string(),
             "checksum can't be specified for multiple sources"
         );
         assert!(
             checksum("md5:x", &one, true)
                 .unwrap_err()
+                .to_string()
                 .contains("expected sha256")
         );
     }

@@ -3,8 +3,20 @@
 
 use super::*;
 
+/// A `--chown` name the target stage does not know (BuildKit's words).
+#[derive(Debug, thiserror::Error)]
+pub(super) enum OwnerError {
+    #[error("unable to find user {0}: no matching entries in passwd file")]
+    User(String),
+    #[error("unable to find group {0}: no matching entries in group file")]
+    Group(String),
+}
+
 /// `--chown` resolved in the target stage's /etc/passwd and /etc/group.
-pub(super) fn resolve_owner(target: &Merged, spec: &str) -> Result<(u32, u32), String> {
+pub(super) fn resolve_owner(
+    target: &Merged,
+    spec: &str,
+) -> std::result::Result<(u32, u32), OwnerError> {
     let (user, group) = match spec.split_once(':') {
         Some((user, group)) => (user, Some(group)),
         None => (spec, None),
@@ -30,9 +42,7 @@ pub(super) fn resolve_owner(target: &Merged, spec: &str) -> Result<(u32, u32), S
     };
     let (uid, primary) = match numeric(user) {
         Some(uid) => (uid, uid),
-        None => lookup(&passwd, user, 2).ok_or_else(|| {
-            format!("unable to find user {user}: no matching entries in passwd file")
-        })?,
+        None => lookup(&passwd, user, 2).ok_or_else(|| OwnerError::User(user.to_owned()))?,
     };
     let gid = match group {
         None => primary,
@@ -40,9 +50,7 @@ pub(super) fn resolve_owner(target: &Merged, spec: &str) -> Result<(u32, u32), S
             Some(gid) => gid,
             None => lookup(&groups, group, 2)
                 .map(|(gid, _)| gid)
-                .ok_or_else(|| {
-                    format!("unable to find group {group}: no matching entries in group file")
-                })?,
+                .ok_or_else(|| OwnerError::Group(group.to_owned()))?,
         },
     };
     Ok((uid, gid))
