@@ -299,7 +299,9 @@ fn remove_marker(path: &Path) -> Result<()> {
 }
 
 fn read_marker(path: &Path) -> Option<Marker> {
-    let bytes = util::read_limited(path, 4096).ok()??.ok()?;
+    let util::Limited::Read(bytes) = util::read_limited(path, 4096).ok()? else {
+        return None;
+    };
     serde_json::from_slice(&bytes).ok()
 }
 

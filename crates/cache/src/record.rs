@@ -106,9 +106,9 @@ impl Store {
             })
         };
         let bytes = match util::read_limited(&path, MAX_RECORD_BYTES)? {
-            None => return Ok(Loaded::Absent),
-            Some(Err(reason)) => return Ok(corrupt(reason)),
-            Some(Ok(bytes)) => bytes,
+            util::Limited::Absent => return Ok(Loaded::Absent),
+            util::Limited::TooLarge(max) => return Ok(corrupt(util::Limited::too_large(max))),
+            util::Limited::Read(bytes) => bytes,
         };
         let file: RecordFile = match serde_json::from_slice(&bytes) {
             Ok(file) => file,

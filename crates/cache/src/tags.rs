@@ -67,14 +67,14 @@ impl Store {
             reason,
         };
         let bytes = match util::read_limited(&path, MAX_TAGS_BYTES)? {
-            None => {
+            util::Limited::Absent => {
                 return Ok(TagsFile {
                     version: TAGS_VERSION,
                     tags: BTreeMap::new(),
                 });
             }
-            Some(Err(reason)) => return Err(corrupt(reason)),
-            Some(Ok(bytes)) => bytes,
+            util::Limited::TooLarge(max) => return Err(corrupt(util::Limited::too_large(max))),
+            util::Limited::Read(bytes) => bytes,
         };
         let file: TagsFile = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
         if file.version > TAGS_VERSION {

@@ -36,12 +36,28 @@ pub(crate) fn write_renamed(tmp_dir: &Path, dest: &Path, bytes: &[u8], sync: boo
     Ok(())
 }
 
-/// Reads at most `max` bytes of `path`; `Ok(None)` if it does not exist.
-/// A longer file is an error with `reason` "larger than ...".
-pub(crate) fn read_limited(path: &Path, max: u64) -> Result<Option<Result<Vec<u8>, String>>> {
+/// What [`read_limited`] found.
+pub(crate) enum Limited {
+    /// No such file.
+    Absent,
+    /// More than the limit: the file is corrupt, not read.
+    TooLarge(u64),
+    /// The whole file.
+    Read(Vec<u8>),
+}
+
+impl Limited {
+    /// Why a too-large file is refused, for a corruption report.
+    pub(crate) fn too_large(max: u64) -> String {
+        format!("larger than {max} bytes")
+    }
+}
+
+/// Reads at most `max` bytes of `path`.
+pub(crate) fn read_limited(path: &Path, max: u64) -> Result<Limited> {
     let file = match File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Limited::Absent),
         Err(e) => return Err(e).ctx("open", path),
     };
     let mut bytes = Vec::new();
@@ -49,9 +65,9 @@ pub(crate) fn read_limited(path: &Path, max: u64) -> Result<Option<Result<Vec<u8
         .read_to_end(&mut bytes)
         .ctx("read", path)?;
     if bytes.len() as u64 > max {
-        return Ok(Some(Err(format!("larger than {max} bytes"))));
+        return Ok(Limited::TooLarge(max));
     }
-    Ok(Some(Ok(bytes)))
+    Ok(Limited::Read(bytes))
 }
 
 /// Removes a directory tree, making directories writable first when a

@@ -73,26 +73,39 @@ impl SecretSource {
 
     /// The value (at most 500 KiB, as BuildKit); `None` when the variable
     /// of an env secret is not set (the secret is then missing).
-    pub(crate) fn read(&self) -> std::result::Result<Option<Vec<u8>>, String> {
+    pub(crate) fn read(&self) -> std::result::Result<Option<Vec<u8>>, SecretReadError> {
         match self {
             SecretSource::Env(var) => Ok(std::env::var_os(var).map(|v| v.into_encoded_bytes())),
             SecretSource::File(path) => {
-                let file = std::fs::File::open(path)
-                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                let unreadable = |source| SecretReadError::Read {
+                    path: path.clone(),
+                    source,
+                };
+                let file = std::fs::File::open(path).map_err(unreadable)?;
                 let mut value = Vec::new();
                 file.take(MAX_SECRET_SIZE + 1)
                     .read_to_end(&mut value)
-                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                    .map_err(unreadable)?;
                 if value.len() as u64 > MAX_SECRET_SIZE {
-                    return Err(format!(
-                        "{} is larger than {MAX_SECRET_SIZE} bytes",
-                        path.display()
-                    ));
+                    return Err(SecretReadError::TooLarge { path: path.clone() });
                 }
                 Ok(Some(value))
             }
         }
     }
+}
+
+/// A secret file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SecretReadError {
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is larger than {MAX_SECRET_SIZE} bytes", path.display())]
+    TooLarge { path: PathBuf },
 }
 
 /// Parses docker's `--ssh` value: `ID[=SOCKET]` (`default` alone takes

@@ -28,7 +28,7 @@ impl Lowering<'_> {
             location: location.clone(),
             message,
         };
-        let (argv, inline) = heredoc_argv(st, run).map_err(fail)?;
+        let (argv, inline) = heredoc_argv(st, run).map_err(|e| fail(e.to_string()))?;
         let only_heredoc = single_heredoc(run).is_some();
         let (mut env, args) = run_env(st);
         let network = match run.network {
@@ -478,10 +478,17 @@ fn single_heredoc(run: &Run) -> Option<&buildr_parser::Heredoc> {
     }
 }
 
+/// A `#!` heredoc script whose delimiter cannot name its file.
+#[derive(Debug, thiserror::Error)]
+#[error("heredoc <<{name}: a #! script needs a delimiter that can name a file")]
+pub(crate) struct ScriptNameError {
+    name: String,
+}
+
 fn heredoc_argv(
     st: &StageLowering,
     run: &Run,
-) -> std::result::Result<(Vec<String>, Option<InlineFile>), String> {
+) -> std::result::Result<(Vec<String>, Option<InlineFile>), ScriptNameError> {
     let line = match &run.command {
         CommandLine::Shell(line) if !run.heredocs.is_empty() => line,
         command => return Ok((st.config.argv(command), None)),
@@ -505,10 +512,9 @@ fn heredoc_argv(
         return Ok((argv, None));
     }
     if heredoc.name.is_empty() || heredoc.name.contains('/') || heredoc.name.starts_with('.') {
-        return Err(format!(
-            "heredoc <<{}: a #! script needs a delimiter that can name a file",
-            heredoc.name
-        ));
+        return Err(ScriptNameError {
+            name: heredoc.name.clone(),
+        });
     }
     let target = format!("/dev/pipes/{}", heredoc.name);
     argv.push(target.clone());

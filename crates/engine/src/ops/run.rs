@@ -546,9 +546,10 @@ impl RunOp {
         let fail = |message: String| self.fail(message);
         for (n, secret) in self.secrets.iter().enumerate() {
             let value = match self.sources.secrets.get(&secret.id) {
-                Some(source) => source
-                    .read()
-                    .map_err(|e| fail(format!("secret {}: {e}", secret.id)))?,
+                Some(source) => source.read().map_err(|e| {
+                    let e = crate::error::error_chain(&e);
+                    fail(format!("secret {}: {e}", secret.id))
+                })?,
                 None => None,
             };
             let Some(value) = value else {

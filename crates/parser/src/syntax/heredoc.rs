@@ -250,7 +250,10 @@ pub(super) fn spaced_heredoc_prefix(word: &str) -> Option<usize> {
 
 /// BuildKit's `ParseHeredoc`: matches `^(\d*)<<(-?)\s*([^<]*)$` and reads the
 /// delimiter word. `Ok(None)` if the word is not a heredoc.
-pub(super) fn heredoc_spec(word: &str, offset: usize) -> Result<Option<HeredocSpec>, String> {
+pub(super) fn heredoc_spec(
+    word: &str,
+    offset: usize,
+) -> Result<Option<HeredocSpec>, DelimiterError> {
     let digits = word.bytes().take_while(u8::is_ascii_digit).count();
     let Some(after) = word[digits..].strip_prefix("<<") else {
         return Ok(None);
@@ -280,6 +283,17 @@ pub(super) fn heredoc_spec(word: &str, offset: usize) -> Result<Option<HeredocSp
     }))
 }
 
+/// Why a heredoc delimiter is not a word.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum DelimiterError {
+    /// The lexer refused it (an unterminated quote, a bad `${`).
+    #[error(transparent)]
+    Lex(#[from] crate::expand::ExpandErrorKind),
+    /// The word lexed with and without quotes differs in word count.
+    #[error("lexing the delimiter with and without quotes disagrees")]
+    QuotesDisagree,
+}
+
 /// No variables: heredoc words are lexed with unset variables kept as written.
 const NO_ENV: [(&str, &str); 0] = [];
 
@@ -287,20 +301,18 @@ const NO_ENV: [(&str, &str); 0] = [];
 /// (quotes removed, `\` escapes resolved, `$v` kept). Returns the word and
 /// whether its body is expanded (no part of it quoted), or `None` unless it
 /// is exactly one word.
-pub(super) fn delimiter(rest: &str) -> Result<Option<(String, bool)>, String> {
+pub(super) fn delimiter(rest: &str) -> Result<Option<(String, bool)>, DelimiterError> {
     let lexer = Lexer::new('\\').skip_unset_env(true);
-    let words = lexer
-        .process_words(rest, &NO_ENV)
-        .map_err(|e| e.kind.to_string())?;
+    let words = lexer.process_words(rest, &NO_ENV).map_err(|e| e.kind)?;
     let [word] = words.as_slice() else {
         return Ok(None);
     };
     let raw = lexer
         .raw_quotes(true)
         .process_words(rest, &NO_ENV)
-        .map_err(|e| e.kind.to_string())?;
+        .map_err(|e| e.kind)?;
     let [raw] = raw.as_slice() else {
-        return Err("lexing the delimiter with and without quotes disagrees".to_string());
+        return Err(DelimiterError::QuotesDisagree);
     };
     let quotes = |w: &str| w.matches(['\'', '"']).count();
     Ok(Some((word.clone(), quotes(word) == quotes(raw))))
