@@ -1,4 +1,4 @@
-//! OCI content digests (`sha256:<64 hex>`), kept apart from blake3 cache keys.
+//! OCI content digests (`sha256:<64 hex>`), kept apart from blake3 record and cache keys.
 
 use std::fmt;
 use std::str::FromStr;

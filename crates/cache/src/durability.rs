@@ -321,7 +321,7 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    use crate::{CacheKey, Error, Record};
+    use crate::{Error, Record, RecordKey};
 
     fn write_marker(store: &Store, boot_id: &str, started: SystemTime) -> PathBuf {
         let dir = store.markers_dir();
@@ -410,7 +410,7 @@ mod tests {
         // Written and flushed before the interrupted build started.
         let old_snap = snapshot(&store, "old");
         let old_blob = store.put_blob(b"old blob").unwrap();
-        let old_key = CacheKey::from_bytes([1; 32]);
+        let old_key = RecordKey::from_bytes([1; 32]);
         let old_record = Record {
             snapshots: vec![old_snap.clone()],
             ..Record::default()
@@ -432,7 +432,7 @@ mod tests {
             .unwrap()
             .write_all(b"wi")
             .unwrap();
-        let new_key = CacheKey::from_bytes([2; 32]);
+        let new_key = RecordKey::from_bytes([2; 32]);
         let new_record = Record {
             snapshots: vec![new_snap.clone()],
             ..Record::default()

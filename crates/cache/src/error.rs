@@ -3,7 +3,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use crate::{CacheKey, Digest, SnapshotId};
+use crate::{Digest, RecordKey, SnapshotId};
 
 /// Everything that can go wrong with the store.
 ///
@@ -48,21 +48,21 @@ pub enum Error {
     #[error("invalid snapshot id {input:?}: {reason}")]
     InvalidSnapshotId { input: String, reason: &'static str },
 
-    #[error("invalid cache key {input:?}: {reason}")]
-    InvalidCacheKey { input: String, reason: &'static str },
+    #[error("invalid record key {input:?}: {reason}")]
+    InvalidRecordKey { input: String, reason: &'static str },
 
     #[error("invalid tag name {input:?}: {reason}")]
     InvalidTag { input: String, reason: &'static str },
 
     #[error("cache record {key} at {path} is corrupt: {reason}")]
     CorruptRecord {
-        key: CacheKey,
+        key: RecordKey,
         path: PathBuf,
         reason: String,
     },
 
     #[error("cannot write cache record {key}: it names {what}, which is not in the store")]
-    MissingReferent { key: CacheKey, what: String },
+    MissingReferent { key: RecordKey, what: String },
 
     #[error("cannot tag {name:?}: manifest {digest} is not in the store")]
     TagTargetMissing { name: String, digest: Digest },

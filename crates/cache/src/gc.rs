@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::record::Loaded;
 use crate::store::Store;
 use crate::util;
-use crate::{CacheKey, Digest, SnapshotId};
+use crate::{Digest, RecordKey, SnapshotId};
 
 /// Blobs larger than this are never parsed as manifests (layers are big,
 /// manifests and configs small).
@@ -49,7 +49,7 @@ pub struct PruneReport {
     pub snapshots: Vec<SnapshotId>,
     /// Records removed: all of them with `remove_all_records`, otherwise the
     /// corrupt ones and those naming content that is gone.
-    pub records: Vec<CacheKey>,
+    pub records: Vec<RecordKey>,
     /// Files in the store's directories that are not store content.
     pub stray_paths: Vec<PathBuf>,
     /// Leftovers of interrupted writers in `tmp/`.
@@ -68,7 +68,7 @@ pub enum Problem {
     /// A record file that does not parse.
     CorruptRecord { path: PathBuf, reason: String },
     /// A record naming a blob or snapshot that is not in the store.
-    DanglingRecord { key: CacheKey, missing: String },
+    DanglingRecord { key: RecordKey, missing: String },
     /// The tags file does not parse.
     CorruptTags { path: PathBuf, reason: String },
     /// A tag pointing at a manifest that is not in the store.

@@ -1,7 +1,7 @@
 //! `buildr-cache`: the on-disk store under one root directory.
 //!
 //! It holds an OCI-layout blob store (`blobs/sha256/<hex>`), unpacked layer
-//! snapshots used as overlay lower dirs, cache records (blake3 cache key ->
+//! snapshots used as overlay lower dirs, cache records (blake3 record key ->
 //! result), the image index (name:tag -> manifest digest), and garbage
 //! collection primitives. Several processes share one store without a
 //! daemon; every write is atomic (temp file under `tmp/`, fsync, rename,
@@ -17,7 +17,7 @@
 //!
 //! Main types: [`Store`] (open with [`Store::open`] at [`default_root`]),
 //! [`BlobWriter`] / [`BlobReader`] (streaming, verified), [`SnapshotId`],
-//! [`Record`] keyed by [`CacheKey`] (blake3, never convertible to or from
+//! [`Record`] keyed by [`RecordKey`] (blake3, never convertible to or from
 //! the sha256 [`Digest`]), [`PruneOptions`] / [`PruneReport`], [`Problem`]
 //! and [`DiskUsage`], and the one [`Error`].
 #![forbid(unsafe_code)]
@@ -40,7 +40,7 @@ pub use digest::{Digest, DigestParseError, Hasher};
 pub use durability::DeferredSync;
 pub use error::{Error, Result};
 pub use gc::{DiskUsage, Problem, PruneOptions, PruneReport, Roots, Usage};
-pub use key::{CacheKey, KeyHasher};
+pub use key::{KeyHasher, RecordKey};
 pub use record::Record;
 pub use snapshot::SnapshotId;
 pub use store::{LAYOUT_VERSION, Store, StoreLease, default_root, default_root_for};

@@ -1,4 +1,4 @@
-//! Cache records: one small JSON file per cache key, replaced atomically.
+//! Cache records: one small JSON file per record key, replaced atomically.
 
 use std::fs;
 use std::io;
@@ -9,12 +9,12 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, IoContext, Result};
 use crate::store::Store;
 use crate::util;
-use crate::{CacheKey, Digest, SnapshotId};
+use crate::{Digest, RecordKey, SnapshotId};
 
 /// Records are small; anything bigger is not one of ours.
 const MAX_RECORD_BYTES: u64 = 16 * 1024 * 1024;
 
-/// The result a cache key maps to.
+/// The result a record key maps to.
 ///
 /// `blobs` and `snapshots` are what the store guarantees: a record is only
 /// written once they exist, [`Store::get_record`] returns it only while they
@@ -33,7 +33,7 @@ pub struct Record {
 /// The file format: the key is repeated so a misplaced file is detected.
 #[derive(Serialize, Deserialize)]
 struct RecordFile {
-    key: CacheKey,
+    key: RecordKey,
     record: Record,
 }
 
@@ -45,7 +45,7 @@ pub(crate) enum Loaded {
 }
 
 impl Store {
-    fn record_path(&self, key: &CacheKey) -> PathBuf {
+    fn record_path(&self, key: &RecordKey) -> PathBuf {
         self.records_dir().join(format!("{}.json", key.hex()))
     }
 
@@ -54,7 +54,7 @@ impl Store {
     /// Fails with [`Error::MissingReferent`] unless every blob and snapshot
     /// it names exists. The check and the write happen under a store lease,
     /// so a prune cannot slip in between.
-    pub fn put_record(&self, key: &CacheKey, record: &Record) -> Result<()> {
+    pub fn put_record(&self, key: &RecordKey, record: &Record) -> Result<()> {
         let _lease = self.lease()?;
         if let Some(what) = self.missing_referent(record)? {
             return Err(Error::MissingReferent { key: *key, what });
@@ -75,7 +75,7 @@ impl Store {
     /// The record for `key`, if there is one and everything it names is
     /// still in the store (a record whose blob or snapshot is gone is a
     /// miss). A record file that does not parse is an error naming it.
-    pub fn get_record(&self, key: &CacheKey) -> Result<Option<Record>> {
+    pub fn get_record(&self, key: &RecordKey) -> Result<Option<Record>> {
         match self.load_record(key)? {
             Loaded::Absent => Ok(None),
             Loaded::Corrupt(e) => Err(e),
@@ -87,7 +87,7 @@ impl Store {
     }
 
     /// Removes the record for `key`; `false` if there was none.
-    pub fn remove_record(&self, key: &CacheKey) -> Result<bool> {
+    pub fn remove_record(&self, key: &RecordKey) -> Result<bool> {
         let path = self.record_path(key);
         match fs::remove_file(&path) {
             Ok(()) => Ok(true),
@@ -96,7 +96,7 @@ impl Store {
         }
     }
 
-    pub(crate) fn load_record(&self, key: &CacheKey) -> Result<Loaded> {
+    pub(crate) fn load_record(&self, key: &RecordKey) -> Result<Loaded> {
         let path = self.record_path(key);
         let corrupt = |reason: String| {
             Loaded::Corrupt(Error::CorruptRecord {
@@ -137,7 +137,7 @@ impl Store {
 
     /// The keys of all record files, and the paths of files in `records/`
     /// that are not named like one.
-    pub(crate) fn list_records(&self) -> Result<(Vec<CacheKey>, Vec<PathBuf>)> {
+    pub(crate) fn list_records(&self) -> Result<(Vec<RecordKey>, Vec<PathBuf>)> {
         let dir = self.records_dir();
         let mut keys = Vec::new();
         let mut stray = Vec::new();
@@ -145,7 +145,7 @@ impl Store {
             let key = name
                 .to_str()
                 .and_then(|n| n.strip_suffix(".json"))
-                .and_then(|hex| CacheKey::from_hex(hex).ok());
+                .and_then(|hex| RecordKey::from_hex(hex).ok());
             match key {
                 Some(key) => keys.push(key),
                 None => stray.push(dir.join(name)),

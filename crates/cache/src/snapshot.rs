@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::error::{Error, IoContext, Result};
 use crate::store::Store;
 use crate::util;
-use crate::{CacheKey, Digest};
+use crate::{Digest, RecordKey};
 
 /// Names a snapshot directory: 1 to 128 characters of `[A-Za-z0-9_.-]`, not
 /// starting with `.`. No `/` (it stays one path component under
@@ -51,7 +51,7 @@ impl SnapshotId {
 
     /// The snapshot id for a cache key (a build step's resulting tree):
     /// `blake3-<hex>`.
-    pub fn from_cache_key(key: &CacheKey) -> SnapshotId {
+    pub fn from_cache_key(key: &RecordKey) -> SnapshotId {
         SnapshotId(format!("blake3-{}", key.hex()))
     }
 

@@ -23,7 +23,7 @@ const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 /// <root>/oci-layout          OCI image layout marker
 /// <root>/blobs/sha256/<hex>  content-addressed blobs (OCI image layout)
 /// <root>/snapshots/<id>/     unpacked layers, used as overlay lower dirs
-/// <root>/records/<hex>.json  cache records (blake3 cache key -> result)
+/// <root>/records/<hex>.json  cache records (blake3 record key -> result)
 /// <root>/tags.json           image index: name:tag -> manifest digest
 /// <root>/tags.lock           serializes read-modify-write of tags.json
 /// <root>/lock                store-wide lock: shared for writers, exclusive for prune

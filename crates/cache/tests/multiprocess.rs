@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use buildr_cache::{CacheKey, Digest, Error, PruneOptions, Record, SnapshotId, Store};
+use buildr_cache::{Digest, Error, PruneOptions, Record, RecordKey, SnapshotId, Store};
 
 const CHILD_ENV: &str = "BUILDR_CACHE_TEST_CHILD";
 const KILLS: usize = 50;
@@ -98,7 +98,7 @@ fn race_child(root: &Path, name: &str) {
     let store = Store::open(root).expect("open");
     let data = shared_content();
     let snap = SnapshotId::new("shared-snap").unwrap();
-    let key = CacheKey::of(b"shared-key");
+    let key = RecordKey::of(b"shared-key");
     for round in 0..RACE_ROUNDS {
         let mut writer = store.blob_writer().expect("blob writer");
         for chunk in data.chunks(64 * 1024) {
@@ -158,7 +158,7 @@ fn two_processes_race() {
     assert_eq!(fs::read_dir(snap).unwrap().count(), SNAPSHOT_FILES);
     assert!(
         store
-            .get_record(&CacheKey::of(b"shared-key"))
+            .get_record(&RecordKey::of(b"shared-key"))
             .unwrap()
             .is_some()
     );
@@ -209,7 +209,7 @@ fn writer_child(root: &Path, seed: u64) {
             .expect("snapshot");
 
         step("record");
-        let key = CacheKey::of(format!("{seed}-{i}").as_bytes());
+        let key = RecordKey::of(format!("{seed}-{i}").as_bytes());
         let record = Record {
             blobs: vec![layer],
             snapshots: vec![snap],
@@ -235,7 +235,7 @@ fn writer_child(root: &Path, seed: u64) {
         step("remove");
         if i >= 3 {
             store
-                .remove_record(&CacheKey::of(format!("{seed}-{}", i - 3).as_bytes()))
+                .remove_record(&RecordKey::of(format!("{seed}-{}", i - 3).as_bytes()))
                 .expect("remove record");
         }
         if i % 5 == 4 {

@@ -9,7 +9,7 @@ use std::sync::{Arc, Barrier, mpsc};
 use std::time::Duration;
 
 use buildr_cache::{
-    CacheKey, Digest, Error, Problem, PruneOptions, Record, Roots, SnapshotId, Store,
+    Digest, Error, Problem, PruneOptions, Record, RecordKey, Roots, SnapshotId, Store,
 };
 
 fn new_store() -> (tempfile::TempDir, Store) {
@@ -391,7 +391,7 @@ fn snapshot_ids_are_validated() {
     for good in ["sha256-abc", "blake3-0f", "layer_1.2"] {
         SnapshotId::new(good).unwrap();
     }
-    let key = CacheKey::of(b"k");
+    let key = RecordKey::of(b"k");
     assert_eq!(
         SnapshotId::from_cache_key(&key).as_str(),
         format!("blake3-{}", key.hex())
@@ -402,7 +402,7 @@ fn snapshot_ids_are_validated() {
 #[test]
 fn records_only_name_existing_content() {
     let (_dir, store) = new_store();
-    let key = CacheKey::of(b"RUN make");
+    let key = RecordKey::of(b"RUN make");
     let blob = store.put_blob(b"layer bytes").unwrap().digest;
     let snap = SnapshotId::new("snap-1").unwrap();
     let record = Record {
@@ -439,8 +439,8 @@ fn records_only_name_existing_content() {
 #[test]
 fn corrupt_and_misplaced_records_are_reported() {
     let (_dir, store) = new_store();
-    let key = CacheKey::of(b"a");
-    let other = CacheKey::of(b"b");
+    let key = RecordKey::of(b"a");
+    let other = RecordKey::of(b"b");
     store.put_record(&key, &Record::default()).unwrap();
     let path = store
         .root()
@@ -594,7 +594,7 @@ fn prune_keeps_what_is_referenced() {
     let (rec_manifest, rec_config, rec_layers, _) = write_image(&store, 2);
     let rec_snap = SnapshotId::new("rec-snap").unwrap();
     store.create_snapshot(&rec_snap, empty).unwrap();
-    let key = CacheKey::of(b"step");
+    let key = RecordKey::of(b"step");
     store
         .put_record(
             &key,
@@ -810,7 +810,7 @@ fn disk_usage_counts_content() {
         })
         .unwrap();
     store
-        .put_record(&CacheKey::of(b"k"), &Record::default())
+        .put_record(&RecordKey::of(b"k"), &Record::default())
         .unwrap();
     let usage = store.disk_usage().unwrap();
     assert_eq!((usage.blobs.count, usage.blobs.bytes), (2, 1500));
@@ -826,7 +826,7 @@ fn threads_writing_the_same_things_all_succeed() {
     let n_threads = 8;
     let data = Arc::new(bytes(9, 2 * 1024 * 1024));
     let barrier = Arc::new(Barrier::new(n_threads));
-    let key = CacheKey::of(b"shared");
+    let key = RecordKey::of(b"shared");
     let snap = SnapshotId::new("shared-snap").unwrap();
     let handles: Vec<_> = (0..n_threads)
         .map(|t| {

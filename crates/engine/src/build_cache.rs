@@ -83,14 +83,14 @@ impl BuildCache {
 
     /// The solver's key as the store's key: both are blake3, of the same
     /// bytes, unless the layer options salt it.
-    pub(crate) fn store_key(&self, key: &CacheKey) -> buildr_cache::CacheKey {
+    pub(crate) fn store_key(&self, key: &CacheKey) -> buildr_cache::RecordKey {
         match &self.salt {
-            None => buildr_cache::CacheKey::from_bytes(*key.as_bytes()),
+            None => buildr_cache::RecordKey::from_bytes(*key.as_bytes()),
             Some(salt) => {
                 let mut hasher = blake3::Hasher::new();
                 hasher.update(salt.as_bytes());
                 hasher.update(key.as_bytes());
-                buildr_cache::CacheKey::from_bytes(*hasher.finalize().as_bytes())
+                buildr_cache::RecordKey::from_bytes(*hasher.finalize().as_bytes())
             }
         }
     }
@@ -146,7 +146,7 @@ impl CacheBackend<State> for BuildCache {
 /// snapshots.
 pub(crate) fn save_record(
     store: &Store,
-    key: &buildr_cache::CacheKey,
+    key: &buildr_cache::RecordKey,
     state: &StateData,
 ) -> buildr_cache::Result<()> {
     let mut blobs = Vec::with_capacity(state.layers.len());

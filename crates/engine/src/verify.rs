@@ -156,7 +156,7 @@ pub struct RepairReport {
     /// Blobs removed because their content did not hash to their digest.
     pub removed_blobs: Vec<Digest>,
     /// Cache records removed because they named content no longer there.
-    pub removed_records: Vec<buildr_cache::CacheKey>,
+    pub removed_records: Vec<buildr_cache::RecordKey>,
 }
 
 /// `buildr verify --repair`: removes what [`verify`] found broken and can

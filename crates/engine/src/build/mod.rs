@@ -466,7 +466,7 @@ impl Builder {
         &self,
         store: &Store,
         seen: &cache_io::Seen,
-        chain: &std::collections::HashSet<buildr_cache::CacheKey>,
+        chain: &std::collections::HashSet<buildr_cache::RecordKey>,
         imports: &Imports,
         warnings: &mut Vec<String>,
     ) -> Result<Vec<CacheExportReport>> {

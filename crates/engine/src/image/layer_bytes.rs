@@ -21,7 +21,7 @@ use std::io::{self, BufWriter, Read, Write};
 use std::path::PathBuf;
 use std::thread::JoinHandle;
 
-use buildr_cache::{CacheKey, Digest, Record, SnapshotId, Store};
+use buildr_cache::{Digest, Record, RecordKey, SnapshotId, Store};
 use buildr_oci::{
     CompressOptions, Compression, Descriptor, Diff, DiffSource, ExtractOptions, ExtractStats,
     Flavour, HashCount, LayerOptions, Manifest, extract_layer, media_type,
@@ -299,12 +299,12 @@ pub(crate) fn compressed_layer(
 }
 
 /// The record key of `diff_id` compressed as `compress` says.
-fn compressed_key(diff_id: &Digest, compress: &CompressOptions) -> CacheKey {
+fn compressed_key(diff_id: &Digest, compress: &CompressOptions) -> RecordKey {
     let mut hasher = blake3::Hasher::new();
     hasher.update(b"buildr/compressed-layer/v1\0");
     hasher.update(diff_id.to_string().as_bytes());
     hasher.update(format!("\0{:?}\0{:?}", compress.compression, compress.level).as_bytes());
-    CacheKey::from_bytes(*hasher.finalize().as_bytes())
+    RecordKey::from_bytes(*hasher.finalize().as_bytes())
 }
 
 /// `manifest` with every layer kept only as a snapshot replaced by its

@@ -353,19 +353,19 @@ impl CopyOp {
     /// layers it copies onto. Two runs under one key differ only in what
     /// the context held, so the later can link the earlier's unchanged
     /// files (the edit loop: one file changed, thousands not rewritten).
-    fn reuse_key(&self, base: &StateData) -> buildr_cache::CacheKey {
+    fn reuse_key(&self, base: &StateData) -> buildr_cache::RecordKey {
         let mut hasher = blake3::Hasher::new();
         hasher.update(b"buildr/copy-reuse/v1\0");
         hasher.update(&self.definition());
         for layer in &base.layers {
             hasher.update(layer.diff_id.to_string().as_bytes());
         }
-        buildr_cache::CacheKey::from_bytes(*hasher.finalize().as_bytes())
+        buildr_cache::RecordKey::from_bytes(*hasher.finalize().as_bytes())
     }
 
     /// The snapshot the previous run under `key` made, opened, if it is
     /// still in the store. A hint only: any failure reads as none.
-    fn previous_run(&self, key: &buildr_cache::CacheKey) -> Option<File> {
+    fn previous_run(&self, key: &buildr_cache::RecordKey) -> Option<File> {
         let store = &self.env.store;
         let record = store.get_record(key).ok()??;
         let id: SnapshotId = serde_json::from_value(record.value).ok()?;
@@ -375,7 +375,7 @@ impl CopyOp {
     /// Records `snapshot` as this copy's latest run under `key`. The record
     /// names no referent, so it keeps nothing alive; failing to write it
     /// only costs the next run its shortcut.
-    fn remember_run(&self, key: &buildr_cache::CacheKey, snapshot: &SnapshotId) {
+    fn remember_run(&self, key: &buildr_cache::RecordKey, snapshot: &SnapshotId) {
         let Ok(value) = serde_json::to_value(snapshot) else {
             return;
         };

@@ -9,7 +9,7 @@
 //! and garbage-collect them as any image's). In a registry it is tagged
 //! `TAG-<key>`; in a local cache it is named `<key>` in the layout's index.
 
-use buildr_cache::{CacheKey, Digest, SnapshotId, Store};
+use buildr_cache::{Digest, RecordKey, SnapshotId, Store};
 use buildr_oci::{Descriptor, EncodedManifest, Manifest, is_layer_media_type, media_type};
 use serde::{Deserialize, Serialize};
 
@@ -79,7 +79,7 @@ pub(crate) struct Encoded {
 /// manifest.
 pub(crate) fn encode(
     store: &Store,
-    key: &CacheKey,
+    key: &RecordKey,
     state: &StateData,
     compress: &buildr_oci::CompressOptions,
 ) -> Result<Encoded> {
@@ -200,7 +200,7 @@ fn bad(what: &str) -> impl Fn(EntryFault) -> BadEntry + '_ {
 /// key and diff ids one per layer, every layer an image layer type. The
 /// layers' snapshots are named by their diff ids and need not exist yet.
 pub(crate) fn decode(
-    key: &CacheKey,
+    key: &RecordKey,
     manifest_bytes: &[u8],
     what: &str,
     read_doc: impl FnOnce(&Descriptor) -> Result<Vec<u8>>,
@@ -277,7 +277,10 @@ pub(crate) struct InlineEntry {
 
 /// The inline cache of an image whose layers are `last`'s: every entry
 /// whose result is a bottom part of them (the final stage's steps are).
-pub(crate) fn inline_doc(entries: &[(CacheKey, crate::ops::State)], last: &StateData) -> InlineDoc {
+pub(crate) fn inline_doc(
+    entries: &[(RecordKey, crate::ops::State)],
+    last: &StateData,
+) -> InlineDoc {
     let entries = entries
         .iter()
         .filter(|(_, s)| last.layers.starts_with(&s.layers) && last.added.starts_with(&s.added))
@@ -472,8 +475,8 @@ pub(crate) fn decode_selection(
 mod tests {
     use super::*;
 
-    fn key() -> CacheKey {
-        CacheKey::from_bytes([7; 32])
+    fn key() -> RecordKey {
+        RecordKey::from_bytes([7; 32])
     }
 
     fn manifest_with(config: Descriptor, layers: Vec<Descriptor>) -> Vec<u8> {

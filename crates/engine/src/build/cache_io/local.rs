@@ -11,7 +11,7 @@ use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use buildr_cache::{CacheKey, Digest, Store};
+use buildr_cache::{Digest, RecordKey, Store};
 use buildr_oci::{Descriptor, Index, media_type};
 
 use super::format::{self, MAX_ENTRY_BYTES};
@@ -157,7 +157,7 @@ impl LocalSource {
             .map_err(|e| Problem::Corrupt(e.to_string()))
     }
 
-    pub(crate) fn entry(&self, key: &CacheKey) -> std::result::Result<Option<StateData>, Problem> {
+    pub(crate) fn entry(&self, key: &RecordKey) -> std::result::Result<Option<StateData>, Problem> {
         let Some(d) = self.entries.get(&key.hex()) else {
             return Ok(None);
         };

@@ -26,7 +26,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use buildr_cache::{CacheKey, Digest, Store};
+use buildr_cache::{Digest, RecordKey, Store};
 use buildr_oci::{Descriptor, ExtractMode, ExtractOptions};
 
 pub(crate) use format::INLINE_FIELD;
@@ -51,7 +51,7 @@ impl Source {
         }
     }
 
-    fn entry(&self, key: &CacheKey) -> std::result::Result<Option<StateData>, Problem> {
+    fn entry(&self, key: &RecordKey) -> std::result::Result<Option<StateData>, Problem> {
         match self {
             Source::Registry(s) => s.entry(key),
             Source::Local(s) => s.entry(key),
@@ -97,7 +97,7 @@ pub(crate) struct Imports {
     origins: Mutex<HashMap<Digest, usize>>,
     /// Hits not yet in the local store: written as local records once
     /// their layers are.
-    hits: Mutex<Vec<(CacheKey, State)>>,
+    hits: Mutex<Vec<(RecordKey, State)>>,
     warnings: Mutex<Vec<String>>,
     /// One materialisation at a time: two steps needing the same layer
     /// fetch it once.
@@ -179,7 +179,7 @@ impl Imports {
 
     /// The first source's entry for `key`. Never an error: a source that
     /// fails is reported and skipped.
-    pub(crate) fn lookup(&self, key: &CacheKey) -> Option<State> {
+    pub(crate) fn lookup(&self, key: &RecordKey) -> Option<State> {
         for (idx, (source, live)) in self.sources.iter().enumerate() {
             if !live.load(Ordering::Relaxed) {
                 continue;
@@ -486,7 +486,7 @@ fn problem_text(p: &Problem) -> &str {
 /// up or computed, with its result.
 #[derive(Debug, Default)]
 pub(crate) struct Seen {
-    entries: Mutex<Vec<(CacheKey, State)>>,
+    entries: Mutex<Vec<(RecordKey, State)>>,
 }
 
 impl Seen {
@@ -498,7 +498,7 @@ impl Seen {
             .clear();
     }
 
-    pub(crate) fn add(&self, key: CacheKey, state: &State) {
+    pub(crate) fn add(&self, key: RecordKey, state: &State) {
         self.entries
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -508,7 +508,7 @@ impl Seen {
     /// The entries `mode` selects: every one (max), or those of `chain`,
     /// the steps the final image is built of (min). Each key once; steps
     /// that made the empty state (`FROM scratch`) are left out.
-    fn select(&self, mode: CacheMode, chain: &HashSet<CacheKey>) -> Vec<(CacheKey, State)> {
+    fn select(&self, mode: CacheMode, chain: &HashSet<RecordKey>) -> Vec<(RecordKey, State)> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let mut seen = HashSet::new();
         entries
@@ -526,7 +526,7 @@ impl Seen {
 pub(crate) fn inline_field(
     exports: &[CacheExport],
     seen: &Seen,
-    chain: &HashSet<CacheKey>,
+    chain: &HashSet<RecordKey>,
     last: &StateData,
 ) -> Option<(&'static str, serde_json::Value)> {
     exports
@@ -556,7 +556,7 @@ pub(crate) fn export(
     store: &Store,
     export: &CacheExport,
     seen: &Seen,
-    chain: &HashSet<CacheKey>,
+    chain: &HashSet<RecordKey>,
     imports: &Imports,
 ) -> Result<CacheExportReport> {
     let selected = seen.select(export.mode, chain);

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
-use buildr_cache::{CacheKey, Digest, Store};
+use buildr_cache::{Digest, RecordKey, Store};
 use buildr_oci::{Descriptor, Reference, RegistryClient};
 
 use super::format::{self, MAX_ENTRY_BYTES};
@@ -79,7 +79,7 @@ impl RegistrySource {
     /// registry cannot be asked. Every layer it names is checked to be in
     /// the repository (a HEAD, once per blob), so a hit never names a
     /// blob that cannot be fetched.
-    pub(crate) fn entry(&self, key: &CacheKey) -> std::result::Result<Option<StateData>, Problem> {
+    pub(crate) fn entry(&self, key: &RecordKey) -> std::result::Result<Option<StateData>, Problem> {
         let inline = match self.inline.get() {
             Some(map) => map,
             None => {
