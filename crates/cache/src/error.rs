@@ -92,8 +92,8 @@ impl<T> IoContext<T> for io::Result<T> {
     }
 }
 
-impl From<crate::atomic::AtomicWriteError> for Error {
-    fn from(e: crate::atomic::AtomicWriteError) -> Error {
+impl From<buildr_fs::atomic::AtomicWriteError> for Error {
+    fn from(e: buildr_fs::atomic::AtomicWriteError) -> Error {
         Error::Io {
             op: e.step,
             path: e.path,

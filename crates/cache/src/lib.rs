@@ -22,7 +22,6 @@
 //! and [`DiskUsage`], and the one [`Error`].
 #![forbid(unsafe_code)]
 
-pub mod atomic;
 mod blob;
 mod digest;
 mod durability;

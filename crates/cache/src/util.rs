@@ -6,8 +6,8 @@ use std::io::{self, Read};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
-use crate::atomic::AtomicWrite;
 use crate::error::{IoContext, Result};
+use buildr_fs::atomic::AtomicWrite;
 
 /// Makes a rename or unlink inside `dir` durable.
 pub(crate) fn fsync_dir(dir: &Path) -> Result<()> {

@@ -220,8 +220,8 @@ pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     text
 }
 
-impl From<buildr_cache::atomic::AtomicWriteError> for Error {
-    fn from(e: buildr_cache::atomic::AtomicWriteError) -> Error {
+impl From<buildr_fs::atomic::AtomicWriteError> for Error {
+    fn from(e: buildr_fs::atomic::AtomicWriteError) -> Error {
         Error::Io {
             action: e.step,
             path: e.path,

@@ -14,6 +14,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use nix::sys::stat::{Mode, SFlag};
 
 use crate::error::{Error, Result, io};
+use buildr_fs::overlay::{is_opaque_dir, is_whiteout};
 
 /// What happened to one path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -33,16 +34,6 @@ pub struct Change {
     pub path: PathBuf,
     /// What happened.
     pub kind: ChangeKind,
-}
-
-fn is_whiteout(meta: &std::fs::Metadata) -> bool {
-    meta.file_type().is_char_device() && meta.rdev() == 0
-}
-
-fn is_opaque(path: &Path) -> bool {
-    ["trusted.overlay.opaque", "user.overlay.opaque"]
-        .iter()
-        .any(|name| crate::sys::lgetxattr(path, name).as_deref() == Some(b"y"))
 }
 
 /// Whether overlayfs can be used here (for a rootless caller: kernel >= 5.11).
@@ -100,7 +91,10 @@ pub fn diff(lowers: &[PathBuf], upper: &Path) -> Result<Vec<Change>> {
             .iter()
             .map(|l| l.join(&rel))
             .find_map(|p| std::fs::symlink_metadata(&p).ok());
-        if meta.is_dir() && lower.as_ref().is_some_and(|l| l.is_dir()) && is_opaque(entry.path()) {
+        if meta.is_dir()
+            && lower.as_ref().is_some_and(|l| l.is_dir())
+            && is_opaque_dir(entry.path())
+        {
             // An opaque dir hides every lower entry it does not have itself.
             for name in lower_names(lowers, &rel) {
                 if std::fs::symlink_metadata(entry.path().join(&name)).is_err() {
@@ -147,7 +141,7 @@ fn lower_names(lowers: &[PathBuf], rel: &Path) -> std::collections::BTreeSet<std
                 names.insert(name);
             }
         }
-        if is_opaque(&dir) {
+        if is_opaque_dir(&dir) {
             break;
         }
     }
@@ -174,7 +168,7 @@ pub(crate) fn populate(lowers: &[PathBuf], snapshot: &Path) -> Result<()> {
             if meta.is_dir() {
                 match std::fs::symlink_metadata(&dst) {
                     Ok(old) if old.is_dir() => {
-                        if is_opaque(entry.path()) {
+                        if is_opaque_dir(entry.path()) {
                             remove_any(&dst)?;
                             std::fs::create_dir(&dst).map_err(io("create", &dst))?;
                         }

@@ -2,11 +2,8 @@
 //! not cover (or marks unsafe), each with its precondition stated.
 #![allow(unsafe_code)]
 
-use std::ffi::CString;
 use std::os::fd::RawFd;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
 
 /// Forks the calling process, which must be single-threaded (the re-executed
 /// init is). Refuses when `/proc/self/task` shows more than one thread.
@@ -228,29 +225,6 @@ pub(crate) fn loopback_up() -> std::io::Result<()> {
     } else {
         Err(std::io::Error::last_os_error())
     }
-}
-
-/// Reads an extended attribute of `path` itself (symlinks not followed).
-/// `None` when absent or unsupported.
-pub(crate) fn lgetxattr(path: &Path, name: &str) -> Option<Vec<u8>> {
-    let cpath = CString::new(path.as_os_str().as_bytes()).ok()?;
-    let cname = CString::new(name).ok()?;
-    let mut buf = vec![0u8; 256];
-    // SAFETY: both strings are NUL-terminated and live; buf is writable for
-    // buf.len() bytes, which is the size we pass.
-    let n = unsafe {
-        libc::lgetxattr(
-            cpath.as_ptr(),
-            cname.as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
-    if n < 0 {
-        return None;
-    }
-    buf.truncate(n as usize);
-    Some(buf)
 }
 
 /// Takes ownership of a descriptor the launcher placed at a fixed number in

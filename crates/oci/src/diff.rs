@@ -33,7 +33,8 @@ use std::path::{Path, PathBuf};
 use walkdir::WalkDir;
 
 use crate::error::{Error, Result};
-use crate::stat::{Kind, Stat, Xattrs, is_overlay_xattr, read_xattrs};
+use crate::stat::{Kind, Stat, Xattrs, read_xattrs};
+use buildr_fs::overlay;
 
 /// Where the changes of a layer come from.
 #[derive(Debug, Clone, Copy)]
@@ -231,14 +232,6 @@ fn marker(name: Vec<u8>, kind: EntryKind) -> Entry {
     }
 }
 
-/// `dir/name` -> `dir/.wh.name`.
-fn whiteout_name(rel: &[u8]) -> Vec<u8> {
-    match rel.iter().rposition(|c| *c == b'/') {
-        Some(i) => [&rel[..=i], b".wh.", &rel[i + 1..]].concat(),
-        None => [b".wh.", rel].concat(),
-    }
-}
-
 fn xattrs_of(path: &Path) -> Result<Xattrs> {
     read_xattrs(path).map_err(|e| Error::io("read xattrs of", path, e))
 }
@@ -284,7 +277,7 @@ impl Level {
             children.push(match stat.kind {
                 Kind::Socket => continue,
                 Kind::Char if stat.rdev == 0 => Child {
-                    tar_name: [b".wh.", name.as_slice()].concat(),
+                    tar_name: [overlay::WHITEOUT_PREFIX, name.as_slice()].concat(),
                     found: Found::Whiteout,
                 },
                 _ => Child {
@@ -295,7 +288,7 @@ impl Level {
         }
         if opaque {
             children.push(Child {
-                tar_name: b".wh..wh..opq".to_vec(),
+                tar_name: overlay::OPAQUE_MARKER.to_vec(),
                 found: Found::Opaque,
             });
         }
@@ -348,10 +341,10 @@ fn walk_upper(upper: &Path, each: &mut dyn FnMut(&Entry) -> Result<()>) -> Resul
             }
         }
         let opaque = stat.kind == Kind::Dir
-            && ["trusted.overlay.opaque", "user.overlay.opaque"]
+            && xattrs
                 .iter()
-                .any(|n| xattrs.get(*n).is_some_and(|v| v == b"y"));
-        xattrs.retain(|xattr, _| !is_overlay_xattr(xattr));
+                .any(|(name, value)| overlay::marks_opaque(name, value));
+        xattrs.retain(|xattr, _| !overlay::is_overlay_xattr(xattr));
         let is_dir = stat.kind == Kind::Dir;
         let walked = Walked {
             rel: name,
@@ -396,7 +389,7 @@ fn tree_entries(lower: &Path, upper: &Path) -> Result<Vec<Entry>> {
                 if is_hidden(&hidden, &l.rel) {
                     continue;
                 }
-                entries.push(marker(whiteout_name(&l.rel), EntryKind::Whiteout));
+                entries.push(marker(overlay::whiteout_name(&l.rel), EntryKind::Whiteout));
                 hidden = Some(l.rel.clone());
             }
             Ordering::Greater => {
@@ -519,11 +512,5 @@ mod tests {
             v,
             vec![&b"a"[..], b"a/.wh.c", b"a/b", b"a/b/c", b"a-b", b"a.b"]
         );
-    }
-
-    #[test]
-    fn whiteout_names() {
-        assert_eq!(whiteout_name(b"x"), b".wh.x");
-        assert_eq!(whiteout_name(b"a/b/x"), b"a/b/.wh.x");
     }
 }

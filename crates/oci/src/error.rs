@@ -168,8 +168,8 @@ impl Error {
     }
 }
 
-impl From<buildr_cache::atomic::AtomicWriteError> for Error {
-    fn from(e: buildr_cache::atomic::AtomicWriteError) -> Error {
+impl From<buildr_fs::atomic::AtomicWriteError> for Error {
+    fn from(e: buildr_fs::atomic::AtomicWriteError) -> Error {
         Error::io(e.step, e.path, e.source)
     }
 }

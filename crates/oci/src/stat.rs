@@ -74,11 +74,6 @@ impl Stat {
 /// Extended attributes by name, sorted so layers are deterministic.
 pub(crate) type Xattrs = BTreeMap<String, Vec<u8>>;
 
-/// Overlayfs's own attributes; the layer expresses them as whiteouts instead.
-pub(crate) fn is_overlay_xattr(name: &str) -> bool {
-    name.starts_with("trusted.overlay.") || name.starts_with("user.overlay.")
-}
-
 /// Reads every xattr of `path` without following a final symlink.
 ///
 /// Names that are not UTF-8 cannot be carried in a PAX record and are

@@ -189,7 +189,7 @@ impl Builder {
                     lower: &empty,
                     upper: &rootfs,
                 })?;
-                buildr_cache::atomic::AtomicWrite::new().with(path, |file| {
+                buildr_fs::atomic::AtomicWrite::new().with(path, |file| {
                     diff.write_tar(std::io::BufWriter::new(file), None)?;
                     Ok(())
                 })

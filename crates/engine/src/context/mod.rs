@@ -56,7 +56,7 @@ pub use walk::VisitError;
 
 use crate::dockerignore::{Decision, DockerIgnore};
 use crate::error::{Error, Result};
-use buildr_cache::atomic::AtomicWrite;
+use buildr_fs::atomic::AtomicWrite;
 
 /// How to open a build context.
 #[derive(Debug, Clone, Default)]

@@ -17,7 +17,7 @@ use buildr_oci::{Descriptor, Reference};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use buildr_cache::atomic::AtomicWrite;
+use buildr_fs::atomic::AtomicWrite;
 
 /// Where a blob the store does not hold can be fetched from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -28,7 +28,7 @@ use super::to_json;
 use super::{Image, Images, familiar_name, split_tag};
 use crate::build::LayerCompression;
 use crate::error::{Error, Result};
-use buildr_cache::atomic::AtomicWrite;
+use buildr_fs::atomic::AtomicWrite;
 
 /// The archive layout `save` writes (and `load` detects).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

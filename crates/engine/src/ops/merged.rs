@@ -9,16 +9,16 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, Metadata};
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+
 use std::path::{Path, PathBuf};
 
 use buildr_cache::Store;
 
 use super::StateData;
 use crate::error::{Error, Result};
+use buildr_fs::overlay::{is_opaque_dir, is_whiteout};
 
 const MAX_SYMLINKS: usize = 40;
-const OPAQUE_XATTRS: [&str; 2] = ["trusted.overlay.opaque", "user.overlay.opaque"];
 
 /// One entry of the merged view: the file that backs it and its metadata.
 #[derive(Debug, Clone)]
@@ -111,7 +111,7 @@ impl Merged {
                     out.insert(name, Found { host, meta });
                 }
             }
-            if is_opaque(&dir) {
+            if is_opaque_dir(&dir) {
                 break;
             }
         }
@@ -237,22 +237,11 @@ fn probe(layer: &Path, comps: &[&str]) -> Probe {
         if !meta.is_dir() {
             return Probe::Gone;
         }
-        if is_opaque(&host) {
+        if is_opaque_dir(&host) {
             opaque = true;
         }
     }
     Probe::Nothing { opaque }
-}
-
-pub(crate) fn is_whiteout(meta: &Metadata) -> bool {
-    meta.file_type().is_char_device() && meta.rdev() == 0
-}
-
-fn is_opaque(dir: &Path) -> bool {
-    OPAQUE_XATTRS.iter().any(|name| {
-        let mut buf = [0u8; 4];
-        matches!(rustix::fs::lgetxattr(dir, *name, &mut buf), Ok(1) if buf[0] == b'y')
-    })
 }
 
 #[cfg(test)]

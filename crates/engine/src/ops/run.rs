@@ -99,7 +99,7 @@ impl RunOp {
             return;
         };
         // Best effort and atomic: a torn memo would only lose an explanation.
-        let _ = buildr_cache::atomic::AtomicWrite::new()
+        let _ = buildr_fs::atomic::AtomicWrite::new()
             .create_parent()
             .sync(false)
             .bytes(path, &bytes);

@@ -7,11 +7,12 @@ use std::process::Command;
 
 /// The dependency arrows of ARCHITECTURE.md: package -> buildr packages it may use.
 const ALLOWED: &[(&str, &[&str])] = &[
+    ("buildr-fs", &[]),
     ("buildr-parser", &[]),
     ("buildr-solver", &[]),
-    ("buildr-cache", &[]),
-    ("buildr-exec", &[]),
-    ("buildr-oci", &["buildr-cache"]),
+    ("buildr-cache", &["buildr-fs"]),
+    ("buildr-exec", &["buildr-fs"]),
+    ("buildr-oci", &["buildr-cache", "buildr-fs"]),
     (
         "buildr",
         &[
@@ -20,6 +21,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "buildr-cache",
             "buildr-exec",
             "buildr-oci",
+            "buildr-fs",
         ],
     ),
     ("buildr-cli", &["buildr"]),

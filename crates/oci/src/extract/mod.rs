@@ -41,6 +41,7 @@ use crate::error::{Error, Result};
 
 mod entries;
 mod whiteouts;
+use buildr_fs::overlay::{self, Marker};
 use entries::Slot;
 use whiteouts::remove_all;
 
@@ -95,9 +96,9 @@ impl Default for ExtractOptions {
             // As dockerd in a user namespace: device nodes are skipped.
             devices: host_root,
             opaque_xattr: if host_root {
-                "trusted.overlay.opaque".into()
+                overlay::OPAQUE_XATTRS[0].into()
             } else {
-                "user.overlay.opaque".into()
+                overlay::OPAQUE_XATTRS[1].into()
             },
         }
     }
@@ -294,17 +295,16 @@ impl Extractor<'_> {
         };
         let parent = self.mapped(&parts, &name)?;
 
-        if let Some(target) = base.strip_prefix(b".wh.") {
-            return if target == b".wh..opq" {
-                self.opaque(&parent, &name)
-            } else if target.is_empty() || target == b"." || target == b".." {
-                Err(Error::BadEntry {
+        match overlay::marker(&base) {
+            Some(Marker::Opaque) => return self.opaque(&parent, &name),
+            Some(Marker::Whiteout(b"" | b"." | b"..")) => {
+                return Err(Error::BadEntry {
                     entry: name,
                     reason: "whiteout without a name".into(),
-                })
-            } else {
-                self.whiteout(&parent, target, &name)
-            };
+                });
+            }
+            Some(Marker::Whiteout(target)) => return self.whiteout(&parent, target, &name),
+            None => {}
         }
 
         let header = entry.header().clone();

@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::reference::DEFAULT_DOMAIN;
-use buildr_cache::atomic::AtomicWrite;
+use buildr_fs::atomic::AtomicWrite;
 
 /// The key docker uses for Docker Hub in `auths` and with helpers.
 pub const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";

@@ -18,7 +18,7 @@ use super::format::{self, MAX_ENTRY_BYTES};
 use super::registry::Problem;
 use crate::error::{Error, Result};
 use crate::ops::StateData;
-use buildr_cache::atomic::AtomicWrite;
+use buildr_fs::atomic::AtomicWrite;
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 const MAX_INDEX_BYTES: u64 = 256 << 20;
