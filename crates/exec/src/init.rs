@@ -29,9 +29,9 @@ use nix::unistd::{ForkResult, Gid, Pid, Uid};
 use serde::{Deserialize, Serialize};
 
 use crate::mounts::{make_mountpoint, mask_paths, mount_root, mount_system};
-use crate::path::secure_join;
 use crate::spec::{Network, RlimitResource, SpawnSpec};
 use crate::sys;
+use buildr_fs::rooted::secure_join;
 
 /// Environment variable that turns the binary into the sandbox init.
 pub(crate) const INIT_ENV: &str = "_BUILDR_EXEC_INIT";

@@ -91,7 +91,6 @@ mod mounts;
 mod net;
 mod oci_config;
 mod outcome;
-mod path;
 mod pty;
 mod rootfs;
 pub mod rootless;

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use nix::mount::{MsFlags, mount};
 
 use crate::init::{ETC_FILES, InitConfig, InitError, Res, RootSource, ctx};
-use crate::path::secure_join;
+use buildr_fs::rooted::secure_join;
 
 /// runc's masked paths (`linux.maskedPaths` of `runc spec`), and more.
 pub const MASKED: &[&str] = &[
@@ -190,7 +190,7 @@ pub(crate) fn make_mountpoint(
         let prefix: PathBuf = parts[..depth].iter().collect();
         match open_beneath(&root_fd, &prefix) {
             Ok(_) => continue,
-            Err(nix::errno::Errno::ENOENT) => {}
+            Err(rustix::io::Errno::NOENT) => {}
             Err(e) => return Err(ctx(format!("open {} in the rootfs", prefix.display()))(e)),
         }
         let parent: PathBuf = parts[..depth - 1].iter().collect();
@@ -262,23 +262,17 @@ pub(crate) fn bind_source(
 /// `rel` opened `O_PATH` with every component resolved by the kernel
 /// inside `root_fd`: `..` and absolute symlinks stop at the root, magic
 /// links are refused.
-fn open_beneath(root_fd: &std::os::fd::OwnedFd, rel: &Path) -> nix::Result<std::os::fd::OwnedFd> {
-    use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
-    let rel = if rel.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        rel
-    };
-    let how = OpenHow::new()
-        .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
-        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-    loop {
-        match openat2(root_fd, rel, how) {
-            // The kernel saw a rename race inside the root: try again.
-            Err(nix::errno::Errno::EAGAIN) => continue,
-            other => return other,
-        }
-    }
+fn open_beneath(
+    root_fd: &std::os::fd::OwnedFd,
+    rel: &Path,
+) -> rustix::io::Result<std::os::fd::OwnedFd> {
+    use rustix::fs::{OFlags, ResolveFlags};
+    buildr_fs::rooted::open_beneath(
+        root_fd,
+        rel,
+        OFlags::PATH | OFlags::CLOEXEC,
+        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+    )
 }
 
 /// A mount target held open: the mount goes on `/proc/self/fd/N`, the
@@ -360,7 +354,7 @@ pub(crate) fn mount_system(
     created: &mut Vec<PathBuf>,
 ) -> Res<()> {
     let nsd = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    let at = |p: &str| secure_join(root, Path::new(p)).map_err(InitError::from);
+    let at = |p: &str| secure_join(root, Path::new(p)).map_err(ctx(format!("resolve {p}")));
 
     let proc_dir = at("/proc")?;
     make_mountpoint(root, &proc_dir, true, created)?;

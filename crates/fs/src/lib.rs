@@ -8,6 +8,7 @@
 //!   xattrs a layer must never carry.
 //! - [`atomic`]: writing a file so that readers see the old content or the
 //!   new, never a prefix.
+//! - [`rooted`]: resolving a path inside a root without leaving it.
 //!
 //! What it is not: it knows nothing of images, stores or sandboxes; the
 //! layer reader (`buildr_oci`), the snapshot differ (`buildr_exec`) and the
@@ -17,3 +18,4 @@
 
 pub mod atomic;
 pub mod overlay;
+pub mod rooted;

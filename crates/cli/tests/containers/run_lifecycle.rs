@@ -674,6 +674,19 @@ fn bridge_publishes_a_port_to_the_host() {
         }
     };
     assert!(response.contains("hello-from-container"), "{response}");
+    // The host side of its veth pair, by index: the address (and so the
+    // name) may go to another test's container as soon as this one is gone.
+    let addr: std::net::Ipv4Addr = ip.parse().unwrap();
+    let veth = format!("bv{:08x}", u32::from(addr));
+    let ifindex = |veth: &str| {
+        let out = Command::new("ip")
+            .args(["-o", "link", "show", veth])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out.status.success()).then(|| text.split(':').next().unwrap_or_default().trim().to_owned())
+    };
+    let ours = ifindex(&veth).unwrap_or_else(|| panic!("no veth {veth} for {ip}"));
     env.ok(&["stop", "-t", "2", "web"]);
     // The publication ends with the container.
     assert!(
@@ -682,13 +695,11 @@ fn bridge_publishes_a_port_to_the_host() {
     );
     env.ok(&["rm", "web"]);
     // The host side of its veth pair is gone.
-    let addr: std::net::Ipv4Addr = ip.parse().unwrap();
-    let veth = format!("bv{:08x}", u32::from(addr));
-    let out = Command::new("ip")
-        .args(["link", "show", &veth])
-        .output()
-        .unwrap();
-    assert!(!out.status.success(), "veth {veth} of {ip} left behind");
+    assert_ne!(
+        ifindex(&veth),
+        Some(ours),
+        "veth {veth} of {ip} left behind"
+    );
     // -p without a bridge is refused.
     let out = env.run(&[
         "run",

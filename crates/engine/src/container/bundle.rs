@@ -252,7 +252,7 @@ fn runtime_spec(image: &Image, rootfs: &Path, cmd: &[String]) -> Result<Spec> {
 /// A file of the rootfs read with every path resolved inside it (an
 /// image's symlink cannot lead to the host's /etc/passwd); empty if absent.
 fn read_in_root(rootfs: &Path, rel: &str) -> String {
-    use rustix::fs::{Mode, OFlags, ResolveFlags, openat2};
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
     use std::io::Read;
     let Ok(root) = rustix::fs::open(
         rootfs,
@@ -261,11 +261,10 @@ fn read_in_root(rootfs: &Path, rel: &str) -> String {
     ) else {
         return String::new();
     };
-    let Ok(fd) = openat2(
-        root.as_fd(),
-        rel,
+    let Ok(fd) = buildr_fs::rooted::open_beneath(
+        &root,
+        Path::new(rel),
         OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK,
-        Mode::empty(),
         ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
     ) else {
         return String::new();

@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use buildr_cache::SnapshotId;
 use buildr_solver::{BoxError, ContentHash, ExecCtx, Op};
-use rustix::fs::{Mode, OFlags, ResolveFlags};
+use rustix::fs::{OFlags, ResolveFlags};
 
 use super::commit::Env;
 use super::merged::Merged;
@@ -433,16 +433,14 @@ impl CopyOp {
 /// Opens `rel` under the context root without following any symlink
 /// (`symlink_itself`: an `O_PATH` handle on the link).
 fn open_beneath(root: &File, rel: &str, symlink_itself: bool) -> io::Result<File> {
-    let rel = if rel.is_empty() { "." } else { rel };
     let mut flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
     if symlink_itself {
         flags |= OFlags::PATH;
     }
-    let fd = rustix::fs::openat2(
+    let fd = buildr_fs::rooted::open_beneath(
         root,
-        rel,
+        std::path::Path::new(rel),
         flags,
-        Mode::empty(),
         ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS,
     )?;
     Ok(File::from(fd))

@@ -30,8 +30,8 @@ use std::rc::Rc;
 
 use rustix::fs::{
     AtFlags, FileType, Gid, Mode, OFlags, ResolveFlags, Timestamps, Uid, chownat, fchmod, fchown,
-    fsetxattr, futimens, linkat, makedev, mkdirat, mknodat, openat, openat2, statat, symlinkat,
-    unlinkat, utimensat,
+    fsetxattr, futimens, linkat, makedev, mkdirat, mknodat, openat, statat, symlinkat, unlinkat,
+    utimensat,
 };
 use rustix::io::Errno;
 use tar::EntryType;
@@ -528,11 +528,10 @@ impl Extractor<'_> {
     }
 
     fn open_in_root(&self, parts: &[Vec<u8>]) -> rustix::io::Result<OwnedFd> {
-        openat2(
+        buildr_fs::rooted::open_beneath(
             &self.root,
             cpath(parts),
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
             ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS | ResolveFlags::NO_XDEV,
         )
     }
