@@ -84,6 +84,38 @@ fn private_fallback() -> PathBuf {
 
 static RUN_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// Removes the `buildr-exec-PID-*` state dirs of launchers that died
+/// without cleaning up (SIGKILL, a power cut on a persistent runtime dir):
+/// once per process, before its first run. A dir whose pid is alive is
+/// left alone (it may be another launcher's, or a reused pid's: the next
+/// reap gets it); a dir that cannot be removed (a mount still on it) too.
+fn reap_stale_state_dirs(state_root: &Path) {
+    let Ok(entries) = std::fs::read_dir(state_root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("buildr-exec-"))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let alive = pid > 0
+            && !matches!(
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+                Err(nix::errno::Errno::ESRCH)
+            );
+        if !alive && entry.file_type().is_ok_and(|t| t.is_dir()) {
+            // remove_dir_all never follows a symlink out of the tree; a
+            // failure leaves the dir for a later reap.
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// Everything a run owns on the host; dropping it kills and cleans up.
 #[derive(Debug)]
 pub(crate) struct RunGuard {
@@ -197,6 +229,9 @@ impl Sandbox {
         };
 
         let n = RUN_COUNTER.fetch_add(1, Ordering::Relaxed);
+        if n == 0 {
+            reap_stale_state_dirs(&self.state_root);
+        }
         // The launcher's pid in the name tells whose state dir it is.
         let template = self
             .state_root
@@ -771,6 +806,43 @@ fn within_without_symlinks(root: &Path, rel: &Path) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn stale_state_dirs_of_dead_launchers_are_reaped() {
+        let root = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let me = std::process::id();
+        for name in [
+            format!("buildr-exec-{dead}-aaaaaa"),
+            format!("buildr-exec-{me}-bbbbbb"),
+            "buildr-exec-x-cccccc".to_owned(),
+            "other".to_owned(),
+        ] {
+            std::fs::create_dir_all(root.path().join(&name).join("etc")).unwrap();
+        }
+        std::os::unix::fs::symlink(
+            "/etc",
+            root.path().join(format!("buildr-exec-{dead}-dddddd")),
+        )
+        .unwrap();
+        super::reap_stale_state_dirs(root.path());
+        let mut left: Vec<String> = std::fs::read_dir(root.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        let mut want = vec![
+            format!("buildr-exec-{dead}-dddddd"),
+            format!("buildr-exec-{me}-bbbbbb"),
+            "buildr-exec-x-cccccc".to_owned(),
+            "other".to_owned(),
+        ];
+        want.sort();
+        assert_eq!(left, want);
+        assert!(std::path::Path::new("/etc/passwd").exists());
+    }
+
     use super::*;
 
     #[test]
