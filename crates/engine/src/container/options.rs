@@ -476,7 +476,7 @@ mod tests {
         };
         assert!(escaping.checked().is_err());
         let volume = Mount::Volume {
-            name: Some("v".into()),
+            name: Some("vol".into()),
             target: "/data/".into(),
             readonly: true,
         };
