@@ -57,7 +57,7 @@ pub use buildr_oci as oci;
 pub use buildr_parser as parser;
 pub use buildr_solver as solver;
 
-pub use build::Builder;
+pub use build::{Builder, ProgressSink};
 pub use check::check;
 pub use container::Containers;
 pub use entry::entry_hook;

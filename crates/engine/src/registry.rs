@@ -17,7 +17,6 @@
 //! in a report or an event.
 
 use std::collections::BTreeSet;
-use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -28,6 +27,7 @@ use buildr_oci::{
     RegistryClient, SkipReason, parse_platform,
 };
 
+use crate::build::ProgressSink;
 use crate::error::{Error, Result};
 use crate::image::layer_bytes::distributable;
 use crate::image::remote_blobs;
@@ -64,9 +64,6 @@ pub enum RegistryEvent {
     LayerUnpacked { digest: Digest },
 }
 
-/// A callback receiving [`RegistryEvent`]s, from several threads.
-pub type RegistryProgress = Arc<dyn Fn(&RegistryEvent) + Send + Sync>;
-
 /// When [`Registry::ensure`] (and the build's `FROM`) contacts a registry.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum PullPolicy {
@@ -80,26 +77,17 @@ pub enum PullPolicy {
 }
 
 /// Options of [`Registry::pull`].
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct PullOptions {
     /// `os/arch[/variant]`; `None` is the host's.
     pub platform: Option<String>,
-    pub progress: Option<RegistryProgress>,
+    /// Where the pull's [`RegistryEvent`]s go.
+    pub progress: Option<ProgressSink<RegistryEvent>>,
     /// Leave the layers in the registry: the image is tagged with its
     /// manifest and config, and each layer is fetched the first time
     /// something reads it (a build's `FROM` whose steps all come from a
     /// cache reads none). A layer the store has is used as it is.
     pub lazy: bool,
-}
-
-impl fmt::Debug for PullOptions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PullOptions")
-            .field("platform", &self.platform)
-            .field("lazy", &self.lazy)
-            .field("progress", &self.progress.is_some())
-            .finish()
-    }
 }
 
 /// What [`Registry::pull`] did.
@@ -122,17 +110,10 @@ pub struct PullReport {
 }
 
 /// Options of [`Registry::push`].
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct PushOptions {
-    pub progress: Option<RegistryProgress>,
-}
-
-impl fmt::Debug for PushOptions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PushOptions")
-            .field("progress", &self.progress.is_some())
-            .finish()
-    }
+    /// Where the push's [`RegistryEvent`]s go.
+    pub progress: Option<ProgressSink<RegistryEvent>>,
 }
 
 /// What [`Registry::push`] did.
@@ -445,7 +426,7 @@ pub(crate) fn ensure_image(
     reference: &str,
     platform: Option<&str>,
     policy: PullPolicy,
-    progress: Option<RegistryProgress>,
+    progress: Option<ProgressSink<RegistryEvent>>,
     lazy: bool,
 ) -> Result<(Image, Option<PullReport>)> {
     if let Some(image) = local_image(images, reference, platform, policy)? {
@@ -581,7 +562,7 @@ enum Direction {
 /// Turns the client's blob events into layer events, dropping the
 /// config's and the manifests'.
 fn layer_filter(
-    progress: RegistryProgress,
+    progress: ProgressSink<RegistryEvent>,
     layers: BTreeSet<Digest>,
     direction: Direction,
 ) -> buildr_oci::ProgressFn {
@@ -615,7 +596,7 @@ fn layer_filter(
             }
             _ => return,
         };
-        progress(&event);
+        progress.emit(event);
     })
 }
 
@@ -627,9 +608,9 @@ fn registry_error(operation: &'static str, reference: String, source: buildr_oci
     }
 }
 
-fn emit(progress: &Option<RegistryProgress>, event: RegistryEvent) {
+fn emit(progress: &Option<ProgressSink<RegistryEvent>>, event: RegistryEvent) {
     if let Some(p) = progress {
-        p(&event);
+        p.emit(event);
     }
 }
 
@@ -769,11 +750,8 @@ mod tests {
 
     #[test]
     fn only_layer_events_pass_the_filter() {
-        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = seen.clone();
-        let progress: RegistryProgress = Arc::new(move |e: &RegistryEvent| {
-            sink.lock().unwrap().push(e.clone());
-        });
+        let (tx, seen) = std::sync::mpsc::channel();
+        let progress = ProgressSink::from(tx);
         let layer = Digest::of(b"layer");
         let config = Digest::of(b"config");
         let f = layer_filter(progress, [layer].into(), Direction::Push);
@@ -793,8 +771,9 @@ mod tests {
             digest: config,
             target: "x".into(),
         });
+        drop(f);
         assert_eq!(
-            *seen.lock().unwrap(),
+            seen.iter().collect::<Vec<_>>(),
             [
                 RegistryEvent::LayerStart {
                     digest: layer,

@@ -1,5 +1,6 @@
-//! Progress as data: one [`Event`] per vertex state change, sent on the
-//! channel given to [`Solver::events`](crate::Solver::events).
+//! Progress as data: one [`Event`] per vertex state change, handed to the
+//! [`ProgressSink`](crate::ProgressSink) given to
+//! [`Solver::events`](crate::Solver::events).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

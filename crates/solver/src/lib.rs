@@ -48,6 +48,7 @@ mod graph;
 mod key;
 mod op;
 mod scheduler;
+mod sink;
 
 pub use backend::{CacheBackend, KeyLock, MemoryBackend};
 pub use cancel::{CancelRegistration, CancelToken};
@@ -57,3 +58,4 @@ pub use graph::{Graph, GraphBuilder, VertexId};
 pub use key::{CacheKey, ContentHash, ContentHasher, VertexDigest};
 pub use op::{BoxError, ExecCtx, Op};
 pub use scheduler::{Solution, Solver};
+pub use sink::ProgressSink;

@@ -2,12 +2,12 @@
 //! (cancellation, kill callbacks, log chunks).
 
 use std::sync::Arc;
-use std::sync::mpsc::Sender;
 use std::time::Duration;
 
 use crate::cancel::{CancelRegistration, CancelToken};
 use crate::event::{Event, LogStream, VertexInfo};
 use crate::key::ContentHash;
+use crate::sink::ProgressSink;
 
 /// The error an op (or a cache backend) returns; the solver wraps it with the
 /// vertex's name and location and keeps it as the `source`.
@@ -69,14 +69,14 @@ pub trait Op<O>: Send + Sync {
 pub struct ExecCtx {
     vertex: Arc<VertexInfo>,
     cancel: CancelToken,
-    events: Option<Sender<Event>>,
+    events: Option<ProgressSink<Event>>,
 }
 
 impl ExecCtx {
     pub(crate) fn new(
         vertex: Arc<VertexInfo>,
         cancel: CancelToken,
-        events: Option<Sender<Event>>,
+        events: Option<ProgressSink<Event>>,
     ) -> Self {
         Self {
             vertex,
@@ -111,7 +111,7 @@ impl ExecCtx {
     /// Sends a chunk of the op's output as an [`Event::Log`].
     pub fn log(&self, stream: LogStream, data: &[u8]) {
         if let Some(events) = &self.events {
-            let _ = events.send(Event::Log {
+            events.emit(Event::Log {
                 vertex: Arc::clone(&self.vertex),
                 stream,
                 data: data.to_vec(),

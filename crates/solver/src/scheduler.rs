@@ -18,6 +18,7 @@ use crate::event::{CacheStatus, Event, VertexReport};
 use crate::graph::{Graph, Node, VertexId};
 use crate::key::{CacheKey, VertexDigest};
 use crate::op::ExecCtx;
+use crate::sink::ProgressSink;
 
 /// Solves graphs against one cache backend.
 ///
@@ -46,7 +47,7 @@ use crate::op::ExecCtx;
 pub struct Solver<O> {
     backend: Arc<dyn CacheBackend<O>>,
     jobs: NonZeroUsize,
-    events: Option<Sender<Event>>,
+    events: Option<ProgressSink<Event>>,
     cancel: Option<CancelToken>,
 }
 
@@ -78,9 +79,10 @@ impl<O: Clone + Send + Sync> Solver<O> {
         self
     }
 
-    /// Sends progress [`Event`]s on `events`. A dropped receiver is ignored.
-    pub fn events(mut self, events: Sender<Event>) -> Self {
-        self.events = Some(events);
+    /// Hands progress [`Event`]s to `events` (a `Sender<Event>`, whose
+    /// dropped receiver is ignored, or any [`ProgressSink`]).
+    pub fn events(mut self, events: impl Into<ProgressSink<Event>>) -> Self {
+        self.events = Some(events.into());
         self
     }
 
@@ -245,7 +247,7 @@ impl Plan {
 struct Run<'g, O> {
     graph: &'g Graph<O>,
     backend: &'g dyn CacheBackend<O>,
-    events: Option<Sender<Event>>,
+    events: Option<ProgressSink<Event>>,
     cancel: CancelToken,
     plan: Plan,
     outputs: Vec<Option<O>>,
@@ -398,7 +400,7 @@ struct Job<'g, O> {
     input_keys: Vec<CacheKey>,
     backend: &'g dyn CacheBackend<O>,
     ctx: ExecCtx,
-    events: Option<Sender<Event>>,
+    events: Option<ProgressSink<Event>>,
 }
 
 impl<O: Clone + Send + Sync> Job<'_, O> {
@@ -562,7 +564,7 @@ impl<O: Clone + Send + Sync> Job<'_, O> {
 
     fn send(&self, event: Event) {
         if let Some(events) = &self.events {
-            let _ = events.send(event);
+            events.emit(event);
         }
     }
 }

@@ -3,12 +3,12 @@
 
 use std::collections::HashSet;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
+use buildr::ProgressSink;
 use buildr::Registry;
 use buildr::registry::PullOptions;
 use buildr::registry::RegistryEvent;
-use buildr::registry::RegistryProgress;
 
 use crate::args::{Cli, PullArgs};
 
@@ -48,11 +48,11 @@ fn has_tag_or_digest(image: &str) -> bool {
 }
 
 /// Prints one line per layer state change, as docker does without a tty.
-fn printer() -> RegistryProgress {
+fn printer() -> ProgressSink<RegistryEvent> {
     let present: Mutex<HashSet<buildr::image::Digest>> = Mutex::new(HashSet::new());
-    Arc::new(move |event: &RegistryEvent| {
+    ProgressSink::new(move |event: RegistryEvent| {
         let mut present = present.lock().unwrap_or_else(|e| e.into_inner());
-        match event {
+        match &event {
             RegistryEvent::Resolved { reference, .. } => {
                 let (path, what) = remote_path(reference);
                 println!("{what}: Pulling from {path}");

@@ -1,12 +1,11 @@
 //! `buildr push [-q] IMAGE`: docker's lines (`The push refers to
 //! repository [...]`, `<layer>: Pushed`, `TAG: digest: ... size: ...`).
 
-use std::process::ExitCode;
-use std::sync::Arc;
-
+use buildr::ProgressSink;
 use buildr::Registry;
 use buildr::registry::PushOptions;
 use buildr::registry::RegistryEvent;
+use std::process::ExitCode;
 
 use super::pull::short;
 use crate::args::{Cli, PushArgs};
@@ -25,7 +24,7 @@ pub fn push(cli: &Cli, image: &str, quiet: bool) -> anyhow::Result<()> {
     if !quiet {
         let repository = buildr::registry::repository_name(image)?;
         println!("The push refers to repository [{repository}]");
-        opts.progress = Some(Arc::new(|event: &RegistryEvent| match event {
+        opts.progress = Some(ProgressSink::new(|event: RegistryEvent| match &event {
             RegistryEvent::Preparing { layers } => {
                 // Top layer first, as docker lists them.
                 for digest in layers.iter().rev() {

@@ -35,7 +35,6 @@ use std::io::Read;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::mpsc::Sender;
 use std::time::Duration;
 
 use buildr_cache::{Digest, Store};
@@ -58,7 +57,7 @@ use cache_io::Imports;
 /// A progress event of a build (a step started, was cached, logged,
 /// finished or failed), as the solver emits it.
 pub use buildr_solver::Event as ProgressEvent;
-pub use buildr_solver::{CacheKey, CancelToken, LogStream, VertexInfo};
+pub use buildr_solver::{CacheKey, CancelToken, LogStream, ProgressSink, VertexInfo};
 pub use cache_io::{
     CacheDestination, CacheExport, CacheExportReport, CacheImport, CacheMode, CachePruneReport,
     prune_registry_cache,
@@ -108,7 +107,7 @@ pub struct Builder {
     secrets: secrets::Secrets,
     platform: Option<String>,
     jobs: Option<NonZeroUsize>,
-    events: Option<Sender<ProgressEvent>>,
+    events: Option<ProgressSink<ProgressEvent>>,
     cancel: Option<CancelToken>,
     output: Output,
     layer_compression: LayerCompression,
@@ -340,8 +339,8 @@ impl Builder {
     }
 
     /// Where progress events go.
-    pub fn progress(mut self, events: Sender<ProgressEvent>) -> Builder {
-        self.events = Some(events);
+    pub fn progress(mut self, events: impl Into<ProgressSink<ProgressEvent>>) -> Builder {
+        self.events = Some(events.into());
         self
     }
 
