@@ -20,6 +20,7 @@ use super::state::{
     ContainerState, Paths, Status, now_nanos, process_start, read_json, supervisor_alive,
     write_json,
 };
+use super::tty::SharedLog;
 use super::{Container, Containers};
 use crate::error::{Error, Result};
 
@@ -98,93 +99,8 @@ impl Containers {
             },
         );
         // Bridge: the endpoint and the port proxies live as long as this call.
-        let network = self.connect(&container, &paths);
-        let result = network.and_then(|network| {
-            let mut spec = self.spawn_spec(&container)?;
-            if let Some((endpoint, _proxies)) = &network {
-                spec.network = endpoint.network();
-            }
-            // A state root of its own, so that what a killed supervisor
-            // leaves (resolv.conf, hosts) is found and removed by id.
-            let run_dir = super::run_dir(&container.config.id);
-            fs::create_dir_all(&run_dir).map_err(|source| Error::Io {
-                action: "create",
-                path: run_dir.clone(),
-                source,
-            })?;
-            let sandbox = Sandbox::new().with_state_root(&run_dir);
-            let forward = |stream, chunk: &[u8]| {
-                let stream = match stream {
-                    Stream::Stdout => LogStream::Stdout,
-                    Stream::Stderr => LogStream::Stderr,
-                };
-                if let Ok(mut log) = log.lock() {
-                    log.write(stream, chunk);
-                }
-                on_output(stream, chunk);
-            };
-            let mut relay = None;
-            let mut server = None;
-            let stdin = if options.tty {
-                spec.tty = true;
-                super::tty::Relay::start_logged(Some(log.clone())).map(|(started, socket)| {
-                    relay = Some(started);
-                    Some(socket)
-                })
-            } else if container.config.tty {
-                // Detached with a pty: this supervisor holds the master.
-                spec.tty = true;
-                super::tty::Server::start(
-                    &super::attach_socket(&container.config.id),
-                    log.clone(),
-                    container.config.open_stdin,
-                )
-                .map(|(started, socket)| {
-                    server = Some(started);
-                    Some(socket)
-                })
-            } else if options.stdin {
-                std::io::stdin()
-                    .as_fd()
-                    .try_clone_to_owned()
-                    .map(Some)
-                    .map_err(|source| Error::Io {
-                        action: "duplicate stdin for",
-                        path: paths.dir.clone(),
-                        source,
-                    })
-            } else {
-                Ok(None)
-            };
-            let stdin = match stdin {
-                Ok(stdin) => stdin,
-                Err(e) => {
-                    // Nothing ran: undo what was set up for it.
-                    let _ = fs::remove_dir_all(&run_dir);
-                    if let Some((endpoint, proxies)) = network {
-                        drop(proxies);
-                        let _ = endpoint.detach();
-                    }
-                    return Err(e);
-                }
-            };
-            let outcome = match stdin {
-                Some(stdin) => sandbox.run_with_stdin(&spec, stdin, &cancel, forward),
-                None => sandbox.run(&spec, &cancel, forward),
-            }
-            .map_err(Error::from);
-            if let Some(relay) = relay {
-                relay.finish();
-            }
-            if let Some(server) = server {
-                server.finish();
-            }
-            let _ = fs::remove_dir_all(&run_dir);
-            if let Some((endpoint, proxies)) = network {
-                drop(proxies);
-                endpoint.detach()?;
-            }
-            outcome
+        let result = self.connect(&container, &paths).and_then(|network| {
+            self.run_sandboxed(&container, network, &options, &log, &cancel, &mut on_output)
         });
         if let Some(monitor) = monitor {
             monitor.stop();
@@ -201,6 +117,75 @@ impl Containers {
         let info = exit_info(result);
         record_exit(&paths, &info)?;
         Ok(info)
+    }
+
+    /// The container's run in its sandbox, its output logged and passed
+    /// to `on_output`; what was set up for it (the run dir, the terminal,
+    /// the bridge endpoint) is undone whatever happens.
+    fn run_sandboxed(
+        &self,
+        container: &Container,
+        network: Option<(buildr_exec::Endpoint, Vec<buildr_exec::PortProxy>)>,
+        options: &AttachOptions,
+        log: &SharedLog,
+        cancel: &Cancel,
+        on_output: &mut impl FnMut(LogStream, &[u8]),
+    ) -> Result<buildr_exec::Outcome> {
+        let mut spec = self.spawn_spec(container)?;
+        if let Some((endpoint, _proxies)) = &network {
+            spec.network = endpoint.network();
+        }
+        // A state root of its own, so that what a killed supervisor
+        // leaves (resolv.conf, hosts) is found and removed by id.
+        let run_dir = super::run_dir(&container.config.id);
+        fs::create_dir_all(&run_dir).map_err(|source| Error::Io {
+            action: "create",
+            path: run_dir.clone(),
+            source,
+        })?;
+        let undo = |network: Option<(buildr_exec::Endpoint, Vec<buildr_exec::PortProxy>)>| {
+            let _ = fs::remove_dir_all(&run_dir);
+            match network {
+                Some((endpoint, proxies)) => {
+                    drop(proxies);
+                    endpoint.detach().map_err(Error::from)
+                }
+                None => Ok(()),
+            }
+        };
+        let paths = self.paths(&container.config.id);
+        let terminal = match Terminal::open(options, container, &paths, log, &mut spec) {
+            Ok(terminal) => terminal,
+            Err(e) => {
+                // Nothing ran: undo what was set up for it.
+                let _ = undo(network);
+                return Err(e);
+            }
+        };
+        let forward = |stream, chunk: &[u8]| {
+            let stream = match stream {
+                Stream::Stdout => LogStream::Stdout,
+                Stream::Stderr => LogStream::Stderr,
+            };
+            if let Ok(mut log) = log.lock() {
+                log.write(stream, chunk);
+            }
+            on_output(stream, chunk);
+        };
+        let sandbox = Sandbox::new().with_state_root(&run_dir);
+        let outcome = match terminal.stdin {
+            Some(stdin) => sandbox.run_with_stdin(&spec, stdin, cancel, forward),
+            None => sandbox.run(&spec, cancel, forward),
+        }
+        .map_err(Error::from);
+        if let Some(relay) = terminal.relay {
+            relay.finish();
+        }
+        if let Some(server) = terminal.server {
+            server.finish();
+        }
+        undo(network)?;
+        outcome
     }
 
     /// Claims a container for this supervisor: its control fifo made and
@@ -495,4 +480,57 @@ fn record_exit(paths: &Paths, info: &ExitInfo) -> Result<()> {
     state.mark_exited(info.exit_code, info.error.clone());
     state.oom_killed = info.oom_killed;
     write_json(&paths.state(), &state)
+}
+
+/// The container's stdin and what serves it: this process's terminal
+/// through a pty relay (`run -it`), a pty server a later `attach` reaches
+/// (detached `-t`), this process's stdin (`-i`), or nothing.
+struct Terminal {
+    stdin: Option<std::os::fd::OwnedFd>,
+    relay: Option<super::tty::Relay>,
+    server: Option<super::tty::Server>,
+}
+
+impl Terminal {
+    /// Sets `spec` up for a pty when one is used.
+    fn open(
+        options: &AttachOptions,
+        container: &Container,
+        paths: &super::state::Paths,
+        log: &SharedLog,
+        spec: &mut SpawnSpec,
+    ) -> Result<Terminal> {
+        let mut terminal = Terminal {
+            stdin: None,
+            relay: None,
+            server: None,
+        };
+        if options.tty {
+            spec.tty = true;
+            let (relay, socket) = super::tty::Relay::start_logged(Some(log.clone()))?;
+            terminal.relay = Some(relay);
+            terminal.stdin = Some(socket);
+        } else if container.config.tty {
+            // Detached with a pty: this supervisor holds the master.
+            spec.tty = true;
+            let (server, socket) = super::tty::Server::start(
+                &super::attach_socket(&container.config.id),
+                log.clone(),
+                container.config.open_stdin,
+            )?;
+            terminal.server = Some(server);
+            terminal.stdin = Some(socket);
+        } else if options.stdin {
+            let stdin = std::io::stdin()
+                .as_fd()
+                .try_clone_to_owned()
+                .map_err(|source| Error::Io {
+                    action: "duplicate stdin for",
+                    path: paths.dir.clone(),
+                    source,
+                })?;
+            terminal.stdin = Some(stdin);
+        }
+        Ok(terminal)
+    }
 }
