@@ -279,51 +279,7 @@ impl Op<State> for CopyOp {
         }
         let dest = target.resolve(&self.dest, true)?;
         let dest_exists_dir = target.lookup(&dest).is_some_and(|f| f.meta.is_dir());
-        match &self.source {
-            Source::Mkdir => {
-                if !dest_exists_dir {
-                    writer.ensure_dir(&dest, None)?;
-                }
-            }
-            Source::Inline(files) => {
-                for (name, content) in files {
-                    let path = if writer.goes_into(self.dest_is_dir, &dest) {
-                        join(&dest, name)
-                    } else {
-                        dest.clone()
-                    };
-                    writer.write_bytes(&path, content.as_bytes())?;
-                }
-            }
-            Source::Context(context) if self.parents => {
-                self.copy_context_parents(context, &mut writer, &dest, ctx)?
-            }
-            Source::Context(context) => self.copy_context(context, &mut writer, &dest, ctx)?,
-            Source::Url { fetched, .. } => {
-                self.fetch()?;
-                let guard = fetched.lock().unwrap_or_else(PoisonError::into_inner);
-                let Some(download) = guard.as_ref() else {
-                    return Err(self.err("download vanished"));
-                };
-                let path = if writer.goes_into(self.dest_is_dir, &dest) {
-                    join(&dest, &download.name)
-                } else {
-                    dest.clone()
-                };
-                let file = download.file.reopen().map_err(|e| self.err(e))?;
-                let meta = file.metadata().map_err(|e| self.err(e))?;
-                writer.write_file(&path, file, &meta, (0, 0))?;
-            }
-            Source::Stage => {
-                let from = input(inputs, if self.link { 0 } else { 1 });
-                let view = Merged::new(&self.env.store, &from)?;
-                if self.parents {
-                    self.copy_stage_parents(&view, &mut writer, &dest)?;
-                } else {
-                    self.copy_stage(&view, &mut writer, &dest)?;
-                }
-            }
-        }
+        self.write_sources(inputs, ctx, &mut writer, &dest, dest_exists_dir)?;
         if let Source::Context(context) = &self.source
             && let Some(selection) = self
                 .selection
@@ -349,6 +305,65 @@ impl Op<State> for CopyOp {
 }
 
 impl CopyOp {
+    /// Writes what this copy's source holds (a directory, inline files,
+    /// context entries, a download, another stage's files) into `writer`
+    /// at `dest`.
+    fn write_sources(
+        &self,
+        inputs: &[State],
+        ctx: &ExecCtx,
+        writer: &mut Writer<'_>,
+        dest: &str,
+        dest_exists_dir: bool,
+    ) -> Result<(), BoxError> {
+        match &self.source {
+            Source::Mkdir => {
+                if !dest_exists_dir {
+                    writer.ensure_dir(dest, None)?;
+                }
+            }
+            Source::Inline(files) => {
+                for (name, content) in files {
+                    let path = if writer.goes_into(self.dest_is_dir, dest) {
+                        join(dest, name)
+                    } else {
+                        dest.to_owned()
+                    };
+                    writer.write_bytes(&path, content.as_bytes())?;
+                }
+            }
+            Source::Context(context) if self.parents => {
+                self.copy_context_parents(context, writer, dest, ctx)?
+            }
+            Source::Context(context) => self.copy_context(context, writer, dest, ctx)?,
+            Source::Url { fetched, .. } => {
+                self.fetch()?;
+                let guard = fetched.lock().unwrap_or_else(PoisonError::into_inner);
+                let Some(download) = guard.as_ref() else {
+                    return Err(self.err("download vanished"));
+                };
+                let path = if writer.goes_into(self.dest_is_dir, dest) {
+                    join(dest, &download.name)
+                } else {
+                    dest.to_owned()
+                };
+                let file = download.file.reopen().map_err(|e| self.err(e))?;
+                let meta = file.metadata().map_err(|e| self.err(e))?;
+                writer.write_file(&path, file, &meta, (0, 0))?;
+            }
+            Source::Stage => {
+                let from = input(inputs, if self.link { 0 } else { 1 });
+                let view = Merged::new(&self.env.store, &from)?;
+                if self.parents {
+                    self.copy_stage_parents(&view, writer, dest)?;
+                } else {
+                    self.copy_stage(&view, writer, dest)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Names this copy apart from its sources' content: the op and the
     /// layers it copies onto. Two runs under one key differ only in what
     /// the context held, so the later can link the earlier's unchanged
