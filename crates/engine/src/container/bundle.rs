@@ -139,6 +139,40 @@ impl Images {
 
 /// The runtime config of `image` whose layers are unpacked at `rootfs`.
 fn runtime_spec(image: &Image, rootfs: &Path, cmd: &[String]) -> Result<Spec> {
+    let spec_err = spec_error(image);
+    let mounts: Vec<Mount> = get_default_mounts()
+        .into_iter()
+        .filter(|m| m.destination() != Path::new("/sys/fs/cgroup"))
+        .collect();
+    let mut spec = Spec::default();
+    spec.set_version(BUNDLE_OCI_VERSION.to_owned())
+        .set_hostname(Some("buildr".to_owned()))
+        .set_annotations(None)
+        .set_process(Some(process(image, rootfs, cmd)?))
+        .set_root(Some(
+            RootBuilder::default()
+                .path("rootfs")
+                .readonly(false)
+                .build()
+                .map_err(spec_err)?,
+        ))
+        .set_mounts(Some(mounts))
+        .set_linux(Some(linux(image)?));
+    Ok(spec)
+}
+
+/// The runtime config's error for `image`.
+fn spec_error(image: &Image) -> impl Fn(oci_spec::OciSpecError) -> Error + '_ {
+    move |e| Error::BadImage {
+        image: image.id.to_string(),
+        reason: format!("cannot build its runtime config: {e}"),
+    }
+}
+
+/// The process: the image's command, environment, working directory and
+/// user (resolved in the rootfs), docker's capabilities.
+fn process(image: &Image, rootfs: &Path, cmd: &[String]) -> Result<oci_spec::runtime::Process> {
+    let spec_err = spec_error(image);
     let defaults = CreateOptions {
         cmd: cmd.to_vec(),
         ..CreateOptions::default()
@@ -168,10 +202,6 @@ fn runtime_spec(image: &Image, rootfs: &Path, cmd: &[String]) -> Result<Spec> {
             image: image.id.to_string(),
             reason: format!("User {user_spec:?}: {e}"),
         })?;
-    let spec_err = |e: oci_spec::OciSpecError| Error::BadImage {
-        image: image.id.to_string(),
-        reason: format!("cannot build its runtime config: {e}"),
-    };
     let user = UserBuilder::default()
         .uid(identity.uid)
         .gid(identity.gid)
@@ -190,20 +220,22 @@ fn runtime_spec(image: &Image, rootfs: &Path, cmd: &[String]) -> Result<Spec> {
         .set_ambient(None);
     let mut process = ProcessBuilder::default()
         .terminal(false)
-        .user(user.build().map_err(spec_err)?)
+        .user(user.build().map_err(&spec_err)?)
         .args(args)
         .env(env)
         .cwd(cwd)
         .capabilities(capabilities)
         .no_new_privileges(false)
         .build()
-        .map_err(spec_err)?;
+        .map_err(&spec_err)?;
     // As `buildr run`: the rlimits of the caller, none set.
     process.set_rlimits(None);
-    let mounts: Vec<Mount> = get_default_mounts()
-        .into_iter()
-        .filter(|m| m.destination() != Path::new("/sys/fs/cgroup"))
-        .collect();
+    Ok(process)
+}
+
+/// The Linux section: the namespaces `buildr run` uses, docker's masked
+/// and read-only paths.
+fn linux(image: &Image) -> Result<oci_spec::runtime::Linux> {
     let namespaces = [
         LinuxNamespaceType::Pid,
         LinuxNamespaceType::Network,
@@ -215,7 +247,7 @@ fn runtime_spec(image: &Image, rootfs: &Path, cmd: &[String]) -> Result<Spec> {
     .into_iter()
     .map(|typ| LinuxNamespaceBuilder::default().typ(typ).build())
     .collect::<std::result::Result<Vec<_>, _>>()
-    .map_err(spec_err)?;
+    .map_err(spec_error(image))?;
     let mut linux = oci_spec::runtime::Linux::default();
     linux
         .set_namespaces(Some(namespaces))
@@ -232,21 +264,7 @@ fn runtime_spec(image: &Image, rootfs: &Path, cmd: &[String]) -> Result<Spec> {
                 .map(|p| p.to_string())
                 .collect(),
         ));
-    let mut spec = Spec::default();
-    spec.set_version(BUNDLE_OCI_VERSION.to_owned())
-        .set_hostname(Some("buildr".to_owned()))
-        .set_annotations(None)
-        .set_process(Some(process))
-        .set_root(Some(
-            RootBuilder::default()
-                .path("rootfs")
-                .readonly(false)
-                .build()
-                .map_err(spec_err)?,
-        ))
-        .set_mounts(Some(mounts))
-        .set_linux(Some(linux));
-    Ok(spec)
+    Ok(linux)
 }
 
 /// A file of the rootfs read with every path resolved inside it (an
