@@ -82,6 +82,88 @@ struct Memo {
 }
 
 impl RunOp {
+    /// The definition's part for the mounts: tmpfs, cache and bind
+    /// targets (in this order, as keys made before have it).
+    fn define_mounts(&self, def: &mut Vec<u8>) {
+        for tmpfs in &self.tmpfs {
+            field(
+                def,
+                format!("tmpfs:{}:{:?}", tmpfs.dst.display(), tmpfs.size),
+            );
+        }
+        for cache in &self.caches {
+            // The cache's content is deliberately not part of the key.
+            field(def, format!("cache:{}:{}", cache.target, cache.readonly));
+        }
+        for bind in &self.binds {
+            field(def, format!("bind:{}", bind.dst.display()));
+            if !bind.readonly {
+                field(def, "rw");
+            }
+        }
+    }
+
+    /// The definition's part for where mounts come from: cache sources,
+    /// seeds and owners, other stages' binds, secrets and ssh sockets (ids
+    /// and targets, never values), inline files.
+    fn define_mount_sources(&self, def: &mut Vec<u8>) {
+        for cache in &self.caches {
+            if let Some(subpath) = &cache.subpath {
+                field(def, format!("cache-source:{}:{subpath}", cache.target));
+            }
+            if let Some((input, source)) = &cache.seed {
+                field(def, format!("cache-from:{}:{input}:{source}", cache.target));
+            }
+            if cache.mode.is_some() || cache.uid.is_some() || cache.gid.is_some() {
+                field(
+                    def,
+                    format!(
+                        "cache-owner:{}:{:?}:{:?}:{:?}",
+                        cache.target, cache.mode, cache.uid, cache.gid
+                    ),
+                );
+            }
+        }
+        for bind in &self.stage_binds {
+            field(
+                def,
+                format!(
+                    "bind-from:{}:{}:{}:{}",
+                    bind.input, bind.source, bind.target, bind.readonly
+                ),
+            );
+        }
+        // The secret's id and where it goes, never its value.
+        for secret in &self.secrets {
+            field(
+                def,
+                format!(
+                    "secret:{}:{:?}:{:?}:{}:{:o}:{}:{}",
+                    secret.id,
+                    secret.target,
+                    secret.env,
+                    secret.required,
+                    secret.mode,
+                    secret.uid,
+                    secret.gid
+                ),
+            );
+        }
+        for ssh in &self.ssh {
+            field(
+                def,
+                format!(
+                    "ssh:{}:{}:{}:{:o}:{}:{}",
+                    ssh.id, ssh.target, ssh.required, ssh.mode, ssh.uid, ssh.gid
+                ),
+            );
+        }
+        for inline in &self.inline {
+            field(def, format!("inline:{}:{:o}", inline.target, inline.mode));
+            field(def, &inline.content);
+        }
+    }
+
     fn memo(&self) -> Memo {
         Memo {
             command: self.argv.join(" "),
@@ -132,90 +214,12 @@ impl Op<State> for RunOp {
                 _ => "default",
             },
         );
-        for tmpfs in &self.tmpfs {
-            field(
-                &mut def,
-                format!("tmpfs:{}:{:?}", tmpfs.dst.display(), tmpfs.size),
-            );
-        }
-        for cache in &self.caches {
-            // The cache's content is deliberately not part of the key.
-            field(
-                &mut def,
-                format!("cache:{}:{}", cache.target, cache.readonly),
-            );
-        }
-        for bind in &self.binds {
-            field(&mut def, format!("bind:{}", bind.dst.display()));
-            if !bind.readonly {
-                field(&mut def, "rw");
-            }
-        }
+        self.define_mounts(&mut def);
         // Only present when used, so other steps keep their keys.
         if let Some(hostname) = &self.hostname {
             field(&mut def, format!("hostname:{hostname}"));
         }
-        for cache in &self.caches {
-            if let Some(subpath) = &cache.subpath {
-                field(&mut def, format!("cache-source:{}:{subpath}", cache.target));
-            }
-            if let Some((input, source)) = &cache.seed {
-                field(
-                    &mut def,
-                    format!("cache-from:{}:{input}:{source}", cache.target),
-                );
-            }
-            if cache.mode.is_some() || cache.uid.is_some() || cache.gid.is_some() {
-                field(
-                    &mut def,
-                    format!(
-                        "cache-owner:{}:{:?}:{:?}:{:?}",
-                        cache.target, cache.mode, cache.uid, cache.gid
-                    ),
-                );
-            }
-        }
-        for bind in &self.stage_binds {
-            field(
-                &mut def,
-                format!(
-                    "bind-from:{}:{}:{}:{}",
-                    bind.input, bind.source, bind.target, bind.readonly
-                ),
-            );
-        }
-        // The secret's id and where it goes, never its value.
-        for secret in &self.secrets {
-            field(
-                &mut def,
-                format!(
-                    "secret:{}:{:?}:{:?}:{}:{:o}:{}:{}",
-                    secret.id,
-                    secret.target,
-                    secret.env,
-                    secret.required,
-                    secret.mode,
-                    secret.uid,
-                    secret.gid
-                ),
-            );
-        }
-        for ssh in &self.ssh {
-            field(
-                &mut def,
-                format!(
-                    "ssh:{}:{}:{}:{:o}:{}:{}",
-                    ssh.id, ssh.target, ssh.required, ssh.mode, ssh.uid, ssh.gid
-                ),
-            );
-        }
-        for inline in &self.inline {
-            field(
-                &mut def,
-                format!("inline:{}:{:o}", inline.target, inline.mode),
-            );
-            field(&mut def, &inline.content);
-        }
+        self.define_mount_sources(&mut def);
         def
     }
 
