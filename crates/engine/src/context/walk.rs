@@ -100,6 +100,30 @@ impl VisitError<Error> {
 /// a walk returns flat entries, a checksum returns the sum and a compact
 /// record, so memory follows the context's entry count at a few dozen bytes
 /// each, not a tree of `stat`s.
+/// A directory being summed by [`Scan::sum_dir`].
+struct SumLevel {
+    fd: OwnedFd,
+    name: Vec<u8>,
+    included: bool,
+    hasher: blake3::Hasher,
+    children: std::vec::IntoIter<SumChild>,
+    /// Children folded into `hasher` so far.
+    folded: usize,
+    /// Where its entries start in the record.
+    mark: (usize, usize),
+}
+
+/// A child of a [`SumLevel`], its checksum already made unless it is a
+/// directory.
+enum SumChild {
+    Leaf {
+        name: Vec<u8>,
+        rel: String,
+        sum: [u8; 32],
+    },
+    Dir(Seen),
+}
+
 impl Scan<'_> {
     pub(crate) fn error(&self, rel: &str, err: FsError) -> Error {
         let path = self.root_path.join(rel);
@@ -278,75 +302,24 @@ impl Scan<'_> {
         rel: &str,
         mode: u32,
     ) -> Result<([u8; 32], RecordBuf)> {
-        /// A directory being summed.
-        struct Level {
-            fd: OwnedFd,
-            name: Vec<u8>,
-            included: bool,
-            hasher: blake3::Hasher,
-            children: std::vec::IntoIter<Child>,
-            /// Children folded into `hasher` so far.
-            folded: usize,
-            /// Where its entries start in the record.
-            mark: (usize, usize),
-        }
-        /// A child, its checksum already made unless it is a directory.
-        enum Child {
-            Leaf {
-                name: Vec<u8>,
-                rel: String,
-                sum: [u8; 32],
-            },
-            Dir(Seen),
-        }
         let mut record = RecordBuf::default();
-        let open = |fd: OwnedFd, rel: &str, mode, name, included, record: &mut RecordBuf| {
-            // Listed, `lstat`ed and files hashed in parallel; the walk
-            // itself goes on in order.
-            let children = self.children(fd.as_fd(), rel, |seen| {
-                if seen.kind == EntryKind::Dir {
-                    return Ok(Child::Dir(seen));
-                }
-                let sum = self.leaf_sum(cache, fd.as_fd(), &seen.name, &seen.rel, &seen.stat)?;
-                Ok(Child::Leaf {
-                    name: seen.name,
-                    rel: seen.rel,
-                    sum,
-                })
-            })?;
-            let hasher = checksum::dir_header(mode);
-            let mark = record.mark();
-            record.push(
-                if rel.is_empty() { "." } else { rel },
-                &hasher.finalize().into(),
-            );
-            Ok::<_, Error>(Level {
-                fd,
-                name,
-                included,
-                hasher,
-                children: children.into_iter(),
-                folded: 0,
-                mark,
-            })
-        };
         let first = rustix::io::fcntl_dupfd_cloexec(dir, 0)
             .map_err(|errno| self.error(rel, fsx::io("duplicate")(errno)))?;
-        let mut root = open(first, rel, mode, Vec::new(), true, &mut record)?;
+        let mut root = self.sum_level(cache, first, rel, mode, Vec::new(), true, &mut record)?;
         // Depth first without recursion: a context may nest directories
         // deeper than a thread's stack. `stack` holds the directories below
         // the root being summed.
-        let mut stack: Vec<Level> = Vec::new();
+        let mut stack: Vec<SumLevel> = Vec::new();
         loop {
             let level = stack.last_mut().unwrap_or(&mut root);
             match level.children.next() {
-                Some(Child::Leaf { name, rel, sum }) => {
+                Some(SumChild::Leaf { name, rel, sum }) => {
                     checksum::framed(&mut level.hasher, &name);
                     level.hasher.update(&sum);
                     level.folded += 1;
                     record.push(&rel, &sum);
                 }
-                Some(Child::Dir(seen)) => {
+                Some(SumChild::Dir(seen)) => {
                     let sub = fsx::open_dir_at(
                         level.fd.as_fd(),
                         OsStr::from_bytes(&seen.name),
@@ -354,7 +327,15 @@ impl Scan<'_> {
                     )
                     .map_err(|err| self.error(&seen.rel, err))?;
                     let mode = seen.stat.st_mode;
-                    let level = open(sub, &seen.rel, mode, seen.name, seen.included, &mut record)?;
+                    let level = self.sum_level(
+                        cache,
+                        sub,
+                        &seen.rel,
+                        mode,
+                        seen.name,
+                        seen.included,
+                        &mut record,
+                    )?;
                     stack.push(level);
                 }
                 None => {
@@ -374,6 +355,48 @@ impl Scan<'_> {
                 }
             }
         }
+    }
+
+    /// Opens a directory for [`Scan::sum_dir`]: its children listed,
+    /// `lstat`ed and files hashed in parallel (the walk itself goes on in
+    /// order), its header record pushed.
+    #[allow(clippy::too_many_arguments)]
+    fn sum_level(
+        &self,
+        cache: &StatCache,
+        fd: OwnedFd,
+        rel: &str,
+        mode: u32,
+        name: Vec<u8>,
+        included: bool,
+        record: &mut RecordBuf,
+    ) -> Result<SumLevel> {
+        let children = self.children(fd.as_fd(), rel, |seen| {
+            if seen.kind == EntryKind::Dir {
+                return Ok(SumChild::Dir(seen));
+            }
+            let sum = self.leaf_sum(cache, fd.as_fd(), &seen.name, &seen.rel, &seen.stat)?;
+            Ok(SumChild::Leaf {
+                name: seen.name,
+                rel: seen.rel,
+                sum,
+            })
+        })?;
+        let hasher = checksum::dir_header(mode);
+        let mark = record.mark();
+        record.push(
+            if rel.is_empty() { "." } else { rel },
+            &hasher.finalize().into(),
+        );
+        Ok(SumLevel {
+            fd,
+            name,
+            included,
+            hasher,
+            children: children.into_iter(),
+            folded: 0,
+            mark,
+        })
     }
 
     /// The checksum of the non-directory `name` in `dir`.
