@@ -85,32 +85,7 @@ impl Images {
             inner: plain,
             sink: layer,
         });
-        let mut count = 0u64;
-        let entries = archive
-            .entries()
-            .map_err(|e| bad(format!("not a tar: {e}")))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| bad(format!("entry {}: {e}", count + 1)))?;
-            count += 1;
-            let path = entry.path_bytes().into_owned();
-            check_member(&path).map_err(|reason| {
-                bad(format!(
-                    "entry {:?}: {reason}",
-                    String::from_utf8_lossy(&path)
-                ))
-            })?;
-            if let Some(link) = entry.link_name_bytes()
-                && entry.header().entry_type().is_hard_link()
-            {
-                check_member(&link).map_err(|reason| {
-                    bad(format!(
-                        "hard link {:?} -> {:?}: {reason}",
-                        String::from_utf8_lossy(&path),
-                        String::from_utf8_lossy(&link)
-                    ))
-                })?;
-            }
-        }
+        let count = check_entries(&mut archive, &bad)?;
         if count == 0 {
             return Err(bad("the tar has no entries".to_owned()));
         }
@@ -124,34 +99,7 @@ impl Images {
             .map_err(|e| bad(format!("cannot compress: {e}")))?;
         let layer = blob.commit(Some(digests.digest))?;
 
-        let created = time::now_rfc3339();
-        let comment = match &options.message {
-            Some(message) => message.clone(),
-            None => format!("Imported from {}", options.source),
-        };
-        let mut extra = Map::new();
-        extra.insert("comment".to_owned(), comment.clone().into());
-        let config = ImageConfig {
-            created: Some(created.clone()),
-            architecture: options
-                .architecture
-                .clone()
-                .unwrap_or_else(|| host_architecture().to_owned()),
-            os: "linux".to_owned(),
-            config: Some(ContainerConfig::default()),
-            rootfs: RootFs {
-                kind: "layers".to_owned(),
-                diff_ids: vec![digests.diff_id],
-            },
-            history: vec![History {
-                created: Some(created),
-                created_by: Some("buildr import".to_owned()),
-                comment: Some(comment),
-                ..History::default()
-            }],
-            extra,
-            ..ImageConfig::default()
-        };
+        let config = import_config(options, digests.diff_id);
         let config_bytes = to_json(&config)?;
         let config_blob = self.store.put_blob(&config_bytes)?;
         let manifest = Manifest::image(
@@ -172,6 +120,74 @@ impl Images {
             layer: layer.digest,
             name,
         })
+    }
+}
+
+/// Reads every entry of the tar (so the tee hashes and compresses it
+/// all), refusing names that leave the root; the number of entries.
+fn check_entries<R: Read>(
+    archive: &mut tar::Archive<R>,
+    bad: &impl Fn(String) -> Error,
+) -> Result<u64> {
+    let mut count = 0u64;
+    let entries = archive
+        .entries()
+        .map_err(|e| bad(format!("not a tar: {e}")))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| bad(format!("entry {}: {e}", count + 1)))?;
+        count += 1;
+        let path = entry.path_bytes().into_owned();
+        check_member(&path).map_err(|reason| {
+            bad(format!(
+                "entry {:?}: {reason}",
+                String::from_utf8_lossy(&path)
+            ))
+        })?;
+        if let Some(link) = entry.link_name_bytes()
+            && entry.header().entry_type().is_hard_link()
+        {
+            check_member(&link).map_err(|reason| {
+                bad(format!(
+                    "hard link {:?} -> {:?}: {reason}",
+                    String::from_utf8_lossy(&path),
+                    String::from_utf8_lossy(&link)
+                ))
+            })?;
+        }
+    }
+    Ok(count)
+}
+
+/// The imported image's config: one layer, docker's history entry, the
+/// comment (`-m`, or where it came from).
+fn import_config(options: &ImportOptions, diff_id: Digest) -> ImageConfig {
+    let created = time::now_rfc3339();
+    let comment = match &options.message {
+        Some(message) => message.clone(),
+        None => format!("Imported from {}", options.source),
+    };
+    let mut extra = Map::new();
+    extra.insert("comment".to_owned(), comment.clone().into());
+    ImageConfig {
+        created: Some(created.clone()),
+        architecture: options
+            .architecture
+            .clone()
+            .unwrap_or_else(|| host_architecture().to_owned()),
+        os: "linux".to_owned(),
+        config: Some(ContainerConfig::default()),
+        rootfs: RootFs {
+            kind: "layers".to_owned(),
+            diff_ids: vec![diff_id],
+        },
+        history: vec![History {
+            created: Some(created),
+            created_by: Some("buildr import".to_owned()),
+            comment: Some(comment),
+            ..History::default()
+        }],
+        extra,
+        ..ImageConfig::default()
     }
 }
 
