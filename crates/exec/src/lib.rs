@@ -95,6 +95,7 @@ mod pty;
 mod rootfs;
 pub mod rootless;
 mod spec;
+mod state_root;
 mod sys;
 mod user;
 
@@ -102,7 +103,7 @@ pub use cancel::Cancel;
 pub use enter::is_sandbox_pid1;
 pub use error::{Error, Result};
 pub use init::{DOCKER_CAPS, init_main_if_requested};
-pub use launch::{Sandbox, default_state_root};
+pub use launch::Sandbox;
 pub use mounts::{MASKED as MASKED_PATHS, READONLY as READONLY_PATHS};
 pub use net::{
     BridgeConfig, BridgeNetwork, BuildNetwork, BuildNetworkOptions, Endpoint, NetNs, PortMapping,
@@ -116,4 +117,5 @@ pub use spec::{
     BindMount, ExecSpec, Limits, Network, Rlimit, RlimitResource, Rootfs, RootfsMode, SpawnSpec,
     TmpfsMount,
 };
+pub use state_root::default_state_root;
 pub use user::{Identity, resolve as resolve_user};
