@@ -17,6 +17,11 @@ pub(crate) mod onbuild;
 pub(crate) mod run;
 pub(crate) mod stages;
 
+#[cfg(test)]
+mod dump;
+#[cfg(test)]
+mod tests;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -66,6 +71,9 @@ pub(crate) struct Lowered {
     pub warnings: Vec<String>,
     /// Indices of the stages that were lowered (dependencies first).
     pub stages: Vec<usize>,
+    /// Every vertex added, in order, with its typed op (see `dump.rs`).
+    #[cfg(test)]
+    pub added: Vec<dump::Added>,
 }
 
 /// A lowered stage: its last vertex, config and history.
@@ -92,6 +100,9 @@ pub(crate) struct Lowering<'a> {
     /// Base images resolved so far, by expanded reference.
     pub bases: HashMap<String, (VertexId, ImageConfig)>,
     pub nonce: u128,
+    /// Every vertex added, with its typed op, for the lowering tests' dump.
+    #[cfg(test)]
+    pub added: Vec<dump::Added>,
 }
 
 pub(crate) fn lower(plan: &Plan<'_>) -> Result<Lowered> {
@@ -151,6 +162,8 @@ pub(crate) fn lower(plan: &Plan<'_>) -> Result<Lowered> {
         outs: HashMap::new(),
         bases: HashMap::new(),
         nonce,
+        #[cfg(test)]
+        added: Vec::new(),
     };
     if let Some((at, index)) = stages::bad_copy_index(dockerfile) {
         return Err(Error::Build {
@@ -184,6 +197,8 @@ pub(crate) fn lower(plan: &Plan<'_>) -> Result<Lowered> {
         steps: out.steps,
         warnings,
         stages: order,
+        #[cfg(test)]
+        added: lowering.added,
     })
 }
 
@@ -227,7 +242,15 @@ impl Lowering<'_> {
         } else {
             shared
         };
-        self.graph.add_shared(shared, inputs, location)
+        let vertex = self.graph.add_shared(shared, inputs, location);
+        #[cfg(test)]
+        self.added.push(dump::Added {
+            vertex,
+            op,
+            inputs: inputs.to_vec(),
+            uncached,
+        });
+        vertex
     }
 
     fn stage(&mut self, idx: usize) -> Result<StageOut> {
