@@ -3,7 +3,8 @@
 //! What every crate's tests used to copy: the prerequisite rule (a missing
 //! tool or privilege is a loud skip, and a failure under `CI=true`), running
 //! a command and asserting it succeeded, a `docker-registry` on a free
-//! loopback port, and snapshots of a directory tree to compare two trees.
+//! loopback port, snapshots of a directory tree to compare two trees, and
+//! data-driven cases with their expected files (`expect`).
 //! It depends on no buildr crate, so every crate can use it as a
 //! dev-dependency. What is specific to one crate's tests (the `buildr`
 //! binary runner of the CLI tests, the fake ops of the solver tests) stays
@@ -11,6 +12,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod expect;
 pub mod prereq;
 pub mod process;
 pub mod registry;

@@ -49,9 +49,11 @@ use crate::context::{
 use crate::dockerignore::DockerIgnore;
 use crate::error::{Error, Result};
 use crate::image::Images;
+use crate::lower::base::StoreImages;
 use crate::lower::{Plan, lower};
 use crate::ops::commit::Env;
 use crate::ops::export::export;
+use crate::registry::PullPolicy;
 use cache_io::Imports;
 
 /// A progress event of a build (a step started, was cached, logged,
@@ -484,6 +486,22 @@ impl Builder {
         Ok(cache_exports)
     }
 
+    /// Where the build's `FROM` images come from: the store, pulled when
+    /// missing or under `--pull`.
+    fn base_images<'a>(&self, images: &'a Images) -> StoreImages<'a> {
+        StoreImages {
+            images,
+            policy: if self.pull {
+                PullPolicy::Always
+            } else {
+                PullPolicy::Missing
+            },
+            // Lazily (config now, layers when read) when the build has
+            // `--cache-from` sources: its steps may never read the layers.
+            lazy: !self.cache_from.is_empty(),
+        }
+    }
+
     /// [`Builder::build`] once the context is open and the Dockerfile parsed.
     fn build_parsed(
         &self,
@@ -529,9 +547,7 @@ impl Builder {
             allow_host_network: self.allow_host_network,
             secrets: Arc::new(self.secrets.clone()),
             no_cache_filter: self.no_cache_filter.clone(),
-            pull: self.pull,
-            lazy_pull: !self.cache_from.is_empty(),
-            images: &images,
+            base_images: &self.base_images(&images),
             context: Arc::clone(&context),
             env,
         };

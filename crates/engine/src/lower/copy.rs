@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use buildr_parser::{CopyLike, CopySource, Instruction, Spanned};
 
-use super::{Lowering, StageLowering, expand};
+use super::{LoweredOp, Lowering, StageLowering, expand};
 use crate::error::{Error, Result};
 use crate::gopath::clean_relative;
 use crate::ops::copy::{CopyOp, LinkOp, Source};
@@ -116,7 +116,12 @@ impl Lowering<'_> {
             explain_id: Mutex::new(None),
         };
         let name = op.name.clone();
-        let copied = self.add(Arc::new(op), &inputs, location.clone(), st.uncached);
+        let copied = self.add(
+            LoweredOp::Copy(Arc::new(op)),
+            &inputs,
+            location.clone(),
+            st.uncached,
+        );
         st.vertex = if link {
             // BuildKit names the merge `LINK <instruction>`.
             let name = match name.find("] ") {
@@ -124,7 +129,7 @@ impl Lowering<'_> {
                 None => format!("LINK {name}"),
             };
             self.add(
-                Arc::new(LinkOp { name }),
+                LoweredOp::Link(Arc::new(LinkOp { name })),
                 &[st.vertex, copied],
                 location,
                 st.uncached,

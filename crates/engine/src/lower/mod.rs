@@ -1,7 +1,8 @@
 //! Lowering: a parsed Dockerfile and the build's options into a solver
-//! graph of ops, one file per concern (`stages.rs` which stages, `args.rs`
-//! ARG scoping, `config.rs` config-only instructions, `run.rs` and
-//! `copy.rs` the filesystem steps).
+//! graph of ops, one file per concern (`stages.rs` which stages, `base.rs`
+//! base images, resolved through [`base::BaseImages`], `args.rs` ARG
+//! scoping, `config.rs` config-only instructions, `run.rs` and `copy.rs`
+//! the filesystem steps).
 //!
 //! Vertices exist for FROM, RUN, COPY/ADD and WORKDIR; every other
 //! instruction changes the config at lowering time and therefore the
@@ -9,30 +10,35 @@
 //! stages dedupe in the graph by digest.
 
 pub(crate) mod args;
+pub(crate) mod base;
 pub(crate) mod config;
 pub(crate) mod copy;
 pub(crate) mod onbuild;
 pub(crate) mod run;
 pub(crate) mod stages;
 
+#[cfg(test)]
+mod dump;
+#[cfg(test)]
+mod tests;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use buildr_oci::{ContainerConfig, ImageConfig};
+use buildr_oci::ImageConfig;
 use buildr_parser::{Dockerfile, Instruction, Lexer, Spanned};
 use buildr_solver::{BoxError, ExecCtx, Graph, GraphBuilder, Op, VertexId};
 
 use self::args::{BuildArgs, Scope, platform_args};
 use self::config::StageConfig;
 use crate::context::BuildContext;
-use crate::error::error_chain;
 use crate::error::{Error, Result};
-use crate::image::Images;
+use crate::ops::State;
 use crate::ops::commit::Env;
+use crate::ops::copy::{CopyOp, LinkOp};
 use crate::ops::export::Step;
 use crate::ops::from::FromOp;
-use crate::ops::{Layer, State};
-use crate::registry::{PullPolicy, ensure_image};
+use crate::ops::run::RunOp;
 
 /// Everything lowering needs besides the Dockerfile.
 #[derive(Debug)]
@@ -47,12 +53,9 @@ pub(crate) struct Plan<'a> {
     /// `--secret` and `--ssh` sources (never their values).
     pub secrets: Arc<crate::build::Secrets>,
     pub no_cache_filter: Vec<String>,
-    /// `--pull`: ask the registry even when the local store has the image.
-    pub pull: bool,
-    /// Pull base images lazily (config now, layers when read): the build
-    /// has `--cache-from` sources, so its steps may never read them.
-    pub lazy_pull: bool,
-    pub images: &'a Images,
+    /// Where `FROM` and `--from` images are resolved: the store and its
+    /// registries ([`base::StoreImages`]) in a build.
+    pub base_images: &'a dyn base::BaseImages,
     pub context: Arc<BuildContext>,
     pub env: Env,
 }
@@ -68,6 +71,9 @@ pub(crate) struct Lowered {
     pub warnings: Vec<String>,
     /// Indices of the stages that were lowered (dependencies first).
     pub stages: Vec<usize>,
+    /// Every vertex added, in order, with its typed op (see `dump.rs`).
+    #[cfg(test)]
+    pub added: Vec<dump::Added>,
 }
 
 /// A lowered stage: its last vertex, config and history.
@@ -94,6 +100,9 @@ pub(crate) struct Lowering<'a> {
     /// Base images resolved so far, by expanded reference.
     pub bases: HashMap<String, (VertexId, ImageConfig)>,
     pub nonce: u128,
+    /// Every vertex added, with its typed op, for the lowering tests' dump.
+    #[cfg(test)]
+    pub added: Vec<dump::Added>,
 }
 
 pub(crate) fn lower(plan: &Plan<'_>) -> Result<Lowered> {
@@ -153,6 +162,8 @@ pub(crate) fn lower(plan: &Plan<'_>) -> Result<Lowered> {
         outs: HashMap::new(),
         bases: HashMap::new(),
         nonce,
+        #[cfg(test)]
+        added: Vec::new(),
     };
     if let Some((at, index)) = stages::bad_copy_index(dockerfile) {
         return Err(Error::Build {
@@ -186,6 +197,8 @@ pub(crate) fn lower(plan: &Plan<'_>) -> Result<Lowered> {
         steps: out.steps,
         warnings,
         stages: order,
+        #[cfg(test)]
+        added: lowering.added,
     })
 }
 
@@ -215,137 +228,29 @@ impl Lowering<'_> {
     /// per-build nonce so no earlier result can match.
     pub(crate) fn add(
         &mut self,
-        op: Arc<dyn Op<State>>,
+        op: LoweredOp,
         inputs: &[VertexId],
         location: String,
         uncached: bool,
     ) -> VertexId {
-        let op: Arc<dyn Op<State>> = if uncached {
+        let shared = op.shared();
+        let shared: Arc<dyn Op<State>> = if uncached {
             Arc::new(Uncached {
-                inner: op,
+                inner: shared,
                 nonce: self.nonce,
             })
         } else {
-            op
+            shared
         };
-        self.graph.add_shared(op, inputs, location)
-    }
-
-    /// A base image from the local store (or `scratch`), as a FROM vertex.
-    /// `prefix` opens its progress title (`[build 1/3] `, or nothing for an
-    /// image named by `--from`); the title goes on as BuildKit's: `FROM`
-    /// and the normalized reference pinned to the digest it resolved to.
-    pub(crate) fn base_image(
-        &mut self,
-        reference: &str,
-        location: &str,
-        prefix: &str,
-        uncached: bool,
-    ) -> Result<(VertexId, ImageConfig)> {
-        if let Some(found) = self.bases.get(reference) {
-            return Ok(found.clone());
-        }
-        let mut name = format!("{prefix}FROM {reference}");
-        let (manifest, layers, config, note) = if reference == "scratch" {
-            let mut config = ImageConfig {
-                architecture: self
-                    .plan
-                    .platform
-                    .split('/')
-                    .nth(1)
-                    .unwrap_or("amd64")
-                    .to_owned(),
-                os: "linux".to_owned(),
-                // As BuildKit's `emptyImage`: a scratch image works in `/`.
-                config: Some(ContainerConfig {
-                    working_dir: Some("/".to_owned()),
-                    ..ContainerConfig::default()
-                }),
-                ..ImageConfig::default()
-            };
-            config.rootfs.kind = "layers".to_owned();
-            (None, Vec::new(), config, None)
-        } else {
-            let policy = if self.plan.pull {
-                PullPolicy::Always
-            } else {
-                PullPolicy::Missing
-            };
-            let started = std::time::Instant::now();
-            let (image, pulled) = ensure_image(
-                self.plan.images,
-                reference,
-                Some(&self.plan.platform),
-                policy,
-                None,
-                self.plan.lazy_pull,
-            )
-            .map_err(|e| match e {
-                Error::ImageNotFound { .. }
-                | Error::BadReference { .. }
-                | Error::Registry { .. } => Error::BaseImageNotFound {
-                    location: location.to_owned(),
-                    reference: reference.to_owned(),
-                    reason: error_chain(&e),
-                },
-                other => other,
-            })?;
-            if image.manifest.layers.len() != image.config.rootfs.diff_ids.len() {
-                return Err(Error::BadImage {
-                    image: reference.to_owned(),
-                    reason: "manifest layers and config diff_ids differ in number".to_owned(),
-                });
-            }
-            let layers = image
-                .manifest
-                .layers
-                .iter()
-                .zip(&image.config.rootfs.diff_ids)
-                .map(|(desc, diff_id)| Layer {
-                    diff_id: *diff_id,
-                    digest: desc.digest,
-                    size: desc.size,
-                    media_type: desc.media_type.clone(),
-                    snapshot: buildr_cache::SnapshotId::from_digest(diff_id),
-                })
-                .collect();
-            // The pull happens here, while planning (the config decides how
-            // the stage lowers); the FROM step reports it when it runs.
-            let note = pulled.map(|report| {
-                let what = if report.downloaded {
-                    format!(
-                        "pulled {} blobs, {}",
-                        report.blobs_fetched,
-                        crate::image::format_size(report.bytes_fetched)
-                    )
-                } else {
-                    "image is up to date".to_owned()
-                };
-                format!(
-                    "resolve {} to {}: {what} in {:.1}s\n",
-                    report.reference,
-                    report.digest,
-                    started.elapsed().as_secs_f64()
-                )
-            });
-            name = format!(
-                "{prefix}FROM {}",
-                pinned_reference(reference, &image.manifest_digest)
-            );
-            (Some(image.manifest_digest), layers, image.config, note)
-        };
-        let op = FromOp {
-            name,
-            location: location.to_owned(),
-            manifest,
-            layers,
-            env: self.plan.env.clone(),
-            note,
-        };
-        let vertex = self.add(Arc::new(op), &[], location.to_owned(), uncached);
-        self.bases
-            .insert(reference.to_owned(), (vertex, config.clone()));
-        Ok((vertex, config))
+        let vertex = self.graph.add_shared(shared, inputs, location);
+        #[cfg(test)]
+        self.added.push(dump::Added {
+            vertex,
+            op,
+            inputs: inputs.to_vec(),
+            uncached,
+        });
+        vertex
     }
 
     fn stage(&mut self, idx: usize) -> Result<StageOut> {
@@ -560,7 +465,7 @@ impl Lowering<'_> {
         let name = st.title(&self.lexer, &at.source);
         // As BuildKit: the directory belongs to the USER in effect.
         let user = st.config.user();
-        let op = crate::ops::copy::CopyOp {
+        let op = CopyOp {
             name,
             location: self.location(at),
             source: crate::ops::copy::Source::Mkdir,
@@ -578,7 +483,12 @@ impl Lowering<'_> {
             explain_id: std::sync::Mutex::new(None),
         };
         let location = self.location(at);
-        st.vertex = self.add(Arc::new(op), &[st.vertex], location, st.uncached);
+        st.vertex = self.add(
+            LoweredOp::Copy(Arc::new(op)),
+            &[st.vertex],
+            location,
+            st.uncached,
+        );
         st.steps.push(Step {
             created_by: format!("WORKDIR {path}"),
             from_op: true,
@@ -683,21 +593,33 @@ fn stage_prefix(dockerfile: &Dockerfile, label: &str) -> Option<String> {
     (!alone).then(|| label.to_owned())
 }
 
-/// `reference` as BuildKit titles a FROM: normalized (`docker.io/library/`,
-/// `:latest`) and pinned to the manifest digest it resolved to.
-fn pinned_reference(reference: &str, digest: &buildr_oci::Digest) -> String {
-    match buildr_oci::Reference::parse(reference) {
-        Ok(parsed) if parsed.digest().is_some() => parsed.to_string(),
-        Ok(parsed) => format!("{parsed}@{digest}"),
-        Err(_) => format!("{reference}@{digest}"),
-    }
-}
-
 fn makes_vertex(instruction: &Instruction) -> bool {
     matches!(
         instruction,
         Instruction::Run(_) | Instruction::Copy(_) | Instruction::Add(_) | Instruction::Workdir(_)
     )
+}
+
+/// A vertex's op with its type: what [`Lowering::add`] takes, so the
+/// lowering tests can show what each step was lowered to.
+#[derive(Clone)]
+pub(crate) enum LoweredOp {
+    From(Arc<FromOp>),
+    Run(Arc<RunOp>),
+    Copy(Arc<CopyOp>),
+    Link(Arc<LinkOp>),
+}
+
+impl LoweredOp {
+    /// The op as the solver holds it (the same allocation).
+    fn shared(&self) -> Arc<dyn Op<State>> {
+        match self {
+            LoweredOp::From(op) => Arc::clone(op) as Arc<dyn Op<State>>,
+            LoweredOp::Run(op) => Arc::clone(op) as Arc<dyn Op<State>>,
+            LoweredOp::Copy(op) => Arc::clone(op) as Arc<dyn Op<State>>,
+            LoweredOp::Link(op) => Arc::clone(op) as Arc<dyn Op<State>>,
+        }
+    }
 }
 
 /// An op whose definition carries a per-build nonce (`--no-cache-filter`).

@@ -9,7 +9,7 @@ use buildr_exec::{BindMount, Network, TmpfsMount};
 use buildr_parser::{CommandLine, Instruction, Mount, MountKind, Run, Sharing, Spanned};
 use buildr_solver::VertexId;
 
-use super::{Lowering, StageLowering, stages};
+use super::{LoweredOp, Lowering, StageLowering, stages};
 use crate::error::{Error, Result};
 use crate::ops::export::Step;
 use crate::ops::mounts::{InlineFile, SecretMount, SshMount, StageBind};
@@ -90,7 +90,7 @@ impl Lowering<'_> {
             args: args.pairs(),
             env_ctx: self.plan.env.clone(),
         };
-        st.vertex = self.add(Arc::new(op), &inputs, location, st.uncached);
+        st.vertex = self.add(LoweredOp::Run(Arc::new(op)), &inputs, location, st.uncached);
         st.steps.push(Step {
             created_by,
             from_op: true,

@@ -9,6 +9,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use buildr_parser::{Dockerfile, Instruction, parse};
+use buildr_testkit::expect;
 use proptest::prelude::*;
 
 fn data_dir(kind: &str) -> PathBuf {
@@ -18,14 +19,7 @@ fn data_dir(kind: &str) -> PathBuf {
 }
 
 fn cases(kind: &str) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = fs::read_dir(data_dir(kind))
-        .unwrap_or_else(|e| panic!("reading test_data/{kind}: {e}"))
-        .map(|entry| entry.expect("directory entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "Dockerfile"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no cases in test_data/{kind}");
-    files
+    expect::cases(&data_dir(kind), "Dockerfile")
 }
 
 /// A stable, readable rendering of a typed Dockerfile (source lines are
@@ -43,26 +37,8 @@ fn render(dockerfile: &Dockerfile) -> String {
 }
 
 /// Compare with the snapshot next to `case`, or write it when updating.
-/// Returns a failure message instead of panicking so every case is checked.
 fn check_snapshot(case: &Path, actual: &str) -> Option<String> {
-    let expected_path = case.with_extension("expected");
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some_and(|v| v == "1") {
-        fs::write(&expected_path, actual).expect("write snapshot");
-        return None;
-    }
-    let Ok(expected) = fs::read_to_string(&expected_path) else {
-        return Some(format!(
-            "{}: missing snapshot {} (run with UPDATE_SNAPSHOTS=1)",
-            case.display(),
-            expected_path.display()
-        ));
-    };
-    (expected != actual).then(|| {
-        format!(
-            "{}: snapshot differs\n--- expected\n{expected}\n--- actual\n{actual}",
-            case.display()
-        )
-    })
+    expect::check(case, "expected", actual)
 }
 
 fn case_name(case: &Path) -> String {

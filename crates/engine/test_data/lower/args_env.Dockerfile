@@ -1,0 +1,12 @@
+# lower: build-arg VERSION=2.0
+# lower: build-arg UNUSED=x
+ARG BASE=busybox
+ARG VERSION=1.0
+FROM ${BASE} AS base
+ARG VERSION
+ENV APP_VERSION=${VERSION} HOME=/home/app
+ENV APP_DIR=$HOME/v$APP_VERSION
+WORKDIR $APP_DIR
+RUN echo "$VERSION in $APP_DIR"
+ARG LATE=late-default
+RUN echo $LATE

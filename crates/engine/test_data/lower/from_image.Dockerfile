@@ -1,0 +1,4 @@
+FROM busybox
+RUN echo hello > /greeting
+WORKDIR app
+RUN ls -l

@@ -1,0 +1,4 @@
+FROM scratch
+COPY README.md /
+ENV GREETING=hello
+CMD ["/app"]

@@ -1,0 +1,2 @@
+FROM busybox
+COPY --from=example.com/nowhere:1 /x /x
