@@ -98,7 +98,8 @@ impl Lowering<'_> {
         prefix: &str,
         uncached: bool,
     ) -> Result<(VertexId, ImageConfig)> {
-        if let Some(found) = self.bases.get(reference) {
+        let key = (reference.to_owned(), uncached);
+        if let Some(found) = self.bases.get(&key) {
             return Ok(found.clone());
         }
         let (op, config) = if reference == "scratch" {
@@ -112,21 +113,30 @@ impl Lowering<'_> {
             };
             (op, scratch_config(&self.plan.platform))
         } else {
-            let resolved = self
-                .plan
-                .base_images
-                .resolve(reference, &self.plan.platform)
-                .map_err(|e| match e {
-                    Error::ImageNotFound { .. }
-                    | Error::BadReference { .. }
-                    | Error::Registry { .. } => Error::BaseImageNotFound {
-                        location: location.to_owned(),
-                        reference: reference.to_owned(),
-                        reason: error_chain(&e),
-                    },
-                    other => other,
-                })?;
+            let resolved = match self.resolved.get(reference) {
+                // Resolved for a stage with the other cache setting: the
+                // pull (and its note) happened there.
+                Some(image) => Ok(ResolvedBase {
+                    image: image.clone(),
+                    note: None,
+                }),
+                None => self
+                    .plan
+                    .base_images
+                    .resolve(reference, &self.plan.platform),
+            };
+            let resolved = resolved.map_err(|e| match e {
+                Error::ImageNotFound { .. }
+                | Error::BadReference { .. }
+                | Error::Registry { .. } => Error::BaseImageNotFound {
+                    location: location.to_owned(),
+                    reference: reference.to_owned(),
+                    reason: error_chain(&e),
+                },
+                other => other,
+            })?;
             let ResolvedBase { image, note } = resolved;
+            self.resolved.insert(reference.to_owned(), image.clone());
             let op = FromOp {
                 name: format!(
                     "{prefix}FROM {}",
@@ -142,8 +152,7 @@ impl Lowering<'_> {
         };
         let op = LoweredOp::From(Arc::new(op));
         let vertex = self.add(op, &[], location.to_owned(), uncached);
-        self.bases
-            .insert(reference.to_owned(), (vertex, config.clone()));
+        self.bases.insert(key, (vertex, config.clone()));
         Ok((vertex, config))
     }
 }

@@ -97,8 +97,13 @@ pub(crate) struct Lowering<'a> {
     /// `RUN`'s hostname from `BUILDKIT_SANDBOX_HOSTNAME`, else the default.
     pub hostname: Option<String>,
     pub outs: HashMap<usize, StageOut>,
-    /// Base images resolved so far, by expanded reference.
-    pub bases: HashMap<String, (VertexId, ImageConfig)>,
+    /// FROM vertices made so far, by expanded reference and whether the
+    /// stage asking is in `--no-cache-filter` (its FROM is uncached; an
+    /// unfiltered stage on the same image keeps a cached one).
+    pub bases: HashMap<(String, bool), (VertexId, ImageConfig)>,
+    /// Base images resolved so far, by expanded reference: each is
+    /// resolved (and pulled) once.
+    pub resolved: HashMap<String, crate::image::Image>,
     pub nonce: u128,
     /// Every vertex added, with its typed op, for the lowering tests' dump.
     #[cfg(test)]
@@ -161,6 +166,7 @@ pub(crate) fn lower(plan: &Plan<'_>) -> Result<Lowered> {
         hostname,
         outs: HashMap::new(),
         bases: HashMap::new(),
+        resolved: HashMap::new(),
         nonce,
         #[cfg(test)]
         added: Vec::new(),
