@@ -517,15 +517,7 @@ impl Builder {
         // `syncfs` before the tags makes them durable (the rule is in
         // buildr-cache's `durability.rs` and ARCHITECTURE.md).
         let deferred = store.defer_sync()?;
-        let tmp = store.root().join("tmp");
-        let work = tempfile::Builder::new()
-            .prefix("build-")
-            .tempdir_in(&tmp)
-            .map_err(|source| Error::Io {
-                action: "create a build directory in",
-                path: tmp.clone(),
-                source,
-            })?;
+        let work = work_dir(&store)?;
         let source_date_epoch = epoch::source_date_epoch();
         let imports = Arc::new(Imports::open(&self.cache_from, !self.cache_to.is_empty()));
         let env = Env {
@@ -552,17 +544,7 @@ impl Builder {
             env,
         };
         let lowered = lower(&plan)?;
-        let cache = BuildCache::new(store.clone(), self.no_cache)
-            .map_err(|source| Error::Io {
-                action: "create the cache lock directory in",
-                path: store.root().to_path_buf(),
-                source,
-            })?
-            .layer_options(
-                &plan.env.layer,
-                &layer_options(LayerCompression::default(), None),
-            )
-            .imports(Arc::clone(&imports));
+        let cache = self.build_cache(&store, &plan.env.layer, &imports)?;
         let seen = cache.seen();
         let cache_key_salt = cache.clone();
         let solution = self.solve(Arc::new(cache), &lowered, &imports, &seen)?;
@@ -583,11 +565,69 @@ impl Builder {
             .filter_map(|digest| solution.report(digest))
             .map(|report| cache_key_salt.store_key(&report.key))
             .collect();
-        let mut config = lowered.config;
+        let config = self.final_config(lowered.config, &seen, &chain, &state);
+        let created = rfc3339(source_date_epoch.unwrap_or(state.created));
+        let exported = export(&store, &state, config, &lowered.steps, &created)?;
+        if let Some(deferred) = deferred {
+            deferred.finish()?;
+        }
+        let tags = self
+            .tags
+            .iter()
+            .map(|tag| {
+                let name = crate::image::tag_name(tag)?;
+                store.set_tag(&name, &exported.manifest)?;
+                Ok(name)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.write_output(&store, &images, &state, &tags, &exported.manifest)?;
+        // Best effort: a stat cache that cannot be saved only costs rehashing.
+        let _ = context.save();
+        let mut warnings = lowered.warnings;
+        warnings.extend(imports.take_warnings());
+        let cache_exports = self.export_caches(&store, &seen, &chain, &imports, &mut warnings)?;
+        let steps = step_reports(&solution);
+        Ok(BuildResult {
+            image_id: exported.config,
+            manifest_digest: exported.manifest,
+            tags,
+            steps,
+            warnings,
+            stages: stage_names(dockerfile, &lowered.stages),
+            cache_exports,
+        })
+    }
+
+    /// The solver's cache over the store: this build's `--no-cache`, its
+    /// layer options and its `--cache-from` imports.
+    fn build_cache(
+        &self,
+        store: &Store,
+        layer: &LayerOptions,
+        imports: &Arc<Imports>,
+    ) -> Result<BuildCache> {
+        Ok(BuildCache::new(store.clone(), self.no_cache)
+            .map_err(|source| Error::Io {
+                action: "create the cache lock directory in",
+                path: store.root().to_path_buf(),
+                source,
+            })?
+            .layer_options(layer, &layer_options(LayerCompression::default(), None))
+            .imports(Arc::clone(imports)))
+    }
+
+    /// The lowered target's config with what this build adds: its inline
+    /// cache (never a base image's) and `--label`s.
+    fn final_config(
+        &self,
+        mut config: buildr_oci::ImageConfig,
+        seen: &cache_io::Seen,
+        chain: &std::collections::HashSet<buildr_cache::RecordKey>,
+        state: &crate::ops::State,
+    ) -> buildr_oci::ImageConfig {
         // A base image's inline cache describes the base's build, not this one.
         config.extra.remove(cache_io::INLINE_FIELD);
-        if let Some((field, value)) = cache_io::inline_field(&self.cache_to, &seen, &chain, &state)
-        {
+        if let Some((field, value)) = cache_io::inline_field(&self.cache_to, seen, chain, state) {
             config.extra.insert(field.to_owned(), value);
         }
         if !self.labels.is_empty() {
@@ -595,53 +635,48 @@ impl Builder {
             let labels = container.labels.get_or_insert_with(BTreeMap::new);
             labels.extend(self.labels.clone());
         }
-        let created = rfc3339(source_date_epoch.unwrap_or(state.created));
-        let exported = export(&store, &state, config, &lowered.steps, &created)?;
-        if let Some(deferred) = deferred {
-            deferred.finish()?;
-        }
-        let mut tags = Vec::new();
-        for tag in &self.tags {
-            let name = crate::image::tag_name(tag)?;
-            store.set_tag(&name, &exported.manifest)?;
-            tags.push(name);
-        }
-        self.write_output(&store, &images, &state, &tags, &exported.manifest)?;
-        // Best effort: a stat cache that cannot be saved only costs rehashing.
-        let _ = context.save();
-        let mut warnings = lowered.warnings;
-        warnings.extend(imports.take_warnings());
-        let cache_exports = self.export_caches(&store, &seen, &chain, &imports, &mut warnings)?;
-        let steps = solution
-            .reports()
-            .iter()
-            .map(|r| StepReport {
-                name: r.vertex.name.clone(),
-                location: r.vertex.location.clone(),
-                cached: r.status == CacheStatus::Cached,
-                duration: r.duration,
-            })
-            .collect();
-        let stages = lowered
-            .stages
-            .iter()
-            .map(|&idx| {
-                dockerfile.stages[idx]
-                    .name
-                    .clone()
-                    .unwrap_or_else(|| format!("stage-{idx}"))
-            })
-            .collect();
-        Ok(BuildResult {
-            image_id: exported.config,
-            manifest_digest: exported.manifest,
-            tags,
-            steps,
-            warnings,
-            stages,
-            cache_exports,
-        })
+        config
     }
+}
+
+/// `<store>/tmp/build-*`: this build's work dir, removed when dropped.
+fn work_dir(store: &Store) -> Result<tempfile::TempDir> {
+    let tmp = store.root().join("tmp");
+    tempfile::Builder::new()
+        .prefix("build-")
+        .tempdir_in(&tmp)
+        .map_err(|source| Error::Io {
+            action: "create a build directory in",
+            path: tmp.clone(),
+            source,
+        })
+}
+
+/// The names of the lowered stages (`stage-N` for an unnamed one).
+fn stage_names(dockerfile: &buildr_parser::Dockerfile, stages: &[usize]) -> Vec<String> {
+    stages
+        .iter()
+        .map(|&idx| {
+            dockerfile.stages[idx]
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("stage-{idx}"))
+        })
+        .collect()
+}
+
+/// What each step did, for the caller.
+fn step_reports(solution: &buildr_solver::Solution<crate::ops::State>) -> Vec<StepReport> {
+    solution
+        .reports()
+        .iter()
+        .map(|r| StepReport {
+            name: r.vertex.name.clone(),
+            location: r.vertex.location.clone(),
+            cached: r.status == CacheStatus::Cached,
+            duration: r.duration,
+        })
+        .collect()
 }
 
 /// A failed step's own error (`Dockerfile:7: RUN false: exit code 1`)
