@@ -50,10 +50,9 @@ impl Lowering<'_> {
             .map(word)
             .transpose()?
             .filter(|c| !c.is_empty());
-        let chmod = match copy.chmod.as_deref().map(word).transpose()? {
-            None => None,
-            Some(mode) => Some(flags::chmod(&mode).map_err(|e| fail(e.to_string()))?),
-        };
+        let chmod = copy.chmod.as_deref().map(word).transpose()?;
+        let chmod = chmod.map(|mode| flags::chmod(&mode)).transpose();
+        let chmod = chmod.map_err(|e| fail(e.to_string()))?;
         let excludes = copy
             .excludes
             .iter()
@@ -71,32 +70,16 @@ impl Lowering<'_> {
             // BuildKit's wording: only ADD fetches URLs.
             return Err(fail("source can't be a URL for COPY".to_owned()));
         }
-        let checksum = match copy.checksum.as_deref().map(word).transpose()? {
-            None => None,
-            Some(sum) => {
-                Some(flags::checksum(&sum, &paths, urls == 1).map_err(|e| fail(e.to_string()))?)
-            }
-        };
-        if urls > 0 && (urls != 1 || paths.len() != 1 || !is_add) {
+        let checksum = copy.checksum.as_deref().map(word).transpose()?;
+        let checksum = checksum.map(|sum| flags::checksum(&sum, &paths, urls == 1));
+        let checksum = checksum.transpose().map_err(|e| fail(e.to_string()))?;
+        if urls > 0 && (urls != 1 || paths.len() != 1) {
             return Err(fail(format!(
                 "{keyword}: one URL source per ADD is supported yet"
             )));
         }
-        let source = if urls == 1 {
-            Source::Url {
-                url: paths[0].clone(),
-                checksum,
-                fetched: Mutex::new(None),
-            }
-        } else if !inline.is_empty() {
-            Source::Inline(inline)
-        } else if let Some(from) = &copy.from {
-            let vertex = self.copy_from(st, from, &location)?;
-            inputs.push(vertex);
-            Source::Stage
-        } else {
-            Source::Context(Arc::clone(&self.plan.context))
-        };
+        let url = (urls == 1).then(|| (paths[0].clone(), checksum));
+        let source = self.copy_source(st, copy, url, inline, &mut inputs, &location)?;
         let created_by = created_by(keyword, copy, chown.as_deref(), &source, &paths, &raw_dest);
         let op = CopyOp {
             name: st.title(&self.lexer, &at.source),
@@ -115,34 +98,73 @@ impl Lowering<'_> {
             selection: Mutex::new(None),
             explain_id: Mutex::new(None),
         };
-        let name = op.name.clone();
-        let copied = self.add(
-            LoweredOp::Copy(Arc::new(op)),
-            &inputs,
-            location.clone(),
-            st.uncached,
-        );
-        st.vertex = if link {
-            // BuildKit names the merge `LINK <instruction>`.
-            let name = match name.find("] ") {
-                Some(at) => format!("{}LINK {}", &name[..at + 2], &name[at + 2..]),
-                None => format!("LINK {name}"),
-            };
-            self.add(
-                LoweredOp::Link(Arc::new(LinkOp { name })),
-                &[st.vertex, copied],
-                location,
-                st.uncached,
-            )
-        } else {
-            copied
-        };
+        st.vertex = self.add_copy(st, op, &inputs, location, link);
         st.steps.push(Step {
             created_by,
             from_op: true,
             comment: Some("buildkit.dockerfile.v0".to_owned()),
         });
         Ok(())
+    }
+
+    /// Where the copy's files come from: a URL (ADD), heredocs, another
+    /// stage (its vertex added to `inputs`) or the build context.
+    fn copy_source(
+        &mut self,
+        st: &mut StageLowering,
+        copy: &CopyLike,
+        url: Option<(String, Option<buildr_cache::Digest>)>,
+        inline: Vec<(String, String)>,
+        inputs: &mut Vec<buildr_solver::VertexId>,
+        location: &str,
+    ) -> Result<Source> {
+        Ok(if let Some((url, checksum)) = url {
+            Source::Url {
+                url,
+                checksum,
+                fetched: Mutex::new(None),
+            }
+        } else if !inline.is_empty() {
+            Source::Inline(inline)
+        } else if let Some(from) = &copy.from {
+            inputs.push(self.copy_from(st, from, location)?);
+            Source::Stage
+        } else {
+            Source::Context(Arc::clone(&self.plan.context))
+        })
+    }
+
+    /// Adds the COPY vertex; with `--link`, also the merge of its layer
+    /// onto the stage (`LINK <instruction>`, as BuildKit names it). The
+    /// stage's new last vertex.
+    fn add_copy(
+        &mut self,
+        st: &StageLowering,
+        op: CopyOp,
+        inputs: &[buildr_solver::VertexId],
+        location: String,
+        link: bool,
+    ) -> buildr_solver::VertexId {
+        let name = op.name.clone();
+        let copied = self.add(
+            LoweredOp::Copy(Arc::new(op)),
+            inputs,
+            location.clone(),
+            st.uncached,
+        );
+        if !link {
+            return copied;
+        }
+        let name = match name.find("] ") {
+            Some(at) => format!("{}LINK {}", &name[..at + 2], &name[at + 2..]),
+            None => format!("LINK {name}"),
+        };
+        self.add(
+            LoweredOp::Link(Arc::new(LinkOp { name })),
+            &[st.vertex, copied],
+            location,
+            st.uncached,
+        )
     }
 }
 
