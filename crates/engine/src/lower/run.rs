@@ -169,16 +169,14 @@ impl Lowering<'_> {
                     from: None,
                     readonly,
                 } => {
-                    let rel = crate::gopath::clean_relative(source.as_deref().unwrap_or("."));
                     // Symlinks are resolved inside the context, as BuildKit
                     // scopes them: no link can lead the bind out of it.
-                    let src = crate::ops::mounts::resolve_in(self.plan.context.root(), &rel)
-                        .map_err(|e| {
-                            fail(format!(
-                                "--mount={spec}: in the build context: {}",
-                                crate::error::error_chain(&e)
-                            ))
-                        })?;
+                    let src = self.context_source(source.as_deref()).map_err(|e| {
+                        fail(format!(
+                            "--mount={spec}: in the build context: {}",
+                            crate::error::error_chain(&e)
+                        ))
+                    })?;
                     // Never writable: `rw` gets a copy when the step runs.
                     m.binds.push(BindMount {
                         src,
@@ -193,33 +191,22 @@ impl Lowering<'_> {
                             .map_err(|e| fail(e.to_string()))?,
                     );
                 }
-                MountKind::Ssh {
-                    id,
-                    target,
-                    required,
-                    mode,
-                    uid,
-                    gid,
-                } => {
-                    let target = match target {
-                        Some(target) if !target.is_empty() => absolute(target),
-                        _ => format!("/run/buildkit/ssh_agent.{}", m.ssh.len()),
-                    };
-                    m.ssh.push(SshMount {
-                        id: id
-                            .clone()
-                            .filter(|id| !id.is_empty())
-                            .unwrap_or_else(|| "default".to_owned()),
-                        target,
-                        required: *required,
-                        mode: mode.unwrap_or(0o600),
-                        uid: uid.unwrap_or(0),
-                        gid: gid.unwrap_or(0),
-                    });
+                MountKind::Ssh { .. } => {
+                    m.ssh.extend(ssh_mount(&mount.kind, m.ssh.len(), &absolute));
                 }
             }
         }
         Ok(m)
+    }
+
+    /// A `type=bind` source in the build context (`.` when none), its
+    /// symlinks resolved inside the context.
+    fn context_source(
+        &self,
+        source: Option<&str>,
+    ) -> std::result::Result<PathBuf, crate::ops::mounts::MountError> {
+        let rel = crate::gopath::clean_relative(source.unwrap_or("."));
+        crate::ops::mounts::resolve_in(self.plan.context.root(), &rel)
     }
 
     /// A `type=cache` mount: its directory under the store (by id, the
@@ -353,6 +340,38 @@ enum SecretMountError {
     NotSecret,
     #[error("--mount={spec}: the secret needs an id")]
     NoId { spec: String },
+}
+
+/// A `type=ssh` mount (`None` for any other kind): the agent socket `id`
+/// (`default` when unnamed) at `target`, or BuildKit's
+/// `/run/buildkit/ssh_agent.N` for the `n`th one without a target.
+fn ssh_mount(kind: &MountKind, n: usize, absolute: &dyn Fn(&str) -> String) -> Option<SshMount> {
+    let MountKind::Ssh {
+        id,
+        target,
+        required,
+        mode,
+        uid,
+        gid,
+    } = kind
+    else {
+        return None;
+    };
+    let target = match target {
+        Some(target) if !target.is_empty() => absolute(target),
+        _ => format!("/run/buildkit/ssh_agent.{n}"),
+    };
+    Some(SshMount {
+        id: id
+            .clone()
+            .filter(|id| !id.is_empty())
+            .unwrap_or_else(|| "default".to_owned()),
+        target,
+        required: *required,
+        mode: mode.unwrap_or(0o600),
+        uid: uid.unwrap_or(0),
+        gid: gid.unwrap_or(0),
+    })
 }
 
 /// A `type=secret` mount: its id (else the target's last element), where
