@@ -176,31 +176,7 @@ impl StageConfig {
                 None
             }
             Instruction::Healthcheck(check) => {
-                let health = match check {
-                    Healthcheck::None => HealthConfig {
-                        test: Some(vec!["NONE".to_owned()]),
-                        ..HealthConfig::default()
-                    },
-                    Healthcheck::Cmd(cmd) => {
-                        let test = match &cmd.command {
-                            CommandLine::Exec(argv) => {
-                                let mut test = vec!["CMD".to_owned()];
-                                test.extend(argv.iter().cloned());
-                                test
-                            }
-                            CommandLine::Shell(line) => vec!["CMD-SHELL".to_owned(), line.clone()],
-                        };
-                        let nanos = |d: Option<std::time::Duration>| d.map(|d| d.as_nanos() as i64);
-                        HealthConfig {
-                            test: Some(test),
-                            interval: nanos(cmd.interval),
-                            timeout: nanos(cmd.timeout),
-                            start_period: nanos(cmd.start_period),
-                            start_interval: nanos(cmd.start_interval),
-                            retries: cmd.retries.map(i64::from),
-                        }
-                    }
-                };
+                let health = health_config(check);
                 let test = health.test.clone().unwrap_or_default();
                 self.config().healthcheck = Some(health);
                 Some(format!("HEALTHCHECK &{{{}}}", go_list(&test)))
@@ -252,6 +228,36 @@ pub(crate) fn go_quoted(items: &[String]) -> String {
         .map(|s| serde_json::to_string(s).unwrap_or_default())
         .collect();
     format!("[{}]", quoted.join(" "))
+}
+
+/// The image config's `Healthcheck` for a `HEALTHCHECK` instruction
+/// (durations in nanoseconds, as docker's).
+fn health_config(check: &Healthcheck) -> HealthConfig {
+    match check {
+        Healthcheck::None => HealthConfig {
+            test: Some(vec!["NONE".to_owned()]),
+            ..HealthConfig::default()
+        },
+        Healthcheck::Cmd(cmd) => {
+            let test = match &cmd.command {
+                CommandLine::Exec(argv) => {
+                    let mut test = vec!["CMD".to_owned()];
+                    test.extend(argv.iter().cloned());
+                    test
+                }
+                CommandLine::Shell(line) => vec!["CMD-SHELL".to_owned(), line.clone()],
+            };
+            let nanos = |d: Option<std::time::Duration>| d.map(|d| d.as_nanos() as i64);
+            HealthConfig {
+                test: Some(test),
+                interval: nanos(cmd.interval),
+                timeout: nanos(cmd.timeout),
+                start_period: nanos(cmd.start_period),
+                start_interval: nanos(cmd.start_interval),
+                retries: cmd.retries.map(i64::from),
+            }
+        }
+    }
 }
 
 #[cfg(test)]
