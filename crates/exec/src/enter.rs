@@ -101,6 +101,7 @@ impl Sandbox {
             child: None,
             cgroup: None,
             state_dir: Default::default(),
+            _state_lock: None,
             snapshot: None,
         };
         // A failed config write means E died; its report or exit says why.

@@ -47,6 +47,9 @@ pub(crate) struct RunGuard {
     pub(crate) child: Option<Child>,
     pub(crate) cgroup: Option<Cgroup>,
     pub(crate) state_dir: PathBuf,
+    /// An exclusive `flock` on the state dir while the run lasts: what
+    /// tells [`crate::state_root::reap_stale_state_dirs`] the dir is in use.
+    pub(crate) _state_lock: Option<nix::fcntl::Flock<std::fs::File>>,
     /// Copy mode: the snapshot, emptied if the run does not get to the diff.
     pub(crate) snapshot: Option<PathBuf>,
 }
@@ -166,6 +169,7 @@ impl Sandbox {
         let mut guard = RunGuard {
             child: None,
             cgroup: None,
+            _state_lock: crate::state_root::lock_state_dir(&state_dir),
             state_dir: state_dir.clone(),
             snapshot: None,
         };
