@@ -83,6 +83,15 @@ pub enum Error {
     /// A build step failed; `location` is `Dockerfile:LINE`.
     #[error("{location}: {message}")]
     Build { location: String, message: String },
+    /// A build step failed because of an underlying error, kept as the
+    /// source; `location` is `Dockerfile:LINE`.
+    #[error("{location}: {what}")]
+    Step {
+        location: String,
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A build error located in the Dockerfile, with the lines it points
     /// at ([`Error::source_map`]); it displays as the error itself.
     #[error(transparent)]
@@ -144,7 +153,9 @@ impl Error {
         text: &[u8],
     ) -> Error {
         let location = match &self {
-            Error::Build { location, .. } | Error::BaseImageNotFound { location, .. } => location,
+            Error::Build { location, .. }
+            | Error::Step { location, .. }
+            | Error::BaseImageNotFound { location, .. } => location,
             Error::Solve(solve) => match &**solve {
                 buildr_solver::Error::OpFailed { location, .. } => location,
                 _ => return self,

@@ -689,7 +689,7 @@ fn located(err: buildr_solver::Error) -> Error {
             digest,
             source,
         } => match source.downcast::<Error>() {
-            Ok(own) if matches!(*own, Error::Build { .. }) => *own,
+            Ok(own) if matches!(*own, Error::Build { .. } | Error::Step { .. }) => *own,
             Ok(own) => Error::from(buildr_solver::Error::OpFailed {
                 name,
                 location,

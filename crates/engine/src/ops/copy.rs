@@ -443,6 +443,15 @@ impl CopyOp {
     fn err(&self, message: impl std::fmt::Display) -> BoxError {
         op_error(&self.location, message)
     }
+
+    /// `what` failed because of `source`.
+    fn fail(
+        &self,
+        what: impl std::fmt::Display,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> BoxError {
+        super::op_failure(&self.location, what, source)
+    }
 }
 
 /// Opens `rel` under the context root without following any symlink

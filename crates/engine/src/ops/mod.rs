@@ -74,6 +74,20 @@ pub(crate) fn op_error(location: &str, message: impl std::fmt::Display) -> build
     })
 }
 
+/// The error an op returns to the solver when `what` failed because of
+/// `source`, which stays the error's source.
+pub(crate) fn op_failure(
+    location: &str,
+    what: impl std::fmt::Display,
+    source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> buildr_solver::BoxError {
+    Box::new(Error::Step {
+        location: location.to_owned(),
+        what: what.to_string(),
+        source: source.into(),
+    })
+}
+
 /// Appends a definition field, length-framed so fields cannot run together.
 pub(crate) fn field(def: &mut Vec<u8>, bytes: impl AsRef<[u8]>) {
     let bytes = bytes.as_ref();

@@ -12,7 +12,7 @@ use buildr_solver::{BoxError, ExecCtx, LogStream, Op};
 use super::commit::Env;
 use super::merged::Merged;
 use super::mounts::{self, AgentRelay, InlineFile, SecretMount, SshMount, StageBind};
-use super::{State, StateData, field, input, op_error};
+use super::{State, StateData, field, input, op_error, op_failure};
 use crate::error::error_chain;
 
 /// Output kept for the error message of a failing step.
@@ -252,7 +252,7 @@ impl Op<State> for RunOp {
         let work = dir.path().join("work");
         for path in [&upper, &work] {
             fs::create_dir(path)
-                .map_err(|e| op_error(&self.location, format!("create {}: {e}", path.display())))?;
+                .map_err(|e| op_failure(&self.location, format!("create {}", path.display()), e))?;
         }
         let Prepared {
             binds,
@@ -528,10 +528,10 @@ impl RunOp {
             if cache.locked {
                 let lock_path = host.with_extension("lock");
                 let file = File::create(&lock_path).map_err(|e| {
-                    op_error(&self.location, format!("lock {}: {e}", lock_path.display()))
+                    op_failure(&self.location, format!("lock {}", lock_path.display()), e)
                 })?;
                 rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).map_err(
-                    |e| op_error(&self.location, format!("lock {}: {e}", lock_path.display())),
+                    |e| op_failure(&self.location, format!("lock {}", lock_path.display()), e),
                 )?;
                 p.locks.push(file);
             }

@@ -12,8 +12,7 @@ impl CopyOp {
         ctx: &ExecCtx,
     ) -> Result<(), BoxError> {
         let matches = context.resolve(&self.sources).map_err(|e| self.err(e))?;
-        let root =
-            File::open(context.root()).map_err(|e| self.err(format!("open build context: {e}")))?;
+        let root = File::open(context.root()).map_err(|e| self.fail("open build context", e))?;
         for m in &matches {
             if ctx.is_cancelled() {
                 return Err(self.err("cancelled"));
@@ -27,7 +26,7 @@ impl CopyOp {
                     let resolved = clean_relative(&m.resolved);
                     let source = open_beneath(&root, &resolved, false)
                         .and_then(|dir| dir.metadata())
-                        .map_err(|e| self.err(format!("cannot read /{resolved}: {e}")))?;
+                        .map_err(|e| self.fail(format!("cannot read /{resolved}"), e))?;
                     writer.dest_dir(target, Some(mtime_of(&source)))?;
                     let prefix = if resolved.is_empty() {
                         String::new()
@@ -91,7 +90,7 @@ impl CopyOp {
         // A path handle only: a socket is never connected to or read.
         let path_only = matches!(kind, EntryKind::Symlink | EntryKind::Socket);
         let file = open_beneath(root, rel, path_only)
-            .map_err(|e| self.err(format!("cannot read {rel} from the build context: {e}")))?;
+            .map_err(|e| self.fail(format!("cannot read {rel} from the build context"), e))?;
         let meta = file.metadata().map_err(|e| self.err(e))?;
         match kind {
             EntryKind::Dir => {
@@ -111,7 +110,7 @@ impl CopyOp {
             }
             EntryKind::Symlink => {
                 let target = rustix::fs::readlinkat(&file, "", Vec::new())
-                    .map_err(|e| self.err(format!("read link {rel}: {e}")))?;
+                    .map_err(|e| self.fail(format!("read link {rel}"), e))?;
                 writer.write_symlink(
                     out,
                     Path::new(target.to_str().unwrap_or_default()),
@@ -153,7 +152,7 @@ impl CopyOp {
         let mut out = Vec::new();
         for (source_idx, source) in self.sources.iter().enumerate() {
             let spec = ParentsSource::parse(source)
-                .map_err(|e| self.err(format!("COPY --parents {source}: {e}")))?;
+                .map_err(|e| self.fail(format!("COPY --parents {source}"), e))?;
             let pivots = if spec.pivot.is_empty() {
                 vec![String::new()]
             } else {
@@ -250,7 +249,7 @@ impl CopyOp {
                     Some(root) => root,
                     None => root.insert(
                         File::open(context.root())
-                            .map_err(|e| self.err(format!("open build context: {e}")))?,
+                            .map_err(|e| self.fail("open build context", e))?,
                     ),
                 };
                 let link = open_beneath(root, &pick.path, true)
@@ -277,8 +276,7 @@ impl CopyOp {
         ctx: &ExecCtx,
     ) -> Result<(), BoxError> {
         let picks = self.context_parents(context)?;
-        let root =
-            File::open(context.root()).map_err(|e| self.err(format!("open build context: {e}")))?;
+        let root = File::open(context.root()).map_err(|e| self.fail("open build context", e))?;
         writer.ensure_dir(dest, None)?;
         let mut source = usize::MAX;
         for pick in &picks {

@@ -15,7 +15,7 @@ impl CopyOp {
         for source in &self.sources {
             writer.links.clear();
             let spec = ParentsSource::parse(source)
-                .map_err(|e| self.err(format!("COPY --parents {source}: {e}")))?;
+                .map_err(|e| self.fail(format!("COPY --parents {source}"), e))?;
             if spec.pivot_has_wildcards() {
                 return Err(self.err(format!(
                     "COPY --parents --from {source}: wildcards before /./ are not supported yet"

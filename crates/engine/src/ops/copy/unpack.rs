@@ -35,9 +35,9 @@ impl CopyOp {
         writer: &mut Writer<'_>,
     ) -> Result<bool, BoxError> {
         let file = open_beneath(root, &clean_relative(rel), false)
-            .map_err(|e| self.err(format!("cannot read {rel} from the build context: {e}")))?;
+            .map_err(|e| self.fail(format!("cannot read {rel} from the build context"), e))?;
         let Some(stream) = crate::ops::archive::open_archive(file)
-            .map_err(|e| self.err(format!("ADD {rel}: {e}")))?
+            .map_err(|e| self.fail(format!("ADD {rel}"), e))?
         else {
             return Ok(false);
         };
@@ -74,7 +74,7 @@ impl CopyOp {
         // The extractor replaces what is in its way without the writer:
         // the parent it last checked may be gone.
         writer.prepared = None;
-        extracted.map_err(|e| self.err(format!("ADD {rel}: {e}")))?;
+        extracted.map_err(|e| self.fail(format!("ADD {rel}"), e))?;
         Ok(true)
     }
 }

@@ -93,6 +93,15 @@ impl Writer<'_> {
         op_error(self.location, message)
     }
 
+    /// `what` failed because of `source`.
+    fn fail(
+        &self,
+        what: impl std::fmt::Display,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> BoxError {
+        crate::ops::op_failure(self.location, what, source)
+    }
+
     /// The host path of `rel` in the upper dir, its parents created as
     /// directories (with the target's metadata where it has them).
     fn prepare(&mut self, rel: &str) -> Result<PathBuf, BoxError> {
@@ -139,7 +148,7 @@ impl Writer<'_> {
         path: &str,
         meta: Option<(&fs::Metadata, (u32, u32))>,
     ) -> Result<(), BoxError> {
-        fs::create_dir(host).map_err(|e| self.err(format!("create /{path}: {e}")))?;
+        fs::create_dir(host).map_err(|e| self.fail(format!("create /{path}"), e))?;
         let existing = self.target.lookup(path).filter(|f| f.meta.is_dir());
         let (mode, owner, mtime) = match (meta, &existing) {
             (Some((meta, owner)), _) => (meta.mode() & 0o7777, owner, Some(mtime_of(meta))),
