@@ -55,7 +55,13 @@ pub enum Error {
     BadImage { image: String, reason: String },
     /// An archive given to `load` or `import` was refused.
     #[error("invalid archive {archive}: {reason}")]
-    BadArchive { archive: String, reason: String },
+    BadArchive {
+        archive: String,
+        reason: String,
+        /// What made the archive unreadable, when something did.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// A `COPY`/`ADD` source matches nothing in the build context (BuildKit's wording).
     #[error("failed to compute cache key: {source_path:?}: not found")]
     ContextSourceNotFound { source_path: String },

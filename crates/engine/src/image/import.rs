@@ -12,7 +12,8 @@ use buildr_oci::{
 use serde_json::Map;
 
 use super::{Images, host_architecture, tag_name, time, to_json};
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::image::ArchiveName;
 
 /// Settings for [`Images::import`].
 #[derive(Debug, Clone)]
@@ -72,31 +73,28 @@ impl Images {
     /// was stored.
     pub fn import<R: Read>(&self, rootfs: R, options: &ImportOptions) -> Result<Imported> {
         let name = tag_name(&options.reference)?;
-        let bad = |reason: String| Error::BadArchive {
-            archive: options.source.clone(),
-            reason,
-        };
+        let bad = ArchiveName(&options.source);
         let _lease = self.store.lease()?;
-        let plain = buildr_oci::decompress(rootfs).map_err(|e| bad(format!("cannot read: {e}")))?;
+        let plain = buildr_oci::decompress(rootfs).map_err(|e| bad.caused("cannot read", e))?;
         let blob = self.store.blob_writer()?;
         let layer = LayerWriter::new(blob, &CompressOptions::default())
-            .map_err(|e| bad(format!("cannot start compression: {e}")))?;
+            .map_err(|e| bad.caused("cannot start compression", e))?;
         let mut archive = tar::Archive::new(Tee {
             inner: plain,
             sink: layer,
         });
         let count = check_entries(&mut archive, &bad)?;
         if count == 0 {
-            return Err(bad("the tar has no entries".to_owned()));
+            return Err(bad.reason("the tar has no entries".to_owned()));
         }
         let mut tee = archive.into_inner();
         // Keep the trailing zero blocks and anything after them: the diff id
         // is the digest of the stream exactly as given.
-        io::copy(&mut tee, &mut io::sink()).map_err(|e| bad(format!("cannot read: {e}")))?;
+        io::copy(&mut tee, &mut io::sink()).map_err(|e| bad.caused("cannot read", e))?;
         let (digests, blob) = tee
             .sink
             .finish()
-            .map_err(|e| bad(format!("cannot compress: {e}")))?;
+            .map_err(|e| bad.caused("cannot compress", e))?;
         let layer = blob.commit(Some(digests.digest))?;
 
         let config = import_config(options, digests.diff_id);
@@ -125,20 +123,15 @@ impl Images {
 
 /// Reads every entry of the tar (so the tee hashes and compresses it
 /// all), refusing names that leave the root; the number of entries.
-fn check_entries<R: Read>(
-    archive: &mut tar::Archive<R>,
-    bad: &impl Fn(String) -> Error,
-) -> Result<u64> {
+fn check_entries<R: Read>(archive: &mut tar::Archive<R>, bad: &ArchiveName<'_>) -> Result<u64> {
     let mut count = 0u64;
-    let entries = archive
-        .entries()
-        .map_err(|e| bad(format!("not a tar: {e}")))?;
+    let entries = archive.entries().map_err(|e| bad.caused("not a tar", e))?;
     for entry in entries {
-        let entry = entry.map_err(|e| bad(format!("entry {}: {e}", count + 1)))?;
+        let entry = entry.map_err(|e| bad.reason(format!("entry {}: {e}", count + 1)))?;
         count += 1;
         let path = entry.path_bytes().into_owned();
         check_member(&path).map_err(|reason| {
-            bad(format!(
+            bad.reason(format!(
                 "entry {:?}: {reason}",
                 String::from_utf8_lossy(&path)
             ))
@@ -147,7 +140,7 @@ fn check_entries<R: Read>(
             && entry.header().entry_type().is_hard_link()
         {
             check_member(&link).map_err(|reason| {
-                bad(format!(
+                bad.reason(format!(
                     "hard link {:?} -> {:?}: {reason}",
                     String::from_utf8_lossy(&path),
                     String::from_utf8_lossy(&link)

@@ -24,6 +24,7 @@ use serde::Deserialize;
 use super::to_json;
 use super::{ArchiveFormat, Images, pick_platform, tag_name};
 use crate::error::{Error, Result};
+use crate::image::ArchiveName;
 
 /// Cap on the metadata documents (`index.json`, `manifest.json`, ...).
 const MAX_META: u64 = DEFAULT_JSON_CAP;
@@ -87,10 +88,7 @@ impl Images {
     /// Loads every image of `archive` (optionally gzip/zstd compressed);
     /// `source` names it in errors (a path, or `-`).
     pub fn load<R: Read>(&self, archive: R, source: &str) -> Result<LoadReport> {
-        let bad = |reason: String| Error::BadArchive {
-            archive: source.to_owned(),
-            reason,
-        };
+        let bad = ArchiveName(source);
         // Keep prune out until the tags are written.
         let _lease = self.store.lease()?;
         let scan = self.scan(archive, &bad)?;
@@ -99,7 +97,7 @@ impl Images {
         } else if scan.meta.contains_key("manifest.json") {
             (ArchiveFormat::Docker, self.check_docker(&scan, &bad)?)
         } else {
-            return Err(bad(
+            return Err(bad.reason(
                 "neither index.json (OCI layout) nor manifest.json (docker archive) found"
                     .to_owned(),
             ));
@@ -115,23 +113,22 @@ impl Images {
         })
     }
 
-    fn scan<R: Read>(&self, archive: R, bad: &dyn Fn(String) -> Error) -> Result<Scan> {
-        let plain =
-            buildr_oci::decompress(archive).map_err(|e| bad(format!("cannot read: {e}")))?;
+    fn scan<R: Read>(&self, archive: R, bad: &ArchiveName<'_>) -> Result<Scan> {
+        let plain = buildr_oci::decompress(archive).map_err(|e| bad.caused("cannot read", e))?;
         let mut tar = tar::Archive::new(plain);
         let mut scan = Scan::default();
         let mut count = 0u64;
-        let entries = tar.entries().map_err(|e| bad(format!("not a tar: {e}")))?;
+        let entries = tar.entries().map_err(|e| bad.caused("not a tar", e))?;
         for entry in entries {
-            let mut entry = entry.map_err(|e| bad(format!("after entry {count}: {e}")))?;
+            let mut entry = entry.map_err(|e| bad.caused(format!("after entry {count}"), e))?;
             count += 1;
             if count > MAX_ENTRIES {
-                return Err(bad(format!("more than {MAX_ENTRIES} entries")));
+                return Err(bad.reason(format!("more than {MAX_ENTRIES} entries")));
             }
             let raw = entry.path_bytes().into_owned();
             let shown = String::from_utf8_lossy(&raw).into_owned();
-            let path =
-                normalize(&raw).map_err(|reason| bad(format!("entry {shown:?}: {reason}")))?;
+            let path = normalize(&raw)
+                .map_err(|reason| bad.reason(format!("entry {shown:?}: {reason}")))?;
             let kind = entry.header().entry_type();
             if kind.is_dir() || kind == tar::EntryType::XGlobalHeader {
                 continue;
@@ -139,7 +136,7 @@ impl Images {
             if kind.is_symlink() {
                 let target = entry.link_name_bytes().unwrap_or_default().into_owned();
                 let resolved = resolve_link(&path, &target).map_err(|reason| {
-                    bad(format!(
+                    bad.reason(format!(
                         "symlink {shown:?} -> {:?}: {reason}",
                         String::from_utf8_lossy(&target)
                     ))
@@ -147,18 +144,18 @@ impl Images {
                 if scan.links.insert(path.clone(), resolved).is_some()
                     || scan.files.contains_key(&path)
                 {
-                    return Err(bad(format!("entry {shown:?} appears twice")));
+                    return Err(bad.reason(format!("entry {shown:?} appears twice")));
                 }
                 continue;
             }
             if !kind.is_file() && kind != tar::EntryType::Continuous {
-                return Err(bad(format!(
+                return Err(bad.reason(format!(
                     "entry {shown:?} has unsupported type {kind:?} (only files, directories and symlinks)"
                 )));
             }
             let size = entry.size();
             if size > MAX_ENTRY_SIZE {
-                return Err(bad(format!(
+                return Err(bad.reason(format!(
                     "entry {shown:?} claims {size} bytes, more than the {MAX_ENTRY_SIZE} allowed"
                 )));
             }
@@ -166,18 +163,18 @@ impl Images {
                 || scan.meta.contains_key(&path)
                 || scan.links.contains_key(&path)
             {
-                return Err(bad(format!("entry {shown:?} appears twice")));
+                return Err(bad.reason(format!("entry {shown:?} appears twice")));
             }
             if META_NAMES.contains(&path.as_str()) {
                 if size > MAX_META {
-                    return Err(bad(format!(
+                    return Err(bad.reason(format!(
                         "{path} is {size} bytes, more than the {MAX_META} allowed"
                     )));
                 }
                 let mut bytes = Vec::with_capacity(size as usize);
                 entry
                     .read_to_end(&mut bytes)
-                    .map_err(|e| bad(format!("cannot read {path}: {e}")))?;
+                    .map_err(|e| bad.caused(format!("cannot read {path}"), e))?;
                 scan.meta.insert(path, bytes);
                 continue;
             }
@@ -186,20 +183,21 @@ impl Images {
             }
             let expected = match path.strip_prefix("blobs/") {
                 Some(rest) => Some(
-                    blob_name(rest).map_err(|reason| bad(format!("entry {shown:?}: {reason}")))?,
+                    blob_name(rest)
+                        .map_err(|reason| bad.reason(format!("entry {shown:?}: {reason}")))?,
                 ),
                 None => None,
             };
             let mut writer = self.store.blob_writer()?;
             let copied = io::copy(&mut entry, &mut writer)
-                .map_err(|e| bad(format!("cannot read entry {shown:?}: {e}")))?;
+                .map_err(|e| bad.caused(format!("cannot read entry {shown:?}"), e))?;
             if copied != size {
-                return Err(bad(format!(
+                return Err(bad.reason(format!(
                     "entry {shown:?} is {copied} bytes, its header says {size}"
                 )));
             }
             let info = writer.commit(expected).map_err(|e| match e {
-                buildr_cache::Error::DigestMismatch { expected, actual } => bad(format!(
+                buildr_cache::Error::DigestMismatch { expected, actual } => bad.reason(format!(
                     "entry {shown:?} claims digest {expected} but its content hashes to {actual}"
                 )),
                 other => other.into(),
@@ -210,13 +208,13 @@ impl Images {
         Ok(scan)
     }
 
-    fn check_oci(&self, scan: &Scan, bad: &dyn Fn(String) -> Error) -> Result<Vec<LoadedImage>> {
+    fn check_oci(&self, scan: &Scan, bad: &ArchiveName<'_>) -> Result<Vec<LoadedImage>> {
         let layout: OciLayout = match scan.meta.get("oci-layout") {
             Some(bytes) => decode_json_capped(&bytes[..], MAX_META, "oci-layout")?,
-            None => return Err(bad("index.json without an oci-layout file".to_owned())),
+            None => return Err(bad.reason("index.json without an oci-layout file".to_owned())),
         };
         if !layout.image_layout_version.starts_with("1.") {
-            return Err(bad(format!(
+            return Err(bad.reason(format!(
                 "unsupported image layout version {:?}",
                 layout.image_layout_version
             )));
@@ -233,15 +231,16 @@ impl Images {
                     self.check_present(scan, descriptor, &what, bad)?;
                     let bytes = self.store.read_blob(&descriptor.digest, MAX_META)?;
                     let nested: Index = decode_json_capped(&bytes[..], MAX_META, &what)?;
-                    let chosen = pick_platform(&nested)
-                        .ok_or_else(|| bad(format!("{what}: no manifest for this platform")))?;
+                    let chosen = pick_platform(&nested).ok_or_else(|| {
+                        bad.reason(format!("{what}: no manifest for this platform"))
+                    })?;
                     match nested.manifests.iter().find(|d| d.digest == chosen) {
                         Some(d) => d.clone(),
-                        None => return Err(bad(format!("{what}: chosen manifest vanished"))),
+                        None => return Err(bad.reason(format!("{what}: chosen manifest vanished"))),
                     }
                 }
                 other => {
-                    return Err(bad(format!("{what}: unsupported media type {other:?}")));
+                    return Err(bad.reason(format!("{what}: unsupported media type {other:?}")));
                 }
             };
             self.check_present(scan, &manifest_desc, &what, bad)?;
@@ -256,7 +255,7 @@ impl Images {
             });
         }
         if ready.is_empty() {
-            return Err(bad("index.json lists no image".to_owned()));
+            return Err(bad.reason("index.json lists no image".to_owned()));
         }
         Ok(ready)
     }
@@ -269,7 +268,7 @@ impl Images {
         manifest: &Manifest,
         what: &str,
         diff_ids: &mut BTreeMap<Digest, Digest>,
-        bad: &dyn Fn(String) -> Error,
+        bad: &ArchiveName<'_>,
     ) -> Result<ImageConfig> {
         self.check_present(scan, &manifest.config, &format!("{what} config"), bad)?;
         let config_bytes = self.store.read_blob(&manifest.config.digest, MAX_META)?;
@@ -279,7 +278,7 @@ impl Images {
             &format!("config {}", manifest.config.digest),
         )?;
         if config.rootfs.diff_ids.len() != manifest.layers.len() {
-            return Err(bad(format!(
+            return Err(bad.reason(format!(
                 "{what}: the config lists {} diff ids for {} layers",
                 config.rootfs.diff_ids.len(),
                 manifest.layers.len()
@@ -296,7 +295,7 @@ impl Images {
                 }
             };
             if actual != *expected {
-                return Err(bad(format!(
+                return Err(bad.reason(format!(
                     "{what}: layer {} uncompresses to {actual}, the config's diff id is {expected}",
                     layer.digest
                 )));
@@ -312,15 +311,15 @@ impl Images {
         scan: &Scan,
         descriptor: &Descriptor,
         what: &str,
-        bad: &dyn Fn(String) -> Error,
+        bad: &ArchiveName<'_>,
     ) -> Result<()> {
         let digest = &descriptor.digest;
         if !scan.stored.contains(digest) && !self.store.has_blob(digest)? {
-            return Err(bad(format!("{what}: blob {digest} is not in the archive")));
+            return Err(bad.reason(format!("{what}: blob {digest} is not in the archive")));
         }
         let size = self.store.blob_size(digest)?;
         if size != descriptor.size {
-            return Err(bad(format!(
+            return Err(bad.reason(format!(
                 "{what}: blob {digest} is {size} bytes, the descriptor says {}",
                 descriptor.size
             )));
@@ -328,18 +327,18 @@ impl Images {
         Ok(())
     }
 
-    fn check_docker(&self, scan: &Scan, bad: &dyn Fn(String) -> Error) -> Result<Vec<LoadedImage>> {
+    fn check_docker(&self, scan: &Scan, bad: &ArchiveName<'_>) -> Result<Vec<LoadedImage>> {
         let entries: Vec<DockerManifestIn> =
             decode_json_capped(&scan.meta["manifest.json"][..], MAX_META, "manifest.json")?;
         if entries.is_empty() {
-            return Err(bad("manifest.json lists no image".to_owned()));
+            return Err(bad.reason("manifest.json lists no image".to_owned()));
         }
         let mut ready = Vec::new();
         let mut layer_info: BTreeMap<Digest, (Digest, Compression)> = BTreeMap::new();
         for (i, entry) in entries.iter().enumerate() {
             let what = format!("manifest.json[{i}]");
             let config_blob = scan.lookup(&entry.config).ok_or_else(|| {
-                bad(format!(
+                bad.reason(format!(
                     "{what}: config {:?} is not in the archive",
                     entry.config
                 ))
@@ -347,7 +346,7 @@ impl Images {
             if let Some(named) = digest_in_name(&entry.config)
                 && named != config_blob.digest
             {
-                return Err(bad(format!(
+                return Err(bad.reason(format!(
                     "{what}: config {:?} hashes to {}",
                     entry.config, config_blob.digest
                 )));
@@ -356,7 +355,7 @@ impl Images {
             let config: ImageConfig =
                 decode_json_capped(&config_bytes[..], MAX_META, &format!("{what} config"))?;
             if config.rootfs.diff_ids.len() != entry.layers.len() {
-                return Err(bad(format!(
+                return Err(bad.reason(format!(
                     "{what}: the config lists {} diff ids for {} layers",
                     config.rootfs.diff_ids.len(),
                     entry.layers.len()
@@ -364,9 +363,9 @@ impl Images {
             }
             let mut layers = Vec::new();
             for (path, expected) in entry.layers.iter().zip(&config.rootfs.diff_ids) {
-                let blob = scan
-                    .lookup(path)
-                    .ok_or_else(|| bad(format!("{what}: layer {path:?} is not in the archive")))?;
+                let blob = scan.lookup(path).ok_or_else(|| {
+                    bad.reason(format!("{what}: layer {path:?} is not in the archive"))
+                })?;
                 let (diff_id, compression) = match layer_info.get(&blob.digest) {
                     Some(found) => *found,
                     None => {
@@ -376,7 +375,7 @@ impl Images {
                     }
                 };
                 if diff_id != *expected {
-                    return Err(bad(format!(
+                    return Err(bad.reason(format!(
                         "{what}: layer {path:?} uncompresses to {diff_id}, the config's diff id is {expected}"
                     )));
                 }
@@ -395,7 +394,8 @@ impl Images {
             let mut names = Vec::new();
             for tag in entry.repo_tags.iter().flatten() {
                 names.push(
-                    tag_name(tag).map_err(|e| bad(format!("{what}: repo tag {tag:?}: {e}")))?,
+                    tag_name(tag)
+                        .map_err(|e| bad.caused(format!("{what}: repo tag {tag:?}"), e))?,
                 );
             }
             ready.push(LoadedImage {
@@ -459,11 +459,7 @@ impl Write for HashSink {
 /// Names from an index descriptor: `io.containerd.image.name`, else a
 /// `org.opencontainers.image.ref.name` that is a full name (a bare tag
 /// names nothing, as docker reads it).
-fn oci_names(
-    descriptor: &Descriptor,
-    what: &str,
-    bad: &dyn Fn(String) -> Error,
-) -> Result<Vec<String>> {
+fn oci_names(descriptor: &Descriptor, what: &str, bad: &ArchiveName<'_>) -> Result<Vec<String>> {
     let Some(annotations) = &descriptor.annotations else {
         return Ok(Vec::new());
     };
@@ -474,8 +470,8 @@ fn oci_names(
     });
     match candidate {
         Some(name) => {
-            let reference =
-                Reference::parse(name).map_err(|e| bad(format!("{what}: name {name:?}: {e}")))?;
+            let reference = Reference::parse(name)
+                .map_err(|e| bad.caused(format!("{what}: name {name:?}"), e))?;
             if reference.digest().is_some() {
                 return Ok(Vec::new());
             }

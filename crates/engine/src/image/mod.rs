@@ -519,3 +519,31 @@ mod tests {
         assert!(tag_name("UPPER").is_err());
     }
 }
+
+/// An archive given to `load` or `import`, as its errors name it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ArchiveName<'a>(pub &'a str);
+
+impl ArchiveName<'_> {
+    /// The archive is refused for `reason`.
+    pub(crate) fn reason(&self, reason: impl Into<String>) -> Error {
+        Error::BadArchive {
+            archive: self.0.to_owned(),
+            reason: reason.into(),
+            source: None,
+        }
+    }
+
+    /// `what` failed on the archive because of `source`.
+    pub(crate) fn caused(
+        &self,
+        what: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Error {
+        Error::BadArchive {
+            archive: self.0.to_owned(),
+            reason: what.into(),
+            source: Some(source.into()),
+        }
+    }
+}
