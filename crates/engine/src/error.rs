@@ -89,6 +89,14 @@ pub enum Error {
     /// A build step failed; `location` is `Dockerfile:LINE`.
     #[error("{location}: {message}")]
     Build { location: String, message: String },
+    /// Our own value did not encode as JSON (it cannot in practice; a
+    /// failure is an error, never a panic).
+    #[error("cannot encode {what} as json")]
+    Encode {
+        what: String,
+        #[source]
+        source: serde_json::Error,
+    },
     /// A build step failed because of an underlying error, kept as the
     /// source; `location` is `Dockerfile:LINE`.
     #[error("{location}: {what}")]

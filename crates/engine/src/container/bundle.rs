@@ -103,9 +103,9 @@ impl Images {
             entries += unpack_layer(self.store(), layer, diff_id, &rootfs, &opts)?.entries;
         }
         let spec = runtime_spec(image, &rootfs, cmd)?;
-        let encode_err = |e: serde_json::Error| Error::BadImage {
-            image: image.id.to_string(),
-            reason: format!("cannot encode its runtime config: {e}"),
+        let encode_err = |source| Error::Encode {
+            what: format!("the runtime config of {}", image.id),
+            source,
         };
         let mut value = serde_json::to_value(&spec).map_err(encode_err)?;
         // Capability sets are hash sets: sorted, the file is the same every time.

@@ -219,9 +219,9 @@ pub(crate) fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
 
 /// Writes `value` as JSON to `path` atomically.
 pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let bytes = serde_json::to_vec_pretty(value).map_err(|e| Error::ContainerState {
-        path: path.to_owned(),
-        reason: format!("encode: {e}"),
+    let bytes = serde_json::to_vec_pretty(value).map_err(|source| Error::Encode {
+        what: path.display().to_string(),
+        source,
     })?;
     AtomicWrite::new().bytes(path, &bytes)?;
     Ok(())

@@ -421,9 +421,9 @@ pub(crate) fn split_tag(name: &str) -> (&str, &str) {
 /// A config, manifest or index as JSON bytes; serializing our own types
 /// cannot fail in practice, but a failure is an error, never a panic.
 pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
-    serde_json::to_vec(value).map_err(|e| Error::BadImage {
-        image: "(new image)".to_owned(),
-        reason: format!("cannot encode json: {e}"),
+    serde_json::to_vec(value).map_err(|source| Error::Encode {
+        what: "a new image's config or manifest".to_owned(),
+        source,
     })
 }
 

@@ -120,9 +120,9 @@ fn write_entry<const N: usize>(
     layers: Vec<Descriptor>,
     annotations: [(String, String); N],
 ) -> Result<Encoded> {
-    let bytes = serde_json::to_vec(doc).map_err(|e| Error::Build {
-        location: "cache export".into(),
-        message: format!("cannot encode the cache entry {name}: {e}"),
+    let bytes = serde_json::to_vec(doc).map_err(|source| Error::Encode {
+        what: format!("the cache entry {name}"),
+        source,
     })?;
     let config = store.put_blob(&bytes)?;
     let mut annotations: std::collections::BTreeMap<String, String> =

@@ -241,9 +241,9 @@ pub(crate) fn write(store: &Store, dir: &Path, entries: &[format::Encoded]) -> R
         d.annotations = Some([(REF_NAME.to_owned(), name)].into_iter().collect());
         index.manifests.push(d);
     }
-    let bytes = serde_json::to_vec(&index).map_err(|e| Error::Build {
-        location: dir.display().to_string(),
-        message: format!("cannot encode index.json: {e}"),
+    let bytes = serde_json::to_vec(&index).map_err(|source| Error::Encode {
+        what: dir.join("index.json").display().to_string(),
+        source,
     })?;
     AtomicWrite::new().bytes(&dir.join("index.json"), &bytes)?;
     drop(lock);
