@@ -22,25 +22,25 @@ use std::ffi::CString;
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
 use std::time::Instant;
 
 use nix::fcntl::OFlag;
 use nix::sched::CloneFlags;
-use nix::sys::signal::Signal;
+use nix::sys::signal::{SigSet, Signal};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::ForkResult;
+use nix::unistd::{ForkResult, Pid};
 use serde::{Deserialize, Serialize};
 
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 use crate::init::{
-    InitError, Report, Res, ctx, exec_command, find_program, forwarded, id_mapped, open_protocol,
-    report,
+    InitError, Report, Res, check_cwd, command_env, ctx, exec_command, find_program, forwarded,
+    identity_mapped, open_protocol, report, user_identity,
 };
-use crate::launch::{InitPipes, Pump, RunGuard, Sandbox};
+use crate::launch::{RunGuard, Sandbox, command_status, config_line};
 use crate::outcome::{ExitStatus, Outcome, Stream, Timings};
-use crate::spec::ExecSpec;
+use crate::pump::Pump;
+use crate::spec::{ExecSpec, SpawnSpec};
 
 /// Value of the init environment variable that selects the exec path.
 pub(crate) const ENTER_MODE: &str = "enter";
@@ -94,9 +94,7 @@ impl Sandbox {
             pid1,
             spec: spec.clone(),
         };
-        let mut config_json =
-            serde_json::to_vec(&config).map_err(|e| Error::Init(format!("encode config: {e}")))?;
-        config_json.push(b'\n');
+        let config_json = config_line(&config)?;
         let mut guard = RunGuard {
             child: None,
             cgroup: None,
@@ -105,28 +103,8 @@ impl Sandbox {
             snapshot: None,
         };
         // A failed config write means E died; its report or exit says why.
-        let InitPipes {
-            stdout,
-            stderr,
-            report_read,
-            ..
-        } = self.spawn_init(ENTER_MODE, &config_json, stdin, false, &mut guard)?;
-
-        let mut pump = Pump {
-            streams: [
-                (stdout, Some(Stream::Stdout)),
-                (stderr, Some(Stream::Stderr)),
-                (Some(report_read), None),
-            ],
-            pending: Vec::new(),
-            reports: Vec::new(),
-            pid1: None,
-            exec_at: None,
-            timed_out: false,
-            killed: false,
-            id_maps: None,
-            config_write: None,
-        };
+        let pipes = self.spawn_init(ENTER_MODE, &config_json, stdin, false, &mut guard)?;
+        let mut pump = Pump::new(pipes, None);
         pump.run(&mut guard, cancel, None, &mut on_output)?;
         let exit = guard.child.as_mut().map(|c| c.wait());
         let ended = Instant::now();
@@ -143,32 +121,14 @@ impl Sandbox {
         if let Some(message) = failure {
             return Err(Error::Setup(message));
         }
-        let status = match status {
-            Some(status) => status,
-            None if pump.killed => ExitStatus::Signal(libc::SIGKILL),
-            None => {
-                return Err(Error::Init(format!(
-                    "exec helper exited ({}) without reporting the command's status",
-                    match exit {
-                        Some(Ok(status)) => status.to_string(),
-                        Some(Err(e)) => e.to_string(),
-                        None => "never started".into(),
-                    }
-                )));
-            }
-        };
-        let exec_at = pump.exec_at.unwrap_or(ended);
+        let status = command_status(status, pump.killed, exit, "exec helper")?;
         Ok(Outcome {
             status,
             oom_killed: false,
             memory_limit: None,
             timed_out: false,
             cancelled: cancel.is_cancelled() && pump.killed,
-            timings: Timings {
-                setup: exec_at.saturating_duration_since(started),
-                run: ended.saturating_duration_since(exec_at),
-                total: started.elapsed(),
-            },
+            timings: Timings::measured(started, pump.exec_at, ended),
         })
     }
 }
@@ -183,6 +143,39 @@ pub(crate) fn run_enter() -> Res<i32> {
     let spec = config.spec.as_spawn();
 
     // The cgroups first: their files are the host's.
+    join_cgroups(pid1)?;
+    // The id maps of the user namespace we are about to share; from the
+    // host's /proc, since ours will be the sandbox's, where E has no pid.
+    let uid_map = std::fs::read_to_string(format!("/proc/{pid1}/uid_map"))
+        .map_err(ctx(format!("read uid_map of pid {pid1}")))?;
+    let gid_map = std::fs::read_to_string(format!("/proc/{pid1}/gid_map"))
+        .map_err(ctx(format!("read gid_map of pid {pid1}")))?;
+    // /proc/self will not name us once in the sandbox's mount namespace.
+    let one_thread = crate::sys::single_threaded().map_err(ctx("count threads"))?;
+    join_namespaces(pid1)?;
+
+    // -t: a pty of the sandbox's devpts; stdin is the launcher's socket.
+    let slave = if spec.tty {
+        Some(crate::pty::make_and_send(std::io::stdin().as_fd())?)
+    } else {
+        None
+    };
+    let command = Command::resolve(&spec, &uid_map, &gid_map)?;
+    let signals = forwarded();
+    signals.thread_block().map_err(ctx("block signals"))?;
+    let (child, _alive) = fork_command(one_thread, &spec, slave.as_ref(), &command)?;
+    report(&Report::Init {
+        pid: child.as_raw(),
+    });
+    report(&Report::Started {
+        created: Vec::new(),
+    });
+    wait_forwarding(child, &signals)
+}
+
+/// Moves E into pid 1's cgroups (the ones E is not already in). Rootless,
+/// a cgroup that is not buildr's and refuses the move is skipped.
+fn join_cgroups(pid1: i32) -> Res<()> {
     let dirs = crate::cgroup::dirs_of(pid1).map_err(ctx(format!("read cgroups of pid {pid1}")))?;
     let own =
         crate::cgroup::dirs_of(i32::try_from(std::process::id()).unwrap_or(0)).unwrap_or_default();
@@ -204,14 +197,12 @@ pub(crate) fn run_enter() -> Res<i32> {
             Err(e) => return Err(ctx(format!("join cgroup {}", dir.display()))(e)),
         }
     }
-    // The id maps of the user namespace we are about to share; from the
-    // host's /proc, since ours will be the sandbox's, where E has no pid.
-    let uid_map = std::fs::read_to_string(format!("/proc/{pid1}/uid_map"))
-        .map_err(ctx(format!("read uid_map of pid {pid1}")))?;
-    let gid_map = std::fs::read_to_string(format!("/proc/{pid1}/gid_map"))
-        .map_err(ctx(format!("read gid_map of pid {pid1}")))?;
-    // /proc/self will not name us once in the sandbox's mount namespace.
-    let one_thread = crate::sys::single_threaded().map_err(ctx("count threads"))?;
+    Ok(())
+}
+
+/// Joins pid 1's namespaces that differ from E's, in [`NAMESPACES`]
+/// order, after making E non-dumpable; ends in the sandbox's `/`.
+fn join_namespaces(pid1: i32) -> Res<()> {
     let mut joins = Vec::new();
     for (name, flag) in NAMESPACES {
         let theirs = format!("/proc/{pid1}/ns/{name}");
@@ -234,51 +225,60 @@ pub(crate) fn run_enter() -> Res<i32> {
     }
     drop(joins);
     nix::unistd::chdir("/").map_err(ctx("chdir /"))?;
+    Ok(())
+}
 
-    // -t: a pty of the sandbox's devpts; stdin is the launcher's socket.
-    let slave = if spec.tty {
-        Some(crate::pty::make_and_send(std::io::stdin().as_fd())?)
-    } else {
-        None
-    };
+/// What X execs, resolved by E inside the sandbox before the fork, so X
+/// only has to drop privileges and exec.
+struct Command {
+    identity: crate::user::Identity,
+    program: CString,
+    argv: Vec<CString>,
+    env: Vec<CString>,
+}
 
-    let passwd = crate::user::read_db(Path::new("/etc/passwd"))?;
-    let group = crate::user::read_db(Path::new("/etc/group"))?;
-    let identity = crate::user::resolve(&spec.user, &passwd, &group)?;
-    let unmapped_gid = std::iter::once(&identity.gid)
-        .chain(&identity.groups)
-        .find(|g| !id_mapped(&gid_map, **g));
-    if !id_mapped(&uid_map, identity.uid) || unmapped_gid.is_some() {
-        return Err(InitError::Refused(format!(
-            "user {:?} ({}:{}) is not mapped in the sandbox's user namespace",
-            spec.user, identity.uid, identity.gid
-        )));
+impl Command {
+    /// The user from the sandbox's /etc/passwd and /etc/group (refused when
+    /// the user namespace does not map it), the environment, an absolute
+    /// working directory, and the program found on the command's PATH.
+    fn resolve(spec: &SpawnSpec, uid_map: &str, gid_map: &str) -> Res<Command> {
+        let identity = user_identity(spec)?;
+        if !identity_mapped(&identity, uid_map, gid_map) {
+            return Err(InitError::Refused(format!(
+                "user {:?} ({}:{}) is not mapped in the sandbox's user namespace",
+                spec.user, identity.uid, identity.gid
+            )));
+        }
+        let env = command_env(spec, &identity)?;
+        check_cwd(spec)?;
+        let argv: Vec<CString> = spec
+            .argv
+            .iter()
+            .map(|a| CString::new(a.as_str()))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(ctx("argument with NUL"))?;
+        let Some(first) = spec.argv.first() else {
+            return Err(InitError::Refused("empty command".into()));
+        };
+        let program = find_program(first, &env)?;
+        Ok(Command {
+            identity,
+            program,
+            argv,
+            env,
+        })
     }
-    let mut env: Vec<CString> = Vec::new();
-    for var in &spec.env {
-        env.push(CString::new(var.as_str()).map_err(ctx("environment variable with NUL"))?);
-    }
-    if !spec.env.iter().any(|v| v.starts_with("HOME=")) {
-        env.push(CString::new(format!("HOME={}", identity.home)).map_err(ctx("home with NUL"))?);
-    }
-    if !spec.cwd.starts_with('/') {
-        return Err(InitError::Refused(format!(
-            "working directory {:?} is not absolute",
-            spec.cwd
-        )));
-    }
-    let argv: Vec<CString> = spec
-        .argv
-        .iter()
-        .map(|a| CString::new(a.as_str()))
-        .collect::<std::result::Result<_, _>>()
-        .map_err(ctx("argument with NUL"))?;
-    let Some(first) = spec.argv.first() else {
-        return Err(InitError::Refused("empty command".into()));
-    };
-    let program = find_program(first, &env)?;
-    let signals = forwarded();
-    signals.thread_block().map_err(ctx("block signals"))?;
+}
+
+/// Forks X and waits until it has exec'd the command (or failed to: its
+/// error comes back on a close-on-exec pipe and is returned). Returns X
+/// and the liveness pipe's write end, which E holds while it lives.
+fn fork_command(
+    one_thread: crate::sys::SingleThreaded,
+    spec: &SpawnSpec,
+    slave: Option<&OwnedFd>,
+    command: &Command,
+) -> Res<(Pid, OwnedFd)> {
     let (err_read, err_write) =
         nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(ctx("create exec pipe"))?;
 
@@ -289,8 +289,14 @@ pub(crate) fn run_enter() -> Res<i32> {
     let child = match crate::sys::fork_proven(one_thread).map_err(ctx("fork command"))? {
         ForkResult::Child => {
             drop((err_read, alive_write));
-            let message = match child_stdio(slave.as_ref(), &alive_read) {
-                Ok(()) => exec_command(&spec, &identity, &program, &argv, &env),
+            let message = match child_stdio(slave, &alive_read) {
+                Ok(()) => exec_command(
+                    spec,
+                    &command.identity,
+                    &command.program,
+                    &command.argv,
+                    &command.env,
+                ),
                 Err(e) => e.report_text(),
             };
             let _ = nix::unistd::write(&err_write, message.as_bytes());
@@ -299,19 +305,17 @@ pub(crate) fn run_enter() -> Res<i32> {
         ForkResult::Parent { child } => child,
     };
     drop((err_write, alive_read));
-    let _alive = alive_write;
     let mut exec_error = String::new();
     let _ = std::fs::File::from(err_read).read_to_string(&mut exec_error);
     if !exec_error.is_empty() {
         let _ = waitpid(child, None);
         return Err(InitError::Refused(exec_error));
     }
-    report(&Report::Init {
-        pid: child.as_raw(),
-    });
-    report(&Report::Started {
-        created: Vec::new(),
-    });
+    Ok((child, alive_write))
+}
+
+/// Forwards the signals E receives to X until X ends, then reports how.
+fn wait_forwarding(child: Pid, signals: &SigSet) -> Res<i32> {
     loop {
         let Ok(signal) = signals.wait() else { continue };
         if signal != Signal::SIGCHLD {

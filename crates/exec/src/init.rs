@@ -350,6 +350,41 @@ fn prepare(
 ) -> Res<(crate::user::Identity, Vec<CString>)> {
     let spec = &config.spec;
     let root = config.state_dir.join("root");
+    mount_tree(config, &root, created)?;
+    enter_root(&root)?;
+    command_stdio(config)?;
+    nix::unistd::sethostname(&spec.hostname).map_err(ctx("set hostname"))?;
+    if spec.network == Network::None {
+        sys::loopback_up().map_err(ctx("bring up loopback"))?;
+    }
+
+    let identity = user_identity(spec)?;
+    let uid_map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
+    let gid_map = std::fs::read_to_string("/proc/self/gid_map").unwrap_or_default();
+    if !identity_mapped(&identity, &uid_map, &gid_map) {
+        return Err(InitError::Refused(format!(
+            "user {:?} ({}:{}) is not mapped in this sandbox's user namespace (rootless: add subordinate ids in /etc/subuid and /etc/subgid and install newuidmap)",
+            spec.user, identity.uid, identity.gid
+        )));
+    }
+    let env = command_env(spec, &identity)?;
+    check_cwd(spec)?;
+    // Created as root, as Docker does for WORKDIR.
+    std::fs::create_dir_all(&spec.cwd)
+        .map_err(ctx(format!("create working directory {}", spec.cwd)))?;
+    if spec.readonly_rootfs {
+        // Last, once mountpoints and the working directory exist.
+        crate::mounts::remount_readonly(Path::new("/"))?;
+    }
+    nix::sys::prctl::set_dumpable(false).map_err(ctx("set non-dumpable"))?;
+    Ok((identity, env))
+}
+
+/// The sandbox's mount tree under `root`, in order: every mount private,
+/// the root filesystem, the system mounts, the spec's binds and tmpfs
+/// mounts, then the masked paths over all of them.
+fn mount_tree(config: &InitConfig, root: &Path, created: &mut Vec<PathBuf>) -> Res<()> {
+    let spec = &config.spec;
     mount(
         None::<&str>,
         "/",
@@ -358,26 +393,26 @@ fn prepare(
         None::<&str>,
     )
     .map_err(ctx("make mounts private"))?;
-    mount_root(config, &root)?;
-    mount_system(config, &root, created)?;
+    mount_root(config, root)?;
+    mount_system(config, root, created)?;
     for bind in &spec.binds {
-        let dst = secure_join(&root, &bind.dst).map_err(ctx("resolve bind target"))?;
+        let dst = secure_join(root, &bind.dst).map_err(ctx("resolve bind target"))?;
         // Held open until the bind is made: the source is that inode.
         let (src, _held) = crate::mounts::bind_source(bind)?;
         let is_dir = std::fs::metadata(&src)
             .map_err(ctx(format!("bind source {}", bind.src.display())))?
             .is_dir();
-        make_mountpoint(&root, &dst, is_dir, created)?;
-        crate::mounts::bind_in_root(&root, &src, &dst, bind.readonly)?;
+        make_mountpoint(root, &dst, is_dir, created)?;
+        crate::mounts::bind_in_root(root, &src, &dst, bind.readonly)?;
     }
     for tmpfs in &spec.tmpfs {
-        let dst = secure_join(&root, &tmpfs.dst).map_err(ctx("resolve tmpfs target"))?;
-        make_mountpoint(&root, &dst, true, created)?;
+        let dst = secure_join(root, &tmpfs.dst).map_err(ctx("resolve tmpfs target"))?;
+        make_mountpoint(root, &dst, true, created)?;
         let data = match tmpfs.size {
             Some(size) => format!("mode=1777,size={size}"),
             None => "mode=1777".to_string(),
         };
-        let target = crate::mounts::Target::open(&root, &dst)?;
+        let target = crate::mounts::Target::open(root, &dst)?;
         mount(
             Some("tmpfs"),
             &target.proc_path(),
@@ -387,14 +422,24 @@ fn prepare(
         )
         .map_err(ctx(format!("mount tmpfs at {}", tmpfs.dst.display())))?;
     }
-    mask_paths(&root)?;
+    mask_paths(root)
+}
 
-    // pivot_root(".", ".") then detach the old root stacked on top.
-    nix::unistd::chdir(&root).map_err(ctx("chdir to new root"))?;
+/// Makes `root` the process's `/`: pivot_root(".", ".") then detach the
+/// old root stacked on top.
+fn enter_root(root: &Path) -> Res<()> {
+    nix::unistd::chdir(root).map_err(ctx("chdir to new root"))?;
     nix::unistd::pivot_root(".", ".").map_err(ctx("pivot_root"))?;
     umount2(".", MntFlags::MNT_DETACH).map_err(ctx("detach old root"))?;
     nix::unistd::chdir("/").map_err(ctx("chdir /"))?;
-    if spec.tty {
+    Ok(())
+}
+
+/// The command's standard streams: with a tty, a new pty's slave on 0, 1
+/// and 2; without one and without a stdin from the launcher, /dev/null
+/// on 0.
+fn command_stdio(config: &InitConfig) -> Res<()> {
+    if config.spec.tty {
         // Stdin is the launcher's socket: the master goes back on it.
         let slave = crate::pty::make_and_send(std::io::stdin().as_fd())?;
         nix::unistd::dup2_stdin(slave.as_fd()).map_err(ctx("pty as stdin"))?;
@@ -405,27 +450,32 @@ fn prepare(
     {
         let _ = nix::unistd::dup2_stdin(null.as_fd());
     }
+    Ok(())
+}
 
-    nix::unistd::sethostname(&spec.hostname).map_err(ctx("set hostname"))?;
-    if spec.network == Network::None {
-        sys::loopback_up().map_err(ctx("bring up loopback"))?;
-    }
-
+/// The spec's user, looked up in the (sandbox's) /etc/passwd and /etc/group.
+pub(crate) fn user_identity(spec: &SpawnSpec) -> Res<crate::user::Identity> {
     let passwd = crate::user::read_db(Path::new("/etc/passwd"))?;
     let group = crate::user::read_db(Path::new("/etc/group"))?;
-    let identity = crate::user::resolve(&spec.user, &passwd, &group)?;
-    let uid_map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
-    let gid_map = std::fs::read_to_string("/proc/self/gid_map").unwrap_or_default();
+    Ok(crate::user::resolve(&spec.user, &passwd, &group)?)
+}
+
+/// Whether the user, its group and its supplementary groups all fall in
+/// the ranges of the uid_map and gid_map texts.
+pub(crate) fn identity_mapped(
+    identity: &crate::user::Identity,
+    uid_map: &str,
+    gid_map: &str,
+) -> bool {
     let unmapped_gid = std::iter::once(&identity.gid)
         .chain(&identity.groups)
-        .find(|g| !id_mapped(&gid_map, **g));
-    if !id_mapped(&uid_map, identity.uid) || unmapped_gid.is_some() {
-        return Err(InitError::Refused(format!(
-            "user {:?} ({}:{}) is not mapped in this sandbox's user namespace (rootless: add subordinate ids in /etc/subuid and /etc/subgid and install newuidmap)",
-            spec.user, identity.uid, identity.gid
-        )));
-    }
+        .find(|g| !id_mapped(gid_map, **g));
+    id_mapped(uid_map, identity.uid) && unmapped_gid.is_none()
+}
 
+/// The command's environment: the spec's, plus `HOME` from the user's
+/// passwd entry when the spec sets none.
+pub(crate) fn command_env(spec: &SpawnSpec, identity: &crate::user::Identity) -> Res<Vec<CString>> {
     let mut env: Vec<CString> = Vec::new();
     for var in &spec.env {
         env.push(CString::new(var.as_str()).map_err(ctx("environment variable with NUL"))?);
@@ -433,21 +483,18 @@ fn prepare(
     if !spec.env.iter().any(|v| v.starts_with("HOME=")) {
         env.push(CString::new(format!("HOME={}", identity.home)).map_err(ctx("home with NUL"))?);
     }
+    Ok(env)
+}
+
+/// Refuses a working directory that is not absolute.
+pub(crate) fn check_cwd(spec: &SpawnSpec) -> Res<()> {
     if !spec.cwd.starts_with('/') {
         return Err(InitError::Refused(format!(
             "working directory {:?} is not absolute",
             spec.cwd
         )));
     }
-    // Created as root, as Docker does for WORKDIR.
-    std::fs::create_dir_all(&spec.cwd)
-        .map_err(ctx(format!("create working directory {}", spec.cwd)))?;
-    if spec.readonly_rootfs {
-        // Last, once mountpoints and the working directory exist.
-        crate::mounts::remount_readonly(Path::new("/"))?;
-    }
-    nix::sys::prctl::set_dumpable(false).map_err(ctx("set non-dumpable"))?;
-    Ok((identity, env))
+    Ok(())
 }
 
 /// Whether `id` falls in one of the ranges of a uid_map/gid_map text.

@@ -2,21 +2,21 @@
 //! re-executes the init binary, streams output and cleans up on every path.
 
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use nix::fcntl::OFlag;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use crate::cancel::Cancel;
 use crate::cgroup::Cgroup;
 use crate::error::{Error, Result, io, sys};
-use crate::idmap::{apply_maps, in_initial_userns, subordinate_maps};
+use crate::idmap::{in_initial_userns, subordinate_maps};
 use crate::init::{CONFIG_FD, ETC_FILES, INIT_ENV, InitConfig, REPORT_FD, Report, RootSource};
 use crate::outcome::{ExitStatus, Outcome, Stream, Timings};
+use crate::pump::Pump;
 use crate::rootfs::Manifest;
 use crate::spec::{Network, RootfsMode, SpawnSpec};
 
@@ -55,7 +55,18 @@ pub(crate) struct RunGuard {
 }
 
 impl RunGuard {
-    fn kill(&mut self) {
+    /// Removes the run's cgroup, if it has one, after reading whether the
+    /// OOM killer struck in it and its memory limit.
+    fn remove_cgroup(&mut self) -> Result<(bool, Option<u64>)> {
+        let oom_killed = self.cgroup.as_ref().is_some_and(|c| c.oom_killed());
+        let memory_limit = self.cgroup.as_ref().and_then(|c| c.memory_limit());
+        if let Some(mut cgroup) = self.cgroup.take() {
+            cgroup.remove()?;
+        }
+        Ok((oom_killed, memory_limit))
+    }
+
+    pub(crate) fn kill(&mut self) {
         if let Some(cgroup) = &self.cgroup {
             cgroup.kill_all();
         }
@@ -142,54 +153,21 @@ impl Sandbox {
         let rootless = new_userns || !in_initial_userns();
         let id_maps = if new_userns { subordinate_maps() } else { None };
         let direct = spec.rootfs.mode == RootfsMode::Direct;
-        let copy = match spec.rootfs.mode {
-            RootfsMode::Copy => true,
-            RootfsMode::Direct => false,
-            RootfsMode::Overlay => {
-                if !crate::rootfs::overlay_available(rootless) {
-                    return Err(Error::OverlayUnavailable(
-                        "not in /proc/filesystems, or kernel too old for rootless overlay".into(),
-                    ));
-                }
-                false
-            }
-            RootfsMode::Auto => !crate::rootfs::overlay_available(rootless),
-        };
+        let copy = copies_rootfs(spec.rootfs.mode, rootless)?;
 
-        let n = RUN_COUNTER.fetch_add(1, Ordering::Relaxed);
-        if n == 0 {
-            crate::state_root::reap_stale_state_dirs(&self.state_root);
-        }
-        // The launcher's pid in the name tells whose state dir it is.
-        let template = self
-            .state_root
-            .join(format!("buildr-exec-{}-XXXXXX", std::process::id()));
-        let state_dir = nix::unistd::mkdtemp(&template)
-            .map_err(sys(format!("create {}", template.display())))?;
-        let mut guard = RunGuard {
-            child: None,
-            cgroup: None,
-            _state_lock: crate::state_root::lock_state_dir(&state_dir),
-            state_dir: state_dir.clone(),
-            snapshot: None,
-        };
-        write_state_files(&state_dir, spec)?;
-
+        let HostSetup {
+            mut guard,
+            root,
+            manifest,
+            scratch,
+            absent_dirs,
+        } = self.prepare_host(spec, direct, copy)?;
         let rootfs = &spec.rootfs;
-        let (root, manifest, scratch) = root_source(rootfs, direct, copy, &mut guard)?;
-        let absent_dirs = absent_mountpoint_dirs(&scratch, spec);
-
-        // Without limits the pid namespace alone bounds the tree: killing
-        // the init kills pid 1, and with it everything inside.
-        if !spec.limits.is_empty() {
-            let name = format!("buildr-{}-{n}", std::process::id());
-            guard.cgroup = Some(Cgroup::create(&name, &spec.limits)?);
-        }
 
         let config = InitConfig {
             spec: spec.clone(),
             root,
-            state_dir: state_dir.clone(),
+            state_dir: guard.state_dir.clone(),
             rootless,
             new_userns,
             external_maps: id_maps.is_some(),
@@ -197,31 +175,9 @@ impl Sandbox {
             host_gid: nix::unistd::getegid().as_raw(),
             stdin: stdin.is_some(),
         };
-        let mut config_json =
-            serde_json::to_vec(&config).map_err(|e| Error::Init(format!("encode config: {e}")))?;
-        config_json.push(b'\n');
-        let InitPipes {
-            stdout,
-            stderr,
-            report_read,
-            config_write,
-        } = self.spawn_init("1", &config_json, stdin, id_maps.is_some(), &mut guard)?;
-
-        let mut pump = Pump {
-            streams: [
-                (stdout, Some(Stream::Stdout)),
-                (stderr, Some(Stream::Stderr)),
-                (Some(report_read), None),
-            ],
-            pending: Vec::new(),
-            reports: Vec::new(),
-            pid1: None,
-            exec_at: None,
-            timed_out: false,
-            killed: false,
-            id_maps: id_maps.as_ref(),
-            config_write,
-        };
+        let config_json = config_line(&config)?;
+        let pipes = self.spawn_init("1", &config_json, stdin, id_maps.is_some(), &mut guard)?;
+        let mut pump = Pump::new(pipes, id_maps.as_ref());
         pump.run(
             &mut guard,
             cancel,
@@ -242,11 +198,7 @@ impl Sandbox {
         }
 
         let (created, final_status, failure) = read_reports(reports);
-        let oom_killed = guard.cgroup.as_ref().is_some_and(|c| c.oom_killed());
-        let memory_limit = guard.cgroup.as_ref().and_then(|c| c.memory_limit());
-        if let Some(mut cgroup) = guard.cgroup.take() {
-            cgroup.remove()?;
-        }
+        let (oom_killed, memory_limit) = guard.remove_cgroup()?;
         remove_mountpoints(&scratch, &created, &absent_dirs);
         if let Some(manifest) = manifest {
             manifest.write_diff(&rootfs.work, &rootfs.upper, &rootfs.lowers)?;
@@ -256,33 +208,66 @@ impl Sandbox {
             return Err(Error::Setup(message));
         }
         let cancelled = cancel.is_cancelled() && killed;
-        let status = match final_status {
-            Some(status) => status,
-            None if killed || oom_killed => ExitStatus::Signal(libc::SIGKILL),
-            None => {
-                return Err(Error::Init(format!(
-                    "init exited ({}) without reporting the command's status",
-                    match exit {
-                        Some(Ok(status)) => status.to_string(),
-                        Some(Err(e)) => e.to_string(),
-                        None => "never started".into(),
-                    }
-                )));
-            }
-        };
-        let exec_at = exec_at.unwrap_or(ended);
+        let status = command_status(final_status, killed || oom_killed, exit, "init")?;
         Ok(Outcome {
             status,
             oom_killed,
             memory_limit,
             timed_out: timed_out && killed,
             cancelled,
-            timings: Timings {
-                setup: exec_at.saturating_duration_since(started),
-                run: ended.saturating_duration_since(exec_at),
-                total: started.elapsed(),
-            },
+            timings: Timings::measured(started, exec_at, ended),
         })
+    }
+
+    /// The host side of a run before its init starts, cleaned up by the
+    /// returned guard: the state dir (locked while the run lasts) and its
+    /// files, the root (a copy is made now), and the cgroup when the run
+    /// has limits.
+    fn prepare_host(&self, spec: &SpawnSpec, direct: bool, copy: bool) -> Result<HostSetup> {
+        let (n, state_dir) = self.make_state_dir()?;
+        let mut guard = RunGuard {
+            child: None,
+            cgroup: None,
+            _state_lock: crate::state_root::lock_state_dir(&state_dir),
+            state_dir: state_dir.clone(),
+            snapshot: None,
+        };
+        write_state_files(&state_dir, spec)?;
+
+        let (root, manifest, scratch) = root_source(&spec.rootfs, direct, copy, &mut guard)?;
+        let absent_dirs = absent_mountpoint_dirs(&scratch, spec);
+
+        // Without limits the pid namespace alone bounds the tree: killing
+        // the init kills pid 1, and with it everything inside.
+        if !spec.limits.is_empty() {
+            let name = format!("buildr-{}-{n}", std::process::id());
+            guard.cgroup = Some(Cgroup::create(&name, &spec.limits)?);
+        }
+
+        Ok(HostSetup {
+            guard,
+            root,
+            manifest,
+            scratch,
+            absent_dirs,
+        })
+    }
+
+    /// A new state dir for a run under the state root, named after the
+    /// launcher's pid, and the run's number in this process (the first run
+    /// reaps the state dirs of dead launchers first).
+    fn make_state_dir(&self) -> Result<(u64, PathBuf)> {
+        let n = RUN_COUNTER.fetch_add(1, Ordering::Relaxed);
+        if n == 0 {
+            crate::state_root::reap_stale_state_dirs(&self.state_root);
+        }
+        // The launcher's pid in the name tells whose state dir it is.
+        let template = self
+            .state_root
+            .join(format!("buildr-exec-{}-XXXXXX", std::process::id()));
+        let state_dir = nix::unistd::mkdtemp(&template)
+            .map_err(sys(format!("create {}", template.display())))?;
+        Ok((n, state_dir))
     }
 
     /// Starts the init (this binary re-executed in `mode`: a sandbox's
@@ -336,6 +321,18 @@ impl Sandbox {
     }
 }
 
+/// What [`Sandbox::prepare_host`] set up for a run.
+struct HostSetup {
+    guard: RunGuard,
+    root: RootSource,
+    /// Copy mode: the snapshot's manifest, to diff against after the run.
+    manifest: Option<Manifest>,
+    /// The dir the command's writes land in.
+    scratch: PathBuf,
+    /// Ancestor dirs of mountpoints that did not exist before the run.
+    absent_dirs: Vec<PathBuf>,
+}
+
 /// The sandbox's root: the upper dir itself (direct), a copy of the layers
 /// in the work dir with a manifest to diff against later (copy mode), or
 /// an overlay of the layers; and the dir the command's writes land in.
@@ -375,6 +372,56 @@ fn root_source(
     })
 }
 
+/// Whether the run copies the layers instead of mounting them: copy mode
+/// does, direct and overlay do not (overlay fails when the kernel cannot
+/// give it), auto copies when overlay is unavailable.
+fn copies_rootfs(mode: RootfsMode, rootless: bool) -> Result<bool> {
+    Ok(match mode {
+        RootfsMode::Copy => true,
+        RootfsMode::Direct => false,
+        RootfsMode::Overlay => {
+            if !crate::rootfs::overlay_available(rootless) {
+                return Err(Error::OverlayUnavailable(
+                    "not in /proc/filesystems, or kernel too old for rootless overlay".into(),
+                ));
+            }
+            false
+        }
+        RootfsMode::Auto => !crate::rootfs::overlay_available(rootless),
+    })
+}
+
+/// A config for the init as the one JSON line it reads on its config pipe.
+pub(crate) fn config_line(config: &impl serde::Serialize) -> Result<Vec<u8>> {
+    let mut json =
+        serde_json::to_vec(config).map_err(|e| Error::Init(format!("encode config: {e}")))?;
+    json.push(b'\n');
+    Ok(json)
+}
+
+/// The command's status from the init's reports; without one, a SIGKILL
+/// when the run was killed, else an error naming how `who` (the process
+/// that should have reported) exited.
+pub(crate) fn command_status(
+    reported: Option<ExitStatus>,
+    killed: bool,
+    exit: Option<std::io::Result<std::process::ExitStatus>>,
+    who: &str,
+) -> Result<ExitStatus> {
+    match reported {
+        Some(status) => Ok(status),
+        None if killed => Ok(ExitStatus::Signal(libc::SIGKILL)),
+        None => Err(Error::Init(format!(
+            "{who} exited ({}) without reporting the command's status",
+            match exit {
+                Some(Ok(status)) => status.to_string(),
+                Some(Err(e)) => e.to_string(),
+                None => "never started".into(),
+            }
+        ))),
+    }
+}
+
 /// The launcher's ends of a started init's pipes.
 pub(crate) struct InitPipes {
     pub(crate) stdout: Option<OwnedFd>,
@@ -406,149 +453,6 @@ fn read_reports(reports: Vec<Report>) -> (Vec<PathBuf>, Option<ExitStatus>, Opti
         }
     }
     (created, final_status, failure)
-}
-
-/// Moves bytes from the init's pipes to the callback and the report list
-/// until all three pipes are closed, killing on cancel or timeout.
-pub(crate) struct Pump<'a> {
-    /// stdout, stderr (with their stream) and the report pipe (without).
-    pub(crate) streams: [(Option<OwnedFd>, Option<Stream>); 3],
-    /// An incomplete report line.
-    pub(crate) pending: Vec<u8>,
-    pub(crate) reports: Vec<Report>,
-    pub(crate) pid1: Option<i32>,
-    pub(crate) exec_at: Option<Instant>,
-    pub(crate) timed_out: bool,
-    pub(crate) killed: bool,
-    pub(crate) id_maps: Option<&'a (Vec<String>, Vec<String>)>,
-    /// Kept open only while the init may still ask for id maps.
-    pub(crate) config_write: Option<std::fs::File>,
-}
-
-impl std::fmt::Debug for Pump<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pump")
-            .field("pid1", &self.pid1)
-            .field("killed", &self.killed)
-            .finish()
-    }
-}
-
-impl Pump<'_> {
-    pub(crate) fn run(
-        &mut self,
-        guard: &mut RunGuard,
-        cancel: &Cancel,
-        deadline: Option<Instant>,
-        on_output: &mut impl FnMut(Stream, &[u8]),
-    ) -> Result<()> {
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let expired = deadline.is_some_and(|d| Instant::now() >= d);
-            if !self.killed && (cancel.is_cancelled() || expired) {
-                self.timed_out = !cancel.is_cancelled();
-                guard.kill();
-                self.killed = true;
-            }
-            let open: Vec<usize> = (0..3).filter(|i| self.streams[*i].0.is_some()).collect();
-            if open.is_empty() {
-                return Ok(());
-            }
-            let mut fds: Vec<PollFd> = open
-                .iter()
-                .filter_map(|i| self.streams[*i].0.as_ref())
-                .map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN))
-                .collect();
-            fds.push(PollFd::new(
-                cancel.inner.wake_read.as_fd(),
-                PollFlags::POLLIN,
-            ));
-            let timeout = match deadline {
-                Some(d) if !self.killed => {
-                    let ms = d
-                        .saturating_duration_since(Instant::now())
-                        .as_millis()
-                        .min(60_000);
-                    PollTimeout::try_from(ms as i32).unwrap_or(PollTimeout::MAX)
-                }
-                _ => PollTimeout::NONE,
-            };
-            match poll(&mut fds, timeout) {
-                Ok(_) => {}
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => return Err(sys("poll sandbox output")(e)),
-            }
-            let ready: Vec<bool> = fds
-                .iter()
-                .map(|fd| fd.revents().is_some_and(|r| !r.is_empty()))
-                .collect();
-            drop(fds);
-            if ready[open.len()] {
-                let _ = nix::unistd::read(&cancel.inner.wake_read, &mut [0u8; 64]);
-            }
-            self.forward_signal(cancel);
-            for (slot, &i) in open.iter().enumerate() {
-                if !ready[slot] {
-                    continue;
-                }
-                let Some(fd) = self.streams[i].0.as_ref() else {
-                    continue;
-                };
-                match nix::unistd::read(fd, &mut buf) {
-                    Ok(0) => self.streams[i].0 = None,
-                    Ok(len) => match self.streams[i].1 {
-                        Some(stream) => on_output(stream, &buf[..len]),
-                        None => {
-                            self.take_reports(&buf[..len])?;
-                            // Published once the command runs: before that
-                            // pid 1 may not have pivoted into the rootfs
-                            // yet, and an exec joining its mount namespace
-                            // would resolve paths in the old root.
-                            if let (Some(pid), Some(_)) = (self.pid1, self.exec_at) {
-                                cancel.inner.pid1.store(pid, Ordering::SeqCst);
-                            }
-                        }
-                    },
-                    Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {}
-                    Err(_) => self.streams[i].0 = None,
-                }
-            }
-        }
-    }
-
-    /// Passes a signal requested through the handle to the sandbox's pid 1.
-    fn forward_signal(&mut self, cancel: &Cancel) {
-        let Some(pid) = self.pid1 else { return };
-        let signal = cancel.inner.signal.swap(0, Ordering::SeqCst);
-        if self.killed || signal == 0 {
-            return;
-        }
-        if let Ok(signal) = nix::sys::signal::Signal::try_from(signal) {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
-        }
-    }
-
-    /// Parses complete report lines, acting on those that need it now.
-    fn take_reports(&mut self, bytes: &[u8]) -> Result<()> {
-        self.pending.extend_from_slice(bytes);
-        while let Some(end) = self.pending.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = self.pending.drain(..=end).collect();
-            let report = crate::init::parse_report(&line[..end])?;
-            match report {
-                Report::Init { pid } => self.pid1 = Some(pid),
-                Report::MapRequest { pid } => {
-                    let mapped = self.id_maps.is_some_and(|maps| apply_maps(pid, maps));
-                    if let Some(mut pipe) = self.config_write.take() {
-                        let _ = pipe.write_all(if mapped { b"1" } else { b"0" });
-                    }
-                }
-                Report::Started { .. } => self.exec_at = Some(Instant::now()),
-                _ => {}
-            }
-            self.reports.push(report);
-        }
-        Ok(())
-    }
 }
 
 fn validate(spec: &SpawnSpec) -> Result<()> {

@@ -92,6 +92,7 @@ mod net;
 mod oci_config;
 mod outcome;
 mod pty;
+mod pump;
 mod rootfs;
 pub mod rootless;
 mod spec;

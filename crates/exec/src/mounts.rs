@@ -348,46 +348,75 @@ pub(crate) fn bind_in_root(root: &Path, src: &Path, dst: &Path, readonly: bool) 
     remount_readonly(&mounted.proc_path())
 }
 
+/// nosuid, nodev and noexec: the flags of the sandbox's kernel filesystems.
+const NSD: MsFlags = MsFlags::MS_NOSUID
+    .union(MsFlags::MS_NODEV)
+    .union(MsFlags::MS_NOEXEC);
+
+/// The system mounts under `root`, in order: /proc, /sys, /dev with its
+/// devices, ptys, shm and mqueue, then the /etc files bound read-only from
+/// the state dir. Mountpoints made in the image go to `created`.
 pub(crate) fn mount_system(
     config: &InitConfig,
     root: &Path,
     created: &mut Vec<PathBuf>,
 ) -> Res<()> {
-    let nsd = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    let at = |p: &str| secure_join(root, Path::new(p)).map_err(ctx(format!("resolve {p}")));
-
-    let proc_dir = at("/proc")?;
+    let proc_dir = resolve_in(root, "/proc")?;
     make_mountpoint(root, &proc_dir, true, created)?;
-    mount(Some("proc"), &proc_dir, Some("proc"), nsd, None::<&str>).map_err(ctx("mount /proc"))?;
+    mount(Some("proc"), &proc_dir, Some("proc"), NSD, None::<&str>).map_err(ctx("mount /proc"))?;
+    mount_sys(root, created)?;
+    mount_dev(config, root, created)?;
+    for name in ETC_FILES {
+        let target = resolve_in(root, &format!("/etc/{name}"))?;
+        make_mountpoint(root, &target, false, created)?;
+        bind_mount(&config.state_dir.join("etc").join(name), &target, true)?;
+    }
+    Ok(())
+}
 
-    let sys_dir = at("/sys")?;
+/// `path` (absolute, in the sandbox) resolved inside `root`.
+fn resolve_in(root: &Path, path: &str) -> Res<PathBuf> {
+    secure_join(root, Path::new(path)).map_err(ctx(format!("resolve {path}")))
+}
+
+/// A read-only sysfs at /sys; where the kernel refuses one (in a user
+/// namespace without a network namespace of our own), the host's /sys
+/// bound recursively with every submount read-only.
+fn mount_sys(root: &Path, created: &mut Vec<PathBuf>) -> Res<()> {
+    let sys_dir = resolve_in(root, "/sys")?;
     make_mountpoint(root, &sys_dir, true, created)?;
     if mount(
         Some("sysfs"),
         &sys_dir,
         Some("sysfs"),
-        nsd | MsFlags::MS_RDONLY,
+        NSD | MsFlags::MS_RDONLY,
         None::<&str>,
     )
-    .is_err()
+    .is_ok()
     {
-        // Not allowed without our own net ns in a user ns: bind the host's
-        // (recursively: its submounts are locked) and make all of it read-only.
-        bind_mount(Path::new("/sys"), &sys_dir, true)?;
-        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
-            .map_err(ctx("read /proc/self/mountinfo"))?;
-        for line in mountinfo.lines() {
-            let Some(point) = line.split(' ').nth(4) else {
-                continue;
-            };
-            let point = Path::new(point);
-            if point != sys_dir && point.starts_with(&sys_dir) {
-                remount_readonly(point)?;
-            }
+        return Ok(());
+    }
+    // Not allowed without our own net ns in a user ns: bind the host's
+    // (recursively: its submounts are locked) and make all of it read-only.
+    bind_mount(Path::new("/sys"), &sys_dir, true)?;
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(ctx("read /proc/self/mountinfo"))?;
+    for line in mountinfo.lines() {
+        let Some(point) = line.split(' ').nth(4) else {
+            continue;
+        };
+        let point = Path::new(point);
+        if point != sys_dir && point.starts_with(&sys_dir) {
+            remount_readonly(point)?;
         }
     }
+    Ok(())
+}
 
-    let dev = at("/dev")?;
+/// A small tmpfs /dev: the [`DEVICES`] the host has, devpts, shm, mqueue
+/// and the usual links.
+fn mount_dev(config: &InitConfig, root: &Path, created: &mut Vec<PathBuf>) -> Res<()> {
+    let dev = resolve_in(root, "/dev")?;
     make_mountpoint(root, &dev, true, created)?;
     mount(
         Some("tmpfs"),
@@ -397,6 +426,25 @@ pub(crate) fn mount_system(
         Some("mode=755,size=65536k"),
     )
     .map_err(ctx("mount /dev"))?;
+    make_devices(&dev)?;
+    mount_dev_filesystems(config, &dev)?;
+    for (link, target) in [
+        ("ptmx", "pts/ptmx"),
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("core", "/proc/kcore"),
+    ] {
+        std::os::unix::fs::symlink(target, dev.join(link))
+            .map_err(ctx(format!("link /dev/{link}")))?;
+    }
+    Ok(())
+}
+
+/// Each of [`DEVICES`] the host has, in `dev`: a device node with the
+/// host's numbers, or where mknod is not allowed, a bind of the host's.
+fn make_devices(dev: &Path) -> Res<()> {
     for name in DEVICES {
         let host = Path::new("/dev").join(name);
         let Ok(meta) = std::fs::metadata(&host) else {
@@ -416,6 +464,12 @@ pub(crate) fn mount_system(
         )
         .map_err(ctx(format!("bind /dev/{name}")))?;
     }
+    Ok(())
+}
+
+/// devpts (a new instance; group tty unless rootless), shm and mqueue
+/// under `dev`.
+fn mount_dev_filesystems(config: &InitConfig, dev: &Path) -> Res<()> {
     let pts = dev.join("pts");
     std::fs::create_dir(&pts).map_err(ctx("create /dev/pts"))?;
     let pts_opts = if config.rootless {
@@ -437,32 +491,14 @@ pub(crate) fn mount_system(
         Some("shm"),
         &shm,
         Some("tmpfs"),
-        nsd,
+        NSD,
         Some("mode=1777,size=65536k"),
     )
     .map_err(ctx("mount /dev/shm"))?;
     let mqueue = dev.join("mqueue");
     std::fs::create_dir(&mqueue).map_err(ctx("create /dev/mqueue"))?;
-    mount(Some("mqueue"), &mqueue, Some("mqueue"), nsd, None::<&str>)
-        .map_err(ctx("mount /dev/mqueue"))?;
-    for (link, target) in [
-        ("ptmx", "pts/ptmx"),
-        ("fd", "/proc/self/fd"),
-        ("stdin", "/proc/self/fd/0"),
-        ("stdout", "/proc/self/fd/1"),
-        ("stderr", "/proc/self/fd/2"),
-        ("core", "/proc/kcore"),
-    ] {
-        std::os::unix::fs::symlink(target, dev.join(link))
-            .map_err(ctx(format!("link /dev/{link}")))?;
-    }
-
-    for name in ETC_FILES {
-        let target = at(&format!("/etc/{name}"))?;
-        make_mountpoint(root, &target, false, created)?;
-        bind_mount(&config.state_dir.join("etc").join(name), &target, true)?;
-    }
-    Ok(())
+    mount(Some("mqueue"), &mqueue, Some("mqueue"), NSD, None::<&str>)
+        .map_err(ctx("mount /dev/mqueue"))
 }
 
 /// Makes `/dev/<name>` the sandbox's own character device `rdev`, mode

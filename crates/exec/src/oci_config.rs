@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
-    LinuxNamespaceType, LinuxResources, Mount, PosixRlimitType, Process, Spec,
+    Linux, LinuxNamespaceType, LinuxResources, Mount, PosixRlimitType, Process, Spec,
 };
 
 use crate::error::{Error, Result};
@@ -147,7 +147,7 @@ impl Bundle {
     /// Translates a parsed config whose relative paths are relative to `dir`.
     pub fn from_spec(config: &Spec, dir: &Path) -> Result<Bundle> {
         let file = dir.join("config.json");
-        let bad = |what: String| Error::Spec(format!("{}: {what}", file.display()));
+        let bad = |what: String| config_error(&file, what);
         let mut warnings = Vec::new();
         if !config.version().starts_with("1.") {
             return Err(bad(format!(
@@ -155,75 +155,22 @@ impl Bundle {
                 config.version()
             )));
         }
-
         let root = config
             .root()
             .as_ref()
             .ok_or_else(|| bad("no root".into()))?;
-        let root_path = dir.join(root.path());
-        let root_path = std::fs::canonicalize(&root_path).map_err(|source| Error::Io {
-            op: "open root.path of bundle",
-            path: root_path.clone(),
-            source,
-        })?;
-        if !root_path.is_dir() {
-            return Err(bad(format!(
-                "root.path {} is not a directory",
-                root_path.display()
-            )));
-        }
-        let text = root_path.to_string_lossy();
-        if text.contains([',', ':', '\n']) {
-            return Err(bad(format!(
-                "root.path {} contains ',' or ':'",
-                root_path.display()
-            )));
-        }
-
+        let root_path = root_dir(&dir.join(root.path()), &file)?;
         let process = config
             .process()
             .as_ref()
             .ok_or_else(|| bad("no process".into()))?;
-        let argv = process.args().clone().unwrap_or_default();
-        if argv.is_empty() {
-            return Err(bad("process.args is empty".into()));
-        }
-        if process.command_line().is_some() {
-            warnings.push("process.commandLine is ignored (Windows only)".into());
-        }
-        let cwd = process.cwd().to_string_lossy().into_owned();
-        if !cwd.starts_with('/') {
-            return Err(bad(format!("process.cwd {cwd:?} is not absolute")));
-        }
-        let user = process.user();
-        if user
-            .additional_gids()
-            .as_ref()
-            .is_some_and(|g| !g.is_empty())
-        {
-            warnings.push(
-                "process.user.additionalGids is not applied: supplementary groups come from the rootfs's /etc/group"
-                    .into(),
-            );
-        }
-        if user.umask().is_some_and(|m| m != 0o022) {
-            warnings.push("process.user.umask is not applied: the umask is 0022".into());
-        }
-        let mut spec = SpawnSpec {
-            rootfs: Rootfs {
-                lowers: Vec::new(),
-                upper: root_path.clone(),
-                work: root_path,
-                mode: RootfsMode::Direct,
-            },
-            argv,
-            env: process.env().clone().unwrap_or_default(),
-            cwd,
-            user: format!("{}:{}", user.uid(), user.gid()),
-            readonly_rootfs: root.readonly().unwrap_or(false),
-            no_new_privs: process.no_new_privileges().unwrap_or(false),
-            ..SpawnSpec::default()
-        };
+        let mut spec = base_spec(
+            process,
+            root_path,
+            root.readonly().unwrap_or(false),
+            &file,
+            &mut warnings,
+        )?;
         if let Some(hostname) = config.hostname()
             && !hostname.is_empty()
         {
@@ -233,104 +180,11 @@ impl Bundle {
             warnings.push("domainname is not applied".into());
         }
         process_fields(process, &mut spec, &mut warnings)?;
-
-        let mut network = Network::Host;
-        let mut listed = BTreeSet::new();
         let linux = config.linux().clone().unwrap_or_default();
-        for ns in linux.namespaces().clone().unwrap_or_default() {
-            let kind = ns.typ();
-            listed.insert(kind.to_string());
-            match (kind, ns.path()) {
-                (LinuxNamespaceType::Network, None) => network = Network::None,
-                (LinuxNamespaceType::Network, Some(path)) => {
-                    network = Network::Join {
-                        netns: path.clone(),
-                        nameservers: Vec::new(),
-                    }
-                }
-                (LinuxNamespaceType::User | LinuxNamespaceType::Time, _) => {
-                    return Err(bad(format!(
-                        "linux.namespaces: a {kind} namespace is not supported"
-                    )));
-                }
-                (_, Some(path)) => {
-                    return Err(bad(format!(
-                        "linux.namespaces: joining the {kind} namespace {} is not supported",
-                        path.display()
-                    )));
-                }
-                (_, None) => {}
-            }
-        }
-        spec.network = network;
-        for kind in ["mnt", "pid", "ipc", "uts", "cgroup"] {
-            if !listed.contains(kind) {
-                warnings.push(format!(
-                    "linux.namespaces has no {kind} namespace: buildr makes a new one anyway"
-                ));
-            }
-        }
-        if linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
-            || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty())
-        {
-            return Err(bad(
-                "linux.uidMappings/gidMappings: user namespaces are not supported".into(),
-            ));
-        }
-        if let Some(resources) = linux.resources() {
-            spec.limits = limits(resources, &mut warnings)?;
-        }
-        if linux.seccomp().is_some() {
-            warnings.push("linux.seccomp is not applied: buildr has no seccomp filter yet".into());
-        }
-        if linux.sysctl().as_ref().is_some_and(|s| !s.is_empty()) {
-            warnings.push("linux.sysctl is not applied".into());
-        }
-        if linux.devices().as_ref().is_some_and(|d| !d.is_empty()) {
-            warnings.push(
-                "linux.devices is not applied: /dev has only null, zero, full, random, urandom and tty"
-                    .into(),
-            );
-        }
-        if linux.mount_label().as_ref().is_some_and(|l| !l.is_empty()) {
-            warnings.push("linux.mountLabel is not applied (no SELinux support)".into());
-        }
-        if linux.intel_rdt().is_some() {
-            warnings.push("linux.intelRdt is not applied".into());
-        }
-        if linux.personality().is_some() {
-            warnings.push("linux.personality is not applied".into());
-        }
-        let masked: Vec<String> = linux
-            .masked_paths()
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|p| !crate::mounts::MASKED.contains(&p.as_str()))
-            .collect();
-        if !masked.is_empty() {
-            warnings.push(format!(
-                "linux.maskedPaths not masked by buildr: {}",
-                masked.join(", ")
-            ));
-        }
-        let readonly: Vec<String> = linux
-            .readonly_paths()
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|p| !crate::mounts::READONLY.contains(&p.as_str()))
-            .collect();
-        if !readonly.is_empty() {
-            warnings.push(format!(
-                "linux.readonlyPaths not made read-only by buildr: {}",
-                readonly.join(", ")
-            ));
-        }
+        linux_fields(&linux, &mut spec, &file, &mut warnings)?;
         if config.hooks().is_some() {
             warnings.push("hooks are not run".into());
         }
-
         for (i, mount) in config
             .mounts()
             .clone()
@@ -348,6 +202,213 @@ impl Bundle {
             warnings,
         })
     }
+}
+
+/// An error in the bundle's `config.json` at `file`, naming the file.
+fn config_error(file: &Path, what: String) -> Error {
+    Error::Spec(format!("{}: {what}", file.display()))
+}
+
+/// `root.path` (already joined to the bundle directory), canonical: it must
+/// be a directory, and its path must not hold the characters that would
+/// split an overlay option string.
+fn root_dir(root_path: &Path, file: &Path) -> Result<PathBuf> {
+    let root_path = std::fs::canonicalize(root_path).map_err(|source| Error::Io {
+        op: "open root.path of bundle",
+        path: root_path.to_owned(),
+        source,
+    })?;
+    if !root_path.is_dir() {
+        return Err(config_error(
+            file,
+            format!("root.path {} is not a directory", root_path.display()),
+        ));
+    }
+    let text = root_path.to_string_lossy();
+    if text.contains([',', ':', '\n']) {
+        return Err(config_error(
+            file,
+            format!("root.path {} contains ',' or ':'", root_path.display()),
+        ));
+    }
+    Ok(root_path)
+}
+
+/// The spec's process and root filesystem: `process.args` must not be
+/// empty and `process.cwd` must be absolute; the user fields the sandbox
+/// does not apply warn.
+fn base_spec(
+    process: &Process,
+    root_path: PathBuf,
+    readonly_rootfs: bool,
+    file: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<SpawnSpec> {
+    let argv = process.args().clone().unwrap_or_default();
+    if argv.is_empty() {
+        return Err(config_error(file, "process.args is empty".into()));
+    }
+    if process.command_line().is_some() {
+        warnings.push("process.commandLine is ignored (Windows only)".into());
+    }
+    let cwd = process.cwd().to_string_lossy().into_owned();
+    if !cwd.starts_with('/') {
+        return Err(config_error(
+            file,
+            format!("process.cwd {cwd:?} is not absolute"),
+        ));
+    }
+    let user = process.user();
+    if user
+        .additional_gids()
+        .as_ref()
+        .is_some_and(|g| !g.is_empty())
+    {
+        warnings.push(
+            "process.user.additionalGids is not applied: supplementary groups come from the rootfs's /etc/group"
+                .into(),
+        );
+    }
+    if user.umask().is_some_and(|m| m != 0o022) {
+        warnings.push("process.user.umask is not applied: the umask is 0022".into());
+    }
+    Ok(SpawnSpec {
+        rootfs: Rootfs {
+            lowers: Vec::new(),
+            upper: root_path.clone(),
+            work: root_path,
+            mode: RootfsMode::Direct,
+        },
+        argv,
+        env: process.env().clone().unwrap_or_default(),
+        cwd,
+        user: format!("{}:{}", user.uid(), user.gid()),
+        readonly_rootfs,
+        no_new_privs: process.no_new_privileges().unwrap_or(false),
+        ..SpawnSpec::default()
+    })
+}
+
+/// The `linux` section: namespaces decide the network, id mappings are
+/// refused, resources become limits, and the fields the sandbox does not
+/// apply warn.
+fn linux_fields(
+    linux: &Linux,
+    spec: &mut SpawnSpec,
+    file: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
+    spec.network = namespaces(linux, file, warnings)?;
+    if linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+        || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+    {
+        return Err(config_error(
+            file,
+            "linux.uidMappings/gidMappings: user namespaces are not supported".into(),
+        ));
+    }
+    if let Some(resources) = linux.resources() {
+        spec.limits = limits(resources, warnings)?;
+    }
+    unapplied_linux_fields(linux, warnings);
+    Ok(())
+}
+
+/// The network from `linux.namespaces` (none listed: the host's; listed
+/// without a path: none; with a path: join it). User and time namespaces
+/// and joining any other namespace are refused; a missing mnt, pid, ipc,
+/// uts or cgroup namespace warns, as the sandbox makes one anyway.
+fn namespaces(linux: &Linux, file: &Path, warnings: &mut Vec<String>) -> Result<Network> {
+    let mut network = Network::Host;
+    let mut listed = BTreeSet::new();
+    for ns in linux.namespaces().clone().unwrap_or_default() {
+        let kind = ns.typ();
+        listed.insert(kind.to_string());
+        match (kind, ns.path()) {
+            (LinuxNamespaceType::Network, None) => network = Network::None,
+            (LinuxNamespaceType::Network, Some(path)) => {
+                network = Network::Join {
+                    netns: path.clone(),
+                    nameservers: Vec::new(),
+                }
+            }
+            (LinuxNamespaceType::User | LinuxNamespaceType::Time, _) => {
+                return Err(config_error(
+                    file,
+                    format!("linux.namespaces: a {kind} namespace is not supported"),
+                ));
+            }
+            (_, Some(path)) => {
+                return Err(config_error(
+                    file,
+                    format!(
+                        "linux.namespaces: joining the {kind} namespace {} is not supported",
+                        path.display()
+                    ),
+                ));
+            }
+            (_, None) => {}
+        }
+    }
+    for kind in ["mnt", "pid", "ipc", "uts", "cgroup"] {
+        if !listed.contains(kind) {
+            warnings.push(format!(
+                "linux.namespaces has no {kind} namespace: buildr makes a new one anyway"
+            ));
+        }
+    }
+    Ok(network)
+}
+
+/// Warnings for the `linux` fields the sandbox does not apply: seccomp,
+/// sysctl, devices, SELinux, RDT, personality, and masked or read-only
+/// paths beyond its own.
+fn unapplied_linux_fields(linux: &Linux, warnings: &mut Vec<String>) {
+    if linux.seccomp().is_some() {
+        warnings.push("linux.seccomp is not applied: buildr has no seccomp filter yet".into());
+    }
+    if linux.sysctl().as_ref().is_some_and(|s| !s.is_empty()) {
+        warnings.push("linux.sysctl is not applied".into());
+    }
+    if linux.devices().as_ref().is_some_and(|d| !d.is_empty()) {
+        warnings.push(
+            "linux.devices is not applied: /dev has only null, zero, full, random, urandom and tty"
+                .into(),
+        );
+    }
+    if linux.mount_label().as_ref().is_some_and(|l| !l.is_empty()) {
+        warnings.push("linux.mountLabel is not applied (no SELinux support)".into());
+    }
+    if linux.intel_rdt().is_some() {
+        warnings.push("linux.intelRdt is not applied".into());
+    }
+    if linux.personality().is_some() {
+        warnings.push("linux.personality is not applied".into());
+    }
+    let masked = paths_beyond(linux.masked_paths(), crate::mounts::MASKED);
+    if !masked.is_empty() {
+        warnings.push(format!(
+            "linux.maskedPaths not masked by buildr: {}",
+            masked.join(", ")
+        ));
+    }
+    let readonly = paths_beyond(linux.readonly_paths(), crate::mounts::READONLY);
+    if !readonly.is_empty() {
+        warnings.push(format!(
+            "linux.readonlyPaths not made read-only by buildr: {}",
+            readonly.join(", ")
+        ));
+    }
+}
+
+/// The `paths` the sandbox's own list (`own`) does not cover.
+fn paths_beyond(paths: &Option<Vec<String>>, own: &[&str]) -> Vec<String> {
+    paths
+        .iter()
+        .flatten()
+        .filter(|p| !own.contains(&p.as_str()))
+        .cloned()
+        .collect()
 }
 
 /// Capabilities, rlimits and the process fields the sandbox does not have.
@@ -533,7 +594,8 @@ enum MountReason {
 }
 
 /// Maps one entry of `mounts` onto the sandbox: its own system mounts, a
-/// bind or a tmpfs. Anything else is refused.
+/// bind or a tmpfs. Anything else is refused, labelled
+/// `mounts[INDEX] (DEST)`.
 fn place_mount(
     index: usize,
     mount: &Mount,
@@ -541,108 +603,150 @@ fn place_mount(
     spec: &mut SpawnSpec,
     warnings: &mut Vec<String>,
 ) -> std::result::Result<(), MountRefused> {
+    let label = format!("mounts[{index}] ({})", mount.destination().display());
+    let placed = place(&label, mount, dir, spec, warnings);
+    placed.map_err(|reason| MountRefused { label, reason })
+}
+
+/// [`place_mount`] without the label on its refusals: checks the
+/// destination, skips what the sandbox mounts itself and adds a bind or a
+/// tmpfs to `spec`.
+fn place(
+    label: &str,
+    mount: &Mount,
+    dir: &Path,
+    spec: &mut SpawnSpec,
+    warnings: &mut Vec<String>,
+) -> std::result::Result<(), MountReason> {
     let dst = mount.destination();
-    let label = format!("mounts[{index}] ({})", dst.display());
-    let refuse = |reason| MountRefused {
-        label: label.clone(),
-        reason,
-    };
     if !dst.is_absolute() {
-        return Err(refuse(MountReason::NotAbsolute));
+        return Err(MountReason::NotAbsolute);
     }
     if dst
         .components()
         .any(|c| matches!(c, std::path::Component::ParentDir))
     {
-        return Err(refuse(MountReason::ParentDir));
+        return Err(MountReason::ParentDir);
     }
     let options = mount.options().clone().unwrap_or_default();
-    let is_bind = options.iter().any(|o| o == "bind" || o == "rbind")
-        || mount.typ().as_deref() == Some("bind");
-    let kind = if is_bind {
-        "bind"
-    } else {
-        mount.typ().as_deref().unwrap_or("")
-    };
-    let dst_text = dst.to_string_lossy();
-    if let Some((_, kinds)) = SANDBOX_MOUNTS.iter().find(|(d, _)| *d == dst_text) {
-        if kinds.contains(&kind) {
-            // buildr's own mount is there, with runc's default options.
-            return Ok(());
-        }
-        return Err(refuse(MountReason::OverSandbox {
-            kind: kind.to_owned(),
-            dst: dst_text.into_owned(),
-            own: kinds[0],
-        }));
+    let kind = mount_kind(mount, &options);
+    if sandbox_mount(&dst.to_string_lossy(), kind)? {
+        return Ok(());
     }
-    if dst_text == "/sys/fs/cgroup" && kind == "cgroup" {
+    if dst.to_string_lossy() == "/sys/fs/cgroup" && kind == "cgroup" {
         warnings.push(format!("{label}: the cgroup filesystem is not mounted"));
         return Ok(());
     }
-    let unapplied = |skip: &[&str]| -> Vec<String> {
-        options
-            .iter()
-            .filter(|o| !HARMLESS_OPTIONS.contains(&o.as_str()) && !skip.contains(&o.as_str()))
-            .filter(|o| !skip.iter().any(|s| o.starts_with(&format!("{s}="))))
-            .cloned()
-            .collect()
-    };
     match kind {
-        "bind" => {
-            let source = mount
-                .source()
-                .as_ref()
-                .ok_or_else(|| refuse(MountReason::NoSource))?;
-            let src = dir.join(source);
-            if std::fs::symlink_metadata(&src).is_err() {
-                return Err(refuse(MountReason::MissingSource(src)));
-            }
-            let readonly = options.iter().any(|o| o == "ro");
-            let rest = unapplied(&["ro"]);
-            if !rest.is_empty() {
-                warnings.push(format!(
-                    "{label}: bind options not applied: {}",
-                    rest.join(",")
-                ));
-            }
-            spec.binds.push(BindMount {
-                src,
-                dst: dst.to_owned(),
-                readonly,
-                subpath: None,
-            });
-        }
-        "tmpfs" => {
-            let mut size = None;
-            for option in &options {
-                if let Some(value) = option.strip_prefix("size=") {
-                    size = Some(
-                        parse_size(value)
-                            .ok_or_else(|| refuse(MountReason::TmpfsSize(value.to_owned())))?,
-                    );
-                }
-            }
-            let rest: Vec<String> = unapplied(&["size", "noexec"])
-                .into_iter()
-                .filter(|o| o != "mode=1777")
-                .collect();
-            if !rest.is_empty() {
-                warnings.push(format!(
-                    "{label}: tmpfs options not applied (buildr's tmpfs is mode=1777,nosuid,nodev): {}",
-                    rest.join(",")
-                ));
-            }
-            spec.tmpfs.push(TmpfsMount {
-                dst: dst.to_owned(),
-                size,
-            });
-        }
-        other => {
-            return Err(refuse(MountReason::Type(other.to_owned())));
-        }
+        "bind" => spec
+            .binds
+            .push(bind_mount(label, mount, &options, dir, warnings)?),
+        "tmpfs" => spec
+            .tmpfs
+            .push(tmpfs_mount(label, dst, &options, warnings)?),
+        other => return Err(MountReason::Type(other.to_owned())),
     }
     Ok(())
+}
+
+/// The mount's type as the sandbox reads it: a `bind`/`rbind` option makes
+/// it a bind whatever `type` says.
+fn mount_kind<'a>(mount: &'a Mount, options: &[String]) -> &'a str {
+    let is_bind = options.iter().any(|o| o == "bind" || o == "rbind")
+        || mount.typ().as_deref() == Some("bind");
+    if is_bind {
+        "bind"
+    } else {
+        mount.typ().as_deref().unwrap_or("")
+    }
+}
+
+/// Whether `dst` is one of the places the sandbox mounts itself and
+/// `kind` is what it mounts there (then the entry is already honoured);
+/// another type over such a place is refused.
+fn sandbox_mount(dst: &str, kind: &str) -> std::result::Result<bool, MountReason> {
+    let Some((_, kinds)) = SANDBOX_MOUNTS.iter().find(|(d, _)| *d == dst) else {
+        return Ok(false);
+    };
+    if kinds.contains(&kind) {
+        // buildr's own mount is there, with runc's default options.
+        return Ok(true);
+    }
+    Err(MountReason::OverSandbox {
+        kind: kind.to_owned(),
+        dst: dst.to_owned(),
+        own: kinds[0],
+    })
+}
+
+/// The options neither harmless nor in `skip` (as `NAME` or `NAME=...`).
+fn unapplied_options(options: &[String], skip: &[&str]) -> Vec<String> {
+    options
+        .iter()
+        .filter(|o| !HARMLESS_OPTIONS.contains(&o.as_str()) && !skip.contains(&o.as_str()))
+        .filter(|o| !skip.iter().any(|s| o.starts_with(&format!("{s}="))))
+        .cloned()
+        .collect()
+}
+
+/// A bind of an existing source (relative to the bundle directory),
+/// read-only with `ro`; other options warn.
+fn bind_mount(
+    label: &str,
+    mount: &Mount,
+    options: &[String],
+    dir: &Path,
+    warnings: &mut Vec<String>,
+) -> std::result::Result<BindMount, MountReason> {
+    let source = mount.source().as_ref().ok_or(MountReason::NoSource)?;
+    let src = dir.join(source);
+    if std::fs::symlink_metadata(&src).is_err() {
+        return Err(MountReason::MissingSource(src));
+    }
+    let readonly = options.iter().any(|o| o == "ro");
+    let rest = unapplied_options(options, &["ro"]);
+    if !rest.is_empty() {
+        warnings.push(format!(
+            "{label}: bind options not applied: {}",
+            rest.join(",")
+        ));
+    }
+    Ok(BindMount {
+        src,
+        dst: mount.destination().to_owned(),
+        readonly,
+        subpath: None,
+    })
+}
+
+/// A tmpfs with the `size=` option's size; options other than `size`,
+/// `noexec` and `mode=1777` warn.
+fn tmpfs_mount(
+    label: &str,
+    dst: &Path,
+    options: &[String],
+    warnings: &mut Vec<String>,
+) -> std::result::Result<TmpfsMount, MountReason> {
+    let mut size = None;
+    for option in options {
+        if let Some(value) = option.strip_prefix("size=") {
+            size = Some(parse_size(value).ok_or_else(|| MountReason::TmpfsSize(value.to_owned()))?);
+        }
+    }
+    let rest: Vec<String> = unapplied_options(options, &["size", "noexec"])
+        .into_iter()
+        .filter(|o| o != "mode=1777")
+        .collect();
+    if !rest.is_empty() {
+        warnings.push(format!(
+            "{label}: tmpfs options not applied (buildr's tmpfs is mode=1777,nosuid,nodev): {}",
+            rest.join(",")
+        ));
+    }
+    Ok(TmpfsMount {
+        dst: dst.to_owned(),
+        size,
+    })
 }
 
 /// `65536k`, `64m`, `1g`, or bytes.

@@ -1,6 +1,6 @@
 //! What a run returns: exit status, OOM flag, timings.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Which output stream a chunk came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +29,19 @@ pub struct Timings {
     pub run: Duration,
     /// The whole call, cleanup included.
     pub total: Duration,
+}
+
+impl Timings {
+    /// Setup until `exec_at` (the command's exec; `ended` when it never
+    /// ran), the run from there to `ended`, the total until now.
+    pub(crate) fn measured(started: Instant, exec_at: Option<Instant>, ended: Instant) -> Timings {
+        let exec_at = exec_at.unwrap_or(ended);
+        Timings {
+            setup: exec_at.saturating_duration_since(started),
+            run: ended.saturating_duration_since(exec_at),
+            total: started.elapsed(),
+        }
+    }
 }
 
 /// The result of one run.
