@@ -172,154 +172,12 @@ pub(crate) fn parse_mount(
         };
         let kind_now = f.kind.clone().unwrap_or_else(|| "bind".to_string());
         let Some(raw) = value else {
-            match key.as_str() {
-                "readonly" | "ro" => f.readonly = Some(true),
-                "readwrite" | "rw" => f.readonly = Some(false),
-                "required" if kind_now == "secret" || kind_now == "ssh" => {
-                    f.required = true;
-                    f.required_key = true;
-                }
-                "required" => {
-                    return Err(bad_help(
-                        format!("unexpected key 'required' for mount type '{kind_now}'"),
-                        "required applies to secret and ssh mounts; put type= first",
-                    ));
-                }
-                _ => {
-                    return Err(bad_help(
-                        format!("invalid field '{field}' must be a key=value pair"),
-                        "expected key=value, e.g. target=/cache",
-                    ));
-                }
-            }
+            f.set_flag(&key, field, &kind_now)?;
             continue;
         };
-        if key == "from"
-            && expand.is_none()
-            && let Some(i) = raw.find('$')
-            && i != raw.len() - 1
-        {
-            return Err(bad_help(
-                "'from' doesn't support variable expansion, define alias stage instead",
-                "add `FROM ${VAR} AS alias` and use from=alias",
-            ));
-        }
-        let value = match expand.as_mut() {
-            Some(expand) => {
-                expand(raw).map_err(|e| bad(format!("failed to expand '{key}': {e}")))?
-            }
-            None => raw.to_string(),
-        };
-        let has_var = expand.is_none() && raw.contains('$');
-        let typed = matches!(
-            key.as_str(),
-            "type"
-                | "readonly"
-                | "ro"
-                | "readwrite"
-                | "rw"
-                | "required"
-                | "size"
-                | "sharing"
-                | "mode"
-                | "uid"
-                | "gid"
-        );
-        if has_var && typed {
-            deferred = true;
-            continue;
-        }
-        match key.as_str() {
-            "type" => {
-                let v = value.to_ascii_lowercase();
-                if !MOUNT_TYPES.contains(&v.as_str()) {
-                    let e = format!("unsupported mount type {value:?}");
-                    return Err(match did_you_mean(&value, MOUNT_TYPES, true) {
-                        Some(m) => bad_help(e + &buildkit_hint(&m), format!("did you mean `{m}`?")),
-                        None => bad_help(e, "expected bind, cache, tmpfs, secret or ssh"),
-                    });
-                }
-                f.kind = Some(v);
-            }
-            "from" => f.from = Some(value),
-            "source" | "src" => f.source = Some(value),
-            "target" | "dst" | "destination" => f.target = Some(value),
-            "readonly" | "ro" => f.readonly = Some(go_bool(&key, &value)?),
-            "readwrite" | "rw" => f.readonly = Some(!go_bool(&key, &value)?),
-            "required" => {
-                if kind_now != "secret" && kind_now != "ssh" {
-                    return Err(bad_help(
-                        format!("unexpected key 'required' for mount type '{kind_now}'"),
-                        "required applies to secret and ssh mounts; put type= first",
-                    ));
-                }
-                f.required = go_bool(&key, &value)?;
-                f.required_key = true;
-            }
-            "size" => {
-                if kind_now != "tmpfs" {
-                    return Err(bad_help(
-                        format!("unexpected key 'size' for mount type '{kind_now}'"),
-                        "size applies to tmpfs mounts; put type= first",
-                    ));
-                }
-                f.size = Some(ram_in_bytes(&value).ok_or_else(|| {
-                    bad_help(
-                        format!("invalid value for size: {value}"),
-                        "expected a size such as 64m or 1g",
-                    )
-                })?);
-            }
-            "id" => f.id = Some(value),
-            "sharing" => {
-                let v = value.to_ascii_lowercase();
-                f.sharing = Some(match v.as_str() {
-                    "shared" => Sharing::Shared,
-                    "private" => Sharing::Private,
-                    "locked" => Sharing::Locked,
-                    _ => {
-                        let e = format!("unsupported sharing value {value:?}");
-                        return Err(match did_you_mean(&value, SHARING, true) {
-                            Some(m) => {
-                                bad_help(e + &buildkit_hint(&m), format!("did you mean `{m}`?"))
-                            }
-                            None => bad_help(e, "expected shared, private or locked"),
-                        });
-                    }
-                });
-            }
-            "mode" => {
-                f.mode = Some(parse_uint(&value, 8).ok_or_else(|| {
-                    bad_help(
-                        format!("invalid value {value} for mode"),
-                        "expected an octal mode such as 0700",
-                    )
-                })?);
-            }
-            "uid" => {
-                f.uid = Some(parse_uint(&value, 10).ok_or_else(|| {
-                    bad_help(
-                        format!("invalid value {value} for uid"),
-                        "expected a numeric user id",
-                    )
-                })?);
-            }
-            "gid" => {
-                f.gid = Some(parse_uint(&value, 10).ok_or_else(|| {
-                    bad_help(
-                        format!("invalid value {value} for gid"),
-                        "expected a numeric group id",
-                    )
-                })?);
-            }
-            "env" => f.env = Some(value),
-            _ => {
-                let e = format!("unexpected key '{key}' in '{field}'");
-                return Err(match did_you_mean(&key, MOUNT_KEYS, true) {
-                    Some(m) => bad_help(e + &buildkit_hint(&m), format!("did you mean `{m}`?")),
-                    None => bad_help(e, format!("valid keys: {}", MOUNT_KEYS.join(", "))),
-                });
-            }
+        match option_value(&key, raw, &mut expand)? {
+            Some(value) => f.set(&key, value, field, &kind_now)?,
+            None => deferred = true,
         }
     }
     let kind = finish(f, deferred)?;
@@ -328,6 +186,188 @@ pub(crate) fn parse_mount(
         spec: spec.to_string(),
         deferred,
     })
+}
+
+/// The value of `key=raw`, expanded with `expand`; without an expander
+/// (the parser), `None` when it holds a variable and `key` is a typed
+/// option, which the engine checks once it can expand it. `from` never
+/// takes a variable.
+fn option_value(
+    key: &str,
+    raw: &str,
+    expand: &mut Option<Expander<'_>>,
+) -> std::result::Result<Option<String>, MountError> {
+    if key == "from"
+        && expand.is_none()
+        && let Some(i) = raw.find('$')
+        && i != raw.len() - 1
+    {
+        return Err(bad_help(
+            "'from' doesn't support variable expansion, define alias stage instead",
+            "add `FROM ${VAR} AS alias` and use from=alias",
+        ));
+    }
+    let value = match expand.as_mut() {
+        Some(expand) => expand(raw).map_err(|e| bad(format!("failed to expand '{key}': {e}")))?,
+        None => raw.to_string(),
+    };
+    let has_var = expand.is_none() && raw.contains('$');
+    let typed = matches!(
+        key,
+        "type"
+            | "readonly"
+            | "ro"
+            | "readwrite"
+            | "rw"
+            | "required"
+            | "size"
+            | "sharing"
+            | "mode"
+            | "uid"
+            | "gid"
+    );
+    if has_var && typed {
+        return Ok(None);
+    }
+    Ok(Some(value))
+}
+
+impl Fields {
+    /// A key without a value (`field`): `ro`, `rw`, and `required` for the
+    /// mount type so far (`kind_now`).
+    fn set_flag(
+        &mut self,
+        key: &str,
+        field: &str,
+        kind_now: &str,
+    ) -> std::result::Result<(), MountError> {
+        match key {
+            "readonly" | "ro" => self.readonly = Some(true),
+            "readwrite" | "rw" => self.readonly = Some(false),
+            "required" => {
+                required_allowed(kind_now)?;
+                self.required = true;
+                self.required_key = true;
+            }
+            _ => {
+                return Err(bad_help(
+                    format!("invalid field '{field}' must be a key=value pair"),
+                    "expected key=value, e.g. target=/cache",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The option `key=value` (from `field`), checked against the mount
+    /// type so far (`kind_now`) where the option belongs to some types.
+    fn set(
+        &mut self,
+        key: &str,
+        value: String,
+        field: &str,
+        kind_now: &str,
+    ) -> std::result::Result<(), MountError> {
+        match key {
+            "type" => self.kind = Some(mount_type(&value)?),
+            "from" => self.from = Some(value),
+            "source" | "src" => self.source = Some(value),
+            "target" | "dst" | "destination" => self.target = Some(value),
+            "readonly" | "ro" => self.readonly = Some(go_bool(key, &value)?),
+            "readwrite" | "rw" => self.readonly = Some(!go_bool(key, &value)?),
+            "required" => {
+                required_allowed(kind_now)?;
+                self.required = go_bool(key, &value)?;
+                self.required_key = true;
+            }
+            "size" => self.size = Some(tmpfs_size(&value, kind_now)?),
+            "id" => self.id = Some(value),
+            "sharing" => self.sharing = Some(sharing(&value)?),
+            "mode" => {
+                self.mode = Some(number(
+                    &value,
+                    8,
+                    "mode",
+                    "expected an octal mode such as 0700",
+                )?);
+            }
+            "uid" => self.uid = Some(number(&value, 10, "uid", "expected a numeric user id")?),
+            "gid" => self.gid = Some(number(&value, 10, "gid", "expected a numeric group id")?),
+            "env" => self.env = Some(value),
+            _ => {
+                let e = format!("unexpected key '{key}' in '{field}'");
+                return Err(match did_you_mean(key, MOUNT_KEYS, true) {
+                    Some(m) => bad_help(e + &buildkit_hint(&m), format!("did you mean `{m}`?")),
+                    None => bad_help(e, format!("valid keys: {}", MOUNT_KEYS.join(", "))),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `required` belongs to secret and ssh mounts only.
+fn required_allowed(kind_now: &str) -> std::result::Result<(), MountError> {
+    if kind_now == "secret" || kind_now == "ssh" {
+        return Ok(());
+    }
+    Err(bad_help(
+        format!("unexpected key 'required' for mount type '{kind_now}'"),
+        "required applies to secret and ssh mounts; put type= first",
+    ))
+}
+
+/// A `type=` value, lower-cased: one of [`MOUNT_TYPES`].
+fn mount_type(value: &str) -> std::result::Result<String, MountError> {
+    let v = value.to_ascii_lowercase();
+    if !MOUNT_TYPES.contains(&v.as_str()) {
+        let e = format!("unsupported mount type {value:?}");
+        return Err(match did_you_mean(value, MOUNT_TYPES, true) {
+            Some(m) => bad_help(e + &buildkit_hint(&m), format!("did you mean `{m}`?")),
+            None => bad_help(e, "expected bind, cache, tmpfs, secret or ssh"),
+        });
+    }
+    Ok(v)
+}
+
+/// A `sharing=` value (any case): shared, private or locked.
+fn sharing(value: &str) -> std::result::Result<Sharing, MountError> {
+    let v = value.to_ascii_lowercase();
+    Ok(match v.as_str() {
+        "shared" => Sharing::Shared,
+        "private" => Sharing::Private,
+        "locked" => Sharing::Locked,
+        _ => {
+            let e = format!("unsupported sharing value {value:?}");
+            return Err(match did_you_mean(value, SHARING, true) {
+                Some(m) => bad_help(e + &buildkit_hint(&m), format!("did you mean `{m}`?")),
+                None => bad_help(e, "expected shared, private or locked"),
+            });
+        }
+    })
+}
+
+/// A `size=` value in bytes; `size` belongs to tmpfs mounts only.
+fn tmpfs_size(value: &str, kind_now: &str) -> std::result::Result<u64, MountError> {
+    if kind_now != "tmpfs" {
+        return Err(bad_help(
+            format!("unexpected key 'size' for mount type '{kind_now}'"),
+            "size applies to tmpfs mounts; put type= first",
+        ));
+    }
+    ram_in_bytes(value).ok_or_else(|| {
+        bad_help(
+            format!("invalid value for size: {value}"),
+            "expected a size such as 64m or 1g",
+        )
+    })
+}
+
+/// The number `value` in `radix` for the option `name` (`mode`, `uid`,
+/// `gid`); `help` says what was expected.
+fn number(value: &str, radix: u32, name: &str, help: &str) -> std::result::Result<u32, MountError> {
+    parse_uint(value, radix)
+        .ok_or_else(|| bad_help(format!("invalid value {value} for {name}"), help))
 }
 
 fn finish(f: Fields, deferred: bool) -> std::result::Result<MountKind, MountError> {

@@ -35,96 +35,18 @@ const KEYWORDS: &[&str] = &[
 
 pub(crate) fn build(ast: Ast) -> std::result::Result<Dockerfile, ParseError> {
     let check = CheckConfig::parse(ast.directives.check.as_deref());
-    let mut errors: Vec<Problem> = Vec::new();
-    let mut warnings: Vec<(Rule, Problem)> = Vec::new();
-    let mut meta_args: Vec<Spanned<ArgInstruction>> = Vec::new();
-    let mut stages: Vec<Stage> = Vec::new();
-    // Per stage: whether a SHELL instruction was seen (JSONArgsRecommended
-    // is not reported once the stage has its own shell).
-    let mut has_shell = false;
-    // Keywords of FROM lines and stage instructions, as written.
-    let mut keywords: Vec<(&str, Pos)> = Vec::new();
-    // Per stage: where the last CMD, ENTRYPOINT and HEALTHCHECK were.
-    let mut used_once: [Option<Pos>; 3] = [None; 3];
-
+    let mut grouping = Grouping::default();
     for node in &ast.nodes {
-        let req = Req::new(node, &ast.lines);
-        let source = node.original.trim().to_string();
-        if node.keyword == "from" {
-            has_shell = false;
-            used_once = [None; 3];
-            keywords.push((req.written, node.span.start));
-            match from::parse(&req) {
-                Ok(parsed) => {
-                    from_checks(&req, &parsed, &stages, &mut errors, &mut warnings);
-                    stages.push(Stage {
-                        name: parsed.name,
-                        base: parsed.base,
-                        platform: parsed.platform,
-                        span: node.span,
-                        source,
-                        instructions: Vec::new(),
-                    });
-                }
-                Err(problem) => {
-                    errors.push(problem);
-                    // Keep later instructions in a stage so one bad FROM
-                    // does not also report "before the first FROM".
-                    stages.push(Stage {
-                        name: None,
-                        base: String::new(),
-                        platform: None,
-                        span: node.span,
-                        source,
-                        instructions: Vec::new(),
-                    });
-                }
-            }
-            continue;
-        }
-        let instruction = match typed(&req) {
-            Ok(instruction) => instruction,
-            Err(problem) => {
-                errors.push(problem);
-                continue;
-            }
-        };
-        let Some(stage) = stages.last_mut() else {
-            if let Instruction::Arg(arg) = instruction {
-                meta_args.push(Spanned {
-                    value: arg,
-                    span: node.span,
-                    source,
-                });
-            } else {
-                errors.push(
-                    Problem::new(
-                        node.span.start,
-                        format!(
-                            "no build stage in current context: {} comes before the first FROM",
-                            req.written
-                        ),
-                    )
-                    .help("only ARG may come before the first FROM; start a stage with `FROM <image>`"),
-                );
-            }
-            continue;
-        };
-        stage_lints(
-            &instruction,
-            node.span.start,
-            &req,
-            &mut has_shell,
-            &mut used_once,
-            &mut warnings,
-        );
-        keywords.push((req.written, node.span.start));
-        stage.instructions.push(Spanned {
-            value: instruction,
-            span: node.span,
-            source,
-        });
+        grouping.node(node, &ast.lines);
     }
+    let Grouping {
+        mut errors,
+        mut warnings,
+        meta_args,
+        stages,
+        keywords,
+        ..
+    } = grouping;
 
     for problem in lint::instruction_casing(&keywords) {
         warnings.push((Rule::ConsistentInstructionCasing, problem));
@@ -143,52 +65,203 @@ pub(crate) fn build(ast: Ast) -> std::result::Result<Dockerfile, ParseError> {
 
     let file = ast.file;
     let lines = ast.lines;
-    let diag = |severity: Severity, p: Problem| {
-        make_diagnostic(&file, &lines, severity, p.pos, p.message, p.help)
+    let found = Found {
+        scanned: ast.warnings,
+        errors,
+        warnings,
     };
-    let mut all_warnings: Vec<Diagnostic> = ast
-        .warnings
-        .into_iter()
-        .filter(|w| {
-            check.enabled(Rule::NoEmptyContinuation)
-                || !w
-                    .message
-                    .to_ascii_lowercase()
-                    .contains("empty continuation")
-        })
-        .collect();
-    let mut lint_errors = Vec::new();
-    for (rule, problem) in warnings {
-        if !check.enabled(rule) {
-            continue;
-        }
-        if check.error {
-            lint_errors.push(diag(Severity::Error, problem));
-        } else {
-            all_warnings.push(diag(Severity::Warning, problem));
-        }
-    }
-    all_warnings.sort_by_key(|w| w.pos);
-
-    let mut diagnostics: Vec<Diagnostic> = errors
-        .into_iter()
-        .map(|p| diag(Severity::Error, p))
-        .collect();
-    diagnostics.extend(lint_errors);
-    if !diagnostics.is_empty() {
-        // The warnings travel with the errors, so a failed check still shows them.
-        diagnostics.extend(all_warnings);
-        diagnostics.sort_by_key(|d| d.pos);
-        return Err(ParseError { diagnostics });
-    }
+    let warnings = found.into_diagnostics(&file, &lines, &check)?;
     Ok(Dockerfile {
         file,
         lines,
         directives: ast.directives,
         meta_args,
         stages,
-        warnings: all_warnings,
+        warnings,
     })
+}
+
+/// The pass over the nodes: each typed and grouped into its stage (or,
+/// ARG only, before the first), with the problems found on the way and
+/// the per-stage state of the lint rules.
+#[derive(Default)]
+struct Grouping<'a> {
+    errors: Vec<Problem>,
+    warnings: Vec<(Rule, Problem)>,
+    meta_args: Vec<Spanned<ArgInstruction>>,
+    stages: Vec<Stage>,
+    /// Per stage: whether a SHELL instruction was seen (JSONArgsRecommended
+    /// is not reported once the stage has its own shell).
+    has_shell: bool,
+    /// Keywords of FROM lines and stage instructions, as written.
+    keywords: Vec<(&'a str, Pos)>,
+    /// Per stage: where the last CMD, ENTRYPOINT and HEALTHCHECK were.
+    used_once: [Option<Pos>; 3],
+}
+
+impl<'a> Grouping<'a> {
+    /// One node: a FROM starts a stage, anything else is typed and joins
+    /// the current stage; an error is recorded and the pass goes on.
+    fn node(&mut self, node: &'a Node, lines: &'a [String]) {
+        let req = Req::new(node, lines);
+        let source = node.original.trim().to_string();
+        if node.keyword == "from" {
+            self.from(&req, source);
+            return;
+        }
+        let instruction = match typed(&req) {
+            Ok(instruction) => instruction,
+            Err(problem) => {
+                self.errors.push(problem);
+                return;
+            }
+        };
+        let Some(stage) = self.stages.last_mut() else {
+            self.before_first_stage(&req, instruction, source);
+            return;
+        };
+        stage_lints(
+            &instruction,
+            node.span.start,
+            &req,
+            &mut self.has_shell,
+            &mut self.used_once,
+            &mut self.warnings,
+        );
+        self.keywords.push((req.written, node.span.start));
+        stage.instructions.push(Spanned {
+            value: instruction,
+            span: node.span,
+            source,
+        });
+    }
+
+    /// A FROM line: a new stage, and the per-stage lint state reset. A
+    /// FROM that does not parse still opens a (nameless) stage, so one bad
+    /// FROM does not also report "before the first FROM".
+    fn from(&mut self, req: &Req<'a>, source: String) {
+        let node = req.node;
+        self.has_shell = false;
+        self.used_once = [None; 3];
+        self.keywords.push((req.written, node.span.start));
+        let stage = match from::parse(req) {
+            Ok(parsed) => {
+                from_checks(
+                    req,
+                    &parsed,
+                    &self.stages,
+                    &mut self.errors,
+                    &mut self.warnings,
+                );
+                Stage {
+                    name: parsed.name,
+                    base: parsed.base,
+                    platform: parsed.platform,
+                    span: node.span,
+                    source,
+                    instructions: Vec::new(),
+                }
+            }
+            Err(problem) => {
+                self.errors.push(problem);
+                Stage {
+                    name: None,
+                    base: String::new(),
+                    platform: None,
+                    span: node.span,
+                    source,
+                    instructions: Vec::new(),
+                }
+            }
+        };
+        self.stages.push(stage);
+    }
+
+    /// An instruction before the first FROM: an ARG is a meta ARG,
+    /// anything else an error.
+    fn before_first_stage(&mut self, req: &Req<'a>, instruction: Instruction, source: String) {
+        let node = req.node;
+        if let Instruction::Arg(arg) = instruction {
+            self.meta_args.push(Spanned {
+                value: arg,
+                span: node.span,
+                source,
+            });
+            return;
+        }
+        self.errors.push(
+            Problem::new(
+                node.span.start,
+                format!(
+                    "no build stage in current context: {} comes before the first FROM",
+                    req.written
+                ),
+            )
+            .help("only ARG may come before the first FROM; start a stage with `FROM <image>`"),
+        );
+    }
+}
+
+/// What a parse found, before it becomes diagnostics.
+struct Found {
+    /// The scanner's warnings (empty continuation lines, ...).
+    scanned: Vec<Diagnostic>,
+    errors: Vec<Problem>,
+    /// Lint problems, each with its rule.
+    warnings: Vec<(Rule, Problem)>,
+}
+
+impl Found {
+    /// The warnings of a successful parse, sorted by position; or the
+    /// errors with the warnings alongside. Only enabled rules report
+    /// (empty continuations included), as errors under `check=error=true`.
+    fn into_diagnostics(
+        self,
+        file: &str,
+        lines: &[String],
+        check: &CheckConfig,
+    ) -> std::result::Result<Vec<Diagnostic>, ParseError> {
+        let diag = |severity: Severity, p: Problem| {
+            make_diagnostic(file, lines, severity, p.pos, p.message, p.help)
+        };
+        let mut all_warnings: Vec<Diagnostic> = self
+            .scanned
+            .into_iter()
+            .filter(|w| {
+                check.enabled(Rule::NoEmptyContinuation)
+                    || !w
+                        .message
+                        .to_ascii_lowercase()
+                        .contains("empty continuation")
+            })
+            .collect();
+        let mut lint_errors = Vec::new();
+        for (rule, problem) in self.warnings {
+            if !check.enabled(rule) {
+                continue;
+            }
+            if check.error {
+                lint_errors.push(diag(Severity::Error, problem));
+            } else {
+                all_warnings.push(diag(Severity::Warning, problem));
+            }
+        }
+        all_warnings.sort_by_key(|w| w.pos);
+
+        let mut diagnostics: Vec<Diagnostic> = self
+            .errors
+            .into_iter()
+            .map(|p| diag(Severity::Error, p))
+            .collect();
+        diagnostics.extend(lint_errors);
+        if !diagnostics.is_empty() {
+            // The warnings travel with the errors, so a failed check still shows them.
+            diagnostics.extend(all_warnings);
+            diagnostics.sort_by_key(|d| d.pos);
+            return Err(ParseError { diagnostics });
+        }
+        Ok(all_warnings)
+    }
 }
 
 /// The lint rules one instruction of a stage can break: CMD, ENTRYPOINT
