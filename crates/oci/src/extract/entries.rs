@@ -62,6 +62,42 @@ impl Slot {
 }
 
 impl Extractor<'_> {
+    /// Writes the entry of type `etype` into `slot` (`path`: its components
+    /// from the root); other types are refused. Whether it made something.
+    pub(super) fn create<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        etype: EntryType,
+        header: &tar::Header,
+        slot: Slot,
+        xattrs: &[(CString, Vec<u8>)],
+        path: Vec<Vec<u8>>,
+    ) -> Result<bool> {
+        match etype {
+            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
+                self.regular(entry, &slot, xattrs)?;
+                Ok(true)
+            }
+            EntryType::Directory => {
+                self.directory(&slot, xattrs, path)?;
+                Ok(true)
+            }
+            EntryType::Symlink => {
+                self.symlink(entry, &slot)?;
+                Ok(true)
+            }
+            EntryType::Link => {
+                self.hardlink(entry, &slot)?;
+                Ok(true)
+            }
+            EntryType::Char | EntryType::Block | EntryType::Fifo => self.node(etype, header, &slot),
+            other => Err(Error::BadEntry {
+                entry: slot.name,
+                reason: format!("unsupported entry type {other:?}"),
+            }),
+        }
+    }
+
     pub(super) fn regular<R: Read>(
         &mut self,
         entry: &mut tar::Entry<'_, R>,

@@ -264,6 +264,29 @@ fn cname(part: &[u8]) -> CString {
     CString::new(part).unwrap_or_default()
 }
 
+/// The header fields an entry's slot carries.
+struct Metadata {
+    /// Permission bits (`0o7777`).
+    mode: u32,
+    mtime: i64,
+    /// The owner to set, with `same_owner` only.
+    owner: Option<(Uid, Gid)>,
+}
+
+/// The entry's type, `None` for a global PAX header (nothing to write).
+/// Old archives mark directories with a trailing slash on a NUL type
+/// flag; Go's reader (docker) and GNU tar both make them directories.
+fn entry_type(header: &tar::Header, raw: &[u8]) -> Option<EntryType> {
+    let etype = header.entry_type();
+    if etype == EntryType::XGlobalHeader {
+        return None;
+    }
+    if header.as_old().linkflag[0] == 0 && raw.ends_with(b"/") {
+        return Some(EntryType::Directory);
+    }
+    Some(etype)
+}
+
 impl Extractor<'_> {
     fn entry<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<()> {
         self.stats.entries += 1;
@@ -276,16 +299,9 @@ impl Extractor<'_> {
                 entry: name,
             });
         }
-        let mut etype = entry.header().entry_type();
-        if etype == EntryType::XGlobalHeader {
+        let Some(etype) = entry_type(entry.header(), &raw) else {
             return Ok(());
-        }
-        // Old archives mark directories with a trailing slash on a NUL
-        // type flag; Go's reader (docker) and GNU tar both make them
-        // directories.
-        if entry.header().as_old().linkflag[0] == 0 && raw.ends_with(b"/") {
-            etype = EntryType::Directory;
-        }
+        };
         self.check_pax(entry, &name)?;
         let mut parts = components(&raw, &name)?;
         let Some(base) = parts.pop() else {
@@ -294,32 +310,13 @@ impl Extractor<'_> {
             return Ok(());
         };
         let parent = self.mapped(&parts, &name)?;
-
-        match overlay::marker(&base) {
-            Some(Marker::Opaque) => return self.opaque(&parent, &name),
-            Some(Marker::Whiteout(b"" | b"." | b"..")) => {
-                return Err(Error::BadEntry {
-                    entry: name,
-                    reason: "whiteout without a name".into(),
-                });
-            }
-            Some(Marker::Whiteout(target)) => return self.whiteout(&parent, target, &name),
-            None => {}
+        if let Some(applied) = self.marker(&parent, &base, &name) {
+            return applied;
         }
 
         let header = entry.header().clone();
-        // Blank numeric fields read as 0, as Go's archive/tar reads them.
-        let old = header.as_old();
-        let mode = numeric(header.mode().map(u64::from), &old.mode)
-            .map_err(|e| self.bad_header(&name, e))? as u32
-            & 0o7777;
-        let uid = numeric(header.uid(), &old.uid).map_err(|e| self.bad_header(&name, e))?;
-        let gid = numeric(header.gid(), &old.gid).map_err(|e| self.bad_header(&name, e))?;
-        let mtime = numeric(header.mtime(), &old.mtime).map_err(|e| self.bad_header(&name, e))?;
-        let mtime = i64::try_from(mtime).unwrap_or(i64::MAX);
-        let owner = self.owner(uid, gid, &name)?;
+        let Metadata { mode, mtime, owner } = self.metadata(&header, &name)?;
         let xattrs = self.xattrs(entry, &name)?;
-
         let mut key = join(&parent);
         if !key.is_empty() {
             key.push(b'/');
@@ -333,39 +330,40 @@ impl Extractor<'_> {
             mode,
             mtime,
         };
-        let created = match etype {
-            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
-                self.regular(entry, &slot, &xattrs)?;
-                true
-            }
-            EntryType::Directory => {
-                let mut path = parent;
-                path.push(base);
-                self.directory(&slot, &xattrs, path)?;
-                true
-            }
-            EntryType::Symlink => {
-                self.symlink(entry, &slot)?;
-                true
-            }
-            EntryType::Link => {
-                self.hardlink(entry, &slot)?;
-                true
-            }
-            EntryType::Char | EntryType::Block | EntryType::Fifo => {
-                self.node(etype, &header, &slot)?
-            }
-            other => {
-                return Err(Error::BadEntry {
-                    entry: slot.name,
-                    reason: format!("unsupported entry type {other:?}"),
-                });
-            }
-        };
-        if created {
+        let mut path = parent;
+        path.push(base);
+        if self.create(entry, etype, &header, slot, &xattrs, path)? {
             self.created.insert(key);
         }
         Ok(())
+    }
+
+    /// An overlay marker applied (an opaque directory, a whiteout), or
+    /// `None` when `base` is an ordinary name. A whiteout needs a name.
+    fn marker(&mut self, parent: &[Vec<u8>], base: &[u8], name: &str) -> Option<Result<()>> {
+        match overlay::marker(base)? {
+            Marker::Opaque => Some(self.opaque(parent, name)),
+            Marker::Whiteout(b"" | b"." | b"..") => Some(Err(Error::BadEntry {
+                entry: name.to_owned(),
+                reason: "whiteout without a name".into(),
+            })),
+            Marker::Whiteout(target) => Some(self.whiteout(parent, target, name)),
+        }
+    }
+
+    /// The header's permission bits, mtime and (with `same_owner`) owner;
+    /// blank numeric fields read as 0, as Go's archive/tar reads them.
+    fn metadata(&self, header: &tar::Header, name: &str) -> Result<Metadata> {
+        let old = header.as_old();
+        let mode = numeric(header.mode().map(u64::from), &old.mode)
+            .map_err(|e| self.bad_header(name, e))? as u32
+            & 0o7777;
+        let uid = numeric(header.uid(), &old.uid).map_err(|e| self.bad_header(name, e))?;
+        let gid = numeric(header.gid(), &old.gid).map_err(|e| self.bad_header(name, e))?;
+        let mtime = numeric(header.mtime(), &old.mtime).map_err(|e| self.bad_header(name, e))?;
+        let mtime = i64::try_from(mtime).unwrap_or(i64::MAX);
+        let owner = self.owner(uid, gid, name)?;
+        Ok(Metadata { mode, mtime, owner })
     }
 
     fn bad_header(&self, entry: &str, e: io::Error) -> Error {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 
 use super::creds::Credentials;
-use super::transport::{Method, ReqBody, Transport, host_of};
+use super::transport::{Method, ReqBody, Response, Transport, host_of};
 use crate::error::{Error, Result};
 
 const MAX_TOKEN_BYTES: u64 = 1 << 20;
@@ -195,18 +195,7 @@ fn fetch_token(
     scopes: &[String],
     creds: Option<&Credentials>,
 ) -> Result<(String, Duration)> {
-    let err = |reason: String| Error::Auth {
-        registry: registry.to_owned(),
-        reason,
-    };
-    let realm_host = host_of(realm).map_err(|_| err(format!("invalid token realm {realm:?}")))?;
-    let plain = realm.starts_with("http://");
-    if !plain && !realm.starts_with("https://") {
-        return Err(err(format!("token realm {realm:?} is not http(s)")));
-    }
-    if plain && !transport.is_insecure(&realm_host) {
-        return Err(Error::InsecureRefused { host: realm_host });
-    }
+    check_realm(transport, registry, realm)?;
     let mut query = Vec::new();
     if let Some(s) = service {
         query.push(format!("service={}", encode(s)));
@@ -214,53 +203,101 @@ fn fetch_token(
     for s in scopes {
         query.push(format!("scope={}", encode(s)));
     }
-    let resp = match creds {
-        Some(c) if c.is_identity_token() => {
-            let mut form = vec![
-                "grant_type=refresh_token".to_owned(),
-                "client_id=buildr".to_owned(),
-                format!("refresh_token={}", encode(c.secret())),
-            ];
-            form.extend(query);
-            let body = form.join("&");
-            transport.send(
-                Method::Post,
-                realm,
-                &[(
-                    "content-type",
-                    "application/x-www-form-urlencoded".to_owned(),
-                )],
-                &ReqBody::Bytes(body.as_bytes()),
-                None,
-            )?
-        }
-        _ => {
-            let sep = if realm.contains('?') { '&' } else { '?' };
-            let url = if query.is_empty() {
-                realm.to_owned()
-            } else {
-                format!("{realm}{sep}{}", query.join("&"))
-            };
-            // Basic credentials go to the realm the registry named (that is
-            // the protocol) and to nowhere it redirects.
-            let basic = creds.map(Credentials::basic_header);
-            let origin = super::transport::origin_of(&url)?;
-            let auth = basic.as_deref().map(|b| (origin.as_str(), b));
-            transport.send(Method::Get, &url, &[], &ReqBody::Empty, auth)?
-        }
-    };
+    let resp = request_token(transport, realm, query, creds)?;
     if resp.status != 200 {
         let status = resp.status;
         let text = resp.error_text();
-        return Err(err(format!(
-            "token endpoint {realm} answered {status}{}",
-            if text.is_empty() {
-                String::new()
-            } else {
-                format!(": {text}")
-            }
-        )));
+        return Err(auth_error(
+            registry,
+            format!(
+                "token endpoint {realm} answered {status}{}",
+                if text.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {text}")
+                }
+            ),
+        ));
     }
+    read_token(resp, registry, realm)
+}
+
+/// An authentication failure at `registry`.
+fn auth_error(registry: &str, reason: String) -> Error {
+    Error::Auth {
+        registry: registry.to_owned(),
+        reason,
+    }
+}
+
+/// The token realm must be an http(s) URL with a host; plain http only to
+/// a host the transport allows insecure.
+fn check_realm(transport: &Transport, registry: &str, realm: &str) -> Result<()> {
+    let realm_host = host_of(realm)
+        .map_err(|_| auth_error(registry, format!("invalid token realm {realm:?}")))?;
+    let plain = realm.starts_with("http://");
+    if !plain && !realm.starts_with("https://") {
+        return Err(auth_error(
+            registry,
+            format!("token realm {realm:?} is not http(s)"),
+        ));
+    }
+    if plain && !transport.is_insecure(&realm_host) {
+        return Err(Error::InsecureRefused { host: realm_host });
+    }
+    Ok(())
+}
+
+/// Asks `realm` for a token with the `service`/`scope` pairs of `query`:
+/// a form `POST` with an identity (refresh) token, else a `GET` carrying
+/// basic credentials, if any, to the realm's origin only.
+fn request_token(
+    transport: &Transport,
+    realm: &str,
+    query: Vec<String>,
+    creds: Option<&Credentials>,
+) -> Result<Response> {
+    if let Some(c) = creds
+        && c.is_identity_token()
+    {
+        let mut form = vec![
+            "grant_type=refresh_token".to_owned(),
+            "client_id=buildr".to_owned(),
+            format!("refresh_token={}", encode(c.secret())),
+        ];
+        form.extend(query);
+        let body = form.join("&");
+        return transport.send(
+            Method::Post,
+            realm,
+            &[(
+                "content-type",
+                "application/x-www-form-urlencoded".to_owned(),
+            )],
+            &ReqBody::Bytes(body.as_bytes()),
+            None,
+        );
+    }
+    let sep = if realm.contains('?') { '&' } else { '?' };
+    let url = if query.is_empty() {
+        realm.to_owned()
+    } else {
+        format!("{realm}{sep}{}", query.join("&"))
+    };
+    // Basic credentials go to the realm the registry named (that is
+    // the protocol) and to nowhere it redirects.
+    let basic = creds.map(Credentials::basic_header);
+    let origin = super::transport::origin_of(&url)?;
+    let auth = basic.as_deref().map(|b| (origin.as_str(), b));
+    transport.send(Method::Get, &url, &[], &ReqBody::Empty, auth)
+}
+
+/// The `Authorization` header and lifetime from a token answer: at most
+/// [`MAX_TOKEN_BYTES`] of JSON with a non-empty `token` (or
+/// `access_token`) free of spaces and control characters; the lifetime
+/// is `expires_in`, capped at a day and at least the default.
+fn read_token(resp: Response, registry: &str, realm: &str) -> Result<(String, Duration)> {
+    let err = |reason: String| auth_error(registry, reason);
     let mut buf = Vec::new();
     resp.body
         .into_reader()

@@ -18,7 +18,8 @@ use crate::compress::decompress;
 use crate::error::{Error, Result};
 use crate::extract::{ExtractOptions, ExtractStats, extract_layer};
 use crate::image::{
-    Descriptor, ImageConfig, Manifest, ManifestOrIndex, Platform, decode_json_capped, media_type,
+    Descriptor, ImageConfig, Index, Manifest, ManifestOrIndex, Platform, decode_json_capped,
+    media_type,
 };
 use crate::reference::Reference;
 
@@ -132,6 +133,67 @@ fn platform_string(p: &Platform) -> String {
     }
 }
 
+/// The manifest a pull resolved to, and where from.
+struct Resolved {
+    repo: Repo,
+    /// The image manifest as fetched.
+    fetched: FetchedManifest,
+    manifest: Manifest,
+    /// The index it was chosen from, if any.
+    index: Option<FetchedManifest>,
+}
+
+/// The config and (unless `config_only`) the layers the store lacks, each
+/// once, in manifest order, and how many it has already (reported as
+/// skipped). Non-distributable layers are not wanted.
+fn missing_blobs(
+    store: &Store,
+    manifest: &Manifest,
+    config_only: bool,
+    emit: &dyn Fn(Progress),
+) -> Result<(VecDeque<Descriptor>, usize)> {
+    let mut wanted: Vec<Descriptor> = vec![manifest.config.clone()];
+    for layer in manifest.layers.iter().filter(|_| !config_only) {
+        if layer.urls.as_ref().is_some_and(|u| !u.is_empty())
+            && layer.media_type.contains("foreign")
+        {
+            // Non-distributable layers are not on the registry.
+            continue;
+        }
+        if !wanted.iter().any(|d| d.digest == layer.digest) {
+            wanted.push(layer.clone());
+        }
+    }
+    let mut missing = VecDeque::new();
+    let mut present = 0;
+    for d in wanted {
+        if store_has(store, &d)? {
+            present += 1;
+            emit(Progress::BlobSkipped {
+                digest: d.digest,
+                why: SkipReason::InStore,
+            });
+        } else {
+            missing.push_back(d);
+        }
+    }
+    Ok((missing, present))
+}
+
+/// The store tag a pull sets: none with `no_tag`, else the one asked for,
+/// else the reference's `repository:tag` when it has a tag and no digest.
+fn pull_tag(reference: &Reference, opts: &PullOptions) -> Option<String> {
+    if opts.no_tag {
+        return None;
+    }
+    opts.tag
+        .clone()
+        .or_else(|| match (reference.tag(), reference.digest()) {
+            (Some(t), None) => Some(format!("{}:{t}", reference.repository())),
+            _ => None,
+        })
+}
+
 impl RegistryClient {
     /// Pulls `reference` into `store`. Only blobs missing from the store are
     /// downloaded; each is verified against digest and size before it is
@@ -143,68 +205,20 @@ impl RegistryClient {
         reference: &Reference,
         opts: &PullOptions,
     ) -> Result<PulledImage> {
-        let (repo, top) = self.fetch_manifest_from(reference)?;
         let emit = |p: Progress| {
             if let Some(f) = &opts.progress {
                 f(&p);
             }
         };
-        let what = format!("manifest {} of {reference}", top.digest);
-        let (manifest_fetched, index) =
-            match ManifestOrIndex::decode(&top.bytes, top.media_type.as_deref(), &what)? {
-                ManifestOrIndex::Manifest(_) => (top, None),
-                ManifestOrIndex::Index(index) => {
-                    let want = opts.platform.clone().unwrap_or_else(host_platform);
-                    let chosen = index
-                        .manifests
-                        .iter()
-                        .find(|d| {
-                            d.platform
-                                .as_ref()
-                                .is_some_and(|p| platform_matches(&want, p))
-                        })
-                        .ok_or_else(|| Error::NoPlatform {
-                            reference: reference.to_string(),
-                            platform: platform_string(&want),
-                            available: index
-                                .manifests
-                                .iter()
-                                .filter_map(|d| d.platform.as_ref().map(platform_string))
-                                .collect::<Vec<_>>()
-                                .join(", "),
-                        })?;
-                    let child = self.get_manifest(&repo, &chosen.digest.to_string())?;
-                    if child.bytes.len() as u64 != chosen.size {
-                        return Err(Error::Verify {
-                            digest: chosen.digest,
-                            url: repo.url(&format!("manifests/{}", chosen.digest)),
-                            reason: format!(
-                                "manifest is {} bytes, the index says {}",
-                                child.bytes.len(),
-                                chosen.size
-                            ),
-                        });
-                    }
-                    (child, Some(top))
-                }
-            };
-        let what = format!("manifest {}", manifest_fetched.digest);
-        let manifest = match ManifestOrIndex::decode(
-            &manifest_fetched.bytes,
-            manifest_fetched.media_type.as_deref(),
-            &what,
-        )? {
-            ManifestOrIndex::Manifest(m) => *m,
-            ManifestOrIndex::Index(_) => {
-                return Err(Error::Protocol {
-                    url: repo.url(&format!("manifests/{}", manifest_fetched.digest)),
-                    reason: "an index entry points at another index".into(),
-                });
-            }
-        };
+        let Resolved {
+            repo,
+            fetched,
+            manifest,
+            index,
+        } = self.resolve_manifest(reference, opts.platform.as_ref())?;
         emit(Progress::Resolved {
             reference: reference.to_string(),
-            digest: manifest_fetched.digest,
+            digest: fetched.digest,
         });
         if manifest.config.size > self.inner.opts.max_config_bytes {
             return Err(Error::JsonTooLarge {
@@ -213,71 +227,27 @@ impl RegistryClient {
             });
         }
 
-        let mut wanted: Vec<Descriptor> = vec![manifest.config.clone()];
-        for layer in manifest.layers.iter().filter(|_| !opts.config_only) {
-            if layer.urls.as_ref().is_some_and(|u| !u.is_empty())
-                && layer.media_type.contains("foreign")
-            {
-                // Non-distributable layers are not on the registry.
-                continue;
-            }
-            if !wanted.iter().any(|d| d.digest == layer.digest) {
-                wanted.push(layer.clone());
-            }
-        }
-        let mut missing = VecDeque::new();
-        let mut present = 0;
-        for d in wanted {
-            if store_has(store, &d)? {
-                present += 1;
-                emit(Progress::BlobSkipped {
-                    digest: d.digest,
-                    why: SkipReason::InStore,
-                });
-            } else {
-                missing.push_back(d);
-            }
-        }
+        let (missing, present) = missing_blobs(store, &manifest, opts.config_only, &emit)?;
         let n_fetch = missing.len();
         let bytes_fetched: u64 = missing.iter().map(|d| d.size).sum();
         self.fetch_blobs(store, &repo, missing, opts.progress.as_ref())?;
+        let config = self.read_config(store, &manifest)?;
 
-        let config_bytes = store
-            .read_blob(&manifest.config.digest, self.inner.opts.max_config_bytes)
-            .map_err(|source| Error::Store {
-                what: format!("read config {}", manifest.config.digest),
-                source,
-            })?;
-        let config: ImageConfig = decode_json_capped(
-            &config_bytes[..],
-            self.inner.opts.max_config_bytes,
-            &format!("config {}", manifest.config.digest),
-        )?;
-
-        put_verified(store, &manifest_fetched)?;
+        put_verified(store, &fetched)?;
         if let Some(index) = &index {
             put_verified(store, index)?;
         }
-        let tag = if opts.no_tag {
-            None
-        } else {
-            opts.tag
-                .clone()
-                .or_else(|| match (reference.tag(), reference.digest()) {
-                    (Some(t), None) => Some(format!("{}:{t}", reference.repository())),
-                    _ => None,
-                })
-        };
+        let tag = pull_tag(reference, opts);
         if let Some(t) = &tag {
             store
-                .set_tag(t, &manifest_fetched.digest)
+                .set_tag(t, &fetched.digest)
                 .map_err(|source| Error::Store {
                     what: format!("tag {t}"),
                     source,
                 })?;
         }
         Ok(PulledImage {
-            manifest_digest: manifest_fetched.digest,
+            manifest_digest: fetched.digest,
             index_digest: index.map(|i| i.digest),
             manifest,
             config,
@@ -286,6 +256,103 @@ impl RegistryClient {
             bytes_fetched,
             blobs_present: present,
         })
+    }
+
+    /// The image manifest `reference` names: the manifest itself, or from
+    /// an index the one for `platform` (the host's when `None`), fetched
+    /// and checked against the index's size. An index pointing at another
+    /// index is refused.
+    fn resolve_manifest(
+        &self,
+        reference: &Reference,
+        platform: Option<&Platform>,
+    ) -> Result<Resolved> {
+        let (repo, top) = self.fetch_manifest_from(reference)?;
+        let what = format!("manifest {} of {reference}", top.digest);
+        let (fetched, index) =
+            match ManifestOrIndex::decode(&top.bytes, top.media_type.as_deref(), &what)? {
+                ManifestOrIndex::Manifest(_) => (top, None),
+                ManifestOrIndex::Index(index) => {
+                    let child = self.platform_manifest(&repo, &index, reference, platform)?;
+                    (child, Some(top))
+                }
+            };
+        let what = format!("manifest {}", fetched.digest);
+        let manifest =
+            match ManifestOrIndex::decode(&fetched.bytes, fetched.media_type.as_deref(), &what)? {
+                ManifestOrIndex::Manifest(m) => *m,
+                ManifestOrIndex::Index(_) => {
+                    return Err(Error::Protocol {
+                        url: repo.url(&format!("manifests/{}", fetched.digest)),
+                        reason: "an index entry points at another index".into(),
+                    });
+                }
+            };
+        Ok(Resolved {
+            repo,
+            fetched,
+            manifest,
+            index,
+        })
+    }
+
+    /// The entry of `index` for `platform` (the host's when `None`; none
+    /// is an error listing the platforms there are), fetched and checked
+    /// against the size the index gives.
+    fn platform_manifest(
+        &self,
+        repo: &Repo,
+        index: &Index,
+        reference: &Reference,
+        platform: Option<&Platform>,
+    ) -> Result<FetchedManifest> {
+        let want = platform.cloned().unwrap_or_else(host_platform);
+        let chosen = index
+            .manifests
+            .iter()
+            .find(|d| {
+                d.platform
+                    .as_ref()
+                    .is_some_and(|p| platform_matches(&want, p))
+            })
+            .ok_or_else(|| Error::NoPlatform {
+                reference: reference.to_string(),
+                platform: platform_string(&want),
+                available: index
+                    .manifests
+                    .iter()
+                    .filter_map(|d| d.platform.as_ref().map(platform_string))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
+        let child = self.get_manifest(repo, &chosen.digest.to_string())?;
+        if child.bytes.len() as u64 != chosen.size {
+            return Err(Error::Verify {
+                digest: chosen.digest,
+                url: repo.url(&format!("manifests/{}", chosen.digest)),
+                reason: format!(
+                    "manifest is {} bytes, the index says {}",
+                    child.bytes.len(),
+                    chosen.size
+                ),
+            });
+        }
+        Ok(child)
+    }
+
+    /// The pulled image's config, read back from the store (capped).
+    fn read_config(&self, store: &Store, manifest: &Manifest) -> Result<ImageConfig> {
+        let config_bytes = store
+            .read_blob(&manifest.config.digest, self.inner.opts.max_config_bytes)
+            .map_err(|source| Error::Store {
+                what: format!("read config {}", manifest.config.digest),
+                source,
+            })?;
+        decode_json_capped(
+            &config_bytes[..],
+            self.inner.opts.max_config_bytes,
+            &format!("config {}", manifest.config.digest),
+        )
     }
 
     /// Downloads `blobs` with at most `parallel` at once; the first error
