@@ -148,6 +148,10 @@ pub struct InspectArgs {
     pub kind: Option<String>,
     #[arg(required = true, value_name = "NAME|ID")]
     pub images: Vec<String>,
+    /// Format each document with a Go template (`{{.State.Status}}`,
+    /// `{{json .Config}}`, `{{range ...}}...{{end}}`), as docker's `-f`.
+    #[arg(short, long, value_name = "TEMPLATE")]
+    pub format: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -586,13 +590,22 @@ pub struct WaitArgs {
     pub containers: Vec<String>,
 }
 
+#[derive(Debug, Args)]
+pub struct ContainerInspectArgs {
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+    /// Format each document with a Go template, as docker's `-f`.
+    #[arg(short, long, value_name = "TEMPLATE")]
+    pub format: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ContainerCommand {
     /// List containers.
     #[command(alias = "ps", alias = "list")]
     Ls(PsArgs),
     /// Display detailed information on one or more containers.
-    Inspect(WaitArgs),
+    Inspect(ContainerInspectArgs),
     /// Remove all stopped containers.
     Prune,
 }

@@ -9,13 +9,15 @@ use buildr::container::Container;
 use buildr::container::HealthStatus;
 use buildr::container::LogOptions;
 use buildr::container::RemoveOptions;
-use serde::Serialize;
 
 use super::images::render_table;
 use template::{Filters, Row, Template};
 
 mod template;
-use crate::args::{Cli, ContainerCommand, KillArgs, LogsArgs, PsArgs, RmArgs, StopArgs, WaitArgs};
+use crate::args::{
+    Cli, ContainerCommand, ContainerInspectArgs, KillArgs, LogsArgs, PsArgs, RmArgs, StopArgs,
+    WaitArgs,
+};
 
 pub fn run(cli: &Cli, command: &ContainerCommand) -> anyhow::Result<ExitCode> {
     match command {
@@ -232,18 +234,14 @@ fn go_time(rfc: &str) -> String {
     format!("{date} {time} +0000 UTC")
 }
 
-fn inspect(cli: &Cli, args: &WaitArgs) -> anyhow::Result<ExitCode> {
+fn inspect(cli: &Cli, args: &ContainerInspectArgs) -> anyhow::Result<ExitCode> {
     let containers = super::open_containers(cli)?;
     let mut docs = Vec::new();
     let code = each(&args.containers, |name| {
-        docs.push(containers.inspect(name)?);
+        docs.push(serde_json::to_value(containers.inspect(name)?)?);
         Ok(())
     });
-    let mut out = Vec::new();
-    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-    let mut ser = serde_json::Serializer::with_formatter(&mut out, formatter);
-    docs.serialize(&mut ser)?;
-    println!("{}", String::from_utf8_lossy(&out));
+    super::inspect::print_documents(&docs, args.format.as_deref())?;
     Ok(code)
 }
 

@@ -39,12 +39,29 @@ pub fn run(cli: &Cli, args: &InspectArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    print_documents(&found, args.format.as_deref())?;
+    Ok(code)
+}
+
+/// Prints inspect documents: a JSON array indented as docker's, or with
+/// `-f TEMPLATE` each document rendered on a line of its own.
+pub(crate) fn print_documents(
+    docs: &[serde_json::Value],
+    format: Option<&str>,
+) -> anyhow::Result<()> {
+    if let Some(format) = format {
+        let template = super::gotemplate::GoTemplate::parse(format)?;
+        for doc in docs {
+            println!("{}", template.render(doc)?);
+        }
+        return Ok(());
+    }
     let mut out = Vec::new();
     let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
     let mut ser = serde_json::Serializer::with_formatter(&mut out, formatter);
-    found.serialize(&mut ser)?;
+    docs.serialize(&mut ser)?;
     println!("{}", String::from_utf8_lossy(&out));
-    Ok(code)
+    Ok(())
 }
 
 fn not_found(err: &anyhow::Error) -> bool {

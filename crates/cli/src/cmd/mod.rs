@@ -7,6 +7,7 @@ pub mod check;
 pub mod commit;
 pub mod container;
 pub mod exec;
+mod gotemplate;
 pub mod images;
 pub mod import;
 pub mod inspect;

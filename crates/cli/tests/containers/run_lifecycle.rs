@@ -645,18 +645,42 @@ fn bridge_publishes_a_port_to_the_host() {
     ]);
     wait_for_log(&env, "web", "ready");
     let doc = env.inspect("web");
-    let ports = doc["NetworkSettings"]["Ports"].as_array().unwrap().clone();
+    // Docker's shapes: bound ports and the asked bindings by container port.
+    let ports = doc["NetworkSettings"]["Ports"]["8080/tcp"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{doc}"))
+        .clone();
     assert_eq!(ports.len(), 1, "{doc}");
-    // "127.0.0.1:PORT->8080/tcp"
-    let published = ports[0].as_str().unwrap();
-    let port: u16 = published
-        .split("->")
-        .next()
-        .and_then(|host| host.rsplit(':').next())
+    assert_eq!(ports[0]["HostIp"], "127.0.0.1", "{doc}");
+    let port: u16 = ports[0]["HostPort"]
+        .as_str()
         .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("bad port {published}"));
-    assert!(published.ends_with("->8080/tcp"), "{published}");
-    assert!(env.ok(&["ps"]).contains(published));
+        .unwrap_or_else(|| panic!("bad port in {doc}"));
+    assert_eq!(
+        doc["HostConfig"]["PortBindings"]["8080/tcp"],
+        serde_json::json!([{"HostIp": "127.0.0.1", "HostPort": ""}]),
+        "{doc}"
+    );
+    let published = format!("127.0.0.1:{port}->8080/tcp");
+    assert!(env.ok(&["ps"]).contains(&published));
+    // The same through a template, as scripts ask.
+    let format =
+        "{{range $p, $b := .NetworkSettings.Ports}}{{$p}} {{range $b}}{{.HostPort}}{{end}}{{end}}";
+    assert_eq!(
+        env.ok(&["inspect", "-f", format, "web"]).trim(),
+        format!("8080/tcp {port}")
+    );
+    assert_eq!(
+        env.ok(&[
+            "container",
+            "inspect",
+            "--format",
+            "{{.State.Status}} {{.Name}}",
+            "web"
+        ])
+        .trim(),
+        "running /web"
+    );
     let ip = doc["NetworkSettings"]["IPAddress"]
         .as_str()
         .unwrap()

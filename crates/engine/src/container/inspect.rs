@@ -80,8 +80,9 @@ pub struct HealthLogEntry {
 #[serde(rename_all = "PascalCase")]
 pub struct InspectHostConfig {
     pub network_mode: String,
-    /// `-p` publications in docker's syntax.
-    pub port_bindings: Vec<String>,
+    /// `-p` publications by container port (`80/tcp`), as asked (an empty
+    /// `HostIp` for any address, an empty `HostPort` for a free one).
+    pub port_bindings: BTreeMap<String, Vec<PortBinding>>,
     /// Bytes; 0 for no limit.
     pub memory: u64,
     pub pids_limit: Option<u64>,
@@ -116,8 +117,68 @@ pub struct InspectNetwork {
     /// Empty unless on the bridge.
     #[serde(rename = "IPAddress")]
     pub ip_address: String,
-    /// The publications as bound (`IP:PORT->CTR/PROTO`).
-    pub ports: Vec<String>,
+    /// The publications as bound, by container port (`80/tcp`).
+    pub ports: BTreeMap<String, Vec<PortBinding>>,
+}
+
+/// One host side of a publication (docker's `PortBinding`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PortBinding {
+    pub host_ip: String,
+    pub host_port: String,
+}
+
+/// Publications by container port: `(80/tcp, binding)` pairs grouped.
+fn by_container_port(
+    pairs: impl Iterator<Item = (String, PortBinding)>,
+) -> BTreeMap<String, Vec<PortBinding>> {
+    let mut map: BTreeMap<String, Vec<PortBinding>> = BTreeMap::new();
+    for (port, binding) in pairs {
+        map.entry(port).or_default().push(binding);
+    }
+    map
+}
+
+/// `-p` specs (as stored) as docker's `HostConfig.PortBindings`.
+fn port_bindings(specs: &[String]) -> BTreeMap<String, Vec<PortBinding>> {
+    by_container_port(specs.iter().filter_map(|spec| {
+        let m: PortMapping = spec.parse().ok()?;
+        let binding = PortBinding {
+            host_ip: if m.host_ip.is_unspecified() {
+                String::new()
+            } else {
+                m.host_ip.to_string()
+            },
+            host_port: if m.host_port == 0 {
+                String::new()
+            } else {
+                m.host_port.to_string()
+            },
+        };
+        Some((container_port(&m), binding))
+    }))
+}
+
+/// Bound publications (`IP:PORT->CTR/PROTO`, as the supervisor records
+/// them) as docker's `NetworkSettings.Ports`.
+fn bound_ports(bound: &[String]) -> BTreeMap<String, Vec<PortBinding>> {
+    by_container_port(bound.iter().filter_map(|text| {
+        let (host, ctr) = text.split_once("->")?;
+        let host: std::net::SocketAddr = host.parse().ok()?;
+        let binding = PortBinding {
+            host_ip: host.ip().to_string(),
+            host_port: host.port().to_string(),
+        };
+        Some((ctr.to_owned(), binding))
+    }))
+}
+
+/// `80/tcp`.
+fn container_port(m: &PortMapping) -> String {
+    let spec = m.spec();
+    let proto = spec.rsplit('/').next().unwrap_or("tcp");
+    format!("{}/{proto}", m.container_port)
 }
 
 /// `Config`: the container's own configuration.
@@ -173,7 +234,7 @@ impl Containers {
             log_path: paths.log(),
             host_config: InspectHostConfig {
                 network_mode: c.config.network.as_str().to_owned(),
-                port_bindings: c.config.ports.clone(),
+                port_bindings: port_bindings(&c.config.ports),
                 memory: c.config.limits.memory.unwrap_or(0),
                 pids_limit: c.config.limits.pids,
                 nano_cpus: c.config.limits.cpus.map_or(0, |c| (c * 1e9) as i64),
@@ -183,7 +244,7 @@ impl Containers {
             mounts: self.mount_points(&c),
             network_settings: InspectNetwork {
                 ip_address: c.state.ip.clone().unwrap_or_default(),
-                ports: c.state.ports.clone(),
+                ports: bound_ports(&c.state.ports),
             },
             config: InspectConfig {
                 hostname: c.config.hostname.clone(),
@@ -259,5 +320,33 @@ fn inspect_state(c: &Container) -> InspectState {
         started_at: time(c.state.started_at),
         finished_at: time(c.state.finished_at),
         health: c.state.health.as_ref().map(Health::inspect),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publications_in_docker_shapes() {
+        let asked = port_bindings(&[
+            "127.0.0.1::80/tcp".to_owned(),
+            "8080:80/tcp".to_owned(),
+            "53/udp".to_owned(),
+        ]);
+        let want = |ip: &str, port: &str| PortBinding {
+            host_ip: ip.to_owned(),
+            host_port: port.to_owned(),
+        };
+        assert_eq!(asked["80/tcp"], [want("127.0.0.1", ""), want("", "8080")]);
+        assert_eq!(asked["53/udp"], [want("", "")]);
+        let bound = bound_ports(&[
+            "127.0.0.1:32768->80/tcp".to_owned(),
+            "[::1]:9000->90/udp".to_owned(),
+            "garbage".to_owned(),
+        ]);
+        assert_eq!(bound["80/tcp"], [want("127.0.0.1", "32768")]);
+        assert_eq!(bound["90/udp"], [want("::1", "9000")]);
+        assert_eq!(bound.len(), 2);
     }
 }

@@ -52,7 +52,7 @@ pub use exec::ExecOptions;
 pub use health::{Health, HealthOptions, HealthResult, HealthStatus, Healthcheck, parse_duration};
 pub use inspect::{
     ContainerInspect, GraphDriver, GraphDriverData, HealthLogEntry, InspectConfig, InspectHealth,
-    InspectHostConfig, InspectNetwork, InspectState, MountPoint,
+    InspectHostConfig, InspectNetwork, InspectState, MountPoint, PortBinding,
 };
 pub use logs::{LogEntry, LogOptions, LogStream};
 pub use options::{EnvVar, Label, Mount, parse_bytes, parse_signal};
