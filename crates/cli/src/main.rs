@@ -83,7 +83,13 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             eprintln!("buildr: error: {err:#}");
-            ExitCode::from(2)
+            // As docker: `run` says 125 when the failure is its own (126 and
+            // 127 are the command's: it cannot be invoked, or not found).
+            if matches!(cli.command, Command::Run(_)) {
+                ExitCode::from(125)
+            } else {
+                ExitCode::from(2)
+            }
         }
     }
 }

@@ -827,3 +827,41 @@ fn foreground_run_forwards_signals() {
         env.container_dirs()
     );
 }
+
+#[test]
+fn exit_statuses_term_and_names_are_dockers() {
+    let test = "exit_statuses_term_and_names_are_dockers";
+    if !prerequisites(test) {
+        return;
+    }
+    let env = Env::new();
+    let code = |args: &[&str]| env.run(args).status.code();
+    // 125: buildr's own failure; 126: the command cannot be invoked;
+    // 127: it is not found (docker run's contract scripts rely on).
+    assert_eq!(code(&["run", "--rm", "no-such-image:1", "true"]), Some(125));
+    let none = ["run", "--rm", "--network", "none", IMAGE];
+    assert_eq!(code(&[&none[..], &["no-such-command"]].concat()), Some(127));
+    assert_eq!(code(&[&none[..], &["/etc/passwd"]].concat()), Some(126));
+    // TERM=xterm under -t only, unless the container sets its own.
+    let term = |extra: &[&str]| {
+        let args = [&none[..4], extra, &[IMAGE, "sh", "-c", "echo \"[$TERM]\""]].concat();
+        stdout(&env.run(&args)).trim().to_owned()
+    };
+    assert_eq!(term(&[]), "[]");
+    assert_eq!(term(&["-t"]), "[xterm]");
+    assert_eq!(term(&["-t", "-e", "TERM=vt100"]), "[vt100]");
+    // An unnamed container gets two words, as docker's.
+    env.ok(&["create", "--network", "none", IMAGE, "true"]);
+    let names = env.ok(&["ps", "-a", "--format", "{{.Names}}"]);
+    let name = names.trim();
+    let (adjective, rest) = name.split_once('_').unwrap_or_else(|| panic!("{name}"));
+    assert!(
+        !adjective.is_empty()
+            && adjective.chars().all(|c| c.is_ascii_lowercase())
+            && !rest.is_empty()
+            && rest
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()),
+        "{name}"
+    );
+}

@@ -107,6 +107,10 @@ pub(crate) fn environment(image: &Image, options: &CreateOptions) -> Result<Vec<
     if !env.iter().any(|e| e.starts_with("PATH=")) {
         env.insert(0, format!("PATH={DEFAULT_PATH}"));
     }
+    // As docker: a container with a pty gets TERM=xterm unless it sets one.
+    if options.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+        env.push("TERM=xterm".to_owned());
+    }
     Ok(env)
 }
 
@@ -296,7 +300,7 @@ impl Containers {
 
     /// The container's name: the one asked for (checked, and free among
     /// this store's containers; the caller holds the names lock), else
-    /// `buildr_` and the id's start.
+    /// a docker-like two-word name (`brave_lovelace`) no container has.
     fn claim_name(&self, name: Option<&str>, id: &str) -> Result<String> {
         Ok(match name {
             Some(name) => {
@@ -319,7 +323,11 @@ impl Containers {
                 }
                 name.to_owned()
             }
-            None => format!("buildr_{}", &id[..10.min(id.len())]),
+            None => {
+                let taken: std::collections::HashSet<String> =
+                    self.all()?.into_iter().map(|c| c.config.name).collect();
+                super::names::generate(id, |name| taken.contains(name))
+            }
         })
     }
 

@@ -26,6 +26,7 @@ mod exec;
 mod health;
 mod inspect;
 mod logs;
+mod names;
 mod options;
 mod prune;
 mod state;
