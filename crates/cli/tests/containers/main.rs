@@ -5,6 +5,7 @@ mod build_common;
 #[path = "../support/container_common.rs"]
 mod container_common;
 
+mod docker_compat;
 mod fault_kill9;
 mod hostile_faults;
 mod hostile_inputs;

@@ -1,0 +1,67 @@
+//! `docs/docker-compat.md` stays true: every `supported` or `differs` row
+//! names a command (and flag) `buildr COMMAND --help` shows.
+
+use std::process::Command;
+
+use crate::build_common::BIN;
+use buildr_testkit::workspace;
+
+/// The table rows: (command, flag, status).
+fn rows() -> Vec<(String, String, String)> {
+    let text = std::fs::read_to_string(workspace().join("docs/docker-compat.md")).unwrap();
+    text.lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            // "| command | flag | status | note |" -> ["", c, f, s, n, ""]
+            let [_, command, flag, status, _, _] = cells.as_slice() else {
+                return None;
+            };
+            let status = *status;
+            (["supported", "differs", "not yet"].contains(&status))
+                .then(|| (command.to_string(), flag.to_string(), status.to_owned()))
+        })
+        .collect()
+}
+
+#[test]
+fn every_supported_row_of_the_docker_table_exists() {
+    let rows = rows();
+    assert!(rows.len() > 50, "the table has {} rows", rows.len());
+    let help = |command: &str| {
+        let out = Command::new(BIN)
+            .args([command, "--help"])
+            .output()
+            .unwrap();
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let mut wrong = Vec::new();
+    for (command, flag, status) in &rows {
+        if status == "not yet" {
+            continue;
+        }
+        // `version` is the top-level --version.
+        let text = if command == "version" {
+            help("--version").or_else(|| Some(String::new()))
+        } else {
+            help(command)
+        };
+        match text {
+            None => wrong.push(format!("{command}: no such command")),
+            Some(text) if !flag.is_empty() && !text.contains(flag.as_str()) => {
+                wrong.push(format!("{command} {flag}: not in its --help"));
+            }
+            Some(_) => {}
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "docs/docker-compat.md claims:\n{}",
+        wrong.join("\n")
+    );
+    let supported = rows.iter().filter(|r| r.2 == "supported").count();
+    let differs = rows.iter().filter(|r| r.2 == "differs").count();
+    let missing = rows.iter().filter(|r| r.2 == "not yet").count();
+    eprintln!("docker-compat: {supported} supported, {differs} differ, {missing} not yet");
+}
