@@ -73,6 +73,12 @@ pub enum Command {
     Stop(StopArgs),
     /// Send a signal to one or more running containers.
     Kill(KillArgs),
+    /// Restart one or more containers (stop, then start detached).
+    Restart(StopArgs),
+    /// Rename a container.
+    Rename(RenameArgs),
+    /// List a container's port publications, or the host side of one.
+    Port(PortArgs),
     /// Remove one or more containers.
     Rm(RmArgs),
     /// List containers.
@@ -527,6 +533,23 @@ pub struct StopArgs {
     pub time: u64,
     #[arg(required = true, value_name = "CONTAINER")]
     pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RenameArgs {
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+    #[arg(value_name = "NEW_NAME")]
+    pub new_name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PortArgs {
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+    /// Only this container port (`80` or `80/tcp`).
+    #[arg(value_name = "PRIVATE_PORT[/PROTO]")]
+    pub port: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -15,8 +15,8 @@ use template::{Filters, Row, Template};
 
 mod template;
 use crate::args::{
-    Cli, ContainerCommand, ContainerInspectArgs, KillArgs, LogsArgs, PsArgs, RmArgs, StopArgs,
-    WaitArgs,
+    Cli, ContainerCommand, ContainerInspectArgs, KillArgs, LogsArgs, PortArgs, PsArgs, RenameArgs,
+    RmArgs, StopArgs, WaitArgs,
 };
 
 pub fn run(cli: &Cli, command: &ContainerCommand) -> anyhow::Result<ExitCode> {
@@ -53,6 +53,54 @@ pub fn stop(cli: &Cli, args: &StopArgs) -> anyhow::Result<ExitCode> {
         println!("{name}");
         Ok(())
     }))
+}
+
+/// `restart`: each container stopped (stop signal, then SIGKILL after
+/// `-t`) and started again under a detached supervisor.
+pub fn restart(cli: &Cli, args: &StopArgs) -> anyhow::Result<ExitCode> {
+    let containers = super::open_containers(cli)?;
+    Ok(each(&args.containers, |name| {
+        containers.stop(name, Duration::from_secs(args.time))?;
+        containers.start_detached(name)?;
+        println!("{name}");
+        Ok(())
+    }))
+}
+
+pub fn rename(cli: &Cli, args: &RenameArgs) -> anyhow::Result<ExitCode> {
+    let containers = super::open_containers(cli)?;
+    containers.rename(&args.container, &args.new_name)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `port`: `80/tcp -> 0.0.0.0:32768` per bound publication, or with a
+/// port only the host side(s) of that one, as docker prints them.
+pub fn port(cli: &Cli, args: &PortArgs) -> anyhow::Result<ExitCode> {
+    let containers = super::open_containers(cli)?;
+    let container = containers.get(&args.container)?;
+    let wanted = args.port.as_deref().map(|p| {
+        if p.contains('/') {
+            p.to_owned()
+        } else {
+            format!("{p}/tcp")
+        }
+    });
+    let mut found = false;
+    for bound in &container.state.ports {
+        let Some((host, ctr)) = bound.split_once("->") else {
+            continue;
+        };
+        match &wanted {
+            Some(w) if w == ctr => println!("{host}"),
+            Some(_) => continue,
+            None => println!("{ctr} -> {host}"),
+        }
+        found = true;
+    }
+    if !found && let Some(w) = wanted {
+        bail!("no public port '{w}' published for {}", args.container);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn kill(cli: &Cli, args: &KillArgs) -> anyhow::Result<ExitCode> {

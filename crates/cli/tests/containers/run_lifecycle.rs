@@ -865,3 +865,55 @@ fn exit_statuses_term_and_names_are_dockers() {
         "{name}"
     );
 }
+
+#[test]
+fn rename_restart_and_port_work_as_dockers() {
+    let test = "rename_restart_and_port_work_as_dockers";
+    if !prerequisites(test) || !need_tool(test, "ip") || !need_tool(test, "nft") {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "first",
+        "--network",
+        "bridge",
+        "-p",
+        "127.0.0.1:0:8080",
+        IMAGE,
+        "sleep",
+        "300",
+    ]);
+    // rename: the new name is the container's, the old one is free again.
+    env.ok(&["rename", "first", "second"]);
+    assert_eq!(env.inspect("second")["Name"], "/second");
+    assert!(env.fails(&["inspect", "first"]).contains("first"));
+    assert!(
+        env.fails(&["rename", "second", "second"])
+            .contains("current name")
+    );
+    assert!(
+        env.fails(&["rename", "second", "bad/name"])
+            .contains("invalid container name")
+    );
+    // port: every publication, or the host side of one.
+    let all = env.ok(&["port", "second"]);
+    let host = all
+        .trim()
+        .strip_prefix("8080/tcp -> ")
+        .unwrap_or_else(|| panic!("{all}"))
+        .to_owned();
+    assert!(host.starts_with("127.0.0.1:"), "{all}");
+    assert_eq!(env.ok(&["port", "second", "8080"]).trim(), host);
+    assert_eq!(env.ok(&["port", "second", "8080/tcp"]).trim(), host);
+    assert!(env.fails(&["port", "second", "9999"]).contains("9999/tcp"));
+    // restart: stopped and started again, a new start time, still running.
+    let started = env.inspect("second")["State"]["StartedAt"].clone();
+    env.ok(&["restart", "-t", "1", "second"]);
+    let state = env.inspect("second")["State"].clone();
+    assert_eq!(state["Status"], "running", "{state}");
+    assert_ne!(state["StartedAt"], started, "{state}");
+    env.ok(&["rm", "-f", "second"]);
+}

@@ -298,6 +298,24 @@ impl Containers {
         Ok(Container { config, state })
     }
 
+    /// Renames a container (running or not), as `docker rename`: the new
+    /// name is checked and must be free; the hostname stays.
+    pub fn rename(&self, reference: &str, new_name: &str) -> Result<()> {
+        let _names = state::lock(&self.dir.join(".lock"))?;
+        let container = self.get(reference)?;
+        let new_name = new_name.strip_prefix('/').unwrap_or(new_name);
+        if container.config.name == new_name {
+            return Err(Error::ContainerConflict {
+                container: new_name.to_owned(),
+                reason: "renaming a container to its current name".to_owned(),
+            });
+        }
+        let name = self.claim_name(Some(new_name), &container.config.id)?;
+        let mut config = container.config;
+        config.name = name;
+        write_json(&self.paths(&config.id).config(), &config)
+    }
+
     /// The container's name: the one asked for (checked, and free among
     /// this store's containers; the caller holds the names lock), else
     /// a docker-like two-word name (`brave_lovelace`) no container has.
