@@ -127,6 +127,19 @@ pub struct ImagesArgs {
     /// Don't truncate output.
     #[arg(long)]
     pub no_trunc: bool,
+    /// Show all images (buildr keeps no intermediate images: the same list).
+    #[arg(short, long)]
+    pub all: bool,
+    /// Show the manifest digests.
+    #[arg(long)]
+    pub digests: bool,
+    /// Format each image with a Go template (`{{.Repository}}:{{.Tag}}`,
+    /// `{{json .}}`); `table ...` adds a header and aligns the columns.
+    #[arg(long, value_name = "TEMPLATE")]
+    pub format: Option<String>,
+    /// Filter: `dangling=true|false`, `reference=REPOSITORY[:TAG]`.
+    #[arg(short, long, value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -4,14 +4,17 @@ use std::process::ExitCode;
 
 use buildr::image::ImageSummary;
 
+use super::gotemplate::GoTemplate;
 use crate::args::{Cli, ImagesArgs};
 
 pub fn run(cli: &Cli, args: &ImagesArgs) -> anyhow::Result<ExitCode> {
     let images = super::open_images(cli)?;
+    let filters = Filters::parse(&args.filter)?;
     let rows: Vec<ImageSummary> = images
         .list()?
         .into_iter()
         .filter(|row| args.repository.as_deref().is_none_or(|f| matches(row, f)))
+        .filter(|row| filters.keep(row))
         .collect();
     let id = |row: &ImageSummary| {
         if args.no_trunc {
@@ -26,22 +29,117 @@ pub fn run(cli: &Cli, args: &ImagesArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let mut table = vec![
-        ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]
-            .map(str::to_owned)
-            .to_vec(),
-    ];
+    if let Some(format) = &args.format {
+        let docs: Vec<serde_json::Value> = rows.iter().map(|r| document(r, id(r))).collect();
+        print!("{}", formatted(format, &docs)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut header = vec!["REPOSITORY", "TAG"];
+    if args.digests {
+        header.push("DIGEST");
+    }
+    header.extend(["IMAGE ID", "CREATED", "SIZE"]);
+    let mut table = vec![header.into_iter().map(str::to_owned).collect::<Vec<_>>()];
     for row in &rows {
-        table.push(vec![
-            row.repository.clone(),
-            row.tag.clone(),
-            id(row),
-            row.created_ago(),
-            row.human_size(),
-        ]);
+        let mut line = vec![row.repository.clone(), row.tag.clone()];
+        if args.digests {
+            line.push(row.manifest.to_string());
+        }
+        line.extend([id(row), row.created_ago(), row.human_size()]);
+        table.push(line);
     }
     print!("{}", render_table(&table));
     Ok(ExitCode::SUCCESS)
+}
+
+/// An image row as docker's `images --format` sees it.
+fn document(row: &ImageSummary, id: String) -> serde_json::Value {
+    serde_json::json!({
+        "Containers": "N/A",
+        "CreatedAt": row.created_at(),
+        "CreatedSince": row.created_ago(),
+        "Digest": row.manifest.to_string(),
+        "ID": id,
+        "Repository": row.repository,
+        "SharedSize": "N/A",
+        "Size": row.human_size(),
+        "Tag": row.tag,
+        "UniqueSize": "N/A",
+        "VirtualSize": row.human_size(),
+    })
+}
+
+/// Docker's column headers for `table` templates.
+const HEADERS: [(&str, &str); 8] = [
+    ("ID", "IMAGE ID"),
+    ("Repository", "REPOSITORY"),
+    ("Tag", "TAG"),
+    ("Digest", "DIGEST"),
+    ("CreatedSince", "CREATED"),
+    ("CreatedAt", "CREATED AT"),
+    ("Size", "SIZE"),
+    ("VirtualSize", "SIZE"),
+];
+
+/// `docs` rendered with `format`: a line each, or with `table ` a header
+/// (each `{{.Field}}` as docker names its column) and aligned columns.
+/// `\t` and `\n` in the format are a tab and a newline, as docker's.
+fn formatted(format: &str, docs: &[serde_json::Value]) -> anyhow::Result<String> {
+    let format = format.replace("\\t", "\t").replace("\\n", "\n");
+    let (table, body) = match format.strip_prefix("table") {
+        Some(rest) => (true, rest.trim_start().to_owned()),
+        None => (false, format),
+    };
+    let template = GoTemplate::parse(&body)?;
+    let mut lines = Vec::new();
+    if table {
+        let mut header = body.clone();
+        for (field, name) in HEADERS {
+            header = header.replace(&format!("{{{{.{field}}}}}"), name);
+        }
+        lines.push(header);
+    }
+    for doc in docs {
+        lines.push(template.render(doc)?);
+    }
+    if !table {
+        return Ok(lines.iter().map(|l| format!("{l}\n")).collect());
+    }
+    let rows: Vec<Vec<String>> = lines
+        .iter()
+        .map(|l| l.split('\t').map(str::to_owned).collect())
+        .collect();
+    Ok(render_table(&rows))
+}
+
+/// `--filter` of `images`.
+#[derive(Debug, Default)]
+struct Filters {
+    dangling: Option<bool>,
+    references: Vec<String>,
+}
+
+impl Filters {
+    fn parse(values: &[String]) -> anyhow::Result<Filters> {
+        let mut filters = Filters::default();
+        for value in values {
+            match value.split_once('=') {
+                Some(("dangling", "true")) => filters.dangling = Some(true),
+                Some(("dangling", "false")) => filters.dangling = Some(false),
+                Some(("reference", r)) if !r.is_empty() => filters.references.push(r.to_owned()),
+                _ => anyhow::bail!(
+                    "invalid filter {value:?}: dangling=true|false or reference=REPOSITORY[:TAG]"
+                ),
+            }
+        }
+        Ok(filters)
+    }
+
+    /// Every tagged image is not dangling (untagged content has no row).
+    fn keep(&self, row: &ImageSummary) -> bool {
+        self.dangling != Some(true)
+            && (self.references.is_empty() || self.references.iter().any(|r| matches(row, r)))
+    }
 }
 
 /// `busybox` matches the repository, `busybox:1` repository and tag; the

@@ -185,6 +185,53 @@ fn image_commands_on_the_busybox_fixture() {
 }
 
 #[test]
+fn images_format_filter_and_digests_as_dockers() {
+    let test = "images_format_filter_and_digests_as_dockers";
+    if !need_tool(test, "busybox") || !need_tool(test, "bash") {
+        return;
+    }
+    let env = Env::new();
+    let (_, id) = env.import_busybox();
+    let short = &id[7..19];
+    env.buildr(&["tag", "buildr-fixtures/busybox:latest", "other/thing:v2"]);
+    let manifest = env.buildr(&["inspect", "-f", "{{.Descriptor.digest}}", "other/thing:v2"]);
+    let manifest = manifest.trim();
+    assert!(manifest.starts_with("sha256:"), "{manifest}");
+    // --format: one line per image, docker's field names.
+    assert_eq!(
+        env.buildr(&[
+            "images",
+            "--format",
+            "{{.Repository}}:{{.Tag}} {{.ID}} {{.Digest}}"
+        ]),
+        format!(
+            "buildr-fixtures/busybox:latest {short} {manifest}\nother/thing:v2 {short} {manifest}\n"
+        )
+    );
+    // table: docker's headers, aligned columns.
+    let table = env.buildr(&["images", "--format", "table {{.Repository}}\\t{{.Tag}}"]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["REPOSITORY", "TAG"],
+        "{table}"
+    );
+    assert_eq!(lines.len(), 3, "{table}");
+    assert_eq!(lines[1].find("latest"), lines[0].find("TAG"), "{table}");
+    // --digests adds the column; --filter narrows; -a lists the same.
+    assert!(env.buildr(&["images", "--digests"]).contains(manifest));
+    assert_eq!(
+        env.buildr(&["images", "-q", "--filter", "reference=other/thing:v2"]),
+        format!("{short}\n")
+    );
+    assert_eq!(env.buildr(&["images", "-q", "-f", "dangling=true"]), "");
+    assert_eq!(env.buildr(&["images", "-a", "-q"]).lines().count(), 2);
+    let out = env.buildr_in("root", &["images", "-f", "bogus=1"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid filter"));
+}
+
+#[test]
 fn skopeo_reads_buildr_archives_and_buildr_loads_skopeo_archives() {
     let test = "skopeo_reads_buildr_archives_and_buildr_loads_skopeo_archives";
     if !need_tool(test, "busybox") || !need_tool(test, "skopeo") {

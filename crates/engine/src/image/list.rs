@@ -39,6 +39,19 @@ impl ImageSummary {
         }
     }
 
+    /// `.CreatedAt` as docker's templates print it (Go's `time.Time`:
+    /// `2024-01-02 15:04:05 +0000 UTC`); empty when unknown.
+    pub fn created_at(&self) -> String {
+        let Some(secs) = self.created else {
+            return String::new();
+        };
+        let rfc = super::time::format_rfc3339(secs, 0);
+        let (date, time) = rfc.split_once('T').unwrap_or((&rfc, ""));
+        let time = time.trim_end_matches('Z');
+        let time = time.split('.').next().unwrap_or(time);
+        format!("{date} {time} +0000 UTC")
+    }
+
     /// `SIZE` as docker prints it (`4.26MB`).
     pub fn human_size(&self) -> String {
         human_size(self.size)
