@@ -57,6 +57,10 @@ pub enum Command {
     Login(LoginArgs),
     /// Log out from a registry.
     Logout(LogoutArgs),
+    /// Show buildr's version, as `docker version` (`--format` a Go template).
+    Version(FormatArgs),
+    /// Show system-wide information, as `docker info` (`--format` a Go template).
+    Info(FormatArgs),
     /// Manage buildr.
     #[command(subcommand)]
     System(SystemCommand),
@@ -111,7 +115,11 @@ impl Command {
     pub fn needs_namespace(&self) -> bool {
         !matches!(
             self,
-            Command::Check(_) | Command::Login(_) | Command::Logout(_) | Command::Cache(_)
+            Command::Check(_)
+                | Command::Login(_)
+                | Command::Logout(_)
+                | Command::Cache(_)
+                | Command::Version(_)
         )
     }
 }
@@ -549,6 +557,13 @@ pub struct StopArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct FormatArgs {
+    /// Format the output with a Go template (`{{.Server.Version}}`, `{{json .}}`).
+    #[arg(short, long, value_name = "TEMPLATE")]
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct RenameArgs {
     #[arg(value_name = "CONTAINER")]
     pub container: String,
@@ -643,7 +658,11 @@ pub enum ContainerCommand {
     /// Display detailed information on one or more containers.
     Inspect(ContainerInspectArgs),
     /// Remove all stopped containers.
-    Prune,
+    Prune {
+        /// Do not ask (buildr never asks; accepted for docker's scripts).
+        #[arg(short, long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -69,6 +69,8 @@ fn main() -> ExitCode {
         Command::Stop(args) => cmd::container::stop(&cli, args),
         Command::Kill(args) => cmd::container::kill(&cli, args),
         Command::Restart(args) => cmd::container::restart(&cli, args),
+        Command::Version(args) => cmd::info::version(args),
+        Command::Info(args) => cmd::info::info(&cli, args),
         Command::Rename(args) => cmd::container::rename(&cli, args),
         Command::Port(args) => cmd::container::port(&cli, args),
         Command::Rm(args) => cmd::container::rm(&cli, args),

@@ -23,7 +23,7 @@ pub fn run(cli: &Cli, command: &ContainerCommand) -> anyhow::Result<ExitCode> {
     match command {
         ContainerCommand::Ls(args) => ps(cli, args),
         ContainerCommand::Inspect(args) => inspect(cli, args),
-        ContainerCommand::Prune => {
+        ContainerCommand::Prune { force: _ } => {
             let removed = super::open_containers(cli)?.prune()?;
             println!("Deleted Containers:");
             for id in &removed {

@@ -10,6 +10,7 @@ pub mod exec;
 mod gotemplate;
 pub mod images;
 pub mod import;
+pub mod info;
 pub mod inspect;
 pub mod load;
 pub mod login;

@@ -41,12 +41,7 @@ fn every_supported_row_of_the_docker_table_exists() {
         if status == "not yet" {
             continue;
         }
-        // `version` is the top-level --version.
-        let text = if command == "version" {
-            help("--version").or_else(|| Some(String::new()))
-        } else {
-            help(command)
-        };
+        let text = help(command);
         match text {
             None => wrong.push(format!("{command}: no such command")),
             Some(text) if !flag.is_empty() && !text.contains(flag.as_str()) => {
@@ -64,4 +59,43 @@ fn every_supported_row_of_the_docker_table_exists() {
     let differs = rows.iter().filter(|r| r.2 == "differs").count();
     let missing = rows.iter().filter(|r| r.2 == "not yet").count();
     eprintln!("docker-compat: {supported} supported, {differs} differ, {missing} not yet");
+}
+
+#[test]
+fn version_and_info_answer_scripts() {
+    let root = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .arg("--root")
+            .arg(root.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let version = env!("CARGO_PKG_VERSION");
+    assert_eq!(
+        run(&["version", "--format", "{{.Server.Version}}"]),
+        version
+    );
+    assert!(run(&["version"]).contains(&format!("Version:           {version}")));
+    assert_eq!(
+        run(&[
+            "info",
+            "-f",
+            "{{.Driver}} {{.Containers}} {{.Images}} {{.OSType}}"
+        ]),
+        "overlay2 0 0 linux"
+    );
+    let info = run(&["info", "--format", "{{json .}}"]);
+    let doc: serde_json::Value = serde_json::from_str(&info).unwrap();
+    assert_eq!(doc["DockerRootDir"], root.path().display().to_string());
+    assert!(doc["NCPU"].as_u64().unwrap() >= 1, "{doc}");
+    assert!(run(&["info"]).contains("Storage Driver: overlay2"));
+    assert!(run(&["container", "prune", "-f"]).starts_with("Deleted Containers:"));
 }
