@@ -742,3 +742,30 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub repair: bool,
 }
+
+/// docker's commands buildr does not have yet (`docs/docker-compat.md`'s
+/// "not yet" command rows): asked for, they are named as such instead of
+/// getting clap's guess at a similar command (`stats` is not `start`).
+pub const NOT_YET: [&str; 11] = [
+    "cp", "diff", "events", "export", "history", "network", "pause", "stats", "top", "unpause",
+    "update",
+];
+
+/// Reports a command-line error as clap does, but a docker command buildr
+/// does not have yet is said to be one (exit status 1, as docker's
+/// unknown commands).
+pub fn parse_error(err: clap::Error) -> std::process::ExitCode {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if err.kind() == ErrorKind::InvalidSubcommand
+        && let Some(ContextValue::String(name)) = err.get(ContextKind::InvalidSubcommand)
+        && NOT_YET.contains(&name.as_str())
+    {
+        eprintln!(
+            "buildr: '{name}' is a docker command buildr does not have yet (see docs/docker-compat.md)"
+        );
+        return std::process::ExitCode::from(1);
+    }
+    let code = err.exit_code();
+    let _ = err.print();
+    std::process::ExitCode::from(u8::try_from(code).unwrap_or(2))
+}

@@ -18,7 +18,10 @@ fn main() -> ExitCode {
     // First thing: this process may be a sandbox's init or a detached
     // container's supervisor, started again by buildr.
     buildr::entry_hook();
-    let mut cli = Cli::parse();
+    let mut cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return args::parse_error(err),
+    };
     match log::filter(cli.log_level.as_deref(), cli.verbose) {
         Ok(filter) => log::init(filter),
         Err(err) => {

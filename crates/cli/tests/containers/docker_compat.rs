@@ -39,6 +39,14 @@ fn every_supported_row_of_the_docker_table_exists() {
     let mut wrong = Vec::new();
     for (command, flag, status) in &rows {
         if status == "not yet" {
+            // A missing command says so, never guessing a similar one.
+            if flag.is_empty() {
+                let out = Command::new(BIN).arg(command).output().unwrap();
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                if out.status.code() != Some(1) || !stderr.contains("does not have yet") {
+                    wrong.push(format!("{command}: not yet, but buildr says {stderr:?}"));
+                }
+            }
             continue;
         }
         let text = help(command);
