@@ -66,7 +66,15 @@ pub fn run(cli: &Cli, args: &BuildArgs) -> anyhow::Result<ExitCode> {
         std::fs::write(path, result.image_id.to_string())
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    report(&result, args.quiet, mode, &mut stderr)?;
+    let files_out = match &args.output {
+        Some(spec) => match Output::parse(spec)? {
+            Output::Local(_) => Some("exporting to client directory"),
+            Output::Tar(_) => Some("exporting to client tarball"),
+            _ => None,
+        },
+        None => None,
+    };
+    report(&result, args.quiet, mode, files_out, &mut stderr)?;
     if args.push {
         if result.tags.is_empty() {
             bail!("--push needs at least one -t NAME:TAG");
@@ -165,11 +173,14 @@ fn configure(builder: Builder, args: &BuildArgs) -> anyhow::Result<Builder> {
 }
 
 /// What a finished build prints: its id (`-q`), the json `done` event, or
-/// the cache exports, image id and tags as BuildKit's last lines.
+/// the cache exports, image id and tags as BuildKit's last lines; for a
+/// `-o type=local|tar` build (no image written) BuildKit's exporter line
+/// `files_out` instead of "writing image".
 fn report(
     result: &buildr::build::BuildResult,
     quiet: bool,
     mode: Mode,
+    files_out: Option<&str>,
     stderr: &mut impl Write,
 ) -> anyhow::Result<()> {
     if quiet {
@@ -197,7 +208,10 @@ fn report(
                         export.bytes_uploaded
                     )?;
                 }
-                writeln!(stderr, "writing image {} done", result.image_id)?;
+                match files_out {
+                    Some(exporter) => writeln!(stderr, "{exporter} done")?,
+                    None => writeln!(stderr, "writing image {} done", result.image_id)?,
+                }
                 for tag in &result.tags {
                     writeln!(stderr, "naming to {tag} done")?;
                 }

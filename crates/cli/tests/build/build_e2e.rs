@@ -751,6 +751,23 @@ fn outputs_local_tar_and_oci() {
     );
     assert!(local.join("bin/busybox").is_file());
 
+    // No image is written: BuildKit's exporter line, not "writing image".
+    let dest = format!("type=local,dest={}", out.join("local-plain").display());
+    let plain = env.buildr(&[
+        "build",
+        "--progress=plain",
+        "-o",
+        &dest,
+        ctx.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&plain.stderr);
+    assert!(plain.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("exporting to client directory done"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("writing image"), "{stderr}");
+
     let tar = out.join("rootfs.tar");
     env.build(&ctx, &["-o", &format!("type=tar,dest={}", tar.display())]);
     let listing = buildr_testkit::process::run_tool("tar", &["-tf", tar.to_str().unwrap()]);
