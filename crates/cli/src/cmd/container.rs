@@ -86,16 +86,17 @@ pub fn port(cli: &Cli, args: &PortArgs) -> anyhow::Result<ExitCode> {
         }
     });
     let mut found = false;
-    for bound in &container.state.ports {
-        let Some((host, ctr)) = bound.split_once("->") else {
+    for (ctr, bindings) in container.published_ports() {
+        if wanted.as_ref().is_some_and(|w| *w != ctr) {
             continue;
-        };
-        match &wanted {
-            Some(w) if w == ctr => println!("{host}"),
-            Some(_) => continue,
-            None => println!("{ctr} -> {host}"),
         }
-        found = true;
+        for binding in bindings {
+            match &wanted {
+                Some(_) => println!("{}", binding.host()),
+                None => println!("{ctr} -> {}", binding.host()),
+            }
+            found = true;
+        }
     }
     if !found && let Some(w) = wanted {
         bail!("no public port '{w}' published for {}", args.container);

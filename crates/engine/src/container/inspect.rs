@@ -160,6 +160,24 @@ fn port_bindings(specs: &[String]) -> BTreeMap<String, Vec<PortBinding>> {
     }))
 }
 
+impl PortBinding {
+    /// `IP:PORT` (`[IP]:PORT` for IPv6), as `docker port` prints it.
+    pub fn host(&self) -> String {
+        match self.host_ip.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V6(ip)) => format!("[{ip}]:{}", self.host_port),
+            _ => format!("{}:{}", self.host_ip, self.host_port),
+        }
+    }
+}
+
+impl Container {
+    /// The publications the supervisor bound, by container port (`80/tcp`):
+    /// docker's `NetworkSettings.Ports`.
+    pub fn published_ports(&self) -> BTreeMap<String, Vec<PortBinding>> {
+        bound_ports(&self.state.ports)
+    }
+}
+
 /// Bound publications (`IP:PORT->CTR/PROTO`, as the supervisor records
 /// them) as docker's `NetworkSettings.Ports`.
 fn bound_ports(bound: &[String]) -> BTreeMap<String, Vec<PortBinding>> {
@@ -244,7 +262,7 @@ impl Containers {
             mounts: self.mount_points(&c),
             network_settings: InspectNetwork {
                 ip_address: c.state.ip.clone().unwrap_or_default(),
-                ports: bound_ports(&c.state.ports),
+                ports: c.published_ports(),
             },
             config: InspectConfig {
                 hostname: c.config.hostname.clone(),
@@ -347,6 +365,8 @@ mod tests {
         ]);
         assert_eq!(bound["80/tcp"], [want("127.0.0.1", "32768")]);
         assert_eq!(bound["90/udp"], [want("::1", "9000")]);
+        assert_eq!(bound["90/udp"][0].host(), "[::1]:9000");
+        assert_eq!(bound["80/tcp"][0].host(), "127.0.0.1:32768");
         assert_eq!(bound.len(), 2);
     }
 }

@@ -4,7 +4,7 @@
 //! asked:
 //!
 //! ```text
-//! cargo test --release -p buildr-oci --test registry_throughput -- --ignored --nocapture
+//! cargo test --release -p buildr-oci --test registry registry_throughput -- --ignored --nocapture
 //! ```
 //!
 //! It still checks what it measures: every copy must be complete and
