@@ -64,6 +64,15 @@ pub enum Error {
     /// A user name, group name or `USER` value could not be resolved.
     #[error("{0}")]
     User(String),
+    /// A sandbox process has no cgroup of its own (one started without,
+    /// or a host that refused one), or not the controller asked for.
+    #[error("process {pid} has no cgroup of its own{what}")]
+    NoCgroup {
+        /// The process asked about.
+        pid: i32,
+        /// What is missing, worded after the message (`" with a freezer"`).
+        what: &'static str,
+    },
 }
 
 /// The crate's result type.

@@ -238,10 +238,16 @@ impl Sandbox {
         let absent_dirs = absent_mountpoint_dirs(&scratch, spec);
 
         // Without limits the pid namespace alone bounds the tree: killing
-        // the init kills pid 1, and with it everything inside.
-        if !spec.limits.is_empty() {
+        // the init kills pid 1, and with it everything inside. A container
+        // always gets one (best effort without limits: `pause`, `stats`).
+        let always = spec.cgroup == crate::spec::CgroupPolicy::Always;
+        if !spec.limits.is_empty() || always {
             let name = format!("buildr-{}-{n}", std::process::id());
-            guard.cgroup = Some(Cgroup::create(&name, &spec.limits)?);
+            match Cgroup::create(&name, &spec.limits, spec.cgroup) {
+                Ok(cgroup) => guard.cgroup = Some(cgroup),
+                Err(_) if spec.limits.is_empty() => {}
+                Err(e) => return Err(e),
+            }
         }
 
         Ok(HostSetup {

@@ -101,6 +101,7 @@ mod sys;
 mod user;
 
 pub use cancel::Cancel;
+pub use cgroup::{CgroupStats, ContainerCgroup};
 pub use enter::is_sandbox_pid1;
 pub use error::{Error, Result};
 pub use init::{DOCKER_CAPS, init_main_if_requested};
@@ -115,8 +116,8 @@ pub use outcome::{ExitStatus, Outcome, Stream, Timings};
 pub use pty::{copy_window_size, pty_socketpair, receive_pty};
 pub use rootfs::{Change, ChangeKind, diff, overlay_available};
 pub use spec::{
-    BindMount, ExecSpec, Limits, Network, Rlimit, RlimitResource, Rootfs, RootfsMode, SpawnSpec,
-    TmpfsMount,
+    BindMount, CgroupPolicy, ExecSpec, Limits, Network, Rlimit, RlimitResource, Rootfs, RootfsMode,
+    SpawnSpec, TmpfsMount,
 };
 pub use state_root::default_state_root;
 pub use user::{Identity, resolve as resolve_user};

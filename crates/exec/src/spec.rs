@@ -178,6 +178,25 @@ pub struct SpawnSpec {
     /// default ([`crate::DOCKER_CAPS`]). A non-root command gets none either way.
     #[serde(default)]
     pub capabilities: Option<u64>,
+    /// When the run gets a cgroup of its own: only for limits (builds), or
+    /// always (containers: `pause`, `stats` and `update` act on it).
+    #[serde(default)]
+    pub cgroup: CgroupPolicy,
+}
+
+/// When a run gets a cgroup of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum CgroupPolicy {
+    /// Only when [`SpawnSpec::limits`] sets a limit: without one the pid
+    /// namespace alone bounds the tree.
+    #[default]
+    ForLimits,
+    /// Always, with every controller the host mounts that a container's
+    /// life uses (memory, pids, cpu, cpuacct, freezer, blkio; v2: the
+    /// directory with what the parent delegates). Best effort without
+    /// limits: a host that refuses one (an ordinary user without a
+    /// delegated cgroup) runs without it.
+    Always,
 }
 
 impl Default for SpawnSpec {
@@ -199,6 +218,7 @@ impl Default for SpawnSpec {
             readonly_rootfs: false,
             tty: false,
             capabilities: None,
+            cgroup: CgroupPolicy::ForLimits,
         }
     }
 }

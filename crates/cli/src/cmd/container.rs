@@ -23,6 +23,7 @@ pub fn run(cli: &Cli, command: &ContainerCommand) -> anyhow::Result<ExitCode> {
     match command {
         ContainerCommand::Ls(args) => ps(cli, args),
         ContainerCommand::Inspect(args) => inspect(cli, args),
+        ContainerCommand::Start(args) => super::run::start(cli, args),
         ContainerCommand::Prune { force: _ } => {
             let removed = super::open_containers(cli)?.prune()?;
             println!("Deleted Containers:");
@@ -35,7 +36,7 @@ pub fn run(cli: &Cli, command: &ContainerCommand) -> anyhow::Result<ExitCode> {
 }
 
 /// Runs `op` on each name, reporting failures docker's way (all are tried).
-fn each(names: &[String], mut op: impl FnMut(&str) -> anyhow::Result<()>) -> ExitCode {
+pub(crate) fn each(names: &[String], mut op: impl FnMut(&str) -> anyhow::Result<()>) -> ExitCode {
     let mut code = ExitCode::SUCCESS;
     for name in names {
         if let Err(err) = op(name) {
@@ -177,12 +178,12 @@ pub fn ps(cli: &Cli, args: &PsArgs) -> anyhow::Result<ExitCode> {
     let mut list: Vec<Container> = containers
         .list()?
         .into_iter()
-        .filter(|c| args.all || filters.has_status() || c.is_running())
+        .filter(|c| args.all || filters.has_status() || c.is_active())
         .filter(|c| {
             filters.matches(
                 &c.config.id,
                 &c.config.name,
-                c.state.status.as_str(),
+                c.status_word(),
                 &c.config.labels,
             )
         })
@@ -265,7 +266,7 @@ fn row(c: &Container, now: i128, no_trunc: bool) -> Row {
             "RunningFor",
             format!("{} ago", human_duration(now - c.config.created)),
         ),
-        ("State", c.state.status.as_str().to_owned()),
+        ("State", c.status_word().to_owned()),
         ("Status", status(c, now)),
     ];
     Row {
@@ -305,11 +306,17 @@ fn status(c: &Container, now: i128) -> String {
                 Some(HealthStatus::Unhealthy) => " (unhealthy)",
                 None => "",
             };
+            let paused = if c.state.paused { " (Paused)" } else { "" };
             format!(
-                "Up {}{health}",
+                "Up {}{paused}{health}",
                 human_duration(now - c.state.started_at.unwrap_or(now))
             )
         }
+        buildr::container::Status::Restarting => format!(
+            "Restarting ({}) {} ago",
+            c.state.exit_code.unwrap_or(0),
+            human_duration(now - c.state.finished_at.unwrap_or(now))
+        ),
         buildr::container::Status::Exited => {
             let code = c.state.exit_code.unwrap_or(0);
             let oom = if c.state.oom_killed { " (OOM)" } else { "" };

@@ -85,6 +85,15 @@ const HEADERS: [(&str, &str); 8] = [
 /// (each `{{.Field}}` as docker names its column) and aligned columns.
 /// `\t` and `\n` in the format are a tab and a newline, as docker's.
 fn formatted(format: &str, docs: &[serde_json::Value]) -> anyhow::Result<String> {
+    formatted_with(format, docs, &HEADERS)
+}
+
+/// As [`formatted`], with another command's column `headers`.
+pub(crate) fn formatted_with(
+    format: &str,
+    docs: &[serde_json::Value],
+    headers: &[(&str, &str)],
+) -> anyhow::Result<String> {
     let format = format.replace("\\t", "\t").replace("\\n", "\n");
     let (table, body) = match format.strip_prefix("table") {
         Some(rest) => (true, rest.trim_start().to_owned()),
@@ -94,7 +103,7 @@ fn formatted(format: &str, docs: &[serde_json::Value]) -> anyhow::Result<String>
     let mut lines = Vec::new();
     if table {
         let mut header = body.clone();
-        for (field, name) in HEADERS {
+        for (field, name) in headers {
             header = header.replace(&format!("{{{{.{field}}}}}"), name);
         }
         lines.push(header);

@@ -18,6 +18,7 @@ pub mod logout;
 pub mod prune;
 pub mod pull;
 pub mod push;
+pub mod resources;
 pub mod rmi;
 pub mod run;
 pub mod save;

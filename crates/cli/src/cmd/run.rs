@@ -52,6 +52,9 @@ pub fn create(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
 
 pub fn start(cli: &Cli, args: &StartArgs) -> anyhow::Result<ExitCode> {
     let containers = super::open_containers(cli)?;
+    if args.all_restartable {
+        return start_restartable(&containers);
+    }
     if args.interactive && !args.attach {
         bail!("start -i needs -a: a detached container gets no stdin");
     }
@@ -85,6 +88,21 @@ pub fn start(cli: &Cli, args: &StartArgs) -> anyhow::Result<ExitCode> {
     for name in &args.containers {
         match containers.start_detached(name) {
             Ok(_) => println!("{name}"),
+            Err(err) => {
+                eprintln!("buildr: error: {err}");
+                code = ExitCode::FAILURE;
+            }
+        }
+    }
+    Ok(code)
+}
+
+/// `start --all-restartable`: what a boot runs (no daemon restarts them).
+fn start_restartable(containers: &buildr::Containers) -> anyhow::Result<ExitCode> {
+    let mut code = ExitCode::SUCCESS;
+    for container in containers.restartable()? {
+        match containers.start_detached(&container.config.id) {
+            Ok(_) => println!("{}", container.config.name),
             Err(err) => {
                 eprintln!("buildr: error: {err}");
                 code = ExitCode::FAILURE;
@@ -262,6 +280,7 @@ fn options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
         labels,
         tty: args.tty,
         interactive: args.interactive,
+        restart: args.restart.parse()?,
     })
 }
 

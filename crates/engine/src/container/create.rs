@@ -61,6 +61,8 @@ pub struct CreateOptions {
     pub tty: bool,
     /// `-i`: keep stdin open for attach clients.
     pub interactive: bool,
+    /// `--restart` (not with `--rm`, as docker).
+    pub restart: super::RestartPolicy,
 }
 
 /// argv from docker's rules: `--entrypoint` replaces the image's
@@ -230,6 +232,11 @@ fn set_owner_and_mode(path: &Path, meta: &fs::Metadata) -> Result<()> {
 impl Containers {
     /// Creates a container from `options` (status `created`).
     pub fn create(&self, options: &CreateOptions) -> Result<Container> {
+        if options.auto_remove && options.restart != super::RestartPolicy::No {
+            return Err(Error::ContainerOption {
+                message: "conflicting options: cannot specify both --restart and --rm".into(),
+            });
+        }
         let image = self.images.resolve(&options.image)?;
         let snapshots = crate::image::ensure_snapshots(self.store(), &image, |_| {})?;
         let argv = create::command(&image, options)?;
@@ -293,6 +300,7 @@ impl Containers {
             tty: options.tty,
             open_stdin: options.interactive,
             shell: image_config.shell.clone().unwrap_or_default(),
+            restart: options.restart,
         };
         let state = self.persist(&id, &config)?;
         Ok(Container { config, state })

@@ -47,6 +47,12 @@ impl Containers {
             });
         }
         let container = self.get(reference)?;
+        if container.is_running() && container.state.paused {
+            return Err(Error::ContainerConflict {
+                container: container.config.id.clone(),
+                reason: "is paused, unpause the container before exec".into(),
+            });
+        }
         let pid1 = self.running_pid1(&container)?;
         let config = &container.config;
         let mut env = config.env.clone();
@@ -120,7 +126,7 @@ impl Containers {
 
     /// The sandbox pid 1 of a running container, waiting briefly for a
     /// supervisor that is still starting it to record it.
-    fn running_pid1(&self, container: &Container) -> Result<i32> {
+    pub(crate) fn running_pid1(&self, container: &Container) -> Result<i32> {
         let id = &container.config.id;
         let not_running = || Error::ContainerConflict {
             container: id.clone(),

@@ -25,6 +25,8 @@ pub struct ContainerInspect {
     pub state: InspectState,
     /// The image id (`sha256:...`).
     pub image: String,
+    /// Restarts by the restart policy since the user last started it.
+    pub restart_count: u32,
     pub log_path: PathBuf,
     pub host_config: InspectHostConfig,
     pub mounts: Vec<MountPoint>,
@@ -40,6 +42,10 @@ pub struct InspectState {
     /// `created`, `running`, `exited`, ...
     pub status: String,
     pub running: bool,
+    /// Frozen by `pause`.
+    pub paused: bool,
+    /// Waiting to be run again by its restart policy.
+    pub restarting: bool,
     #[serde(rename = "OOMKilled")]
     pub oom_killed: bool,
     /// Its supervisor died and left it unmanaged.
@@ -90,6 +96,17 @@ pub struct InspectHostConfig {
     pub nano_cpus: i64,
     pub auto_remove: bool,
     pub readonly_rootfs: bool,
+    pub restart_policy: InspectRestartPolicy,
+}
+
+/// docker's `HostConfig.RestartPolicy`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InspectRestartPolicy {
+    /// `no`, `on-failure`, `always` or `unless-stopped`.
+    pub name: String,
+    /// `on-failure`'s maximum (0: none).
+    pub maximum_retry_count: u32,
 }
 
 /// One entry of `Mounts`.
@@ -249,6 +266,7 @@ impl Containers {
             args: c.config.argv.get(1..).unwrap_or_default().to_vec(),
             state: inspect_state(&c),
             image: c.config.image_id.clone(),
+            restart_count: c.state.restart_count,
             log_path: paths.log(),
             host_config: InspectHostConfig {
                 network_mode: c.config.network.as_str().to_owned(),
@@ -258,6 +276,10 @@ impl Containers {
                 nano_cpus: c.config.limits.cpus.map_or(0, |c| (c * 1e9) as i64),
                 auto_remove: c.config.auto_remove,
                 readonly_rootfs: c.config.read_only,
+                restart_policy: InspectRestartPolicy {
+                    name: c.config.restart.name().to_owned(),
+                    maximum_retry_count: c.config.restart.maximum_retry_count(),
+                },
             },
             mounts: self.mount_points(&c),
             network_settings: InspectNetwork {
@@ -322,8 +344,11 @@ fn inspect_state(c: &Container) -> InspectState {
         |t: Option<i128>| t.map_or_else(|| "0001-01-01T00:00:00Z".to_owned(), logs::format_time);
     let running = c.is_running();
     InspectState {
-        status: c.state.status.as_str().to_owned(),
-        running,
+        status: c.status_word().to_owned(),
+        // docker's: true while paused or waiting to restart too.
+        running: c.is_active(),
+        paused: running && c.state.paused,
+        restarting: c.state.status == Status::Restarting,
         oom_killed: c.state.oom_killed,
         dead: c.state.exit_code == Some(EXIT_SUPERVISOR_DIED) && c.state.error.is_some(),
         pid: if running {

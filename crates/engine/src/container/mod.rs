@@ -29,6 +29,8 @@ mod logs;
 mod names;
 mod options;
 mod prune;
+mod resources;
+mod restart;
 mod state;
 mod supervisor;
 mod tty;
@@ -53,11 +55,13 @@ pub use exec::ExecOptions;
 pub use health::{Health, HealthOptions, HealthResult, HealthStatus, Healthcheck, parse_duration};
 pub use inspect::{
     ContainerInspect, GraphDriver, GraphDriverData, HealthLogEntry, InspectConfig, InspectHealth,
-    InspectHostConfig, InspectNetwork, InspectState, MountPoint, PortBinding,
+    InspectHostConfig, InspectNetwork, InspectRestartPolicy, InspectState, MountPoint, PortBinding,
 };
 pub use logs::{LogEntry, LogOptions, LogStream};
 pub use options::{EnvVar, Label, Mount, parse_bytes, parse_signal};
 pub use prune::{SystemPruneOptions, SystemPruneReport};
+pub use resources::{ContainerStats, UpdateOptions};
+pub use restart::{RestartPolicy, supervise};
 pub use state::{ContainerConfig, ContainerState, NetworkMode, Status, VolumeMount};
 pub use supervisor::{AttachOptions, ExitInfo};
 pub use volume::{Volume, Volumes};
@@ -80,9 +84,25 @@ impl Container {
         &self.config.id[..12.min(self.config.id.len())]
     }
 
-    /// Whether it is running now.
+    /// Whether it is running now (paused included).
     pub fn is_running(&self) -> bool {
         self.state.status == Status::Running
+    }
+
+    /// Whether docker counts it as running: running, paused, or waiting
+    /// to restart (what `ps` lists without `-a`).
+    pub fn is_active(&self) -> bool {
+        matches!(self.state.status, Status::Running | Status::Restarting)
+    }
+
+    /// docker's `State.Status`: `created`, `running`, `paused`,
+    /// `restarting` or `exited`.
+    pub fn status_word(&self) -> &'static str {
+        if self.is_running() && self.state.paused {
+            "paused"
+        } else {
+            self.state.status.as_str()
+        }
     }
 
     /// Its creation time in RFC 3339 with nanoseconds, UTC (`...Z`).
@@ -199,12 +219,18 @@ impl Containers {
 
     /// Marks a running container whose supervisor died as exited, on disk.
     fn check_alive(&self, container: &mut Container) -> Result<()> {
-        if container.state.status != Status::Running || supervisor_alive(&container.state) {
+        if !container.is_active() || supervisor_alive(&container.state) {
             return Ok(());
         }
         let paths = self.paths(&container.config.id);
         let _lock = state::lock(&paths.lock())?;
         let mut state: ContainerState = read_json(&paths.state())?;
+        if state.status == Status::Restarting && !supervisor_alive(&state) {
+            // Died while waiting to restart: it stays as it last exited.
+            let code = state.exit_code.unwrap_or(EXIT_SUPERVISOR_DIED);
+            state.mark_exited(code, state.error.clone());
+            write_json(&paths.state(), &state)?;
+        }
         if state.status == Status::Running && !supervisor_alive(&state) {
             let why = format!(
                 "supervisor (pid {}) died without recording an exit",
@@ -265,18 +291,43 @@ impl Containers {
 
     /// Sends `signal` to a running container's command (`kill -s`);
     /// `SIGKILL` kills the whole tree at once.
+    /// A paused container is thawed after SIGKILL or its stop signal, so
+    /// that the signal is delivered (docker's order); the user's kill
+    /// keeps the restart policy from starting it again.
     pub fn kill(&self, reference: &str, signal: i32) -> Result<()> {
         let container = self.get(reference)?;
-        self.control(&container, &format!("signal {signal}"))
+        if container.state.status == Status::Restarting {
+            return Err(Error::ContainerConflict {
+                container: container.config.id.clone(),
+                reason: "is restarting, wait until the container is running".into(),
+            });
+        }
+        let last = signal == nix::libc::SIGKILL || signal == container.config.stop_signal;
+        if container.is_running() {
+            self.mark_stopped(&container.config.id, last)?;
+        }
+        self.control(&container, &format!("signal {signal}"))?;
+        if last && container.state.paused {
+            self.thaw_for_exit(&container)?;
+        }
+        Ok(())
     }
 
     /// Sends the image's stop signal, then SIGKILL after `timeout`; waits
     /// for the exit. A container that is not running is left alone.
+    /// A paused container is thawed after the signal; one waiting to
+    /// restart stays exited. Either way its restart policy does not start
+    /// it again.
     pub fn stop(&self, reference: &str, timeout: Duration) -> Result<Container> {
         let container = self.get(reference)?;
+        if container.state.status == Status::Restarting {
+            self.mark_stopped(&container.config.id, true)?;
+            return self.wait_exit(&container.config.id, None);
+        }
         if !container.is_running() {
             return Ok(container);
         }
+        self.mark_stopped(&container.config.id, true)?;
         let line = format!(
             "stop {} {}",
             container.config.stop_signal,
@@ -287,6 +338,9 @@ impl Containers {
             // It exited between the check and the write.
             Err(Error::ContainerConflict { .. }) => return self.get(reference),
             Err(e) => return Err(e),
+        }
+        if container.state.paused {
+            self.thaw_for_exit(&container)?;
         }
         self.wait_exit(&container.config.id, None)
     }
@@ -365,6 +419,17 @@ impl Containers {
     pub fn remove(&self, reference: &str, options: RemoveOptions) -> Result<()> {
         let RemoveOptions { force, volumes } = options;
         let mut container = self.get(reference)?;
+        if container.state.status == Status::Restarting {
+            if !force {
+                return Err(Error::ContainerConflict {
+                    container: container.config.id.clone(),
+                    reason: "cannot remove a restarting container: stop it first, or use force"
+                        .into(),
+                });
+            }
+            self.mark_stopped(&container.config.id, true)?;
+            container = self.wait_exit(&container.config.id, Some(Duration::from_secs(30)))?;
+        }
         if container.is_running() {
             if !force {
                 return Err(Error::ContainerConflict {
@@ -453,7 +518,7 @@ impl Containers {
             }
         }
         for container in self.list()? {
-            if !container.is_running() {
+            if !container.is_active() {
                 self.remove_dir(&container, false)?;
                 removed.push(container.config.id);
             }
@@ -516,7 +581,7 @@ impl Containers {
     /// has already exited).
     pub fn start_detached(&self, reference: &str) -> Result<Container> {
         let container = self.get(reference)?;
-        if container.is_running() {
+        if container.is_active() {
             return Ok(container);
         }
         let paths = self.paths(&container.config.id);
@@ -574,21 +639,6 @@ impl Containers {
             std::thread::sleep(Duration::from_millis(10));
         }
     }
-}
-
-/// The detached supervisor's work ([`crate::entry_hook`] calls it in the
-/// process [`Containers::start_detached`] started): leaves the caller's
-/// session, runs the container to its end, and removes it afterwards when
-/// it was created with `--rm`.
-pub fn supervise(root: &Path, id: &str) -> Result<ExitInfo> {
-    let _ = nix::unistd::setsid();
-    let containers = Containers::open(root)?;
-    let info = containers.run_attached(id, AttachOptions::default(), |_, _| {})?;
-    let container = containers.get(id)?;
-    if container.config.auto_remove {
-        containers.remove_dir(&container, true)?;
-    }
-    Ok(info)
 }
 
 /// The sandbox's per-run state root of container `id`, on the runtime

@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! config.json      what to run: argv, env, mounts, limits, lowers
-//! state.json       created | running (supervisor pid + start time) | exited
+//! state.json       created | running (supervisor pid + start time, paused)
+//!                  | restarting (supervisor waiting) | exited
 //! lock             flock: serializes state read-modify-write
 //! control          fifo the supervisor reads `signal N` / `stop N T` from
 //! container.log    json lines, docker's json-file format (+ .1 rotated)
@@ -114,6 +115,9 @@ pub struct ContainerConfig {
     /// The image's `SHELL` (a `CMD-SHELL` healthcheck runs with it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shell: Vec<String>,
+    /// `--restart`: what the supervisor does when the command exits.
+    #[serde(default)]
+    pub restart: super::restart::RestartPolicy,
 }
 
 /// Where a container is in its life.
@@ -123,6 +127,8 @@ pub enum Status {
     #[default]
     Created,
     Running,
+    /// Exited, its supervisor waiting to run it again (restart policy).
+    Restarting,
     Exited,
 }
 
@@ -132,6 +138,7 @@ impl Status {
         match self {
             Status::Created => "created",
             Status::Running => "running",
+            Status::Restarting => "restarting",
             Status::Exited => "exited",
         }
     }
@@ -167,6 +174,20 @@ pub struct ContainerState {
     /// Healthcheck results (containers with a healthcheck only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<super::health::Health>,
+    /// Restarts by the restart policy since the user last started it.
+    #[serde(default)]
+    pub restart_count: u32,
+    /// Frozen by `pause` (while running).
+    #[serde(default)]
+    pub paused: bool,
+    /// The user stopped or killed it since starting it: no restart, and
+    /// `unless-stopped` is not started at boot.
+    #[serde(default)]
+    pub manually_stopped: bool,
+    /// Its next exit is final whatever the policy (`stop`, `kill` with the
+    /// stop signal or SIGKILL); a restart wait ends at once.
+    #[serde(default)]
+    pub exit_on_next: bool,
 }
 
 impl ContainerState {
@@ -184,6 +205,7 @@ impl ContainerState {
         self.ports.clear();
         self.ip = None;
         self.pid = None;
+        self.paused = false;
         if let Some(health) = &mut self.health {
             health.status = super::health::HealthStatus::Unhealthy;
         }

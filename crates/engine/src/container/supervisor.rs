@@ -2,7 +2,8 @@
 //! `run`, or the detached `__supervise` process. The caller becomes the
 //! container's supervisor: it claims the state (pid + start time), serves
 //! the control fifo (`signal N`, `stop N MILLIS`), streams output to the
-//! json log (and the caller), and records the exit atomically.
+//! json log (and the caller), and records the exit atomically (or, under
+//! a restart policy that says so, that it is restarting).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -39,6 +40,10 @@ pub struct AttachOptions {
     /// (`-t`, foreground only); its output then goes to stdout and is not
     /// logged or passed to `on_output`.
     pub tty: bool,
+    /// Apply the container's restart policy at the exit: record it as
+    /// restarting (this process still its supervisor, which runs it
+    /// again) instead of exited. The detached supervisor does.
+    pub restarts: bool,
 }
 
 /// How a container ended.
@@ -115,7 +120,8 @@ impl Containers {
         let _ = fs::remove_file(&control);
 
         let info = exit_info(result);
-        record_exit(&paths, &info)?;
+        let policy = options.restarts.then_some(container.config.restart);
+        record_exit(&paths, &info, policy)?;
         Ok(info)
     }
 
@@ -198,8 +204,22 @@ impl Containers {
     fn claim(&self, container: &Container, paths: &Paths) -> Result<(File, File, i128)> {
         let control = paths.control();
         let _lock = super::state::lock(&paths.lock())?;
-        let current: ContainerState = read_json(&paths.state())?;
-        if current.status == Status::Running && supervisor_alive(&current) {
+        let mut current: ContainerState = read_json(&paths.state())?;
+        let pid = std::process::id();
+        // Run again by this supervisor under its restart policy, not
+        // started by the user: the count goes on.
+        let restart = current.status == Status::Restarting && current.supervisor_pid == Some(pid);
+        if restart && current.exit_on_next {
+            let code = current.exit_code.unwrap_or(0);
+            current.mark_exited(code, current.error.clone());
+            write_json(&paths.state(), &current)?;
+            return Err(Error::ContainerConflict {
+                container: container.config.id.clone(),
+                reason: "was stopped while waiting to restart".into(),
+            });
+        }
+        let active = matches!(current.status, Status::Running | Status::Restarting);
+        if !restart && active && supervisor_alive(&current) {
             return Err(Error::ContainerConflict {
                 container: container.config.id.clone(),
                 reason: "is already running".into(),
@@ -225,7 +245,6 @@ impl Containers {
             .open(&control)
             .map_err(open_error)?;
         let quit = fifo.try_clone().map_err(open_error)?;
-        let pid = std::process::id();
         let active_check = container
             .config
             .healthcheck
@@ -237,6 +256,8 @@ impl Containers {
             supervisor_start: process_start(pid),
             started_at: Some(now_nanos()),
             health: active_check.then(Health::default),
+            restart_count: if restart { current.restart_count } else { 0 },
+            manually_stopped: restart && current.manually_stopped,
             ..ContainerState::default()
         };
         write_json(&paths.state(), &state)?;
@@ -346,6 +367,8 @@ impl Containers {
             tmpfs: config.tmpfs.clone(),
             limits: config.limits,
             readonly_rootfs: config.read_only,
+            // `pause`, `stats` and `update` act on it.
+            cgroup: buildr_exec::CgroupPolicy::Always,
             ..SpawnSpec::default()
         })
     }
@@ -473,12 +496,23 @@ fn exit_info(result: Result<buildr_exec::Outcome>) -> ExitInfo {
 
 /// Records the end of a run in the container's state: exited, its code,
 /// no supervisor, pid, address or ports; an active healthcheck ends
-/// unhealthy, as docker's.
-fn record_exit(paths: &Paths, info: &ExitInfo) -> Result<()> {
+/// unhealthy, as docker's. Under a restart `policy` that restarts it (and
+/// no `stop` since), restarting instead: this process stays its supervisor.
+fn record_exit(paths: &Paths, info: &ExitInfo, policy: Option<super::RestartPolicy>) -> Result<()> {
     let _lock = super::state::lock(&paths.lock())?;
     let mut state: ContainerState = read_json(&paths.state())?;
+    let restart = !state.exit_on_next
+        && policy.is_some_and(|p| {
+            p.should_restart(info.exit_code, state.manually_stopped, state.restart_count)
+        });
+    let supervisor = (state.supervisor_pid, state.supervisor_start);
     state.mark_exited(info.exit_code, info.error.clone());
     state.oom_killed = info.oom_killed;
+    if restart {
+        state.status = Status::Restarting;
+        state.restart_count += 1;
+        (state.supervisor_pid, state.supervisor_start) = supervisor;
+    }
     write_json(&paths.state(), &state)
 }
 

@@ -1,11 +1,17 @@
 //! Cgroup limits on v1 (one hierarchy per controller) and v2 (unified),
-//! detected at runtime from /proc/self/mountinfo and /proc/self/cgroup.
+//! detected at runtime from /proc/self/mountinfo and /proc/self/cgroup;
+//! `live.rs` acts on a running sandbox's cgroup found from its pid
+//! (freeze, thaw, new limits, counters).
+
+mod live;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::spec::Limits;
+use crate::spec::{CgroupPolicy, Limits};
+
+pub use live::{CgroupStats, ContainerCgroup};
 
 const CPU_PERIOD_US: u64 = 100_000;
 
@@ -17,11 +23,75 @@ pub(crate) struct Cgroup {
     removed: bool,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Layout {
     V2(PathBuf),
-    /// Directories per controller name (memory, pids, cpu).
+    /// Directories per controller name (memory, pids, cpu, ...); controllers
+    /// mounted together (`cpu,cpuacct`) name the same directory.
     V1(Vec<(String, PathBuf)>),
+}
+
+impl Layout {
+    fn dir(&self, ctrl: &str) -> Option<&Path> {
+        match self {
+            Layout::V2(dir) => Some(dir),
+            Layout::V1(dirs) => dirs
+                .iter()
+                .find(|(c, _)| c == ctrl)
+                .map(|(_, d)| d.as_path()),
+        }
+    }
+
+    fn need(&self, ctrl: &'static str) -> Result<&Path> {
+        self.dir(ctrl).ok_or_else(|| Error::Cgroup {
+            op: "find controller",
+            path: ctrl.into(),
+            source: std::io::Error::other(format!("the {ctrl} controller is not available")),
+        })
+    }
+
+    /// Each directory once.
+    fn dirs(&self) -> Vec<&Path> {
+        match self {
+            Layout::V2(dir) => vec![dir.as_path()],
+            Layout::V1(dirs) => {
+                let mut out: Vec<&Path> = Vec::new();
+                for (_, dir) in dirs {
+                    if !out.contains(&dir.as_path()) {
+                        out.push(dir);
+                    }
+                }
+                out
+            }
+        }
+    }
+
+    fn is_v2(&self) -> bool {
+        matches!(self, Layout::V2(_))
+    }
+
+    /// The file that freezes the cgroup and the words that freeze and
+    /// thaw it: v1's `freezer.state`, v2's `cgroup.freeze`.
+    fn freezer(&self) -> Option<(PathBuf, &'static str, &'static str)> {
+        match self {
+            Layout::V2(dir) => Some((dir.join("cgroup.freeze"), "1", "0")),
+            Layout::V1(_) => self
+                .dir("freezer")
+                .map(|d| (d.join("freezer.state"), "FROZEN", "THAWED")),
+        }
+    }
+
+    /// The pids of every process in it.
+    fn pids(&self) -> Vec<i32> {
+        let mut pids = Vec::new();
+        for dir in self.dirs() {
+            let text = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+            pids.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+        }
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    }
 }
 
 fn cg_err(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
@@ -152,6 +222,14 @@ enum Plan {
 
 const CONTROLLERS: [&str; 3] = ["memory", "pids", "cpu"];
 
+/// The v1 controllers a container's own cgroup joins when mounted
+/// ([`CgroupPolicy::Always`]): what `stats`, `pause` and `update` read
+/// and write.
+const CONTAINER_V1: [&str; 6] = ["memory", "pids", "cpu", "cpuacct", "freezer", "blkio"];
+
+/// The v2 controllers a container's cgroup enables when its parent has them.
+const CONTAINER_V2: [&str; 4] = ["memory", "pids", "cpu", "io"];
+
 fn wanted(limits: &Limits) -> Vec<&'static str> {
     let on = [
         limits.memory.is_some(),
@@ -176,17 +254,30 @@ enum PlanError {
 }
 
 /// v1 when a needed controller is mounted as a v1 hierarchy (hybrid hosts
-/// keep an empty v2 tree beside them), v2 otherwise.
+/// keep an empty v2 tree beside them), v2 otherwise. With
+/// [`CgroupPolicy::Always`] and no limits, v1 when any container
+/// controller is a v1 hierarchy, each such one joined.
 fn plan(
     mountinfo: &str,
     proc_cgroup: &str,
     name: &str,
     limits: &Limits,
+    policy: CgroupPolicy,
 ) -> Result<Plan, PlanError> {
     let mounts = parse_mountinfo(mountinfo);
     let own = parse_proc_cgroup(proc_cgroup);
-    let wanted = wanted(limits);
-    if wanted.iter().any(|c| mounts.iter().any(|m| m.has(c))) {
+    let mut wanted = wanted(limits);
+    let v1_mounted = |c: &&str| mounts.iter().any(|m| m.has(c));
+    let mut use_v1 = wanted.iter().any(v1_mounted);
+    if policy == CgroupPolicy::Always && (use_v1 || wanted.is_empty()) {
+        for ctrl in CONTAINER_V1.iter().filter(|c| v1_mounted(c)) {
+            if !wanted.contains(ctrl) {
+                wanted.push(ctrl);
+            }
+        }
+        use_v1 = wanted.iter().any(v1_mounted);
+    }
+    if use_v1 {
         let mut dirs = Vec::new();
         for ctrl in wanted {
             let mount = mounts
@@ -254,19 +345,22 @@ fn not_delegated(path: &Path, source: std::io::Error, limits: &Limits) -> Error 
 
 impl Cgroup {
     /// Creates the cgroup `name` (see [`Plan`]) and applies `limits`.
-    pub(crate) fn create(name: &str, limits: &Limits) -> Result<Self> {
+    pub(crate) fn create(name: &str, limits: &Limits, policy: CgroupPolicy) -> Result<Self> {
         let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         let proc_cgroup = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-        let plan = plan(&mountinfo, &proc_cgroup, name, limits).map_err(|e| Error::Cgroup {
-            op: "place",
-            path: "/sys/fs/cgroup".into(),
-            source: std::io::Error::other(e),
-        })?;
+        let plan =
+            plan(&mountinfo, &proc_cgroup, name, limits, policy).map_err(|e| Error::Cgroup {
+                op: "place",
+                path: "/sys/fs/cgroup".into(),
+                source: std::io::Error::other(e),
+            })?;
         let layout = match plan {
             Plan::V1(dirs) => {
-                let mut made = Vec::new();
+                let mut made: Vec<(String, PathBuf)> = Vec::new();
                 for (ctrl, dir) in dirs {
-                    if let Err(e) = std::fs::create_dir(&dir) {
+                    // `cpu,cpuacct` mounted together: one directory.
+                    let exists = made.iter().any(|(_, d)| *d == dir);
+                    if !exists && let Err(e) = std::fs::create_dir(&dir) {
                         for (_, dir) in &made {
                             let _ = std::fs::remove_dir(dir);
                         }
@@ -289,6 +383,9 @@ impl Cgroup {
                     std::fs::write(&control, missing.join(" "))
                         .map_err(|e| not_delegated(&control, e, limits))?;
                 }
+                if policy == CgroupPolicy::Always {
+                    enable_available(&parent);
+                }
                 std::fs::create_dir(&dir).map_err(|e| not_delegated(&dir, e, limits))?;
                 Layout::V2(dir)
             }
@@ -302,70 +399,12 @@ impl Cgroup {
         Ok(cgroup)
     }
 
-    fn dir(&self, ctrl: &str) -> Option<&Path> {
-        match &self.layout {
-            Layout::V2(dir) => Some(dir),
-            Layout::V1(dirs) => dirs
-                .iter()
-                .find(|(c, _)| c == ctrl)
-                .map(|(_, d)| d.as_path()),
-        }
-    }
-
-    fn need(&self, ctrl: &'static str) -> Result<&Path> {
-        self.dir(ctrl).ok_or_else(|| Error::Cgroup {
-            op: "find controller",
-            path: ctrl.into(),
-            source: std::io::Error::other(format!("the {ctrl} controller is not available")),
-        })
+    fn dirs(&self) -> Vec<&Path> {
+        self.layout.dirs()
     }
 
     fn apply(&self, limits: &Limits) -> Result<()> {
-        let v2 = matches!(self.layout, Layout::V2(_));
-        if let Some(bytes) = limits.memory {
-            let dir = self.need("memory")?;
-            if v2 {
-                write(&dir.join("memory.max"), &bytes.to_string())?;
-                let swap = dir.join("memory.swap.max");
-                if swap.exists() {
-                    write(&swap, "0")?;
-                }
-            } else {
-                write(&dir.join("memory.limit_in_bytes"), &bytes.to_string())?;
-                let memsw = dir.join("memory.memsw.limit_in_bytes");
-                if memsw.exists() {
-                    write(&memsw, &bytes.to_string())?;
-                }
-                // Swappiness 0 keeps the limit a limit when memsw accounting is off.
-                let _ = std::fs::write(dir.join("memory.swappiness"), "0");
-            }
-        }
-        if let Some(max) = limits.pids {
-            write(&self.need("pids")?.join("pids.max"), &max.to_string())?;
-        }
-        if let Some(cpus) = limits.cpus {
-            if !(cpus > 0.0 && cpus.is_finite()) {
-                return Err(Error::Spec(format!(
-                    "cpu limit must be positive, got {cpus}"
-                )));
-            }
-            let quota = ((cpus * CPU_PERIOD_US as f64) as u64).max(1000);
-            let dir = self.need("cpu")?;
-            if v2 {
-                write(&dir.join("cpu.max"), &format!("{quota} {CPU_PERIOD_US}"))?;
-            } else {
-                write(&dir.join("cpu.cfs_period_us"), &CPU_PERIOD_US.to_string())?;
-                write(&dir.join("cpu.cfs_quota_us"), &quota.to_string())?;
-            }
-        }
-        Ok(())
-    }
-
-    fn dirs(&self) -> Vec<&Path> {
-        match &self.layout {
-            Layout::V2(dir) => vec![dir.as_path()],
-            Layout::V1(dirs) => dirs.iter().map(|(_, d)| d.as_path()).collect(),
-        }
+        apply(&self.layout, limits)
     }
 
     /// Moves `pid` into every hierarchy of this cgroup.
@@ -377,18 +416,15 @@ impl Cgroup {
     }
 
     fn pids(&self) -> Vec<i32> {
-        let mut pids = Vec::new();
-        for dir in self.dirs() {
-            let text = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
-            pids.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
-        }
-        pids.sort_unstable();
-        pids.dedup();
-        pids
+        self.layout.pids()
     }
 
-    /// Kills every process in the cgroup and waits until it is empty.
+    /// Kills every process in the cgroup and waits until it is empty; a
+    /// frozen cgroup is thawed first (a frozen task does not die).
     pub(crate) fn kill_all(&self) {
+        if let Some((file, _, thawed)) = self.layout.freezer() {
+            let _ = std::fs::write(file, thawed);
+        }
         if let Layout::V2(dir) = &self.layout {
             let _ = std::fs::write(dir.join("cgroup.kill"), "1");
         }
@@ -409,7 +445,7 @@ impl Cgroup {
 
     /// Whether the kernel OOM-killed something in this cgroup.
     pub(crate) fn oom_killed(&self) -> bool {
-        let Some(dir) = self.dir("memory") else {
+        let Some(dir) = self.layout.dir("memory") else {
             return false;
         };
         let field = |file: &str, key: &str| -> Option<u64> {
@@ -473,6 +509,83 @@ impl Drop for Cgroup {
     fn drop(&mut self) {
         let _ = self.remove();
     }
+}
+
+/// Enables in `parent` each container controller it has but does not
+/// enable yet, one at a time (best effort: one refused is left out).
+fn enable_available(parent: &Path) {
+    let available = std::fs::read_to_string(parent.join("cgroup.controllers")).unwrap_or_default();
+    let enabled =
+        std::fs::read_to_string(parent.join("cgroup.subtree_control")).unwrap_or_default();
+    for ctrl in CONTAINER_V2 {
+        let has = |text: &str| text.split_whitespace().any(|c| c == ctrl);
+        if has(&available) && !has(&enabled) {
+            let _ = std::fs::write(parent.join("cgroup.subtree_control"), format!("+{ctrl}"));
+        }
+    }
+}
+
+/// Writes `limits` (the ones set) into the cgroup's files.
+fn apply(layout: &Layout, limits: &Limits) -> Result<()> {
+    let v2 = layout.is_v2();
+    if let Some(bytes) = limits.memory {
+        let dir = layout.need("memory")?;
+        if v2 {
+            write(&dir.join("memory.max"), &bytes.to_string())?;
+            let swap = dir.join("memory.swap.max");
+            if swap.exists() {
+                write(&swap, "0")?;
+            }
+        } else {
+            set_v1_memory(dir, bytes)?;
+        }
+    }
+    if let Some(max) = limits.pids {
+        write(&layout.need("pids")?.join("pids.max"), &max.to_string())?;
+    }
+    if let Some(cpus) = limits.cpus {
+        if !(cpus > 0.0 && cpus.is_finite()) {
+            return Err(Error::Spec(format!(
+                "cpu limit must be positive, got {cpus}"
+            )));
+        }
+        let quota = ((cpus * CPU_PERIOD_US as f64) as u64).max(1000);
+        let dir = layout.need("cpu")?;
+        if v2 {
+            write(&dir.join("cpu.max"), &format!("{quota} {CPU_PERIOD_US}"))?;
+        } else {
+            write(&dir.join("cpu.cfs_period_us"), &CPU_PERIOD_US.to_string())?;
+            write(&dir.join("cpu.cfs_quota_us"), &quota.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+/// v1's memory limit, swap included where memsw accounting is on. The
+/// kernel keeps `memsw >= memory` at every step, so a limit going up
+/// writes memsw first and one going down writes it last.
+fn set_v1_memory(dir: &Path, bytes: u64) -> Result<()> {
+    let limit = dir.join("memory.limit_in_bytes");
+    let memsw = dir.join("memory.memsw.limit_in_bytes");
+    let value = bytes.to_string();
+    if !memsw.exists() {
+        write(&limit, &value)?;
+    } else {
+        let current = std::fs::read_to_string(&memsw)
+            .ok()
+            .and_then(|t| t.trim().parse::<u64>().ok())
+            .unwrap_or(u64::MAX);
+        if bytes > current {
+            write(&memsw, &value)?;
+            write(&limit, &value)?;
+        } else {
+            write(&limit, &value)?;
+            write(&memsw, &value)?;
+        }
+    }
+    // Swappiness 0 keeps the limit a limit when memsw accounting is off.
+    let _ = std::fs::write(dir.join("memory.swappiness"), "0");
+    Ok(())
 }
 
 #[cfg(test)]
@@ -572,7 +685,8 @@ mod tests {
         ];
         for (mounts, proc_cgroup, limits, want) in cases {
             assert_eq!(
-                plan(mounts, proc_cgroup, "n", &limits).map_err(|e| e.to_string()),
+                plan(mounts, proc_cgroup, "n", &limits, CgroupPolicy::ForLimits)
+                    .map_err(|e| e.to_string()),
                 want,
                 "{proc_cgroup}"
             );
@@ -583,6 +697,32 @@ mod tests {
             .filter(|l| !l.contains("cpu"))
             .collect::<Vec<_>>()
             .join("\n");
-        assert!(plan(&no_cpu, HYBRID_PROC, "n", &all).is_err());
+        assert!(plan(&no_cpu, HYBRID_PROC, "n", &all, CgroupPolicy::ForLimits).is_err());
+    }
+
+    #[test]
+    fn a_container_cgroup_joins_every_mounted_container_controller() {
+        let none = Limits::default();
+        let hybrid = format!(
+            "{HYBRID_MOUNTS}40 35 0:35 / /sys/fs/cgroup/freezer rw,relatime - cgroup cgroup rw,freezer\n"
+        );
+        let got = plan(&hybrid, HYBRID_PROC, "n", &none, CgroupPolicy::Always).unwrap();
+        let Plan::V1(dirs) = got else {
+            panic!("v1 expected: {got:?}")
+        };
+        let names: Vec<&str> = dirs.iter().map(|(c, _)| c.as_str()).collect();
+        assert_eq!(names, ["memory", "pids", "cpu", "cpuacct", "freezer"]);
+        // cpu and cpuacct mounted together: one directory for both.
+        assert_eq!(dirs[2].1, dirs[3].1);
+        assert_eq!(dirs[4].1, PathBuf::from("/sys/fs/cgroup/freezer/n"));
+        // Without limits a build run gets no cgroup; pure v2 stays v2.
+        assert!(wanted(&none).is_empty());
+        assert_eq!(
+            plan(V2_MOUNTS, "0::/\n", "n", &none, CgroupPolicy::Always).unwrap(),
+            Plan::V2 {
+                parent: "/sys/fs/cgroup".into(),
+                dir: "/sys/fs/cgroup/n".into(),
+            }
+        );
     }
 }
