@@ -688,7 +688,7 @@ pub struct PsArgs {
     /// Format output with a template (`table {{.ID}}\t{{.Status}}`, `{{json .}}`).
     #[arg(long, value_name = "TEMPLATE")]
     pub format: Option<String>,
-    /// Filter output (`status=running|exited|created`, `name=`, `label=`, `id=`).
+    /// Filter output (`status=created|restarting|running|paused|exited`, `name=`, `label=`, `id=`).
     #[arg(short, long = "filter", value_name = "KEY=VALUE")]
     pub filter: Vec<String>,
 }

@@ -17,6 +17,9 @@ use crate::error::{Error, Result, error_chain};
 pub(crate) const SUPERVISE_ENV: &str = "_BUILDR_SUPERVISE";
 /// The store root a detached supervisor opens.
 pub(crate) const SUPERVISE_ROOT_ENV: &str = "_BUILDR_SUPERVISE_ROOT";
+/// Set when the supervisor takes over a container a foreground run left
+/// exited, to apply its restart policy.
+pub(crate) const SUPERVISE_RESUME_ENV: &str = "_BUILDR_SUPERVISE_RESUME";
 
 /// Call first thing in `main`, before threads start, in every program that
 /// runs builds or containers with this library. When this process was
@@ -49,6 +52,10 @@ fn supervise(root: Option<PathBuf>, id: std::ffi::OsString) -> Result<i32> {
     // The parent has usually entered the user's namespace already (the
     // child inherits it); entering is a no-op then.
     buildr_exec::rootless::enter()?;
-    let info = crate::container::supervise(&root, &id)?;
+    let info = if std::env::var_os(SUPERVISE_RESUME_ENV).is_some() {
+        crate::container::supervise_restarts(&root, &id)?
+    } else {
+        crate::container::supervise(&root, &id)?
+    };
     Ok(info.exit_code.rem_euclid(256))
 }

@@ -60,7 +60,12 @@ pub fn version(args: &FormatArgs) -> anyhow::Result<ExitCode> {
 pub fn info(cli: &Cli, args: &FormatArgs) -> anyhow::Result<ExitCode> {
     let root = super::store_root(cli)?;
     let containers = super::open_containers(cli)?.list()?;
-    let running = containers.iter().filter(|c| c.is_running()).count();
+    // docker's counts: paused apart, restarting as running.
+    let paused = containers
+        .iter()
+        .filter(|c| c.status_word() == "paused")
+        .count();
+    let running = containers.iter().filter(|c| c.is_active()).count() - paused;
     let images = super::open_images(cli)?.list()?;
     let unique: std::collections::BTreeSet<_> = images.iter().map(|i| i.id).collect();
     let cgroup = if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
@@ -80,8 +85,8 @@ pub fn info(cli: &Cli, args: &FormatArgs) -> anyhow::Result<ExitCode> {
     let doc = json!({
         "Containers": containers.len(),
         "ContainersRunning": running,
-        "ContainersPaused": 0,
-        "ContainersStopped": containers.len() - running,
+        "ContainersPaused": paused,
+        "ContainersStopped": containers.len() - running - paused,
         "Images": unique.len(),
         "Driver": "overlay2",
         "DockerRootDir": root,
@@ -96,12 +101,12 @@ pub fn info(cli: &Cli, args: &FormatArgs) -> anyhow::Result<ExitCode> {
     });
     print(&doc, args.format.as_deref(), || {
         format!(
-            "Containers: {}\n Running: {running}\n Paused: 0\n Stopped: {}\nImages: {}\n\
+            "Containers: {}\n Running: {running}\n Paused: {paused}\n Stopped: {}\nImages: {}\n\
              Server Version: {VERSION}\nStorage Driver: overlay2\nCgroup Version: {cgroup}\n\
              Kernel Version: {}\nArchitecture: {}\nCPUs: {cpus}\nTotal Memory: {}\n\
              Root Dir: {}\nRootless: {rootless}\n",
             containers.len(),
-            containers.len() - running,
+            containers.len() - running - paused,
             unique.len(),
             kernel(),
             std::env::consts::ARCH,

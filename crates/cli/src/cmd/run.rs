@@ -25,6 +25,8 @@ pub fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let info = attach(&containers, &id, args.interactive, args.tty);
     drop(raw);
     let info = info?;
+    // As docker's CLI: this run ends, the policy restarts it in the background.
+    containers.hand_off_restart(&id)?;
     if args.rm {
         containers.remove(
             &id,
@@ -70,6 +72,7 @@ pub fn start(cli: &Cli, args: &StartArgs) -> anyhow::Result<ExitCode> {
             return attach_pty(&containers, &container.config.id, args.interactive);
         }
         let info = attach(&containers, &container.config.id, args.interactive, false)?;
+        containers.hand_off_restart(&container.config.id)?;
         if container.config.auto_remove {
             containers.remove(
                 &container.config.id,

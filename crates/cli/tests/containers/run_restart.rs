@@ -62,6 +62,31 @@ fn restart_policies_restart_and_stop_as_dockers() {
         |s| s.starts_with("exited"),
     );
     assert_eq!(got, "exited 2 3");
+    // A foreground run ends with the first exit, as docker's CLI; the
+    // restarts go on in the background.
+    let out = env.run(
+        &[
+            &["run", "--name", "fg"][..],
+            &none,
+            &[
+                "--restart",
+                "on-failure:1",
+                IMAGE,
+                "sh",
+                "-c",
+                "echo once; exit 4",
+            ],
+        ]
+        .concat(),
+    );
+    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "once\n");
+    let got = wait_for(&env, "fg", "{{.State.Status}} {{.RestartCount}}", |s| {
+        s == "exited 1"
+    });
+    assert_eq!(got, "exited 1");
+    let logs = env.ok(&["logs", "fg"]);
+    assert_eq!(logs, "once\nonce\n");
     let policy = env.ok(&[
         "inspect",
         "--format",
@@ -183,6 +208,14 @@ fn pause_top_stats_and_update_act_on_the_cgroup() {
     assert!(err.contains("is paused"), "{err}");
     let err = env.fails(&["pause", "count"]);
     assert!(err.contains("is already paused"), "{err}");
+    let listed = env.ok(&["ps", "-q", "--filter", "status=paused"]);
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+    let info = env.ok(&[
+        "info",
+        "--format",
+        "{{.ContainersRunning}} {{.ContainersPaused}}",
+    ]);
+    assert_eq!(info.trim(), "0 1");
     // Read through the filesystem: exec cannot join a frozen container.
     let upper = env.ok(&[
         "inspect",

@@ -13,7 +13,7 @@ use buildr_oci::{
 };
 
 use super::Containers;
-use super::state::{Status, now_nanos};
+use super::state::now_nanos;
 use crate::error::{Error, Result};
 use crate::image::to_json;
 
@@ -31,11 +31,13 @@ impl Containers {
     /// `reference` when given.
     pub fn commit(&self, container: &str, reference: Option<&str>) -> Result<Committed> {
         let container = self.get(container)?;
-        if container.state.status == Status::Running {
+        if container.is_active() {
             return Err(Error::ContainerConflict {
                 container: container.config.id.clone(),
-                reason: "is running: stop it before committing (pausing is not supported yet)"
-                    .into(),
+                reason: format!(
+                    "is {}: stop it before committing (commit of a running container is not supported yet)",
+                    container.status_word()
+                ),
             });
         }
         let name = reference.map(crate::image::tag_name).transpose()?;

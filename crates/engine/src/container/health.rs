@@ -473,6 +473,10 @@ fn monitor(
         let Some(pid1) = run.pid1() else {
             continue;
         };
+        // A frozen container would freeze the probe too: none while paused.
+        if read_json::<ContainerState>(&target.state).is_ok_and(|s| s.paused) {
+            continue;
+        }
         let Some(result) = probe(shared, pid1, spec, check.timeout()) else {
             return;
         };

@@ -61,7 +61,7 @@ pub use logs::{LogEntry, LogOptions, LogStream};
 pub use options::{EnvVar, Label, Mount, parse_bytes, parse_signal};
 pub use prune::{SystemPruneOptions, SystemPruneReport};
 pub use resources::{ContainerStats, UpdateOptions};
-pub use restart::{RestartPolicy, supervise};
+pub use restart::{RestartPolicy, supervise, supervise_restarts};
 pub use state::{ContainerConfig, ContainerState, NetworkMode, Status, VolumeMount};
 pub use supervisor::{AttachOptions, ExitInfo};
 pub use volume::{Volume, Volumes};
@@ -584,36 +584,8 @@ impl Containers {
         if container.is_active() {
             return Ok(container);
         }
-        let paths = self.paths(&container.config.id);
-        let program = std::env::current_exe().map_err(|source| Error::Io {
-            action: "find this program to start a supervisor",
-            path: PathBuf::from("/proc/self/exe"),
-            source,
-        })?;
-        let log_path = paths.dir.join("supervisor.log");
-        let log = fs::File::create(&log_path).map_err(|source| Error::Io {
-            action: "create",
-            path: log_path.clone(),
-            source,
-        })?;
         let before = container.state.started_at;
-        let mut child = std::process::Command::new(&program)
-            .env(crate::entry::SUPERVISE_ENV, &container.config.id)
-            .env(crate::entry::SUPERVISE_ROOT_ENV, self.store().root())
-            // For `ps` only: the hook reads the environment, never these.
-            .arg("--root")
-            .arg(self.store().root())
-            .arg("__supervise")
-            .arg(&container.config.id)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(log)
-            .spawn()
-            .map_err(|source| Error::Io {
-                action: "start supervisor",
-                path: program.clone(),
-                source,
-            })?;
+        let (mut child, log_path) = self.spawn_supervisor(&container.config.id, false)?;
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let now = self.get(&container.config.id)?;
@@ -638,6 +610,52 @@ impl Containers {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// Starts a detached supervisor for container `id` (this program run
+    /// again, its stderr the container's `supervisor.log`); with `resume`
+    /// it takes over a container that just exited under a foreground run
+    /// and applies its restart policy from there.
+    pub(crate) fn spawn_supervisor(
+        &self,
+        id: &str,
+        resume: bool,
+    ) -> Result<(std::process::Child, PathBuf)> {
+        let paths = self.paths(id);
+        let program = std::env::current_exe().map_err(|source| Error::Io {
+            action: "find this program to start a supervisor",
+            path: PathBuf::from("/proc/self/exe"),
+            source,
+        })?;
+        let log_path = paths.dir.join("supervisor.log");
+        let log = fs::File::create(&log_path).map_err(|source| Error::Io {
+            action: "create",
+            path: log_path.clone(),
+            source,
+        })?;
+        let mut command = std::process::Command::new(&program);
+        command
+            .env(crate::entry::SUPERVISE_ENV, id)
+            .env(crate::entry::SUPERVISE_ROOT_ENV, self.store().root());
+        if resume {
+            command.env(crate::entry::SUPERVISE_RESUME_ENV, "1");
+        }
+        let child = command
+            // For `ps` only: the hook reads the environment, never these.
+            .arg("--root")
+            .arg(self.store().root())
+            .arg("__supervise")
+            .arg(id)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|source| Error::Io {
+                action: "start supervisor",
+                path: program.clone(),
+                source,
+            })?;
+        Ok((child, log_path))
     }
 }
 

@@ -48,7 +48,7 @@ impl Containers {
         let mut report = SystemPruneReport::default();
         let mut sizes = std::collections::BTreeMap::new();
         for container in self.list()? {
-            if !container.is_running() {
+            if !container.is_active() {
                 let size = dir_size(&self.paths(&container.config.id).dir);
                 sizes.insert(container.config.id, size);
             }

@@ -188,6 +188,17 @@ impl Backoff {
 /// says (docker's backoff between), and removes it at its end when it
 /// was created with `--rm`.
 pub fn supervise(root: &Path, id: &str) -> Result<ExitInfo> {
+    supervise_from(root, id, false)
+}
+
+/// As [`supervise`], for a container a foreground run (`run` without
+/// `-d`, `start -a`) left exited: its restart policy is applied from that
+/// exit on ([`Containers::hand_off_restart`] starts this).
+pub fn supervise_restarts(root: &Path, id: &str) -> Result<ExitInfo> {
+    supervise_from(root, id, true)
+}
+
+fn supervise_from(root: &Path, id: &str, resume: bool) -> Result<ExitInfo> {
     let _ = nix::unistd::setsid();
     let containers = Containers::open(root)?;
     let options = AttachOptions {
@@ -195,7 +206,14 @@ pub fn supervise(root: &Path, id: &str) -> Result<ExitInfo> {
         ..AttachOptions::default()
     };
     let mut backoff = Backoff::default();
-    let mut info = containers.run_attached(id, options, |_, _| {})?;
+    let mut info = if resume {
+        match containers.take_over_restart(id)? {
+            (true, info) => info,
+            (false, info) => return Ok(info),
+        }
+    } else {
+        containers.run_attached(id, options, |_, _| {})?
+    };
     let mut ran_since = Instant::now();
     loop {
         let delay = backoff.next(ran_since.elapsed());
@@ -218,6 +236,45 @@ pub fn supervise(root: &Path, id: &str) -> Result<ExitInfo> {
 }
 
 impl Containers {
+    /// After a foreground run of a container with a restart policy: when
+    /// the policy restarts it, a detached supervisor takes it over (the
+    /// foreground process is about to end, as docker's CLI ends while the
+    /// daemon restarts the container). Returns whether one was started.
+    pub fn hand_off_restart(&self, reference: &str) -> Result<bool> {
+        let c = self.get(reference)?;
+        if !would_restart(&c.config.restart, &c.state) {
+            return Ok(false);
+        }
+        // The supervisor decides again under the lock.
+        self.spawn_supervisor(&c.config.id, true)?;
+        Ok(true)
+    }
+
+    /// The resumed supervisor's claim: an exited container its policy
+    /// restarts becomes restarting under this process. Returns whether it
+    /// did, and the last exit.
+    fn take_over_restart(&self, id: &str) -> Result<(bool, ExitInfo)> {
+        let paths = self.paths(id);
+        let config: super::ContainerConfig = read_json(&paths.config())?;
+        let _lock = super::state::lock(&paths.lock())?;
+        let mut state: ContainerState = read_json(&paths.state())?;
+        let info = ExitInfo {
+            exit_code: state.exit_code.unwrap_or(0),
+            oom_killed: state.oom_killed,
+            error: state.error.clone(),
+        };
+        if !would_restart(&config.restart, &state) {
+            return Ok((false, info));
+        }
+        let pid = std::process::id();
+        state.status = Status::Restarting;
+        state.restart_count += 1;
+        state.supervisor_pid = Some(pid);
+        state.supervisor_start = super::state::process_start(pid);
+        write_json(&paths.state(), &state)?;
+        Ok((true, info))
+    }
+
     /// Waits `delay` before a restart; `false` (and the container marked
     /// exited) when the user stopped it meanwhile, or when it is not
     /// restarting.
@@ -267,6 +324,17 @@ impl Containers {
         state.exit_on_next |= exit_on_next;
         write_json(&paths.state(), &state)
     }
+}
+
+/// Whether an exited container's policy restarts it now.
+fn would_restart(policy: &RestartPolicy, state: &ContainerState) -> bool {
+    state.status == Status::Exited
+        && !state.exit_on_next
+        && policy.should_restart(
+            state.exit_code.unwrap_or(0),
+            state.manually_stopped,
+            state.restart_count,
+        )
 }
 
 #[cfg(test)]

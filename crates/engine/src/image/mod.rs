@@ -315,7 +315,7 @@ impl Images {
                 .into_iter()
                 .filter(|c| c.config.image_id == id);
             // A running user first: it decides whether force may help.
-            Ok(users.max_by_key(|c| c.is_running()))
+            Ok(users.max_by_key(|c| c.is_active()))
         };
         if let Ok(reference) = Reference::parse(input) {
             // A tag, or a digest pin recorded by a pull by digest.
@@ -341,7 +341,7 @@ impl Images {
         }
         let image = self.resolve(input)?;
         if let Some(user) = user_of(&image.id)? {
-            let running = user.is_running();
+            let running = user.is_active();
             let forced = if running {
                 "cannot be forced"
             } else {

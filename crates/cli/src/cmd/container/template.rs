@@ -185,8 +185,11 @@ impl Filters {
                     FILTER_KEYS.join(", ")
                 );
             }
-            if key == "status" && !["created", "running", "exited"].contains(&wanted) {
-                bail!("invalid filter 'status={wanted}': created, running or exited");
+            let statuses = ["created", "restarting", "running", "paused", "exited"];
+            if key == "status" && !statuses.contains(&wanted) {
+                bail!(
+                    "invalid filter 'status={wanted}': created, restarting, running, paused or exited"
+                );
             }
             by_key
                 .entry(key.to_owned())
