@@ -3,7 +3,9 @@
 //! joined process sees the sandbox's files, processes and hostname, has
 //! Docker's capabilities (none for another user), only fds 0-2, joins the
 //! cgroup, dies when cancelled; a `tty` exec gets a pty of the sandbox's
-//! devpts; `readonly_rootfs` makes the root read-only.
+//! devpts; `readonly_rootfs` makes the root read-only; a container's
+//! cgroup (`CgroupPolicy::Always`) is counted, frozen, thawed and given new
+//! limits from its pid, and the v2 freezer works on a `buildr-*` v2 cgroup.
 
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
@@ -330,4 +332,116 @@ fn readonly_rootfs_is_read_only() {
     assert_eq!(outcome.status, ExitStatus::Code(0));
     assert_eq!(String::from_utf8_lossy(&out), "root=1\nshm=0\n");
     assert!(!fixture.upper.join("x").exists());
+}
+
+/// A container's cgroup (`CgroupPolicy::Always`, no limits) reached from
+/// its pid 1: counted, frozen (a counter in the upper dir stops) and
+/// thawed, given new limits while running.
+#[test]
+fn container_cgroup_freezes_counts_and_takes_new_limits() {
+    let test = "container_cgroup_freezes_counts_and_takes_new_limits";
+    if !prerequisites(test) {
+        return;
+    }
+    let fixture = Fixture::new();
+    let mut spec = fixture.spec("i=0; while :; do i=$((i+1)); echo $i > /n; sleep 0.02; done");
+    spec.cgroup = buildr_exec::CgroupPolicy::Always;
+    let running = Running::start(spec);
+    let counter = fixture.upper.join("n");
+    let read = || -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(n) = std::fs::read_to_string(&counter)
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+            {
+                return n;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no counter in {}",
+                counter.display()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    let cgroup = buildr_exec::ContainerCgroup::of_pid(running.pid1).unwrap();
+    assert!(cgroup.pids().contains(&running.pid1));
+    let stats = cgroup.stats();
+    assert!(stats.memory_usage.is_some_and(|m| m > 0), "{stats:?}");
+    assert!(stats.pids.is_some_and(|p| p >= 2), "{stats:?}");
+    assert!(stats.cpu_nanos.is_some_and(|c| c > 0), "{stats:?}");
+    assert_eq!(stats.memory_limit, None, "{stats:?}");
+
+    read();
+    cgroup.freeze().unwrap();
+    assert!(cgroup.is_frozen());
+    let frozen = read();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(read(), frozen, "the counter moved while frozen");
+    cgroup.thaw().unwrap();
+    assert!(!cgroup.is_frozen());
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(read() > frozen, "the counter did not resume");
+
+    cgroup
+        .set_limits(&Limits {
+            memory: Some(80 << 20),
+            pids: Some(40),
+            ..Limits::default()
+        })
+        .unwrap();
+    assert_eq!(cgroup.stats().memory_limit, Some(80 << 20));
+    // Frozen at the end: the run's teardown thaws before it kills.
+    cgroup.freeze().unwrap();
+    running.cancel.cancel();
+    let outcome = running
+        .done
+        .recv_timeout(Duration::from_secs(20))
+        .expect("a frozen sandbox was not torn down");
+    assert!(outcome.is_ok(), "{outcome:?}");
+}
+
+/// The v2 freezer (`cgroup.freeze`) on a process in a `buildr-*` v2
+/// cgroup made here (on a hybrid host, beside the v1 hierarchies).
+#[test]
+fn v2_cgroup_freezes_through_cgroup_freeze() {
+    let test = "v2_cgroup_freezes_through_cgroup_freeze";
+    if !need_root(test) {
+        return;
+    }
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let Some(mount) = mountinfo.lines().find_map(|l| {
+        let (left, right) = l.split_once(" - ")?;
+        right
+            .starts_with("cgroup2 ")
+            .then(|| PathBuf::from(left.split(' ').nth(4).unwrap()))
+    }) else {
+        buildr_testkit::prereq::missing(test, "needs a cgroup v2 hierarchy");
+        return;
+    };
+    let dir = mount.join(format!("buildr-test-{}", std::process::id()));
+    std::fs::create_dir(&dir).unwrap();
+    let mut child = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+    let pid = i32::try_from(child.id()).unwrap();
+    std::fs::write(dir.join("cgroup.procs"), pid.to_string()).unwrap();
+    let result = std::panic::catch_unwind(|| {
+        let cgroup = buildr_exec::ContainerCgroup::of_pid(pid).unwrap();
+        assert_eq!(cgroup.pids(), [pid]);
+        cgroup.freeze().unwrap();
+        let events = std::fs::read_to_string(dir.join("cgroup.events")).unwrap();
+        assert!(events.contains("frozen 1"), "{events}");
+        assert!(cgroup.is_frozen());
+        cgroup.thaw().unwrap();
+        assert!(!cgroup.is_frozen());
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir(&dir);
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
 }

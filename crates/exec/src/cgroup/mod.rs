@@ -356,17 +356,32 @@ impl Cgroup {
             })?;
         let layout = match plan {
             Plan::V1(dirs) => {
+                let required = wanted(limits);
                 let mut made: Vec<(String, PathBuf)> = Vec::new();
                 for (ctrl, dir) in dirs {
                     // `cpu,cpuacct` mounted together: one directory.
                     let exists = made.iter().any(|(_, d)| *d == dir);
                     if !exists && let Err(e) = std::fs::create_dir(&dir) {
-                        for (_, dir) in &made {
+                        // A controller no limit needs is best effort (a
+                        // read-only or undelegated hierarchy goes without).
+                        if !required.contains(&ctrl.as_str()) {
+                            continue;
+                        }
+                        let mut created: Vec<&PathBuf> = made.iter().map(|(_, d)| d).collect();
+                        created.dedup();
+                        for dir in created {
                             let _ = std::fs::remove_dir(dir);
                         }
                         return Err(not_delegated(&dir, e, limits));
                     }
                     made.push((ctrl, dir));
+                }
+                if made.is_empty() {
+                    return Err(Error::Cgroup {
+                        op: "create",
+                        path: name.into(),
+                        source: std::io::Error::other("no cgroup hierarchy took it"),
+                    });
                 }
                 Layout::V1(made)
             }
