@@ -98,6 +98,22 @@ fn restart_policies_restart_and_stop_as_dockers() {
         r#"{"MaximumRetryCount":2,"Name":"on-failure"}"#
     );
 
+    // `update --restart` on a running container applies to its exit.
+    env.ok(&[
+        &["run", "-d", "--name", "later"][..],
+        &none,
+        &[IMAGE, "sh", "-c", "sleep 0.5; exit 5"],
+    ]
+    .concat());
+    env.ok(&["update", "--restart", "on-failure:1", "later"]);
+    let got = wait_for(
+        &env,
+        "later",
+        "{{.State.Status}} {{.RestartCount}} {{.State.ExitCode}}",
+        |s| s == "exited 1 5",
+    );
+    assert_eq!(got, "exited 1 5");
+
     // always: run again after each exit; `stop` is final.
     env.ok(&[
         &["run", "-d", "--name", "loop"][..],

@@ -120,8 +120,7 @@ impl Containers {
         let _ = fs::remove_file(&control);
 
         let info = exit_info(result);
-        let policy = options.restarts.then_some(container.config.restart);
-        record_exit(&paths, &info, policy)?;
+        record_exit(&paths, &info, options.restarts)?;
         Ok(info)
     }
 
@@ -496,15 +495,20 @@ fn exit_info(result: Result<buildr_exec::Outcome>) -> ExitInfo {
 
 /// Records the end of a run in the container's state: exited, its code,
 /// no supervisor, pid, address or ports; an active healthcheck ends
-/// unhealthy, as docker's. Under a restart `policy` that restarts it (and
-/// no `stop` since), restarting instead: this process stays its supervisor.
-fn record_exit(paths: &Paths, info: &ExitInfo, policy: Option<super::RestartPolicy>) -> Result<()> {
+/// unhealthy, as docker's. With `restarts`, when the container's restart
+/// policy (as recorded now: `update --restart` may have changed it)
+/// restarts it and no `stop` came since, restarting instead: this process
+/// stays its supervisor.
+fn record_exit(paths: &Paths, info: &ExitInfo, restarts: bool) -> Result<()> {
     let _lock = super::state::lock(&paths.lock())?;
     let mut state: ContainerState = read_json(&paths.state())?;
+    let policy = if restarts {
+        read_json::<super::ContainerConfig>(&paths.config())?.restart
+    } else {
+        super::RestartPolicy::No
+    };
     let restart = !state.exit_on_next
-        && policy.is_some_and(|p| {
-            p.should_restart(info.exit_code, state.manually_stopped, state.restart_count)
-        });
+        && policy.should_restart(info.exit_code, state.manually_stopped, state.restart_count);
     let supervisor = (state.supervisor_pid, state.supervisor_start);
     state.mark_exited(info.exit_code, info.error.clone());
     state.oom_killed = info.oom_killed;
