@@ -143,8 +143,15 @@ pub fn stats(cli: &Cli, args: &StatsArgs) -> anyhow::Result<ExitCode> {
     let read = |name: &str| containers.stats(name).ok();
     let mut previous: HashMap<String, ContainerStats> = HashMap::new();
     for name in &names {
-        if let Some(s) = read(name) {
-            previous.insert(name.clone(), s);
+        match containers.stats(name) {
+            Ok(s) => {
+                previous.insert(name.clone(), s);
+            }
+            // A container that runs but cannot be read says why, once.
+            Err(e) if containers.get(name).is_ok_and(|c| c.is_running()) => {
+                eprintln!("buildr: warning: {name}: {e}");
+            }
+            Err(_) => {}
         }
     }
     loop {

@@ -61,7 +61,7 @@ impl Containers {
     }
 
     fn cgroup_of(&self, c: &Container) -> Result<ContainerCgroup> {
-        Ok(ContainerCgroup::of_pid(self.running_pid(c)?)?)
+        open_cgroup(c, self.running_pid(c)?)
     }
 
     /// Changes the `paused` flag of a running container under its lock,
@@ -145,7 +145,7 @@ impl Containers {
     pub fn stats(&self, reference: &str) -> Result<ContainerStats> {
         let c = self.get(reference)?;
         let pid = self.running_pid(&c)?;
-        let cgroup = ContainerCgroup::of_pid(pid)?.stats();
+        let cgroup = open_cgroup(&c, pid)?.stats();
         let (net_rx, net_tx) = if c.config.network == NetworkMode::Host {
             (0, 0)
         } else {
@@ -188,7 +188,7 @@ impl Containers {
             let pid = state
                 .pid
                 .ok_or_else(|| conflict(&c, "has not reported its process yet"))?;
-            ContainerCgroup::of_pid(pid)?.set_limits(&options.limits)?;
+            open_cgroup(&c, pid)?.set_limits(&options.limits)?;
         }
         let new = options.limits;
         config.limits = Limits {
@@ -200,6 +200,20 @@ impl Containers {
             config.restart = policy;
         }
         write_json(&paths.config(), &config)
+    }
+}
+
+/// The cgroup of container `c`'s process `pid`; one that has none (an
+/// ordinary user without a delegated cgroup, a container started before
+/// containers got one) says what it needs.
+fn open_cgroup(c: &Container, pid: i32) -> Result<ContainerCgroup> {
+    match ContainerCgroup::of_pid(pid) {
+        Ok(cgroup) => Ok(cgroup),
+        Err(buildr_exec::Error::NoCgroup { .. }) => Err(conflict(
+            c,
+            "has no cgroup of its own (rootless: run buildr in a delegated cgroup, see docs/rootless.md; or restart a container started by an older buildr)",
+        )),
+        Err(e) => Err(e.into()),
     }
 }
 
