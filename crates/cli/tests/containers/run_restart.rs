@@ -48,13 +48,15 @@ fn restart_policies_restart_and_stop_as_dockers() {
     let err = env.fails(&["create", "--restart", "sometimes", IMAGE, "true"]);
     assert!(err.contains("unknown policy 'sometimes'"), "{err}");
 
-    // on-failure:2: three runs, then it stays exited with the last code.
+    // on-failure:2: three runs, then it stays exited with the last code;
+    // `wait` returns at the first exit, as docker's.
     env.ok(&[
         &["run", "-d", "--name", "fail"][..],
         &none,
         &["--restart", "on-failure:2", IMAGE, "sh", "-c", "exit 3"],
     ]
     .concat());
+    assert_eq!(env.ok(&["wait", "fail"]), "3\n");
     let got = wait_for(
         &env,
         "fail",

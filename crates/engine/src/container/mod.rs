@@ -345,13 +345,30 @@ impl Containers {
         self.wait_exit(&container.config.id, None)
     }
 
-    /// Blocks until the container has exited (at most `timeout`); returns it.
+    /// Blocks until the container has exited (at most `timeout`); returns
+    /// it. An exit its restart policy restarts counts, as docker's `wait`
+    /// returns at each stop.
     pub fn wait(&self, reference: &str, timeout: Option<Duration>) -> Result<Container> {
         let container = self.get(reference)?;
-        self.wait_exit(&container.config.id, timeout)
+        let before = container.state.finished_at;
+        self.wait_until(&container.config.id, timeout, |c| {
+            c.state.status == Status::Restarting && c.state.finished_at != before
+        })
     }
 
+    /// Blocks until the container has exited for good (at most `timeout`).
     fn wait_exit(&self, id: &str, timeout: Option<Duration>) -> Result<Container> {
+        self.wait_until(id, timeout, |_| false)
+    }
+
+    /// Blocks until the container has exited or `also` holds (at most
+    /// `timeout`); returns it.
+    fn wait_until(
+        &self,
+        id: &str,
+        timeout: Option<Duration>,
+        also: impl Fn(&Container) -> bool,
+    ) -> Result<Container> {
         let started = Instant::now();
         loop {
             let container = match self.get(id) {
@@ -366,7 +383,8 @@ impl Containers {
             };
             // Created: `wait` waits for a start and an exit, like docker.
             let done = container.state.status == Status::Exited
-                || (container.state.status == Status::Created && timeout.is_some());
+                || (container.state.status == Status::Created && timeout.is_some())
+                || also(&container);
             if done {
                 return Ok(container);
             }
