@@ -291,6 +291,7 @@ impl Containers {
 
     /// Sends `signal` to a running container's command (`kill -s`);
     /// `SIGKILL` kills the whole tree at once.
+    ///
     /// A paused container is thawed after SIGKILL or its stop signal, so
     /// that the signal is delivered (docker's order); the user's kill
     /// keeps the restart policy from starting it again.
@@ -315,6 +316,7 @@ impl Containers {
 
     /// Sends the image's stop signal, then SIGKILL after `timeout`; waits
     /// for the exit. A container that is not running is left alone.
+    ///
     /// A paused container is thawed after the signal; one waiting to
     /// restart stays exited. Either way its restart policy does not start
     /// it again.
@@ -335,8 +337,11 @@ impl Containers {
         );
         match self.control(&container, &line) {
             Ok(()) => {}
-            // It exited between the check and the write.
-            Err(Error::ContainerConflict { .. }) => return self.get(reference),
+            // It exited between the check and the write (and may be
+            // waiting to restart: the mark above ends that).
+            Err(Error::ContainerConflict { .. }) => {
+                return self.wait_exit(&container.config.id, Some(Duration::from_secs(10)));
+            }
             Err(e) => return Err(e),
         }
         if container.state.paused {
