@@ -104,7 +104,7 @@ fn restart_policies_restart_and_stop_as_dockers() {
     env.ok(&[
         &["run", "-d", "--name", "later"][..],
         &none,
-        &[IMAGE, "sh", "-c", "sleep 0.5; exit 5"],
+        &[IMAGE, "sh", "-c", "sleep 2; exit 5"],
     ]
     .concat());
     env.ok(&["update", "--restart", "on-failure:1", "later"]);
@@ -251,8 +251,11 @@ fn pause_top_stats_and_update_act_on_the_cgroup() {
     );
     env.ok(&["unpause", "count"]);
     let before = read();
-    std::thread::sleep(Duration::from_millis(400));
-    assert!(read() > before, "the counter did not resume");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while read() <= before {
+        assert!(Instant::now() < deadline, "the counter did not resume");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     let top = env.ok(&["top", "count"]);
     assert!(top.starts_with("UID"), "{top}");
