@@ -1,14 +1,17 @@
 //! Restart policies applied by the detached supervisor, and what acts on a
 //! running container's cgroup, through the real `buildr` binary on the
 //! busybox fixture (`--network none`): `on-failure:2` runs a failing
-//! command three times (RestartCount 2, exit 3); `always` runs it again
-//! after it exits, stays exited after `stop`, and `start
-//! --all-restartable` starts it again; `--restart` with `--rm` is refused
-//! as docker refuses it; `pause` stops a counter and `unpause` resumes
-//! it; `top` lists the container's `sleep`; `stats --no-stream` prints
-//! its memory; `update --memory` changes the cgroup's limit (read back
-//! from the cgroup file). Root and busybox are needed: under CI=true
-//! their absence fails the test, otherwise it says loudly that it skips.
+//! command three times (RestartCount 2, exit 3), also when started in the
+//! foreground (a supervisor takes the restarts over); `update --restart`
+//! decides a running container's next exit; `always` runs it again after
+//! it exits, stays exited after `stop`, and `start --all-restartable`
+//! starts it again; `--restart` with `--rm` is refused as docker refuses
+//! it; `pause` stops a counter and `unpause` resumes it; `top` lists the
+//! container's `sleep`; `stats --no-stream` prints its memory; `update
+//! --memory` changes the cgroup's limit (read back from the cgroup file);
+//! `stop` and `kill` end a paused one. Root and busybox are needed: under
+//! CI=true their absence fails the test, otherwise it says loudly that it
+//! skips.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -306,5 +309,10 @@ fn pause_top_stats_and_update_act_on_the_cgroup() {
     assert_eq!(state.trim(), "exited false");
     let err = env.fails(&["pause", "count"]);
     assert!(err.contains("is not running"), "{err}");
+    // And `kill` (SIGKILL) of a paused one: 137, as docker's.
+    env.ok(&["start", "count"]);
+    env.ok(&["pause", "count"]);
+    env.ok(&["kill", "count"]);
+    assert_eq!(env.ok(&["wait", "count"]), "137\n");
     env.ok(&["rm", "count"]);
 }
