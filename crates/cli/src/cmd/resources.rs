@@ -127,19 +127,7 @@ pub fn stats(cli: &Cli, args: &StatsArgs) -> anyhow::Result<ExitCode> {
         None | Some("") | Some("table") => STATS_TABLE,
         Some(format) => format,
     };
-    let names: Vec<String> = if args.containers.is_empty() {
-        containers
-            .list()?
-            .into_iter()
-            .filter(|c| args.all || c.is_active())
-            .map(|c| c.config.id)
-            .collect()
-    } else {
-        for name in &args.containers {
-            containers.get(name)?;
-        }
-        args.containers.clone()
-    };
+    let mut names = stats_names(&containers, args)?;
     let read = |name: &str| containers.stats(name).ok();
     let mut previous: HashMap<String, ContainerStats> = HashMap::new();
     for name in &names {
@@ -156,6 +144,11 @@ pub fn stats(cli: &Cli, args: &StatsArgs) -> anyhow::Result<ExitCode> {
     }
     loop {
         std::thread::sleep(Duration::from_secs(1));
+        if args.containers.is_empty() {
+            // Without names, the set follows containers starting and stopping.
+            names = stats_names(&containers, args)?;
+            previous.retain(|name, _| names.contains(name));
+        }
         let mut docs = Vec::new();
         for name in &names {
             let now = read(name);
@@ -177,6 +170,23 @@ pub fn stats(cli: &Cli, args: &StatsArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
     }
+}
+
+/// The containers `stats` shows: those named (each must exist), else the
+/// running ones (every one with `-a`), by id.
+fn stats_names(containers: &buildr::Containers, args: &StatsArgs) -> anyhow::Result<Vec<String>> {
+    if args.containers.is_empty() {
+        return Ok(containers
+            .list()?
+            .into_iter()
+            .filter(|c| args.all || c.is_active())
+            .map(|c| c.config.id)
+            .collect());
+    }
+    for name in &args.containers {
+        containers.get(name)?;
+    }
+    Ok(args.containers.clone())
 }
 
 /// One `stats` row as JSON with docker's field names and renderings; a
