@@ -501,8 +501,8 @@ pub struct RunArgs {
     /// Allocate a pseudo-TTY (foreground only).
     #[arg(short, long)]
     pub tty: bool,
-    /// Restart policy when the container exits: no, on-failure[:N], always,
-    /// unless-stopped (applied by a detached container's supervisor).
+    /// Restart policy when the container exits: `no`, `on-failure[:N]`, `always`,
+    /// `unless-stopped` (applied by the container's detached supervisor).
     #[arg(long, default_value = "no", value_name = "POLICY")]
     pub restart: String,
     #[arg(value_name = "IMAGE")]
