@@ -106,6 +106,8 @@ pub enum Command {
     /// OCI runtime bundles: unpack an image into one, run one.
     #[command(subcommand)]
     Bundle(BundleCommand),
+    /// Print the shell completion script (bash, zsh or fish).
+    Completion(CompletionArgs),
 }
 
 impl Command {
@@ -120,8 +122,16 @@ impl Command {
                 | Command::Logout(_)
                 | Command::Cache(_)
                 | Command::Version(_)
+                | Command::Completion(_)
         )
     }
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// The shell the script is for.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -750,6 +760,20 @@ pub const NOT_YET: [&str; 11] = [
     "cp", "diff", "events", "export", "history", "network", "pause", "stats", "top", "unpause",
     "update",
 ];
+
+/// buildr's whole command line as clap sees it: the derived definitions
+/// with each command's examples (`help_examples`) under its `--help`.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    crate::help_examples::apply(Cli::command())
+}
+
+/// Parses this process's arguments against [`command`].
+pub fn parse() -> Result<Cli, clap::Error> {
+    use clap::FromArgMatches;
+    let matches = command().try_get_matches()?;
+    Cli::from_arg_matches(&matches)
+}
 
 /// Reports a command-line error as clap does, but a docker command buildr
 /// does not have yet is said to be one (exit status 1, as docker's

@@ -5,20 +5,24 @@
 
 mod args;
 mod cmd;
+mod help_examples;
 mod log;
 mod progress;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
-use crate::args::{Cli, Command};
+use crate::args::Command;
 
 fn main() -> ExitCode {
     // First thing: this process may be a sandbox's init or a detached
     // container's supervisor, started again by buildr.
     buildr::entry_hook();
-    let mut cli = match Cli::try_parse() {
+    // `buildr __man DIR` stays out of the clap tree, so neither the
+    // completion scripts nor the pages themselves show it.
+    if let Some(code) = cmd::shell::man_invocation() {
+        return code;
+    }
+    let mut cli = match args::parse() {
         Ok(cli) => cli,
         Err(err) => return args::parse_error(err),
     };
@@ -86,6 +90,7 @@ fn main() -> ExitCode {
         Command::Volume(args) => cmd::volume::run(&cli, args),
         Command::Commit(args) => cmd::commit::run(&cli, args),
         Command::Bundle(args) => cmd::bundle::run(&cli, args),
+        Command::Completion(args) => cmd::shell::completion(args),
     };
     match result {
         Ok(code) => code,

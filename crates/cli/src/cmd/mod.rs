@@ -21,6 +21,7 @@ pub mod push;
 pub mod rmi;
 pub mod run;
 pub mod save;
+pub mod shell;
 pub mod system;
 pub mod tag;
 pub mod verify;

@@ -17,3 +17,4 @@ mod run_exec;
 mod run_health;
 mod run_lifecycle;
 mod run_network;
+mod shell_files;
