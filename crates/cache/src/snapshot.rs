@@ -136,12 +136,16 @@ impl Store {
         if sync {
             sync_filesystem(&tmp_path)?;
         }
+        // Measured now, while the tree is in the page cache: `images`
+        // reads the number instead of walking the layer.
+        let content_bytes = util::file_bytes(&tmp_path)?;
         match fs::rename(&tmp_path, &dest) {
             Ok(()) => {
                 guard.0 = None;
                 if sync {
                     util::fsync_dir(&self.snapshots_dir())?;
                 }
+                self.record_content_size(id, content_bytes)?;
                 Ok(dest)
             }
             // Somebody else committed a non-empty snapshot with this id.
@@ -195,6 +199,7 @@ impl Store {
             Err(e) => return Err(e).ctx("move snapshot out of", dest),
         }
         util::fsync_dir(&self.snapshots_dir())?;
+        self.remove_content_size(id)?;
         util::remove_tree(&trash)?;
         Ok(true)
     }

@@ -38,6 +38,8 @@ pub enum Command {
     Rmi(RmiArgs),
     /// Display detailed information on one or more images.
     Inspect(InspectArgs),
+    /// Show the history of an image: its layers and the steps that made them.
+    History(HistoryArgs),
     /// Save one or more images to a tar archive (streamed to STDOUT by default).
     Save(SaveArgs),
     /// Load images from a tar archive or STDIN.
@@ -155,9 +157,39 @@ pub struct ImagesArgs {
     /// `{{json .}}`); `table ...` adds a header and aligns the columns.
     #[arg(long, value_name = "TEMPLATE")]
     pub format: Option<String>,
-    /// Filter: `dangling=true|false`, `reference=REPOSITORY[:TAG]`.
+    /// Filter (repeatable, ANDed): `dangling=true|false`,
+    /// `reference=PATTERN` (`app:1.*`, `*/app`), `before=IMAGE`,
+    /// `since=IMAGE`, `label=KEY[=VALUE]`.
     #[arg(short, long, value_name = "KEY=VALUE")]
     pub filter: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Print sizes and dates in human readable format (`-H=false`: bytes
+    /// and RFC 3339 times).
+    #[arg(
+        short = 'H',
+        long,
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true"
+    )]
+    pub human: bool,
+    /// Don't truncate output.
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Only show image IDs.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Format each row with a Go template (`{{.CreatedBy}}`, `{{json .}}`);
+    /// `table ...` adds a header and aligns the columns.
+    #[arg(long, value_name = "TEMPLATE")]
+    pub format: Option<String>,
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
 }
 
 #[derive(Debug, Args)]
@@ -756,9 +788,8 @@ pub struct VerifyArgs {
 /// docker's commands buildr does not have yet (`docs/docker-compat.md`'s
 /// "not yet" command rows): asked for, they are named as such instead of
 /// getting clap's guess at a similar command (`stats` is not `start`).
-pub const NOT_YET: [&str; 11] = [
-    "cp", "diff", "events", "export", "history", "network", "pause", "stats", "top", "unpause",
-    "update",
+pub const NOT_YET: [&str; 10] = [
+    "cp", "diff", "events", "export", "network", "pause", "stats", "top", "unpause", "update",
 ];
 
 /// buildr's whole command line as clap sees it: the derived definitions

@@ -24,6 +24,10 @@ const EXAMPLES: &[(&str, &[&str])] = &[
     ("tag", &["buildr tag app:1 registry.example:5000/app:1"]),
     ("rmi", &["buildr rmi app:1"]),
     (
+        "history",
+        &["buildr history --no-trunc --format '{{.CreatedBy}}\t{{.Size}}' app:1"],
+    ),
+    (
         "inspect",
         &["buildr inspect --format '{{.Config.Cmd}}' app:1"],
     ),

@@ -59,6 +59,7 @@ fn main() -> ExitCode {
         Command::Tag(args) => cmd::tag::run(&cli, args),
         Command::Rmi(args) => cmd::rmi::run(&cli, args),
         Command::Inspect(args) => cmd::inspect::run(&cli, args),
+        Command::History(args) => cmd::history::run(&cli, args),
         Command::Save(args) => cmd::save::run(&cli, args),
         Command::Load(args) => cmd::load::run(&cli, args),
         Command::Import(args) => cmd::import::run(&cli, args),

@@ -8,6 +8,7 @@ pub mod commit;
 pub mod container;
 pub mod exec;
 mod gotemplate;
+pub mod history;
 pub mod images;
 pub mod import;
 pub mod info;

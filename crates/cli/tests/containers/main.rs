@@ -7,10 +7,12 @@ mod container_common;
 
 mod docker_compat;
 mod fault_kill9;
+mod history;
 mod hostile_faults;
 mod hostile_inputs;
 mod hostile_races;
 mod hostile_sandbox;
+mod images_filters;
 mod rootless;
 mod run_attach;
 mod run_exec;

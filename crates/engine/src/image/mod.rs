@@ -8,6 +8,8 @@
 //! are removed only there (never by `remove`), so a concurrent reader never
 //! sees a half-removed image.
 
+mod filter;
+mod history;
 mod import;
 mod inspect;
 pub(crate) mod layer_bytes;
@@ -15,6 +17,7 @@ mod list;
 mod load;
 pub(crate) mod remote_blobs;
 mod save;
+mod size;
 pub(crate) mod time;
 mod unpack;
 
@@ -31,6 +34,8 @@ use buildr_oci::{
 use crate::error::{Error, Result};
 
 pub use buildr_cache::{Digest, PruneReport};
+pub use filter::{ImageFilters, LabelFilter};
+pub use history::HistoryEntry;
 pub use import::{ImportOptions, Imported};
 pub use inspect::{ImageInspect, InspectDescriptor, InspectMetadata, InspectRootFs};
 pub use list::{DiskUsageRow, ImageSummary, PruneImagesOptions, SystemDf, format_size};
