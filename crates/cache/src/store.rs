@@ -33,6 +33,7 @@ const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 /// <root>/synced              when the last whole-store flush started (ns since the epoch)
 /// <root>/containers/         reserved for containers
 /// <root>/volumes/            reserved for volumes
+/// <root>/events/             reserved for the engine's event log
 /// ```
 ///
 /// Several processes may use one store at once, without a daemon. Every

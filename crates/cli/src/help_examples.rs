@@ -47,6 +47,12 @@ const EXAMPLES: &[(&str, &[&str])] = &[
         "version",
         &["buildr version --format '{{.Server.Version}}'"],
     ),
+    (
+        "events",
+        &[
+            "buildr events --since 10m --filter type=container --filter event=die --format '{{json .}}'",
+        ],
+    ),
     ("info", &["buildr info --format '{{.Driver}}'"]),
     ("system", &["buildr system df"]),
     ("system df", &["buildr system df"]),

@@ -79,6 +79,7 @@ fn main() -> ExitCode {
         Command::Restart(args) => cmd::container::restart(&cli, args),
         Command::Version(args) => cmd::info::version(args),
         Command::Info(args) => cmd::info::info(&cli, args),
+        Command::Events(args) => cmd::events::run(&cli, args),
         Command::Rename(args) => cmd::container::rename(&cli, args),
         Command::Port(args) => cmd::container::port(&cli, args),
         Command::Rm(args) => cmd::container::rm(&cli, args),

@@ -60,9 +60,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// An `images --filter` value docker would refuse.
+    /// A `--filter` value (of `images`, `events`) docker would refuse, or
+    /// an `events --since`/`--until` time it could not read.
     #[error("invalid filter {filter:?}: {reason}")]
-    ImageFilter { filter: String, reason: String },
+    Filter { filter: String, reason: String },
     /// An archive given to `load` or `import` was refused.
     #[error("invalid archive {archive}: {reason}")]
     BadArchive {

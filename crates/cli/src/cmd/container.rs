@@ -60,8 +60,7 @@ pub fn stop(cli: &Cli, args: &StopArgs) -> anyhow::Result<ExitCode> {
 pub fn restart(cli: &Cli, args: &StopArgs) -> anyhow::Result<ExitCode> {
     let containers = super::open_containers(cli)?;
     Ok(each(&args.containers, |name| {
-        containers.stop(name, Duration::from_secs(args.time))?;
-        containers.start_detached(name)?;
+        containers.restart(name, Duration::from_secs(args.time))?;
         println!("{name}");
         Ok(())
     }))

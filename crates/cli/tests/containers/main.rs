@@ -6,6 +6,7 @@ mod build_common;
 mod container_common;
 
 mod docker_compat;
+mod events;
 mod fault_kill9;
 mod history;
 mod hostile_faults;

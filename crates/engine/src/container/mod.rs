@@ -62,6 +62,7 @@ pub use state::{ContainerConfig, ContainerState, NetworkMode, Status, VolumeMoun
 pub use supervisor::{AttachOptions, ExitInfo};
 pub use volume::{Volume, Volumes};
 
+pub(crate) use logs::format_time;
 use state::{Paths, now_nanos, read_json, supervisor_alive, write_json};
 
 /// Exit code recorded when a supervisor died without recording one.
@@ -149,6 +150,20 @@ impl Containers {
     /// The underlying store.
     pub fn store(&self) -> &Store {
         self.images.store()
+    }
+
+    /// Records a container event (`events`): one call per state change.
+    pub(crate) fn emit(
+        &self,
+        config: &ContainerConfig,
+        action: &str,
+        extra: Option<(&str, String)>,
+    ) {
+        let mut event = crate::events::container_event(config, action);
+        if let Some((key, value)) = extra {
+            event = event.with(key, value);
+        }
+        crate::events::emit(self.store().root(), event);
     }
 
     fn paths(&self, id: &str) -> Paths {
@@ -267,7 +282,13 @@ impl Containers {
     /// `SIGKILL` kills the whole tree at once.
     pub fn kill(&self, reference: &str, signal: i32) -> Result<()> {
         let container = self.get(reference)?;
-        self.control(&container, &format!("signal {signal}"))
+        self.control(&container, &format!("signal {signal}"))?;
+        self.emit(
+            &container.config,
+            "kill",
+            Some(("signal", signal.to_string())),
+        );
+        Ok(())
     }
 
     /// Sends the image's stop signal, then SIGKILL after `timeout`; waits
@@ -288,7 +309,20 @@ impl Containers {
             Err(Error::ContainerConflict { .. }) => return self.get(reference),
             Err(e) => return Err(e),
         }
-        self.wait_exit(&container.config.id, None)
+        let signal = container.config.stop_signal.to_string();
+        self.emit(&container.config, "kill", Some(("signal", signal)));
+        let stopped = self.wait_exit(&container.config.id, None)?;
+        self.emit(&stopped.config, "stop", None);
+        Ok(stopped)
+    }
+
+    /// docker's `restart`: [`Containers::stop`] (if running), then
+    /// [`Containers::start_detached`].
+    pub fn restart(&self, reference: &str, timeout: Duration) -> Result<Container> {
+        self.stop(reference, timeout)?;
+        let container = self.start_detached(reference)?;
+        self.emit(&container.config, "restart", None);
+        Ok(container)
     }
 
     /// Blocks until the container has exited (at most `timeout`); returns it.
@@ -406,6 +440,7 @@ impl Containers {
                 });
             }
         }
+        self.emit(&container.config, "destroy", None);
         if volumes {
             for volume in container.config.volumes.iter().filter(|v| v.anonymous) {
                 if !self.volume_in_use(&volume.name)? {

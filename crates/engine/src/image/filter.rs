@@ -48,7 +48,7 @@ impl ImageFilters {
         let mut filters = ImageFilters::default();
         for value in values {
             let value = value.as_ref();
-            let bad = |reason: &str| Error::ImageFilter {
+            let bad = |reason: &str| Error::Filter {
                 filter: value.to_owned(),
                 reason: reason.to_owned(),
             };
