@@ -681,6 +681,10 @@ pub struct PsArgs {
     /// Filter output (`status=running|exited|created`, `name=`, `label=`, `id=`).
     #[arg(short, long = "filter", value_name = "KEY=VALUE")]
     pub filter: Vec<String>,
+    /// Display total file sizes: the writable layer's, and with the
+    /// image's layers (`virtual`).
+    #[arg(short, long)]
+    pub size: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,6 @@
 //! `images --filter` as scripts use it (wildcard references, before/since,
 //! labels, ANDed) and docker's SIZE: the uncompressed content of the
-//! layers, checked against the busybox fixture's own tar.
+//! layers, checked against the busybox fixture's own tar; `ps --size`.
 
 use std::path::Path;
 
@@ -110,6 +110,35 @@ fn images_filters_and_sizes_answer_scripts() {
     assert_eq!(size("other/tool:2"), busybox + 300_000);
     let listed = env.ok(&["images", "--format", "{{.Size}}", "app:1.1"]);
     assert_eq!(listed.trim(), human(busybox + 200_000), "images SIZE");
+    // ps --size: the writable layer, and with the image (`virtual`).
+    env.ok(&[
+        "run",
+        "--network",
+        "none",
+        "--name",
+        "sized",
+        IMAGE,
+        "sh",
+        "-c",
+        "head -c 50000 /dev/zero > /f",
+    ]);
+    let sized = env.ok(&["ps", "-a", "--format", "{{.Names}} {{.Size}}"]);
+    assert_eq!(
+        sized.trim(),
+        format!(
+            "sized {} (virtual {})",
+            human(50_000),
+            human(busybox + 50_000)
+        )
+    );
+    let table = env.ok(&["ps", "-a", "-s"]);
+    assert!(
+        table
+            .lines()
+            .next()
+            .is_some_and(|h| h.trim_end().ends_with("SIZE")),
+        "{table}"
+    );
     // A size is recorded once: the records answer without walking again.
     let sizes = env.root().join("sizes");
     assert!(

@@ -57,7 +57,7 @@ pub use inspect::{
 };
 pub use logs::{LogEntry, LogOptions, LogStream};
 pub use options::{EnvVar, Label, Mount, parse_bytes, parse_signal};
-pub use prune::{SystemPruneOptions, SystemPruneReport};
+pub use prune::{ContainerSize, SystemPruneOptions, SystemPruneReport};
 pub use state::{ContainerConfig, ContainerState, NetworkMode, Status, VolumeMount};
 pub use supervisor::{AttachOptions, ExitInfo};
 pub use volume::{Volume, Volumes};
