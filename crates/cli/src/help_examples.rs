@@ -147,8 +147,8 @@ fn apply_under(mut command: Command, prefix: &str) -> Command {
     command
 }
 
-/// The examples of the command at `path`.
-fn examples(path: &str) -> Option<&'static [&'static str]> {
+/// The examples of the command at `path` (`"system df"`).
+pub fn examples(path: &str) -> Option<&'static [&'static str]> {
     EXAMPLES
         .iter()
         .find(|(p, _)| *p == path)

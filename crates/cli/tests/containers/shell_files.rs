@@ -133,9 +133,12 @@ fn the_set_up_installs_completions_and_man_pages_that_render() {
         !commands.iter().any(|c| c.starts_with("__")),
         "the hidden __man shows: {commands:?}"
     );
-    // A nested command has its page; the examples are in it.
+    // A nested command has its page; its examples are its EXAMPLES section.
     let df = render(&man1.join("buildr-system-df.1"));
-    assert!(df.contains("buildr system df"), "{df}");
+    assert!(
+        df.contains("EXAMPLES") && df.contains("buildr system df"),
+        "{df}"
+    );
     // Running the set-up again replaces the files, nothing else.
     let again = Command::new("bash")
         .arg(workspace().join("scripts/install-shell-files.sh"))
