@@ -192,10 +192,10 @@ fn events_replay_follow_and_filter_state_changes() {
         ["15", "9"],
         "stop's TERM, kill's KILL"
     );
-    // An image's last name removed: untagged and deleted.
+    // An image imported, then its last name removed: untagged and deleted.
     let tar = crate::container_common::busybox_tar(env.dir.path());
-    env.ok(&["import", tar.to_str().unwrap(), "solo:1"]);
     let t2 = unix_now();
+    env.ok(&["import", tar.to_str().unwrap(), "solo:1"]);
     env.ok(&["rmi", "solo:1"]);
     let solo = env.ok(&[
         "events",
@@ -208,7 +208,11 @@ fn events_replay_follow_and_filter_state_changes() {
     ]);
     assert_eq!(
         summary(&solo),
-        ["image untag solo:1", "image delete solo:1"]
+        [
+            "image import solo:1",
+            "image untag solo:1",
+            "image delete solo:1"
+        ]
     );
     // An --until already past and no --since: nothing, at once.
     assert_eq!(env.ok(&["events", "--until", &t0]), "");

@@ -388,7 +388,7 @@ impl Images {
     }
 
     /// Records an image event (`events`) about image `id` under `name`.
-    fn emit(&self, action: &str, id: &Digest, name: &str) {
+    pub(crate) fn emit(&self, action: &str, id: &Digest, name: &str) {
         let event = crate::events::image_event(action, &id.to_string(), name);
         crate::events::emit(self.store.root(), event);
     }
