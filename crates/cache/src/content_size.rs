@@ -56,7 +56,8 @@ impl Store {
         let Ok(bytes) = util::file_bytes(&self.snapshot_dir(id)) else {
             return Ok(None);
         };
-        self.record_content_size(id, bytes)?;
+        // Best effort: a store this process cannot write still answers.
+        let _ = self.record_content_size(id, bytes);
         Ok(Some(bytes))
     }
 

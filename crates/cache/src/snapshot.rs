@@ -137,15 +137,18 @@ impl Store {
             sync_filesystem(&tmp_path)?;
         }
         // Measured now, while the tree is in the page cache: `images`
-        // reads the number instead of walking the layer.
-        let content_bytes = util::file_bytes(&tmp_path)?;
+        // reads the number instead of walking the layer. Best effort: a
+        // size not recorded is measured on first use.
+        let content_bytes = util::file_bytes(&tmp_path).ok();
         match fs::rename(&tmp_path, &dest) {
             Ok(()) => {
                 guard.0 = None;
                 if sync {
                     util::fsync_dir(&self.snapshots_dir())?;
                 }
-                self.record_content_size(id, content_bytes)?;
+                if let Some(bytes) = content_bytes {
+                    let _ = self.record_content_size(id, bytes);
+                }
                 Ok(dest)
             }
             // Somebody else committed a non-empty snapshot with this id.
