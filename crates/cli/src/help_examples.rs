@@ -25,7 +25,7 @@ const EXAMPLES: &[(&str, &[&str])] = &[
     ("rmi", &["buildr rmi app:1"]),
     (
         "history",
-        &["buildr history --no-trunc --format '{{.CreatedBy}}\t{{.Size}}' app:1"],
+        &["buildr history --no-trunc --format '{{.CreatedBy}}\\t{{.Size}}' app:1"],
     ),
     (
         "inspect",
@@ -204,6 +204,10 @@ mod tests {
             assert!(!lines.is_empty(), "{path}: an empty row");
             let first_word = path.split(' ').next().unwrap_or_default();
             for line in *lines {
+                assert!(
+                    !line.contains(char::is_control),
+                    "{path}: {line:?} has a control character"
+                );
                 assert!(
                     line.contains(&format!("buildr {first_word}")),
                     "{path}: {line:?} does not run it"
