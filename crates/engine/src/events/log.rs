@@ -275,3 +275,81 @@ impl Tail {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::EventType;
+    use super::*;
+
+    fn event(n: i64) -> Event {
+        let mut event =
+            Event::now(EventType::Image, "tag", "sha256:00").with("name", format!("n{n}"));
+        event.time_nano = n;
+        event
+    }
+
+    #[test]
+    fn appends_read_back_in_order_within_bounds_and_rotate() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EventLog::open(dir.path());
+        assert!(log.read(None, None).unwrap().is_empty(), "no log yet");
+        let line = serde_json::to_vec(&event(0)).unwrap().len() as u64 + 1;
+        let n = (MAX_BYTES / line) as i64 + 10;
+        let mut written = 0u64;
+        for i in 0..n {
+            written += serde_json::to_vec(&event(i)).unwrap().len() as u64 + 1;
+            log.append(&event(i)).unwrap();
+        }
+        let rotated = fs::metadata(log.rotated()).unwrap().len();
+        let current = fs::metadata(log.current()).unwrap().len();
+        assert!(
+            rotated <= MAX_BYTES && current <= MAX_BYTES,
+            "{rotated} {current}"
+        );
+        assert_eq!(rotated + current, written, "nothing lost in the rotation");
+        let all = log.read(None, None).unwrap();
+        assert_eq!(all.len() as i64, n);
+        assert!(all.windows(2).all(|w| w[0].time_nano < w[1].time_nano));
+        let some = log.read(Some(5), Some(7)).unwrap();
+        assert_eq!(
+            some.iter().map(|e| e.time_nano).collect::<Vec<_>>(),
+            [5, 6, 7]
+        );
+        // A torn line is skipped, the next event still read.
+        let mut file = OpenOptions::new().append(true).open(log.current()).unwrap();
+        file.write_all(b"{\"type\":\"ima\n").unwrap();
+        log.append(&event(n)).unwrap();
+        assert_eq!(log.read(Some(n), None).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn follow_replays_and_stops_at_until_or_when_told() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EventLog::open(dir.path());
+        for i in 1..=5 {
+            log.append(&event(i)).unwrap();
+        }
+        let mut seen = Vec::new();
+        let options = FollowOptions {
+            since: Some(2),
+            until: Some(4),
+        };
+        log.follow(options, |e| {
+            seen.push(e.time_nano);
+            true
+        })
+        .unwrap();
+        assert_eq!(seen, [2, 3, 4]);
+        let mut first = Vec::new();
+        let options = FollowOptions {
+            since: Some(0),
+            until: None,
+        };
+        log.follow(options, |e| {
+            first.push(e.time_nano);
+            false
+        })
+        .unwrap();
+        assert_eq!(first, [1], "the callback stops it");
+    }
+}
