@@ -21,6 +21,7 @@ pkgs=(
   curl             # test-dockerd.sh pings the daemon
   openssl          # the registry TLS test makes its own CA
   tmux             # the pty harness of `run -it` / `exec -it` tests
+  man-db           # the man-page test renders buildr's pages with man -l (groff-base)
   time procps      # benches/soak.sh: peak RSS of each buildr run (/usr/bin/time), pgrep
   bzip2 xz-utils zstd  # ADD archive tests make .tar.bz2/.tar.xz/.tar.zst
 )

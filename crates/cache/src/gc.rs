@@ -283,6 +283,7 @@ impl Store {
                 }
             }
         }
+        self.prune_content_sizes(&live.snapshots)?;
         if !report.blobs.is_empty() {
             util::fsync_dir(&blobs_dir)?;
         }

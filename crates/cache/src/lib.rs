@@ -23,6 +23,7 @@
 #![forbid(unsafe_code)]
 
 mod blob;
+mod content_size;
 mod digest;
 mod durability;
 mod error;

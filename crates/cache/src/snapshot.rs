@@ -136,11 +136,18 @@ impl Store {
         if sync {
             sync_filesystem(&tmp_path)?;
         }
+        // Measured now, while the tree is in the page cache: `images`
+        // reads the number instead of walking the layer. Best effort: a
+        // size not recorded is measured on first use.
+        let content_bytes = util::file_bytes(&tmp_path).ok();
         match fs::rename(&tmp_path, &dest) {
             Ok(()) => {
                 guard.0 = None;
                 if sync {
                     util::fsync_dir(&self.snapshots_dir())?;
+                }
+                if let Some(bytes) = content_bytes {
+                    let _ = self.record_content_size(id, bytes);
                 }
                 Ok(dest)
             }
@@ -195,6 +202,7 @@ impl Store {
             Err(e) => return Err(e).ctx("move snapshot out of", dest),
         }
         util::fsync_dir(&self.snapshots_dir())?;
+        self.remove_content_size(id)?;
         util::remove_tree(&trash)?;
         Ok(true)
     }

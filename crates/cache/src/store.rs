@@ -24,6 +24,7 @@ const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 /// <root>/blobs/sha256/<hex>  content-addressed blobs (OCI image layout)
 /// <root>/snapshots/<id>/     unpacked layers, used as overlay lower dirs
 /// <root>/records/<hex>.json  cache records (blake3 record key -> result)
+/// <root>/sizes/<id>          a layer's content size (docker's SIZE), by snapshot id
 /// <root>/tags.json           image index: name:tag -> manifest digest
 /// <root>/tags.lock           serializes read-modify-write of tags.json
 /// <root>/lock                store-wide lock: shared for writers, exclusive for prune
@@ -32,6 +33,7 @@ const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 /// <root>/synced              when the last whole-store flush started (ns since the epoch)
 /// <root>/containers/         reserved for containers
 /// <root>/volumes/            reserved for volumes
+/// <root>/events/             reserved for the engine's event log
 /// ```
 ///
 /// Several processes may use one store at once, without a daemon. Every
@@ -163,6 +165,10 @@ impl Store {
 
     pub(crate) fn snapshots_dir(&self) -> PathBuf {
         self.root.join("snapshots")
+    }
+
+    pub(crate) fn sizes_dir(&self) -> PathBuf {
+        self.root.join("sizes")
     }
 
     pub(crate) fn records_dir(&self) -> PathBuf {

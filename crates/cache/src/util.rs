@@ -127,6 +127,32 @@ fn tree_size_inner(path: &Path, seen: &mut HashSet<(u64, u64)>) -> Result<u64> {
     Ok(total)
 }
 
+/// Bytes of the regular files under `path`, each hard-linked inode once
+/// (what a layer's tar carries as file contents).
+pub(crate) fn file_bytes(path: &Path) -> Result<u64> {
+    let mut seen = HashSet::new();
+    file_bytes_inner(path, &mut seen)
+}
+
+fn file_bytes_inner(path: &Path, seen: &mut HashSet<(u64, u64)>) -> Result<u64> {
+    let meta = fs::symlink_metadata(path).ctx("stat", path)?;
+    if meta.is_file() {
+        if meta.nlink() > 1 && !seen.insert((meta.dev(), meta.ino())) {
+            return Ok(0);
+        }
+        return Ok(meta.len());
+    }
+    if !meta.is_dir() {
+        return Ok(0);
+    }
+    let mut total = 0u64;
+    for entry in fs::read_dir(path).ctx("read directory", path)? {
+        let entry = entry.ctx("read directory", path)?;
+        total = total.saturating_add(file_bytes_inner(&entry.path(), seen)?);
+    }
+    Ok(total)
+}
+
 /// The names in `dir` (an absent directory has none), sorted.
 pub(crate) fn list_dir(dir: &Path) -> Result<Vec<std::ffi::OsString>> {
     let entries = match fs::read_dir(dir) {

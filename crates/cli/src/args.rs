@@ -41,6 +41,8 @@ pub enum Command {
     Rmi(RmiArgs),
     /// Display detailed information on one or more images.
     Inspect(InspectArgs),
+    /// Show the history of an image: its layers and the steps that made them.
+    History(HistoryArgs),
     /// Save one or more images to a tar archive (streamed to STDOUT by default).
     Save(SaveArgs),
     /// Load images from a tar archive or STDIN.
@@ -64,6 +66,8 @@ pub enum Command {
     Version(FormatArgs),
     /// Show system-wide information, as `docker info` (`--format` a Go template).
     Info(FormatArgs),
+    /// Get real time events: containers' and images' state changes.
+    Events(EventsArgs),
     /// Manage buildr.
     #[command(subcommand)]
     System(SystemCommand),
@@ -119,6 +123,8 @@ pub enum Command {
     /// OCI runtime bundles: unpack an image into one, run one.
     #[command(subcommand)]
     Bundle(BundleCommand),
+    /// Print the shell completion script (bash, zsh or fish).
+    Completion(CompletionArgs),
 }
 
 impl Command {
@@ -133,8 +139,16 @@ impl Command {
                 | Command::Logout(_)
                 | Command::Cache(_)
                 | Command::Version(_)
+                | Command::Completion(_)
         )
     }
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// The shell the script is for.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -158,9 +172,39 @@ pub struct ImagesArgs {
     /// `{{json .}}`); `table ...` adds a header and aligns the columns.
     #[arg(long, value_name = "TEMPLATE")]
     pub format: Option<String>,
-    /// Filter: `dangling=true|false`, `reference=REPOSITORY[:TAG]`.
+    /// Filter (repeatable, ANDed): `dangling=true|false`,
+    /// `reference=PATTERN` (`app:1.*`, `*/app`), `before=IMAGE`,
+    /// `since=IMAGE`, `label=KEY[=VALUE]`.
     #[arg(short, long, value_name = "KEY=VALUE")]
     pub filter: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Print sizes and dates in human readable format (`-H=false`: bytes
+    /// and RFC 3339 times).
+    #[arg(
+        short = 'H',
+        long,
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true"
+    )]
+    pub human: bool,
+    /// Don't truncate output.
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Only show image IDs.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Format each row with a Go template (`{{.CreatedBy}}`, `{{json .}}`);
+    /// `table ...` adds a header and aligns the columns.
+    #[arg(long, value_name = "TEMPLATE")]
+    pub format: Option<String>,
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
 }
 
 #[derive(Debug, Args)]
@@ -578,6 +622,25 @@ pub struct StopArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Show the events logged since this time (Unix seconds, RFC 3339, or
+    /// a duration ago: `10m`), then follow.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Stop once this time has passed (same forms as --since).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Filter (repeatable; one key's values ORed, keys ANDed):
+    /// `type=container|image`, `event=ACTION`, `container=NAME|ID`,
+    /// `image=NAME|ID`, `label=KEY[=VALUE]`.
+    #[arg(short, long, value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+    /// Format each event with a Go template (`{{json .}}`, `{{.Action}}`).
+    #[arg(long, value_name = "TEMPLATE")]
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct FormatArgs {
     /// Format the output with a Go template (`{{.Server.Version}}`, `{{json .}}`).
     #[arg(short, long, value_name = "TEMPLATE")]
@@ -639,6 +702,10 @@ pub struct PsArgs {
     /// Filter output (`status=created|restarting|running|paused|exited`, `name=`, `label=`, `id=`).
     #[arg(short, long = "filter", value_name = "KEY=VALUE")]
     pub filter: Vec<String>,
+    /// Display total file sizes: the writable layer's, and with the
+    /// image's layers (`virtual`).
+    #[arg(short, long)]
+    pub size: bool,
 }
 
 #[derive(Debug, Args)]
@@ -769,7 +836,21 @@ pub struct VerifyArgs {
 /// docker's commands buildr does not have yet (`docs/docker-compat.md`'s
 /// "not yet" command rows): asked for, they are named as such instead of
 /// getting clap's guess at a similar command (`stats` is not `start`).
-pub const NOT_YET: [&str; 6] = ["cp", "diff", "events", "export", "history", "network"];
+pub const NOT_YET: [&str; 4] = ["cp", "diff", "export", "network"];
+
+/// buildr's whole command line as clap sees it: the derived definitions
+/// with each command's examples (`help_examples`) under its `--help`.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    crate::help_examples::apply(Cli::command())
+}
+
+/// Parses this process's arguments against [`command`].
+pub fn parse() -> Result<Cli, clap::Error> {
+    use clap::FromArgMatches;
+    let matches = command().try_get_matches()?;
+    Cli::from_arg_matches(&matches)
+}
 
 /// Reports a command-line error as clap does, but a docker command buildr
 /// does not have yet is said to be one (exit status 1, as docker's

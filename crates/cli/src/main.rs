@@ -5,20 +5,24 @@
 
 mod args;
 mod cmd;
+mod help_examples;
 mod log;
 mod progress;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
-use crate::args::{Cli, Command};
+use crate::args::Command;
 
 fn main() -> ExitCode {
     // First thing: this process may be a sandbox's init or a detached
     // container's supervisor, started again by buildr.
     buildr::entry_hook();
-    let mut cli = match Cli::try_parse() {
+    // `buildr __man DIR` stays out of the clap tree, so neither the
+    // completion scripts nor the pages themselves show it.
+    if let Some(code) = cmd::shell::man_invocation() {
+        return code;
+    }
+    let mut cli = match args::parse() {
         Ok(cli) => cli,
         Err(err) => return args::parse_error(err),
     };
@@ -55,6 +59,7 @@ fn main() -> ExitCode {
         Command::Tag(args) => cmd::tag::run(&cli, args),
         Command::Rmi(args) => cmd::rmi::run(&cli, args),
         Command::Inspect(args) => cmd::inspect::run(&cli, args),
+        Command::History(args) => cmd::history::run(&cli, args),
         Command::Save(args) => cmd::save::run(&cli, args),
         Command::Load(args) => cmd::load::run(&cli, args),
         Command::Import(args) => cmd::import::run(&cli, args),
@@ -74,6 +79,7 @@ fn main() -> ExitCode {
         Command::Restart(args) => cmd::container::restart(&cli, args),
         Command::Version(args) => cmd::info::version(args),
         Command::Info(args) => cmd::info::info(&cli, args),
+        Command::Events(args) => cmd::events::run(&cli, args),
         Command::Rename(args) => cmd::container::rename(&cli, args),
         Command::Pause(args) => cmd::resources::pause(&cli, args),
         Command::Unpause(args) => cmd::resources::unpause(&cli, args),
@@ -91,6 +97,7 @@ fn main() -> ExitCode {
         Command::Volume(args) => cmd::volume::run(&cli, args),
         Command::Commit(args) => cmd::commit::run(&cli, args),
         Command::Bundle(args) => cmd::bundle::run(&cli, args),
+        Command::Completion(args) => cmd::shell::completion(args),
     };
     match result {
         Ok(code) => code,

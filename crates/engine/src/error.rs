@@ -53,6 +53,17 @@ pub enum Error {
     /// An image in the store is inconsistent (manifest, config, layers).
     #[error("image {image} is invalid: {reason}")]
     BadImage { image: String, reason: String },
+    /// A stored layer could not be read as a tar (to measure it).
+    #[error("failed to read layer {digest}")]
+    LayerRead {
+        digest: buildr_cache::Digest,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A `--filter` value (of `images`, `events`) docker would refuse, or
+    /// an `events --since`/`--until` time it could not read.
+    #[error("invalid filter {filter:?}: {reason}")]
+    Filter { filter: String, reason: String },
     /// An archive given to `load` or `import` was refused.
     #[error("invalid archive {archive}: {reason}")]
     BadArchive {

@@ -43,6 +43,7 @@ pub mod context;
 pub mod dockerignore;
 mod entry;
 mod error;
+pub mod events;
 mod gopath;
 pub mod image;
 mod lower;

@@ -244,6 +244,10 @@ impl Registry {
             })?;
         }
         store.set_tag(&name, &pulled.manifest_digest)?;
+        crate::events::emit(
+            store.root(),
+            crate::events::image_event("pull", &parsed.to_string(), &name),
+        );
         image.names = vec![name.clone()];
         Ok(PullReport {
             reference: parsed.to_string(),

@@ -32,7 +32,11 @@ pub fn run(cli: &Cli, args: &BuildArgs) -> anyhow::Result<ExitCode> {
     let mut builder = configure(Builder::new(&root), args)?;
     let mode = Mode::choose(args.quiet, &args.progress);
     let (tx, rx) = mpsc::channel();
-    builder = builder.progress(tx);
+    // The tty and plain views show a failed step's output; the error
+    // need not say it again.
+    builder = builder
+        .progress(tx)
+        .run_output_in_errors(!matches!(mode, Mode::Tty | Mode::Plain));
     let interrupted = cancel.clone();
     let render = std::thread::spawn(move || progress::render(mode, &rx, &interrupted));
     let result = builder.cancel_token(cancel).build();

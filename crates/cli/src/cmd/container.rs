@@ -61,8 +61,7 @@ pub fn stop(cli: &Cli, args: &StopArgs) -> anyhow::Result<ExitCode> {
 pub fn restart(cli: &Cli, args: &StopArgs) -> anyhow::Result<ExitCode> {
     let containers = super::open_containers(cli)?;
     Ok(each(&args.containers, |name| {
-        containers.stop(name, Duration::from_secs(args.time))?;
-        containers.start_detached(name)?;
+        containers.restart(name, Duration::from_secs(args.time))?;
         println!("{name}");
         Ok(())
     }))
@@ -205,13 +204,24 @@ pub fn ps(cli: &Cli, args: &PsArgs) -> anyhow::Result<ExitCode> {
     }
     let template = match template {
         Some(t) => t,
+        None if args.size => Template::parse(template::SIZE_TABLE)?,
         None => Template::parse(template::DEFAULT_TABLE)?,
     };
+    // As docker: sizes are measured for -s, or a format that shows them.
+    let sized = args.size
+        || args
+            .format
+            .as_deref()
+            .is_some_and(|f| f.contains(".Size") || f.contains("json ."));
     let now = now_nanos();
-    let rows: Vec<String> = list
-        .iter()
-        .map(|c| template.render(&row(c, now, args.no_trunc)))
-        .collect();
+    let mut rows = Vec::with_capacity(list.len());
+    for c in &list {
+        let mut row = row(c, now, args.no_trunc);
+        if sized {
+            row.fields.insert("Size", size_text(containers.size(c)?));
+        }
+        rows.push(template.render(&row));
+    }
     if !template.is_table() {
         let mut out = std::io::stdout().lock();
         for line in rows {
@@ -273,6 +283,15 @@ fn row(c: &Container, now: i128, no_trunc: bool) -> Row {
         fields: fields.into_iter().collect(),
         labels: c.config.labels.clone(),
     }
+}
+
+/// docker's SIZE: `2B (virtual 4.26MB)`.
+fn size_text(size: buildr::container::ContainerSize) -> String {
+    format!(
+        "{} (virtual {})",
+        buildr::image::format_size(size.rw),
+        buildr::image::format_size(size.root_fs)
+    )
 }
 
 /// Go's `time.Time` string, as docker's `.CreatedAt`: `2024-01-02 15:04:05 +0000 UTC`.

@@ -2,20 +2,19 @@
 
 use std::process::ExitCode;
 
-use buildr::image::ImageSummary;
+use buildr::image::{ImageFilters, ImageSummary};
 
 use super::gotemplate::GoTemplate;
 use crate::args::{Cli, ImagesArgs};
 
 pub fn run(cli: &Cli, args: &ImagesArgs) -> anyhow::Result<ExitCode> {
     let images = super::open_images(cli)?;
-    let filters = Filters::parse(&args.filter)?;
-    let rows: Vec<ImageSummary> = images
-        .list()?
-        .into_iter()
-        .filter(|row| args.repository.as_deref().is_none_or(|f| matches(row, f)))
-        .filter(|row| filters.keep(row))
-        .collect();
+    let mut filters = ImageFilters::parse(&args.filter)?;
+    // As docker: the REPOSITORY[:TAG] argument is one more reference filter.
+    if let Some(repository) = &args.repository {
+        filters.references.push(repository.clone());
+    }
+    let rows = images.list_filtered(&filters)?;
     let id = |row: &ImageSummary| {
         if args.no_trunc {
             row.id.to_string()
@@ -31,7 +30,7 @@ pub fn run(cli: &Cli, args: &ImagesArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(format) = &args.format {
         let docs: Vec<serde_json::Value> = rows.iter().map(|r| document(r, id(r))).collect();
-        print!("{}", formatted(format, &docs)?);
+        print!("{}", formatted(format, &docs, &HEADERS)?);
         return Ok(ExitCode::SUCCESS);
     }
     let mut header = vec!["REPOSITORY", "TAG"];
@@ -82,14 +81,10 @@ const HEADERS: [(&str, &str); 8] = [
 ];
 
 /// `docs` rendered with `format`: a line each, or with `table ` a header
-/// (each `{{.Field}}` as docker names its column) and aligned columns.
-/// `\t` and `\n` in the format are a tab and a newline, as docker's.
-fn formatted(format: &str, docs: &[serde_json::Value]) -> anyhow::Result<String> {
-    formatted_with(format, docs, &HEADERS)
-}
-
-/// As [`formatted`], with another command's column `headers`.
-pub(crate) fn formatted_with(
+/// (each `{{.Field}}` named as `headers` say, docker's column names) and
+/// aligned columns. `\t` and `\n` in the format are a tab and a newline,
+/// as docker's.
+pub fn formatted(
     format: &str,
     docs: &[serde_json::Value],
     headers: &[(&str, &str)],
@@ -119,55 +114,6 @@ pub(crate) fn formatted_with(
         .map(|l| l.split('\t').map(str::to_owned).collect())
         .collect();
     Ok(render_table(&rows))
-}
-
-/// `--filter` of `images`.
-#[derive(Debug, Default)]
-struct Filters {
-    dangling: Option<bool>,
-    references: Vec<String>,
-}
-
-impl Filters {
-    fn parse(values: &[String]) -> anyhow::Result<Filters> {
-        let mut filters = Filters::default();
-        for value in values {
-            match value.split_once('=') {
-                Some(("dangling", "true")) => filters.dangling = Some(true),
-                Some(("dangling", "false")) => filters.dangling = Some(false),
-                Some(("reference", r)) if !r.is_empty() => filters.references.push(r.to_owned()),
-                _ => anyhow::bail!(
-                    "invalid filter {value:?}: dangling=true|false or reference=REPOSITORY[:TAG]"
-                ),
-            }
-        }
-        Ok(filters)
-    }
-
-    /// Every tagged image is not dangling (untagged content has no row).
-    fn keep(&self, row: &ImageSummary) -> bool {
-        self.dangling != Some(true)
-            && (self.references.is_empty() || self.references.iter().any(|r| matches(row, r)))
-    }
-}
-
-/// `busybox` matches the repository, `busybox:1` repository and tag; the
-/// familiar and the fully qualified spellings both work.
-fn matches(row: &ImageSummary, filter: &str) -> bool {
-    let familiar = format!("{}:{}", row.repository, row.tag);
-    let full_repo = row
-        .name
-        .rsplit_once(':')
-        .map_or(row.name.as_str(), |(r, _)| r);
-    let has_tag = filter
-        .rsplit_once('/')
-        .map_or(filter, |(_, last)| last)
-        .contains(':');
-    if has_tag {
-        filter == familiar || filter == row.name
-    } else {
-        filter == row.repository || filter == full_repo
-    }
 }
 
 /// Columns padded like docker's tabwriter (min width 10, padding 3).

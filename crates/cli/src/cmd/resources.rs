@@ -158,7 +158,7 @@ pub fn stats(cli: &Cli, args: &StatsArgs) -> anyhow::Result<ExitCode> {
                 previous.insert(name.clone(), now);
             }
         }
-        let text = super::images::formatted_with(format, &docs, &STATS_HEADERS)?;
+        let text = super::images::formatted(format, &docs, &STATS_HEADERS)?;
         let mut out = std::io::stdout().lock();
         if !args.no_stream {
             // docker redraws the whole screen.

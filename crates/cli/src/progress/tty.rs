@@ -3,7 +3,9 @@
 //! time (a live timer while it runs), the last lines of output of each
 //! running step under it, redrawn in place at most ten times a second and
 //! clamped to the terminal's width and height. At the end: the whole list
-//! once more, a summary, and for a failed step its last output lines.
+//! once more (FINISHED when every step completed; a cancelled build's
+//! stopped steps CANCELED), a summary, and for a failed step its last
+//! output lines, once, below the view.
 //!
 //! The view is hand-rolled rather than drawn with `indicatif`: BuildKit's
 //! view is one frame redrawn as a whole, which here is a pure function
@@ -258,13 +260,16 @@ pub fn frame(state: &State, width: usize, height: usize, now: Instant) -> Vec<Li
     let cols = width.saturating_sub(1).max(1);
     let finished = state.finished.is_some();
     let now = state.finished.unwrap_or(now);
-    let complete = state.count(|s| !matches!(s, Status::Running { .. }));
+    // As BuildKit counts: a step stopped by a cancellation never
+    // completed, and only a build whose every step completed (done,
+    // cached or failed) is FINISHED; a cancelled one says no such thing.
+    let complete = state.count(|s| !matches!(s, Status::Running { .. } | Status::Canceled { .. }));
     let mut header = format!(
         "[+] Building {:.1}s ({complete}/{})",
         now.saturating_duration_since(state.start).as_secs_f64(),
         state.steps.len()
     );
-    if finished {
+    if finished && complete == state.steps.len() {
         header.push_str(" FINISHED");
     }
 
@@ -273,8 +278,10 @@ pub fn frame(state: &State, width: usize, height: usize, now: Instant) -> Vec<Li
         .steps
         .iter()
         .map(|step| {
+            // As BuildKit: only a running step shows its output; a failed
+            // one's is in the error report printed after the view.
             let output = match step.status {
-                Status::Running { .. } | Status::Failed { .. } => step.last_lines(LIVE_LINES),
+                Status::Running { .. } => step.last_lines(LIVE_LINES),
                 _ => Vec::new(),
             };
             (step, output)
@@ -745,14 +752,16 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_step_keeps_its_output_and_is_reported() {
+    fn a_failed_step_is_reported_once_below_the_view() {
         let (mut state, now) = build();
         state.change("c", "", Change::Log(b"\nmore\nboom\n"), now);
         state.change("c", "", Change::Failed(SEC * 4), now);
         state.finish(now, false);
         let text = texts(&frame(&state, 80, 40, now));
+        assert_eq!(text[0], "[+] Building 10.0s (3/3) FINISHED");
         assert!(text[3].starts_with("=> ERROR [stage-0 3/3] RUN make"));
-        assert_eq!(text[text.len() - 2], "=> => # boom");
+        // Its output is in the report below the view, once, as BuildKit's.
+        assert_eq!(text.len(), 5, "{text:?}");
         assert_eq!(
             text[text.len() - 1],
             "Build failed after 10.0s: 3 steps, 1 cached, 1 failed"
@@ -772,6 +781,7 @@ mod tests {
         let (mut state, now) = build();
         state.finish(now, false);
         let text = texts(&frame(&state, 80, 40, now));
+        assert_eq!(text[0], "[+] Building 10.0s (2/3)", "not FINISHED");
         assert!(text[3].starts_with("=> CANCELED [stage-0 3/3] RUN make"));
         assert!(text[3].ends_with(" 4.0s"));
         assert_eq!(
@@ -786,6 +796,7 @@ mod tests {
         state.change("c", "", Change::Failed(SEC * 4), now);
         state.finish(now, true);
         let text = texts(&frame(&state, 80, 40, now));
+        assert_eq!(text[0], "[+] Building 10.0s (2/3)", "not FINISHED");
         assert!(text[3].starts_with("=> CANCELED [stage-0 3/3] RUN make"));
         assert!(
             text.last()

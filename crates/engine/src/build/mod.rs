@@ -111,6 +111,7 @@ pub struct Builder {
     jobs: Option<NonZeroUsize>,
     events: Option<ProgressSink<ProgressEvent>>,
     cancel: Option<CancelToken>,
+    run_output_in_errors: bool,
     output: Output,
     layer_compression: LayerCompression,
     rewrite_timestamp: RewriteTimestamp,
@@ -184,6 +185,7 @@ impl Builder {
             jobs: None,
             events: None,
             cancel: None,
+            run_output_in_errors: true,
             output: Output::Image,
             layer_compression: LayerCompression::default(),
             rewrite_timestamp: RewriteTimestamp::default(),
@@ -343,6 +345,15 @@ impl Builder {
     /// Where progress events go.
     pub fn progress(mut self, events: impl Into<ProgressSink<ProgressEvent>>) -> Builder {
         self.events = Some(events.into());
+        self
+    }
+
+    /// Whether a failed RUN's error carries the step's last output lines
+    /// (`last output:`; the default). A caller whose progress view has
+    /// shown that output (BuildKit's `------ > [2/2] RUN ...:` block)
+    /// turns it off, so the lines are not printed twice.
+    pub fn run_output_in_errors(mut self, include: bool) -> Builder {
+        self.run_output_in_errors = include;
         self
     }
 
@@ -528,6 +539,7 @@ impl Builder {
                 self.rewrite_timestamp.layer_epoch(source_date_epoch),
             ),
             caches: Arc::clone(&imports),
+            output_in_errors: self.run_output_in_errors,
         };
         let context = Arc::new(context);
         let plan = Plan {

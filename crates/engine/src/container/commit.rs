@@ -76,6 +76,8 @@ impl Containers {
         if let Some(name) = &name {
             store.set_tag(name, &manifest_blob.digest)?;
         }
+        let image = config_blob.digest.to_string();
+        self.emit(&container.config, "commit", Some(("imageID", image)));
         Ok(Committed {
             id: config_blob.digest,
             name,

@@ -303,6 +303,7 @@ impl Containers {
             restart: options.restart,
         };
         let state = self.persist(&id, &config)?;
+        self.emit(&config, "create", None);
         Ok(Container { config, state })
     }
 
@@ -320,8 +321,10 @@ impl Containers {
         }
         let name = self.claim_name(Some(new_name), &container.config.id)?;
         let mut config = container.config;
-        config.name = name;
-        write_json(&self.paths(&config.id).config(), &config)
+        let old_name = std::mem::replace(&mut config.name, name);
+        write_json(&self.paths(&config.id).config(), &config)?;
+        self.emit(&config, "rename", Some(("oldName", format!("/{old_name}"))));
+        Ok(())
     }
 
     /// The container's name: the one asked for (checked, and free among

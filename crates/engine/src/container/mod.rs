@@ -59,13 +59,14 @@ pub use inspect::{
 };
 pub use logs::{LogEntry, LogOptions, LogStream};
 pub use options::{EnvVar, Label, Mount, parse_bytes, parse_signal};
-pub use prune::{SystemPruneOptions, SystemPruneReport};
+pub use prune::{ContainerSize, SystemPruneOptions, SystemPruneReport};
 pub use resources::{ContainerStats, UpdateOptions};
 pub use restart::{RestartPolicy, supervise, supervise_restarts};
 pub use state::{ContainerConfig, ContainerState, NetworkMode, Status, VolumeMount};
 pub use supervisor::{AttachOptions, ExitInfo};
 pub use volume::{Volume, Volumes};
 
+pub(crate) use logs::format_time;
 use state::{Paths, now_nanos, read_json, supervisor_alive, write_json};
 
 /// Exit code recorded when a supervisor died without recording one.
@@ -169,6 +170,20 @@ impl Containers {
     /// The underlying store.
     pub fn store(&self) -> &Store {
         self.images.store()
+    }
+
+    /// Records a container event (`events`): one call per state change.
+    pub(crate) fn emit(
+        &self,
+        config: &ContainerConfig,
+        action: &str,
+        extra: Option<(&str, String)>,
+    ) {
+        let mut event = crate::events::container_event(config, action);
+        if let Some((key, value)) = extra {
+            event = event.with(key, value);
+        }
+        crate::events::emit(self.store().root(), event);
     }
 
     fn paths(&self, id: &str) -> Paths {
@@ -308,6 +323,11 @@ impl Containers {
             self.mark_stopped(&container.config.id, last)?;
         }
         self.control(&container, &format!("signal {signal}"))?;
+        self.emit(
+            &container.config,
+            "kill",
+            Some(("signal", signal.to_string())),
+        );
         if last && container.state.paused {
             self.thaw_for_exit(&container)?;
         }
@@ -344,10 +364,24 @@ impl Containers {
             }
             Err(e) => return Err(e),
         }
+        let signal = container.config.stop_signal.to_string();
+        self.emit(&container.config, "kill", Some(("signal", signal)));
         if container.state.paused {
             self.thaw_for_exit(&container)?;
         }
-        self.wait_exit(&container.config.id, None)
+        let stopped = self.wait_exit(&container.config.id, None)?;
+        self.emit(&stopped.config, "stop", None);
+        Ok(stopped)
+    }
+
+    /// docker's `restart`: [`Containers::stop`] (if running), then
+    /// [`Containers::start_detached`] (a user start: the restart count
+    /// starts again).
+    pub fn restart(&self, reference: &str, timeout: Duration) -> Result<Container> {
+        self.stop(reference, timeout)?;
+        let container = self.start_detached(reference)?;
+        self.emit(&container.config, "restart", None);
+        Ok(container)
     }
 
     /// Blocks until the container has exited (at most `timeout`); returns
@@ -494,6 +528,7 @@ impl Containers {
                 });
             }
         }
+        self.emit(&container.config, "destroy", None);
         if volumes {
             for volume in container.config.volumes.iter().filter(|v| v.anonymous) {
                 if !self.volume_in_use(&volume.name)? {

@@ -89,6 +89,33 @@ impl Containers {
     }
 }
 
+/// A container's disk use as `ps --size` reports it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ContainerSize {
+    /// docker's `SizeRw`: the bytes of the files in its writable layer.
+    pub rw: u64,
+    /// docker's `SizeRootFs`: the writable layer and the image's layers
+    /// (their uncompressed content, as `images` counts them).
+    pub root_fs: u64,
+}
+
+impl Containers {
+    /// The disk use of `container`: its writable layer is walked (as
+    /// docker's `ps --size` does), its image layers' sizes are the store's
+    /// records.
+    pub fn size(&self, container: &super::Container) -> Result<ContainerSize> {
+        let rw = dir_size(&self.paths(&container.config.id).upper());
+        let mut root_fs = rw;
+        for id in &container.config.snapshots {
+            let id = buildr_cache::SnapshotId::new(id)?;
+            if let Some(bytes) = self.store().snapshot_content_size(&id)? {
+                root_fs = root_fs.saturating_add(bytes);
+            }
+        }
+        Ok(ContainerSize { rw, root_fs })
+    }
+}
+
 /// Bytes in regular files under `path`, symlinks not followed; what
 /// vanishes meanwhile is not counted.
 pub(crate) fn dir_size(path: &Path) -> u64 {

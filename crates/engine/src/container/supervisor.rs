@@ -120,6 +120,9 @@ impl Containers {
         let _ = fs::remove_file(&control);
 
         let info = exit_info(result);
+        // Before the state says so: `stop` logs its event after this one.
+        let code = info.exit_code.to_string();
+        self.emit(&container.config, "die", Some(("exitCode", code)));
         record_exit(&paths, &info, options.restarts)?;
         Ok(info)
     }
@@ -259,6 +262,9 @@ impl Containers {
             manually_stopped: restart && current.manually_stopped,
             ..ContainerState::default()
         };
+        // Before the state says so: whoever sees it running (`restart`)
+        // logs its own event after this one.
+        self.emit(&container.config, "start", None);
         write_json(&paths.state(), &state)?;
         Ok((fifo, quit, state.started_at.unwrap_or_default()))
     }

@@ -111,6 +111,7 @@ impl Images {
         );
         let manifest_blob = self.store.put_blob(&to_json(&manifest)?)?;
         self.store.set_tag(&name, &manifest_blob.digest)?;
+        self.emit("import", &config_blob.digest, &name);
         Ok(Imported {
             id: config_blob.digest,
             manifest: manifest_blob.digest,

@@ -63,11 +63,12 @@ impl Images {
     pub fn inspect(&self, input: &str) -> Result<ImageInspect> {
         let image = self.resolve(input)?;
         let pins = self.pins_of(&image.id)?;
-        Ok(inspect_json(&image, &pins))
+        let size = self.image_size(&image)?;
+        Ok(inspect_json(&image, &pins, size))
     }
 }
 
-fn inspect_json(image: &Image, pins: &[String]) -> ImageInspect {
+fn inspect_json(image: &Image, pins: &[String], size: u64) -> ImageInspect {
     let config = &image.config;
     let comment = config
         .extra
@@ -94,7 +95,7 @@ fn inspect_json(image: &Image, pins: &[String]) -> ImageInspect {
         variant: config.variant.clone(),
         os: config.os.clone(),
         os_version: config.os_version.clone(),
-        size: image.content_size(),
+        size,
         root_fs: InspectRootFs {
             kind: config.rootfs.kind.clone(),
             layers: config

@@ -21,8 +21,11 @@ pub struct ImageSummary {
     pub manifest: Digest,
     /// The config's `created`, seconds since the epoch, if it has one.
     pub created: Option<i64>,
-    /// Content size: config and (compressed) layer blobs.
+    /// docker's SIZE: the uncompressed content of the layers (see
+    /// [`Images::image_size`]).
     pub size: u64,
+    /// The config's labels.
+    pub labels: BTreeMap<String, String>,
 }
 
 impl ImageSummary {
@@ -90,11 +93,11 @@ pub struct SystemDf {
 impl Images {
     /// Every tag with its image, newest first (then by name), as `docker images`.
     pub fn list(&self) -> Result<Vec<ImageSummary>> {
-        let mut by_manifest: BTreeMap<Digest, Image> = BTreeMap::new();
+        let mut by_manifest: BTreeMap<Digest, (Image, u64)> = BTreeMap::new();
         let mut rows = Vec::new();
         for (name, manifest) in self.store.list_tags()? {
-            let image = match by_manifest.get(&manifest) {
-                Some(image) => image,
+            let (image, size) = match by_manifest.get(&manifest) {
+                Some(found) => found,
                 None => {
                     let image = self
                         .read_image(&manifest, &name)
@@ -102,7 +105,8 @@ impl Images {
                             image: familiar_name(&name),
                             reason: e.to_string(),
                         })?;
-                    by_manifest.entry(manifest).or_insert(image)
+                    let size = self.image_size(&image)?;
+                    by_manifest.entry(manifest).or_insert((image, size))
                 }
             };
             let familiar = familiar_name(&name);
@@ -113,7 +117,13 @@ impl Images {
                 id: image.id,
                 manifest,
                 created: image.config.created.as_deref().and_then(parse_rfc3339),
-                size: image.content_size(),
+                size: *size,
+                labels: image
+                    .config
+                    .config
+                    .as_ref()
+                    .and_then(|c| c.labels.clone())
+                    .unwrap_or_default(),
                 name,
             });
         }

@@ -105,6 +105,7 @@ impl Images {
         for image in &ready {
             for name in &image.names {
                 self.store.set_tag(name, &image.manifest)?;
+                self.emit("load", &image.id, name);
             }
         }
         Ok(LoadReport {

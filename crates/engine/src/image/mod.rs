@@ -8,6 +8,8 @@
 //! are removed only there (never by `remove`), so a concurrent reader never
 //! sees a half-removed image.
 
+mod filter;
+mod history;
 mod import;
 mod inspect;
 pub(crate) mod layer_bytes;
@@ -15,6 +17,7 @@ mod list;
 mod load;
 pub(crate) mod remote_blobs;
 mod save;
+mod size;
 pub(crate) mod time;
 mod unpack;
 
@@ -31,6 +34,8 @@ use buildr_oci::{
 use crate::error::{Error, Result};
 
 pub use buildr_cache::{Digest, PruneReport};
+pub use filter::{ImageFilters, LabelFilter};
+pub use history::HistoryEntry;
 pub use import::{ImportOptions, Imported};
 pub use inspect::{ImageInspect, InspectDescriptor, InspectMetadata, InspectRootFs};
 pub use list::{DiskUsageRow, ImageSummary, PruneImagesOptions, SystemDf, format_size};
@@ -294,6 +299,7 @@ impl Images {
         let image = self.resolve(source)?;
         let name = tag_name(target)?;
         self.store.set_tag(&name, &image.manifest_digest)?;
+        self.emit("tag", &image.id, &name);
         Ok(())
     }
 
@@ -321,21 +327,26 @@ impl Images {
             // A tag, or a digest pin recorded by a pull by digest.
             let name = reference.to_string();
             if let Some(manifest) = self.store.get_tag(&name)? {
-                if !force {
-                    let image = self.read_image(&manifest, &name)?;
-                    let tags = self.store.list_tags()?;
-                    let last = self.names_of(&tags, &image.id)?.len() <= 1;
-                    if last && let Some(user) = user_of(&image.id)? {
-                        return Err(Error::ImageInUse {
-                            reason: format!(
-                                "unable to remove repository reference {input:?} (must force) - container {} is using its referenced image {}",
-                                user.short_id(),
-                                short_id(&image.id)
-                            ),
-                        });
-                    }
+                let image = self.read_image(&manifest, &name)?;
+                let tags = self.store.list_tags()?;
+                let last = self.names_of(&tags, &image.id)?.len() <= 1;
+                if !force
+                    && last
+                    && let Some(user) = user_of(&image.id)?
+                {
+                    return Err(Error::ImageInUse {
+                        reason: format!(
+                            "unable to remove repository reference {input:?} (must force) - container {} is using its referenced image {}",
+                            user.short_id(),
+                            short_id(&image.id)
+                        ),
+                    });
                 }
                 self.store.remove_tag(&name)?;
+                self.emit("untag", &image.id, &name);
+                if last {
+                    self.emit("delete", &image.id, &name);
+                }
                 return Ok(vec![name]);
             }
         }
@@ -366,10 +377,20 @@ impl Images {
         let mut removed = Vec::new();
         for name in &image.names {
             if self.store.remove_tag(name)?.is_some() {
+                self.emit("untag", &image.id, name);
                 removed.push(name.clone());
             }
         }
+        if let Some(name) = removed.last() {
+            self.emit("delete", &image.id, name);
+        }
         Ok(removed)
+    }
+
+    /// Records an image event (`events`) about image `id` under `name`.
+    pub(crate) fn emit(&self, action: &str, id: &Digest, name: &str) {
+        let event = crate::events::image_event(action, &id.to_string(), name);
+        crate::events::emit(self.store.root(), event);
     }
 }
 

@@ -220,6 +220,7 @@ fn lower_case(name: &str, source: &[u8], options: CaseOptions) -> String {
             work: tmp.path().join("work"),
             layer: buildr_oci::LayerOptions::default(),
             caches: Arc::new(Imports::open(&[], false)),
+            output_in_errors: true,
         },
     };
     match lower(&plan) {

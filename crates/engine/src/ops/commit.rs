@@ -29,6 +29,9 @@ pub(crate) struct Env {
     /// The build's `--cache-from` sources, and the cache mounts its RUN
     /// steps used (for `--cache-to ...,mounts=true`).
     pub caches: std::sync::Arc<crate::build::cache_io::Imports>,
+    /// Whether a failed RUN's error carries its last output lines
+    /// (`Builder::run_output_in_errors`).
+    pub output_in_errors: bool,
 }
 
 impl Env {

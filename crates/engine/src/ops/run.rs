@@ -310,7 +310,7 @@ impl Op<State> for RunOp {
                 self.name_line(),
                 did_not_complete(&self.argv, &outcome)
             );
-            if start < lines.len() {
+            if self.env_ctx.output_in_errors && start < lines.len() {
                 message.push_str("\nlast output:");
                 for line in &lines[start..] {
                     message.push_str("\n  ");

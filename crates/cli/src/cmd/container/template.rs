@@ -17,7 +17,7 @@ pub struct Row {
 }
 
 /// Docker's `ps` fields, in `{{json .}}` order, with their table headers.
-pub const FIELDS: [(&str, &str); 13] = [
+pub const FIELDS: [(&str, &str); 14] = [
     ("Command", "COMMAND"),
     ("CreatedAt", "CREATED AT"),
     ("ID", "CONTAINER ID"),
@@ -29,6 +29,7 @@ pub const FIELDS: [(&str, &str); 13] = [
     ("Networks", "NETWORKS"),
     ("Ports", "PORTS"),
     ("RunningFor", "CREATED"),
+    ("Size", "SIZE"),
     ("State", "STATE"),
     ("Status", "STATUS"),
 ];
@@ -36,6 +37,9 @@ pub const FIELDS: [(&str, &str); 13] = [
 /// Docker's default `ps` table.
 pub const DEFAULT_TABLE: &str =
     "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
+
+/// Docker's default `ps --size` table: the default one and SIZE.
+pub const SIZE_TABLE: &str = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}\t{{.Size}}";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Piece {
