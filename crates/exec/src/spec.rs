@@ -178,6 +178,13 @@ pub struct SpawnSpec {
     /// default ([`crate::DOCKER_CAPS`]). A non-root command gets none either way.
     #[serde(default)]
     pub capabilities: Option<u64>,
+    /// `--add-host`: more lines of /etc/hosts, a name and its address each.
+    #[serde(default)]
+    pub extra_hosts: Vec<(String, std::net::IpAddr)>,
+    /// `--dns`: the nameservers of /etc/resolv.conf, instead of the
+    /// network's and the host's.
+    #[serde(default)]
+    pub dns: Vec<std::net::IpAddr>,
 }
 
 impl Default for SpawnSpec {
@@ -199,6 +206,8 @@ impl Default for SpawnSpec {
             readonly_rootfs: false,
             tty: false,
             capabilities: None,
+            extra_hosts: Vec::new(),
+            dns: Vec::new(),
         }
     }
 }
