@@ -118,6 +118,9 @@ pub enum Command {
     /// Manage volumes.
     #[command(subcommand)]
     Volume(VolumeCommand),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(NetworkCommand),
     /// Create a new image from a stopped container's changes.
     Commit(CommitArgs),
     /// OCI runtime bundles: unpack an image into one, run one.
@@ -487,9 +490,26 @@ pub struct RunArgs {
     #[arg(long)]
     pub hostname: Option<String>,
     /// Network: bridge (the default, as docker's: buildr0, 10.88.0.0/16, NAT),
-    /// none (loopback only) or host.
-    #[arg(long, default_value = "bridge", value_parser = ["none", "host", "bridge", "default"])]
+    /// none (loopback only), host, or the name of a network from `network
+    /// create` (containers on it resolve each other by name).
+    #[arg(long, visible_alias = "net", default_value = "bridge")]
     pub network: String,
+    /// Another name for the container on its user-defined network's DNS.
+    #[arg(
+        long = "network-alias",
+        visible_alias = "net-alias",
+        value_name = "ALIAS"
+    )]
+    pub network_alias: Vec<String>,
+    /// A fixed IPv4 address on its user-defined network.
+    #[arg(long, value_name = "IPv4")]
+    pub ip: Option<std::net::Ipv4Addr>,
+    /// Add a line to /etc/hosts (`NAME:IP`).
+    #[arg(long = "add-host", value_name = "NAME:IP")]
+    pub add_host: Vec<String>,
+    /// Set the container's nameservers (replacing the network's).
+    #[arg(long, value_name = "IP")]
+    pub dns: Vec<std::net::IpAddr>,
     /// Publish a container's port to the host (needs --network bridge).
     #[arg(short, long = "publish", value_name = "[IP:]HOST:CTR[/PROTO]")]
     pub publish: Vec<String>,
@@ -756,6 +776,60 @@ pub enum ContainerCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// Create a network (a bridge of its own, with DNS for its containers).
+    Create {
+        /// Driver: only `bridge`.
+        #[arg(short, long, default_value = "bridge")]
+        driver: String,
+        /// Subnet in CIDR form (default: the first free /24 of 10.89.0.0/16).
+        #[arg(long)]
+        subnet: Option<String>,
+        /// Restrict external access to the network.
+        #[arg(long)]
+        internal: bool,
+        /// Set metadata on the network (`KEY=VALUE`).
+        #[arg(long = "label", value_name = "KEY=VALUE")]
+        labels: Vec<String>,
+        #[arg(value_name = "NETWORK")]
+        name: String,
+    },
+    /// List networks.
+    #[command(alias = "list")]
+    Ls {
+        /// Only display network IDs.
+        #[arg(short, long)]
+        quiet: bool,
+        /// Do not truncate the output.
+        #[arg(long)]
+        no_trunc: bool,
+        /// Format output with a Go template (`{{.Name}}`, `{{json .}}`).
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Display detailed information on one or more networks.
+    Inspect {
+        /// Format output with a Go template.
+        #[arg(short, long)]
+        format: Option<String>,
+        #[arg(required = true, value_name = "NETWORK")]
+        names: Vec<String>,
+    },
+    /// Remove one or more networks.
+    #[command(alias = "remove")]
+    Rm {
+        #[arg(required = true, value_name = "NETWORK")]
+        names: Vec<String>,
+    },
+    /// Remove all unused networks.
+    Prune {
+        /// Do not ask (buildr never asks; accepted for docker's scripts).
+        #[arg(short, long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum VolumeCommand {
     /// Create a volume.
     Create {
@@ -836,7 +910,7 @@ pub struct VerifyArgs {
 /// docker's commands buildr does not have yet (`docs/docker-compat.md`'s
 /// "not yet" command rows): asked for, they are named as such instead of
 /// getting clap's guess at a similar command (`stats` is not `start`).
-pub const NOT_YET: [&str; 4] = ["cp", "diff", "export", "network"];
+pub const NOT_YET: [&str; 3] = ["cp", "diff", "export"];
 
 /// buildr's whole command line as clap sees it: the derived definitions
 /// with each command's examples (`help_examples`) under its `--help`.

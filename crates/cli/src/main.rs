@@ -95,6 +95,7 @@ fn main() -> ExitCode {
         Command::Attach(args) => cmd::run::attach_command(&cli, args),
         Command::Container(args) => cmd::container::run(&cli, args),
         Command::Volume(args) => cmd::volume::run(&cli, args),
+        Command::Network(args) => cmd::network::run(&cli, args),
         Command::Commit(args) => cmd::commit::run(&cli, args),
         Command::Bundle(args) => cmd::bundle::run(&cli, args),
         Command::Completion(args) => cmd::shell::completion(args),

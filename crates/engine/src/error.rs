@@ -158,6 +158,12 @@ pub enum Error {
     /// A volume operation is refused (in use, bad name).
     #[error("volume {name}: {reason}")]
     VolumeConflict { name: String, reason: String },
+    /// No network matches the name or id (prefix).
+    #[error("network {reference} not found")]
+    NetworkNotFound { reference: String },
+    /// A network operation is refused (name taken, in use, bad option).
+    #[error("network {name}: {reason}")]
+    NetworkConflict { name: String, reason: String },
 }
 
 impl Error {

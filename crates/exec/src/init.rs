@@ -127,6 +127,14 @@ pub fn init_main_if_requested() {
     let Some(mode) = std::env::var_os(INIT_ENV) else {
         return;
     };
+    if mode == crate::net::dns::DNS_MODE {
+        // Its stderr is the network's dns.log.
+        let code = crate::net::dns::run_server().unwrap_or_else(|e| {
+            eprintln!("buildr: network DNS server: {e}");
+            1
+        });
+        std::process::exit(code);
+    }
     let outcome = if mode == crate::enter::ENTER_MODE {
         crate::enter::run_enter()
     } else if mode == crate::rootless::HOLDER_MODE {

@@ -494,6 +494,16 @@ fn validate(spec: &SpawnSpec) -> Result<()> {
                 .into(),
         ));
     }
+    for (name, _) in &spec.extra_hosts {
+        let ok = !name.is_empty()
+            && name.len() <= 253
+            && name.bytes().all(|b| b.is_ascii_graphic() && b != b'#');
+        if !ok {
+            return Err(Error::Spec(format!(
+                "extra host name {name:?} must be 1-253 printable characters without spaces or '#'"
+            )));
+        }
+    }
     if spec.hostname.len() > 64 {
         return Err(Error::Spec(format!(
             "hostname {:?} is longer than 64 bytes",
@@ -523,7 +533,7 @@ fn write_state_files(state_dir: &Path, spec: &SpawnSpec) -> Result<()> {
                     _ => false,
                 };
                 let loopback = addr.starts_with("127.") || *addr == "::1";
-                if own || (spec.network != Network::Host && loopback) {
+                if own || !spec.dns.is_empty() || (spec.network != Network::Host && loopback) {
                     continue;
                 }
                 nameservers += 1;
@@ -537,9 +547,11 @@ fn write_state_files(state_dir: &Path, spec: &SpawnSpec) -> Result<()> {
             _ => {}
         }
     }
-    if let Network::Join {
-        nameservers: own, ..
-    } = &spec.network
+    let own: &[std::net::IpAddr] = match &spec.network {
+        _ if !spec.dns.is_empty() => &spec.dns,
+        Network::Join { nameservers, .. } => nameservers,
+        _ => &[],
+    };
     {
         for addr in own {
             nameservers += 1;
@@ -550,9 +562,12 @@ fn write_state_files(state_dir: &Path, spec: &SpawnSpec) -> Result<()> {
         resolv.push_str("nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
     }
     let hostname = &spec.hostname;
-    let hosts = format!(
+    let mut hosts = format!(
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
     );
+    for (name, addr) in &spec.extra_hosts {
+        hosts.push_str(&format!("{addr}\t{name}\n"));
+    }
     for (name, content) in ETC_FILES
         .iter()
         .zip([resolv, hosts, format!("{hostname}\n")])

@@ -108,8 +108,8 @@ pub use init::{DOCKER_CAPS, init_main_if_requested};
 pub use launch::Sandbox;
 pub use mounts::{MASKED as MASKED_PATHS, READONLY as READONLY_PATHS};
 pub use net::{
-    BridgeConfig, BridgeNetwork, BuildNetwork, BuildNetworkOptions, Endpoint, NetNs, PortMapping,
-    PortProxy, Protocol, SLIRP_DNS, Subnet,
+    AttachOptions, BridgeConfig, BridgeNetwork, BuildNetwork, BuildNetworkOptions, Endpoint, NetNs,
+    PortMapping, PortProxy, Protocol, SLIRP_DNS, Subnet,
 };
 pub use oci_config::{Bundle, capability_names, docker_capability_names};
 pub use outcome::{ExitStatus, Outcome, Stream, Timings};

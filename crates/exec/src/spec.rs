@@ -182,6 +182,13 @@ pub struct SpawnSpec {
     /// always (containers: `pause`, `stats` and `update` act on it).
     #[serde(default)]
     pub cgroup: CgroupPolicy,
+    /// `--add-host`: more lines of /etc/hosts, a name and its address each.
+    #[serde(default)]
+    pub extra_hosts: Vec<(String, std::net::IpAddr)>,
+    /// `--dns`: the nameservers of /etc/resolv.conf, instead of the
+    /// network's and the host's.
+    #[serde(default)]
+    pub dns: Vec<std::net::IpAddr>,
 }
 
 /// When a run gets a cgroup of its own.
@@ -219,6 +226,8 @@ impl Default for SpawnSpec {
             tty: false,
             capabilities: None,
             cgroup: CgroupPolicy::ForLimits,
+            extra_hosts: Vec::new(),
+            dns: Vec::new(),
         }
     }
 }

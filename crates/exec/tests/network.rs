@@ -524,6 +524,8 @@ fn bridge_containers_talk_publish_ports_and_masquerade() {
         state_dir: state.path().to_path_buf(),
         nameservers: Vec::new(),
         home: None,
+        internal: false,
+        dns: false,
     };
     let bridge = BridgeNetwork::new(config.clone()).unwrap();
     let a = bridge
@@ -594,6 +596,17 @@ fn bridge_containers_talk_publish_ports_and_masquerade() {
         "bridge removed while b is attached"
     );
     b.detach().unwrap();
+    // The bridge stays for the next container, as docker0 does, until
+    // removed; removing it while attached is refused.
+    assert!(
+        link_exists(&config.name),
+        "bridge gone with its last endpoint"
+    );
+    let c = bridge.attach("container-c").unwrap();
+    let refused = bridge.remove();
+    assert!(refused.is_err(), "removed a bridge with an endpoint");
+    drop(c);
+    bridge.remove().unwrap_or_else(|e| panic!("{}", chain(&e)));
     assert_eq!(host_net(), before, "host network state changed");
     let leases = std::fs::read_to_string(state.path().join("leases.json")).unwrap();
     assert!(!leases.contains("container-"), "{leases}");
@@ -614,12 +627,15 @@ fn bridge_attach_failure_leaves_nothing() {
         state_dir: state.path().to_path_buf(),
         nameservers: Vec::new(),
         home: None,
+        internal: false,
+        dns: false,
     };
     let bridge = BridgeNetwork::new(config).unwrap();
     let only = bridge.attach("one").unwrap();
     let err = bridge.attach("two").unwrap_err();
     assert!(chain(&err).contains("no free address"), "{}", chain(&err));
     drop(only);
+    bridge.remove().unwrap();
     assert_eq!(host_net(), before);
     for bad in ["", "much-too-long-name", "bad name", "a/b"] {
         let config = BridgeConfig {
@@ -960,6 +976,8 @@ fn bridge_setup_over_netlink_heals_a_half_made_bridge() {
         state_dir: state.path().to_path_buf(),
         nameservers: Vec::new(),
         home: None,
+        internal: false,
+        dns: false,
     };
     let bridge = BridgeNetwork::new(config).unwrap();
     let has_table = || {
@@ -1011,6 +1029,8 @@ fn bridge_setup_over_netlink_heals_a_half_made_bridge() {
     drop(one);
     check_bridge();
     two.detach().unwrap();
+    check_bridge();
+    bridge.remove().unwrap();
     assert!(!link_exists(&name));
     assert!(!has_table(), "NAT table {table} left behind");
 
@@ -1021,5 +1041,6 @@ fn bridge_setup_over_netlink_heals_a_half_made_bridge() {
     check_bridge();
     check_wired(&three, "10.89.2.2");
     three.detach().unwrap();
+    bridge.remove().unwrap();
     assert_eq!(host_net(), before, "host network state changed");
 }

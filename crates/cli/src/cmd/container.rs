@@ -270,7 +270,7 @@ fn row(c: &Container, now: i128, no_trunc: bool) -> Row {
         ("LocalVolumes", c.config.volumes.len().to_string()),
         ("Mounts", mounts.join(",")),
         ("Names", c.config.name.clone()),
-        ("Networks", c.config.network.as_str().to_owned()),
+        ("Networks", c.config.network_name().to_owned()),
         ("Ports", c.state.ports.join(", ")),
         (
             "RunningFor",
@@ -295,7 +295,7 @@ fn size_text(size: buildr::container::ContainerSize) -> String {
 }
 
 /// Go's `time.Time` string, as docker's `.CreatedAt`: `2024-01-02 15:04:05 +0000 UTC`.
-fn go_time(rfc: &str) -> String {
+pub(crate) fn go_time(rfc: &str) -> String {
     // `2024-01-02T15:04:05.123456789Z` -> date, time without fraction.
     let (date, time) = rfc.split_once('T').unwrap_or((rfc, ""));
     let time = time.trim_end_matches('Z');

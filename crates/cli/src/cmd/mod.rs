@@ -17,6 +17,7 @@ pub mod inspect;
 pub mod load;
 pub mod login;
 pub mod logout;
+pub mod network;
 pub mod prune;
 pub mod pull;
 pub mod push;

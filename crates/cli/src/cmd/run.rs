@@ -8,7 +8,9 @@ use anyhow::{Context, bail};
 use buildr::container::AttachOptions;
 use buildr::container::HealthOptions;
 use buildr::container::Limits;
-use buildr::container::{CreateOptions, EnvVar, Label, Mount, PortMapping, RemoveOptions};
+use buildr::container::{
+    CreateOptions, EnvVar, Label, Mount, NetworkRequest, PortMapping, RemoveOptions,
+};
 
 use crate::args::{AttachArgs, Cli, RunArgs, StartArgs};
 
@@ -210,12 +212,28 @@ fn options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
     if args.interactive && !args.tty && args.detach {
         bail!("-d -i without -t is not supported yet: use -dit (a pty `attach` can reach)");
     }
-    let network = match args.network.as_str() {
-        "none" => buildr::container::NetworkMode::None,
-        "host" => buildr::container::NetworkMode::Host,
-        "bridge" | "default" => buildr::container::NetworkMode::Bridge,
-        other => bail!("unknown --network {other}: none, host or bridge"),
+    let (network, attach) = match args.network.as_str() {
+        "none" => (buildr::container::NetworkMode::None, None),
+        "host" => (buildr::container::NetworkMode::Host, None),
+        "bridge" | "default" => (buildr::container::NetworkMode::Bridge, None),
+        "" => bail!("invalid --network \"\": none, host, bridge or a network's name"),
+        name => (buildr::container::NetworkMode::User, Some(name.to_owned())),
     };
+    let attach = match attach {
+        Some(network) => Some(NetworkRequest {
+            network,
+            aliases: args.network_alias.clone(),
+            ip: args.ip,
+        }),
+        None if !args.network_alias.is_empty() || args.ip.is_some() => bail!(
+            "invalid container option: network-scoped aliases and --ip are supported only for containers in user-defined networks"
+        ),
+        None => None,
+    };
+    let mut extra_hosts = Vec::new();
+    for line in &args.add_host {
+        extra_hosts.push(parse_add_host(line)?);
+    }
     let mut env = Vec::new();
     for file in &args.env_file {
         let text = std::fs::read_to_string(file)
@@ -284,7 +302,31 @@ fn options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
         tty: args.tty,
         interactive: args.interactive,
         restart: args.restart.parse()?,
+        attach,
+        extra_hosts,
+        dns: args.dns.clone(),
     })
+}
+
+/// `--add-host NAME:IP` (docker also takes `NAME=IP`; an IPv6 address
+/// after the first `:`, bracketed or not).
+fn parse_add_host(text: &str) -> anyhow::Result<(String, std::net::IpAddr)> {
+    let (name, addr) = text
+        .split_once('=')
+        .or_else(|| text.split_once(':'))
+        .ok_or_else(|| anyhow::anyhow!("invalid --add-host {text:?}: expected NAME:IP"))?;
+    let addr = addr.trim_start_matches('[').trim_end_matches(']');
+    if addr == "host-gateway" {
+        bail!("invalid --add-host {text:?}: host-gateway is not supported yet, give the address");
+    }
+    let ip = addr.parse().map_err(|_| {
+        anyhow::anyhow!("invalid --add-host {text:?}: {addr:?} is not an IP address")
+    })?;
+    let valid = !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && b != b'#');
+    if !valid {
+        bail!("invalid --add-host {text:?}: bad host name {name:?}");
+    }
+    Ok((name.to_owned(), ip))
 }
 
 /// `--health-*` and `--no-healthcheck`.

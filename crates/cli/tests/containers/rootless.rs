@@ -787,3 +787,47 @@ fn rootless_interactive_run() {
     tmux.keys(&["exit 3", "Enter"]);
     tmux.wait_line("EXITED=3");
 }
+
+/// A user-defined network rootless: its bridge and DNS server live in the
+/// user's network home, containers on it resolve each other by name.
+#[test]
+fn rootless_user_network_resolves_names() {
+    let test = "rootless_user_network_resolves_names";
+    let Some(user) = user(test) else { return };
+    let s = Session::new(user);
+    s.ok(&["network", "create", "rlnet"]);
+    let web = s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "rlweb",
+        "--network",
+        "rlnet",
+        IMAGE,
+        "sleep",
+        "600",
+    ]);
+    let web = web.trim();
+    let mut ip = String::new();
+    wait_for("an address for rlweb", || {
+        ip = s.inspect(web)["NetworkSettings"]["IPAddress"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        !ip.is_empty()
+    });
+    let out = s.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "rlnet",
+        IMAGE,
+        "nslookup",
+        "rlweb",
+    ]);
+    assert!(out.contains(&ip), "rlweb is {ip}: {out}");
+    let refused = s.fails(&["network", "rm", "rlnet"]);
+    assert!(refused.contains("active endpoints"), "{refused}");
+    s.ok(&["rm", "-f", web]);
+    assert_eq!(s.ok(&["network", "rm", "rlnet"]), "rlnet\n");
+}

@@ -4,9 +4,14 @@
 //! address (ping, and busybox httpd fetched with wget; its `-T` crashes
 //! Debian's busybox-static, so `timeout` bounds it); `-p
 //! 127.0.0.1:PORT:80` publishes busybox httpd to curl; after `rm` (and
-//! `--rm`) no veth, bridge, NAT table, lease or /run/netns entry is left;
-//! a bridge that cannot be set up fails the run with an error that names
-//! the failing step and `--network none`.
+//! `--rm`) no veth, lease or /run/netns entry is left while the bridge and
+//! its table stay (as docker0); a bridge that cannot be set up fails the
+//! run with an error that names the failing step and `--network none`.
+//! User-defined networks (`network create`): containers resolve each other
+//! by name and alias through the network's DNS, from busybox's nslookup
+//! and from glibc's resolver, names they do not know go to the host's
+//! resolvers, other networks cannot reach them, `--ip`, `--add-host` and
+//! `--dns` land where docker puts them, and `network rm` leaves nothing.
 //!
 //! Everything runs in a network and mount namespace of the test's own (a
 //! "lab": `unshare`, a tmpfs runtime dir for the leases), so the bridge,
@@ -223,7 +228,6 @@ fn containers_default_to_the_bridge_and_leave_nothing_behind() {
         return;
     }
     let mut lab = Lab::new();
-    let forward_before = text(&lab.tool("cat", &["/proc/sys/net/ipv4/ip_forward"]).stdout);
 
     // No --network: eth0 with an address of buildr's range, a default route.
     let out = lab.buildr(&[
@@ -307,17 +311,18 @@ fn containers_default_to_the_bridge_and_leave_nothing_behind() {
     }
     lab.containers.clear();
 
-    // After rm: nothing of the network is left.
+    // After rm: no veth, lease, port or netns entry is left; the bridge
+    // and its table stay up for the next container, as docker0 does.
     let links = text(&lab.tool("ip", &["-o", "link"]).stdout);
     let names: Vec<&str> = links
         .lines()
         .filter_map(|l| l.split(':').nth(1))
         .map(|n| n.trim().split('@').next().unwrap_or_default())
         .collect();
-    assert_eq!(names, ["lo"], "links left: {links}");
-    let rules = lab.tool("nft", &["list", "ruleset"]);
-    check(&rules, "nft list ruleset");
-    assert_eq!(text(&rules.stdout).trim(), "", "nftables rules left");
+    assert_eq!(names, ["lo", "buildr0"], "links left: {links}");
+    let rules = lab.tool("nft", &["list", "tables"]);
+    check(&rules, "nft list tables");
+    assert_eq!(text(&rules.stdout).trim(), "table ip buildr_buildr0");
     let leases = lab.leases();
     for ip in [server_ip, published_ip] {
         assert!(!leases.contains(&ip.to_string()), "lease left: {leases}");
@@ -339,12 +344,6 @@ fn containers_default_to_the_bridge_and_leave_nothing_behind() {
             "/run/netns entry left for {id}: {netns:?}"
         );
     }
-    let forward = lab.tool("cat", &["/proc/sys/net/ipv4/ip_forward"]);
-    assert_eq!(
-        text(&forward.stdout),
-        forward_before,
-        "ip_forward of the lab not restored"
-    );
 }
 
 #[test]
@@ -395,4 +394,305 @@ fn prerequisites(test: &str) -> bool {
             test,
             &["/bin/busybox", "unshare", "nsenter", "ip", "nft", "curl"],
         )
+}
+
+/// An upstream resolver for the lab (python, on 127.0.0.1:53): every A
+/// question gets 192.0.2.7, so a relayed answer is recognisable.
+const UPSTREAM_DNS: &str = r#"
+import socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 53))
+print("ready", flush=True)
+while True:
+    q, peer = s.recvfrom(512)
+    end = 12
+    while q[end] != 0:
+        end += q[end] + 1
+    end += 5
+    head = q[:2] + b"\x81\x80" + b"\x00\x01\x00\x01\x00\x00\x00\x00"
+    answer = b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04" + bytes([192, 0, 2, 7])
+    s.sendto(head + q[12:end] + answer, peer)
+"#;
+
+/// An image of Debian's glibc `getent` (the host's binary and libraries),
+/// so names resolve the way a Debian-based image resolves them.
+fn import_getent_image(lab: &Lab) -> &'static str {
+    let root = lab.dir.path().join("getent-root");
+    let copy = |from: &str| {
+        let to = root.join(from.trim_start_matches('/'));
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(from, &to).unwrap_or_else(|e| panic!("copy {from}: {e}"));
+    };
+    copy("/usr/bin/getent");
+    let ldd = Command::new("ldd").arg("/usr/bin/getent").output().unwrap();
+    check(&ldd, "ldd getent");
+    for lib in text(&ldd.stdout)
+        .split_whitespace()
+        .filter(|w| w.starts_with('/'))
+    {
+        copy(lib);
+    }
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::write(root.join("etc/nsswitch.conf"), "hosts: files dns\n").unwrap();
+    let tar = lab.dir.path().join("getent.tar");
+    let out = Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .output()
+        .unwrap();
+    check(&out, "tar getent image");
+    lab.ok(&[
+        "import",
+        tar.to_str().unwrap(),
+        "buildr-fixtures/getent:latest",
+    ]);
+    "buildr-fixtures/getent:latest"
+}
+
+#[test]
+fn user_networks_resolve_names_and_isolate() {
+    let test = "user_networks_resolve_names_and_isolate";
+    if !prerequisites(test) || !need_tools(test, &["python3", "ldd", "tar", "mount"]) {
+        return;
+    }
+    let mut lab = Lab::new();
+    // The lab's own resolv.conf, naming the python resolver.
+    let conf = lab.dir.path().join("resolv.conf");
+    std::fs::write(&conf, "nameserver 127.0.0.1\n").unwrap();
+    check(
+        &lab.tool(
+            "mount",
+            &["--bind", conf.to_str().unwrap(), "/etc/resolv.conf"],
+        ),
+        "bind resolv.conf",
+    );
+    let mut upstream = lab
+        .command("python3")
+        .args(["-c", UPSTREAM_DNS])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(upstream.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready");
+    let getent = import_getent_image(&lab);
+
+    lab.ok(&["network", "create", "appnet"]);
+    lab.ok(&["network", "create", "--subnet", "172.30.9.0/24", "other"]);
+    let listed = lab.ok(&["network", "ls", "--format", "{{.Name}} {{.Driver}}"]);
+    assert_eq!(
+        listed,
+        "bridge bridge\nhost host\nnone null\nappnet bridge\nother bridge\n"
+    );
+    let web = lab.detached(&[
+        "--name",
+        "web",
+        "--network",
+        "appnet",
+        "--network-alias",
+        "www",
+        IMAGE,
+        "sleep",
+        "600",
+    ]);
+    let far = lab.detached(&["--name", "far", "--network", "other", IMAGE, "sleep", "600"]);
+    let (web_ip, far_ip) = (lab.ip_of(&web), lab.ip_of(&far));
+    assert_eq!(far_ip.octets()[..3], [172, 30, 9], "{far_ip}");
+    let inspect: serde_json::Value =
+        serde_json::from_str(&lab.ok(&["network", "inspect", "appnet"])).unwrap();
+    let subnet = inspect[0]["IPAM"]["Config"][0]["Subnet"].as_str().unwrap();
+    assert_eq!(
+        inspect[0]["Containers"][&web]["IPv4Address"],
+        format!("{web_ip}/24"),
+        "{inspect}"
+    );
+
+    // Names on the network, by busybox's resolver and by glibc's.
+    let client = |args: &[&str]| {
+        let mut full = vec!["run", "--rm", "--network", "appnet"];
+        full.extend_from_slice(args);
+        lab.buildr(&full)
+    };
+    for name in ["web", "www", "WEB", &web[..12]] {
+        let out = client(&[IMAGE, "nslookup", name]);
+        check(&out, &format!("nslookup {name}"));
+        assert!(
+            text(&out.stdout).contains(&web_ip.to_string()),
+            "{name}: {}",
+            text(&out.stdout)
+        );
+    }
+    let out = client(&[getent, "/usr/bin/getent", "hosts", "www"]);
+    check(&out, "getent hosts www");
+    assert_eq!(
+        text(&out.stdout).split_whitespace().next(),
+        Some(web_ip.to_string().as_str())
+    );
+    // Other names go to the host's resolver; another network's are unknown.
+    let out = client(&[getent, "/usr/bin/getent", "hosts", "upstream.example"]);
+    check(&out, "getent hosts upstream.example");
+    assert!(
+        text(&out.stdout).starts_with("192.0.2.7"),
+        "{}",
+        text(&out.stdout)
+    );
+    let gateway = inspect[0]["IPAM"]["Config"][0]["Gateway"].as_str().unwrap();
+    let out = lab.buildr(&[
+        "run",
+        "--rm",
+        "--network",
+        "other",
+        IMAGE,
+        "nslookup",
+        "web",
+        gateway,
+    ]);
+    assert!(
+        !text(&out.stdout).contains(&web_ip.to_string()),
+        "another network asked appnet's DNS: {}",
+        text(&out.stdout)
+    );
+    let out = client(&[IMAGE, "nslookup", "far"]);
+    assert!(
+        !text(&out.stdout).contains(&far_ip.to_string()),
+        "far resolved: {}",
+        text(&out.stdout)
+    );
+
+    // Reachable on the network, not across networks.
+    let ping = |ip: Ipv4Addr| client(&[IMAGE, "ping", "-c", "1", "-W", "2", &ip.to_string()]);
+    check(&ping(web_ip), "ping web from appnet");
+    assert!(
+        !ping(far_ip).status.success(),
+        "appnet reached {far_ip} on other"
+    );
+
+    // --ip, --add-host, --dns.
+    let network_part = subnet
+        .split('/')
+        .next()
+        .unwrap()
+        .rsplit_once('.')
+        .unwrap()
+        .0;
+    let fixed: Ipv4Addr = format!("{network_part}.77").parse().unwrap();
+    let out = client(&[
+        "--ip",
+        &fixed.to_string(),
+        IMAGE,
+        "ip",
+        "-4",
+        "-o",
+        "addr",
+        "show",
+        "eth0",
+    ]);
+    check(&out, "run --ip");
+    assert!(
+        text(&out.stdout).contains(&format!("inet {fixed}/24")),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = client(&[
+        "--add-host",
+        "db.local:10.1.2.3",
+        "--dns",
+        "10.9.9.9",
+        IMAGE,
+        "sh",
+        "-c",
+        "cat /etc/hosts /etc/resolv.conf",
+    ]);
+    check(&out, "run --add-host --dns");
+    let files = text(&out.stdout);
+    assert!(files.contains("10.1.2.3\tdb.local\n"), "{files}");
+    assert!(
+        files.contains("nameserver 10.9.9.9\n") && !files.contains("nameserver 172."),
+        "{files}"
+    );
+
+    // Errors as docker's.
+    let out = lab.buildr(&["run", "--rm", "--network", "nope", IMAGE, "true"]);
+    assert!(
+        !out.status.success() && text(&out.stderr).contains("network nope not found"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = lab.buildr(&["run", "--rm", "--network-alias", "x", IMAGE, "true"]);
+    assert!(
+        text(&out.stderr).contains("user-defined networks"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = lab.buildr(&["network", "rm", "appnet"]);
+    assert!(
+        !out.status.success() && text(&out.stderr).contains("active endpoints"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = lab.buildr(&["network", "rm", "bridge"]);
+    assert!(
+        text(&out.stderr).contains("pre-defined"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Removing the containers stops the DNS servers; rm leaves nothing.
+    let dns_pids: Vec<String> = ["appnet", "other"]
+        .iter()
+        .map(|name| {
+            let doc: serde_json::Value =
+                serde_json::from_str(&lab.ok(&["network", "inspect", name])).unwrap();
+            let bridge = doc[0]["Options"]["com.docker.network.bridge.name"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let leases = lab.tool(
+                "cat",
+                &[&format!(
+                    "{}/run/buildr/network/{bridge}/leases.json",
+                    lab.dir.path().display()
+                )],
+            );
+            let leases: serde_json::Value = serde_json::from_slice(&leases.stdout).unwrap();
+            leases["dns"]["pid"].to_string()
+        })
+        .collect();
+    for id in [&web, &far] {
+        lab.ok(&["rm", "-f", id]);
+    }
+    lab.containers.clear();
+    for pid in &dns_pids {
+        // Gone, or a zombie its reaper has not collected yet.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, after)| after.trim_start().chars().next());
+            if matches!(state, None | Some('Z')) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "DNS server {pid} still runs: {stat}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    assert_eq!(
+        lab.ok(&["network", "rm", "appnet", "other"]),
+        "appnet\nother\n"
+    );
+    let links = text(&lab.tool("ip", &["-o", "link"]).stdout);
+    assert_eq!(links.lines().count(), 1, "links left: {links}");
+    let tables = lab.tool("nft", &["list", "tables"]);
+    assert_eq!(text(&tables.stdout).trim(), "", "tables left");
+    let _ = upstream.kill();
+    let _ = upstream.wait();
 }

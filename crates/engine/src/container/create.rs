@@ -63,6 +63,24 @@ pub struct CreateOptions {
     pub interactive: bool,
     /// `--restart` (not with `--rm`, as docker).
     pub restart: super::RestartPolicy,
+    /// `--network NAME` of a user-defined network (with
+    /// `network: NetworkMode::User`), `--network-alias`, `--ip`.
+    pub attach: Option<NetworkRequest>,
+    /// `--add-host NAME:IP`.
+    pub extra_hosts: Vec<(String, std::net::IpAddr)>,
+    /// `--dns`.
+    pub dns: Vec<std::net::IpAddr>,
+}
+
+/// Which user-defined network to join, and how.
+#[derive(Debug, Clone, Default)]
+pub struct NetworkRequest {
+    /// The network's name or id.
+    pub network: String,
+    /// `--network-alias`.
+    pub aliases: Vec<String>,
+    /// `--ip`.
+    pub ip: Option<std::net::Ipv4Addr>,
 }
 
 /// argv from docker's rules: `--entrypoint` replaces the image's
@@ -130,9 +148,9 @@ pub(crate) fn ports(image: &Image, options: &CreateOptions) -> Result<Vec<String
             .unwrap_or_default();
         ports.extend(exposed);
     }
-    if !ports.is_empty() && options.network != NetworkMode::Bridge {
+    if !ports.is_empty() && !options.network.is_bridged() {
         return Err(option_error(
-            "publishing ports (-p, -P) needs --network bridge",
+            "publishing ports (-p, -P) needs a bridge network (the default, or one from `network create`)",
         ));
     }
     for port in &ports {
@@ -260,6 +278,7 @@ impl Containers {
                 message: format!("working directory {cwd:?} is not absolute"),
             });
         }
+        let attachment = self.attachment(options)?;
         let id = random_hex(32)?;
 
         let _names = state::lock(&self.dir.join(".lock"))?;
@@ -301,10 +320,66 @@ impl Containers {
             open_stdin: options.interactive,
             shell: image_config.shell.clone().unwrap_or_default(),
             restart: options.restart,
+            attachment,
+            extra_hosts: options.extra_hosts.clone(),
+            dns: options.dns.clone(),
         };
         let state = self.persist(&id, &config)?;
         self.emit(&config, "create", None);
         Ok(Container { config, state })
+    }
+
+    /// The user-defined network the options ask for, checked: it exists,
+    /// aliases and `--ip` only with one (docker's rule), the address in its
+    /// range.
+    fn attachment(&self, options: &CreateOptions) -> Result<Option<super::NetworkAttachment>> {
+        let request = match (&options.attach, options.network) {
+            (Some(request), NetworkMode::User) => request,
+            (None, NetworkMode::User) => {
+                return Err(option_error("a user-defined network needs its name"));
+            }
+            (Some(request), _) if !request.aliases.is_empty() || request.ip.is_some() => {
+                return Err(option_error(
+                    "network-scoped aliases and --ip are supported only for containers in user-defined networks",
+                ));
+            }
+            _ => return Ok(None),
+        };
+        let network = self.networks().get(&request.network)?;
+        if network.is_predefined() {
+            return Err(option_error(format!(
+                "{} is not a user-defined network",
+                network.name
+            )));
+        }
+        if let Some(ip) = request.ip {
+            let subnet: buildr_exec::Subnet = network
+                .subnet
+                .parse()
+                .map_err(|e: buildr_exec::Error| option_error(e.to_string()))?;
+            if !subnet.contains(ip) {
+                return Err(option_error(format!(
+                    "--ip {ip} is not in network {}'s subnet {subnet}",
+                    network.name
+                )));
+            }
+        }
+        for alias in &request.aliases {
+            let valid = alias.len() <= 253
+                && alias.starts_with(|c: char| c.is_ascii_alphanumeric())
+                && alias
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+            if !valid {
+                return Err(option_error(format!("invalid network alias {alias:?}")));
+            }
+        }
+        Ok(Some(super::NetworkAttachment {
+            network_id: network.id,
+            network: network.name,
+            aliases: request.aliases.clone(),
+            ip: request.ip,
+        }))
     }
 
     /// Renames a container (running or not), as `docker rename`: the new

@@ -97,6 +97,10 @@ pub struct InspectHostConfig {
     pub auto_remove: bool,
     pub readonly_rootfs: bool,
     pub restart_policy: InspectRestartPolicy,
+    /// `--add-host`, as `NAME:IP`.
+    pub extra_hosts: Vec<String>,
+    /// `--dns`.
+    pub dns: Vec<String>,
 }
 
 /// docker's `HostConfig.RestartPolicy`.
@@ -131,11 +135,33 @@ pub struct MountPoint {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct InspectNetwork {
-    /// Empty unless on the bridge.
+    /// Empty unless on a bridge.
     #[serde(rename = "IPAddress")]
     pub ip_address: String,
+    /// The bridge's address; empty unless on a bridge.
+    pub gateway: String,
     /// The publications as bound, by container port (`80/tcp`).
     pub ports: BTreeMap<String, Vec<PortBinding>>,
+    /// The container's network by name (docker's map; one entry).
+    pub networks: BTreeMap<String, EndpointSettings>,
+}
+
+/// One network of a container (docker's `EndpointSettings`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EndpointSettings {
+    #[serde(rename = "NetworkID")]
+    pub network_id: String,
+    #[serde(rename = "IPAddress")]
+    pub ip_address: String,
+    pub gateway: String,
+    #[serde(rename = "IPPrefixLen")]
+    pub ip_prefix_len: u8,
+    /// `--network-alias`.
+    pub aliases: Vec<String>,
+    /// The names the network's DNS answers for it.
+    #[serde(rename = "DNSNames")]
+    pub dns_names: Vec<String>,
 }
 
 /// One host side of a publication (docker's `PortBinding`).
@@ -269,7 +295,7 @@ impl Containers {
             restart_count: c.state.restart_count,
             log_path: paths.log(),
             host_config: InspectHostConfig {
-                network_mode: c.config.network.as_str().to_owned(),
+                network_mode: c.config.network_name().to_owned(),
                 port_bindings: port_bindings(&c.config.ports),
                 memory: c.config.limits.memory.unwrap_or(0),
                 pids_limit: c.config.limits.pids,
@@ -280,12 +306,16 @@ impl Containers {
                     name: c.config.restart.name().to_owned(),
                     maximum_retry_count: c.config.restart.maximum_retry_count(),
                 },
+                extra_hosts: c
+                    .config
+                    .extra_hosts
+                    .iter()
+                    .map(|(name, ip)| format!("{name}:{ip}"))
+                    .collect(),
+                dns: c.config.dns.iter().map(ToString::to_string).collect(),
             },
             mounts: self.mount_points(&c),
-            network_settings: InspectNetwork {
-                ip_address: c.state.ip.clone().unwrap_or_default(),
-                ports: c.published_ports(),
-            },
+            network_settings: self.network_settings(&c),
             config: InspectConfig {
                 hostname: c.config.hostname.clone(),
                 user: c.config.user.clone(),
@@ -307,6 +337,54 @@ impl Containers {
                 },
             },
         })
+    }
+
+    /// `NetworkSettings`: the address, gateway and the one network entry
+    /// (none for `--network none`, as docker's `none` entry is empty).
+    fn network_settings(&self, c: &Container) -> InspectNetwork {
+        let ip = c.state.ip.clone().unwrap_or_default();
+        let (network_id, subnet) = match (&c.config.network, &c.config.attachment) {
+            (NetworkMode::User, Some(a)) => match self.networks().get(&a.network_id) {
+                Ok(n) => (n.id, n.subnet.parse::<buildr_exec::Subnet>().ok()),
+                Err(_) => (a.network_id.clone(), None),
+            },
+            (mode, _) => match self.networks().get(mode.as_str()) {
+                Ok(n) => (n.id, n.subnet.parse().ok()),
+                Err(_) => (String::new(), None),
+            },
+        };
+        let bridged = c.config.network.is_bridged() && !ip.is_empty();
+        let gateway = match subnet {
+            Some(subnet) if bridged => subnet.gateway().to_string(),
+            _ => String::new(),
+        };
+        let aliases = c
+            .config
+            .attachment
+            .as_ref()
+            .map(|a| a.aliases.clone())
+            .unwrap_or_default();
+        let dns_names = match c.config.network {
+            NetworkMode::User => std::iter::once(c.config.name.clone())
+                .chain(aliases.iter().cloned())
+                .chain([c.config.id[..12.min(c.config.id.len())].to_owned()])
+                .collect(),
+            _ => Vec::new(),
+        };
+        let endpoint = EndpointSettings {
+            network_id,
+            ip_address: ip.clone(),
+            gateway: gateway.clone(),
+            ip_prefix_len: subnet.filter(|_| bridged).map_or(0, |s| s.prefix()),
+            aliases,
+            dns_names,
+        };
+        InspectNetwork {
+            ip_address: ip,
+            gateway,
+            ports: c.published_ports(),
+            networks: BTreeMap::from([(c.config.network_name().to_owned(), endpoint)]),
+        }
     }
 
     fn mount_points(&self, c: &Container) -> Vec<MountPoint> {

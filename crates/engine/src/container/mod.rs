@@ -27,6 +27,7 @@ mod health;
 mod inspect;
 mod logs;
 mod names;
+mod network;
 mod options;
 mod prune;
 mod resources;
@@ -48,9 +49,10 @@ use crate::error::{Error, Result};
 use crate::image::Images;
 pub use buildr_exec::Limits;
 pub use buildr_exec::PortMapping;
+pub use buildr_exec::Subnet;
 pub use bundle::{BUNDLE_OCI_VERSION, BundleRunOptions, OciBundle, UnpackedBundle};
 pub use commit::Committed;
-pub use create::CreateOptions;
+pub use create::{CreateOptions, NetworkRequest};
 pub use exec::ExecOptions;
 pub use health::{Health, HealthOptions, HealthResult, HealthStatus, Healthcheck, parse_duration};
 pub use inspect::{
@@ -58,11 +60,17 @@ pub use inspect::{
     InspectHostConfig, InspectNetwork, InspectRestartPolicy, InspectState, MountPoint, PortBinding,
 };
 pub use logs::{LogEntry, LogOptions, LogStream};
+pub use network::{
+    Ipam, IpamConfig, Network, NetworkCreateOptions, NetworkEndpoint, NetworkInspect, Networks,
+    PREDEFINED as PREDEFINED_NETWORKS,
+};
 pub use options::{EnvVar, Label, Mount, parse_bytes, parse_signal};
 pub use prune::{ContainerSize, SystemPruneOptions, SystemPruneReport};
 pub use resources::{ContainerStats, UpdateOptions};
 pub use restart::{RestartPolicy, supervise, supervise_restarts};
-pub use state::{ContainerConfig, ContainerState, NetworkMode, Status, VolumeMount};
+pub use state::{
+    ContainerConfig, ContainerState, NetworkAttachment, NetworkMode, Status, VolumeMount,
+};
 pub use supervisor::{AttachOptions, ExitInfo};
 pub use volume::{Volume, Volumes};
 
@@ -127,6 +135,7 @@ pub struct Containers {
     images: Images,
     dir: PathBuf,
     volumes: Volumes,
+    networks: Networks,
 }
 
 impl Containers {
@@ -135,16 +144,42 @@ impl Containers {
         let store = Store::open(root)?;
         let dir = store.root().join("containers");
         let volumes = Volumes::new(store.root());
+        let networks = Networks::new(store.root());
         Ok(Containers {
             images: Images::with_store(store),
             dir,
             volumes,
+            networks,
         })
     }
 
     /// The store's volumes.
     pub fn volumes(&self) -> &Volumes {
         &self.volumes
+    }
+
+    /// The store's user-defined networks.
+    pub fn networks(&self) -> &Networks {
+        &self.networks
+    }
+
+    /// The bridge a container's network is on, if it is on one.
+    pub(crate) fn bridge_of(
+        &self,
+        config: &ContainerConfig,
+    ) -> Result<Option<buildr_exec::BridgeNetwork>> {
+        match (config.network, &config.attachment) {
+            (NetworkMode::Bridge, _) => Ok(Some(self.bridge()?)),
+            (NetworkMode::User, Some(attachment)) => {
+                let network = self.networks.get(&attachment.network_id).map_err(|_| {
+                    Error::NetworkNotFound {
+                        reference: attachment.network.clone(),
+                    }
+                })?;
+                Ok(Some(network::bridge_of(&network)?))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// The bridge network containers with `--network bridge` join. The
@@ -255,11 +290,9 @@ impl Containers {
             write_json(&paths.state(), &state)?;
             // What the dead supervisor's sandbox left on the tmpfs.
             let _ = fs::remove_dir_all(run_dir(&container.config.id));
-            if container.config.network == NetworkMode::Bridge {
-                // Its namespace died with it; the lease and veth did not.
-                let _ = self
-                    .bridge()
-                    .and_then(|b| Ok(b.release(&container.config.id)?));
+            // Its namespace died with it; the lease and veth did not.
+            if let Ok(Some(bridge)) = self.bridge_of(&container.config) {
+                let _ = bridge.release(&container.config.id);
             }
         }
         container.state = state;

@@ -41,17 +41,43 @@ pub enum NetworkMode {
     Host,
     /// A veth on buildr's bridge (`buildr0`), ports published by the supervisor.
     Bridge,
+    /// A veth on a user-defined network's bridge
+    /// ([`ContainerConfig::attachment`] says which), with its DNS.
+    User,
 }
 
 impl NetworkMode {
-    /// `none` or `host`.
+    /// `none`, `host`, `bridge`, or `user` (the network's name is in the
+    /// container's [`ContainerConfig::attachment`]).
     pub fn as_str(self) -> &'static str {
         match self {
             NetworkMode::None => "none",
             NetworkMode::Host => "host",
             NetworkMode::Bridge => "bridge",
+            NetworkMode::User => "user",
         }
     }
+
+    /// On a bridge (the default or a user-defined one): an address of its
+    /// own, ports may be published.
+    pub fn is_bridged(self) -> bool {
+        matches!(self, NetworkMode::Bridge | NetworkMode::User)
+    }
+}
+
+/// A container's place on a user-defined network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkAttachment {
+    /// The network's id.
+    pub network_id: String,
+    /// Its name when the container was created.
+    pub network: String,
+    /// `--network-alias`: more names the network's DNS gives the container.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    /// `--ip`: a fixed address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<std::net::Ipv4Addr>,
 }
 
 /// A volume mounted into the container.
@@ -118,6 +144,26 @@ pub struct ContainerConfig {
     /// `--restart`: what the supervisor does when the command exits.
     #[serde(default)]
     pub restart: super::restart::RestartPolicy,
+    /// The user-defined network of [`NetworkMode::User`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<NetworkAttachment>,
+    /// `--add-host NAME:IP` lines of /etc/hosts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_hosts: Vec<(String, std::net::IpAddr)>,
+    /// `--dns`: the container's nameservers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<std::net::IpAddr>,
+}
+
+impl ContainerConfig {
+    /// The network's name as docker shows it (`HostConfig.NetworkMode`,
+    /// ps's NETWORKS).
+    pub fn network_name(&self) -> &str {
+        match (&self.network, &self.attachment) {
+            (NetworkMode::User, Some(attachment)) => &attachment.network,
+            (mode, _) => mode.as_str(),
+        }
+    }
 }
 
 /// Where a container is in its life.

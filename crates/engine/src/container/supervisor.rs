@@ -276,28 +276,37 @@ impl Containers {
         container: &Container,
         paths: &super::state::Paths,
     ) -> Result<Option<(buildr_exec::Endpoint, Vec<buildr_exec::PortProxy>)>> {
-        if container.config.network != super::NetworkMode::Bridge {
+        let Some(bridge) = self.bridge_of(&container.config)? else {
             return Ok(None);
-        }
-        // The default network: say what failed, with the tool's own words,
-        // and how to do without it.
-        let endpoint = self
-            .bridge()
-            .and_then(|bridge| Ok(bridge.attach(&container.config.id)?))
-            .map_err(|e| {
-                let mut chain = e.to_string();
-                let mut source = std::error::Error::source(&e);
-                while let Some(cause) = source {
-                    chain.push_str(&format!(": {cause}"));
-                    source = cause.source();
-                }
-                Error::ContainerConflict {
-                    container: container.config.name.clone(),
-                    reason: format!(
-                        "cannot connect it to the bridge network: {chain} (--network none runs it without one)"
-                    ),
-                }
-            })?;
+        };
+        let config = &container.config;
+        let options = match &config.attachment {
+            Some(attachment) => buildr_exec::AttachOptions {
+                ip: attachment.ip,
+                names: std::iter::once(config.name.clone())
+                    .chain(attachment.aliases.iter().cloned())
+                    .chain([config.id[..12.min(config.id.len())].to_owned()])
+                    .collect(),
+            },
+            None => buildr_exec::AttachOptions::default(),
+        };
+        // Say what failed, with the tool's own words, and how to do
+        // without it.
+        let endpoint = bridge.attach_with(&config.id, &options).map_err(|e| {
+            let mut chain = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                chain.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            Error::ContainerConflict {
+                container: config.name.clone(),
+                reason: format!(
+                    "cannot connect it to the {} network: {chain} (--network none runs it without one)",
+                    config.network_name()
+                ),
+            }
+        })?;
         let mut proxies = Vec::new();
         for text in &container.config.ports {
             let mapping: buildr_exec::PortMapping =
@@ -366,8 +375,10 @@ impl Containers {
                 super::NetworkMode::None => Network::None,
                 super::NetworkMode::Host => Network::Host,
                 // Replaced by the endpoint's namespace in `run_attached`.
-                super::NetworkMode::Bridge => Network::None,
+                super::NetworkMode::Bridge | super::NetworkMode::User => Network::None,
             },
+            extra_hosts: config.extra_hosts.clone(),
+            dns: config.dns.clone(),
             binds,
             tmpfs: config.tmpfs.clone(),
             limits: config.limits,

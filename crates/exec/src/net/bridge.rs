@@ -1,18 +1,18 @@
-//! Bridge networking for containers (`buildr run --network bridge`): a
-//! bridge buildr creates, a veth pair per container, addresses from a
-//! range buildr owns, optional NAT, published ports through [`PortProxy`].
+//! Bridge networking for containers (`buildr run --network bridge` and
+//! user-defined networks): a bridge buildr creates, a veth pair per
+//! container, addresses from a range buildr owns, NAT unless the network
+//! is internal, published ports through [`PortProxy`], and for networks
+//! with DNS a name server on the gateway ([`super::dns`]).
 //!
-//! The bridge, its address, the NAT table and (if it was off)
-//! `net.ipv4.ip_forward` exist only while at least one address is leased:
-//! the last [`Endpoint`] to go removes them and restores the sysctl. The
-//! lease file under the state dir, locked for every change, is the only
-//! shared state; NAT is one nftables table of buildr's own
-//! (`ip buildr_<bridge>`), removed as a whole.
+//! The bridge, its address and its nftables table (`ip buildr_<bridge>`:
+//! NAT, and the forward rules that keep other networks out) are made by
+//! the first container and then stay, as docker0 does, until
+//! [`BridgeNetwork::remove`]: a container joining a bridge that is up costs
+//! a handful of netlink requests and no `nft` run. The lease file under
+//! the state dir, locked for every change, is the only shared state.
 //!
 //! Links, addresses and routes are made over rtnetlink ([`Netlink`]), not
-//! by running `ip`: a container costs a handful of netlink requests. `nft`
-//! runs only when the first lease creates the bridge and when the last
-//! removes it.
+//! by running `ip`.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsFd;
@@ -47,6 +47,13 @@ pub struct BridgeConfig {
     /// connected to the outside by slirp4netns, where published ports
     /// connect from too.
     pub home: Option<PathBuf>,
+    /// No way out: traffic from the bridge to anywhere else is dropped
+    /// (`network create --internal`); implies no NAT.
+    pub internal: bool,
+    /// Serve the endpoints' names on the gateway (user-defined networks):
+    /// containers get the gateway as their only nameserver, and what it
+    /// does not know goes to `nameservers` (empty: the host's resolvers).
+    pub dns: bool,
 }
 
 impl BridgeConfig {
@@ -59,20 +66,32 @@ impl BridgeConfig {
             state_dir: state_dir.into(),
             nameservers: Vec::new(),
             home: None,
+            internal: false,
+            dns: false,
         }
     }
+}
+
+/// How an endpoint joins: a fixed address (`--ip`) and the names it
+/// answers to on the network's DNS.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AttachOptions {
+    /// The address to take instead of the lowest free one.
+    pub ip: Option<Ipv4Addr>,
+    /// Names for the network's DNS (container name, aliases, short id).
+    pub names: Vec<String>,
 }
 
 /// A bridge network; containers join it through [`BridgeNetwork::attach`].
 #[derive(Debug, Clone)]
 pub struct BridgeNetwork {
     config: BridgeConfig,
-    nft: Option<PathBuf>,
+    nft: PathBuf,
 }
 
 impl BridgeNetwork {
-    /// Checks the configuration and finds `nft` when NAT is on. Nothing is
-    /// created until the first attach.
+    /// Checks the configuration and finds `nft`. Nothing is created until
+    /// the first attach.
     pub fn new(config: BridgeConfig) -> Result<Self> {
         let name_ok = !config.name.is_empty()
             && config.name.len() <= 15
@@ -95,11 +114,7 @@ impl BridgeNetwork {
                 ),
             })
         };
-        let nft = if config.nat {
-            Some(tool("nft", "nftables")?)
-        } else {
-            None
-        };
+        let nft = tool("nft", "nftables")?;
         Ok(Self { config, nft })
     }
 
@@ -115,7 +130,36 @@ impl BridgeNetwork {
     /// attached now), a default route through the bridge. On error nothing
     /// of it remains.
     pub fn attach(&self, owner: &str) -> Result<Endpoint> {
-        self.at_home(|| self.attach_here(owner))
+        self.attach_with(owner, &AttachOptions::default())
+    }
+
+    /// [`Self::attach`] with a fixed address and DNS names.
+    pub fn attach_with(&self, owner: &str, options: &AttachOptions) -> Result<Endpoint> {
+        self.at_home(|| self.attach_here(owner, options))
+    }
+
+    /// Removes the bridge, its address, its nftables table and the DNS
+    /// server, and restores `ip_forward`; refused while containers are
+    /// attached. Nothing to remove is not an error.
+    pub fn remove(&self) -> Result<()> {
+        self.at_home(|| {
+            let mut file = LeaseFile::lock(&self.config.state_dir)?;
+            if !file.leases.leases.is_empty() {
+                let owners: Vec<&str> = file.leases.leases.values().map(String::as_str).collect();
+                return Err(Error::Spec(format!(
+                    "bridge {} has attached endpoints: {}",
+                    self.config.name,
+                    owners.join(", ")
+                )));
+            }
+            if let Some(server) = file.leases.dns.take() {
+                super::dns::stop(&server);
+            }
+            let removed = self.remove_bridge(&mut file);
+            file.leases.ready = false;
+            file.save()?;
+            removed
+        })
     }
 
     /// Runs `work` in the bridge's namespace ([`BridgeConfig::home`]): on
@@ -128,10 +172,12 @@ impl BridgeNetwork {
         }
     }
 
-    fn attach_here(&self, owner: &str) -> Result<Endpoint> {
+    fn attach_here(&self, owner: &str, options: &AttachOptions) -> Result<Endpoint> {
         let netns = NetNs::new()?;
         let mut file = LeaseFile::lock(&self.config.state_dir)?;
-        let ip = file.leases.allocate(&self.config.subnet, owner)?;
+        let ip = file
+            .leases
+            .allocate_wanted(&self.config.subnet, owner, options.ip)?;
         let host_veth = format!("bv{:08x}", u32::from(ip));
         if self.link_exists(&host_veth) {
             // A live endpoint: its lease and veth are not ours to touch.
@@ -143,6 +189,9 @@ impl BridgeNetwork {
         // Whether someone else holds a lease, and so set the bridge up
         // before us under this lock.
         let shared = file.leases.leases.values().any(|held| held != owner);
+        if !options.names.is_empty() {
+            file.leases.names.insert(ip, options.names.clone());
+        }
         file.save()?;
         let mut endpoint = Endpoint {
             network: self.clone(),
@@ -154,10 +203,16 @@ impl BridgeNetwork {
         };
         // From here on, dropping `endpoint` undoes everything (it takes the
         // lock again, so release ours first on error).
-        let wired = self.ensure_bridge(&mut file, shared).and_then(|bridge| {
-            drop(file);
-            endpoint.wire(bridge)
-        });
+        let wired = self
+            .ensure_bridge(&mut file, shared)
+            .and_then(|bridge| {
+                self.ensure_dns(&mut file)?;
+                Ok(bridge)
+            })
+            .and_then(|bridge| {
+                drop(file);
+                endpoint.wire(bridge)
+            });
         match wired {
             Ok(()) => Ok(endpoint),
             Err(e) => {
@@ -182,11 +237,32 @@ impl BridgeNetwork {
             let deleted = Netlink::open().and_then(|mut nl| nl.del_link(&veth));
             deleted.map_err(self.sys(format!("delete veth {veth}")))?;
         }
-        file.save()?;
         if file.leases.leases.is_empty() {
-            self.remove_bridge(&mut file, None)?;
+            self.stop_dns(&mut file);
         }
-        Ok(())
+        file.save()
+    }
+
+    /// Starts the network's DNS server unless it runs (or the network has
+    /// none); records it in the lease file.
+    fn ensure_dns(&self, file: &mut LeaseFile) -> Result<()> {
+        if !self.config.dns || file.leases.dns.is_some_and(|server| server.alive()) {
+            return Ok(());
+        }
+        let server = super::dns::start(
+            &self.config.state_dir,
+            self.config.subnet.gateway(),
+            &self.config.nameservers,
+        )?;
+        file.leases.dns = Some(server);
+        file.save()
+    }
+
+    /// Stops the DNS server, when the last endpoint has gone.
+    fn stop_dns(&self, file: &mut LeaseFile) {
+        if let Some(server) = file.leases.dns.take() {
+            super::dns::stop(&server);
+        }
     }
 
     /// Wraps a netlink failure in an error naming the bridge and `op`.
@@ -211,12 +287,12 @@ impl BridgeNetwork {
         format!("buildr_{name}")
     }
 
-    /// Bridge, gateway address, NAT table and forwarding, all idempotent;
-    /// returns the bridge's link index. The bridge goes up last, so a
-    /// bridge that is up while another lease is held (`shared`) was set
-    /// up completely under the lease lock and is taken as it is: NAT and
-    /// forwarding are only touched by the first lease, and redone by it
-    /// whatever a crash left half-made.
+    /// Bridge, gateway address, nftables table and forwarding, all
+    /// idempotent; returns the bridge's link index. The bridge goes up
+    /// last, so a bridge that is up while another lease is held (`shared`)
+    /// or that the lease file records as set up (`ready`) was set up
+    /// completely under the lease lock and is taken as it is; otherwise
+    /// everything is redone, whatever a crash left half-made.
     fn ensure_bridge(&self, file: &mut LeaseFile, shared: bool) -> Result<u32> {
         let name = self.config.name.as_str();
         let subnet = &self.config.subnet;
@@ -226,17 +302,13 @@ impl BridgeNetwork {
             .map_err(self.sys(format!("look up bridge {name}")))?;
         if let Some(link) = link
             && link.up
-            && shared
+            && (shared || file.leases.ready)
         {
             return Ok(link.index);
         }
-        if let Some(nft) = &self.nft {
-            let table = self.nat_table();
-            // Recreated in one transaction, so a repeat never duplicates rules.
-            let script = format!(
-                "add table ip {table}\ndelete table ip {table}\ntable ip {table} {{\n  chain postrouting {{\n    type nat hook postrouting priority srcnat; policy accept;\n    ip saddr {subnet} oifname != \"{name}\" masquerade\n  }}\n}}\n"
-            );
-            NftRun::start(nft, &script)?.wait()?;
+        file.leases.ready = false;
+        NftRun::start(&self.nft, &self.nft_script())?.wait()?;
+        if self.config.nat && !self.config.internal {
             let forward = std::fs::read_to_string(IP_FORWARD).unwrap_or_default();
             if forward.trim() == "0" {
                 std::fs::write(IP_FORWARD, "1").map_err(|source| Error::Io {
@@ -273,27 +345,53 @@ impl BridgeNetwork {
             )))?;
         nl.set_up(index, None)
             .map_err(self.sys(format!("set bridge {name} up")))?;
+        file.leases.ready = true;
+        file.save()?;
         Ok(index)
     }
 
-    /// Starts the `nft` process that removes the NAT table (if there is
-    /// one), to run while the kernel deletes links, which takes it tens of
-    /// milliseconds; [`Self::remove_bridge`] waits for it.
-    fn start_nat_removal(&self) -> Option<Result<NftRun>> {
-        let nft = self.nft.as_deref()?;
-        let table = self.nat_table();
-        let script = format!("add table ip {table}\ndelete table ip {table}\n");
-        Some(NftRun::start(nft, &script))
+    /// The bridge's nftables table, recreated in one transaction (so a
+    /// repeat never duplicates rules): masquerade for NAT, and in the
+    /// forward hook, connections into the bridge from elsewhere (another
+    /// network's bridge, the outside) dropped unless they answer one made
+    /// from inside, as Docker isolates its networks; an internal network
+    /// also drops everything leaving it; a network's DNS port on the
+    /// gateway answers only its own bridge. Published ports are reached
+    /// through a proxy on the host, not forwarded, and so stay reachable.
+    fn nft_script(&self) -> String {
+        let (table, name, subnet) = (self.nat_table(), &self.config.name, self.config.subnet);
+        let mut rules = format!(
+            "add table ip {table}\ndelete table ip {table}\ntable ip {table} {{\n  chain forward {{\n    type filter hook forward priority filter; policy accept;\n    oifname \"{name}\" iifname != \"{name}\" ct state established,related accept\n    oifname \"{name}\" iifname != \"{name}\" drop\n"
+        );
+        if self.config.internal {
+            rules.push_str(&format!(
+                "    iifname \"{name}\" oifname != \"{name}\" drop\n"
+            ));
+        }
+        rules.push_str("  }\n");
+        if self.config.dns {
+            // The network's DNS answers its own containers only.
+            let gateway = self.config.subnet.gateway();
+            rules.push_str(&format!(
+                "  chain input {{\n    type filter hook input priority filter; policy accept;\n    ip daddr {gateway} meta l4proto {{ tcp, udp }} th dport 53 iifname != \"{name}\" drop\n  }}\n"
+            ));
+        }
+        if self.config.nat && !self.config.internal {
+            rules.push_str(&format!(
+                "  chain postrouting {{\n    type nat hook postrouting priority srcnat; policy accept;\n    ip saddr {subnet} oifname != \"{name}\" masquerade\n  }}\n"
+            ));
+        }
+        rules.push_str("}\n");
+        rules
     }
 
-    /// Undoes [`Self::ensure_bridge`]; called with no lease left.
-    /// `nat_removal` is [`Self::start_nat_removal`] if already started.
-    fn remove_bridge(
-        &self,
-        file: &mut LeaseFile,
-        nat_removal: Option<Result<NftRun>>,
-    ) -> Result<()> {
-        let nat_removal = nat_removal.or_else(|| self.start_nat_removal());
+    /// Undoes [`Self::ensure_bridge`]; called with no lease left. The
+    /// `nft` removing the table runs while the kernel deletes the link,
+    /// which takes it tens of milliseconds.
+    fn remove_bridge(&self, file: &mut LeaseFile) -> Result<()> {
+        let table = self.nat_table();
+        let script = format!("add table ip {table}\ndelete table ip {table}\n");
+        let nat_removal = Some(NftRun::start(&self.nft, &script));
         let name = &self.config.name;
         let deleted = Netlink::open().and_then(|mut nl| nl.del_link(name));
         let mut first_error = deleted
@@ -401,9 +499,15 @@ impl Endpoint {
 
     /// The choice to put in [`crate::SpawnSpec::network`].
     pub fn network(&self) -> Network {
+        let config = &self.network.config;
+        let nameservers = if config.dns {
+            vec![IpAddr::V4(config.subnet.gateway())]
+        } else {
+            config.nameservers.clone()
+        };
         Network::Join {
             netns: self.netns.path(),
-            nameservers: self.network.config.nameservers.clone(),
+            nameservers,
         }
     }
 
@@ -473,29 +577,19 @@ impl Endpoint {
         let bridge = &self.network;
         let mut file = LeaseFile::lock(&bridge.config.state_dir)?;
         let held = file.leases.leases.get(&self.ip) == Some(&self.owner);
-        // With no other lease the bridge and NAT table go too; nft starts
-        // now to overlap the link deletions.
-        let last = file
-            .leases
-            .leases
-            .iter()
-            .all(|(ip, owner)| *ip == self.ip && *owner == self.owner);
-        let nat_removal = last.then(|| bridge.start_nat_removal()).flatten();
         let veth = &self.host_veth;
         let deleted = Netlink::open().and_then(|mut nl| nl.del_link(veth));
-        let mut first_error = deleted
+        let first_error = deleted
             .map_err(bridge.sys(format!("delete veth {veth}")))
             .err();
         if held {
             file.leases.release(&self.owner);
-            if let Err(e) = file.save() {
-                first_error.get_or_insert(e);
+            if file.leases.leases.is_empty() {
+                bridge.stop_dns(&mut file);
             }
-        }
-        // Even if the release was not saved: a lease on disk without a
-        // bridge makes the next attach set everything up again.
-        if last && let Err(e) = bridge.remove_bridge(&mut file, nat_removal) {
-            first_error.get_or_insert(e);
+            if let Err(e) = file.save() {
+                return Err(first_error.unwrap_or(e));
+            }
         }
         first_error.map_or(Ok(()), Err)
     }

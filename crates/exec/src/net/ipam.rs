@@ -63,6 +63,12 @@ impl Subnet {
         Ipv4Addr::from(u32::from(self.network) + 1)
     }
 
+    /// Whether the two ranges share an address.
+    pub fn overlaps(&self, other: &Subnet) -> bool {
+        let mask = self.mask() & other.mask();
+        u32::from(self.network) & mask == u32::from(other.network) & mask
+    }
+
     /// Whether `ip` lies in the subnet.
     pub fn contains(&self, ip: Ipv4Addr) -> bool {
         u32::from(ip) & self.mask() == u32::from(self.network)
@@ -104,13 +110,75 @@ pub(crate) struct Leases {
     /// Address -> owner (a container id).
     pub leases: BTreeMap<Ipv4Addr, String>,
     /// `net.ipv4.ip_forward` before the bridge turned it on, to restore
-    /// when the last lease goes.
+    /// when the bridge is removed.
     pub forward_was: Option<String>,
+    /// The bridge, its address and its nftables table were set up
+    /// completely (under this lock); cleared when the bridge is removed.
+    /// The bridge outlives its endpoints, so a container that finds it
+    /// ready and up costs no `nft` run.
+    #[serde(default)]
+    pub ready: bool,
+    /// Address -> the names its owner answers to on the network's DNS
+    /// (container name, aliases, short id); dropped with the lease.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub names: BTreeMap<Ipv4Addr, Vec<String>>,
+    /// The network's DNS server process, while one runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<ProcessRecord>,
+}
+
+/// A process buildr started and must later stop: its pid and start time
+/// (so a recycled pid is never signalled).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ProcessRecord {
+    pub pid: u32,
+    pub start: u64,
+}
+
+impl ProcessRecord {
+    /// The running process `pid`, if it exists.
+    pub fn of(pid: u32) -> Option<Self> {
+        Some(Self {
+            pid,
+            start: process_start(pid)?,
+        })
+    }
+
+    /// Whether the recorded process still runs (same pid, same start,
+    /// not a zombie waiting for its reaper).
+    pub fn alive(&self) -> bool {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap_or_default();
+        let zombie = stat
+            .rfind(')')
+            .and_then(|end| stat.get(end + 1..))
+            .is_some_and(|after| after.split_whitespace().next() == Some("Z"));
+        !zombie && process_start(self.pid) == Some(self.start)
+    }
+}
+
+/// A process's start time in clock ticks (field 22 of /proc/PID/stat).
+fn process_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.get(stat.rfind(')')? + 1..)?;
+    after.split_whitespace().nth(19)?.parse().ok()
 }
 
 impl Leases {
     /// The owner's address, allocating the lowest free one if it has none.
+    #[cfg(test)]
     pub fn allocate(&mut self, subnet: &Subnet, owner: &str) -> Result<Ipv4Addr> {
+        self.allocate_wanted(subnet, owner, None)
+    }
+
+    /// The owner's address: `wanted` (`--ip`) if given, which must lie in
+    /// the subnet, not be the gateway and be free; else the one it holds
+    /// or the lowest free one.
+    pub fn allocate_wanted(
+        &mut self,
+        subnet: &Subnet,
+        owner: &str,
+        wanted: Option<Ipv4Addr>,
+    ) -> Result<Ipv4Addr> {
         let recorded = subnet.to_string();
         match &self.subnet {
             Some(held) if *held != recorded && !self.leases.is_empty() => {
@@ -120,8 +188,35 @@ impl Leases {
             }
             _ => self.subnet = Some(recorded),
         }
-        if let Some((ip, _)) = self.leases.iter().find(|(_, o)| *o == owner) {
-            return Ok(*ip);
+        let held = self
+            .leases
+            .iter()
+            .find(|(_, o)| *o == owner)
+            .map(|(ip, _)| *ip);
+        if let Some(wanted) = wanted {
+            if !subnet.hosts().any(|ip| ip == wanted) {
+                return Err(Error::Spec(format!(
+                    "address {wanted} is not a host address of {subnet} (the gateway is {})",
+                    subnet.gateway()
+                )));
+            }
+            match self.leases.get(&wanted) {
+                Some(other) if other != owner => {
+                    return Err(Error::Spec(format!(
+                        "address {wanted} is already in use on {subnet}"
+                    )));
+                }
+                _ => {}
+            }
+            if let Some(held) = held.filter(|ip| *ip != wanted) {
+                self.leases.remove(&held);
+                self.names.remove(&held);
+            }
+            self.leases.insert(wanted, owner.to_string());
+            return Ok(wanted);
+        }
+        if let Some(ip) = held {
+            return Ok(ip);
         }
         let ip = subnet
             .hosts()
@@ -139,6 +234,7 @@ impl Leases {
             .find(|(_, o)| *o == owner)
             .map(|(ip, _)| *ip)?;
         self.leases.remove(&ip);
+        self.names.remove(&ip);
         Some(ip)
     }
 }

@@ -12,13 +12,14 @@
 //!   a range buildr owns, optional NAT; [`PortProxy`] publishes ports.
 
 mod bridge;
+pub(crate) mod dns;
 mod ipam;
 mod netlink;
 mod netns;
 mod proxy;
 mod slirp;
 
-pub use bridge::{BridgeConfig, BridgeNetwork, Endpoint};
+pub use bridge::{AttachOptions, BridgeConfig, BridgeNetwork, Endpoint};
 pub use ipam::Subnet;
 pub use netns::NetNs;
 pub use proxy::{PortMapping, PortProxy, Protocol};
