@@ -85,6 +85,9 @@ fn main() -> ExitCode {
         Command::Container(args) => cmd::container::run(&cli, args),
         Command::Volume(args) => cmd::volume::run(&cli, args),
         Command::Commit(args) => cmd::commit::run(&cli, args),
+        Command::Cp(args) => cmd::cp::run(&cli, args),
+        Command::Diff(args) => cmd::cp::diff(&cli, args),
+        Command::Export(args) => cmd::cp::export(&cli, args),
         Command::Bundle(args) => cmd::bundle::run(&cli, args),
     };
     match result {

@@ -120,7 +120,7 @@ impl Containers {
 
     /// The sandbox pid 1 of a running container, waiting briefly for a
     /// supervisor that is still starting it to record it.
-    fn running_pid1(&self, container: &Container) -> Result<i32> {
+    pub(super) fn running_pid1(&self, container: &Container) -> Result<i32> {
         let id = &container.config.id;
         let not_running = || Error::ContainerConflict {
             container: id.clone(),

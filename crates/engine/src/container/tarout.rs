@@ -1,0 +1,197 @@
+//! A [`Tree`] written as a tar stream, as docker's archiver writes one for
+//! `cp` and `export`: directories named with a trailing `/`, owners as
+//! numbers (no user or group names), modes and mtimes kept, a file seen
+//! again through another hard link written as a link to its first name.
+//! File data is streamed; a file that grows or shrinks while it is read
+//! (a running container writing it) is cut or zero-padded to the size its
+//! header announced, so the stream stays a valid tar.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+
+use rustix::fs::FileType;
+use tar::{EntryType, Header};
+
+use super::tree::{Meta, Tree};
+
+/// Writes entries of trees to one tar stream.
+pub(crate) struct TarOut<W: Write> {
+    builder: tar::Builder<W>,
+    /// First names of files with several links, by (device, inode).
+    links: HashMap<(u64, u64), String>,
+}
+
+impl<W: Write> TarOut<W> {
+    pub(crate) fn new(out: W) -> TarOut<W> {
+        let mut builder = tar::Builder::new(out);
+        builder.mode(tar::HeaderMode::Complete);
+        TarOut {
+            builder,
+            links: HashMap::new(),
+        }
+    }
+
+    /// Writes the entry `name` of `dir` (described by `meta`) as
+    /// `tar_name`, and with a directory everything under it.
+    pub(crate) fn write<T: Tree>(
+        &mut self,
+        tree: &T,
+        dir: &T::Dir,
+        name: &str,
+        meta: &Meta,
+        tar_name: &str,
+    ) -> io::Result<()> {
+        self.entry(tree, dir, name, meta, tar_name)?;
+        if meta.is_dir() {
+            let child = tree.open_dir(dir, name)?;
+            self.children(tree, child, tar_name)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the directory `dir` itself as `tar_name` (`.` for an export's
+    /// root is left out by the caller) and everything under it.
+    pub(crate) fn write_dir<T: Tree>(
+        &mut self,
+        tree: &T,
+        dir: T::Dir,
+        tar_name: &str,
+    ) -> io::Result<()> {
+        let meta = tree.dir_meta(&dir)?;
+        self.header_only(&meta, &format!("{tar_name}/"), EntryType::Directory)?;
+        self.children(tree, dir, tar_name)
+    }
+
+    /// Writes everything under `dir`, names prefixed with `prefix/` (none
+    /// for an empty prefix). Depth first, each directory's names sorted;
+    /// an explicit stack, so a deep tree cannot overflow the thread's.
+    pub(crate) fn children<T: Tree>(
+        &mut self,
+        tree: &T,
+        dir: T::Dir,
+        prefix: &str,
+    ) -> io::Result<()> {
+        let names = tree.names(&dir)?.into_iter();
+        let mut stack = vec![(dir, names, prefix.to_owned())];
+        while let Some((dir, names, prefix)) = stack.last_mut() {
+            let Some(name) = names.next() else {
+                stack.pop();
+                continue;
+            };
+            // Removed meanwhile (a running container): skipped.
+            let Some(meta) = tree.entry(dir, &name)? else {
+                continue;
+            };
+            let tar_name = if prefix.is_empty() {
+                name.clone()
+            } else {
+                format!("{prefix}/{name}")
+            };
+            self.entry(tree, dir, &name, &meta, &tar_name)?;
+            if meta.is_dir() {
+                let child = tree.open_dir(dir, &name)?;
+                let names = tree.names(&child)?.into_iter();
+                stack.push((child, names, tar_name));
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the archive; returns the writer.
+    pub(crate) fn finish(self) -> io::Result<W> {
+        self.builder.into_inner()
+    }
+
+    fn header(meta: &Meta, kind: EntryType) -> Header {
+        let mut header = Header::new_gnu();
+        header.set_entry_type(kind);
+        header.set_mode(meta.mode);
+        header.set_uid(u64::from(meta.uid));
+        header.set_gid(u64::from(meta.gid));
+        header.set_mtime(u64::try_from(meta.mtime).unwrap_or(0));
+        header.set_size(0);
+        header
+    }
+
+    fn header_only(&mut self, meta: &Meta, tar_name: &str, kind: EntryType) -> io::Result<()> {
+        let mut header = Self::header(meta, kind);
+        self.builder.append_data(&mut header, tar_name, io::empty())
+    }
+
+    /// One entry's header (and a file's data).
+    fn entry<T: Tree>(
+        &mut self,
+        tree: &T,
+        dir: &T::Dir,
+        name: &str,
+        meta: &Meta,
+        tar_name: &str,
+    ) -> io::Result<()> {
+        match meta.kind {
+            FileType::Directory => {
+                self.header_only(meta, &format!("{tar_name}/"), EntryType::Directory)
+            }
+            FileType::RegularFile => {
+                if meta.nlink > 1 {
+                    if let Some(first) = self.links.get(&(meta.dev, meta.ino)) {
+                        let first = first.clone();
+                        let mut header = Self::header(meta, EntryType::Link);
+                        return self.builder.append_link(&mut header, tar_name, first);
+                    }
+                    self.links.insert((meta.dev, meta.ino), tar_name.to_owned());
+                }
+                let file = tree.open_file(dir, name)?;
+                let size = file.metadata()?.len();
+                let mut header = Self::header(meta, EntryType::Regular);
+                header.set_size(size);
+                let data = Exact {
+                    inner: file.take(size),
+                    left: size,
+                };
+                self.builder.append_data(&mut header, tar_name, data)
+            }
+            FileType::Symlink => {
+                let target = tree.read_link(dir, name)?;
+                let mut header = Self::header(meta, EntryType::Symlink);
+                self.builder.append_link(&mut header, tar_name, target)
+            }
+            FileType::CharacterDevice | FileType::BlockDevice => {
+                let kind = if meta.kind == FileType::CharacterDevice {
+                    EntryType::Char
+                } else {
+                    EntryType::Block
+                };
+                let mut header = Self::header(meta, kind);
+                header.set_device_major(rustix::fs::major(meta.rdev))?;
+                header.set_device_minor(rustix::fs::minor(meta.rdev))?;
+                self.builder.append_data(&mut header, tar_name, io::empty())
+            }
+            FileType::Fifo => self.header_only(meta, tar_name, EntryType::Fifo),
+            // Sockets are not content (docker's archiver skips them too).
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Exactly `left` bytes: the file's, then zeros if it came up short.
+struct Exact<R> {
+    inner: io::Take<R>,
+    left: u64,
+}
+
+impl<R: Read> Read for Exact<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        let mut n = self.inner.read(buf)?;
+        if n == 0 {
+            n = buf
+                .len()
+                .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+            buf[..n].fill(0);
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
