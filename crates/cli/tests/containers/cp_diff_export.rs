@@ -373,6 +373,40 @@ fn cp_never_reaches_the_host_through_container_symlinks_or_hostile_tars() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     attack(&env, &canary, "live");
+    // A running container's /proc/sys is the host kernel's: never written.
+    let pattern = fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap();
+    let evil = env.dir.path().join("core_pattern");
+    fs::write(&evil, "|/tmp/evil %p\n").unwrap();
+    let err = env.fails(&[
+        "cp",
+        evil.to_str().unwrap(),
+        "live:/proc/sys/kernel/core_pattern",
+    ]);
+    assert!(err.contains("kernel filesystem"), "{err}");
+    let link = Some(tar::EntryType::Symlink);
+    let through = tar_of(&[
+        ("k", link, "/proc/sys/kernel", ""),
+        ("k/core_pattern", None, "", "|/tmp/evil %p\n"),
+    ]);
+    let out = env.run_with_input(&["cp", "-", "live:/tmp"], &through);
+    assert!(
+        text(&out.stderr).contains("kernel filesystem"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap(),
+        pattern
+    );
+    // Nor is /proc archived: `cp live:/ -` lists its mount point only.
+    let all = env.run(&["cp", "live:/", "-"]);
+    check(&all, "cp live:/ -");
+    let names = tar_names(&all.stdout);
+    assert!(names.iter().any(|n| n == "proc/"), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n.starts_with("proc/") && n != "proc/"),
+        "{names:?}"
+    );
     // What the symlink-then-write tar wrote went to the container's side.
     let inside = format!("{}/c.txt", canary.path());
     assert_eq!(env.ok(&["exec", "live", "cat", &inside]), "pwned\n");
@@ -508,4 +542,51 @@ fn export_lists_the_merged_tree_without_deleted_files_or_volumes() {
         .filter(|n| n.starts_with(".tmp"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn cp_racing_a_directory_swapped_for_a_symlink_never_reaches_the_host() {
+    if !prerequisites("cp_racing_a_directory_swapped_for_a_symlink_never_reaches_the_host") {
+        return;
+    }
+    let env = Env::new();
+    let canary = Canary::new(&env);
+    // CVE-2018-15664's race: the container swaps /w/d, a directory holding
+    // c.txt, for a symlink to the canary's path, over and over.
+    let script = format!(
+        "mkdir /w; while true; do mkdir /w/d; echo CONT > /w/d/c.txt; rm -rf /w/d; \
+         ln -s {c} /w/d; rm /w/d; done",
+        c = canary.path()
+    );
+    let run = [
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "racer",
+        IMAGE,
+        "sh",
+        "-c",
+    ];
+    env.ok(&[&run[..], &[script.as_str()]].concat());
+    let payload = env.dir.path().join("payload");
+    fs::write(&payload, "pwned\n").unwrap();
+    let out = env.dir.path().join("read");
+    let mut landed = 0;
+    for _ in 0..60 {
+        let _ = env.run(&["cp", payload.to_str().unwrap(), "racer:/w/d/c.txt"]);
+        let _ = fs::remove_file(&out);
+        if env
+            .run(&["cp", "racer:/w/d/c.txt", out.to_str().unwrap()])
+            .status
+            .success()
+        {
+            let got = fs::read_to_string(&out).unwrap_or_default();
+            assert_ne!(got, "HOST\n", "cp read the host's canary");
+            landed += 1;
+        }
+    }
+    canary.assert_untouched("cp racing a symlink swap");
+    eprintln!("cp_racing: {landed} of 60 reads found the container's file");
 }

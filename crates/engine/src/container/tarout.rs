@@ -65,20 +65,22 @@ impl<W: Write> TarOut<W> {
     /// Writes everything under `dir`, names prefixed with `prefix/` (none
     /// for an empty prefix). Depth first, each directory's names sorted;
     /// an explicit stack, so a deep tree cannot overflow the thread's.
+    /// What vanishes during the walk (a running container deleting it) is
+    /// left out, as docker's archiver leaves out what it cannot stat; the
+    /// contents of kernel filesystems (`/proc`, `/sys`) are left out too.
     pub(crate) fn children<T: Tree>(
         &mut self,
         tree: &T,
         dir: T::Dir,
         prefix: &str,
     ) -> io::Result<()> {
-        let names = tree.names(&dir)?.into_iter();
+        let names = listed(tree, &dir)?.into_iter();
         let mut stack = vec![(dir, names, prefix.to_owned())];
         while let Some((dir, names, prefix)) = stack.last_mut() {
             let Some(name) = names.next() else {
                 stack.pop();
                 continue;
             };
-            // Removed meanwhile (a running container): skipped.
             let Some(meta) = tree.entry(dir, &name)? else {
                 continue;
             };
@@ -87,10 +89,16 @@ impl<W: Write> TarOut<W> {
             } else {
                 format!("{prefix}/{name}")
             };
-            self.entry(tree, dir, &name, &meta, &tar_name)?;
+            match self.entry(tree, dir, &name, &meta, &tar_name) {
+                Err(e) if super::tree::missing(&e) => continue,
+                other => other?,
+            }
             if meta.is_dir() {
-                let child = tree.open_dir(dir, &name)?;
-                let names = tree.names(&child)?.into_iter();
+                let child = match tree.open_dir(dir, &name) {
+                    Err(e) if super::tree::missing(&e) => continue,
+                    other => other?,
+                };
+                let names = listed(tree, &child)?.into_iter();
                 stack.push((child, names, tar_name));
             }
         }
@@ -171,6 +179,14 @@ impl<W: Write> TarOut<W> {
             _ => Ok(()),
         }
     }
+}
+
+/// The names to archive in `dir`: none on a kernel filesystem.
+fn listed<T: Tree>(tree: &T, dir: &T::Dir) -> io::Result<Vec<String>> {
+    if tree.is_kernel_fs(dir) {
+        return Ok(Vec::new());
+    }
+    tree.names(dir)
 }
 
 /// Exactly `left` bytes: the file's, then zeros if it came up short.

@@ -98,6 +98,34 @@ pub(crate) trait Tree {
     fn open_file(&self, dir: &Self::Dir, name: &str) -> io::Result<File>;
     /// The target of the symlink `name` of `dir`.
     fn read_link(&self, dir: &Self::Dir, name: &str) -> io::Result<PathBuf>;
+    /// Whether `dir` is on one of the kernel's own filesystems (proc,
+    /// sysfs, cgroup, ...), whose contents are no container's files.
+    fn is_kernel_fs(&self, dir: &Self::Dir) -> bool {
+        let _ = dir;
+        false
+    }
+}
+
+/// The `statfs` magic numbers of the kernel's pseudo filesystems a
+/// container has mounted: proc, sysfs, cgroup v1 and v2, devpts, mqueue,
+/// debugfs, securityfs, tracefs, bpf.
+const KERNEL_FS: [u64; 10] = [
+    0x9fa0,
+    0x6265_6572,
+    0x0027_e0eb,
+    0x6367_7270,
+    0x1cd1,
+    0x1980_0202,
+    0x6462_6720,
+    0x7363_6673,
+    0x7472_6163,
+    0xcafe_4a11,
+];
+
+/// Whether the directory `fd` is on a kernel pseudo filesystem: never
+/// archived, never written by `cp` (`/proc/sys` is the host's kernel).
+pub(crate) fn on_kernel_fs(fd: impl AsFd) -> bool {
+    rustix::fs::fstatfs(fd).is_ok_and(|st| KERNEL_FS.contains(&(st.f_type as u64)))
 }
 
 /// Refuses a name that is not one plain component.
@@ -316,6 +344,10 @@ impl Tree for RootTree {
     fn read_link(&self, dir: &OwnedFd, name: &str) -> io::Result<PathBuf> {
         check_name(name)?;
         read_link_at(dir, name)
+    }
+
+    fn is_kernel_fs(&self, dir: &OwnedFd) -> bool {
+        on_kernel_fs(dir)
     }
 }
 

@@ -25,7 +25,7 @@ use rustix::fs::{
 use rustix::io::Errno;
 use tar::EntryType;
 
-use super::tree::{LayerTree, Meta, RootTree, Tree, dir_at, lstat, resolve};
+use super::tree::{LayerTree, Meta, RootTree, Tree, dir_at, lstat, on_kernel_fs, resolve};
 use crate::error::{Error, Result};
 
 /// Who owns what an extraction writes.
@@ -135,6 +135,9 @@ impl Sink for RootSink<'_> {
         self.tree
     }
 
+    /// Refuses a directory on a kernel filesystem: a running container's
+    /// `/proc/sys` is the host kernel's, whatever mounts the container has
+    /// over it.
     fn dir(&mut self, parts: &[String], owner: Option<(u32, u32)>) -> io::Result<OwnedFd> {
         let mut dir = self.tree.fd().try_clone()?;
         for part in parts {
@@ -145,6 +148,15 @@ impl Sink for RootSink<'_> {
                 }
                 Err(e) => return Err(e),
             };
+            if on_kernel_fs(&dir) {
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    format!(
+                        "/{} is on a kernel filesystem: cp does not write there",
+                        parts.join("/")
+                    ),
+                ));
+            }
         }
         Ok(dir)
     }
