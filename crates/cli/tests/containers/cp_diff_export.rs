@@ -209,6 +209,39 @@ fn cp_to_and_from_a_stopped_container() {
     check(&out, "start -a s");
     assert_eq!(text(&out.stdout), "copied while created\n");
 
+    // A volume of a stopped container is reached at its destination, even
+    // before the first start made it: as docker mounts volumes for a copy.
+    env.ok(&["volume", "create", "stopvol"]);
+    let args = [
+        "create",
+        "--network",
+        "none",
+        "--name",
+        "v",
+        "-v",
+        "stopvol:/deep/er/vol",
+    ];
+    env.ok(&[&args[..], &[IMAGE, "cat", "/deep/er/vol/in.txt"]].concat());
+    env.ok(&["cp", host.to_str().unwrap(), "v:/deep/er/vol/in.txt"]);
+    let volume =
+        crate::container_common::first_document(&env.ok(&["volume", "inspect", "stopvol"]));
+    let mountpoint = PathBuf::from(volume["Mountpoint"].as_str().unwrap());
+    assert_eq!(
+        fs::read_to_string(mountpoint.join("in.txt")).unwrap(),
+        "copied while created\n"
+    );
+    let out = env.run(&["start", "-a", "v"]);
+    check(&out, "start -a v");
+    assert_eq!(text(&out.stdout), "copied while created\n");
+    fs::write(mountpoint.join("later.txt"), "from the volume\n").unwrap();
+    let stream = env.run(&["cp", "v:/deep", "-"]);
+    check(&stream, "cp v:/deep -");
+    let names = tar_names(&stream.stdout);
+    assert!(
+        names.contains(&"deep/er/vol/later.txt".to_owned()),
+        "{names:?}"
+    );
+
     // Exited, after deleting a file and a directory of the image: copied
     // back, its next start sees them (the whiteout gone, the directory
     // made opaque, so nothing of the image's /home shows through).

@@ -19,19 +19,21 @@
 //!   fail instead of leading to the host.
 //! - **Stopped** (created or exited): its upper dir over its image's
 //!   snapshots, merged in user space by overlayfs' rules ([`LayerTree`];
-//!   the snapshots are only read). Writes go to the upper dir, directories
-//!   copied up first, a whiteout replaced by an opaque directory, so the
-//!   next start sees the files. Mounting the overlay instead would need
-//!   privileges (or a helper in a user namespace) and leave a mount to
-//!   clean up on every exit path. The container's lock is held meanwhile,
-//!   so it cannot start under the copy. Its volumes are not mounted: a
-//!   path in a volume or bind of a stopped container is refused, rather
-//!   than read from or written under the mount point, where the running
-//!   container would not see it.
+//!   the snapshots are only read), its volumes and binds over them at their
+//!   destinations ([`MountedTree`]: as docker mounts them for the copy).
+//!   Writes go to the upper dir, directories copied up first, a whiteout
+//!   replaced by an opaque directory, so the next start sees the files;
+//!   below a mount's destination, to its source. Mounting the overlay
+//!   instead would need privileges (or a helper in a user namespace) and
+//!   leave mounts to clean up on every exit path. The container's lock is
+//!   held meanwhile, so it cannot start under the copy. Its tmpfs mounts
+//!   do not exist while it is stopped: what is copied there lands in the
+//!   upper dir, under the tmpfs the next start mounts (docker's too).
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
+use super::mounted::MountedTree;
 use super::state::{self, ContainerState, Status, read_json};
 use super::tarout::TarOut;
 use super::tree::{LayerTree, Meta, RootTree, Tree, dir_at, lstat, resolve};
@@ -102,7 +104,7 @@ impl CPath {
 pub(crate) enum Fs {
     Running(RootTree),
     Stopped {
-        tree: LayerTree,
+        tree: MountedTree,
         upper: PathBuf,
         _lock: state::Lock,
     },
@@ -120,11 +122,14 @@ impl Containers {
                 let upper = paths.upper();
                 let mut layers = vec![upper.clone()];
                 layers.extend(self.lower_dirs(&container.config)?);
-                let tree = LayerTree::open(&layers).map_err(|source| Error::Io {
-                    action: "open the layers of",
+                let open_error = |source| Error::Io {
+                    action: "open the layers and mounts of",
                     path: paths.dir.clone(),
                     source,
-                })?;
+                };
+                let layers = LayerTree::open(&layers).map_err(open_error)?;
+                let tree = MountedTree::new(layers, &self.mount_sources(container)?)
+                    .map_err(open_error)?;
                 return Ok(Fs::Stopped {
                     tree,
                     upper,
@@ -140,6 +145,32 @@ impl Containers {
             source,
         })?;
         Ok(Fs::Running(tree))
+    }
+
+    /// A container's volumes and binds: destination, source, subpath;
+    /// parents before children, as the sandbox mounts them.
+    fn mount_sources(
+        &self,
+        container: &Container,
+    ) -> Result<Vec<(String, PathBuf, Option<PathBuf>)>> {
+        let config = &container.config;
+        let mut out: Vec<(String, PathBuf, Option<PathBuf>)> = config
+            .binds
+            .iter()
+            .map(|b| {
+                (
+                    b.dst.to_string_lossy().into_owned(),
+                    b.src.clone(),
+                    b.subpath.clone(),
+                )
+            })
+            .collect();
+        for volume in &config.volumes {
+            let found = self.volumes.inspect(&volume.name)?;
+            out.push((volume.destination.clone(), found.mountpoint, None));
+        }
+        out.sort_by_key(|(dst, _, _)| super::tree::components(dst).len());
+        Ok(out)
     }
 
     /// docker's stat of a container path: the directory part resolved
@@ -258,18 +289,6 @@ fn mount_of(container: &Container, parts: &[String]) -> Option<(String, bool)> {
         .max_by_key(|(dst, _)| super::tree::components(dst).len())
 }
 
-fn refuse_stopped_mount(container: &Container, path: &str, parts: &[String]) -> Result<()> {
-    if let Some((dst, _)) = mount_of(container, parts) {
-        return Err(Error::ContainerConflict {
-            container: container.config.name.clone(),
-            reason: format!(
-                "{path} is in the volume at {dst}, which is mounted only while the container runs: start it to copy there"
-            ),
-        });
-    }
-    Ok(())
-}
-
 /// [`Containers::archive_path`] on an open filesystem, entries named
 /// `name`; returns the stat and the tar bytes written.
 pub(crate) fn archive_fs(
@@ -282,11 +301,7 @@ pub(crate) fn archive_fs(
 ) -> Result<(PathStat, u64)> {
     match fs {
         Fs::Running(tree) => archive_in(tree, container, reference, path, name, out),
-        Fs::Stopped { tree, .. } => {
-            let (_, (resolved, _)) = stat_in(tree, container, reference, path)?;
-            refuse_stopped_mount(container, path, &resolved)?;
-            archive_in(tree, container, reference, path, name, out)
-        }
+        Fs::Stopped { tree, .. } => archive_in(tree, container, reference, path, name, out),
     }
 }
 
@@ -342,7 +357,6 @@ pub(crate) fn extract_fs(
         }
         Fs::Stopped { tree, upper, .. } => {
             let resolved = extraction_point(tree, container, reference, path)?;
-            refuse_stopped_mount(container, path, &resolved)?;
             let fail = |e| container_io(container, path, "open the upper dir", e);
             let mut sink = LayerSink {
                 tree,

@@ -29,6 +29,7 @@ mod fs_access;
 mod health;
 mod inspect;
 mod logs;
+mod mounted;
 mod names;
 mod options;
 mod prune;

@@ -129,7 +129,7 @@ pub(crate) fn on_kernel_fs(fd: impl AsFd) -> bool {
 }
 
 /// Refuses a name that is not one plain component.
-fn check_name(name: &str) -> io::Result<()> {
+pub(crate) fn check_name(name: &str) -> io::Result<()> {
     if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -251,7 +251,7 @@ impl RootTree {
 }
 
 /// The sorted names in the directory `fd`, with their types.
-fn read_names(fd: impl AsFd) -> io::Result<Vec<(String, FileType)>> {
+pub(crate) fn read_names(fd: impl AsFd) -> io::Result<Vec<(String, FileType)>> {
     let mut out = Vec::new();
     let mut dir = rustix::fs::Dir::read_from(fd)?;
     while let Some(entry) = dir.read() {
@@ -272,7 +272,7 @@ fn read_names(fd: impl AsFd) -> io::Result<Vec<(String, FileType)>> {
     Ok(out)
 }
 
-fn open_child_dir(dir: impl AsFd, name: &str) -> io::Result<OwnedFd> {
+pub(crate) fn open_child_dir(dir: impl AsFd, name: &str) -> io::Result<OwnedFd> {
     Ok(openat(
         dir,
         name,
@@ -281,7 +281,7 @@ fn open_child_dir(dir: impl AsFd, name: &str) -> io::Result<OwnedFd> {
     )?)
 }
 
-fn open_child_file(dir: impl AsFd, name: &str) -> io::Result<File> {
+pub(crate) fn open_child_file(dir: impl AsFd, name: &str) -> io::Result<File> {
     let fd = openat(
         dir,
         name,
@@ -298,12 +298,12 @@ fn open_child_file(dir: impl AsFd, name: &str) -> io::Result<File> {
     Ok(file)
 }
 
-fn read_link_at(dir: impl AsFd, name: &str) -> io::Result<PathBuf> {
+pub(crate) fn read_link_at(dir: impl AsFd, name: &str) -> io::Result<PathBuf> {
     let target = readlinkat(dir, name, Vec::new())?;
     Ok(PathBuf::from(OsString::from_vec(target.into_bytes())))
 }
 
-fn stat_child(dir: impl AsFd, name: &str) -> io::Result<Option<Meta>> {
+pub(crate) fn stat_child(dir: impl AsFd, name: &str) -> io::Result<Option<Meta>> {
     match statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
         Ok(st) => Ok(Some(Meta::from_stat(&st))),
         Err(Errno::NOENT) => Ok(None),
@@ -362,6 +362,18 @@ pub(crate) struct LayerTree {
 #[derive(Debug)]
 pub(crate) struct LayerDir {
     fds: Vec<OwnedFd>,
+}
+
+impl LayerDir {
+    /// A directory no layer has (a mount's missing parent).
+    pub(crate) fn empty() -> LayerDir {
+        LayerDir { fds: Vec::new() }
+    }
+
+    /// Whether no layer has it.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.fds.is_empty()
+    }
 }
 
 impl LayerTree {

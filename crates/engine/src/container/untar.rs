@@ -25,7 +25,8 @@ use rustix::fs::{
 use rustix::io::Errno;
 use tar::EntryType;
 
-use super::tree::{LayerTree, Meta, RootTree, Tree, dir_at, lstat, on_kernel_fs, resolve};
+use super::mounted::MountedTree;
+use super::tree::{Meta, RootTree, Tree, dir_at, lstat, on_kernel_fs, resolve};
 use crate::error::{Error, Result};
 
 /// Who owns what an extraction writes.
@@ -58,10 +59,10 @@ pub(crate) trait Sink {
     /// A writable directory at resolved `parts`, missing ones made 0755
     /// (owned by `owner`).
     fn dir(&mut self, parts: &[String], owner: Option<(u32, u32)>) -> io::Result<OwnedFd>;
-    /// Removes what the writable side has at `name` of `dir` (never a
-    /// directory); `true` when a directory made there must hide the
-    /// layers below it.
-    fn clear(&mut self, dir: &OwnedFd, name: &str) -> io::Result<bool>;
+    /// Removes what the writable side has at `name` of `dir` (the
+    /// directory at resolved `parts`; never a directory); `true` when a
+    /// directory made there must hide the layers below it.
+    fn clear(&mut self, parts: &[String], dir: &OwnedFd, name: &str) -> io::Result<bool>;
     /// Makes the directory `dir` hide the layers below it.
     fn mark_opaque(&self, dir: &OwnedFd) -> io::Result<()>;
     /// The writable directory holding the regular file `name` at `parts`,
@@ -122,6 +123,41 @@ fn make_dir(
     Ok(child)
 }
 
+/// Walks `parts` below `root` following nothing, making missing
+/// directories 0755 (owned by `owner`). Refuses a directory on a kernel
+/// filesystem: a running container's `/proc/sys` is the host kernel's,
+/// whatever mounts the container has over it.
+fn walk_making(root: &OwnedFd, parts: &[String], owner: Option<(u32, u32)>) -> io::Result<OwnedFd> {
+    let mut dir = root.try_clone()?;
+    for part in parts {
+        dir = match open_dir_nofollow(&dir, part) {
+            Ok(child) => child,
+            Err(e) if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) => {
+                make_dir(&dir, part, 0o755, owner)?
+            }
+            Err(e) => return Err(e),
+        };
+        if on_kernel_fs(&dir) {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "/{} is on a kernel filesystem: cp does not write there",
+                    parts.join("/")
+                ),
+            ));
+        }
+    }
+    Ok(dir)
+}
+
+/// Removes `name` of `dir` unless it is a directory (or missing).
+fn unlink_non_dir(dir: &OwnedFd, name: &str) -> io::Result<()> {
+    match stat_nofollow(dir, name)? {
+        Some(meta) if !meta.is_dir() => Ok(unlinkat(dir, name, AtFlags::empty())?),
+        _ => Ok(()),
+    }
+}
+
 /// A directory the kernel shows whole: a running container's root, or a
 /// host directory.
 pub(crate) struct RootSink<'t> {
@@ -135,37 +171,12 @@ impl Sink for RootSink<'_> {
         self.tree
     }
 
-    /// Refuses a directory on a kernel filesystem: a running container's
-    /// `/proc/sys` is the host kernel's, whatever mounts the container has
-    /// over it.
     fn dir(&mut self, parts: &[String], owner: Option<(u32, u32)>) -> io::Result<OwnedFd> {
-        let mut dir = self.tree.fd().try_clone()?;
-        for part in parts {
-            dir = match open_dir_nofollow(&dir, part) {
-                Ok(child) => child,
-                Err(e) if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) => {
-                    make_dir(&dir, part, 0o755, owner)?
-                }
-                Err(e) => return Err(e),
-            };
-            if on_kernel_fs(&dir) {
-                return Err(io::Error::new(
-                    io::ErrorKind::PermissionDenied,
-                    format!(
-                        "/{} is on a kernel filesystem: cp does not write there",
-                        parts.join("/")
-                    ),
-                ));
-            }
-        }
-        Ok(dir)
+        walk_making(self.tree.fd(), parts, owner)
     }
 
-    fn clear(&mut self, dir: &OwnedFd, name: &str) -> io::Result<bool> {
-        match stat_nofollow(dir, name)? {
-            Some(meta) if !meta.is_dir() => unlinkat(dir, name, AtFlags::empty())?,
-            _ => {}
-        }
+    fn clear(&mut self, _parts: &[String], dir: &OwnedFd, name: &str) -> io::Result<bool> {
+        unlink_non_dir(dir, name)?;
         Ok(false)
     }
 
@@ -178,25 +189,30 @@ impl Sink for RootSink<'_> {
     }
 }
 
-/// A stopped container: its upper dir over its image's layers. A
-/// directory written into is first copied up (made in the upper dir with
-/// the lower's mode, owner and mtime), as overlayfs would.
+/// A stopped container: its upper dir over its image's layers, its
+/// volumes and binds at their destinations. A directory of the layers
+/// written into is first copied up (made in the upper dir with the
+/// lower's mode, owner and mtime), as overlayfs would; below a mount's
+/// destination, writes go to its source.
 pub(crate) struct LayerSink<'t> {
-    /// Upper dir over the lowers.
-    pub tree: &'t LayerTree,
+    /// Upper dir over the lowers, mounts over them.
+    pub tree: &'t MountedTree,
     pub upper: RootTree,
     /// `trusted.overlay.opaque`, or `user.overlay.opaque` rootless.
     pub opaque_xattr: String,
 }
 
 impl Sink for LayerSink<'_> {
-    type Tree = LayerTree;
+    type Tree = MountedTree;
 
-    fn tree(&self) -> &LayerTree {
+    fn tree(&self) -> &MountedTree {
         self.tree
     }
 
     fn dir(&mut self, parts: &[String], owner: Option<(u32, u32)>) -> io::Result<OwnedFd> {
+        if let Some((depth, source)) = self.tree.mount_of(parts) {
+            return walk_making(source, &parts[depth..], owner);
+        }
         let mut dir = self.upper.fd().try_clone()?;
         for (i, part) in parts.iter().enumerate() {
             dir = match stat_nofollow(&dir, part)? {
@@ -211,7 +227,10 @@ impl Sink for LayerSink<'_> {
                 None => match lstat(self.tree, &parts[..=i])? {
                     Some(lower) if lower.is_dir() => {
                         let child = make_dir(&dir, part, lower.mode, Some((lower.uid, lower.gid)))?;
-                        futimens(&child, &times(lower.mtime, lower.mtime_nsec))?;
+                        // A mount's parent no layer has (inode 0) keeps the time of now.
+                        if lower.ino != 0 {
+                            futimens(&child, &times(lower.mtime, lower.mtime_nsec))?;
+                        }
                         child
                     }
                     Some(_) => {
@@ -224,7 +243,22 @@ impl Sink for LayerSink<'_> {
         Ok(dir)
     }
 
-    fn clear(&mut self, dir: &OwnedFd, name: &str) -> io::Result<bool> {
+    fn clear(&mut self, parts: &[String], dir: &OwnedFd, name: &str) -> io::Result<bool> {
+        let mut path = parts.to_vec();
+        path.push(name.to_owned());
+        match self.tree.mount_of(&path) {
+            Some((depth, _)) if depth == path.len() => {
+                return Err(io::Error::new(
+                    io::ErrorKind::ResourceBusy,
+                    format!("/{} is a mount point", path.join("/")),
+                ));
+            }
+            Some(_) => {
+                unlink_non_dir(dir, name)?;
+                return Ok(false);
+            }
+            None => {}
+        }
         match stat_nofollow(dir, name)? {
             Some(meta) if meta.is_whiteout() => {
                 unlinkat(dir, name, AtFlags::empty())?;
@@ -449,7 +483,7 @@ impl<S: Sink> Extractor<'_, S> {
         }
         let opaque = self
             .sink
-            .clear(&dirfd, &base)
+            .clear(&parent, &dirfd, &base)
             .map_err(|e| self.fail(&name, "replace", e))?;
         self.create(entry, &fields, &dirfd, &base, &name, opaque)?;
         if new_dir {
