@@ -33,6 +33,8 @@
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
+use rustix::fs::{Mode, OFlags};
+
 use super::mounted::MountedTree;
 use super::state::{self, ContainerState, Status, read_json};
 use super::tarout::TarOut;
@@ -138,13 +140,37 @@ impl Containers {
             }
         }
         let pid = self.running_pid1(container)?;
-        let root = PathBuf::from(format!("/proc/{pid}/root"));
-        let tree = RootTree::open(&root).map_err(|source| Error::Io {
+        let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+        let open_error = |source| Error::Io {
             action: "open the root of the running container at",
-            path: root,
+            path: proc_dir.join("root"),
             source,
-        })?;
-        Ok(Fs::Running(tree))
+        };
+        // The pid's directory first, then the check that it is still the
+        // container's: a pid reused before the open fails the check, one
+        // reused after leaves the directory on the dead process, whose
+        // root no longer opens. Never some other process's root.
+        let dir = rustix::fs::open(
+            &proc_dir,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| open_error(e.into()))?;
+        let supervisor = self.get(id)?.state.supervisor_pid.unwrap_or(0);
+        if !buildr_exec::is_sandbox_pid1(pid, supervisor) {
+            return Err(Error::ContainerConflict {
+                container: id.clone(),
+                reason: "is not running".into(),
+            });
+        }
+        let root = rustix::fs::openat(
+            &dir,
+            "root",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| open_error(e.into()))?;
+        Ok(Fs::Running(RootTree::from_fd(root)))
     }
 
     /// A container's volumes and binds: destination, source, subpath;

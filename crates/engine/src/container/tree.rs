@@ -244,6 +244,11 @@ impl RootTree {
         Ok(RootTree { root })
     }
 
+    /// A tree over the directory `root` (readable, not `O_PATH`).
+    pub(crate) fn from_fd(root: OwnedFd) -> RootTree {
+        RootTree { root }
+    }
+
     /// The root's descriptor.
     pub(crate) fn fd(&self) -> &OwnedFd {
         &self.root
