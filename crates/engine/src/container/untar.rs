@@ -673,3 +673,107 @@ fn chmod_by_fd(fd: &OwnedFd, owner: Option<(u32, u32)>, mode: u32) -> io::Result
     }
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use super::*;
+
+    fn tar_of(entries: &[(&str, EntryType, &str, &str)]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (name, kind, link, data) in entries {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(*kind);
+            header.set_mode(0o640);
+            header.set_mtime(1_000_000_000);
+            header.set_size(data.len() as u64);
+            if *kind == EntryType::Regular {
+                let old = header.as_old_mut();
+                old.name[..name.len()].copy_from_slice(name.as_bytes());
+                header.set_cksum();
+                builder.append(&header, data.as_bytes()).unwrap();
+            } else if *kind == EntryType::Directory {
+                builder
+                    .append_data(&mut header, name, std::io::empty())
+                    .unwrap();
+            } else {
+                builder.append_link(&mut header, name, link).unwrap();
+            }
+        }
+        builder.into_inner().unwrap()
+    }
+
+    fn extract(root: &std::path::Path, tar: &[u8]) -> Result<u64> {
+        let tree = RootTree::open(root).unwrap();
+        let mut sink = RootSink { tree: &tree };
+        untar(
+            &mut sink,
+            &["dest".to_owned()],
+            tar,
+            Ownership::Leave,
+            "test",
+        )
+    }
+
+    #[test]
+    fn hostile_entries_stay_inside_the_root_or_are_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let out = outside.path().to_str().unwrap();
+        fs::create_dir(root.path().join("dest")).unwrap();
+        // A symlink to an absolute path, then a write through it: inside.
+        let tar = tar_of(&[
+            ("l", EntryType::Symlink, out, ""),
+            ("l/x", EntryType::Regular, "", "through"),
+        ]);
+        extract(root.path(), &tar).unwrap();
+        let inside = root.path().join(out.trim_start_matches('/')).join("x");
+        assert_eq!(fs::read_to_string(inside).unwrap(), "through");
+        assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 0);
+        // `..` and a hard link up and out: refused, naming the entry.
+        for tar in [
+            tar_of(&[("../x", EntryType::Regular, "", "up")]),
+            tar_of(&[("h", EntryType::Link, "../../etc/passwd", "")]),
+        ] {
+            let err = extract(root.path(), &tar).unwrap_err().to_string();
+            assert!(err.contains("'..' component"), "{err}");
+        }
+        // A file over a directory, a directory over a file.
+        fs::create_dir(root.path().join("dest/d")).unwrap();
+        fs::write(root.path().join("dest/f"), "f").unwrap();
+        let err = extract(root.path(), &tar_of(&[("d", EntryType::Regular, "", "x")]));
+        assert!(
+            err.unwrap_err()
+                .to_string()
+                .contains("cannot overwrite directory")
+        );
+        let err = extract(root.path(), &tar_of(&[("f", EntryType::Directory, "", "")]));
+        assert!(
+            err.unwrap_err()
+                .to_string()
+                .contains("cannot overwrite non-directory")
+        );
+        assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn files_keep_mode_and_mtime_and_replace_a_symlink_without_following_it() {
+        let root = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let target = outside.path().join("victim");
+        fs::write(&target, "untouched").unwrap();
+        fs::create_dir(root.path().join("dest")).unwrap();
+        std::os::unix::fs::symlink(&target, root.path().join("dest/f")).unwrap();
+        extract(
+            root.path(),
+            &tar_of(&[("f", EntryType::Regular, "", "new")]),
+        )
+        .unwrap();
+        let meta = fs::symlink_metadata(root.path().join("dest/f")).unwrap();
+        assert!(meta.is_file());
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!((meta.mode() & 0o7777, meta.mtime()), (0o640, 1_000_000_000));
+        assert_eq!(fs::read_to_string(&target).unwrap(), "untouched");
+    }
+}
