@@ -113,8 +113,23 @@ pub(crate) enum Fs {
 }
 
 impl Containers {
-    /// Opens `container`'s filesystem (see the module's doc for which).
+    /// Opens `container`'s filesystem (see the module's doc for which); a
+    /// container that stopped while its running root was being opened is
+    /// opened again, stopped.
     pub(crate) fn open_fs(&self, container: &Container) -> Result<Fs> {
+        match self.open_fs_once(container) {
+            Err(e @ Error::ContainerConflict { .. }) if container.is_running() => {
+                let now = self.get(&container.config.id)?;
+                if now.is_running() {
+                    return Err(e);
+                }
+                self.open_fs_once(&now)
+            }
+            other => other,
+        }
+    }
+
+    fn open_fs_once(&self, container: &Container) -> Result<Fs> {
         let id = &container.config.id;
         let paths = self.paths(id);
         if !container.is_running() {
