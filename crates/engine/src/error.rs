@@ -152,6 +152,10 @@ pub enum Error {
         #[source]
         source: Option<std::io::Error>,
     },
+    /// A `cp` refused by docker's rules, in docker's words (which name the
+    /// path).
+    #[error("{message}")]
+    CopyRefused { message: String },
     /// A `cp` path is not in the container (docker's words).
     #[error("Could not find the file {path} in container {container}")]
     ContainerPathNotFound { container: String, path: String },

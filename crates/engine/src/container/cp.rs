@@ -152,7 +152,6 @@ impl Containers {
         follow_link: bool,
     ) -> Result<(String, String)> {
         let name = CPath::parse(src).name;
-        let name = if name == "/" { ".".to_owned() } else { name };
         if follow_link {
             let (stat, _) = stat_in(tree, container, reference, src)?;
             if !stat.link_target.is_empty() {
@@ -243,10 +242,9 @@ impl Containers {
         let fs = self.open_fs(&container)?;
         let dst = container_destination(&fs, &container, reference, dest)?;
         if !dst.is_dir {
-            return Err(cp_error(
-                &format!("{reference}:{dest}"),
-                "destination must be a directory",
-            ));
+            return Err(Error::CopyRefused {
+                message: format!("destination \"{reference}:{dest}\" must be a directory"),
+            });
         }
         let mut counted = CountingReader {
             inner: tar,
@@ -314,10 +312,11 @@ fn container_destination(
             kind,
             rustix::fs::FileType::Directory | rustix::fs::FileType::RegularFile
         ) {
-            return Err(cp_error(
-                &format!("{reference}:{dest}"),
-                "destination must be a directory or a regular file",
-            ));
+            return Err(Error::CopyRefused {
+                message: format!(
+                    "destination \"{reference}:{dest}\" must be a directory or a regular file"
+                ),
+            });
         }
     }
     Ok(Destination {
@@ -335,19 +334,19 @@ fn validate_output_path(path: &Path) -> Result<()> {
         && !parent.as_os_str().is_empty()
         && !parent.exists()
     {
-        return Err(cp_error(
-            &shown,
-            format!(
+        return Err(Error::CopyRefused {
+            message: format!(
                 "invalid output path: directory {:?} does not exist",
                 parent.display().to_string()
             ),
-        ));
+        });
     }
     match std::fs::metadata(path) {
-        Ok(meta) if !meta.is_dir() && !meta.is_file() => Err(cp_error(
-            &shown,
-            "invalid output path: must be a directory or a regular file",
-        )),
+        Ok(meta) if !meta.is_dir() && !meta.is_file() => Err(Error::CopyRefused {
+            message: format!(
+                "invalid output path: {shown:?} must be a directory or a regular file"
+            ),
+        }),
         _ => Ok(()),
     }
 }

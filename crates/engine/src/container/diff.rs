@@ -1,21 +1,29 @@
 //! `diff` and `export`: a container's own changes, and its whole
 //! filesystem as a tar stream.
 //!
-//! `diff` reads the upper dir against the image's layers as docker's
-//! overlay2 driver does (`archive.OverlayChanges`): each entry of the
-//! upper dir, depth first with each directory's names sorted, is `A`
-//! when the image has no such path, `C` when it has (a directory only when
-//! its size, mode or mtime differ: one merely copied up is no change),
-//! `D` when it is a whiteout or an opaque directory; an added or deleted
-//! path's parent is listed `C` before it once, if nothing listed it yet.
+//! `diff` compares the container's merged tree with its image's as
+//! docker 26's overlay2 driver does (its "naive" diff, the one it uses
+//! when the kernel's overlay has no native diff, and what the containerd
+//! store prints too; checked against dockerd 26.1.5): a path the image
+//! lacks is `A` (a new directory's whole contents too), one whose mode,
+//! owner or device differ (and, for a non-directory, size or mtime) is
+//! `C`, one no longer there is `D` (a deleted directory once, without its
+//! contents); a directory holding a change is `C` before its entries. A
+//! directory recreated over a deleted one (overlay's opaque directory) is
+//! `C`, its new entries `A` and the image's old ones `D`. Only what the
+//! upper dir holds is read: the rest is the image's own files. docker's
+//! order within a directory is Go's map order (it varies between runs);
+//! buildr's is one of those orders, fixed: each directory's new and
+//! changed entries by name, each followed by what is under it, then its
+//! deleted ones by name.
 //!
 //! `export` writes the merged tree (upper over lowers, whiteouts applied)
 //! without the volumes, binds or tmpfs mounted on it, as `docker export`
 //! tars the container's own filesystem only. Both read by descriptor
 //! ([`Tree`]), so they may run while the container does.
 
-use std::collections::HashSet;
 use std::io::Write;
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use buildr_fs::atomic::AtomicWrite;
@@ -23,7 +31,7 @@ use buildr_fs::overlay::is_opaque_fd;
 
 use super::Containers;
 use super::tarout::TarOut;
-use super::tree::{LayerTree, Meta, RootTree, Tree, lstat};
+use super::tree::{LayerTree, Meta, RootTree, Tree, dir_at, lstat};
 use crate::error::{Error, Result};
 
 /// What happened to one path (docker's `C`, `A`, `D`).
@@ -58,14 +66,18 @@ impl std::fmt::Display for Change {
     }
 }
 
-/// docker's rule for a directory in both: unchanged when size, mode and
-/// mtime (to the nanosecond) are the same.
-fn same_dir(upper: &Meta, lower: &Meta) -> bool {
-    lower.is_dir()
-        && upper.size == lower.size
-        && upper.mode == lower.mode
-        && upper.mtime == lower.mtime
-        && upper.mtime_nsec == lower.mtime_nsec
+/// docker's `statDifferent`: mode (type and permissions), owner, device;
+/// and for a non-directory, size and mtime (nanoseconds compared only when
+/// both have them).
+fn stat_different(old: &Meta, new: &Meta) -> bool {
+    let same_time = old.mtime == new.mtime
+        && (old.mtime_nsec == new.mtime_nsec || old.mtime_nsec == 0 || new.mtime_nsec == 0);
+    old.kind != new.kind
+        || old.mode != new.mode
+        || old.uid != new.uid
+        || old.gid != new.gid
+        || old.rdev != new.rdev
+        || (!new.is_dir() && (!same_time || old.size != new.size))
 }
 
 impl Containers {
@@ -111,73 +123,142 @@ impl Containers {
     }
 }
 
-/// docker's `changes()` over `upper` against `image`.
+/// One directory of the upper dir being compared.
+struct Frame {
+    path: Vec<String>,
+    dir: OwnedFd,
+    names: std::vec::IntoIter<String>,
+    /// Everything under it is new: no comparison, no deletions.
+    added: bool,
+    opaque: bool,
+    /// Names whited out in it.
+    hidden: Vec<String>,
+    /// Where its own `C` goes if something under it changed and it did not.
+    at: usize,
+    listed: bool,
+}
+
+fn path_of(parts: &[String]) -> String {
+    format!("/{}", parts.join("/"))
+}
+
+/// The changes of `upper` over `image`, docker's way (see the module doc).
 fn walk_changes(upper: &RootTree, image: &LayerTree) -> std::io::Result<Vec<Change>> {
     let mut changes = Vec::new();
-    let mut changed_dirs: HashSet<Vec<String>> = HashSet::new();
     let root = upper.root()?;
-    let names = upper.names(&root)?.into_iter();
-    let mut stack = vec![(root, names, Vec::<String>::new())];
-    while let Some((dir, names, prefix)) = stack.last_mut() {
-        let Some(name) = names.next() else {
-            stack.pop();
-            continue;
-        };
-        let Some(meta) = upper.entry(dir, &name)? else {
-            continue;
-        };
-        let mut path = prefix.clone();
-        path.push(name.clone());
-        let child = if meta.is_dir() {
-            Some(upper.open_dir(dir, &name)?)
-        } else {
-            None
-        };
-        let deleted = meta.is_whiteout() || child.as_ref().is_some_and(is_opaque_fd);
-        let kind = if deleted {
-            Some(ChangeKind::Deleted)
-        } else {
-            match lstat(image, &path)? {
-                None => Some(ChangeKind::Added),
-                Some(lower) if meta.is_dir() && same_dir(&meta, &lower) => None,
-                Some(_) => Some(ChangeKind::Modified),
+    let mut stack = vec![frame(upper, Vec::new(), root, false, 0, true)?];
+    while let Some(top) = stack.last_mut() {
+        let Some(name) = top.names.next() else {
+            if let Some(done) = stack.pop() {
+                finish(image, done, &mut changes)?;
             }
+            continue;
         };
-        if let Some(kind) = kind {
-            record(&mut changes, &mut changed_dirs, &path, &meta, kind);
+        let Some(new) = upper.entry(&top.dir, &name)? else {
+            continue;
+        };
+        let mut path = top.path.clone();
+        path.push(name.clone());
+        if new.is_whiteout() {
+            if !top.added {
+                top.hidden.push(name);
+            }
+            continue;
         }
-        if let Some(child) = child {
-            let names = upper.names(&child)?.into_iter();
-            stack.push((child, names, path));
+        let old = if top.added {
+            None
+        } else {
+            lstat(image, &path)?
+        };
+        let at = changes.len();
+        let listed = match &old {
+            None => true,
+            Some(old) => stat_different(old, &new),
+        };
+        if listed {
+            let kind = if old.is_some() {
+                ChangeKind::Modified
+            } else {
+                ChangeKind::Added
+            };
+            changes.push(Change {
+                kind,
+                path: path_of(&path),
+            });
+        }
+        if new.is_dir() {
+            let dir = upper.open_dir(&top.dir, &name)?;
+            let added = !old.is_some_and(|o| o.is_dir());
+            stack.push(frame(upper, path, dir, added, at, listed)?);
         }
     }
     Ok(changes)
 }
 
-/// Adds one change (after its parent's `C`, when docker would add one).
-fn record(
-    changes: &mut Vec<Change>,
-    changed_dirs: &mut HashSet<Vec<String>>,
-    path: &[String],
-    meta: &Meta,
-    kind: ChangeKind,
-) {
-    if meta.is_dir() {
-        changed_dirs.insert(path.to_vec());
-    }
-    if matches!(kind, ChangeKind::Added | ChangeKind::Deleted) && path.len() > 1 {
-        let parent = path[..path.len() - 1].to_vec();
-        if changed_dirs.insert(parent.clone()) {
-            changes.push(Change {
-                kind: ChangeKind::Modified,
-                path: format!("/{}", parent.join("/")),
-            });
+fn frame(
+    upper: &RootTree,
+    path: Vec<String>,
+    dir: OwnedFd,
+    added: bool,
+    at: usize,
+    listed: bool,
+) -> std::io::Result<Frame> {
+    let names = upper.names(&dir)?.into_iter();
+    Ok(Frame {
+        opaque: !added && is_opaque_fd(&dir),
+        path,
+        dir,
+        names,
+        added,
+        hidden: Vec::new(),
+        at,
+        listed,
+    })
+}
+
+/// A directory's deletions (the image's names it no longer shows), then
+/// its own `C` before its entries' changes if it had none.
+fn finish(image: &LayerTree, frame: Frame, changes: &mut Vec<Change>) -> std::io::Result<()> {
+    if !frame.added && (frame.opaque || !frame.hidden.is_empty()) {
+        let before = match dir_at(image, &frame.path) {
+            Ok(dir) => image.names(&dir)?,
+            Err(e) if super::tree::missing(&e) => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        for name in before {
+            let gone = if frame.opaque {
+                upper_lacks(&frame, &name)?
+            } else {
+                frame.hidden.contains(&name)
+            };
+            if gone {
+                let mut path = frame.path.clone();
+                path.push(name);
+                changes.push(Change {
+                    kind: ChangeKind::Deleted,
+                    path: path_of(&path),
+                });
+            }
         }
     }
-    changes.push(Change {
-        kind,
-        path: format!("/{}", path.join("/")),
-    });
+    if !frame.listed && changes.len() > frame.at && !frame.path.is_empty() {
+        changes.insert(
+            frame.at,
+            Change {
+                kind: ChangeKind::Modified,
+                path: path_of(&frame.path),
+            },
+        );
+    }
+    Ok(())
+}
+
+/// Whether the opaque directory of `frame` has no (visible) `name`.
+fn upper_lacks(frame: &Frame, name: &str) -> std::io::Result<bool> {
+    Ok(match super::tree::stat_child(&frame.dir, name)? {
+        None => true,
+        Some(meta) => meta.is_whiteout(),
+    })
 }
 
 #[cfg(test)]
@@ -194,7 +275,7 @@ mod tests {
         fs::write(lower.path().join("etc/passwd"), "x").unwrap();
         fs::create_dir_all(lower.path().join("a")).unwrap();
         fs::create_dir_all(upper.path().join("etc")).unwrap();
-        fs::write(upper.path().join("etc/passwd"), "y").unwrap();
+        fs::write(upper.path().join("etc/passwd"), "yy").unwrap();
         fs::write(upper.path().join("etc/new"), "n").unwrap();
         fs::create_dir_all(upper.path().join("a/b")).unwrap();
         fs::write(upper.path().join("a.txt"), "t").unwrap();

@@ -233,7 +233,6 @@ impl Containers {
         let container = self.get(reference)?;
         let fs = self.open_fs(&container)?;
         let name = CPath::parse(path).name;
-        let name = if name == "/" { ".".to_owned() } else { name };
         archive_fs(&fs, &container, reference, path, &name, out).map(|(stat, _)| stat)
     }
 

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStringExt;
 
 use rustix::fs::FileType;
 use tar::{EntryType, Header};
@@ -58,7 +59,7 @@ impl<W: Write> TarOut<W> {
         tar_name: &str,
     ) -> io::Result<()> {
         let meta = tree.dir_meta(&dir)?;
-        self.header_only(&meta, &format!("{tar_name}/"), EntryType::Directory)?;
+        self.header_only(&meta, &dir_name(tar_name), EntryType::Directory)?;
         self.children(tree, dir, tar_name)
     }
 
@@ -84,8 +85,8 @@ impl<W: Write> TarOut<W> {
             let Some(meta) = tree.entry(dir, &name)? else {
                 continue;
             };
-            let tar_name = if prefix.is_empty() {
-                name.clone()
+            let tar_name = if prefix.is_empty() || prefix.ends_with('/') {
+                format!("{prefix}{name}")
             } else {
                 format!("{prefix}/{name}")
             };
@@ -122,8 +123,48 @@ impl<W: Write> TarOut<W> {
     }
 
     fn header_only(&mut self, meta: &Meta, tar_name: &str, kind: EntryType) -> io::Result<()> {
-        let mut header = Self::header(meta, kind);
-        self.builder.append_data(&mut header, tar_name, io::empty())
+        let header = Self::header(meta, kind);
+        self.put(header, tar_name, None, io::empty())
+    }
+
+    /// Appends `header` named `name` exactly as given (`./x` and `/x`
+    /// stay as docker writes them), with GNU long-name records for a name
+    /// or link target over 100 bytes.
+    fn put<R: Read>(
+        &mut self,
+        mut header: Header,
+        name: &str,
+        link: Option<&[u8]>,
+        data: R,
+    ) -> io::Result<()> {
+        if name.len() > 100 {
+            self.long_name(b'L', name.as_bytes())?;
+        }
+        if let Some(link) = link.filter(|l| l.len() > 100) {
+            self.long_name(b'K', link)?;
+        }
+        let old = header.as_old_mut();
+        fill(&mut old.name, name.as_bytes());
+        if let Some(link) = link {
+            fill(&mut old.linkname, link);
+        }
+        header.set_cksum();
+        self.builder.append(&header, data)
+    }
+
+    /// A GNU `././@LongLink` record of kind `L` (name) or `K` (link).
+    fn long_name(&mut self, kind: u8, bytes: &[u8]) -> io::Result<()> {
+        let mut header = Header::new_gnu();
+        fill(&mut header.as_old_mut().name, b"././@LongLink");
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        header.set_size(bytes.len() as u64 + 1);
+        header.set_entry_type(EntryType::new(kind));
+        header.set_cksum();
+        self.builder
+            .append(&header, bytes.chain(io::repeat(0).take(1)))
     }
 
     /// One entry's header (and a file's data).
@@ -137,14 +178,14 @@ impl<W: Write> TarOut<W> {
     ) -> io::Result<()> {
         match meta.kind {
             FileType::Directory => {
-                self.header_only(meta, &format!("{tar_name}/"), EntryType::Directory)
+                self.header_only(meta, &dir_name(tar_name), EntryType::Directory)
             }
             FileType::RegularFile => {
                 if meta.nlink > 1 {
                     if let Some(first) = self.links.get(&(meta.dev, meta.ino)) {
                         let first = first.clone();
-                        let mut header = Self::header(meta, EntryType::Link);
-                        return self.builder.append_link(&mut header, tar_name, first);
+                        let header = Self::header(meta, EntryType::Link);
+                        return self.put(header, tar_name, Some(first.as_bytes()), io::empty());
                     }
                     self.links.insert((meta.dev, meta.ino), tar_name.to_owned());
                 }
@@ -156,12 +197,13 @@ impl<W: Write> TarOut<W> {
                     inner: file.take(size),
                     left: size,
                 };
-                self.builder.append_data(&mut header, tar_name, data)
+                self.put(header, tar_name, None, data)
             }
             FileType::Symlink => {
                 let target = tree.read_link(dir, name)?;
-                let mut header = Self::header(meta, EntryType::Symlink);
-                self.builder.append_link(&mut header, tar_name, target)
+                let header = Self::header(meta, EntryType::Symlink);
+                let target = target.into_os_string().into_vec();
+                self.put(header, tar_name, Some(&target), io::empty())
             }
             FileType::CharacterDevice | FileType::BlockDevice => {
                 let kind = if meta.kind == FileType::CharacterDevice {
@@ -172,13 +214,30 @@ impl<W: Write> TarOut<W> {
                 let mut header = Self::header(meta, kind);
                 header.set_device_major(rustix::fs::major(meta.rdev))?;
                 header.set_device_minor(rustix::fs::minor(meta.rdev))?;
-                self.builder.append_data(&mut header, tar_name, io::empty())
+                self.put(header, tar_name, None, io::empty())
             }
             FileType::Fifo => self.header_only(meta, tar_name, EntryType::Fifo),
             // Sockets are not content (docker's archiver skips them too).
             _ => Ok(()),
         }
     }
+}
+
+/// A directory's tar name: with one trailing `/`.
+fn dir_name(tar_name: &str) -> String {
+    if tar_name.ends_with('/') {
+        tar_name.to_owned()
+    } else {
+        format!("{tar_name}/")
+    }
+}
+
+/// Copies `bytes` into a NUL-padded header field (cut to its size: a
+/// longer one also went out as a long-name record).
+fn fill(field: &mut [u8], bytes: &[u8]) {
+    field.fill(0);
+    let n = bytes.len().min(field.len());
+    field[..n].copy_from_slice(&bytes[..n]);
 }
 
 /// The names to archive in `dir`: none on a kernel filesystem.

@@ -309,6 +309,7 @@ pub(crate) fn untar<S: Sink, R: Read>(
         dir_times: Vec::new(),
         parent: None,
         written: 0,
+        devices: None,
     };
     let mut archive = tar::Archive::new(tar);
     let entries = archive
@@ -332,6 +333,8 @@ struct Extractor<'s, S: Sink> {
     /// The last parent: its raw components, resolved ones and descriptor.
     parent: Option<(Vec<String>, Vec<String>, OwnedFd)>,
     written: u64,
+    /// Device nodes skipped: how many, and the first one's name.
+    devices: Option<(u64, String)>,
 }
 
 /// The tar header's fields an entry is written with.
@@ -560,7 +563,7 @@ impl<S: Sink> Extractor<'_, S> {
                 chmod_by_fd(&fd, owner, mode).map_err(|e| self.fail(name, "set mode of", e))?;
             }
             EntryType::Char | EntryType::Block => {
-                tracing::warn!(entry = %name, "skipping a device node: cp does not create them");
+                self.devices.get_or_insert_with(|| (0, name.to_owned())).0 += 1;
             }
             other => {
                 return Err(self.refuse(name, format!("unsupported tar entry type {other:?}")));
@@ -617,8 +620,11 @@ impl<S: Sink> Extractor<'_, S> {
             .map_err(|e| self.fail(name, "set metadata of", e))
     }
 
-    /// Sets directory mtimes, deepest first.
+    /// Sets directory mtimes, deepest first; says once what was skipped.
     fn finish(&mut self) -> Result<()> {
+        if let Some((count, first)) = &self.devices {
+            tracing::warn!(count, first = %first, "skipped device nodes: cp does not create them");
+        }
         let mut dirs = std::mem::take(&mut self.dir_times);
         dirs.sort_by_key(|(parts, _)| std::cmp::Reverse(parts.len()));
         for (parts, mtime) in dirs {
