@@ -37,8 +37,11 @@ use crate::error::{Error, Result};
 /// What happened to one path (docker's `C`, `A`, `D`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeKind {
+    /// `C`: in the image, and changed (or holding a change).
     Modified,
+    /// `A`: not in the image.
     Added,
+    /// `D`: in the image, gone from the container.
     Deleted,
 }
 
@@ -55,6 +58,7 @@ impl std::fmt::Display for ChangeKind {
 /// One line of `diff`: `C /etc`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
+    /// What happened to it.
     pub kind: ChangeKind,
     /// Absolute path in the container.
     pub path: String,

@@ -48,6 +48,7 @@ use crate::error::{Error, Result};
 pub struct PathStat {
     /// The last element of the path asked for (`/` for the root).
     pub name: String,
+    /// Size in bytes (`lstat`'s).
     pub size: u64,
     /// Type and permission bits (`st_mode`).
     pub mode: u32,
@@ -56,6 +57,7 @@ pub struct PathStat {
     /// For a symlink: the path it leads to, resolved inside the
     /// container, absolute; empty otherwise.
     pub link_target: String,
+    /// Whether it is a directory (after following a trailing `/`).
     pub is_dir: bool,
 }
 
