@@ -276,11 +276,17 @@ fn cp_to_and_from_a_stopped_container() {
     fs::create_dir(&dir).unwrap();
     fs::write(dir.join("only"), "1").unwrap();
     env.ok(&["cp", dir.to_str().unwrap(), "x:/home"]);
+    let tar = tar_of(&[("in-tar.txt", None, "", "from a tar\n")]);
+    check(
+        &env.run_with_input(&["cp", "-", "x:/tmp"], &tar),
+        "cp - x:/tmp",
+    );
     let diff = env.ok(&["diff", "x"]);
     assert!(
         diff.contains("C /bin/cat\n") && !diff.contains("D /bin/cat"),
         "{diff}"
     );
+    assert!(diff.contains("A /tmp/in-tar.txt\n"), "{diff}");
     let out = env.run(&["start", "-a", "x"]);
     check(&out, "start -a x");
     assert_eq!(text(&out.stdout), ".\n..\nonly\ncopied while created\n");
@@ -289,6 +295,7 @@ fn cp_to_and_from_a_stopped_container() {
     let names = tar_names(&tar.stdout);
     assert!(names.contains(&"made".to_owned()), "{names:?}");
     assert!(names.contains(&"home/only".to_owned()), "{names:?}");
+    assert!(names.contains(&"tmp/in-tar.txt".to_owned()), "{names:?}");
     // What cp wrote into upper dirs and volumes leaves the store whole.
     env.ok(&["verify"]);
 }
