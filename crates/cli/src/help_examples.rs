@@ -78,6 +78,15 @@ const EXAMPLES: &[(&str, &[&str])] = &[
         "start",
         &["buildr start -a web", "buildr start --all-restartable"],
     ),
+    (
+        "cp",
+        &[
+            "buildr cp ./config.yml web:/etc/app/",
+            "buildr cp web:/var/log/app.log - | tar -xO",
+        ],
+    ),
+    ("diff", &["buildr diff web"]),
+    ("export", &["buildr export -o web.tar web"]),
     ("pause", &["buildr pause web"]),
     ("unpause", &["buildr unpause web"]),
     ("top", &["buildr top web", "buildr top web aux"]),
@@ -105,6 +114,12 @@ const EXAMPLES: &[(&str, &[&str])] = &[
     ("attach", &["buildr attach web"]),
     ("container", &["buildr container ls -a"]),
     ("container ls", &["buildr container ls -a -q"]),
+    ("container cp", &["buildr container cp web:/etc/hostname ."]),
+    ("container diff", &["buildr container diff web"]),
+    (
+        "container export",
+        &["buildr container export web > web.tar"],
+    ),
     (
         "container start",
         &["buildr container start --all-restartable"],

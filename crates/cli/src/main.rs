@@ -97,6 +97,9 @@ fn main() -> ExitCode {
         Command::Volume(args) => cmd::volume::run(&cli, args),
         Command::Network(args) => cmd::network::run(&cli, args),
         Command::Commit(args) => cmd::commit::run(&cli, args),
+        Command::Cp(args) => cmd::cp::run(&cli, args),
+        Command::Diff(args) => cmd::cp::diff(&cli, args),
+        Command::Export(args) => cmd::cp::export(&cli, args),
         Command::Bundle(args) => cmd::bundle::run(&cli, args),
         Command::Completion(args) => cmd::shell::completion(args),
     };

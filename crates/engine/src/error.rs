@@ -152,6 +152,24 @@ pub enum Error {
     /// A container's state or config file is unreadable or corrupt.
     #[error("container state {} is invalid: {reason}", path.display())]
     ContainerState { path: PathBuf, reason: String },
+    /// A path of a container's filesystem (or the host directory of a
+    /// `cp`) could not be read or written: `target` names the container or
+    /// directory, `path` the file, `reason` what failed.
+    #[error("{target}: {path}: {reason}")]
+    ContainerPath {
+        target: String,
+        path: String,
+        reason: String,
+        #[source]
+        source: Option<std::io::Error>,
+    },
+    /// A `cp` refused by docker's rules, in docker's words (which name the
+    /// path).
+    #[error("{message}")]
+    CopyRefused { message: String },
+    /// A `cp` path is not in the container (docker's words).
+    #[error("Could not find the file {path} in container {container}")]
+    ContainerPathNotFound { container: String, path: String },
     /// No volume with this name.
     #[error("no such volume: {name}")]
     VolumeNotFound { name: String },

@@ -29,6 +29,16 @@ pub fn is_opaque_dir(path: &Path) -> bool {
     })
 }
 
+/// Whether the directory open as `dir` (a readable fd, not `O_PATH`)
+/// carries an opaque xattr: the form for walkers that hold directories by
+/// descriptor, so a directory swapped for a symlink cannot redirect them.
+pub fn is_opaque_fd(dir: impl std::os::fd::AsFd) -> bool {
+    OPAQUE_XATTRS.iter().any(|name| {
+        let mut buf = [0u8; 4];
+        matches!(rustix::fs::fgetxattr(&dir, *name, &mut buf), Ok(1) if buf[0] == b'y')
+    })
+}
+
 /// Whether the xattr `name` = `value` makes a directory opaque.
 pub fn marks_opaque(name: &str, value: &[u8]) -> bool {
     OPAQUE_XATTRS.contains(&name) && value == b"y"

@@ -1,4 +1,5 @@
-//! `ps`, `stop`, `kill`, `rm`, `logs`, `wait` and `container ls|inspect|prune`.
+//! `ps`, `stop`, `kill`, `rm`, `logs`, `wait` and `container ls|inspect|prune`
+//! (`container cp|diff|export` are `cp.rs`'s).
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -32,6 +33,9 @@ pub fn run(cli: &Cli, command: &ContainerCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        ContainerCommand::Cp(args) => super::cp::run(cli, args),
+        ContainerCommand::Diff(args) => super::cp::diff(cli, args),
+        ContainerCommand::Export(args) => super::cp::export(cli, args),
     }
 }
 

@@ -6,6 +6,7 @@ pub mod cache;
 pub mod check;
 pub mod commit;
 pub mod container;
+pub mod cp;
 pub mod events;
 pub mod exec;
 mod gotemplate;

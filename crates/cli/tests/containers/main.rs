@@ -5,6 +5,7 @@ mod build_common;
 #[path = "../support/container_common.rs"]
 mod container_common;
 
+mod cp_diff_export;
 mod docker_compat;
 mod events;
 mod fault_kill9;

@@ -6,29 +6,13 @@
 //! writable. Root and busybox are needed: under CI=true their absence fails
 //! the test, otherwise it says loudly that it skips.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::container_common::{Env, IMAGE, Tmux, check, missing, prerequisites};
 
 /// Docker's default capability set as /proc/PID/status prints it.
 const DOCKER_CAP_HEX: &str = "00000000a80425fb";
-
-impl Env {
-    /// Runs with `input` on stdin.
-    fn run_with_input(&self, args: &[&str], input: &[u8]) -> Output {
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(input).unwrap();
-        child.wait_with_output().unwrap()
-    }
-}
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

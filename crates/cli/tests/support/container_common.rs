@@ -75,6 +75,27 @@ impl Env {
         self.command(args).output().unwrap()
     }
 
+    /// Runs with `input` on stdin (written by a thread: a command that
+    /// fails early must not leave the writer blocked).
+    pub fn run_with_input(&self, args: &[&str], input: &[u8]) -> Output {
+        let mut child = self
+            .command(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.to_vec();
+        let writer = std::thread::spawn(move || {
+            // A command that stops reading early closes the pipe: not an error here.
+            let _ = std::io::Write::write_all(&mut stdin, &input);
+        });
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        out
+    }
+
     /// stdout of a command that must succeed.
     pub fn ok(&self, args: &[&str]) -> String {
         succeeded(&self.run(args), args)

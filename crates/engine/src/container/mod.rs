@@ -1,7 +1,7 @@
 //! Containers: create, run (attached or under a detached supervisor), list,
 //! signal, stop, wait, logs, inspect, remove, attach (to the pty a detached
 //! supervisor serves), healthchecks (probed by the supervisor), `system
-//! prune`; and volumes.
+//! prune`; their filesystems (`cp`, `diff`, `export`); and volumes.
 //!
 //! A container is a directory `<root>/containers/<id>/` (see `state.rs` for
 //! its files): a writable overlay layer over the image's snapshots, a fixed
@@ -21,11 +21,15 @@
 
 mod bundle;
 mod commit;
+mod cp;
 mod create;
+mod diff;
 mod exec;
+mod fs_access;
 mod health;
 mod inspect;
 mod logs;
+mod mounted;
 mod names;
 mod network;
 mod options;
@@ -34,7 +38,10 @@ mod resources;
 mod restart;
 mod state;
 mod supervisor;
+mod tarout;
+mod tree;
 mod tty;
+mod untar;
 mod volume;
 
 use std::fs;
@@ -52,8 +59,11 @@ pub use buildr_exec::PortMapping;
 pub use buildr_exec::Subnet;
 pub use bundle::{BUNDLE_OCI_VERSION, BundleRunOptions, OciBundle, UnpackedBundle};
 pub use commit::Committed;
+pub use cp::Copied;
 pub use create::{CreateOptions, NetworkRequest};
+pub use diff::{Change, ChangeKind};
 pub use exec::ExecOptions;
+pub use fs_access::{CopyOptions, PathStat};
 pub use health::{Health, HealthOptions, HealthResult, HealthStatus, Healthcheck, parse_duration};
 pub use inspect::{
     ContainerInspect, GraphDriver, GraphDriverData, HealthLogEntry, InspectConfig, InspectHealth,

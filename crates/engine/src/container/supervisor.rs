@@ -324,10 +324,10 @@ impl Containers {
         Ok(Some((endpoint, proxies)))
     }
 
-    /// The sandbox spec of a container.
-    fn spawn_spec(&self, container: &Container) -> Result<SpawnSpec> {
-        let config = &container.config;
-        let paths = self.paths(&config.id);
+    /// The snapshot directories a container's upper dir lies over, topmost
+    /// first; snapshots pruned while it was stopped are unpacked again
+    /// from the image's blobs, if the image is still there.
+    pub(super) fn lower_dirs(&self, config: &super::ContainerConfig) -> Result<Vec<PathBuf>> {
         let mut ids = Vec::with_capacity(config.snapshots.len());
         for id in &config.snapshots {
             ids.push(SnapshotId::new(id)?);
@@ -337,8 +337,6 @@ impl Containers {
             missing |= !self.store().has_snapshot(id)?;
         }
         if missing {
-            // Pruned while the container was stopped: unpack again from
-            // the image's blobs, if the image is still there.
             let image = self.images.resolve(&config.image_id)?;
             ids = crate::image::ensure_snapshots(self.store(), &image, |_| {})?;
         }
@@ -346,6 +344,14 @@ impl Containers {
         for id in ids.iter().rev() {
             lowers.push(self.store().snapshot_path(id)?);
         }
+        Ok(lowers)
+    }
+
+    /// The sandbox spec of a container.
+    fn spawn_spec(&self, container: &Container) -> Result<SpawnSpec> {
+        let config = &container.config;
+        let paths = self.paths(&config.id);
+        let lowers = self.lower_dirs(config)?;
         let mut binds = config.binds.clone();
         for volume in &config.volumes {
             let found = self.volumes.inspect(&volume.name)?;
