@@ -1,7 +1,7 @@
 //! buildr's own events, as `docker events` shows the daemon's: container
 //! create, start, die, kill, stop, restart, rename, destroy, commit; image
 //! pull, import, load, tag, untag, delete. The engine's functions record each state change as
-//! it happens (one [`emit`] call each), so library users and the CLI see
+//! it happens (one `emit` call each), so library users and the CLI see
 //! the same stream; there is no daemon, so the stream is a log in the
 //! store (`log.rs`): JSON lines, appended atomically, rotated at a bound.
 

@@ -189,10 +189,13 @@ fn upstream_resolvers(given: &str) -> Vec<SocketAddr> {
         .collect()
 }
 
+/// The lease file's modification time and length when last read.
+type Stamp = Option<(SystemTime, u64)>;
+
 /// The names of the network, reloaded when the lease file changes.
 struct Records {
     path: PathBuf,
-    cache: Mutex<(Option<(SystemTime, u64)>, HashMap<String, Ipv4Addr>)>,
+    cache: Mutex<(Stamp, HashMap<String, Ipv4Addr>)>,
 }
 
 impl Records {
