@@ -863,6 +863,29 @@ pub enum NetworkCommand {
         #[arg(required = true, value_name = "NETWORK")]
         names: Vec<String>,
     },
+    /// Connect a container to a network (besides the one it was created on).
+    Connect {
+        /// Another name for the container on the network's DNS.
+        #[arg(long = "alias", value_name = "ALIAS")]
+        aliases: Vec<String>,
+        /// A fixed IPv4 address on the network.
+        #[arg(long, value_name = "IPv4")]
+        ip: Option<std::net::Ipv4Addr>,
+        #[arg(value_name = "NETWORK")]
+        network: String,
+        #[arg(value_name = "CONTAINER")]
+        container: String,
+    },
+    /// Disconnect a container from a network it was connected to.
+    Disconnect {
+        /// Accepted for docker's scripts (buildr's disconnect needs no force).
+        #[arg(short, long)]
+        force: bool,
+        #[arg(value_name = "NETWORK")]
+        network: String,
+        #[arg(value_name = "CONTAINER")]
+        container: String,
+    },
     /// Remove one or more networks.
     #[command(alias = "remove")]
     Rm {

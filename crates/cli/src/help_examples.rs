@@ -142,6 +142,14 @@ const EXAMPLES: &[(&str, &[&str])] = &[
         "network inspect",
         &["buildr network inspect -f '{{json .Containers}}' appnet"],
     ),
+    (
+        "network connect",
+        &["buildr network connect --alias cache backend redis"],
+    ),
+    (
+        "network disconnect",
+        &["buildr network disconnect backend redis"],
+    ),
     ("network rm", &["buildr network rm appnet"]),
     ("network prune", &["buildr network prune -f"]),
     ("volume", &["buildr volume ls"]),

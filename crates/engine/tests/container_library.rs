@@ -180,7 +180,7 @@ fn image_config_is_honoured(dir: &Path) {
         ..CreateOptions::default()
     };
     let err = containers.create(&options).unwrap_err().to_string();
-    assert!(err.contains("--network bridge"), "{err}");
+    assert!(err.contains("needs a bridge network"), "{err}");
     let container = containers
         .create(&CreateOptions {
             network: buildr::container::NetworkMode::Bridge,

@@ -1,4 +1,4 @@
-//! `buildr network create|ls|inspect|rm|prune`.
+//! `buildr network create|ls|inspect|connect|disconnect|rm|prune`.
 
 use std::process::ExitCode;
 
@@ -53,6 +53,17 @@ pub fn run(cli: &Cli, command: &NetworkCommand) -> anyhow::Result<ExitCode> {
             super::inspect::print_documents(&docs, format.as_deref())?;
             return Ok(code);
         }
+        NetworkCommand::Connect {
+            aliases,
+            ip,
+            network,
+            container,
+        } => containers.connect_network(network, container, aliases, *ip)?,
+        NetworkCommand::Disconnect {
+            force: _,
+            network,
+            container,
+        } => containers.disconnect_network(network, container)?,
         NetworkCommand::Rm { names } => {
             return Ok(each(names, |name| {
                 containers.remove_network(name)?;

@@ -736,7 +736,7 @@ fn bridge_publishes_a_port_to_the_host() {
         "true",
     ]);
     assert!(
-        stderr(&out).contains("--network bridge"),
+        stderr(&out).contains("needs a bridge network"),
         "{}",
         stderr(&out)
     );

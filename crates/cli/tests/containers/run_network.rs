@@ -696,3 +696,96 @@ fn user_networks_resolve_names_and_isolate() {
     let _ = upstream.kill();
     let _ = upstream.wait();
 }
+
+/// `network connect`/`disconnect`: a running container joins a second
+/// network as eth1 (resolvable there by its alias, reaching containers
+/// on it), a stopped one joins at its next start; disconnect takes the
+/// interface and the name away; the first network cannot be taken.
+#[test]
+fn network_connect_and_disconnect_running_and_stopped_containers() {
+    let test = "network_connect_and_disconnect_running_and_stopped_containers";
+    if !prerequisites(test) {
+        return;
+    }
+    let mut lab = Lab::new();
+    lab.ok(&["network", "create", "front"]);
+    lab.ok(&["network", "create", "back"]);
+    let app = lab.detached(&["--name", "app", "--network", "front", IMAGE, "sleep", "600"]);
+    let db = lab.detached(&["--name", "db", "--network", "back", IMAGE, "sleep", "600"]);
+    let db_ip = lab.ip_of(&db);
+    let reach_db = |lab: &Lab| {
+        lab.buildr(&[
+            "exec",
+            "app",
+            "ping",
+            "-c",
+            "1",
+            "-W",
+            "2",
+            &db_ip.to_string(),
+        ])
+        .status
+        .success()
+    };
+    assert!(!reach_db(&lab), "front reached back before connect");
+
+    lab.ok(&["network", "connect", "--alias", "api", "back", "app"]);
+    let again = lab.buildr(&["network", "connect", "back", "app"]);
+    assert!(
+        text(&again.stderr).contains("already exists in network back"),
+        "{}",
+        text(&again.stderr)
+    );
+    let addrs = lab.ok(&["exec", "app", "ip", "-4", "-o", "addr"]);
+    assert!(addrs.contains("eth1"), "{addrs}");
+    assert!(reach_db(&lab), "app cannot reach db after connect");
+    let doc: serde_json::Value = serde_json::from_str(&lab.ok(&["inspect", "app"])).unwrap();
+    let back_ip = doc[0]["NetworkSettings"]["Networks"]["back"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(addrs.contains(&format!("inet {back_ip}/")), "{addrs}");
+    let out = lab.ok(&["run", "--rm", "--network", "back", IMAGE, "nslookup", "api"]);
+    assert!(out.contains(&back_ip), "{out}");
+    let members = lab.ok(&["network", "inspect", "-f", "{{json .Containers}}", "back"]);
+    assert!(members.contains(&app) && members.contains(&db), "{members}");
+
+    // A stopped container joins at its next start.
+    lab.ok(&[
+        "create",
+        "--name",
+        "worker",
+        "--network",
+        "front",
+        IMAGE,
+        "sleep",
+        "600",
+    ]);
+    lab.containers.push("worker".into());
+    lab.ok(&["network", "connect", "back", "worker"]);
+    lab.ok(&["start", "worker"]);
+    let worker_addrs = lab.ok(&["exec", "worker", "ip", "-4", "-o", "addr"]);
+    assert!(worker_addrs.contains("eth1"), "{worker_addrs}");
+
+    // Disconnect: the interface, the name and the route go.
+    lab.ok(&["network", "disconnect", "back", "app"]);
+    let addrs = lab.ok(&["exec", "app", "ip", "-4", "-o", "addr"]);
+    assert!(!addrs.contains("eth1"), "{addrs}");
+    assert!(!reach_db(&lab), "app still reaches db after disconnect");
+    let out = lab.buildr(&["run", "--rm", "--network", "back", IMAGE, "nslookup", "api"]);
+    assert!(
+        !text(&out.stdout).contains(&back_ip),
+        "{}",
+        text(&out.stdout)
+    );
+    let first = lab.buildr(&["network", "disconnect", "front", "app"]);
+    assert!(!first.status.success(), "took the first network");
+
+    for id in lab.containers.clone() {
+        lab.ok(&["rm", "-f", &id]);
+    }
+    lab.containers.clear();
+    assert_eq!(lab.ok(&["network", "rm", "front", "back"]), "front\nback\n");
+    let links = text(&lab.tool("ip", &["-o", "link"]).stdout);
+    assert_eq!(links.lines().count(), 1, "links left: {links}");
+}

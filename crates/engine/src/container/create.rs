@@ -321,6 +321,7 @@ impl Containers {
             shell: image_config.shell.clone().unwrap_or_default(),
             restart: options.restart,
             attachment,
+            networks: Vec::new(),
             extra_hosts: options.extra_hosts.clone(),
             dns: options.dns.clone(),
         };
@@ -345,41 +346,7 @@ impl Containers {
             }
             _ => return Ok(None),
         };
-        let network = self.networks().get(&request.network)?;
-        if network.is_predefined() {
-            return Err(option_error(format!(
-                "{} is not a user-defined network",
-                network.name
-            )));
-        }
-        if let Some(ip) = request.ip {
-            let subnet: buildr_exec::Subnet = network
-                .subnet
-                .parse()
-                .map_err(|e: buildr_exec::Error| option_error(e.to_string()))?;
-            if !subnet.contains(ip) {
-                return Err(option_error(format!(
-                    "--ip {ip} is not in network {}'s subnet {subnet}",
-                    network.name
-                )));
-            }
-        }
-        for alias in &request.aliases {
-            let valid = alias.len() <= 253
-                && alias.starts_with(|c: char| c.is_ascii_alphanumeric())
-                && alias
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-            if !valid {
-                return Err(option_error(format!("invalid network alias {alias:?}")));
-            }
-        }
-        Ok(Some(super::NetworkAttachment {
-            network_id: network.id,
-            network: network.name,
-            aliases: request.aliases.clone(),
-            ip: request.ip,
-        }))
+        self.resolve_request(request).map(Some)
     }
 
     /// Renames a container (running or not), as `docker rename`: the new

@@ -365,10 +365,7 @@ impl Containers {
             .map(|a| a.aliases.clone())
             .unwrap_or_default();
         let dns_names = match c.config.network {
-            NetworkMode::User => std::iter::once(c.config.name.clone())
-                .chain(aliases.iter().cloned())
-                .chain([c.config.id[..12.min(c.config.id.len())].to_owned()])
-                .collect(),
+            NetworkMode::User => super::network::dns_names(&c.config, &aliases),
             _ => Vec::new(),
         };
         let endpoint = EndpointSettings {
@@ -379,11 +376,35 @@ impl Containers {
             aliases,
             dns_names,
         };
+        let mut networks = BTreeMap::from([(c.config.network_name().to_owned(), endpoint)]);
+        for extra in &c.config.networks {
+            let subnet = self
+                .networks()
+                .get(&extra.network_id)
+                .ok()
+                .and_then(|n| n.subnet.parse::<buildr_exec::Subnet>().ok());
+            let ip = c.state.network_ips.get(&extra.network_id).cloned();
+            let joined = ip.is_some() && c.state.status == Status::Running;
+            networks.insert(
+                extra.network.clone(),
+                EndpointSettings {
+                    network_id: extra.network_id.clone(),
+                    ip_address: ip.filter(|_| joined).unwrap_or_default(),
+                    gateway: subnet
+                        .filter(|_| joined)
+                        .map(|s| s.gateway().to_string())
+                        .unwrap_or_default(),
+                    ip_prefix_len: subnet.filter(|_| joined).map_or(0, |s| s.prefix()),
+                    aliases: extra.aliases.clone(),
+                    dns_names: super::network::dns_names(&c.config, &extra.aliases),
+                },
+            );
+        }
         InspectNetwork {
             ip_address: ip,
             gateway,
             ports: c.published_ports(),
-            networks: BTreeMap::from([(c.config.network_name().to_owned(), endpoint)]),
+            networks,
         }
     }
 

@@ -304,6 +304,7 @@ impl Containers {
             if let Ok(Some(bridge)) = self.bridge_of(&container.config) {
                 let _ = bridge.release(&container.config.id);
             }
+            self.release_extra_networks(&container.config.id);
         }
         container.state = state;
         Ok(())

@@ -293,7 +293,197 @@ pub struct NetworkEndpoint {
     pub ipv4_address: String,
 }
 
+/// The names a container answers to on a network's DNS: its name, the
+/// aliases, its short id.
+pub(crate) fn dns_names(config: &super::ContainerConfig, aliases: &[String]) -> Vec<String> {
+    std::iter::once(config.name.clone())
+        .chain(aliases.iter().cloned())
+        .chain([config.id[..12.min(config.id.len())].to_owned()])
+        .collect()
+}
+
 impl super::Containers {
+    /// A request for a user-defined network checked against it: the
+    /// network exists and is not predefined, `--ip` lies in its subnet,
+    /// aliases are host names.
+    pub(crate) fn resolve_request(
+        &self,
+        request: &super::NetworkRequest,
+    ) -> Result<super::NetworkAttachment> {
+        let option = |message: String| Error::ContainerOption { message };
+        let network = self.networks().get(&request.network)?;
+        if network.is_predefined() {
+            return Err(option(format!(
+                "{} is not a user-defined network",
+                network.name
+            )));
+        }
+        if let Some(ip) = request.ip {
+            let subnet: Subnet = network
+                .subnet
+                .parse()
+                .map_err(|e: buildr_exec::Error| option(e.to_string()))?;
+            if !subnet.contains(ip) || ip == subnet.gateway() {
+                return Err(option(format!(
+                    "--ip {ip} is not a host address of network {}'s subnet {subnet}",
+                    network.name
+                )));
+            }
+        }
+        for alias in &request.aliases {
+            let valid = alias.len() <= 253
+                && alias.starts_with(|c: char| c.is_ascii_alphanumeric())
+                && alias
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+            if !valid {
+                return Err(option(format!("invalid network alias {alias:?}")));
+            }
+        }
+        Ok(super::NetworkAttachment {
+            network_id: network.id,
+            network: network.name,
+            aliases: request.aliases.clone(),
+            ip: request.ip,
+        })
+    }
+
+    /// Joins a running container's network namespace (`netns`) to a
+    /// further network; the endpoint stays until
+    /// [`Self::release_extra_networks`]. Returns its address.
+    pub(crate) fn join_extra(
+        &self,
+        config: &super::ContainerConfig,
+        attachment: &super::NetworkAttachment,
+        netns: &Path,
+    ) -> Result<Ipv4Addr> {
+        let network = self.networks().get(&attachment.network_id)?;
+        let options = buildr_exec::AttachOptions {
+            ip: attachment.ip,
+            names: dns_names(config, &attachment.aliases),
+            netns: Some(netns.to_path_buf()),
+        };
+        let endpoint = bridge_of(&network)?.attach_with(&config.id, &options)?;
+        let ip = endpoint.ip();
+        endpoint.keep();
+        Ok(ip)
+    }
+
+    /// Frees a container's addresses on the networks it joined after the
+    /// first (its namespace, and so the veths, went or goes with it).
+    pub(crate) fn release_extra_networks(&self, id: &str) {
+        let Ok(config) = read_json::<super::ContainerConfig>(&self.paths(id).config()) else {
+            return;
+        };
+        for attachment in &config.networks {
+            if let Ok(network) = self.networks().get(&attachment.network_id)
+                && let Ok(bridge) = bridge_of(&network)
+            {
+                let _ = bridge.release(id);
+            }
+        }
+    }
+
+    /// docker's `network connect`: the container joins a user-defined
+    /// network besides its first, at once if it runs (as its next
+    /// `ethN`, without the default route), at every start after.
+    pub fn connect_network(
+        &self,
+        network: &str,
+        container: &str,
+        aliases: &[String],
+        ip: Option<Ipv4Addr>,
+    ) -> Result<()> {
+        let attachment = self.resolve_request(&super::NetworkRequest {
+            network: network.to_owned(),
+            aliases: aliases.to_vec(),
+            ip,
+        })?;
+        let found = self.get(container)?;
+        let paths = self.paths(&found.config.id);
+        let _lock = lock(&paths.lock())?;
+        let mut config: super::ContainerConfig = read_json(&paths.config())?;
+        let conflict = |reason: String| Error::ContainerConflict {
+            container: config.name.clone(),
+            reason,
+        };
+        if !config.network.is_bridged() {
+            return Err(conflict(format!(
+                "is on network {}: a container without a bridge of its own cannot join another network",
+                config.network_name()
+            )));
+        }
+        let on_it = config
+            .attachment
+            .iter()
+            .chain(&config.networks)
+            .any(|a| a.network_id == attachment.network_id);
+        if on_it {
+            return Err(conflict(format!(
+                "endpoint with name {} already exists in network {}",
+                config.name, attachment.network
+            )));
+        }
+        let mut state: super::ContainerState = read_json(&paths.state())?;
+        let running = match (state.status, state.pid) {
+            (super::Status::Running, Some(pid)) => Some(pid),
+            _ => None,
+        };
+        if let Some(pid) = running {
+            let netns = PathBuf::from(format!("/proc/{pid}/ns/net"));
+            let ip = self.join_extra(&config, &attachment, &netns)?;
+            state
+                .network_ips
+                .insert(attachment.network_id.clone(), ip.to_string());
+            write_json(&paths.state(), &state)?;
+        }
+        config.networks.push(attachment);
+        write_json(&paths.config(), &config)
+    }
+
+    /// docker's `network disconnect` of a network joined with
+    /// [`Self::connect_network`]; the network a container was created on
+    /// stays (buildr cannot take a container's first network yet).
+    pub fn disconnect_network(&self, network: &str, container: &str) -> Result<()> {
+        let network = self.networks().get(network)?;
+        let found = self.get(container)?;
+        let paths = self.paths(&found.config.id);
+        let _lock = lock(&paths.lock())?;
+        let mut config: super::ContainerConfig = read_json(&paths.config())?;
+        let conflict = |reason: String| Error::ContainerConflict {
+            container: config.name.clone(),
+            reason,
+        };
+        let first = config.network_name() == network.name
+            || config
+                .attachment
+                .as_ref()
+                .is_some_and(|a| a.network_id == network.id);
+        if first {
+            return Err(conflict(format!(
+                "was created on network {}: buildr disconnects only networks joined with `network connect`",
+                network.name
+            )));
+        }
+        let Some(at) = config
+            .networks
+            .iter()
+            .position(|a| a.network_id == network.id)
+        else {
+            return Err(conflict(format!(
+                "is not connected to network {}",
+                network.name
+            )));
+        };
+        config.networks.remove(at);
+        let mut state: super::ContainerState = read_json(&paths.state())?;
+        if state.network_ips.remove(&network.id).is_some() {
+            bridge_of(&network)?.release(&config.id)?;
+            write_json(&paths.state(), &state)?;
+        }
+        write_json(&paths.config(), &config)
+    }
+
     /// docker's `network inspect` of one network, with the running
     /// containers on it.
     pub fn inspect_network(&self, reference: &str) -> Result<NetworkInspect> {
@@ -301,12 +491,16 @@ impl super::Containers {
         let prefix = network.subnet.parse::<Subnet>().map_or(0, |s| s.prefix());
         let mut containers = BTreeMap::new();
         for c in self.list()? {
-            let on_it = match (&c.config.network, &c.config.attachment) {
+            let first = match (&c.config.network, &c.config.attachment) {
                 (super::NetworkMode::User, Some(a)) => a.network_id == network.id,
                 (mode, _) => mode.as_str() == network.name && network.is_predefined(),
             };
-            if on_it && c.state.status == super::Status::Running {
-                let ip = c.state.ip.clone().unwrap_or_default();
+            let ip = if first {
+                Some(c.state.ip.clone().unwrap_or_default())
+            } else {
+                c.state.network_ips.get(&network.id).cloned()
+            };
+            if let Some(ip) = ip.filter(|_| c.state.status == super::Status::Running) {
                 containers.insert(
                     c.config.id.clone(),
                     NetworkEndpoint {

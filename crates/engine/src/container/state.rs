@@ -147,6 +147,10 @@ pub struct ContainerConfig {
     /// The user-defined network of [`NetworkMode::User`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attachment: Option<NetworkAttachment>,
+    /// User-defined networks joined besides the first (`network
+    /// connect`), as `ethN` without the default route.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<NetworkAttachment>,
     /// `--add-host NAME:IP` lines of /etc/hosts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extra_hosts: Vec<(String, std::net::IpAddr)>,
@@ -234,6 +238,10 @@ pub struct ContainerState {
     /// stop signal or SIGKILL); a restart wait ends at once.
     #[serde(default)]
     pub exit_on_next: bool,
+    /// Addresses on the networks joined after the first (`network
+    /// connect`), by network id.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub network_ips: std::collections::BTreeMap<String, String>,
 }
 
 impl ContainerState {

@@ -156,6 +156,7 @@ impl Containers {
             match network {
                 Some((endpoint, proxies)) => {
                     drop(proxies);
+                    self.release_extra_networks(&container.config.id);
                     endpoint.detach().map_err(Error::from)
                 }
                 None => Ok(()),
@@ -283,10 +284,8 @@ impl Containers {
         let options = match &config.attachment {
             Some(attachment) => buildr_exec::AttachOptions {
                 ip: attachment.ip,
-                names: std::iter::once(config.name.clone())
-                    .chain(attachment.aliases.iter().cloned())
-                    .chain([config.id[..12.min(config.id.len())].to_owned()])
-                    .collect(),
+                names: super::network::dns_names(config, &attachment.aliases),
+                netns: None,
             },
             None => buildr_exec::AttachOptions::default(),
         };
@@ -317,9 +316,26 @@ impl Containers {
             proxies.push(endpoint.publish(&mapping)?);
         }
         let _lock = super::state::lock(&paths.lock())?;
+        // The networks joined with `network connect`, in its namespace.
+        let mut network_ips = std::collections::BTreeMap::new();
+        for extra in &config.networks {
+            match self.join_extra(config, extra, &endpoint.netns().path()) {
+                Ok(ip) => {
+                    network_ips.insert(extra.network_id.clone(), ip.to_string());
+                }
+                Err(e) => {
+                    self.release_extra_networks(&config.id);
+                    return Err(Error::ContainerConflict {
+                        container: config.name.clone(),
+                        reason: format!("cannot connect it to network {}: {e}", extra.network),
+                    });
+                }
+            }
+        }
         let mut state: ContainerState = read_json(&paths.state())?;
         state.ip = Some(endpoint.ip().to_string());
         state.ports = proxies.iter().map(|p| p.mapping().to_string()).collect();
+        state.network_ips = network_ips;
         write_json(&paths.state(), &state)?;
         Ok(Some((endpoint, proxies)))
     }

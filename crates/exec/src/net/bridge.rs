@@ -72,14 +72,19 @@ impl BridgeConfig {
     }
 }
 
-/// How an endpoint joins: a fixed address (`--ip`) and the names it
-/// answers to on the network's DNS.
+/// How an endpoint joins: a fixed address (`--ip`), the names it
+/// answers to on the network's DNS, and where.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AttachOptions {
     /// The address to take instead of the lowest free one.
     pub ip: Option<Ipv4Addr>,
     /// Names for the network's DNS (container name, aliases, short id).
     pub names: Vec<String>,
+    /// Join this existing network namespace (a running container's
+    /// `/proc/PID/ns/net`, or another endpoint's) as its next `ethN`,
+    /// without a default route (`network connect`); `None` makes a new
+    /// namespace whose `eth0` routes through the bridge.
+    pub netns: Option<PathBuf>,
 }
 
 /// A bridge network; containers join it through [`BridgeNetwork::attach`].
@@ -173,7 +178,10 @@ impl BridgeNetwork {
     }
 
     fn attach_here(&self, owner: &str, options: &AttachOptions) -> Result<Endpoint> {
-        let netns = NetNs::new()?;
+        let (netns, primary) = match &options.netns {
+            Some(path) => (NetNs::open(path)?, false),
+            None => (NetNs::new()?, true),
+        };
         let mut file = LeaseFile::lock(&self.config.state_dir)?;
         let ip = file
             .leases
@@ -199,6 +207,7 @@ impl BridgeNetwork {
             ip,
             host_veth,
             netns,
+            primary,
             detached: false,
         };
         // From here on, dropping `endpoint` undoes everything (it takes the
@@ -478,6 +487,9 @@ pub struct Endpoint {
     ip: Ipv4Addr,
     host_veth: String,
     netns: NetNs,
+    /// `eth0` with the default route in a namespace of its own, or a
+    /// further interface in a namespace it joined.
+    primary: bool,
     detached: bool,
 }
 
@@ -520,6 +532,13 @@ impl Endpoint {
         PortProxy::start_to(mapping, IpAddr::V4(self.ip), upstream_ns)
     }
 
+    /// Leaves the endpoint in place when dropped, for a container that
+    /// outlives this process (`network connect` to a running one):
+    /// [`BridgeNetwork::release`] removes it later.
+    pub fn keep(mut self) {
+        self.detached = true;
+    }
+
     /// Removes the endpoint now, reporting errors that drop would ignore.
     pub fn detach(mut self) -> Result<()> {
         self.detached = true;
@@ -527,15 +546,33 @@ impl Endpoint {
     }
 
     /// The veth pair: host side enslaved to bridge `bridge_index` and up;
-    /// inside, `eth0` with the address, up, and the default route.
+    /// inside, `eth0` with the address, up, and the default route (or,
+    /// joining a namespace, the first free `ethN` without a route).
     fn wire(&mut self, bridge_index: u32) -> Result<()> {
         let bridge = &self.network;
+        let ns_id = self.netns.id();
+        let inside_name = if self.primary {
+            "eth0".to_owned()
+        } else {
+            let free = self.netns.enter(|| -> std::io::Result<String> {
+                let mut nl = Netlink::open()?;
+                for n in 0..64 {
+                    let name = format!("eth{n}");
+                    if nl.link(&name)?.is_none() {
+                        return Ok(name);
+                    }
+                }
+                Err(std::io::Error::other("no free ethN name"))
+            })?;
+            free.map_err(bridge.sys(format!(
+                "find an interface name in network namespace net:[{ns_id}]"
+            )))?
+        };
         let veth = self.host_veth.as_str();
         let mut nl = Netlink::open().map_err(bridge.sys("open a netlink socket".into()))?;
-        nl.add_veth(veth, "eth0", self.netns.as_fd())
+        nl.add_veth(veth, &inside_name, self.netns.as_fd())
             .map_err(bridge.sys(format!(
-                "create veth {veth} with eth0 in network namespace net:[{}]",
-                self.netns.id()
+                "create veth {veth} with {inside_name} in network namespace net:[{ns_id}]"
             )))?;
         let index = nl
             .link(veth)
@@ -553,18 +590,22 @@ impl Endpoint {
             )))?;
         let subnet = &bridge.config.subnet;
         let (ip, prefix, gateway) = (self.ip, subnet.prefix(), subnet.gateway());
-        let inside = self.netns.enter(|| -> std::io::Result<()> {
+        let primary = self.primary;
+        let name = inside_name.clone();
+        let inside = self.netns.enter(move || -> std::io::Result<()> {
             let mut nl = Netlink::open()?;
-            let eth0 = nl
-                .link("eth0")?
+            let link = nl
+                .link(&name)?
                 .ok_or_else(|| std::io::Error::from_raw_os_error(libc::ENODEV))?;
-            nl.add_addr(eth0.index, ip, prefix, false)?;
-            nl.set_up(eth0.index, None)?;
-            nl.add_default_route(gateway)
+            nl.add_addr(link.index, ip, prefix, false)?;
+            nl.set_up(link.index, None)?;
+            if primary {
+                nl.add_default_route(gateway)?;
+            }
+            Ok(())
         })?;
         inside.map_err(bridge.sys(format!(
-            "configure eth0 ({ip}/{prefix} via {gateway}) in network namespace net:[{}]",
-            self.netns.id()
+            "configure {inside_name} ({ip}/{prefix} via {gateway}) in network namespace net:[{ns_id}]"
         )))
     }
 
@@ -579,6 +620,8 @@ impl Endpoint {
         let held = file.leases.leases.get(&self.ip) == Some(&self.owner);
         let veth = &self.host_veth;
         let deleted = Netlink::open().and_then(|mut nl| nl.del_link(veth));
+        // (Already gone is no error: its namespace died, or `release`
+        // took it.)
         let first_error = deleted
             .map_err(bridge.sys(format!("delete veth {veth}")))
             .err();
