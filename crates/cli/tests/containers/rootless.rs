@@ -831,3 +831,40 @@ fn rootless_user_network_resolves_names() {
     s.ok(&["rm", "-f", web]);
     assert_eq!(s.ok(&["network", "rm", "rlnet"]), "rlnet\n");
 }
+
+/// `cp` both ways, running and stopped, as the user (the running
+/// container's root is reached through its pid as the user's namespace
+/// sees it).
+#[test]
+fn rootless_cp_in_and_out() {
+    let test = "rootless_cp_in_and_out";
+    let Some(user) = user(test) else { return };
+    let s = Session::new(user);
+    s.write("greeting.txt", "hello from the host\n");
+    let id = s.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "rlcp",
+        IMAGE,
+        "sleep",
+        "600",
+    ]);
+    let id = id.trim();
+    s.ok(&["cp", "greeting.txt", "rlcp:/tmp/greeting.txt"]);
+    assert_eq!(
+        s.ok(&["exec", id, "cat", "/tmp/greeting.txt"]),
+        "hello from the host\n"
+    );
+    s.ok(&["exec", id, "sh", "-c", "echo made inside > /made.txt"]);
+    s.ok(&["cp", "rlcp:/made.txt", "out-running.txt"]);
+    let out = std::fs::read_to_string(s.ctx().join("out-running.txt")).unwrap();
+    assert_eq!(out, "made inside\n");
+    s.ok(&["stop", "-t", "1", id]);
+    s.ok(&["cp", "rlcp:/tmp/greeting.txt", "out-stopped.txt"]);
+    let out = std::fs::read_to_string(s.ctx().join("out-stopped.txt")).unwrap();
+    assert_eq!(out, "hello from the host\n");
+    s.ok(&["rm", id]);
+}
