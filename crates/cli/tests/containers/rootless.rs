@@ -357,11 +357,18 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// A GET through a published port; empty when the connection fails or
+/// is closed early (the proxy closes it while the server is not up yet,
+/// so waiting loops retry instead of failing on a broken pipe).
 fn http_get(port: u16, path: &str) -> String {
-    let mut conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let Ok(mut conn) = TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
     conn.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
-    write!(conn, "GET {path} HTTP/1.0\r\n\r\n").unwrap();
+    if write!(conn, "GET {path} HTTP/1.0\r\n\r\n").is_err() {
+        return String::new();
+    }
     let mut reply = String::new();
     let _ = conn.read_to_string(&mut reply);
     reply
