@@ -45,7 +45,8 @@ pub struct CreateOptions {
     pub mounts: Vec<Mount>,
     /// `--memory`, `--pids-limit`, `--cpus`.
     pub limits: Limits,
-    /// `--read-only`: refused until the sandbox offers a read-only root.
+    /// `--read-only`: the root filesystem mounted read-only (volumes,
+    /// binds and tmpfs keep their own flags).
     pub read_only: bool,
     /// `--rm`.
     pub auto_remove: bool,
