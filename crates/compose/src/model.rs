@@ -64,8 +64,8 @@ pub struct Service {
     /// Environment, `environment` over `env_file`; `None` values come from nowhere.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub environment: BTreeMap<String, Option<String>>,
-    /// Env files read into `environment`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// Env files, already read into `environment` (compose's `config` does not print them).
+    #[serde(skip)]
     pub env_file: Vec<EnvFile>,
     /// Published ports, long form.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -267,7 +267,10 @@ pub struct VolumeOptions {
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct TmpfsOptions {
     /// Size in bytes.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "bytes_as_text"
+    )]
     pub size: Option<u64>,
     /// File mode of the root.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -364,7 +367,10 @@ pub struct Limits {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpus: Option<f64>,
     /// Memory in bytes.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "bytes_as_text"
+    )]
     pub memory: Option<u64>,
     /// Process count.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -478,4 +484,15 @@ pub struct FileObject {
     /// Made outside the project.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub external: bool,
+}
+
+/// Byte counts print as decimal strings, as compose prints them.
+fn bytes_as_text<S: serde::Serializer>(
+    value: &Option<u64>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(n) => serializer.collect_str(n),
+        None => serializer.serialize_none(),
+    }
 }

@@ -4,24 +4,41 @@ use serde_json::Value;
 
 use crate::model::Project;
 
-/// The project as compose's `config --format json` prints it (4-space indent).
+/// The project as compose's `config --format json` prints it: keys sorted,
+/// `$` written `$$` so the output reads back to the same values.
 pub fn to_json(project: &Project) -> String {
+    let value = escaped(project);
     let mut out = Vec::new();
     let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
     let mut ser = serde_json::Serializer::with_formatter(&mut out, formatter);
-    // Serialising plain data into memory cannot fail; fall back to compact if it ever did.
-    if serde::Serialize::serialize(project, &mut ser).is_err() {
-        return serde_json::to_string(project).unwrap_or_default();
+    // Serialising a JSON value into memory cannot fail.
+    if serde::Serialize::serialize(&value, &mut ser).is_err() {
+        return String::new();
     }
     String::from_utf8(out).unwrap_or_default()
 }
 
-/// The project as block-style YAML.
+/// The project as block-style YAML (same values as [`to_json`]).
 pub fn to_yaml(project: &Project) -> String {
-    let value = serde_json::to_value(project).unwrap_or(Value::Null);
+    let value = escaped(project);
     let mut out = String::new();
     emit(&value, 0, &mut out);
     out
+}
+
+/// The project as a JSON value with every `$` in a string doubled.
+fn escaped(project: &Project) -> Value {
+    fn walk(value: &mut Value) {
+        match value {
+            Value::String(s) if s.contains('$') => *s = s.replace('$', "$$"),
+            Value::Array(items) => items.iter_mut().for_each(walk),
+            Value::Object(map) => map.values_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    let mut value = serde_json::to_value(project).unwrap_or(Value::Null);
+    walk(&mut value);
+    value
 }
 
 fn emit(value: &Value, indent: usize, out: &mut String) {
@@ -112,7 +129,53 @@ fn scalar_text(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::scalar_text;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::yaml::{self, Node};
+
+    /// A parsed YAML tree as JSON, every scalar as a string.
+    fn as_json(node: &Node) -> Value {
+        match &node.value {
+            yaml::Value::Null => Value::Null,
+            yaml::Value::Str { text, .. } => Value::String(text.clone()),
+            yaml::Value::Seq(items) => Value::Array(items.iter().map(as_json).collect()),
+            yaml::Value::Map(entries) => Value::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.name.clone(), as_json(v)))
+                    .collect(),
+            ),
+        }
+    }
+
+    fn stringify(value: Value) -> Value {
+        match value {
+            Value::Bool(b) => Value::String(b.to_string()),
+            Value::Number(n) => Value::String(n.to_string()),
+            Value::Array(items) => Value::Array(items.into_iter().map(stringify).collect()),
+            Value::Object(map) => {
+                Value::Object(map.into_iter().map(|(k, v)| (k, stringify(v))).collect())
+            }
+            other => other,
+        }
+    }
+
+    #[test]
+    fn yaml_output_reads_back_as_the_json_output() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/compose/kitchen");
+        let options = crate::Options {
+            working_dir: dir,
+            ..crate::Options::default()
+        };
+        let project = crate::load(&options).unwrap();
+        let json: Value = serde_json::from_str(&to_json(&project)).unwrap();
+        assert!(to_json(&project).contains("$$HOME"), "$ is escaped");
+        let text = to_yaml(&project);
+        let reread = yaml::parse(&text, &Arc::from("out.yaml")).unwrap();
+        assert_eq!(as_json(&reread), stringify(json), "{text}");
+    }
 
     #[test]
     fn ambiguous_strings_are_quoted() {

@@ -184,6 +184,22 @@ pub(crate) fn parse(field: &Field<'_>, cx: &mut Context<'_>) -> Result<Service, 
         }
     }
     service.environment.extend(environment);
+    // A name without a value takes the project environment's, as compose resolves it.
+    for (name, value) in service.environment.iter_mut() {
+        if value.is_none() {
+            *value = cx.variables.get(name).cloned();
+        }
+    }
+    if let Some(build) = service.build.as_mut() {
+        let args = std::mem::take(&mut build.args);
+        build.args = args
+            .into_iter()
+            .filter_map(|(name, value)| match value {
+                Some(v) => Some((name, Some(v))),
+                None => cx.variables.get(&name).map(|v| (name, Some(v.clone()))),
+            })
+            .collect();
+    }
     if service.image.is_none() && service.build.is_none() {
         return Err(field.err("a service needs an image or a build"));
     }
