@@ -82,6 +82,7 @@ pub(crate) fn project(root: &Node, setup: &Setup<'_>) -> Result<Project, Error> 
     )?;
     add_default_network(&mut project);
     check_references(root, &project)?;
+    drop_unused(&mut project);
     project.warnings = warnings;
     Ok(project)
 }
@@ -292,6 +293,32 @@ fn add_default_network(project: &mut Project) {
         };
         project.networks.insert("default".to_owned(), network);
     }
+}
+
+/// Top-level resources no enabled service uses are left out, as compose leaves them out.
+fn drop_unused(project: &mut Project) {
+    let services = &project.services;
+    project
+        .networks
+        .retain(|key, _| services.values().any(|s| s.networks.contains_key(key)));
+    project.volumes.retain(|key, _| {
+        services.values().any(|s| {
+            s.volumes
+                .iter()
+                .any(|m| m.kind == MountKind::Volume && m.source.as_deref() == Some(key))
+        })
+    });
+    project.secrets.retain(|key, _| {
+        services.values().any(|s| {
+            let build = s.build.as_ref().map_or(&[][..], |b| &b.secrets[..]);
+            s.secrets.iter().chain(build).any(|r| &r.source == key)
+        })
+    });
+    project.configs.retain(|key, _| {
+        services
+            .values()
+            .any(|s| s.configs.iter().any(|r| &r.source == key))
+    });
 }
 
 /// Every name a service uses exists (and a dependency is enabled).

@@ -298,3 +298,20 @@ proptest! {
         load_text(&text);
     }
 }
+
+#[test]
+fn unused_resources_are_left_out_and_valueless_variables_resolve() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "services:\n  a:\n    image: x\n    environment: [FOO, BAR=, HOME_COPY]\n    networks: [n1]\n    command: ''\nnetworks:\n  n1:\n  unused:\nvolumes:\n  unusedvol:\n";
+    std::fs::write(dir.path().join("compose.yaml"), text).unwrap();
+    let mut opts = options(dir.path());
+    opts.environment = BTreeMap::from([("HOME_COPY".to_owned(), "/root".to_owned())]);
+    let project = load(&opts).unwrap();
+    assert_eq!(project.networks.keys().collect::<Vec<_>>(), ["n1"]);
+    assert!(project.volumes.is_empty());
+    let a = &project.services["a"];
+    assert_eq!(a.environment["FOO"], None);
+    assert_eq!(a.environment["BAR"].as_deref(), Some(""));
+    assert_eq!(a.environment["HOME_COPY"].as_deref(), Some("/root"));
+    assert_eq!(a.command.as_deref(), Some(&[][..]));
+}
