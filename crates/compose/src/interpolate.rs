@@ -19,6 +19,9 @@ pub struct Variables {
     pub(crate) unset: BTreeSet<String>,
 }
 
+/// How deep defaults may nest (`${A:-${B:-...}}`).
+const MAX_NESTING: usize = 64;
+
 /// Why a template could not be expanded.
 #[derive(Debug, PartialEq)]
 pub(crate) enum TemplateError {
@@ -39,6 +42,13 @@ impl Variables {
 
     /// Expands one string.
     pub(crate) fn expand(&mut self, text: &str) -> Result<String, TemplateError> {
+        self.expand_nested(text, 0)
+    }
+
+    fn expand_nested(&mut self, text: &str, depth: usize) -> Result<String, TemplateError> {
+        if depth > MAX_NESTING {
+            return Err(TemplateError::Invalid);
+        }
         let mut out = String::with_capacity(text.len());
         let mut rest = text;
         while let Some(at) = rest.find('$') {
@@ -49,7 +59,7 @@ impl Variables {
                 rest = tail;
             } else if let Some(body) = after.strip_prefix('{') {
                 let end = closing_brace(body).ok_or(TemplateError::Invalid)?;
-                out.push_str(&self.braced(&body[..end])?);
+                out.push_str(&self.braced(&body[..end], depth)?);
                 rest = &body[end + 1..];
             } else {
                 let len = name_len(after);
@@ -75,7 +85,7 @@ impl Variables {
     }
 
     /// The inside of `${...}`.
-    fn braced(&mut self, body: &str) -> Result<String, TemplateError> {
+    fn braced(&mut self, body: &str, depth: usize) -> Result<String, TemplateError> {
         let len = name_len(body);
         if len == 0 {
             return Err(TemplateError::Invalid);
@@ -96,13 +106,13 @@ impl Variables {
         let set = value.as_ref().is_some_and(|v| !colon || !v.is_empty());
         match kind {
             '-' if set => Ok(value.unwrap_or_default()),
-            '-' => self.expand(arg),
-            '+' if set => self.expand(arg),
+            '-' => self.expand_nested(arg, depth + 1),
+            '+' if set => self.expand_nested(arg, depth + 1),
             '+' => Ok(String::new()),
             '?' if set => Ok(value.unwrap_or_default()),
             '?' => Err(TemplateError::Required {
                 name: name.to_owned(),
-                message: self.expand(arg)?,
+                message: self.expand_nested(arg, depth + 1)?,
             }),
             _ => Err(TemplateError::Invalid),
         }
@@ -241,6 +251,8 @@ mod tests {
             Err(TemplateError::Required { .. })
         ));
         assert_eq!(v.expand("${EMPTY?x}").unwrap(), "");
+        let deep = format!("{}x{}", "${B:-".repeat(100_000), "}".repeat(100_000));
+        assert_eq!(v.expand(&deep), Err(TemplateError::Invalid));
         for bad in ["$", "a $ b", "${", "${A", "${}", "${1}", "${A:}", "${A!x}"] {
             assert_eq!(v.expand(bad), Err(TemplateError::Invalid), "{bad}");
         }

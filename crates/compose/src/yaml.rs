@@ -103,6 +103,15 @@ impl Node {
         }
     }
 
+    /// How deep the tree goes (an alias must not nest past [`MAX_DEPTH`]).
+    fn height(&self) -> usize {
+        match &self.value {
+            Value::Seq(items) => 1 + items.iter().map(Node::height).max().unwrap_or(0),
+            Value::Map(entries) => 1 + entries.iter().map(|(_, v)| v.height()).max().unwrap_or(0),
+            _ => 1,
+        }
+    }
+
     /// How many nodes the tree holds (for the alias-expansion cap).
     fn weight(&self) -> usize {
         match &self.value {
@@ -115,6 +124,9 @@ impl Node {
 
 /// The most nodes aliases may add to one file (an alias bomb stops here).
 const ALIAS_BUDGET: usize = 1_000_000;
+
+/// The deepest nesting accepted (the tree is walked recursively later).
+const MAX_DEPTH: usize = 200;
 
 /// Parses one YAML document; an empty file is `Null`.
 pub(crate) fn parse(text: &str, file: &Arc<str>) -> Result<Node, Error> {
@@ -198,6 +210,9 @@ impl Builder {
                 let Some(node) = self.anchors.get(&id) else {
                     return Err(self.invalid(pos, "alias to an unknown anchor"));
                 };
+                if self.stack.len() + node.height() > MAX_DEPTH {
+                    return Err(self.invalid(pos, "nesting too deep"));
+                }
                 let weight = node.weight();
                 if weight > self.budget {
                     return Err(self.invalid(pos, "aliases expand to too many nodes"));
@@ -205,6 +220,9 @@ impl Builder {
                 self.budget -= weight;
                 let node = node.clone();
                 self.complete(node, 0)
+            }
+            Event::SequenceStart(..) | Event::MappingStart(..) if self.stack.len() >= MAX_DEPTH => {
+                Err(self.invalid(pos, "nesting too deep"))
             }
             Event::SequenceStart(anchor, _) => {
                 self.stack.push(Frame::Seq {

@@ -315,3 +315,28 @@ fn unused_resources_are_left_out_and_valueless_variables_resolve() {
     assert_eq!(a.environment["HOME_COPY"].as_deref(), Some("/root"));
     assert_eq!(a.command.as_deref(), Some(&[][..]));
 }
+
+#[test]
+fn deeply_nested_yaml_is_an_error_not_a_stack_overflow() {
+    for open in ["[", "{a: ", "- "] {
+        let text = open.repeat(200_000);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("compose.yaml"), &text).unwrap();
+        let err = load(&options(dir.path())).unwrap_err().to_string();
+        assert!(err.contains("compose.yaml:"), "{err}");
+    }
+    // Aliases nesting deep nodes into each other.
+    let mut text = format!("a0: &a0 {}x{}\n", "[".repeat(150), "]".repeat(150));
+    for i in 1..100 {
+        text.push_str(&format!(
+            "a{i}: &a{i} {}*a{}{}\n",
+            "[".repeat(150),
+            i - 1,
+            "]".repeat(150)
+        ));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("compose.yaml"), &text).unwrap();
+    let err = load(&options(dir.path())).unwrap_err().to_string();
+    assert!(err.contains("nesting too deep"), "{err}");
+}
