@@ -108,11 +108,14 @@ fn leaf(value: &Value) -> String {
 
 /// A string as a plain scalar when it reads back as the same string, else double-quoted.
 fn scalar_text(s: &str) -> String {
-    let plain_ok = !s.is_empty()
-        && !s.starts_with(|c: char| {
-            "-?:,[]{}#&*!|>'\"%@` ".contains(c) || c.is_ascii_digit() || c == '.'
-        })
-        && !s.ends_with([' ', ':'])
+    let first_ok = match s.chars().next() {
+        None => false,
+        Some('-') => !(s == "-" || s.starts_with("- ") || s.starts_with("---")),
+        Some(c) => !"?:,[]{}#&*!|>'\"%@` \t".contains(c),
+    };
+    let plain_ok = first_ok
+        && !looks_like_number(s)
+        && !s.ends_with([' ', ':', '\t'])
         && !s.contains(": ")
         && !s.contains(" #")
         && !s.chars().any(|c| c.is_control())
@@ -125,6 +128,20 @@ fn scalar_text(s: &str) -> String {
     } else {
         serde_json::to_string(s).unwrap_or_default()
     }
+}
+
+/// Whether a YAML reader (1.1 or 1.2) could take the text for a number.
+fn looks_like_number(s: &str) -> bool {
+    let body = s.trim_start_matches(['-', '+']);
+    body.starts_with(|c: char| c.is_ascii_digit() || c == '.')
+        && (s.parse::<f64>().is_ok()
+            || body.starts_with("0x")
+            || body.starts_with("0o")
+            || body.starts_with("0b")
+            || body
+                .chars()
+                .all(|c| c.is_ascii_digit() || "_:.eE+-".contains(c)))
+        || matches!(body.to_ascii_lowercase().as_str(), ".inf" | ".nan")
 }
 
 #[cfg(test)]
@@ -162,6 +179,18 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_string_reads_back_as_itself(text in "\\PC{0,12}|[-:#0-9. a-z]{0,8}") {
+            let doc = format!("k: {}\n", scalar_text(&text));
+            let node = yaml::parse(&doc, &Arc::from("t")).unwrap();
+            match &node.get("k").unwrap().value {
+                yaml::Value::Str { text: got, .. } => proptest::prop_assert_eq!(got, &text),
+                other => proptest::prop_assert!(false, "{doc:?} read back as {other:?}"),
+            }
+        }
+    }
+
     #[test]
     fn yaml_output_reads_back_as_the_json_output() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/compose/kitchen");
@@ -181,6 +210,12 @@ mod tests {
     fn ambiguous_strings_are_quoted() {
         assert_eq!(scalar_text("nginx"), "nginx");
         assert_eq!(scalar_text("8080"), "\"8080\"");
+        assert_eq!(scalar_text("2s"), "2s");
+        assert_eq!(scalar_text("-c"), "-c");
+        assert_eq!(scalar_text("- x"), "\"- x\"");
+        assert_eq!(scalar_text("1:30"), "\"1:30\"");
+        assert_eq!(scalar_text("1.5e3"), "\"1.5e3\"");
+        assert_eq!(scalar_text(".inf"), "\".inf\"");
         assert_eq!(scalar_text("true"), "\"true\"");
         assert_eq!(scalar_text("a: b"), "\"a: b\"");
         assert_eq!(scalar_text(""), "\"\"");
