@@ -10,6 +10,8 @@
 //! Main items: [`load`] with [`Options`], [`Project`] and its [`Service`]s,
 //! [`to_json`] and [`to_yaml`] for `compose config`.
 
+#![forbid(unsafe_code)]
+
 mod dotenv;
 mod duration;
 mod error;
