@@ -332,8 +332,8 @@ fn include(
                 let field = crate::fields::Field::new(&item, &keypath);
                 crate::fields::check_keys(
                     &field,
-                    &["path", "project_directory", "env_file"],
-                    &[],
+                    &["path"],
+                    &["project_directory", "env_file"],
                     warnings,
                 )?;
                 let p = item

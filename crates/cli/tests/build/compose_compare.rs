@@ -201,3 +201,26 @@ fn compose_config_matches_docker_compose_on_the_fixtures() {
     compare(&docker, &project("kitchen"), &[], &[("VERSION", "2.0")]);
     compare(&docker, &project("kitchen"), &[], &[]);
 }
+
+/// Needs no anchor: a bad file fails with file:line: key: what.
+#[test]
+fn compose_config_errors_name_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        "services:\n  web:\n    image: nginx\n    ports:\n      - \"8080:abc\"\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["compose", "config"])
+        .output()
+        .expect("run buildr compose");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a bad port passed: {stderr}");
+    assert!(
+        stderr.contains("compose.yaml:5: services.web.ports[0]: invalid port \"8080:abc\""),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "nothing printed on error");
+}
