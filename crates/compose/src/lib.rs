@@ -20,6 +20,7 @@ mod interpolate;
 mod load;
 mod merge;
 mod model;
+mod order;
 mod output;
 mod ports;
 mod resolve;

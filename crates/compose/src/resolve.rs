@@ -82,6 +82,7 @@ pub(crate) fn project(root: &Node, setup: &Setup<'_>) -> Result<Project, Error> 
     )?;
     add_default_network(&mut project);
     check_references(root, &project)?;
+    check_cycles(root, &project)?;
     drop_unused(&mut project);
     project.warnings = warnings;
     Ok(project)
@@ -376,6 +377,34 @@ fn check_references(root: &Node, project: &Project) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// A `depends_on` cycle is an error naming its path, at the first service's `depends_on`.
+fn check_cycles(root: &Node, project: &Project) -> Result<(), Error> {
+    let graph: BTreeMap<&str, Vec<&str>> = project
+        .services
+        .iter()
+        .map(|(name, s)| {
+            (
+                name.as_str(),
+                s.depends_on.keys().map(String::as_str).collect(),
+            )
+        })
+        .collect();
+    let Some(path) = crate::order::find_cycle(&graph) else {
+        return Ok(());
+    };
+    let first = &path[0];
+    let service = root.get("services").and_then(|s| s.get(first));
+    let pos = service
+        .and_then(|s| s.get("depends_on"))
+        .or(service)
+        .map_or_else(|| root.pos.clone(), |n| n.pos.clone());
+    Err(Error::Invalid {
+        pos,
+        key: format!("services.{first}.depends_on"),
+        message: format!("dependency cycle detected: {}", path.join(" -> ")),
+    })
 }
 
 fn undefined(pos: Pos, key: String, what: &str, name: &str) -> Error {

@@ -80,6 +80,7 @@ fn the_webapp_fixture_resolves_with_override_env_and_profiles() {
     assert_eq!(project.volumes["dbdata"].name, "webapp_dbdata");
     assert_eq!(project.networks["default"].name, "webapp_default");
     assert!(web.networks.contains_key("default"));
+    assert_eq!(project.start_order(), ["db", "init", "web"]);
 
     // The process environment wins over .env; --profile enables debug.
     let mut opts = options(&dir);
