@@ -58,6 +58,38 @@ impl<'a> Field<'a> {
         }
     }
 
+    /// A scalar written as a string: a plain number or boolean is refused
+    /// (compose's schema types `command` items and the like as strings).
+    pub(crate) fn strict_str(&self) -> Result<String, Error> {
+        if let Value::Str { text, plain: true } = &self.node.value
+            && (text.parse::<f64>().is_ok()
+                || matches!(
+                    text.as_str(),
+                    "true" | "false" | "True" | "False" | "TRUE" | "FALSE"
+                ))
+        {
+            return Err(self.err(format!("must be a string, found {text}")));
+        }
+        self.str()
+    }
+
+    /// [`Field::strict_str`], or `None` for null.
+    pub(crate) fn strict_opt_str(&self) -> Result<Option<String>, Error> {
+        match &self.node.value {
+            Value::Null => Ok(None),
+            _ => self.strict_str().map(Some),
+        }
+    }
+
+    /// A list of strings ([`Field::strict_str`] items).
+    pub(crate) fn strict_str_list(&self) -> Result<Vec<String>, Error> {
+        self.seq()?
+            .iter()
+            .enumerate()
+            .map(|(i, item)| Field::new(item, &format!("{}[{i}]", self.path)).strict_str())
+            .collect()
+    }
+
     /// A scalar's text, or `None` for null.
     pub(crate) fn opt_str(&self) -> Result<Option<String>, Error> {
         match &self.node.value {

@@ -128,7 +128,7 @@ pub(crate) fn parse(field: &Field<'_>, cx: &mut Context<'_>) -> Result<Service, 
         let path = field.sub(key);
         let sub = Field::new(value, &path);
         match key.name.as_str() {
-            "image" => service.image = sub.opt_str()?,
+            "image" => service.image = sub.strict_opt_str()?,
             "build" => service.build = Some(build(&sub, cx)?),
             "command" => service.command = argv(&sub)?,
             "entrypoint" => service.entrypoint = argv(&sub)?,
@@ -157,21 +157,29 @@ pub(crate) fn parse(field: &Field<'_>, cx: &mut Context<'_>) -> Result<Service, 
             "depends_on" => service.depends_on = depends_on(&sub, cx.warnings)?,
             "healthcheck" => service.healthcheck = Some(healthcheck(&sub, cx.warnings)?),
             "restart" => service.restart = Some(restart(&sub)?),
-            "user" => service.user = sub.opt_str()?,
-            "working_dir" => service.working_dir = sub.opt_str()?,
+            "user" => service.user = sub.strict_opt_str()?,
+            "working_dir" => service.working_dir = sub.strict_opt_str()?,
             "labels" => service.labels = sub.labels()?,
-            "hostname" => service.hostname = sub.opt_str()?,
+            "hostname" => service.hostname = sub.strict_opt_str()?,
             "init" => service.init = Some(sub.bool()?),
-            "stop_signal" => service.stop_signal = sub.opt_str()?,
+            "stop_signal" => service.stop_signal = sub.strict_opt_str()?,
             "stop_grace_period" => service.stop_grace_period = Some(sub.duration()?),
             "deploy" => service.deploy = Some(deploy(&sub, cx.warnings)?),
             "extra_hosts" => service.extra_hosts = extra_hosts(&sub)?,
             "tty" => service.tty = sub.bool()?,
             "stdin_open" => service.stdin_open = sub.bool()?,
             "profiles" => service.profiles = sub.str_list()?,
-            "secrets" => service.secrets = file_refs(&sub, cx.warnings)?,
+            "secrets" => {
+                service.secrets = file_refs(&sub, cx.warnings)?;
+                // Compose mounts a secret without a target at /run/secrets/<source>.
+                for secret in &mut service.secrets {
+                    if secret.target.is_none() {
+                        secret.target = Some(format!("/run/secrets/{}", secret.source));
+                    }
+                }
+            }
             "configs" => service.configs = file_refs(&sub, cx.warnings)?,
-            "container_name" => service.container_name = sub.opt_str()?,
+            "container_name" => service.container_name = sub.strict_opt_str()?,
             _ => {}
         }
     }
@@ -213,7 +221,7 @@ fn argv(field: &Field<'_>) -> Result<Option<Vec<String>>, Error> {
         Value::Str { text, .. } => split_words(text)
             .map(Some)
             .ok_or_else(|| field.err(format!("unbalanced quotes in {text:?}"))),
-        _ => field.str_list().map(Some),
+        _ => field.strict_str_list().map(Some),
     }
 }
 
@@ -511,7 +519,7 @@ fn healthcheck(field: &Field<'_>, warnings: &mut Vec<String>) -> Result<Healthch
             "test" => {
                 check.test = match &value.value {
                     Value::Str { text, .. } => vec!["CMD-SHELL".to_owned(), text.clone()],
-                    _ => sub.str_list()?,
+                    _ => sub.strict_str_list()?,
                 };
                 if let Some(first) = check.test.first()
                     && !matches!(first.as_str(), "CMD" | "CMD-SHELL" | "NONE")

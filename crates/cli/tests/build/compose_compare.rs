@@ -150,11 +150,27 @@ fn modelled(config: &Value) -> Value {
             .collect::<Map<String, Value>>()
             .into()
     };
+    let files = |section: &str| -> Value {
+        at(config, section)
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    only(v, &["name", "file", "environment", "content", "external"]),
+                )
+            })
+            .collect::<Map<String, Value>>()
+            .into()
+    };
     serde_json::json!({
         "name": at(config, "name"),
         "services": services,
         "networks": names("networks"),
         "volumes": names("volumes"),
+        "secrets": files("secrets"),
+        "configs": files("configs"),
     })
 }
 
@@ -200,6 +216,12 @@ fn compose_config_matches_docker_compose_on_the_fixtures() {
     );
     compare(&docker, &project("kitchen"), &[], &[("VERSION", "2.0")]);
     compare(&docker, &project("kitchen"), &[], &[]);
+    compare(
+        &docker,
+        &project("edge"),
+        &[],
+        &[("CONFIG_VALUE", "from-env")],
+    );
 }
 
 /// Needs no anchor: a bad file fails with file:line: key: what.
