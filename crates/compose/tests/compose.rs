@@ -278,7 +278,7 @@ fn load_text(text: &[u8]) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    #![proptest_config(ProptestConfig::with_cases(500))]
 
     #[test]
     fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
@@ -286,8 +286,12 @@ proptest! {
     }
 
     #[test]
-    fn mutated_fixtures_never_panic(cuts in proptest::collection::vec((0usize..2000, any::<u8>()), 1..8)) {
-        let mut text = std::fs::read(fixture("webapp/compose.yaml")).unwrap();
+    fn mutated_fixtures_never_panic(
+        which in 0usize..3,
+        cuts in proptest::collection::vec((0usize..4000, any::<u8>()), 1..8),
+    ) {
+        let file = ["webapp/compose.yaml", "kitchen/compose.yaml", "edge/compose.yaml"][which];
+        let mut text = std::fs::read(fixture(file)).unwrap();
         for (at, byte) in cuts {
             let at = at % text.len();
             match byte % 3 {
