@@ -98,7 +98,7 @@ impl<'a> Field<'a> {
         }
     }
 
-    /// `true`/`false` (YAML 1.2 spellings, plus compose's `yes`/`no`... as strings they are not booleans).
+    /// A boolean: `true`/`false` in YAML 1.2's spellings (`yes`/`no` are strings there, and refused here).
     pub(crate) fn bool(&self) -> Result<bool, Error> {
         match self.str()?.as_str() {
             "true" | "True" | "TRUE" => Ok(true),

@@ -321,7 +321,7 @@ pub struct Healthcheck {
     /// `["CMD", argv...]`, `["CMD-SHELL", script]` or `["NONE"]`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub test: Vec<String>,
-    /// Time between checks.
+    /// How long one check may take.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Duration>,
     /// Time between checks.
