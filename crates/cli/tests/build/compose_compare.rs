@@ -214,6 +214,7 @@ fn compose_config_matches_docker_compose_on_the_fixtures() {
         &["-f", "compose.yaml", "-p", "other"],
         &[("TAG", "9.9"), ("WEB_PORT", "18080")],
     );
+    compare(&docker, &webapp, &["--env-file", "prod.env", "--profile", "debug"], &[]);
     compare(&docker, &project("kitchen"), &[], &[("VERSION", "2.0")]);
     compare(&docker, &project("kitchen"), &[], &[]);
     compare(
