@@ -175,6 +175,58 @@ impl<'a> Field<'a> {
     }
 }
 
+/// The mapping's `x-` extensions as JSON, plain scalars typed as YAML 1.2's core schema types them.
+pub(crate) fn extensions(field: &Field<'_>) -> BTreeMap<String, serde_json::Value> {
+    let Value::Map(entries) = &field.node.value else {
+        return BTreeMap::new();
+    };
+    entries
+        .iter()
+        .filter(|(k, _)| k.name.starts_with("x-"))
+        .map(|(k, v)| (k.name.clone(), to_json(v)))
+        .collect()
+}
+
+/// A node as JSON: plain `true`/`false`, integers and floats typed, the rest strings.
+pub(crate) fn to_json(node: &Node) -> serde_json::Value {
+    use serde_json::Value as J;
+    match &node.value {
+        Value::Null => J::Null,
+        Value::Str { text, plain } => {
+            if !plain {
+                return J::String(text.clone());
+            }
+            match text.as_str() {
+                "true" | "True" | "TRUE" => J::Bool(true),
+                "false" | "False" | "FALSE" => J::Bool(false),
+                _ => text
+                    .parse::<i64>()
+                    .map(J::from)
+                    .ok()
+                    .or_else(|| {
+                        text.parse::<f64>()
+                            .ok()
+                            .filter(|f| {
+                                f.is_finite()
+                                    && text
+                                        .chars()
+                                        .all(|c| c.is_ascii_digit() || "+-.eE".contains(c))
+                            })
+                            .and_then(|f| serde_json::Number::from_f64(f).map(J::Number))
+                    })
+                    .unwrap_or_else(|| J::String(text.clone())),
+            }
+        }
+        Value::Seq(items) => J::Array(items.iter().map(to_json).collect()),
+        Value::Map(entries) => J::Object(
+            entries
+                .iter()
+                .map(|(k, v)| (k.name.clone(), to_json(v)))
+                .collect(),
+        ),
+    }
+}
+
 /// Rejects keys outside `known`, keeping `x-` extensions; keys in `ignored`
 /// are compose keys buildr does not model: they are kept out with a warning.
 pub(crate) fn check_keys(

@@ -34,6 +34,9 @@ pub struct Project {
     /// Configs, by key.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub configs: BTreeMap<String, FileObject>,
+    /// Top-level `x-` extensions, kept as written (values typed as YAML types them).
+    #[serde(flatten)]
+    pub extensions: BTreeMap<String, serde_json::Value>,
     /// Services left out because none of their profiles is active.
     #[serde(skip)]
     pub disabled: BTreeMap<String, Service>,
@@ -127,6 +130,9 @@ pub struct Service {
     /// Configs mounted into the container.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub configs: Vec<FileRef>,
+    /// The service's `x-` extensions, kept as written (compose's `config` does not print them).
+    #[serde(skip)]
+    pub extensions: BTreeMap<String, serde_json::Value>,
 }
 
 /// `build:`.

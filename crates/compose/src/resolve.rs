@@ -40,6 +40,7 @@ pub(crate) fn project(root: &Node, setup: &Setup<'_>) -> Result<Project, Error> 
     let mut project = Project {
         name: setup.name.clone(),
         working_dir: setup.project_dir.to_owned(),
+        extensions: crate::fields::extensions(&top),
         ..Project::default()
     };
     let mut cx = Context {

@@ -122,7 +122,10 @@ pub(crate) struct Context<'a> {
 /// Reads `services.<name>`.
 pub(crate) fn parse(field: &Field<'_>, cx: &mut Context<'_>) -> Result<Service, Error> {
     check_keys(field, KNOWN, NOT_YET, cx.warnings)?;
-    let mut service = Service::default();
+    let mut service = Service {
+        extensions: crate::fields::extensions(field),
+        ..Service::default()
+    };
     let mut environment = BTreeMap::new();
     for (key, value) in field.map()? {
         let path = field.sub(key);

@@ -81,6 +81,7 @@ fn the_webapp_fixture_resolves_with_override_env_and_profiles() {
     assert_eq!(project.networks["default"].name, "webapp_default");
     assert!(web.networks.contains_key("default"));
     assert_eq!(project.start_order(), ["db", "init", "web"]);
+    assert_eq!(project.extensions["x-common"]["restart"], "unless-stopped");
 
     // The process environment wins over .env; --profile enables debug.
     let mut opts = options(&dir);
@@ -344,4 +345,16 @@ fn deeply_nested_yaml_is_an_error_not_a_stack_overflow() {
     std::fs::write(dir.path().join("compose.yaml"), &text).unwrap();
     let err = load(&options(dir.path())).unwrap_err().to_string();
     assert!(err.contains("nesting too deep"), "{err}");
+}
+
+#[test]
+fn extensions_are_kept_typed_as_yaml_types_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "x-top: {a: 1}\nservices:\n  s:\n    image: x\n    x-meta: {count: 3, on: true, ratio: 0.5, tag: \"007\", plain: 007x, none: }\n";
+    let project = load_in(dir.path(), &[("compose.yaml", text)]).unwrap();
+    assert_eq!(project.extensions["x-top"], serde_json::json!({"a": 1}));
+    assert_eq!(
+        project.services["s"].extensions["x-meta"],
+        serde_json::json!({"count": 3, "on": true, "ratio": 0.5, "tag": "007", "plain": "007x", "none": null})
+    );
 }

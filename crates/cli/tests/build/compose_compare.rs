@@ -113,6 +113,7 @@ fn modelled(config: &Value) -> Value {
     for (name, service) in at(config, "services").as_object().into_iter().flatten() {
         let mut kept = only(service, SERVICE_KEYS);
         let map = kept.as_object_mut().expect("object");
+        extensions(service, map);
         if let Some(build) = service.get("build") {
             map.insert("build".into(), only(build, BUILD_KEYS));
         }
@@ -164,14 +165,25 @@ fn modelled(config: &Value) -> Value {
             .collect::<Map<String, Value>>()
             .into()
     };
-    serde_json::json!({
+    let mut out = serde_json::json!({
         "name": at(config, "name"),
         "services": services,
         "networks": names("networks"),
         "volumes": names("volumes"),
         "secrets": files("secrets"),
         "configs": files("configs"),
-    })
+    });
+    extensions(config, out.as_object_mut().expect("object"));
+    out
+}
+
+/// Copies `value`'s `x-` keys into `into`.
+fn extensions(value: &Value, into: &mut Map<String, Value>) {
+    for (k, v) in value.as_object().into_iter().flatten() {
+        if k.starts_with("x-") {
+            into.insert(k.clone(), v.clone());
+        }
+    }
 }
 
 /// Compares the two tools on one invocation; the difference named by key.
@@ -214,7 +226,12 @@ fn compose_config_matches_docker_compose_on_the_fixtures() {
         &["-f", "compose.yaml", "-p", "other"],
         &[("TAG", "9.9"), ("WEB_PORT", "18080")],
     );
-    compare(&docker, &webapp, &["--env-file", "prod.env", "--profile", "debug"], &[]);
+    compare(
+        &docker,
+        &webapp,
+        &["--env-file", "prod.env", "--profile", "debug"],
+        &[],
+    );
     compare(&docker, &project("kitchen"), &[], &[("VERSION", "2.0")]);
     compare(&docker, &project("kitchen"), &[], &[]);
     compare(
