@@ -55,11 +55,10 @@ pub struct Options {
 /// Loads, merges and resolves a project.
 pub fn load(options: &Options) -> Result<Project, Error> {
     let files = compose_files(options)?;
-    let first_dir = files[0]
-        .1
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
+    let first_dir = files
+        .first()
+        .and_then(|(_, path)| path.parent())
+        .map_or_else(|| options.working_dir.clone(), Path::to_path_buf);
     let project_dir = match &options.project_directory {
         Some(dir) => clean(&options.working_dir.join(dir)),
         None => first_dir,
@@ -131,10 +130,16 @@ fn compose_files(options: &Options) -> Result<Vec<(String, PathBuf)>, Error> {
             .environment
             .get("COMPOSE_PATH_SEPARATOR")
             .map_or(":", String::as_str);
-        list.split(sep).map(PathBuf::from).collect()
+        list.split(sep)
+            .filter(|f| !f.is_empty())
+            .map(PathBuf::from)
+            .collect()
     } else {
-        return find(options);
+        Vec::new()
     };
+    if given.is_empty() {
+        return find(options);
+    }
     Ok(given
         .into_iter()
         .map(|f| {
