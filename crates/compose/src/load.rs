@@ -209,17 +209,26 @@ fn environment(options: &Options, project_dir: &Path) -> Result<BTreeMap<String,
     Ok(values)
 }
 
-/// `-p`, `COMPOSE_PROJECT_NAME`, `name:`, else the project directory's name.
+/// `-p`, `COMPOSE_PROJECT_NAME` (both must be valid as given), `name:`, else the
+/// project directory's name (both normalised), as compose picks it.
 fn project_name(
     options: &Options,
     env: &BTreeMap<String, String>,
     root: &Node,
     project_dir: &Path,
 ) -> Result<String, Error> {
-    if let Some(name) = &options.project_name {
+    let explicit = [
+        ("-p", options.project_name.as_ref()),
+        (
+            "COMPOSE_PROJECT_NAME",
+            env.get("COMPOSE_PROJECT_NAME").filter(|n| !n.is_empty()),
+        ),
+    ];
+    for (origin, name) in explicit {
+        let Some(name) = name else { continue };
         if normalize_name(name) != *name || name.is_empty() {
             return Err(Error::invalid(
-                &Pos::synthetic(&Arc::from("-p")),
+                &Pos::synthetic(&Arc::from(origin)),
                 "",
                 format!(
                     "invalid project name {name:?}: must consist only of lowercase alphanumeric characters, hyphens and underscores as well as start with a letter or number"
@@ -232,17 +241,12 @@ fn project_name(
         Value::Str { text, .. } => Some(text.clone()),
         _ => None,
     });
-    let raw = env
-        .get("COMPOSE_PROJECT_NAME")
-        .filter(|n| !n.is_empty())
-        .cloned()
-        .or(from_file)
-        .unwrap_or_else(|| {
-            project_dir
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        });
+    let raw = from_file.unwrap_or_else(|| {
+        project_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    });
     let name = normalize_name(&raw);
     if name.is_empty() {
         return Err(Error::invalid(

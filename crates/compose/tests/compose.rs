@@ -358,3 +358,54 @@ fn extensions_are_kept_typed_as_yaml_types_them() {
         serde_json::json!({"count": 3, "on": true, "ratio": 0.5, "tag": "007", "plain": "007x", "none": null})
     );
 }
+
+#[test]
+fn project_directory_and_compose_project_name_are_honoured() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("files")).unwrap();
+    std::fs::create_dir_all(dir.path().join("elsewhere")).unwrap();
+    std::fs::write(
+        dir.path().join("files/compose.yaml"),
+        "name: from-file\nservices:\n  s:\n    image: x\n    volumes: ['./data:/data']\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("elsewhere/.env"),
+        "COMPOSE_PROJECT_NAME=from_env\n",
+    )
+    .unwrap();
+    let mut opts = options(dir.path());
+    opts.files = vec!["files/compose.yaml".into()];
+    let project = load(&opts).unwrap();
+    assert_eq!(project.name, "from-file");
+    assert_eq!(
+        project.services["s"].volumes[0].source.as_deref(),
+        Some(dir.path().join("files/data").to_str().unwrap())
+    );
+    // --project-directory moves the base of relative paths and where .env is read.
+    opts.project_directory = Some("elsewhere".into());
+    let project = load(&opts).unwrap();
+    assert_eq!(project.name, "from_env", "COMPOSE_PROJECT_NAME beats name:");
+    assert_eq!(
+        project.services["s"].volumes[0].source.as_deref(),
+        Some(dir.path().join("elsewhere/data").to_str().unwrap())
+    );
+    // It must be valid as given, as -p must; name: is normalised.
+    std::fs::write(
+        dir.path().join("elsewhere/.env"),
+        "COMPOSE_PROJECT_NAME=From_Env\n",
+    )
+    .unwrap();
+    let err = load(&opts).unwrap_err().to_string();
+    assert!(
+        err.starts_with("COMPOSE_PROJECT_NAME: invalid project name \"From_Env\""),
+        "{err}"
+    );
+    std::fs::write(dir.path().join("elsewhere/.env"), "").unwrap();
+    std::fs::write(
+        dir.path().join("files/compose.yaml"),
+        "name: My_App\nservices:\n  s:\n    image: x\n",
+    )
+    .unwrap();
+    assert_eq!(load(&opts).unwrap().name, "my_app");
+}
