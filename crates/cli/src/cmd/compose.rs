@@ -35,7 +35,8 @@ pub fn run(args: &ComposeArgs) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             if *services {
-                for name in project.services.keys() {
+                // Dependencies first, as compose lists them.
+                for name in project.start_order() {
                     println!("{name}");
                 }
             } else if *volumes {
