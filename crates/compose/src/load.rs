@@ -546,6 +546,25 @@ fn rebase_services(node: &mut Node, dir: &Path) {
     let Value::Map(entries) = &mut node.value else {
         return;
     };
+    // Top-level secrets' and configs' files.
+    for (_, section) in entries
+        .iter_mut()
+        .filter(|(k, _)| k.name == "secrets" || k.name == "configs")
+    {
+        let Value::Map(objects) = &mut section.value else {
+            continue;
+        };
+        for (_, object) in objects {
+            let Value::Map(fields) = &mut object.value else {
+                continue;
+            };
+            for (k, v) in fields {
+                if let ("file", Value::Str { text, .. }) = (k.name.as_str(), &mut v.value) {
+                    absolutize(text, dir);
+                }
+            }
+        }
+    }
     let Some((_, services)) = entries.iter_mut().find(|(k, _)| k.name == "services") else {
         return;
     };

@@ -209,7 +209,7 @@ fn extends_and_include_resolve_relative_to_their_files() {
         dir.path(),
         &[
             ("lib/base.yaml", "services:\n  base:\n    build: ./ctx\n    environment: {A: base, B: base}\n"),
-            ("lib/inc.yaml", "services:\n  extra:\n    image: extra\n    volumes: ['./data:/data']\n"),
+            ("lib/inc.yaml", "services:\n  extra:\n    image: extra\n    volumes: ['./data:/data']\n    secrets: [key]\nsecrets:\n  key:\n    file: ./key.txt\n"),
             (
                 "compose.yaml",
                 "include:\n  - lib/inc.yaml\nservices:\n  common:\n    image: c\n    labels: [l=1]\n  app:\n    extends: {file: lib/base.yaml, service: base}\n    environment: {B: app}\n  app2:\n    extends: common\n    user: nobody\n",
@@ -234,6 +234,11 @@ fn extends_and_include_resolve_relative_to_their_files() {
     assert_eq!(
         extra.volumes[0].source.as_deref(),
         Some(dir.path().join("lib/data").to_str().unwrap())
+    );
+    assert_eq!(
+        project.secrets["key"].file.as_deref(),
+        Some(dir.path().join("lib/key.txt").as_path()),
+        "an included file's secret file is relative to it"
     );
 
     let cyclic = tempfile::tempdir().unwrap();
