@@ -121,6 +121,8 @@ pub enum Command {
     /// Manage networks.
     #[command(subcommand)]
     Network(NetworkCommand),
+    /// Multi-container applications from compose files (`config` only so far).
+    Compose(ComposeArgs),
     /// Create a new image from a stopped container's changes.
     Commit(CommitArgs),
     /// Copy files/folders between a container and the local filesystem.
@@ -821,6 +823,47 @@ pub struct ExportArgs {
     pub output: Option<PathBuf>,
     #[arg(value_name = "CONTAINER")]
     pub container: String,
+}
+
+/// `buildr compose`: the project flags, then a subcommand.
+#[derive(Debug, Args)]
+pub struct ComposeArgs {
+    /// Compose configuration files (default: compose.yaml and the like, searched upward).
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Project name (default: `name:` in the file, else the project directory's name).
+    #[arg(short = 'p', long = "project-name", value_name = "NAME")]
+    pub project_name: Option<String>,
+    /// Alternate working directory (default: the first file's directory).
+    #[arg(long, value_name = "DIR")]
+    pub project_directory: Option<PathBuf>,
+    /// Alternate environment files (default: `.env` in the project directory).
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_files: Vec<PathBuf>,
+    /// Enable a profile (repeatable; default: `COMPOSE_PROFILES`).
+    #[arg(long = "profile", value_name = "PROFILE")]
+    pub profiles: Vec<String>,
+    #[command(subcommand)]
+    pub command: ComposeCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ComposeCommand {
+    /// Parse, resolve and render the compose file in canonical format.
+    Config {
+        /// Print the service names, one per line.
+        #[arg(long)]
+        services: bool,
+        /// Print the volume names, one per line.
+        #[arg(long)]
+        volumes: bool,
+        /// Format the output: yaml or json.
+        #[arg(long, default_value = "yaml", value_parser = ["yaml", "json"])]
+        format: String,
+        /// Only validate the configuration, print nothing.
+        #[arg(short, long)]
+        quiet: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

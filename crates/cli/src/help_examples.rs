@@ -131,6 +131,17 @@ const EXAMPLES: &[(&str, &[&str])] = &[
     ("container prune", &["buildr container prune -f"]),
     ("network", &["buildr network ls"]),
     (
+        "compose",
+        &["buildr compose -f compose.yaml -f compose.prod.yaml config"],
+    ),
+    (
+        "compose config",
+        &[
+            "buildr compose config --format json",
+            "buildr compose --profile debug config --services",
+        ],
+    ),
+    (
         "network create",
         &["buildr network create --subnet 10.90.0.0/24 appnet"],
     ),

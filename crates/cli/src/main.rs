@@ -96,6 +96,7 @@ fn main() -> ExitCode {
         Command::Container(args) => cmd::container::run(&cli, args),
         Command::Volume(args) => cmd::volume::run(&cli, args),
         Command::Network(args) => cmd::network::run(&cli, args),
+        Command::Compose(args) => cmd::compose::run(args),
         Command::Commit(args) => cmd::commit::run(&cli, args),
         Command::Cp(args) => cmd::cp::run(&cli, args),
         Command::Diff(args) => cmd::cp::diff(&cli, args),

@@ -5,6 +5,7 @@ pub mod bundle;
 pub mod cache;
 pub mod check;
 pub mod commit;
+pub mod compose;
 pub mod container;
 pub mod cp;
 pub mod events;

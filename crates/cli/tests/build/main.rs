@@ -19,5 +19,6 @@ mod buildkit_compare;
 mod buildkit_port;
 mod bundle_interop;
 mod cache_export;
+mod compose_compare;
 mod images_cli;
 mod registry_cli;

@@ -24,7 +24,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "buildr-fs",
         ],
     ),
-    ("buildr-cli", &["buildr"]),
+    ("buildr-compose", &[]),
+    ("buildr-cli", &["buildr", "buildr-compose"]),
     ("buildr-testkit", &[]),
 ];
 
