@@ -111,10 +111,22 @@ pub(crate) fn start(
 }
 
 /// Stops a server [`start`] made, if it still runs.
+/// Waits (a second at most, then SIGKILL) until it is gone, so that the
+/// next container's server can bind the port at once.
 pub(crate) fn stop(server: &ProcessRecord) {
-    if server.alive() {
-        let pid = nix::unistd::Pid::from_raw(i32::try_from(server.pid).unwrap_or(i32::MAX));
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    use nix::sys::signal::{Signal, kill};
+    if !server.alive() {
+        return;
+    }
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(server.pid).unwrap_or(i32::MAX));
+    let _ = kill(pid, Signal::SIGTERM);
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    while server.alive() {
+        if std::time::Instant::now() > deadline {
+            let _ = kill(pid, Signal::SIGKILL);
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(2));
     }
 }
 
