@@ -118,6 +118,11 @@ pub fn formatted(
 
 /// Columns padded like docker's tabwriter (min width 10, padding 3).
 pub fn render_table(rows: &[Vec<String>]) -> String {
+    render_table_min(rows, 10)
+}
+
+/// [`render_table`] with cells at least `min_width` wide (`top`: 20).
+pub fn render_table_min(rows: &[Vec<String>], min_width: usize) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {
@@ -126,7 +131,7 @@ pub fn render_table(rows: &[Vec<String>]) -> String {
                 .map(|cell| cell.chars().count() + 3)
                 .max()
                 .unwrap_or(0)
-                .max(10)
+                .max(min_width)
         })
         .collect();
     let mut out = String::new();

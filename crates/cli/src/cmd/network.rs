@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use anyhow::bail;
 use buildr::container::{Label, NetworkCreateOptions, Subnet};
 
+use super::container::each;
 use super::images::render_table;
 use crate::args::{Cli, NetworkCommand};
 
@@ -82,18 +83,6 @@ pub fn run(cli: &Cli, command: &NetworkCommand) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Runs `work` for each name; errors are printed and make the exit status 1.
-fn each(names: &[String], mut work: impl FnMut(&str) -> anyhow::Result<()>) -> ExitCode {
-    let mut code = ExitCode::SUCCESS;
-    for name in names {
-        if let Err(err) = work(name) {
-            eprintln!("buildr: error: {err:#}");
-            code = ExitCode::FAILURE;
-        }
-    }
-    code
 }
 
 /// docker's `network ls`: NETWORK ID, NAME, DRIVER, SCOPE.

@@ -78,29 +78,7 @@ fn filter_ps(text: &str, pids: &[i32]) -> anyhow::Result<String> {
         row.push(fields[last..].join(" "));
         rows.push(row);
     }
-    let columns = header.len();
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|r| r.get(c))
-                .map(|cell| cell.chars().count() + 3)
-                .max()
-                .unwrap_or(0)
-                .max(20)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        for (c, cell) in row.iter().enumerate() {
-            if c + 1 == row.len() {
-                out.push_str(cell);
-            } else {
-                out.push_str(&format!("{cell:<width$}", width = widths[c]));
-            }
-        }
-        out.push('\n');
-    }
-    Ok(out)
+    Ok(super::images::render_table_min(&rows, 20))
 }
 
 /// docker's `stats` columns for `table` templates.

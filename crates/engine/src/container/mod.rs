@@ -200,15 +200,7 @@ impl Containers {
     /// slirp4netns, whose DNS forwarder containers use), leases in the
     /// user's runtime directory.
     pub(crate) fn bridge(&self) -> Result<buildr_exec::BridgeNetwork> {
-        let dir = buildr_exec::default_state_root()
-            .join("buildr")
-            .join("network")
-            .join("buildr0");
-        let mut config = buildr_exec::BridgeConfig::new(dir);
-        if let Some(home) = buildr_exec::rootless::network_home()? {
-            config.home = Some(home);
-            config.nameservers = vec![std::net::IpAddr::V4(buildr_exec::SLIRP_DNS)];
-        }
+        let config = network::host_bridge_config("buildr0")?;
         Ok(buildr_exec::BridgeNetwork::new(config)?)
     }
 

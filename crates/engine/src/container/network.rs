@@ -613,22 +613,31 @@ pub(crate) fn bridge_of(network: &Network) -> Result<buildr_exec::BridgeNetwork>
                 name: network.name.clone(),
                 reason: e.to_string(),
             })?;
-    let mut config = buildr_exec::BridgeConfig::new(
-        buildr_exec::default_state_root()
-            .join("buildr")
-            .join("network")
-            .join(&bridge),
-    );
+    let mut config = host_bridge_config(&bridge)?;
     config.name = bridge;
     config.subnet = subnet;
     config.internal = network.internal;
     config.nat = !network.internal;
     config.dns = true;
+    Ok(buildr_exec::BridgeNetwork::new(config)?)
+}
+
+/// The configuration every buildr bridge shares: leases on the runtime
+/// tmpfs (`<runtime>/buildr/network/<bridge>`, host-wide like the bridge,
+/// gone with it at reboot) and, rootless, the user's network home, with
+/// slirp4netns's resolver for names.
+pub(crate) fn host_bridge_config(bridge: &str) -> Result<buildr_exec::BridgeConfig> {
+    let mut config = buildr_exec::BridgeConfig::new(
+        buildr_exec::default_state_root()
+            .join("buildr")
+            .join("network")
+            .join(bridge),
+    );
     if let Some(home) = buildr_exec::rootless::network_home()? {
         config.home = Some(home);
         config.nameservers = vec![IpAddr::V4(buildr_exec::SLIRP_DNS)];
     }
-    Ok(buildr_exec::BridgeNetwork::new(config)?)
+    Ok(config)
 }
 
 /// The first `/24` of `10.89.0.0/16` that overlaps neither buildr's

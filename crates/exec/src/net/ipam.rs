@@ -138,29 +138,25 @@ pub(crate) struct ProcessRecord {
 impl ProcessRecord {
     /// The running process `pid`, if it exists.
     pub fn of(pid: u32) -> Option<Self> {
-        Some(Self {
-            pid,
-            start: process_start(pid)?,
-        })
+        let (_, start) = process_stat(pid)?;
+        Some(Self { pid, start })
     }
 
     /// Whether the recorded process still runs (same pid, same start,
     /// not a zombie waiting for its reaper).
     pub fn alive(&self) -> bool {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap_or_default();
-        let zombie = stat
-            .rfind(')')
-            .and_then(|end| stat.get(end + 1..))
-            .is_some_and(|after| after.split_whitespace().next() == Some("Z"));
-        !zombie && process_start(self.pid) == Some(self.start)
+        process_stat(self.pid).is_some_and(|(state, start)| state != 'Z' && start == self.start)
     }
 }
 
-/// A process's start time in clock ticks (field 22 of /proc/PID/stat).
-fn process_start(pid: u32) -> Option<u64> {
+/// A process's state letter and start time in clock ticks (fields 3 and
+/// 22 of /proc/PID/stat), read at once.
+fn process_stat(pid: u32) -> Option<(char, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = stat.get(stat.rfind(')')? + 1..)?;
-    after.split_whitespace().nth(19)?.parse().ok()
+    let mut fields = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let start = fields.nth(18)?.parse().ok()?;
+    Some((state, start))
 }
 
 impl Leases {
